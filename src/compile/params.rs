@@ -1,0 +1,309 @@
+//! Stage parameter resolution: runner, model, effort, timeout and prompt for
+//! each node, layered with provenance.
+//!
+//! Precedence, lowest first: the stage kind's defaults, the mode's
+//! `defaults` (only for fields the stage kind lets be overridden), the loop
+//! node, the mode's `stages.<kind>`, and `[stages.<kind>]` in millrace.toml.
+//! Explicit overrides of a field the stage kind does not allow are errors.
+
+use std::collections::BTreeMap;
+
+use crate::spec::config::offset_to_pos;
+use crate::spec::diag::{did_you_mean, Diagnostic, Diagnostics, Pos};
+use crate::spec::loop_def::StageOverrides;
+use crate::spec::mode::ModeDef;
+use crate::spec::stage_kind::{Effort, OverrideField, StageKind};
+
+use super::plan::{NodePlan, Provenance};
+use super::registry::{Item, Origin, Registry};
+use super::sources::Inputs;
+use super::templates::PromptChecker;
+
+/// Where a layer of overrides lives: a YAML origin or a TOML table.
+enum Place<'a> {
+    Yaml(&'a Origin),
+    Toml(String),
+}
+
+struct Layer<'a> {
+    name: &'static str,
+    overrides: StageOverrides,
+    place: Place<'a>,
+    /// Mode defaults apply where allowed and are skipped elsewhere.
+    lenient: bool,
+}
+
+#[derive(Default)]
+struct Resolved {
+    runner: Option<(String, Provenance, Pos, String)>,
+    model: Option<(String, Provenance)>,
+    effort: Option<(Effort, Provenance)>,
+    timeout: Option<(u64, Provenance)>,
+    prompt: Option<(String, Provenance, Pos, String)>,
+}
+
+/// Resolves the parameters of one node.
+#[allow(clippy::too_many_arguments)]
+pub fn resolve_node(
+    reg: &Registry,
+    inputs: &Inputs,
+    prompts: &mut PromptChecker,
+    mode: &Item<ModeDef>,
+    node_id: &str,
+    node_origin: &Origin,
+    node_overrides: StageOverrides,
+    kind: &Item<StageKind>,
+    diags: &mut Diagnostics,
+) -> Option<NodePlan> {
+    let k = &kind.def;
+    let config = &inputs.config;
+    let mut layers = vec![
+        Layer {
+            name: "stage_kind",
+            overrides: StageOverrides {
+                runner: Some(k.runner.clone()),
+                model: k.model.clone(),
+                effort: k.effort,
+                timeout_seconds: Some(k.timeout_seconds),
+                prompt: Some(k.prompt.clone()),
+            },
+            place: Place::Yaml(&kind.origin),
+            lenient: false,
+        },
+        Layer {
+            name: "mode_defaults",
+            overrides: mode.def.defaults.clone(),
+            place: Place::Yaml(&mode.origin),
+            lenient: true,
+        },
+        Layer {
+            name: "loop_node",
+            overrides: node_overrides,
+            place: Place::Yaml(node_origin),
+            lenient: false,
+        },
+    ];
+    let mode_stage_origin = mode.origin.child("stages").child(&k.id);
+    if let Some(o) = mode.def.stages.get(&k.id) {
+        layers.push(Layer {
+            name: "mode_stage",
+            overrides: o.clone(),
+            place: Place::Yaml(&mode_stage_origin),
+            lenient: false,
+        });
+    }
+    if let Some(o) = config.stages.get(&k.id) {
+        layers.push(Layer {
+            name: "config",
+            overrides: o.clone(),
+            place: Place::Toml(format!("stages.{}", k.id)),
+            lenient: false,
+        });
+    }
+
+    let mut r = Resolved::default();
+    let errors_before = diags.error_count();
+    for (i, layer) in layers.iter().enumerate() {
+        let o = &layer.overrides;
+        let fields: [(OverrideField, bool); 5] = [
+            (OverrideField::Runner, o.runner.is_some()),
+            (OverrideField::Model, o.model.is_some()),
+            (OverrideField::Effort, o.effort.is_some()),
+            (OverrideField::TimeoutSeconds, o.timeout_seconds.is_some()),
+            (OverrideField::Prompt, o.prompt.is_some()),
+        ];
+        for (field, set) in fields {
+            if !set {
+                continue;
+            }
+            let allowed = i == 0 || k.overridable.contains(&field);
+            let (file, at, pos) = locate(reg, inputs, &layer.place, field.as_str());
+            if !allowed {
+                if !layer.lenient {
+                    diags.push(
+                        Diagnostic::error(
+                            "override.not_allowed",
+                            format!(
+                                "stage kind `{}` does not allow overriding `{}` (node `{node_id}`)",
+                                k.id,
+                                field.as_str()
+                            ),
+                        )
+                        .at(file, pos)
+                        .with_hint(format!(
+                            "overridable fields of `{}`: {}",
+                            k.id,
+                            if k.overridable.is_empty() {
+                                "none".to_string()
+                            } else {
+                                k.overridable
+                                    .iter()
+                                    .map(|f| f.as_str())
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                            }
+                        )),
+                    );
+                }
+                continue;
+            }
+            let prov = Provenance {
+                layer: layer.name.to_string(),
+                file: file.clone(),
+                at,
+            };
+            match field {
+                OverrideField::Runner => {
+                    r.runner = Some((o.runner.clone().unwrap(), prov, pos, file))
+                }
+                OverrideField::Model => r.model = Some((o.model.clone().unwrap(), prov)),
+                OverrideField::Effort => r.effort = Some((o.effort.unwrap(), prov)),
+                OverrideField::TimeoutSeconds => {
+                    r.timeout = Some((o.timeout_seconds.unwrap(), prov))
+                }
+                OverrideField::Prompt => {
+                    r.prompt = Some((o.prompt.clone().unwrap(), prov, pos, file))
+                }
+            }
+        }
+    }
+
+    let (runner, runner_prov, runner_pos, runner_file) =
+        r.runner.expect("stage kinds always set a runner");
+    if !config.runner_ids().any(|id| id == runner) {
+        let known: Vec<&str> = config.runner_ids().collect();
+        let mut d = Diagnostic::error(
+            "runner.unknown",
+            format!("unknown runner `{runner}` for node `{node_id}`"),
+        )
+        .at(runner_file, runner_pos);
+        d = match did_you_mean(&runner, known.iter().copied()) {
+            Some(s) => d.with_hint(format!("did you mean `{s}`?")),
+            None => d.with_hint(format!(
+                "known runners: {}; declare others under [runners.<id>] in millrace.toml",
+                known.join(", ")
+            )),
+        };
+        diags.push(d);
+    }
+    let (prompt_rel, prompt_prov, prompt_pos, prompt_file) =
+        r.prompt.expect("stage kinds always set a prompt");
+    let prompt = prompts.check(inputs, &prompt_rel, (&prompt_file, prompt_pos), diags);
+    if diags.error_count() > errors_before {
+        return None;
+    }
+    let mut provenance = BTreeMap::new();
+    provenance.insert("runner".to_string(), runner_prov);
+    provenance.insert("prompt".to_string(), prompt_prov);
+    let (timeout_seconds, timeout_prov) = r.timeout.expect("stage kinds always set a timeout");
+    provenance.insert("timeout_seconds".to_string(), timeout_prov);
+    let model = r.model.map(|(m, p)| {
+        provenance.insert("model".to_string(), p);
+        m
+    });
+    let effort = r.effort.map(|(e, p)| {
+        provenance.insert("effort".to_string(), p);
+        e
+    });
+    Some(NodePlan {
+        node_id: node_id.to_string(),
+        stage_kind: k.id.clone(),
+        title: k.title.clone(),
+        running_marker: k.running_marker.clone(),
+        outcomes: k.outcomes.clone(),
+        failure_outcome: k.failure_outcome.clone(),
+        runner,
+        model,
+        effort,
+        timeout_seconds,
+        prompt: prompt?,
+        provenance,
+    })
+}
+
+/// File display, pointer/key text and position of a field in a layer.
+fn locate(
+    reg: &Registry,
+    inputs: &Inputs,
+    place: &Place<'_>,
+    field: &str,
+) -> (String, String, Pos) {
+    match place {
+        Place::Yaml(origin) => {
+            let at = origin.child(field);
+            let file = reg.file(at.file).display.clone();
+            let pos = reg.pos(&at);
+            (file, at.pointer, pos)
+        }
+        Place::Toml(table) => {
+            let key = format!("{table}.{field}");
+            (
+                inputs.config_path.clone(),
+                key,
+                toml_pos(&inputs.config_text, table, field),
+            )
+        }
+    }
+}
+
+/// Locates `field` inside `[table]` of TOML text (best effort; TOML spans are
+/// not kept after typed parsing).
+pub fn toml_pos(text: &str, table: &str, field: &str) -> Pos {
+    let header = format!("[{table}]");
+    let mut in_table = false;
+    let mut table_pos = Pos::START;
+    for (i, line) in text.lines().enumerate() {
+        let trimmed = line.trim();
+        if trimmed.starts_with('[') {
+            in_table = trimmed == header;
+            if in_table {
+                table_pos = Pos {
+                    line: i as u64 + 1,
+                    column: 1,
+                };
+            }
+            continue;
+        }
+        if in_table && trimmed.split('=').next().map(str::trim) == Some(field) {
+            let column = line.len() - line.trim_start().len() + 1;
+            return Pos {
+                line: i as u64 + 1,
+                column: column as u64,
+            };
+        }
+        if !in_table {
+            let dotted = format!("{table}.{field}");
+            if trimmed.split('=').next().map(str::trim) == Some(dotted.as_str()) {
+                return Pos {
+                    line: i as u64 + 1,
+                    column: 1,
+                };
+            }
+        }
+    }
+    if table_pos == Pos::START {
+        if let Some(off) = text.find(&header) {
+            return offset_to_pos(text, off);
+        }
+    }
+    table_pos
+}
+
+/// Checks `[stages.<kind>]` keys of the config name real stage kinds.
+pub fn check_config_stages(reg: &Registry, inputs: &Inputs, diags: &mut Diagnostics) {
+    for kind in inputs.config.stages.keys() {
+        if !reg.stage_kinds.contains_key(kind) {
+            let table = format!("stages.{kind}");
+            let pos = toml_pos(&inputs.config_text, &table, "");
+            let mut d = Diagnostic::error(
+                "config.unknown_stage_kind",
+                format!("[{table}] names unknown stage kind `{kind}`"),
+            )
+            .at(inputs.config_path.clone(), pos);
+            if let Some(s) = did_you_mean(kind, reg.stage_kinds.keys().map(String::as_str)) {
+                d = d.with_hint(format!("did you mean `{s}`?"));
+            }
+            diags.push(d);
+        }
+    }
+}

@@ -1,0 +1,331 @@
+//! Compile inputs: the packaged defaults embedded in the binary, the
+//! workspace overlays under `agents/registry/` and `agents/prompts/`, and the
+//! parsed `millrace.toml`.
+//!
+//! Reading files is the only I/O of the compiler; everything after
+//! [`Inputs::collect`] is a pure function of the collected texts, which is why
+//! the same inputs always give a byte-identical plan.
+
+use std::borrow::Cow;
+use std::path::{Component, Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::spec::config::{sha256_hex, Config};
+use crate::spec::diag::{Diagnostic, Diagnostics};
+use crate::spec::schema::DocKind;
+
+include!(concat!(env!("OUT_DIR"), "/packaged.rs"));
+
+/// Where an input came from; workspace files shadow packaged ones.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Layer {
+    Packaged,
+    Workspace,
+}
+
+impl Layer {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Layer::Packaged => "packaged",
+            Layer::Workspace => "workspace",
+        }
+    }
+}
+
+/// One input file.
+#[derive(Debug, Clone)]
+pub struct Source {
+    pub layer: Layer,
+    /// Path as shown to people: relative to the crate root for packaged
+    /// files (`loops/execution/standard.yaml`), relative to the workspace for
+    /// overlays (`agents/registry/loops/mine.yaml`).
+    pub path: String,
+    pub text: Cow<'static, str>,
+}
+
+impl Source {
+    /// `packaged:loops/execution/standard.yaml` or `agents/registry/…`.
+    pub fn display(&self) -> String {
+        match self.layer {
+            Layer::Packaged => format!("packaged:{}", self.path),
+            Layer::Workspace => self.path.clone(),
+        }
+    }
+
+    pub fn sha256(&self) -> String {
+        sha256_hex(self.text.as_bytes())
+    }
+}
+
+/// Everything the compiler reads.
+#[derive(Debug, Clone)]
+pub struct Inputs {
+    pub config: Config,
+    /// Display path of the config file.
+    pub config_path: String,
+    /// Text of the config file, for locating problems in it.
+    pub config_text: String,
+    /// YAML definitions with the kind their location implies.
+    pub definitions: Vec<(DocKind, Source)>,
+    /// Prompt templates keyed by path relative to a prompt root.
+    pub prompts: Vec<(String, Source)>,
+}
+
+const PACKAGED_PROMPTS: &str = "assets/prompts/";
+
+/// Workspace overlay folders, relative to the agents directory.
+const OVERLAY_DIRS: [(&str, DocKind); 3] = [
+    ("registry/stages", DocKind::StageKind),
+    ("registry/loops", DocKind::Loop),
+    ("registry/modes", DocKind::Mode),
+];
+
+impl Inputs {
+    /// Inputs from the packaged defaults alone (no workspace).
+    pub fn packaged(config: Config) -> Inputs {
+        let mut inputs = Inputs {
+            config,
+            config_path: "(defaults)".to_string(),
+            config_text: String::new(),
+            definitions: Vec::new(),
+            prompts: Vec::new(),
+        };
+        for (path, text) in PACKAGED {
+            let source = Source {
+                layer: Layer::Packaged,
+                path: (*path).to_string(),
+                text: Cow::Borrowed(text),
+            };
+            if let Some(rel) = path.strip_prefix(PACKAGED_PROMPTS) {
+                inputs.prompts.push((rel.to_string(), source));
+            } else if let Some(kind) = packaged_kind(path) {
+                inputs.definitions.push((kind, source));
+            }
+        }
+        inputs
+    }
+
+    /// Packaged defaults plus the overlays of the workspace whose config is
+    /// `config`; `workspace_root` is the root the config resolves to.
+    pub fn collect(
+        config: Config,
+        config_path: String,
+        config_text: String,
+        workspace_root: &Path,
+        agents_dir: &Path,
+        diags: &mut Diagnostics,
+    ) -> Inputs {
+        let mut inputs = Inputs::packaged(config);
+        inputs.config_path = config_path;
+        inputs.config_text = config_text;
+        let canonical_root = workspace_root
+            .canonicalize()
+            .unwrap_or_else(|_| workspace_root.to_path_buf());
+        for (dir, kind) in OVERLAY_DIRS {
+            for path in walk(&agents_dir.join(dir)) {
+                if !matches!(
+                    path.extension().and_then(|e| e.to_str()),
+                    Some("yaml" | "yml")
+                ) {
+                    continue;
+                }
+                if let Some(source) =
+                    read_workspace_file(&path, workspace_root, &canonical_root, diags)
+                {
+                    inputs.definitions.push((kind, source));
+                }
+            }
+        }
+        let prompt_root = agents_dir.join("prompts");
+        for path in walk(&prompt_root) {
+            let Ok(rel) = path.strip_prefix(&prompt_root) else {
+                continue;
+            };
+            let rel = rel.to_string_lossy().replace('\\', "/");
+            if let Some(source) = read_workspace_file(&path, workspace_root, &canonical_root, diags)
+            {
+                inputs.prompts.push((rel, source));
+            }
+        }
+        inputs
+    }
+
+    /// Finds a prompt by relative path, the workspace copy first.
+    pub fn prompt(&self, rel: &str) -> Option<&Source> {
+        let mut found = None;
+        for (path, source) in &self.prompts {
+            if path == rel && (found.is_none() || source.layer == Layer::Workspace) {
+                found = Some(source);
+            }
+        }
+        found
+    }
+}
+
+fn packaged_kind(path: &str) -> Option<DocKind> {
+    if !(path.ends_with(".yaml") || path.ends_with(".yml")) {
+        return None;
+    }
+    if path.starts_with("assets/stages/") {
+        Some(DocKind::StageKind)
+    } else if path.starts_with("loops/") {
+        Some(DocKind::Loop)
+    } else if path.starts_with("modes/") {
+        Some(DocKind::Mode)
+    } else {
+        None
+    }
+}
+
+/// Files under `dir`, recursively, sorted; a missing dir has none.
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                out.push(path);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+fn read_workspace_file(
+    path: &Path,
+    root: &Path,
+    canonical_root: &Path,
+    diags: &mut Diagnostics,
+) -> Option<Source> {
+    let display = path
+        .strip_prefix(root)
+        .unwrap_or(path)
+        .to_string_lossy()
+        .replace('\\', "/");
+    // A symlink may point anywhere; only files that really live inside the
+    // workspace are compile inputs.
+    match path.canonicalize() {
+        Ok(real) if !real.starts_with(canonical_root) => {
+            diags.push(
+                Diagnostic::error(
+                    "path.escape",
+                    format!("`{display}` resolves to `{}`, outside the workspace", real.display()),
+                )
+                .in_file(display)
+                .with_hint("overlay files must live inside the workspace; copy the file instead of linking it"),
+            );
+            return None;
+        }
+        Err(err) => {
+            diags.push(
+                Diagnostic::error("io.read", format!("cannot read `{display}`: {err}"))
+                    .in_file(display),
+            );
+            return None;
+        }
+        Ok(_) => {}
+    }
+    let meta_len = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+    if meta_len > crate::spec::yaml::MAX_FILE_BYTES as u64 {
+        diags.push(
+            Diagnostic::error(
+                "yaml.too_large",
+                format!(
+                    "file is {meta_len} bytes; the limit is {} bytes",
+                    crate::spec::yaml::MAX_FILE_BYTES
+                ),
+            )
+            .in_file(display),
+        );
+        return None;
+    }
+    match std::fs::read_to_string(path) {
+        Ok(text) => Some(Source {
+            layer: Layer::Workspace,
+            path: display,
+            text: Cow::Owned(text),
+        }),
+        Err(err) => {
+            diags.push(
+                Diagnostic::error("io.read", format!("cannot read `{display}`: {err}"))
+                    .in_file(display),
+            );
+            None
+        }
+    }
+}
+
+/// Checks that a relative path written in a definition stays inside its root
+/// (no absolute paths, no `..` that climbs out).
+pub fn is_contained(rel: &str) -> bool {
+    let path = Path::new(rel);
+    if path.is_absolute() || rel.starts_with('~') {
+        return false;
+    }
+    let mut depth: i32 = 0;
+    for c in path.components() {
+        match c {
+            Component::Normal(_) => depth += 1,
+            Component::CurDir => {}
+            Component::ParentDir => {
+                depth -= 1;
+                if depth < 0 {
+                    return false;
+                }
+            }
+            Component::RootDir | Component::Prefix(_) => return false,
+        }
+    }
+    depth > 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn packaged_inputs_hold_every_default() {
+        let inputs = Inputs::packaged(Config::default());
+        let count = |k| {
+            inputs
+                .definitions
+                .iter()
+                .filter(|(kind, _)| *kind == k)
+                .count()
+        };
+        assert_eq!(count(DocKind::StageKind), 23);
+        assert_eq!(count(DocKind::Loop), 7);
+        assert_eq!(count(DocKind::Mode), 7);
+        assert!(inputs.prompt("builder.md").is_some());
+    }
+
+    #[test]
+    fn containment() {
+        assert!(is_contained("qa.md"));
+        assert!(is_contained("sub/../qa.md"));
+        assert!(!is_contained("../qa.md"));
+        assert!(!is_contained("/etc/passwd"));
+        assert!(!is_contained("a/../../b.md"));
+    }
+}

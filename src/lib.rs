@@ -1,0 +1,3 @@
+//! Millrace: a runtime for long-running, governed coding-agent work.
+pub mod compile;
+pub mod spec;

@@ -1,0 +1,325 @@
+//! `millrace.toml`: the typed workspace configuration.
+//!
+//! The schema is closed: unknown keys are errors that name the file, line and
+//! column. Sections follow Millrace v0.2.0 (spec §2.3–2.4); `[plan]`,
+//! `[stages.<kind>]` and `[runners.<id>]` are ours.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::diag::{Diagnostic, Pos};
+use super::loop_def::StageOverrides;
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub engine: EngineConfig,
+    pub paths: PathsConfig,
+    pub execution: ExecutionConfig,
+    pub research: ResearchConfig,
+    pub watchers: WatchersConfig,
+    pub plan: PlanConfig,
+    /// Workspace overrides per stage kind (highest precedence).
+    pub stages: BTreeMap<String, StageOverrides>,
+    /// Runners declared by the workspace, keyed by runner id.
+    pub runners: BTreeMap<String, RunnerConfig>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct EngineConfig {
+    pub mode: EngineMode,
+    pub idle_mode: IdleMode,
+    #[schemars(range(min = 1))]
+    pub poll_interval_seconds: u64,
+    pub inter_task_delay_seconds: u64,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            mode: EngineMode::Once,
+            idle_mode: IdleMode::Watch,
+            poll_interval_seconds: 60,
+            inter_task_delay_seconds: 0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum EngineMode {
+    Once,
+    Daemon,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum IdleMode {
+    Watch,
+    Poll,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct PathsConfig {
+    /// Workspace root, relative to the directory of `millrace.toml`.
+    pub workspace: PathBuf,
+    /// Agents directory, relative to the workspace root.
+    pub agents_dir: PathBuf,
+}
+
+impl Default for PathsConfig {
+    fn default() -> Self {
+        PathsConfig {
+            workspace: PathBuf::from("."),
+            agents_dir: PathBuf::from("agents"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct ExecutionConfig {
+    pub integration_mode: IntegrationMode,
+    pub quickfix_max_attempts: u32,
+    /// Recovery rounds (troubleshoot/consult back to builder) before a task
+    /// is handed to research. v0.2.0 has no such bound.
+    pub recovery_max_rounds: u32,
+    pub run_update_on_empty: bool,
+}
+
+impl Default for ExecutionConfig {
+    fn default() -> Self {
+        ExecutionConfig {
+            integration_mode: IntegrationMode::LargeOnly,
+            quickfix_max_attempts: 2,
+            recovery_max_rounds: 2,
+            run_update_on_empty: true,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum IntegrationMode {
+    Always,
+    LargeOnly,
+    Never,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct ResearchConfig {
+    pub mode: ResearchMode,
+    pub idle_mode: IdleMode,
+    #[schemars(range(min = 1))]
+    pub idle_poll_seconds: u64,
+    pub stage_retry_max: u32,
+    pub stage_retry_backoff_seconds: u64,
+}
+
+impl Default for ResearchConfig {
+    fn default() -> Self {
+        ResearchConfig {
+            mode: ResearchMode::Stub,
+            idle_mode: IdleMode::Poll,
+            idle_poll_seconds: 60,
+            stage_retry_max: 1,
+            stage_retry_backoff_seconds: 5,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ResearchMode {
+    Stub,
+    Auto,
+    Goalspec,
+    Incident,
+    Audit,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct WatchersConfig {
+    pub debounce_seconds: f64,
+    pub roots: Vec<WatchRoot>,
+}
+
+impl Default for WatchersConfig {
+    fn default() -> Self {
+        WatchersConfig {
+            debounce_seconds: 0.5,
+            roots: vec![
+                WatchRoot::Agents,
+                WatchRoot::IdeasRaw,
+                WatchRoot::CommandsIncoming,
+                WatchRoot::ConfigFile,
+            ],
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum WatchRoot {
+    Agents,
+    IdeasRaw,
+    CommandsIncoming,
+    ConfigFile,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct PlanConfig {
+    /// Mode compiled when no `--mode` is given.
+    pub mode: String,
+}
+
+impl Default for PlanConfig {
+    fn default() -> Self {
+        PlanConfig {
+            mode: "standard".to_string(),
+        }
+    }
+}
+
+/// A runner declared in the workspace. Built-in runner ids (`codex`,
+/// `claude`, `pi`, `subprocess`, `demo`) may be configured here too.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct RunnerConfig {
+    /// Adapter kind; defaults to the runner id for built-ins, else `subprocess`.
+    pub kind: Option<RunnerKind>,
+    /// Executable and arguments (subprocess) or executable override (agents).
+    pub command: Vec<String>,
+    /// Extra arguments appended to the adapter's own.
+    pub args: Vec<String>,
+    /// Extra environment for the child process.
+    pub env: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RunnerKind {
+    Codex,
+    Claude,
+    Pi,
+    Subprocess,
+    Demo,
+}
+
+impl RunnerKind {
+    pub const BUILTIN: [(&'static str, RunnerKind); 5] = [
+        ("codex", RunnerKind::Codex),
+        ("claude", RunnerKind::Claude),
+        ("pi", RunnerKind::Pi),
+        ("subprocess", RunnerKind::Subprocess),
+        ("demo", RunnerKind::Demo),
+    ];
+}
+
+impl Config {
+    /// Parses `millrace.toml` text; `file` is used to locate errors.
+    pub fn parse(file: &str, text: &str) -> Result<Config, Diagnostic> {
+        toml::from_str(text).map_err(|err| {
+            let mut d =
+                Diagnostic::error("config.invalid", err.message().to_string()).in_file(file);
+            if let Some(span) = err.span() {
+                d = d.at(file, offset_to_pos(text, span.start));
+            }
+            d.with_hint("see `millrace config show` or docs/authoring.md for the keys")
+        })
+    }
+
+    /// Runner ids known to this workspace: built-ins plus `[runners.*]`.
+    pub fn runner_ids(&self) -> impl Iterator<Item = &str> {
+        RunnerKind::BUILTIN
+            .iter()
+            .map(|(id, _)| *id)
+            .chain(self.runners.keys().map(String::as_str))
+    }
+
+    /// SHA-256 of the config as JSON with sorted keys (as v0.2.0's config_hash).
+    pub fn hash(&self) -> String {
+        let value = serde_json::to_value(self).expect("config serialises");
+        sha256_hex(value.to_string().as_bytes())
+    }
+
+    /// Reads an integer config value by dotted key (threshold limits).
+    pub fn integer(&self, key: &str) -> Option<u64> {
+        let value = serde_json::to_value(self).ok()?;
+        key.split('.')
+            .try_fold(&value, |v, seg| v.get(seg))
+            .and_then(serde_json::Value::as_u64)
+    }
+
+    /// Resolves the agents directory for a config file at `config_path`.
+    pub fn agents_dir(&self, config_path: &Path) -> PathBuf {
+        self.workspace_root(config_path)
+            .join(&self.paths.agents_dir)
+    }
+
+    pub fn workspace_root(&self, config_path: &Path) -> PathBuf {
+        let dir = config_path.parent().unwrap_or(Path::new("."));
+        dir.join(&self.paths.workspace)
+    }
+}
+
+/// Lowercase hex SHA-256.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    let digest = Sha256::digest(bytes);
+    let mut s = String::with_capacity(64);
+    for b in digest {
+        use std::fmt::Write;
+        let _ = write!(s, "{b:02x}");
+    }
+    s
+}
+
+/// Converts a byte offset into a 1-based line and column (in characters).
+pub fn offset_to_pos(text: &str, offset: usize) -> Pos {
+    let offset = offset.min(text.len());
+    let before = &text[..offset];
+    let line = before.matches('\n').count() as u64 + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let column = before[line_start..].chars().count() as u64 + 1;
+    Pos { line, column }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_config_takes_v020_defaults() {
+        let c = Config::parse("millrace.toml", "").unwrap();
+        assert_eq!(c.execution.quickfix_max_attempts, 2);
+        assert_eq!(c.engine.poll_interval_seconds, 60);
+        assert_eq!(c.plan.mode, "standard");
+        assert_eq!(c.integer("execution.quickfix_max_attempts"), Some(2));
+        assert_eq!(c.integer("execution.nope"), None);
+    }
+
+    #[test]
+    fn unknown_keys_are_located() {
+        let err =
+            Config::parse("millrace.toml", "[engine]\nmode = \"once\"\nbogus = 1\n").unwrap_err();
+        assert_eq!(err.line, Some(3), "{err}");
+        assert!(err.message.contains("bogus"), "{err}");
+    }
+
+    #[test]
+    fn hash_is_stable_and_sensitive() {
+        let a = Config::parse("m", "").unwrap();
+        let b = Config::parse("m", "[execution]\nquickfix_max_attempts = 3\n").unwrap();
+        assert_eq!(a.hash(), Config::default().hash());
+        assert_ne!(a.hash(), b.hash());
+    }
+}

@@ -1,0 +1,13 @@
+//! Authoring formats: the serde types of stage kinds, loops, modes and
+//! `millrace.toml`, their generated JSON Schemas, and bounded YAML loading.
+//!
+//! This layer knows nothing about graphs, plans or the file system layout of a
+//! workspace; everything to its right builds on these types.
+
+pub mod config;
+pub mod diag;
+pub mod loop_def;
+pub mod mode;
+pub mod schema;
+pub mod stage_kind;
+pub mod yaml;

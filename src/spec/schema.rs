@@ -1,0 +1,267 @@
+//! JSON Schemas generated from the authoring types, and validation of parsed
+//! YAML against them before typed deserialisation.
+//!
+//! The schemas are checked in under `schemas/` (editors use them through the
+//! `# yaml-language-server: $schema=…` line of every packaged file); a test
+//! fails when the checked-in copies drift from the Rust types.
+
+use std::sync::OnceLock;
+
+use jsonschema::error::ValidationErrorKind;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use super::config::Config;
+use super::diag::{did_you_mean, Diagnostic};
+use super::loop_def::LoopDef;
+use super::mode::ModeDef;
+use super::stage_kind::StageKind;
+use super::yaml::{pointer_push, YamlDoc};
+
+/// The authored document kinds, each with one schema.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DocKind {
+    StageKind,
+    Loop,
+    Mode,
+    Config,
+}
+
+impl DocKind {
+    pub const ALL: [DocKind; 4] = [
+        DocKind::StageKind,
+        DocKind::Loop,
+        DocKind::Mode,
+        DocKind::Config,
+    ];
+
+    /// File name under `schemas/`.
+    pub fn schema_file(self) -> &'static str {
+        match self {
+            DocKind::StageKind => "stage-kind.schema.json",
+            DocKind::Loop => "loop.schema.json",
+            DocKind::Mode => "mode.schema.json",
+            DocKind::Config => "config.schema.json",
+        }
+    }
+
+    pub fn noun(self) -> &'static str {
+        match self {
+            DocKind::StageKind => "stage kind",
+            DocKind::Loop => "loop",
+            DocKind::Mode => "mode",
+            DocKind::Config => "config",
+        }
+    }
+
+    /// The JSON Schema generated from the Rust type.
+    pub fn schema(self) -> Value {
+        let schema = match self {
+            DocKind::StageKind => schemars::schema_for!(StageKind),
+            DocKind::Loop => schemars::schema_for!(LoopDef),
+            DocKind::Mode => schemars::schema_for!(ModeDef),
+            DocKind::Config => schemars::schema_for!(Config),
+        };
+        serde_json::to_value(schema).expect("schema serialises")
+    }
+
+    /// Pretty JSON text as written to `schemas/`.
+    pub fn schema_text(self) -> String {
+        let mut text = serde_json::to_string_pretty(&self.schema()).expect("schema serialises");
+        text.push('\n');
+        text
+    }
+
+    fn validator(self) -> &'static jsonschema::Validator {
+        static VALIDATORS: OnceLock<Vec<jsonschema::Validator>> = OnceLock::new();
+        let all = VALIDATORS.get_or_init(|| {
+            DocKind::ALL
+                .iter()
+                .map(|k| jsonschema::validator_for(&k.schema()).expect("generated schema is valid"))
+                .collect()
+        });
+        &all[DocKind::ALL
+            .iter()
+            .position(|k| *k == self)
+            .expect("listed")]
+    }
+}
+
+/// Validates `doc` against the schema of `kind`, then deserialises it.
+/// All schema violations are returned at once, each located in `file`.
+pub fn load<T: DeserializeOwned>(
+    kind: DocKind,
+    file: &str,
+    doc: &YamlDoc,
+) -> Result<T, Vec<Diagnostic>> {
+    let validator = kind.validator();
+    let mut diags = Vec::new();
+    for err in validator.iter_errors(&doc.value) {
+        let pointer = err.instance_path().as_str().to_string();
+        match err.kind() {
+            ValidationErrorKind::AdditionalProperties { unexpected } => {
+                let allowed = allowed_properties(kind, &pointer);
+                for key in unexpected {
+                    let at = doc.key_pos(&pointer_push(&pointer, key));
+                    let mut d = Diagnostic::error(
+                        "schema.unknown_field",
+                        format!("unknown field `{key}` in {}", describe(kind, &pointer)),
+                    )
+                    .at(file, at);
+                    d = match did_you_mean(key, allowed.iter().map(String::as_str)) {
+                        Some(s) => d.with_hint(format!("did you mean `{s}`?")),
+                        None if !allowed.is_empty() => {
+                            d.with_hint(format!("expected one of: {}", allowed.join(", ")))
+                        }
+                        None => d,
+                    };
+                    diags.push(d);
+                }
+            }
+            _ => {
+                let at = doc.pos(&pointer);
+                diags.push(
+                    Diagnostic::error(
+                        "schema.violation",
+                        format!(
+                            "{} at {}: {}",
+                            kind.noun(),
+                            display_pointer(&pointer),
+                            short(&err.to_string())
+                        ),
+                    )
+                    .at(file, at)
+                    .with_hint(format!("the schema is schemas/{}", kind.schema_file())),
+                );
+            }
+        }
+    }
+    if !diags.is_empty() {
+        return Err(diags);
+    }
+    serde_json::from_value(doc.value.clone()).map_err(|err| {
+        vec![Diagnostic::error("schema.violation", format!("{}: {err}", kind.noun())).in_file(file)]
+    })
+}
+
+/// Keys the schema allows in the object at `pointer`, for hints.
+fn allowed_properties(kind: DocKind, pointer: &str) -> Vec<String> {
+    let schema = kind.schema();
+    let defs = schema.get("$defs").cloned().unwrap_or(Value::Null);
+    let mut node = deref(&schema, &defs);
+    for seg in pointer.split('/').skip(1) {
+        let next = node
+            .get("properties")
+            .and_then(|p| p.get(seg))
+            .or_else(|| node.get("items"))
+            .or_else(|| node.get("additionalProperties").filter(|v| v.is_object()))
+            .cloned();
+        match next {
+            Some(next) => node = deref(&next, &defs),
+            None => return Vec::new(),
+        }
+    }
+    let mut keys: Vec<String> = node
+        .get("properties")
+        .and_then(Value::as_object)
+        .map(|m| m.keys().cloned().collect())
+        .unwrap_or_default();
+    keys.sort();
+    keys
+}
+
+fn deref(node: &Value, defs: &Value) -> Value {
+    let mut cur = node.clone();
+    for _ in 0..8 {
+        let Some(r) = cur.get("$ref").and_then(Value::as_str) else {
+            break;
+        };
+        let Some(name) = r.strip_prefix("#/$defs/") else {
+            break;
+        };
+        cur = defs.get(name).cloned().unwrap_or(Value::Null);
+    }
+    cur
+}
+
+fn describe(kind: DocKind, pointer: &str) -> String {
+    if pointer.is_empty() {
+        format!("{} definition", kind.noun())
+    } else {
+        format!("{} at {}", kind.noun(), display_pointer(pointer))
+    }
+}
+
+/// `/edges/3/to` → `edges[3].to`.
+pub fn display_pointer(pointer: &str) -> String {
+    let mut out = String::new();
+    for seg in pointer.split('/').skip(1) {
+        let seg = seg.replace("~1", "/").replace("~0", "~");
+        if seg.chars().all(|c| c.is_ascii_digit()) && !seg.is_empty() {
+            out.push_str(&format!("[{seg}]"));
+        } else {
+            if !out.is_empty() {
+                out.push('.');
+            }
+            out.push_str(&seg);
+        }
+    }
+    if out.is_empty() {
+        "top level".to_string()
+    } else {
+        out
+    }
+}
+
+fn short(message: &str) -> String {
+    const MAX: usize = 200;
+    if message.chars().count() <= MAX {
+        message.to_string()
+    } else {
+        let cut: String = message.chars().take(MAX).collect();
+        format!("{cut}…")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::yaml;
+
+    fn load_loop(text: &str) -> Result<LoopDef, Vec<Diagnostic>> {
+        let doc = yaml::parse("l.yaml", text).unwrap();
+        load(DocKind::Loop, "l.yaml", &doc)
+    }
+
+    #[test]
+    fn unknown_fields_are_reported_at_the_key_with_a_suggestion() {
+        let errs = load_loop("id: a\nplane: execution\nnodez: {}\n").unwrap_err();
+        assert_eq!(errs.len(), 1);
+        assert_eq!(errs[0].code, "schema.unknown_field");
+        assert_eq!((errs[0].line, errs[0].column), (Some(3), Some(1)));
+        assert_eq!(errs[0].hint.as_deref(), Some("did you mean `nodes`?"));
+    }
+
+    #[test]
+    fn unknown_fields_in_nested_nodes_are_found() {
+        let errs =
+            load_loop("id: a\nplane: execution\nnodes:\n  b:\n    stage: builder\n    modle: x\n")
+                .unwrap_err();
+        assert_eq!(errs[0].code, "schema.unknown_field", "{errs:?}");
+        assert_eq!(errs[0].line, Some(6));
+    }
+
+    #[test]
+    fn every_violation_is_reported_at_once() {
+        let errs = load_loop("id: A-bad\nplane: sideways\n").unwrap_err();
+        assert!(errs.len() >= 2, "{errs:?}");
+        assert!(errs.iter().all(|e| e.code == "schema.violation"));
+        assert_eq!(errs[0].line, Some(1));
+    }
+
+    #[test]
+    fn display_pointer_reads_like_a_path() {
+        assert_eq!(display_pointer("/edges/3/to"), "edges[3].to");
+        assert_eq!(display_pointer(""), "top level");
+    }
+}

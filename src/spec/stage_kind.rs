@@ -1,0 +1,151 @@
+//! Stage kinds (`assets/stages/*.yaml`): what one kind of agent stage may emit
+//! and how it runs by default.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// A plane is an independent lane of work with its own status file.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Plane {
+    /// Builds tasks from the backlog; status in `agents/status.md`.
+    Execution,
+    /// Turns ideas, incidents and audits into tasks; status in `agents/research_status.md`.
+    Research,
+}
+
+impl Plane {
+    pub const ALL: [Plane; 2] = [Plane::Execution, Plane::Research];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Plane::Execution => "execution",
+            Plane::Research => "research",
+        }
+    }
+}
+
+/// What an outcome means for routing and reporting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OutcomeClass {
+    /// The stage did its job; the loop moves forward.
+    Success,
+    /// The stage found more work to do in the same loop (e.g. QUICKFIX_NEEDED).
+    Followup,
+    /// The stage could not proceed.
+    Blocked,
+    /// The problem must leave this loop (e.g. NEEDS_RESEARCH).
+    Escalation,
+}
+
+/// Reasoning effort passed to runners that support it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Effort {
+    Minimal,
+    Low,
+    Medium,
+    High,
+    Xhigh,
+}
+
+impl Effort {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Effort::Minimal => "minimal",
+            Effort::Low => "low",
+            Effort::Medium => "medium",
+            Effort::High => "high",
+            Effort::Xhigh => "xhigh",
+        }
+    }
+}
+
+/// Stage parameters that a loop node, a mode or `millrace.toml` may override.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum OverrideField {
+    Runner,
+    Model,
+    Effort,
+    TimeoutSeconds,
+    Prompt,
+}
+
+impl OverrideField {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OverrideField::Runner => "runner",
+            OverrideField::Model => "model",
+            OverrideField::Effort => "effort",
+            OverrideField::TimeoutSeconds => "timeout_seconds",
+            OverrideField::Prompt => "prompt",
+        }
+    }
+}
+
+/// One marker a stage may end with, e.g. `### QA_COMPLETE`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OutcomeDecl {
+    /// Marker token without the `### ` prefix, e.g. `QA_COMPLETE`.
+    #[schemars(regex(pattern = r"^[A-Z][A-Z0-9_]*$"))]
+    pub marker: String,
+    pub class: OutcomeClass,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+/// A kind of stage: its markers, legal outcomes and default execution
+/// parameters. Loops place stage kinds as nodes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StageKind {
+    /// Identifier used by loop nodes and mode overrides, e.g. `qa`.
+    #[schemars(regex(pattern = r"^[a-z][a-z0-9_]*$"))]
+    pub id: String,
+    pub plane: Plane,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    /// Marker written to the plane's status file while the stage runs.
+    #[schemars(regex(pattern = r"^[A-Z][A-Z0-9_]*$"))]
+    pub running_marker: String,
+    /// Every marker the stage may legally end with, in order of preference.
+    #[schemars(length(min = 1))]
+    pub outcomes: Vec<OutcomeDecl>,
+    /// Outcome used when the stage fails without a legal marker (missing or
+    /// illegal marker, timeout, spawn failure). Must be one of `outcomes`.
+    #[serde(default = "default_failure_outcome")]
+    #[schemars(regex(pattern = r"^[A-Z][A-Z0-9_]*$"))]
+    pub failure_outcome: String,
+    /// Prompt template, relative to the prompt roots (`agents/prompts/` in the
+    /// workspace, then the packaged `assets/prompts/`).
+    pub prompt: String,
+    /// Default runner id (`codex`, `claude`, `pi`, `subprocess`, `demo` or a
+    /// runner declared in `millrace.toml`).
+    pub runner: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub effort: Option<Effort>,
+    #[schemars(range(min = 1))]
+    pub timeout_seconds: u64,
+    /// Fields a loop node, a mode or the config may override.
+    #[serde(default)]
+    pub overridable: Vec<OverrideField>,
+}
+
+fn default_failure_outcome() -> String {
+    "BLOCKED".to_string()
+}
+
+impl StageKind {
+    pub fn outcome(&self, marker: &str) -> Option<&OutcomeDecl> {
+        self.outcomes.iter().find(|o| o.marker == marker)
+    }
+}
