@@ -1,3 +1,6 @@
 //! Millrace: a runtime for long-running, governed coding-agent work.
+pub mod cli;
 pub mod compile;
+pub mod control;
 pub mod spec;
+pub mod store;

@@ -128,6 +128,7 @@ fn node_kinds<'r>(
     let mut kinds = BTreeMap::new();
     for (id, node) in &lp.nodes {
         match reg.stage_kinds.get(&node.def.stage) {
+            None if reg.is_broken(crate::spec::schema::DocKind::StageKind, &node.def.stage) => {}
             None => {
                 let known = reg.stage_kinds.keys().map(String::as_str);
                 let mut d = reg.error(
@@ -283,7 +284,7 @@ fn build_routes(
         for outcome in &kind.outcomes {
             let pair = (node_id.clone(), outcome.marker.clone());
             let mut edges: Vec<&Item<EdgeDef>> = by_pair.get(&pair).cloned().unwrap_or_default();
-            edges.sort_by(|a, b| (a.def.priority, a.def.key()).cmp(&(b.def.priority, b.def.key())));
+            edges.sort_by_key(|e| (e.def.priority, e.def.key()));
             let Some(first_plain) = edges.iter().position(|e| e.def.when.is_none()) else {
                 let msg = if edges.is_empty() {
                     format!(

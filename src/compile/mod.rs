@@ -14,6 +14,7 @@ pub mod templates;
 use std::collections::BTreeMap;
 
 use crate::spec::diag::{did_you_mean, Diagnostic, Diagnostics};
+use crate::spec::schema::DocKind;
 use crate::spec::stage_kind::Plane;
 
 use plan::{
@@ -115,9 +116,8 @@ fn mode_plan(
             format!("mode `{}` selects no execution loop", def.id),
         ));
     }
-    for (i, kind) in def.stages.keys().enumerate() {
-        let _ = i;
-        if !reg.stage_kinds.contains_key(kind) {
+    for kind in def.stages.keys() {
+        if !reg.stage_kinds.contains_key(kind) && !reg.is_broken(DocKind::StageKind, kind) {
             let mut d = reg.key_error(
                 &mode.origin.child("stages").child(kind),
                 "mode.unknown_stage_kind",
@@ -133,6 +133,17 @@ fn mode_plan(
     for (plane, loop_id) in &def.loops {
         let at = mode.origin.child("loops").child(plane.as_str());
         let Some(lp) = reg.loops.get(loop_id) else {
+            if reg.is_broken(DocKind::Loop, loop_id) {
+                // Its own errors are reported; the mode cannot compile.
+                diags.push(
+                    Diagnostic::error(
+                        "mode.broken_loop",
+                        format!("mode `{}` uses loop `{loop_id}`, which has errors", def.id),
+                    )
+                    .at(reg.file(at.file).display.clone(), reg.pos(&at)),
+                );
+                continue;
+            }
             let mut d = reg.error(
                 &at,
                 "mode.unknown_loop",

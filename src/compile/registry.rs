@@ -76,9 +76,17 @@ pub struct Registry {
     pub stage_kinds: BTreeMap<String, Item<StageKind>>,
     pub loops: BTreeMap<String, ResolvedLoop>,
     pub modes: BTreeMap<String, Item<ModeDef>>,
+    /// Ids of definitions that failed to load, so that references to them
+    /// are not reported a second time as "unknown".
+    pub broken: BTreeSet<(DocKind, String)>,
 }
 
 impl Registry {
+    /// Whether a definition with this id failed to load (already reported).
+    pub fn is_broken(&self, kind: DocKind, id: &str) -> bool {
+        self.broken.contains(&(kind, id.to_string()))
+    }
+
     pub fn file(&self, id: FileId) -> &LoadedFile {
         &self.files[id]
     }
@@ -158,7 +166,12 @@ impl Registry {
             });
             let origin = Origin::new(file, "");
             match parsed {
-                Err(errs) => diags.extend(errs),
+                Err(errs) => {
+                    if let Some(id) = reg.files[file].doc.value.get("id").and_then(|v| v.as_str()) {
+                        reg.broken.insert((*kind, id.to_string()));
+                    }
+                    diags.extend(errs)
+                }
                 Ok(Parsed::Stage(def)) => {
                     let id = def.id.clone();
                     insert_shadowing(

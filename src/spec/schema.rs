@@ -19,7 +19,7 @@ use super::stage_kind::StageKind;
 use super::yaml::{pointer_push, YamlDoc};
 
 /// The authored document kinds, each with one schema.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum DocKind {
     StageKind,
     Loop,

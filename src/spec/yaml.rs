@@ -75,6 +75,8 @@ pub fn pointer_push(base: &str, token: &str) -> String {
 }
 
 /// Parses `text` (the contents of `file`) into a [`YamlDoc`].
+// A located diagnostic is the cold path; boxing it would only add noise.
+#[allow(clippy::result_large_err)]
 pub fn parse(file: &str, text: &str) -> Result<YamlDoc, Diagnostic> {
     if text.len() > MAX_FILE_BYTES {
         return Err(Diagnostic::error(

@@ -1,0 +1,217 @@
+//! `init`: scaffolds a workspace (spec §2): `millrace.toml`, the `agents/`
+//! stores and status files, overlay folders and runtime folders.
+//!
+//! Init never destroys data: without `--force` it refuses a non-empty
+//! destination; with `--force` it only adds what is missing and keeps every
+//! existing file (task stores, status files and config included).
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::store::atomic;
+
+use super::{ControlError, Result};
+
+/// Identifies the scaffold written by this version.
+pub const BUNDLE_VERSION: &str = "millrace-rs-bundle-1";
+
+pub const DEFAULT_CONFIG: &str = r#"# Millrace workspace configuration. Unknown keys are errors.
+# Reference: `millrace schema export` writes config.schema.json.
+
+[engine]
+mode = "once"
+idle_mode = "watch"
+poll_interval_seconds = 60
+inter_task_delay_seconds = 0
+
+[paths]
+workspace = "."
+agents_dir = "agents"
+
+[execution]
+integration_mode = "never"
+quickfix_max_attempts = 2
+recovery_max_rounds = 2
+run_update_on_empty = false
+
+[research]
+mode = "stub"
+
+[watchers]
+debounce_seconds = 0.5
+roots = ["agents", "ideas_raw", "commands_incoming", "config_file"]
+
+[plan]
+# Mode compiled when no --mode is given (`millrace modes list`).
+mode = "standard"
+
+# Per-stage overrides, highest precedence, e.g.:
+# [stages.qa]
+# model = "gpt-5.3-codex"
+# timeout_seconds = 900
+"#;
+
+const REGISTRY_README: &str = "# Workspace overlays\n\n\
+Files here shadow or extend the packaged definitions (see docs/authoring.md):\n\n\
+- `stages/*.yaml`: stage kinds\n\
+- `loops/**/*.yaml`: loops (`extends: <loop id>` patches a loop)\n\
+- `modes/*.yaml`: modes\n\n\
+Prompt templates go under `agents/prompts/`. Check your changes with\n\
+`millrace plan validate`.\n";
+
+/// Files created by init, relative to the workspace root.
+pub const FILES: &[(&str, &str)] = &[
+    ("millrace.toml", DEFAULT_CONFIG),
+    ("agents/status.md", "### IDLE\n"),
+    ("agents/research_status.md", "### IDLE\n"),
+    ("agents/size_status.md", "### SMALL\n"),
+    ("agents/tasks.md", "# Active Task\n"),
+    ("agents/tasksbacklog.md", "# Task Backlog\n"),
+    ("agents/tasksarchive.md", "# Task Archive\n"),
+    ("agents/tasksbackburner.md", "# Task Backburner\n"),
+    ("agents/tasksblocker.md", "# Task Blockers\n"),
+    ("agents/taskspending.md", "# Tasks Pending\n"),
+    ("agents/engine_events.log", ""),
+    ("agents/historylog.md", "# History Log\n"),
+    ("agents/quickfix.md", "# Quickfix\n"),
+    ("agents/registry/README.md", REGISTRY_README),
+];
+
+/// Directories created by init, relative to the workspace root.
+pub const DIRS: &[&str] = &[
+    "agents/.runtime/commands/incoming",
+    "agents/.runtime/commands/processed",
+    "agents/.runtime/commands/failed",
+    "agents/.locks",
+    "agents/.deferred",
+    "agents/diagnostics",
+    "agents/historylog",
+    "agents/ideas/raw",
+    "agents/ideas/specs",
+    "agents/ideas/specs_reviewed",
+    "agents/ideas/finished",
+    "agents/ideas/archived",
+    "agents/ideas/incidents/incoming",
+    "agents/ideas/incidents/working",
+    "agents/ideas/incidents/resolved",
+    "agents/ideas/incidents/archived",
+    "agents/ideas/blockers/incoming",
+    "agents/ideas/blockers/working",
+    "agents/ideas/blockers/resolved",
+    "agents/ideas/blockers/archived",
+    "agents/ideas/audit/incoming",
+    "agents/ideas/audit/working",
+    "agents/ideas/audit/passed",
+    "agents/ideas/audit/failed",
+    "agents/prompts",
+    "agents/registry/stages",
+    "agents/registry/loops",
+    "agents/registry/modes",
+    "agents/reports",
+    "agents/runs",
+    "agents/state",
+];
+
+#[derive(Debug, Serialize)]
+pub struct InitReport {
+    pub workspace_root: String,
+    pub config_path: String,
+    pub bundle_version: &'static str,
+    pub created_directory_count: usize,
+    pub created_file_count: usize,
+    /// Files that already existed and were left untouched (`--force`).
+    pub kept_file_count: usize,
+}
+
+pub fn init(dest: &Path, force: bool) -> Result<InitReport> {
+    let dest = if dest.is_absolute() {
+        dest.to_path_buf()
+    } else {
+        std::env::current_dir()
+            .map_err(ControlError::io(dest))?
+            .join(dest)
+    };
+    if dest.parent().is_none() {
+        return Err(ControlError::Usage(
+            "refusing to initialise a workspace at /".into(),
+        ));
+    }
+    if dest.exists() {
+        if !dest.is_dir() {
+            return Err(ControlError::Usage(format!(
+                "{} exists and is not a directory",
+                dest.display()
+            )));
+        }
+        let non_empty = std::fs::read_dir(&dest)
+            .map_err(ControlError::io(&dest))?
+            .next()
+            .is_some();
+        if non_empty && !force {
+            return Err(ControlError::Usage(format!(
+                "destination {} exists and is not empty; re-run with --force to add the missing workspace files",
+                dest.display()
+            )));
+        }
+    }
+    let mut report = InitReport {
+        workspace_root: dest.display().to_string(),
+        config_path: dest.join("millrace.toml").display().to_string(),
+        bundle_version: BUNDLE_VERSION,
+        created_directory_count: 0,
+        created_file_count: 0,
+        kept_file_count: 0,
+    };
+    for dir in std::iter::once("").chain(DIRS.iter().copied()) {
+        let path = dest.join(dir);
+        if !path.is_dir() {
+            std::fs::create_dir_all(&path).map_err(ControlError::io(&path))?;
+            report.created_directory_count += 1;
+        }
+    }
+    for (rel, contents) in FILES {
+        let path: PathBuf = dest.join(rel);
+        if path.exists() {
+            report.kept_file_count += 1;
+            continue;
+        }
+        atomic::write(&path, contents.as_bytes()).map_err(ControlError::io(&path))?;
+        report.created_file_count += 1;
+    }
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::config::Config;
+
+    #[test]
+    fn default_config_parses() {
+        let c = Config::parse("millrace.toml", DEFAULT_CONFIG).unwrap();
+        assert_eq!(c.plan.mode, "standard");
+    }
+
+    #[test]
+    fn force_keeps_existing_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let ws = dir.path().join("w");
+        let first = init(&ws, false).unwrap();
+        assert_eq!(first.created_file_count, FILES.len());
+        std::fs::write(
+            ws.join("agents/tasksbacklog.md"),
+            "# Task Backlog\n\n## 2026-01-01 - Keep me\n",
+        )
+        .unwrap();
+        assert!(matches!(init(&ws, false), Err(ControlError::Usage(_))));
+        let again = init(&ws, true).unwrap();
+        assert_eq!(
+            (again.created_file_count, again.kept_file_count),
+            (0, FILES.len())
+        );
+        assert!(std::fs::read_to_string(ws.join("agents/tasksbacklog.md"))
+            .unwrap()
+            .contains("Keep me"));
+    }
+}

@@ -1,0 +1,56 @@
+//! The operator API: what every CLI command (and later the TUI and the daemon
+//! mailbox) calls. Functions here decide and act; they return data, never
+//! formatted text, so that text and `--json` output come from the same value.
+
+pub mod init;
+pub mod plan;
+pub mod schema;
+pub mod workspace;
+
+use std::path::PathBuf;
+
+use crate::spec::diag::{Diagnostic, Diagnostics};
+
+pub use workspace::Workspace;
+
+/// Why an operator call failed. [`ControlError::exit_code`] maps each class
+/// to the CLI's exit status.
+#[derive(Debug, thiserror::Error)]
+pub enum ControlError {
+    /// The command was used wrongly (v0.2.0 exits 2 for these).
+    #[error("{0}")]
+    Usage(String),
+    /// A located problem in an input file.
+    #[error("{0}")]
+    Invalid(Box<Diagnostic>),
+    /// Several located problems (a failed compile).
+    #[error("{} error(s)", .0.error_count())]
+    Diagnostics(Diagnostics),
+    #[error("{message}")]
+    NotFound {
+        message: String,
+        hint: Option<String>,
+    },
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl ControlError {
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            ControlError::Usage(_) => 2,
+            _ => 1,
+        }
+    }
+
+    pub fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> ControlError {
+        let path = path.into();
+        move |source| ControlError::Io { path, source }
+    }
+}
+
+pub type Result<T, E = ControlError> = std::result::Result<T, E>;

@@ -1,0 +1,86 @@
+//! Locating a workspace from `--config` and loading its compile inputs.
+
+use std::path::{Path, PathBuf};
+
+use crate::compile::sources::Inputs;
+use crate::spec::config::Config;
+use crate::spec::diag::Diagnostics;
+
+use super::{ControlError, Result};
+
+/// An opened workspace: its config and where its files are.
+#[derive(Debug, Clone)]
+pub struct Workspace {
+    /// Absolute path of `millrace.toml`.
+    pub config_path: PathBuf,
+    pub config_text: String,
+    pub config: Config,
+    pub root: PathBuf,
+    pub agents: PathBuf,
+}
+
+impl Workspace {
+    /// Opens the workspace whose config is `config_path`.
+    pub fn open(config_path: &Path) -> Result<Workspace> {
+        let config_path = absolute(config_path);
+        let config_text = match std::fs::read_to_string(&config_path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(ControlError::NotFound {
+                    message: format!("no config at {}", config_path.display()),
+                    hint: Some(
+                        "create a workspace with `millrace init <DIR>`, or pass `--config <DIR>/millrace.toml`".into(),
+                    ),
+                })
+            }
+            Err(e) => return Err(ControlError::io(&config_path)(e)),
+        };
+        let display = config_path.display().to_string();
+        let config = Config::parse(&display, &config_text)
+            .map_err(|d| ControlError::Invalid(Box::new(d)))?;
+        let root = config.workspace_root(&config_path);
+        let agents = config.agents_dir(&config_path);
+        Ok(Workspace {
+            config_path,
+            config_text,
+            config,
+            root,
+            agents,
+        })
+    }
+
+    /// Packaged defaults plus this workspace's overlays.
+    pub fn inputs(&self, diags: &mut Diagnostics) -> Inputs {
+        Inputs::collect(
+            self.config.clone(),
+            self.config_path.display().to_string(),
+            self.config_text.clone(),
+            &self.root,
+            &self.agents,
+            diags,
+        )
+    }
+
+    /// `agents/state/compiled_plan.json`.
+    pub fn compiled_plan_path(&self) -> PathBuf {
+        self.agents.join("state").join("compiled_plan.json")
+    }
+
+    /// A path relative to the workspace root, for display.
+    pub fn relative(&self, path: &Path) -> String {
+        path.strip_prefix(&self.root)
+            .unwrap_or(path)
+            .display()
+            .to_string()
+    }
+}
+
+fn absolute(path: &Path) -> PathBuf {
+    if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        std::env::current_dir()
+            .map(|d| d.join(path))
+            .unwrap_or_else(|_| path.to_path_buf())
+    }
+}

@@ -1,0 +1,482 @@
+//! Integration tests: the real `millrace` binary on temporary workspaces.
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use assert_cmd::Command;
+
+/// A scratch workspace made by `millrace init`.
+struct Ws {
+    _dir: tempfile::TempDir,
+    root: PathBuf,
+}
+
+impl Ws {
+    fn new() -> Ws {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("w");
+        let out = Command::cargo_bin("millrace")
+            .unwrap()
+            .arg("init")
+            .arg(&root)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "init failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Ws { _dir: dir, root }
+    }
+
+    fn config(&self) -> PathBuf {
+        self.root.join("millrace.toml")
+    }
+
+    fn write(&self, rel: &str, text: &str) {
+        let p = self.root.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    }
+
+    /// Runs millrace with `--config` pointing at this workspace.
+    fn run(&self, args: &[&str]) -> Run {
+        let out = Command::cargo_bin("millrace")
+            .unwrap()
+            .arg("--config")
+            .arg(self.config())
+            .args(args)
+            .current_dir(&self.root)
+            .output()
+            .unwrap();
+        Run::new(out, &self.root, args)
+    }
+}
+
+struct Run {
+    out: Output,
+    stdout: String,
+    stderr: String,
+    what: String,
+}
+
+impl Run {
+    fn new(out: Output, root: &Path, args: &[&str]) -> Run {
+        let clean =
+            |b: &[u8]| String::from_utf8_lossy(b).replace(&root.display().to_string(), "[WS]");
+        Run {
+            stdout: clean(&out.stdout),
+            stderr: clean(&out.stderr),
+            what: format!("millrace {}", args.join(" ")),
+            out,
+        }
+    }
+
+    #[track_caller]
+    fn code(self, expected: i32) -> Run {
+        assert_eq!(
+            self.out.status.code(),
+            Some(expected),
+            "{}\n--- stdout\n{}\n--- stderr\n{}",
+            self.what,
+            self.stdout,
+            self.stderr
+        );
+        self
+    }
+
+    fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("{e}: {}", self.stdout))
+    }
+}
+
+fn bin() -> Command {
+    Command::cargo_bin("millrace").unwrap()
+}
+
+#[test]
+fn init_then_validate_persists_a_stable_plan() {
+    let ws = Ws::new();
+    let r = ws.run(&["plan", "validate"]).code(0);
+    assert!(
+        r.stdout
+            .contains("ok: mode standard compiled to plan-standard-"),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("wrote agents/state/compiled_plan.json"));
+    let path = ws.root.join("agents/state/compiled_plan.json");
+    let first = std::fs::read(&path).unwrap();
+    let r = ws.run(&["plan", "validate"]).code(0);
+    assert!(
+        r.stdout
+            .contains("unchanged agents/state/compiled_plan.json"),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        first,
+        "same inputs must give a byte-identical plan"
+    );
+    let shown = ws.run(&["plan", "show", "--format", "json"]).code(0);
+    assert_eq!(shown.stdout.as_bytes(), first.as_slice());
+}
+
+#[test]
+fn every_packaged_mode_validates_by_id_and_alias() {
+    let ws = Ws::new();
+    for mode in [
+        "standard",
+        "large",
+        "large_direct_update",
+        "default_autonomous",
+        "goalspec",
+        "incident",
+        "audit",
+        "large-no-qa",
+    ] {
+        let r = ws
+            .run(&["plan", "validate", "--mode", mode, "--json"])
+            .code(0);
+        let v = r.json();
+        assert_eq!(v["ok"], true, "{mode}");
+        assert_eq!(v["error_count"], 0);
+    }
+}
+
+#[test]
+fn init_refuses_non_empty_destination_with_usage_exit() {
+    let ws = Ws::new();
+    let out = bin().arg("init").arg(&ws.root).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("re-run with --force"));
+    let out = bin()
+        .args(["init", "--force", "--json"])
+        .arg(&ws.root)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["payload"]["created_file_count"], 0);
+    assert_eq!(v["mode"], "direct");
+}
+
+#[test]
+fn validate_without_a_workspace_says_how_to_make_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = bin()
+        .args(["plan", "validate"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("no config at") && err.contains("millrace init"),
+        "{err}"
+    );
+}
+
+#[test]
+fn broken_config_is_located() {
+    let ws = Ws::new();
+    ws.write(
+        "millrace.toml",
+        "[engine]\nmode = \"once\"\npoll_intervall_seconds = 3\n",
+    );
+    let r = ws.run(&["plan", "validate"]).code(1);
+    insta::assert_snapshot!("broken_config", r.stderr);
+}
+
+const BROKEN_LOOP: &str = "\
+id: mine
+plane: execution
+entry: { task: build }
+nodes:
+  build: { stage: buidler }
+  check: { stage: qa, modle: o3 }
+  orphan: { stage: update }
+edges:
+  - { from: build, on: [BUILDER_COMPLETE], to: check }
+  - { from: check, on: [QA_COMPLETE, DONE], to: finished }
+  - { from: check, on: [QUICKFIX_NEEDED, BLOCKED], to: build }
+terminals:
+  finished: { class: success, status: IDLE, queue: archive }
+";
+
+#[test]
+fn every_problem_of_a_broken_overlay_is_reported_at_once() {
+    let ws = Ws::new();
+    ws.write("agents/registry/loops/mine.yaml", BROKEN_LOOP);
+    ws.write(
+        "agents/registry/modes/sub/mine.yml",
+        "id: mine\nloops: { execution: mine }\nstages:\n  qa: { runner: codx }\n",
+    );
+    let r = ws.run(&["plan", "validate"]).code(1);
+    insta::assert_snapshot!("broken_overlay_schema", r.stderr);
+
+    // with the schema problem fixed, the graph problems show
+    ws.write(
+        "agents/registry/loops/mine.yaml",
+        &BROKEN_LOOP.replace(", modle: o3", ""),
+    );
+    let r = ws.run(&["plan", "validate", "--mode", "mine"]).code(1);
+    insta::assert_snapshot!("broken_overlay_graph", r.stderr);
+    assert!(
+        !ws.root.join("agents/state/compiled_plan.json").exists(),
+        "a failed compile must not write a plan"
+    );
+}
+
+#[test]
+fn validate_json_lists_located_diagnostics() {
+    let ws = Ws::new();
+    ws.write(
+        "agents/registry/loops/mine.yaml",
+        &BROKEN_LOOP.replace(", modle: o3", ""),
+    );
+    let r = ws.run(&["plan", "validate", "--json"]).code(1);
+    let v = r.json();
+    assert_eq!(v["ok"], false);
+    let diags = v["diagnostics"].as_array().unwrap();
+    assert!(diags.len() >= 3, "{diags:?}");
+    for d in diags.iter().filter(|d| d["severity"] == "error") {
+        assert_eq!(d["file"], "agents/registry/loops/mine.yaml");
+        assert!(
+            d["line"].as_u64().unwrap() > 0 && d["column"].as_u64().unwrap() > 0,
+            "{d}"
+        );
+    }
+}
+
+#[test]
+fn yaml_syntax_duplicate_keys_alias_bombs_and_oversized_files() {
+    let ws = Ws::new();
+    ws.write(
+        "agents/registry/loops/syntax.yaml",
+        "id: syntax\nplane: [execution\n",
+    );
+    ws.write(
+        "agents/registry/loops/dup.yaml",
+        "id: dup\nplane: execution\nplane: research\n",
+    );
+    let mut bomb = String::from("a: &a [x, x, x, x, x, x, x, x, x, x]\n");
+    for (n, p) in ["b", "c", "d", "e", "f", "g", "h"]
+        .iter()
+        .zip(["a", "b", "c", "d", "e", "f", "g"])
+    {
+        bomb.push_str(&format!(
+            "{n}: &{n} [*{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}]\n"
+        ));
+    }
+    ws.write("agents/registry/loops/bomb.yaml", &bomb);
+    ws.write(
+        "agents/registry/modes/huge.yaml",
+        &"# padding\n".repeat(120_000),
+    );
+    let r = ws.run(&["plan", "validate", "--json"]).code(1);
+    let v = r.json();
+    let codes: Vec<(&str, &str)> = v["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| (d["code"].as_str().unwrap(), d["file"].as_str().unwrap()))
+        .collect();
+    for expected in [
+        ("yaml.syntax", "agents/registry/loops/syntax.yaml"),
+        ("yaml.duplicate_key", "agents/registry/loops/dup.yaml"),
+        ("yaml.limit", "agents/registry/loops/bomb.yaml"),
+        ("yaml.too_large", "agents/registry/modes/huge.yaml"),
+    ] {
+        assert!(codes.contains(&expected), "{expected:?} not in {codes:?}");
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn overlay_symlinks_out_of_the_workspace_are_rejected() {
+    let ws = Ws::new();
+    let outside = ws._dir.path().join("outside.yaml");
+    std::fs::write(&outside, "id: x\nplane: execution\n").unwrap();
+    std::os::unix::fs::symlink(&outside, ws.root.join("agents/registry/loops/link.yaml")).unwrap();
+    let r = ws.run(&["plan", "validate", "--json"]).code(1);
+    let v = r.json();
+    assert_eq!(v["diagnostics"][0]["code"], "path.escape", "{v}");
+}
+
+#[test]
+fn plan_show_text_snapshot() {
+    let ws = Ws::new();
+    let r = ws.run(&["plan", "show"]).code(0);
+    insta::assert_snapshot!("plan_show_standard", r.stdout);
+}
+
+#[test]
+fn plan_show_dot_renders_with_graphviz() {
+    let ws = Ws::new();
+    let r = ws
+        .run(&[
+            "plan",
+            "show",
+            "--mode",
+            "research_goalspec",
+            "--format",
+            "dot",
+        ])
+        .code(0);
+    assert!(r.stdout.starts_with("digraph millrace {"));
+    assert!(r.stdout.contains("\"research.goal_intake\""));
+    let Ok(mut dot) = std::process::Command::new("dot")
+        .arg("-Tsvg")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+    else {
+        eprintln!("graphviz not installed; skipped rendering");
+        return;
+    };
+    use std::io::Write;
+    dot.stdin
+        .take()
+        .unwrap()
+        .write_all(r.stdout.as_bytes())
+        .unwrap();
+    let out = dot.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("<svg"));
+}
+
+#[test]
+fn plan_show_mermaid() {
+    let ws = Ws::new();
+    let r = ws.run(&["plan", "show", "--format", "mermaid"]).code(0);
+    assert!(r.stdout.starts_with("flowchart LR\n"));
+    assert!(
+        r.stdout
+            .contains("execution_qa -.->|\"QUICKFIX_NEEDED\"| execution_hotfix"),
+        "{}",
+        r.stdout
+    );
+}
+
+#[test]
+fn modes_and_loops_list_and_show() {
+    let ws = Ws::new();
+    let modes = ws.run(&["modes", "list", "--json"]).code(0).json();
+    let ids: Vec<&str> = modes
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 7, "{ids:?}");
+    let loops = ws.run(&["loops", "list"]).code(0);
+    insta::assert_snapshot!("loops_list", loops.stdout);
+    let shown = ws.run(&["loops", "show", "quick_build"]).code(0);
+    insta::assert_snapshot!("loops_show_quick_build", shown.stdout);
+    let mode = ws
+        .run(&["modes", "show", "goalspec", "--json"])
+        .code(0)
+        .json();
+    assert_eq!(mode["id"], "research_goalspec");
+    let r = ws.run(&["loops", "show", "standrd"]).code(1);
+    assert!(
+        r.stderr.contains("did you mean `standard`?"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn registry_commands_work_without_a_workspace() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = bin()
+        .args(["modes", "list"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("research_audit"));
+}
+
+#[test]
+fn schema_export_writes_every_schema() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = bin()
+        .args(["schema", "export"])
+        .arg(dir.path().join("s"))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let mut names: Vec<String> = std::fs::read_dir(dir.path().join("s"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "config.schema.json",
+            "frozen-plan.schema.json",
+            "loop.schema.json",
+            "mode.schema.json",
+            "stage-kind.schema.json"
+        ]
+    );
+}
+
+#[test]
+fn config_stage_overrides_reach_the_plan_with_provenance() {
+    let ws = Ws::new();
+    let mut cfg = std::fs::read_to_string(ws.config()).unwrap();
+    cfg.push_str("\n[stages.qa]\nmodel = \"o9\"\ntimeout_seconds = 900\n");
+    ws.write("millrace.toml", &cfg);
+    let plan = ws.run(&["plan", "show", "--format", "json"]).code(0).json();
+    let qa = &plan["content"]["planes"]["execution"]["nodes"]["qa"];
+    assert_eq!(qa["model"], "o9");
+    assert_eq!(qa["timeout_seconds"], 900);
+    assert_eq!(qa["provenance"]["model"]["layer"], "config");
+    assert_eq!(qa["provenance"]["runner"]["layer"], "stage_kind");
+}
+
+#[test]
+fn authoring_guide_example_validates() {
+    let ws = Ws::new();
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/examples/overlay");
+    copy_tree(&example, &ws.root.join("agents"));
+    let r = ws.run(&["plan", "validate", "--mode", "careful"]).code(0);
+    assert!(
+        r.stdout.contains("compiled to plan-careful-"),
+        "{}",
+        r.stdout
+    );
+    let plan = ws
+        .run(&["plan", "show", "--mode", "careful", "--format", "json"])
+        .code(0)
+        .json();
+    let lp = &plan["content"]["planes"]["execution"];
+    assert_eq!(lp["extends"][0], "standard");
+    assert_eq!(lp["nodes"]["lint"]["stage_kind"], "lint");
+    assert_eq!(
+        lp["routes"]["builder"]["BUILDER_COMPLETE"]["candidates"][0]["target"]["node"],
+        "lint"
+    );
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let dest = to.join(entry.file_name());
+        if entry.path().is_dir() {
+            std::fs::create_dir_all(&dest).unwrap();
+            copy_tree(&entry.path(), &dest);
+        } else {
+            std::fs::copy(entry.path(), dest).unwrap();
+        }
+    }
+}
