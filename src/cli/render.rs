@@ -6,7 +6,7 @@ use std::io::Write;
 
 use serde::Serialize;
 
-use crate::compile::plan::{FrozenPlan, LoopPlan, Target};
+use crate::compile::plan::{FrozenPlan, LoopPlan, PromptPlan, Target};
 use crate::control::init::InitReport;
 use crate::control::plan::{LoopSummary, ModeSummary, ValidateReport};
 use crate::control::ControlError;
@@ -210,12 +210,16 @@ pub fn plan_text(plan: &FrozenPlan) -> String {
     );
     for lp in c.planes.values() {
         s.push('\n');
-        loop_text(&mut s, lp);
+        loop_text(&mut s, lp, &c.prompts);
     }
     s
 }
 
-fn loop_text(s: &mut String, lp: &LoopPlan) {
+fn loop_text(
+    s: &mut String,
+    lp: &LoopPlan,
+    prompts: &std::collections::BTreeMap<String, PromptPlan>,
+) {
     let _ = writeln!(
         s,
         "{} loop {} — {} ({})",
@@ -244,7 +248,9 @@ fn loop_text(s: &mut String, lp: &LoopPlan) {
             n.model.as_deref().unwrap_or("-"),
             n.effort.map_or("-", |e| e.as_str()),
             n.timeout_seconds,
-            n.prompt.source
+            prompts
+                .get(&n.prompt)
+                .map_or(n.prompt.as_str(), |p| p.source.as_str())
         );
     }
     let _ = writeln!(s, "  routes:");

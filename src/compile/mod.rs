@@ -18,8 +18,8 @@ use crate::spec::schema::DocKind;
 use crate::spec::stage_kind::Plane;
 
 use plan::{
-    Fingerprint, FrozenPlan, InputHash, LoopPlan, ModeInfo, PlanContent, TerminalPlan,
-    COMPILER_VERSION,
+    Fingerprint, FrozenPlan, InputHash, LoopPlan, ModeInfo, PlanContent, StageKindPlan,
+    TerminalPlan, COMPILER_VERSION,
 };
 use registry::Registry;
 use sources::Inputs;
@@ -130,6 +130,8 @@ fn mode_plan(
         }
     }
     let mut planes = BTreeMap::new();
+    let mut prompt_plans = BTreeMap::new();
+    let mut kind_plans = BTreeMap::new();
     for (plane, loop_id) in &def.loops {
         let at = mode.origin.child("loops").child(plane.as_str());
         let Some(lp) = reg.loops.get(loop_id) else {
@@ -173,7 +175,7 @@ fn mode_plan(
             let Some(kind) = reg.stage_kinds.get(&node.def.stage) else {
                 continue;
             };
-            if let Some(n) = params::resolve_node(
+            if let Some((n, p)) = params::resolve_node(
                 reg,
                 inputs,
                 prompts,
@@ -185,6 +187,18 @@ fn mode_plan(
                 diags,
             ) {
                 nodes.insert(node_id.clone(), n);
+                prompt_plans.insert(p.path.clone(), p);
+                kind_plans
+                    .entry(kind.def.id.clone())
+                    .or_insert_with(|| StageKindPlan {
+                        id: kind.def.id.clone(),
+                        plane: kind.def.plane,
+                        title: kind.def.title.clone(),
+                        running_marker: kind.def.running_marker.clone(),
+                        outcomes: kind.def.outcomes.clone(),
+                        failure_outcome: kind.def.failure_outcome.clone(),
+                        source: reg.file(kind.origin.file).display.clone(),
+                    });
             }
         }
         let Some(routing) = checked.get(loop_id) else {
@@ -237,6 +251,8 @@ fn mode_plan(
             source: reg.file(mode.origin.file).display.clone(),
         },
         planes,
+        stage_kinds: kind_plans,
+        prompts: prompt_plans,
     })
 }
 

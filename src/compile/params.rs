@@ -14,7 +14,7 @@ use crate::spec::loop_def::StageOverrides;
 use crate::spec::mode::ModeDef;
 use crate::spec::stage_kind::{Effort, OverrideField, StageKind};
 
-use super::plan::{NodePlan, Provenance};
+use super::plan::{NodePlan, PromptPlan, Provenance};
 use super::registry::{Item, Origin, Registry};
 use super::sources::Inputs;
 use super::templates::PromptChecker;
@@ -54,7 +54,7 @@ pub fn resolve_node(
     node_overrides: StageOverrides,
     kind: &Item<StageKind>,
     diags: &mut Diagnostics,
-) -> Option<NodePlan> {
+) -> Option<(NodePlan, PromptPlan)> {
     let k = &kind.def;
     let config = &inputs.config;
     let mut layers = vec![
@@ -205,20 +205,18 @@ pub fn resolve_node(
         provenance.insert("effort".to_string(), p);
         e
     });
-    Some(NodePlan {
+    let prompt = prompt?;
+    let node = NodePlan {
         node_id: node_id.to_string(),
         stage_kind: k.id.clone(),
-        title: k.title.clone(),
-        running_marker: k.running_marker.clone(),
-        outcomes: k.outcomes.clone(),
-        failure_outcome: k.failure_outcome.clone(),
         runner,
         model,
         effort,
         timeout_seconds,
-        prompt: prompt?,
+        prompt: prompt.path.clone(),
         provenance,
-    })
+    };
+    Some((node, prompt))
 }
 
 /// File display, pointer/key text and position of a field in a layer.
@@ -257,27 +255,18 @@ pub fn toml_pos(text: &str, table: &str, field: &str) -> Pos {
         if trimmed.starts_with('[') {
             in_table = trimmed == header;
             if in_table {
-                table_pos = Pos {
-                    line: i as u64 + 1,
-                    column: 1,
-                };
+                table_pos = Pos::new(i + 1, 1);
             }
             continue;
         }
         if in_table && trimmed.split('=').next().map(str::trim) == Some(field) {
             let column = line.len() - line.trim_start().len() + 1;
-            return Pos {
-                line: i as u64 + 1,
-                column: column as u64,
-            };
+            return Pos::new(i + 1, column);
         }
         if !in_table {
             let dotted = format!("{table}.{field}");
             if trimmed.split('=').next().map(str::trim) == Some(dotted.as_str()) {
-                return Pos {
-                    line: i as u64 + 1,
-                    column: 1,
-                };
+                return Pos::new(i + 1, 1);
             }
         }
     }

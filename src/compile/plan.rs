@@ -78,6 +78,39 @@ pub struct PlanContent {
     pub mode: ModeInfo,
     /// One loop per plane the mode uses.
     pub planes: BTreeMap<Plane, LoopPlan>,
+    /// Stage kinds used by the nodes, keyed by [`NodePlan::stage_kind`].
+    pub stage_kinds: BTreeMap<String, StageKindPlan>,
+    /// Prompt templates used by the nodes, keyed by [`NodePlan::prompt`].
+    pub prompts: BTreeMap<String, PromptPlan>,
+}
+
+impl PlanContent {
+    /// The stage kind of a node (always present in a compiled plan).
+    pub fn kind_of(&self, node: &NodePlan) -> &StageKindPlan {
+        &self.stage_kinds[&node.stage_kind]
+    }
+}
+
+/// What the interpreter needs of a stage kind: its markers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StageKindPlan {
+    pub id: String,
+    pub plane: Plane,
+    pub title: Option<String>,
+    pub running_marker: String,
+    pub outcomes: Vec<OutcomeDecl>,
+    pub failure_outcome: String,
+    pub source: String,
+}
+
+impl StageKindPlan {
+    pub fn outcome_class(&self, marker: &str) -> Option<OutcomeClass> {
+        self.outcomes
+            .iter()
+            .find(|o| o.marker == marker)
+            .map(|o| o.class)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -114,27 +147,16 @@ pub struct LoopPlan {
 #[serde(deny_unknown_fields)]
 pub struct NodePlan {
     pub node_id: String,
+    /// Key into [`PlanContent::stage_kinds`].
     pub stage_kind: String,
-    pub title: Option<String>,
-    pub running_marker: String,
-    pub outcomes: Vec<OutcomeDecl>,
-    pub failure_outcome: String,
     pub runner: String,
     pub model: Option<String>,
     pub effort: Option<Effort>,
     pub timeout_seconds: u64,
-    pub prompt: PromptPlan,
+    /// Prompt template path; the template is in [`PlanContent::prompts`].
+    pub prompt: String,
     /// For each resolved parameter, where its value was set.
     pub provenance: BTreeMap<String, Provenance>,
-}
-
-impl NodePlan {
-    pub fn outcome_class(&self, marker: &str) -> Option<OutcomeClass> {
-        self.outcomes
-            .iter()
-            .find(|o| o.marker == marker)
-            .map(|o| o.class)
-    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]

@@ -107,7 +107,7 @@ fn check_uncached(
     let template = match env.template_from_named_str(rel, &source.text) {
         Ok(t) => t,
         Err(err) => {
-            let line = err.line().unwrap_or(1) as u64;
+            let line = err.line().unwrap_or(1);
             diags.push(
                 Diagnostic::error(
                     "prompt.syntax",
@@ -116,7 +116,7 @@ fn check_uncached(
                         err.detail().unwrap_or("syntax error")
                     ),
                 )
-                .at(display, Pos { line, column: 1 }),
+                .at(display, Pos::new(line, 1)),
             );
             return None;
         }
@@ -167,10 +167,7 @@ fn find_use(text: &str, var: &str) -> Pos {
                 && !ident(after)
                 && (line[..at].contains("{{") || line[..at].contains("{%"))
             {
-                return Pos {
-                    line: i as u64 + 1,
-                    column: line[..at].chars().count() as u64 + 1,
-                };
+                return Pos::new(i + 1, line[..at].chars().count() + 1);
             }
             search = at + var.len();
         }

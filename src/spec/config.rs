@@ -227,8 +227,6 @@ impl RunnerKind {
 
 impl Config {
     /// Parses `millrace.toml` text; `file` is used to locate errors.
-    // A located diagnostic is the cold path; boxing it would only add noise.
-    #[allow(clippy::result_large_err)]
     pub fn parse(file: &str, text: &str) -> Result<Config, Diagnostic> {
         toml::from_str(text).map_err(|err| {
             let mut d =
@@ -289,10 +287,10 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 pub fn offset_to_pos(text: &str, offset: usize) -> Pos {
     let offset = offset.min(text.len());
     let before = &text[..offset];
-    let line = before.matches('\n').count() as u64 + 1;
+    let line = before.matches('\n').count() + 1;
     let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-    let column = before[line_start..].chars().count() as u64 + 1;
-    Pos { line, column }
+    let column = before[line_start..].chars().count() + 1;
+    Pos::new(line, column)
 }
 
 #[cfg(test)]

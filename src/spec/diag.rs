@@ -12,12 +12,21 @@ use serde::Serialize;
 /// A 1-based line and column inside a source file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 pub struct Pos {
-    pub line: u64,
-    pub column: u64,
+    pub line: u32,
+    pub column: u32,
 }
 
 impl Pos {
     pub const START: Pos = Pos { line: 1, column: 1 };
+
+    /// From 1-based counts; saturates on files too big to matter.
+    pub fn new(line: usize, column: usize) -> Pos {
+        let clamp = |n: usize| u32::try_from(n).unwrap_or(u32::MAX).max(1);
+        Pos {
+            line: clamp(line),
+            column: clamp(column),
+        }
+    }
 }
 
 /// How bad a diagnostic is. Only errors make compilation fail.
@@ -38,8 +47,8 @@ pub struct Diagnostic {
     /// Display path of the file (`packaged:loops/execution/standard.yaml` or a
     /// path relative to the workspace); `None` for problems without a file.
     pub file: Option<String>,
-    pub line: Option<u64>,
-    pub column: Option<u64>,
+    pub line: Option<u32>,
+    pub column: Option<u32>,
     pub hint: Option<String>,
 }
 
@@ -85,7 +94,7 @@ impl Diagnostic {
     }
 
     /// Sort key: by file, then position, then message, so output is stable.
-    fn sort_key(&self) -> (Option<&str>, u64, u64, &str) {
+    fn sort_key(&self) -> (Option<&str>, u32, u32, &str) {
         (
             self.file.as_deref(),
             self.line.unwrap_or(0),
