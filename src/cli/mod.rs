@@ -164,9 +164,7 @@ fn run(cli: Cli) -> Result<u8, ControlError> {
             Ok(0)
         }
         Command::Modes(cmd) => {
-            let ws = optional_workspace(&cli.config)?;
-            let (reg, diags) = control::plan::registry(ws.as_ref());
-            render::warn_diagnostics(&diags);
+            let reg = registry(&cli.config)?;
             match cmd {
                 RegistryCommand::List { json } => {
                     render::modes(out, &control::plan::modes(&reg), json)
@@ -178,9 +176,7 @@ fn run(cli: Cli) -> Result<u8, ControlError> {
             Ok(0)
         }
         Command::Loops(cmd) => {
-            let ws = optional_workspace(&cli.config)?;
-            let (reg, diags) = control::plan::registry(ws.as_ref());
-            render::warn_diagnostics(&diags);
+            let reg = registry(&cli.config)?;
             match cmd {
                 RegistryCommand::List { json } => {
                     render::loops(out, &control::plan::loops(&reg), json)
@@ -198,6 +194,15 @@ fn run(cli: Cli) -> Result<u8, ControlError> {
             Ok(0)
         }
     }
+}
+
+/// The registry for `modes`/`loops` commands; load problems are printed as
+/// warnings so that listing still works in a half-broken workspace.
+fn registry(config: &std::path::Path) -> Result<crate::compile::registry::Registry, ControlError> {
+    let ws = optional_workspace(config)?;
+    let (reg, diags) = control::plan::registry(ws.as_ref());
+    render::warn_diagnostics(&diags);
+    Ok(reg)
 }
 
 /// Read-only registry commands work without a workspace (packaged defaults
