@@ -155,7 +155,7 @@ fn run(cli: Cli) -> Result<u8, ControlError> {
             let ws = Workspace::open(&cli.config)?;
             let plan = control::plan::show(&ws, mode.as_deref())?;
             let text = match format {
-                Format::Text => render::plan_text(&plan),
+                Format::Text => crate::compile::describe::plan_text(&plan),
                 Format::Json => plan.to_canonical_json(),
                 Format::Dot => render::plan_dot(&plan),
                 Format::Mermaid => render::plan_mermaid(&plan),

@@ -4,6 +4,7 @@
 //! it finds into one [`Diagnostics`] list; compilation fails if any of them is
 //! an error, so a user sees all problems of a broken overlay at once.
 
+pub mod describe;
 pub mod graph;
 pub mod params;
 pub mod plan;

@@ -1,4 +1,14 @@
-//! Durable workspace files: atomic writes now; task stores, status files and
-//! the event log as the runtime grows.
+//! Durable workspace files: task stores and their lock and journal, status
+//! files, the event log and run records. Every write is atomic; every queue
+//! mutation holds the queue lock and goes through the journal, so a crash at
+//! any instant leaves each card in exactly one store.
 
 pub mod atomic;
+pub mod cards;
+pub mod events;
+pub mod journal;
+pub mod lock;
+pub mod queue;
+pub mod runs;
+pub mod status;
+pub mod time;

@@ -1,0 +1,148 @@
+//! Human-readable description of a frozen plan: printed by `plan show` and
+//! written as `plan.md` next to every run's `plan.json`.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use super::plan::{FrozenPlan, LoopPlan, PromptPlan, Target};
+
+pub fn plan_text(plan: &FrozenPlan) -> String {
+    let c = &plan.content;
+    let mut s = String::new();
+    let _ = writeln!(s, "plan {}", plan.plan_id);
+    let _ = writeln!(
+        s,
+        "mode {} — {} ({})",
+        c.mode.id,
+        c.mode.title.as_deref().unwrap_or(""),
+        c.mode.source
+    );
+    let _ = writeln!(s, "content hash {}", plan.content_hash);
+    let _ = writeln!(
+        s,
+        "inputs {} (config {})",
+        plan.fingerprint.digest, &plan.fingerprint.config_hash
+    );
+    for lp in c.planes.values() {
+        s.push('\n');
+        loop_text(&mut s, lp, &c.prompts);
+    }
+    s
+}
+
+fn loop_text(s: &mut String, lp: &LoopPlan, prompts: &BTreeMap<String, PromptPlan>) {
+    let _ = writeln!(
+        s,
+        "{} loop {} — {} ({})",
+        lp.plane.as_str(),
+        lp.loop_id,
+        lp.title.as_deref().unwrap_or(""),
+        lp.source
+    );
+    if !lp.extends.is_empty() {
+        let _ = writeln!(s, "  extends {}", lp.extends.join(" → "));
+    }
+    let entries: Vec<String> = lp
+        .entries
+        .iter()
+        .map(|(k, v)| format!("{k} → {v}"))
+        .collect();
+    let _ = writeln!(s, "  entry: {}", entries.join(", "));
+    let _ = writeln!(s, "  nodes:");
+    for n in lp.nodes.values() {
+        let _ = writeln!(
+            s,
+            "    {:<14} {:<14} runner={} model={} effort={} timeout={}s prompt={}",
+            n.node_id,
+            n.stage_kind,
+            n.runner,
+            n.model.as_deref().unwrap_or("-"),
+            n.effort.map_or("-", |e| e.as_str()),
+            n.timeout_seconds,
+            prompts
+                .get(&n.prompt)
+                .map_or(n.prompt.as_str(), |p| p.source.as_str())
+        );
+    }
+    let _ = writeln!(s, "  routes:");
+    for (node, table) in &lp.routes {
+        for (outcome, route) in table {
+            let targets: Vec<String> = route
+                .candidates
+                .iter()
+                .map(|c| match &c.when {
+                    Some(w) => format!("{} if {} = {}", target(&c.target), w.fact, w.equals),
+                    None => target(&c.target),
+                })
+                .collect();
+            let mut line = format!("    {node:<14} {outcome:<24} → {}", targets.join(" | "));
+            if let Some(counter) = &route.counter {
+                let _ = write!(line, "  [counts {counter}]");
+            }
+            if !route.resume_targets.is_empty() {
+                let _ = write!(
+                    line,
+                    "  [may resume at {}]",
+                    route.resume_targets.join(", ")
+                );
+            }
+            let _ = writeln!(s, "{line}");
+        }
+    }
+    if !lp.thresholds.is_empty() {
+        let _ = writeln!(s, "  thresholds:");
+        for t in &lp.thresholds {
+            let count: Vec<String> = t
+                .count
+                .iter()
+                .map(|c| format!("{} {}", c.node, c.on))
+                .collect();
+            let resets = if t.resets.is_empty() {
+                String::new()
+            } else {
+                format!("; resets {}", t.resets.join(", "))
+            };
+            let _ = writeln!(
+                s,
+                "    {:<20} counts {}; limit {} ({}); exhausted → {}{resets}",
+                t.counter,
+                count.join(", "),
+                t.limit,
+                t.limit_source,
+                target(&t.exhausted)
+            );
+        }
+    }
+    let _ = writeln!(s, "  terminals:");
+    for (id, t) in &lp.terminals {
+        let _ = writeln!(
+            s,
+            "    {id:<14} {:<14} writes {:<16} queue {}",
+            serde_name(&t.class),
+            t.status,
+            serde_name(&t.queue)
+        );
+    }
+    let _ = writeln!(
+        s,
+        "  bound: every run ends within {} stage executions",
+        lp.max_stage_runs
+    );
+}
+
+/// The serialised name of a unit enum variant (`needs_research`).
+fn serde_name<T: Serialize>(value: &T) -> String {
+    serde_json::to_value(value)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
+pub fn target(t: &Target) -> String {
+    match t {
+        Target::Node(n) => n.clone(),
+        Target::Terminal(n) => format!("⟂{n}"),
+    }
+}

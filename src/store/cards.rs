@@ -1,0 +1,275 @@
+//! Task cards and store files (spec §3.1).
+//!
+//! A card starts at a line `## YYYY-MM-DD - Title` (hyphen or em dash) and
+//! runs to the next such line; text before the first card is the store's
+//! preamble. Cards keep their raw markdown, so a store read and written back
+//! is unchanged. Body fields are `**Name:** value` lines.
+
+use serde::Serialize;
+
+/// One task card.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Card {
+    /// Heading line plus body, trailing newlines stripped.
+    pub raw: String,
+    pub date: String,
+    pub title: String,
+    /// `Task-ID` field, else `<date>__<slug(title)>`.
+    pub id: String,
+    pub spec_id: Option<String>,
+}
+
+/// The `{task_id, title, spec_id}` view printed by queue commands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TaskView {
+    pub task_id: String,
+    pub title: String,
+    pub spec_id: Option<String>,
+}
+
+impl Card {
+    /// Builds a card as `add-task` writes it: heading, then the spec id
+    /// field and the body separated by a blank line.
+    pub fn new(date: &str, title: &str, body: Option<&str>, spec_id: Option<&str>) -> Card {
+        let title = title.trim();
+        let mut raw = format!("## {date} - {title}");
+        let mut parts = Vec::new();
+        if let Some(s) = spec_id.filter(|s| !s.trim().is_empty()) {
+            parts.push(format!("- **Spec-ID:** {}", s.trim()));
+        }
+        if let Some(b) = body.map(str::trim).filter(|b| !b.is_empty()) {
+            parts.push(b.to_string());
+        }
+        if !parts.is_empty() {
+            raw.push('\n');
+            raw.push_str(&parts.join("\n\n"));
+        }
+        Card::from_raw(raw).expect("a generated heading parses")
+    }
+
+    /// Parses a card from its raw text; `None` if the first line is not a
+    /// card heading.
+    pub fn from_raw(raw: String) -> Option<Card> {
+        let heading = raw.lines().next()?;
+        let (date, title) = parse_heading(heading)?;
+        let (date, title) = (date.to_string(), title.to_string());
+        let mut card = Card {
+            id: String::new(),
+            spec_id: None,
+            date,
+            title,
+            raw,
+        };
+        card.id = card
+            .field("Task-ID")
+            .unwrap_or_else(|| format!("{}__{}", card.date, slug(&card.title)));
+        card.spec_id = card.field("Spec-ID");
+        Some(card)
+    }
+
+    /// The body: everything after the heading line.
+    pub fn body(&self) -> &str {
+        self.raw
+            .split_once('\n')
+            .map_or("", |(_, b)| b.trim_matches('\n'))
+    }
+
+    /// Value of a single-line `**Name:** value` field (case-insensitive).
+    pub fn field(&self, name: &str) -> Option<String> {
+        self.fields()
+            .into_iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v)
+    }
+
+    /// Every `**Name:** value` line of the body, in order.
+    pub fn fields(&self) -> Vec<(String, String)> {
+        self.body().lines().filter_map(parse_field).collect()
+    }
+
+    pub fn view(&self) -> TaskView {
+        TaskView {
+            task_id: self.id.clone(),
+            title: self.title.clone(),
+            spec_id: self.spec_id.clone(),
+        }
+    }
+}
+
+fn parse_field(line: &str) -> Option<(String, String)> {
+    let l = line.trim_start();
+    let l = l
+        .strip_prefix("- ")
+        .or_else(|| l.strip_prefix("* "))
+        .unwrap_or(l);
+    let rest = l.strip_prefix("**")?;
+    let (name, value) = rest.split_once(":**")?;
+    let value = value.trim();
+    (!name.trim().is_empty()).then(|| (name.trim().to_string(), value.to_string()))
+}
+
+/// `## 2026-11-23 - Title` → (date, title).
+pub fn parse_heading(line: &str) -> Option<(&str, &str)> {
+    let rest = line.strip_prefix("##")?;
+    if rest.starts_with('#') {
+        return None;
+    }
+    let rest = rest.trim_start();
+    let date = rest.get(..10)?;
+    let b = date.as_bytes();
+    let digits = |r: std::ops::Range<usize>| b[r].iter().all(u8::is_ascii_digit);
+    if !(digits(0..4) && b[4] == b'-' && digits(5..7) && b[7] == b'-' && digits(8..10)) {
+        return None;
+    }
+    let rest = rest[10..].trim_start();
+    let rest = rest.strip_prefix('-').or_else(|| rest.strip_prefix('—'))?;
+    let title = rest.trim();
+    (!title.is_empty()).then_some((date, title))
+}
+
+/// Lowercase; runs of characters outside `[a-z0-9]` become `-`; trimmed;
+/// empty becomes `task` (spec §3.1).
+pub fn slug(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut dash = false;
+    for c in text.chars().flat_map(char::to_lowercase) {
+        if c.is_ascii_lowercase() || c.is_ascii_digit() {
+            if dash && !out.is_empty() {
+                out.push('-');
+            }
+            dash = false;
+            out.push(c);
+        } else {
+            dash = true;
+        }
+    }
+    if out.is_empty() {
+        "task".to_string()
+    } else {
+        out
+    }
+}
+
+/// A store file: preamble plus cards.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreFile {
+    pub preamble: String,
+    pub cards: Vec<Card>,
+}
+
+impl StoreFile {
+    pub fn parse(text: &str) -> StoreFile {
+        let mut preamble = String::new();
+        let mut cards: Vec<Card> = Vec::new();
+        let mut current: Option<String> = None;
+        for line in text.split_inclusive('\n') {
+            let bare = line.trim_end_matches(['\n', '\r']);
+            if parse_heading(bare).is_some() {
+                if let Some(raw) = current.take() {
+                    cards.extend(Card::from_raw(
+                        raw.trim_end_matches(['\n', '\r']).to_string(),
+                    ));
+                }
+                current = Some(line.to_string());
+            } else if let Some(raw) = current.as_mut() {
+                raw.push_str(line);
+            } else {
+                preamble.push_str(line);
+            }
+        }
+        if let Some(raw) = current {
+            cards.extend(Card::from_raw(
+                raw.trim_end_matches(['\n', '\r']).to_string(),
+            ));
+        }
+        StoreFile {
+            preamble: preamble.trim_end().to_string(),
+            cards,
+        }
+    }
+
+    /// Counts cards without building them (fast path for status).
+    pub fn count_cards(text: &str) -> usize {
+        text.lines()
+            .filter(|l| l.starts_with("##") && parse_heading(l).is_some())
+            .count()
+    }
+
+    /// `preamble + "\n\n" + cards joined by "\n\n" + "\n"`.
+    pub fn render(&self) -> String {
+        let mut out = String::with_capacity(
+            self.preamble.len() + self.cards.iter().map(|c| c.raw.len() + 2).sum::<usize>() + 2,
+        );
+        out.push_str(&self.preamble);
+        for card in &self.cards {
+            if !out.is_empty() {
+                out.push_str("\n\n");
+            }
+            out.push_str(&card.raw);
+        }
+        out.push('\n');
+        out
+    }
+
+    pub fn position(&self, id: &str) -> Option<usize> {
+        self.cards.iter().position(|c| c.id == id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const STORE: &str = "# Task Backlog\n\nSome notes.\n\n## 2026-11-23 - First demo task\n- **Spec-ID:** SPEC-1\n\nDo it.\n\n## Not a card heading\n\n## 2026-11-24 — Second: with/ symbols!\n**Task-ID:** custom-id\n";
+
+    #[test]
+    fn parses_cards_preamble_fields_and_ids() {
+        let s = StoreFile::parse(STORE);
+        assert_eq!(s.preamble, "# Task Backlog\n\nSome notes.");
+        assert_eq!(s.cards.len(), 2);
+        assert_eq!(s.cards[0].id, "2026-11-23__first-demo-task");
+        assert_eq!(s.cards[0].spec_id.as_deref(), Some("SPEC-1"));
+        assert!(
+            s.cards[0].raw.contains("## Not a card heading"),
+            "other ## headings belong to the card"
+        );
+        assert_eq!(s.cards[1].id, "custom-id");
+        assert_eq!(s.cards[1].title, "Second: with/ symbols!");
+        assert_eq!(StoreFile::count_cards(STORE), 2);
+    }
+
+    #[test]
+    fn rendering_round_trips() {
+        let s = StoreFile::parse(STORE);
+        let again = StoreFile::parse(&s.render());
+        assert_eq!(s, again);
+        assert_eq!(again.render(), s.render());
+    }
+
+    #[test]
+    fn new_cards_match_v020_add_task() {
+        let c = Card::new(
+            "2026-11-23",
+            "First demo task",
+            Some("Body text"),
+            Some("S-1"),
+        );
+        assert_eq!(
+            c.raw,
+            "## 2026-11-23 - First demo task\n- **Spec-ID:** S-1\n\nBody text"
+        );
+        assert_eq!(c.id, "2026-11-23__first-demo-task");
+        assert_eq!(c.body(), "- **Spec-ID:** S-1\n\nBody text");
+        assert_eq!(
+            Card::new("2026-11-23", "!!!", None, None).id,
+            "2026-11-23__task"
+        );
+    }
+
+    #[test]
+    fn empty_store_renders_preamble() {
+        let s = StoreFile::parse("# Active Task\n");
+        assert!(s.cards.is_empty());
+        assert_eq!(s.render(), "# Active Task\n");
+    }
+}

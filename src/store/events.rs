@@ -1,0 +1,121 @@
+//! `agents/engine_events.log`: one JSON object per line with keys `type`,
+//! `timestamp`, `source`, `payload` in that order (spec §7.4).
+
+use std::fs::OpenOptions;
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub timestamp: String,
+    pub source: String,
+    pub payload: Value,
+}
+
+pub struct EventLog {
+    path: PathBuf,
+}
+
+impl EventLog {
+    pub fn new(agents: &Path) -> EventLog {
+        EventLog {
+            path: agents.join("engine_events.log"),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Appends one event. A single `O_APPEND` write keeps lines from
+    /// concurrent writers whole.
+    pub fn append(&self, kind: &str, source: &str, payload: Value) -> io::Result<Event> {
+        let event = Event {
+            kind: kind.to_string(),
+            timestamp: super::time::now_iso(),
+            source: source.to_string(),
+            payload,
+        };
+        let mut line = serde_json::to_string(&event).expect("event serialises");
+        line.push('\n');
+        let mut f = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.path)?;
+        f.write_all(line.as_bytes())?;
+        Ok(event)
+    }
+
+    /// The last `n` events, oldest first. Reads backwards from the end, so
+    /// the cost does not grow with the log. Unparsable lines are skipped.
+    pub fn tail(&self, n: usize) -> io::Result<Vec<Event>> {
+        if n == 0 {
+            return Ok(Vec::new());
+        }
+        let mut f = match std::fs::File::open(&self.path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(e),
+        };
+        let len = f.seek(SeekFrom::End(0))?;
+        let mut start = len;
+        let mut buf = Vec::new();
+        const CHUNK: u64 = 64 * 1024;
+        while start > 0 && buf.iter().filter(|b| **b == b'\n').count() <= n {
+            let from = start.saturating_sub(CHUNK);
+            let mut chunk = vec![0; (start - from) as usize];
+            f.seek(SeekFrom::Start(from))?;
+            f.read_exact(&mut chunk)?;
+            chunk.extend_from_slice(&buf);
+            buf = chunk;
+            start = from;
+        }
+        let text = String::from_utf8_lossy(&buf);
+        let mut lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+        if start > 0 && !lines.is_empty() {
+            lines.remove(0); // may be cut in the middle
+        }
+        let skip = lines.len().saturating_sub(n);
+        Ok(lines[skip..]
+            .iter()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn appends_in_v020_key_order_and_tails() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = EventLog::new(dir.path());
+        for i in 0..5 {
+            log.append(
+                "execution.task.promoted",
+                "execution",
+                serde_json::json!({"i": i}),
+            )
+            .unwrap();
+        }
+        let text = std::fs::read_to_string(log.path()).unwrap();
+        assert!(
+            text.starts_with("{\"type\":\"execution.task.promoted\",\"timestamp\":\""),
+            "{text}"
+        );
+        let tail = log.tail(2).unwrap();
+        assert_eq!(
+            tail.iter()
+                .map(|e| e.payload["i"].as_i64().unwrap())
+                .collect::<Vec<_>>(),
+            [3, 4]
+        );
+        assert_eq!(log.tail(50).unwrap().len(), 5);
+    }
+}

@@ -1,0 +1,138 @@
+//! Redo journal for multi-file queue mutations.
+//!
+//! Moving a card between stores rewrites two or more files. Each rewrite is
+//! atomic, but a crash between them would leave the card in both stores or
+//! in none. So a mutation first writes the complete new contents of every
+//! file it touches into one journal file (atomically), then applies them,
+//! then deletes the journal. Whoever takes the queue lock next finds a
+//! leftover journal and re-applies it: applying is idempotent, and after it
+//! every card is in exactly one store.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::atomic;
+
+/// One file's new state: its contents, or `None` to delete it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FileWrite {
+    /// Path relative to the agents directory.
+    pub path: String,
+    pub contents: Option<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Entry {
+    op: String,
+    written_at: String,
+    writes: Vec<FileWrite>,
+}
+
+pub fn journal_path(agents: &Path) -> PathBuf {
+    agents.join(".runtime").join("queue_journal.json")
+}
+
+/// Applies `writes` as one crash-atomic transaction. Caller holds the lock.
+pub fn commit(agents: &Path, op: &str, writes: Vec<FileWrite>) -> io::Result<()> {
+    if writes.len() == 1 {
+        // One atomic rename needs no journal.
+        return apply(agents, &writes[0]);
+    }
+    let entry = Entry {
+        op: op.to_string(),
+        written_at: super::time::now_iso(),
+        writes,
+    };
+    let path = journal_path(agents);
+    atomic::write(
+        &path,
+        serde_json::to_string(&entry)
+            .expect("journal serialises")
+            .as_bytes(),
+    )?;
+    #[cfg(test)]
+    if CRASH_AFTER_JOURNAL.with(|c| c.get()) {
+        return Err(io::Error::other("simulated crash after journal"));
+    }
+    for w in &entry.writes {
+        apply(agents, w)?;
+    }
+    std::fs::remove_file(&path)
+}
+
+/// Re-applies a journal left by a crashed mutation. Caller holds the lock.
+/// Returns the operation name when something was recovered.
+pub fn recover(agents: &Path) -> io::Result<Option<String>> {
+    let path = journal_path(agents);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let entry: Entry = serde_json::from_str(&text).map_err(|e| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("{}: {e}", path.display()),
+        )
+    })?;
+    for w in &entry.writes {
+        apply(agents, w)?;
+    }
+    std::fs::remove_file(&path)?;
+    tracing::warn!(op = %entry.op, "recovered an interrupted queue mutation from the journal");
+    Ok(Some(entry.op))
+}
+
+pub fn pending(agents: &Path) -> bool {
+    journal_path(agents).exists()
+}
+
+fn apply(agents: &Path, w: &FileWrite) -> io::Result<()> {
+    let path = agents.join(&w.path);
+    match &w.contents {
+        Some(text) => atomic::write(&path, text.as_bytes()),
+        None => match std::fs::remove_file(&path) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        },
+    }
+}
+
+#[cfg(test)]
+thread_local! {
+    pub static CRASH_AFTER_JOURNAL: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_crash_after_the_journal_is_recovered() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = dir.path();
+        std::fs::write(a.join("from.md"), "card").unwrap();
+        let writes = vec![
+            FileWrite {
+                path: "to.md".into(),
+                contents: Some("card".into()),
+            },
+            FileWrite {
+                path: "from.md".into(),
+                contents: Some(String::new()),
+            },
+        ];
+        CRASH_AFTER_JOURNAL.with(|c| c.set(true));
+        assert!(commit(a, "move", writes).is_err());
+        CRASH_AFTER_JOURNAL.with(|c| c.set(false));
+        assert_eq!(std::fs::read_to_string(a.join("from.md")).unwrap(), "card");
+        assert!(pending(a));
+        assert_eq!(recover(a).unwrap().as_deref(), Some("move"));
+        assert_eq!(std::fs::read_to_string(a.join("to.md")).unwrap(), "card");
+        assert_eq!(std::fs::read_to_string(a.join("from.md")).unwrap(), "");
+        assert!(!pending(a));
+        assert_eq!(recover(a).unwrap(), None);
+    }
+}

@@ -1,0 +1,564 @@
+//! The task queue: `tasks.md` (at most one active card), `tasksbacklog.md`
+//! (FIFO), `tasksarchive.md`, `tasksbackburner.md`, `tasksblocker.md`
+//! (spec §3.2–3.4).
+//!
+//! Mutations hold `agents/.locks/queue.lock` and commit through the
+//! [`journal`](super::journal); reads take no lock unless a journal from a
+//! crashed mutation must be recovered first.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::cards::{Card, StoreFile, TaskView};
+use super::journal::{self, FileWrite};
+use super::lock::{FileLock, LockError};
+
+pub const ACTIVE: &str = "tasks.md";
+pub const BACKLOG: &str = "tasksbacklog.md";
+pub const ARCHIVE: &str = "tasksarchive.md";
+pub const BACKBURNER: &str = "tasksbackburner.md";
+pub const BLOCKER: &str = "tasksblocker.md";
+pub const LATCH: &str = ".runtime/research_recovery_latch.json";
+
+/// Default preambles of store files that do not exist yet.
+fn default_preamble(name: &str) -> &'static str {
+    match name {
+        ACTIVE => "# Active Task",
+        BACKLOG => "# Task Backlog",
+        ARCHIVE => "# Task Archive",
+        BACKBURNER => "# Task Backburner",
+        BLOCKER => "# Task Blockers",
+        _ => "",
+    }
+}
+
+const LOCK_TIMEOUT: Duration = Duration::from_secs(15);
+
+#[derive(Debug, thiserror::Error)]
+pub enum QueueError {
+    #[error(transparent)]
+    Lock(#[from] LockError),
+    #[error("{}: {source}", .path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A queue rule was broken; the message is the user-facing reason.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+type Result<T> = std::result::Result<T, QueueError>;
+
+/// The queue at one instant.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    pub active: Option<Card>,
+    pub backlog: Vec<Card>,
+}
+
+/// `queue --json` / `queue inspect --json` shape (spec §1.6).
+#[derive(Debug, Serialize)]
+pub struct QueueView {
+    pub active_task: Option<TaskView>,
+    pub backlog: Vec<TaskView>,
+    pub backlog_depth: usize,
+    pub next_task: Option<TaskView>,
+}
+
+impl Snapshot {
+    pub fn view(&self, with_backlog: bool) -> QueueView {
+        QueueView {
+            active_task: self.active.as_ref().map(Card::view),
+            backlog: if with_backlog {
+                self.backlog.iter().map(Card::view).collect()
+            } else {
+                Vec::new()
+            },
+            backlog_depth: self.backlog.len(),
+            next_task: self.backlog.first().map(Card::view),
+        }
+    }
+}
+
+/// What a quarantine needs to know about the failed run.
+#[derive(Debug, Clone)]
+pub struct QuarantineRequest {
+    pub task_id: String,
+    pub run_id: String,
+    /// Run directory relative to the workspace.
+    pub run_dir: String,
+    pub stage: String,
+    pub reason: String,
+    pub prompt_artifact: Option<String>,
+    pub handoff: serde_json::Value,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct QuarantineOutcome {
+    pub batch_id: String,
+    pub handoff_id: String,
+    pub frozen_backlog_cards: usize,
+    pub incident_path: String,
+    pub latch_path: String,
+}
+
+pub struct Queue {
+    agents: PathBuf,
+}
+
+impl Queue {
+    pub fn new(agents: &Path) -> Queue {
+        Queue {
+            agents: agents.to_path_buf(),
+        }
+    }
+
+    pub fn lock_path(&self) -> PathBuf {
+        self.agents.join(".locks").join("queue.lock")
+    }
+
+    /// Takes the queue lock and finishes any interrupted mutation.
+    pub fn lock(&self) -> Result<FileLock> {
+        let lock = FileLock::acquire(&self.lock_path(), "queue mutation", LOCK_TIMEOUT)?;
+        journal::recover(&self.agents).map_err(|source| QueueError::Io {
+            path: journal::journal_path(&self.agents),
+            source,
+        })?;
+        Ok(lock)
+    }
+
+    fn read_store(&self, name: &str) -> Result<StoreFile> {
+        let path = self.agents.join(name);
+        match std::fs::read_to_string(&path) {
+            Ok(text) => Ok(StoreFile::parse(&text)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(StoreFile {
+                preamble: default_preamble(name).to_string(),
+                cards: Vec::new(),
+            }),
+            Err(source) => Err(QueueError::Io { path, source }),
+        }
+    }
+
+    fn read_active(&self) -> Result<(StoreFile, Option<Card>)> {
+        let store = self.read_store(ACTIVE)?;
+        if store.cards.len() > 1 {
+            return Err(QueueError::Invalid(format!(
+                "{ACTIVE} holds {} task cards; at most one task may be active",
+                store.cards.len()
+            )));
+        }
+        let card = store.cards.first().cloned();
+        Ok((store, card))
+    }
+
+    /// The queue now. Takes the lock only to recover a crashed mutation.
+    pub fn snapshot(&self) -> Result<Snapshot> {
+        let _guard = if journal::pending(&self.agents) {
+            Some(self.lock()?)
+        } else {
+            None
+        };
+        let (_, active) = self.read_active()?;
+        Ok(Snapshot {
+            active,
+            backlog: self.read_store(BACKLOG)?.cards,
+        })
+    }
+
+    /// Number of backlog cards, without building them.
+    pub fn backlog_depth(&self) -> Result<usize> {
+        if journal::pending(&self.agents) {
+            return self.snapshot().map(|s| s.backlog.len());
+        }
+        let path = self.agents.join(BACKLOG);
+        match std::fs::read_to_string(&path) {
+            Ok(text) => Ok(StoreFile::count_cards(&text)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(0),
+            Err(source) => Err(QueueError::Io { path, source }),
+        }
+    }
+
+    fn commit(&self, op: &str, writes: Vec<(&str, String)>) -> Result<()> {
+        let writes = writes
+            .into_iter()
+            .map(|(path, contents)| FileWrite {
+                path: path.to_string(),
+                contents: Some(contents),
+            })
+            .collect();
+        self.commit_raw(op, writes)
+    }
+
+    fn commit_raw(&self, op: &str, writes: Vec<FileWrite>) -> Result<()> {
+        journal::commit(&self.agents, op, writes).map_err(|source| QueueError::Io {
+            path: self.agents.clone(),
+            source,
+        })
+    }
+
+    /// Appends a card to the backlog (`add-task`).
+    pub fn add(&self, card: Card) -> Result<Card> {
+        let _lock = self.lock()?;
+        let mut backlog = self.read_store(BACKLOG)?;
+        let (_, active) = self.read_active()?;
+        if backlog.position(&card.id).is_some() || active.as_ref().is_some_and(|a| a.id == card.id)
+        {
+            return Err(QueueError::Invalid(format!(
+                "task id `{}` is already queued; use another title or add a `**Task-ID:**` field",
+                card.id
+            )));
+        }
+        backlog.cards.push(card.clone());
+        self.commit("add_task", vec![(BACKLOG, backlog.render())])?;
+        Ok(card)
+    }
+
+    /// The active card, promoting the first backlog card if none is active.
+    /// Returns the card and whether it was promoted now.
+    pub fn active_or_promote(&self) -> Result<Option<(Card, bool)>> {
+        let _lock = self.lock()?;
+        let (mut active_store, active) = self.read_active()?;
+        if let Some(card) = active {
+            return Ok(Some((card, false)));
+        }
+        let mut backlog = self.read_store(BACKLOG)?;
+        if backlog.cards.is_empty() {
+            return Ok(None);
+        }
+        let card = backlog.cards.remove(0);
+        active_store.cards = vec![card.clone()];
+        self.commit(
+            "promote_next",
+            vec![(ACTIVE, active_store.render()), (BACKLOG, backlog.render())],
+        )?;
+        Ok(Some((card, true)))
+    }
+
+    /// Moves the active card `id` to the archive.
+    pub fn archive_active(&self, id: &str) -> Result<Card> {
+        let _lock = self.lock()?;
+        let (mut active_store, active) = self.read_active()?;
+        let card = match active {
+            Some(c) if c.id == id => c,
+            Some(c) => {
+                return Err(QueueError::Invalid(format!(
+                    "cannot archive `{id}`: the active task is `{}`",
+                    c.id
+                )))
+            }
+            None => {
+                // A resumed run may archive again after a crash: a no-op.
+                if let Some(c) = self
+                    .read_store(ARCHIVE)?
+                    .cards
+                    .into_iter()
+                    .find(|c| c.id == id)
+                {
+                    return Ok(c);
+                }
+                return Err(QueueError::Invalid(format!(
+                    "cannot archive `{id}`: no task is active"
+                )));
+            }
+        };
+        let mut archive = self.read_store(ARCHIVE)?;
+        archive.cards.push(card.clone());
+        active_store.cards.clear();
+        self.commit(
+            "archive_task",
+            vec![(ARCHIVE, archive.render()), (ACTIVE, active_store.render())],
+        )?;
+        Ok(card)
+    }
+
+    /// Rewrites the backlog in the given order (spec §3.4 validation).
+    pub fn reorder(&self, ids: &[String]) -> Result<Vec<Card>> {
+        if ids.is_empty() {
+            return Err(QueueError::Invalid(
+                "queue reorder must specify the full backlog order exactly once".into(),
+            ));
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        let dups: Vec<&str> = ids
+            .iter()
+            .filter(|i| !seen.insert(i.as_str()))
+            .map(String::as_str)
+            .collect();
+        if !dups.is_empty() {
+            return Err(QueueError::Invalid(format!(
+                "queue reorder has duplicate ids: {}",
+                dups.join(", ")
+            )));
+        }
+        let _lock = self.lock()?;
+        let mut backlog = self.read_store(BACKLOG)?;
+        let known: std::collections::BTreeSet<&str> =
+            backlog.cards.iter().map(|c| c.id.as_str()).collect();
+        let unknown: Vec<&str> = ids
+            .iter()
+            .map(String::as_str)
+            .filter(|i| !known.contains(i))
+            .collect();
+        let missing: Vec<&str> = known
+            .iter()
+            .copied()
+            .filter(|k| !seen.contains(k))
+            .collect();
+        if !unknown.is_empty() || !missing.is_empty() {
+            return Err(QueueError::Invalid(format!(
+                "queue reorder id mismatch: unknown={} missing={}",
+                list(&unknown),
+                list(&missing)
+            )));
+        }
+        let mut by_id: std::collections::HashMap<String, Card> =
+            backlog.cards.drain(..).map(|c| (c.id.clone(), c)).collect();
+        backlog.cards = ids
+            .iter()
+            .map(|i| by_id.remove(i).expect("validated"))
+            .collect();
+        self.commit("queue_reorder", vec![(BACKLOG, backlog.render())])?;
+        Ok(backlog.cards)
+    }
+
+    /// Freezes the active task and the whole backlog for research (spec
+    /// §3.4): freeze block in the backburner, blocker entry, incident file
+    /// and recovery latch, in one journaled transaction.
+    pub fn quarantine(&self, req: &QuarantineRequest) -> Result<QuarantineOutcome> {
+        let _lock = self.lock()?;
+        let (mut active_store, active) = self.read_active()?;
+        let Some(card) = active.filter(|c| c.id == req.task_id) else {
+            return Err(QueueError::Invalid(format!(
+                "cannot quarantine `{}`: it is not the active task",
+                req.task_id
+            )));
+        };
+        let mut backlog = self.read_store(BACKLOG)?;
+        let now = super::time::now_iso();
+        let batch_id = jiff::Timestamp::now()
+            .strftime("%Y%m%dT%H%M%SZ")
+            .to_string();
+        let handoff_id = format!("{}:needs_research:{batch_id}", req.run_id);
+        let incident_name = format!(
+            "INC-{}.md",
+            &crate::spec::config::sha256_hex(format!("{}:{batch_id}", card.id).as_bytes())[..12]
+        );
+        let incident_path = format!("ideas/incidents/incoming/{incident_name}");
+        let frozen: Vec<Card> = std::iter::once(card.clone())
+            .chain(backlog.cards.drain(..))
+            .collect();
+
+        let mut block = vec![
+            format!("<!-- research_recovery:freeze:start {batch_id} -->"),
+            format!("<!-- frozen_at: {now} -->"),
+            format!("<!-- incident_path: agents/{incident_path} -->"),
+        ];
+        block.extend(frozen.iter().map(|c| c.raw.clone()));
+        block.push(format!("<!-- research_recovery:freeze:end {batch_id} -->"));
+        let backburner = self.read_store(BACKBURNER)?.render();
+        let backburner = format!("{}\n\n{}\n", backburner.trim_end(), block.join("\n\n"));
+
+        let blocker = self.read_store(BLOCKER)?;
+        let utc = jiff::Timestamp::now()
+            .strftime("%Y-%m-%d %H:%M:%S UTC")
+            .to_string();
+        let entry = [
+            format!("## {utc} — {}", card.title),
+            String::new(),
+            "- **Status:** `### NEEDS_RESEARCH`".to_string(),
+            format!("- **Stage blocked:** {}", req.stage),
+            format!("- **Source task card:** {}", card.id),
+            format!("- **Prompt artifact:** {}", req.prompt_artifact.as_deref().unwrap_or("(none)")),
+            format!("- **Evidence:** Runs: {}", req.run_dir),
+            format!("- **Root-cause summary:** {}", req.reason),
+            format!("- **Deterministic next action:** resolve agents/{incident_path}, then thaw batch {batch_id}"),
+            format!("- **Incident intake:** agents/{incident_path}"),
+            format!("- **Notes:** froze the task and {} backlog card(s)", frozen.len() - 1),
+        ]
+        .join("\n");
+        // Newest first, right after the preamble.
+        let mut blocker_text = blocker.preamble.clone();
+        blocker_text.push_str("\n\n");
+        blocker_text.push_str(&entry);
+        let rest = blocker.render();
+        let rest = rest
+            .strip_prefix(blocker.preamble.as_str())
+            .unwrap_or(&rest)
+            .trim();
+        if !rest.is_empty() {
+            blocker_text.push_str("\n\n");
+            blocker_text.push_str(rest);
+        }
+        blocker_text.push('\n');
+
+        let incident = format!(
+            "# Incident {incident_name}\n\n- **Task:** {}\n- **Run:** {}\n- **Stage:** {}\n- **Reason:** {}\n- **Frozen batch:** {batch_id}\n\n## Task card\n\n{}\n",
+            card.id, req.run_id, req.stage, req.reason, card.raw
+        );
+        let active_text = std::fs::read_to_string(self.agents.join(ACTIVE)).unwrap_or_default();
+        let latch = serde_json::json!({
+            "state": "frozen",
+            "batch_id": batch_id,
+            "frozen_at": now,
+            "run_dir": req.run_dir,
+            "fingerprint": crate::spec::config::sha256_hex(active_text.as_bytes()),
+            "failure_signature": "needs_research",
+            "incident_path": format!("agents/{incident_path}"),
+            "stage": req.stage,
+            "reason": req.reason,
+            "frozen_backlog_cards": frozen.len() - 1,
+            "retained_backlog_cards": 0,
+            "quarantine_mode_requested": "full",
+            "quarantine_mode_applied": "full",
+            "quarantine_reason": "consult_handoff",
+            "handoff_id": handoff_id,
+            "handoff": req.handoff,
+        });
+        active_store.cards.clear();
+        self.commit(
+            "quarantine_task",
+            vec![
+                (BACKBURNER, backburner),
+                (BLOCKER, blocker_text),
+                (&incident_path, incident),
+                (
+                    LATCH,
+                    serde_json::to_string_pretty(&latch).expect("latch serialises") + "\n",
+                ),
+                (BACKLOG, backlog.render()),
+                (ACTIVE, active_store.render()),
+            ],
+        )?;
+        Ok(QuarantineOutcome {
+            batch_id,
+            handoff_id,
+            frozen_backlog_cards: frozen.len() - 1,
+            incident_path: format!("agents/{incident_path}"),
+            latch_path: format!("agents/{LATCH}"),
+        })
+    }
+}
+
+fn list(items: &[&str]) -> String {
+    if items.is_empty() {
+        "[]".to_string()
+    } else {
+        format!("[{}]", items.join(", "))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn queue() -> (tempfile::TempDir, Queue) {
+        let dir = tempfile::tempdir().unwrap();
+        let q = Queue::new(dir.path());
+        (dir, q)
+    }
+
+    fn card(title: &str) -> Card {
+        Card::new("2026-11-23", title, Some("body"), None)
+    }
+
+    #[test]
+    fn add_promote_archive_moves_each_card_once() {
+        let (dir, q) = queue();
+        q.add(card("One")).unwrap();
+        q.add(card("Two")).unwrap();
+        assert!(matches!(q.add(card("One")), Err(QueueError::Invalid(_))));
+        let (c, promoted) = q.active_or_promote().unwrap().unwrap();
+        assert!(promoted);
+        assert_eq!(c.id, "2026-11-23__one");
+        let (again, promoted) = q.active_or_promote().unwrap().unwrap();
+        assert_eq!((again.id.as_str(), promoted), ("2026-11-23__one", false));
+        q.archive_active(&c.id).unwrap();
+        let snap = q.snapshot().unwrap();
+        assert!(snap.active.is_none());
+        assert_eq!(snap.backlog.len(), 1);
+        let archive = std::fs::read_to_string(dir.path().join(ARCHIVE)).unwrap();
+        assert!(
+            archive.starts_with("# Task Archive\n\n## 2026-11-23 - One\nbody"),
+            "{archive}"
+        );
+    }
+
+    #[test]
+    fn reorder_validates_like_v020() {
+        let (_d, q) = queue();
+        for t in ["A", "B", "C"] {
+            q.add(card(t)).unwrap();
+        }
+        let err = q
+            .reorder(&["2026-11-23__c".into(), "2026-11-23__x".into()])
+            .unwrap_err()
+            .to_string();
+        assert_eq!(err, "queue reorder id mismatch: unknown=[2026-11-23__x] missing=[2026-11-23__a, 2026-11-23__b]");
+        assert!(q
+            .reorder(&["2026-11-23__a".into(), "2026-11-23__a".into()])
+            .unwrap_err()
+            .to_string()
+            .contains("duplicate"));
+        let ids: Vec<String> = ["c", "a", "b"]
+            .iter()
+            .map(|s| format!("2026-11-23__{s}"))
+            .collect();
+        let order: Vec<String> = q.reorder(&ids).unwrap().into_iter().map(|c| c.id).collect();
+        assert_eq!(order, ids);
+    }
+
+    #[test]
+    fn quarantine_freezes_task_and_backlog() {
+        let (dir, q) = queue();
+        for t in ["A", "B", "C"] {
+            q.add(card(t)).unwrap();
+        }
+        let (active, _) = q.active_or_promote().unwrap().unwrap();
+        let out = q
+            .quarantine(&QuarantineRequest {
+                task_id: active.id.clone(),
+                run_id: "r1".into(),
+                run_dir: "agents/runs/r1".into(),
+                stage: "consult".into(),
+                reason: "needs a spec".into(),
+                prompt_artifact: None,
+                handoff: serde_json::json!({}),
+            })
+            .unwrap();
+        assert_eq!(out.frozen_backlog_cards, 2);
+        let snap = q.snapshot().unwrap();
+        assert!(snap.active.is_none() && snap.backlog.is_empty());
+        let bb = std::fs::read_to_string(dir.path().join(BACKBURNER)).unwrap();
+        assert_eq!(StoreFile::parse(&bb).cards.len(), 3, "{bb}");
+        assert!(bb.contains(&format!(
+            "<!-- research_recovery:freeze:start {} -->",
+            out.batch_id
+        )));
+        let blocker = std::fs::read_to_string(dir.path().join(BLOCKER)).unwrap();
+        assert!(blocker.contains("- **Status:** `### NEEDS_RESEARCH`"));
+        assert!(dir.path().join(LATCH).exists());
+        assert!(dir
+            .path()
+            .join(out.incident_path.trim_start_matches("agents/"))
+            .exists());
+    }
+
+    #[test]
+    fn more_than_one_active_card_is_an_error() {
+        let (dir, q) = queue();
+        std::fs::write(
+            dir.path().join(ACTIVE),
+            "# Active Task\n\n## 2026-01-01 - A\n\n## 2026-01-01 - B\n",
+        )
+        .unwrap();
+        assert!(q
+            .snapshot()
+            .unwrap_err()
+            .to_string()
+            .contains("at most one task may be active"));
+    }
+}

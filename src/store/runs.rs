@@ -1,0 +1,287 @@
+//! Run records under `agents/runs/<run_id>/`: the frozen plan copy
+//! (`plan.json`, `plan.md`), `run.json`, per-stage artifacts and the
+//! append-only `transition_history.jsonl`, plus the pointer to the run in
+//! progress (`agents/.runtime/active_run.json`).
+//!
+//! The transition history is the source of truth for resuming: each record is
+//! fsynced before the runtime acts on it.
+
+use std::collections::BTreeMap;
+use std::fs::OpenOptions;
+use std::io::{self, BufRead, Write};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::compile::plan::{FrozenPlan, Target};
+
+use super::atomic;
+
+pub const HISTORY: &str = "transition_history.jsonl";
+pub const PLAN: &str = "plan.json";
+
+/// `run.json`: what the run is about and how it ended.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunMeta {
+    pub run_id: String,
+    pub plan_id: String,
+    pub content_hash: String,
+    pub mode_id: String,
+    pub plane: String,
+    pub loop_id: String,
+    pub task_id: Option<String>,
+    pub task_title: Option<String>,
+    pub started_at: String,
+    pub finished_at: Option<String>,
+    /// `running`, or the terminal state id the run ended in.
+    pub state: String,
+    pub terminal_class: Option<String>,
+}
+
+/// Parameters bound to a stage attempt, as recorded.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Bound {
+    pub runner: String,
+    pub model: Option<String>,
+    pub effort: Option<String>,
+    pub timeout_seconds: u64,
+    pub prompt: String,
+    pub prompt_sha256: String,
+}
+
+/// Token accounting normalised across runners.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Usage {
+    pub input: u64,
+    pub cached_input: u64,
+    pub cache_write: u64,
+    pub output: u64,
+    pub reasoning_output: u64,
+    pub total: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost_usd: Option<f64>,
+}
+
+/// One line of `transition_history.jsonl`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Transition {
+    pub schema_version: u32,
+    /// `<run_id>-transition-NNNN`.
+    pub event_id: String,
+    pub seq: u32,
+    pub run_id: String,
+    pub timestamp: String,
+    /// `run.started`, `stage.started`, `stage.finished`, `run.finished`.
+    pub event: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stage_kind: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attempt: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<String>,
+    /// Where the outcome came from: `stdout`, `last_message` or `failure`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcome_source: Option<String>,
+    /// Why the stage failed, when it did (`missing_marker`, `timeout`, …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_ms: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub selected_edge: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub route_reason: Option<String>,
+    /// Where the run goes next.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next: Option<Target>,
+    #[serde(default)]
+    pub counters: BTreeMap<String, u32>,
+    #[serde(default)]
+    pub attempts: BTreeMap<String, u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_before: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_after: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bound: Option<Bound>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub artifacts: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub queue_mutations: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<Usage>,
+    pub plan_id: String,
+    pub content_hash: String,
+}
+
+/// A run's directory.
+#[derive(Debug, Clone)]
+pub struct RunDir {
+    pub id: String,
+    pub path: PathBuf,
+}
+
+pub fn runs_root(agents: &Path) -> PathBuf {
+    agents.join("runs")
+}
+
+impl RunDir {
+    pub fn at(agents: &Path, run_id: &str) -> RunDir {
+        RunDir {
+            id: run_id.to_string(),
+            path: runs_root(agents).join(run_id),
+        }
+    }
+
+    /// Opens an existing run; `None` if there is no such run.
+    pub fn open(agents: &Path, run_id: &str) -> Option<RunDir> {
+        let dir = RunDir::at(agents, run_id);
+        (run_id_is_safe(run_id) && dir.path.join(PLAN).is_file()).then_some(dir)
+    }
+
+    /// Creates the directory and freezes the plan into it.
+    pub fn create(agents: &Path, run_id: &str, plan: &FrozenPlan) -> io::Result<RunDir> {
+        let dir = RunDir::at(agents, run_id);
+        std::fs::create_dir_all(&dir.path)?;
+        atomic::write(
+            &dir.path.join("plan.md"),
+            crate::compile::describe::plan_text(plan).as_bytes(),
+        )?;
+        // plan.json last: its presence marks a usable run directory.
+        atomic::write(&dir.path.join(PLAN), plan.to_canonical_json().as_bytes())?;
+        Ok(dir)
+    }
+
+    pub fn plan(&self) -> io::Result<FrozenPlan> {
+        let text = std::fs::read_to_string(self.path.join(PLAN))?;
+        let plan = FrozenPlan::from_json(&text)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+        if !plan.verify() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "{}: content hash does not match; the frozen plan was edited",
+                    self.path.join(PLAN).display()
+                ),
+            ));
+        }
+        Ok(plan)
+    }
+
+    pub fn write_meta(&self, meta: &RunMeta) -> io::Result<()> {
+        let text = serde_json::to_string_pretty(meta).expect("meta serialises") + "\n";
+        atomic::write(&self.path.join("run.json"), text.as_bytes())
+    }
+
+    pub fn meta(&self) -> io::Result<RunMeta> {
+        let text = std::fs::read_to_string(self.path.join("run.json"))?;
+        serde_json::from_str(&text).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+    }
+
+    /// Appends a record and fsyncs it before returning.
+    pub fn append(&self, record: &Transition) -> io::Result<()> {
+        let mut line = serde_json::to_string(record).expect("transition serialises");
+        line.push('\n');
+        let mut f = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.path.join(HISTORY))?;
+        f.write_all(line.as_bytes())?;
+        f.sync_data()
+    }
+
+    /// Every record, in order. A torn last line (crash mid-append) is
+    /// ignored: the step it described had not been acted on.
+    pub fn history(&self) -> io::Result<Vec<Transition>> {
+        let f = match std::fs::File::open(self.path.join(HISTORY)) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(e),
+        };
+        let mut out = Vec::new();
+        for line in io::BufReader::new(f).lines() {
+            let line = line?;
+            if line.trim().is_empty() {
+                continue;
+            }
+            match serde_json::from_str(&line) {
+                Ok(t) => out.push(t),
+                Err(e) => {
+                    tracing::warn!(run = %self.id, "skipping unreadable transition record: {e}")
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Path of a stage artifact: `<node>.<attempt>.<suffix>`.
+    pub fn artifact(&self, node: &str, attempt: u32, suffix: &str) -> PathBuf {
+        self.path.join(format!("{node}.{attempt}.{suffix}"))
+    }
+}
+
+/// Run ids become directory names: no separators, no `..`.
+pub fn run_id_is_safe(id: &str) -> bool {
+    !id.is_empty()
+        && !id.starts_with('.')
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+}
+
+/// `agents/.runtime/active_run.json`: the run that must be finished first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ActiveRun {
+    pub run_id: String,
+    pub plane: String,
+    pub task_id: Option<String>,
+    pub started_at: String,
+}
+
+fn active_path(agents: &Path) -> PathBuf {
+    agents.join(".runtime").join("active_run.json")
+}
+
+pub fn active(agents: &Path) -> io::Result<Option<ActiveRun>> {
+    match std::fs::read_to_string(active_path(agents)) {
+        Ok(text) => serde_json::from_str(&text)
+            .map(Some)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+pub fn set_active(agents: &Path, run: &ActiveRun) -> io::Result<()> {
+    atomic::write(
+        &active_path(agents),
+        serde_json::to_string_pretty(run)
+            .expect("serialises")
+            .as_bytes(),
+    )
+}
+
+pub fn clear_active(agents: &Path) -> io::Result<()> {
+    match std::fs::remove_file(active_path(agents)) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
+}
+
+/// Run ids, newest first (ids start with a UTC stamp).
+pub fn list(agents: &Path) -> io::Result<Vec<String>> {
+    let mut ids: Vec<String> = match std::fs::read_dir(runs_root(agents)) {
+        Ok(entries) => entries
+            .flatten()
+            .filter_map(|e| e.file_name().into_string().ok())
+            .collect(),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => return Err(e),
+    };
+    ids.sort_unstable_by(|a, b| b.cmp(a));
+    Ok(ids)
+}

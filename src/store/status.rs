@@ -1,0 +1,81 @@
+//! Plane status files (`agents/status.md`, `agents/research_status.md`):
+//! exactly one `### MARKER` line each (spec §4.1).
+
+use std::path::{Path, PathBuf};
+
+use crate::spec::stage_kind::Plane;
+
+use super::atomic;
+
+pub fn path(agents: &Path, plane: Plane) -> PathBuf {
+    agents.join(match plane {
+        Plane::Execution => "status.md",
+        Plane::Research => "research_status.md",
+    })
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StatusError {
+    #[error("{}: status files must contain exactly one authoritative marker line, found {found:?}", .path.display())]
+    Malformed { path: PathBuf, found: String },
+    #[error("{}: {source}", .path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Reads the marker token (without `### `). A missing file reads as `IDLE`.
+pub fn read(agents: &Path, plane: Plane) -> Result<String, StatusError> {
+    let path = path(agents, plane);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok("IDLE".into()),
+        Err(source) => return Err(StatusError::Io { path, source }),
+    };
+    parse(&text).ok_or_else(|| StatusError::Malformed {
+        path,
+        found: text.chars().take(80).collect(),
+    })
+}
+
+/// The token of a status file's text, if it holds exactly one marker line.
+pub fn parse(text: &str) -> Option<String> {
+    let mut lines = text.lines().filter(|l| !l.trim().is_empty());
+    let token = lines.next()?.trim().strip_prefix("###")?.trim();
+    (lines.next().is_none() && is_marker(token)).then(|| token.to_string())
+}
+
+/// `[A-Z][A-Z0-9_]*`.
+pub fn is_marker(token: &str) -> bool {
+    let mut chars = token.chars();
+    chars.next().is_some_and(|c| c.is_ascii_uppercase())
+        && chars.all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+}
+
+/// Writes `### <marker>` atomically.
+pub fn write(agents: &Path, plane: Plane, marker: &str) -> Result<(), StatusError> {
+    debug_assert!(is_marker(marker), "{marker}");
+    let path = path(agents, plane);
+    atomic::write(&path, format!("### {marker}\n").as_bytes())
+        .map_err(|source| StatusError::Io { path, source })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exactly_one_marker_line() {
+        assert_eq!(parse("### QA_RUNNING\n").as_deref(), Some("QA_RUNNING"));
+        assert_eq!(parse("\n###   IDLE  \n\n").as_deref(), Some("IDLE"));
+        assert_eq!(parse("### A\n### B\n"), None);
+        assert_eq!(parse("QA_RUNNING\n"), None);
+        assert_eq!(parse("### qa\n"), None);
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(read(dir.path(), Plane::Execution).unwrap(), "IDLE");
+        write(dir.path(), Plane::Execution, "QA_COMPLETE").unwrap();
+        assert_eq!(read(dir.path(), Plane::Execution).unwrap(), "QA_COMPLETE");
+    }
+}
