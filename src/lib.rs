@@ -2,5 +2,6 @@
 pub mod cli;
 pub mod compile;
 pub mod control;
+pub mod runner;
 pub mod spec;
 pub mod store;

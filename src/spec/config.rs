@@ -203,6 +203,14 @@ pub struct RunnerConfig {
     pub args: Vec<String>,
     /// Extra environment for the child process.
     pub env: BTreeMap<String, String>,
+    /// Codex sandbox: `read-only`, `workspace-write` (default) or
+    /// `danger-full-access`; `bypass` passes
+    /// `--dangerously-bypass-approvals-and-sandbox`.
+    pub sandbox: Option<String>,
+    /// Claude permission mode (default `acceptEdits`).
+    pub permission_mode: Option<String>,
+    /// Pi provider (`--provider`).
+    pub provider: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]

@@ -8,6 +8,7 @@ pub mod config;
 pub mod diag;
 pub mod loop_def;
 pub mod mode;
+pub mod records;
 pub mod schema;
 pub mod stage_kind;
 pub mod yaml;

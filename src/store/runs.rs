@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::compile::plan::{FrozenPlan, Target};
+pub use crate::spec::records::Usage;
 
 use super::atomic;
 
@@ -47,19 +48,6 @@ pub struct Bound {
     pub timeout_seconds: u64,
     pub prompt: String,
     pub prompt_sha256: String,
-}
-
-/// Token accounting normalised across runners.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Usage {
-    pub input: u64,
-    pub cached_input: u64,
-    pub cache_write: u64,
-    pub output: u64,
-    pub reasoning_output: u64,
-    pub total: u64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cost_usd: Option<f64>,
 }
 
 /// One line of `transition_history.jsonl`.

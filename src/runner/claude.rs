@@ -1,0 +1,162 @@
+//! Claude Code: `claude -p --output-format stream-json --verbose …` with the
+//! prompt on stdin (runner-clis.md). The final text, usage and cost come
+//! from the `result` event; success means `is_error == false`.
+
+use serde_json::Value;
+
+use crate::spec::records::Usage;
+
+use super::{
+    command, executable, failed_to_start, note_timeout, output_files, process, Adapter,
+    StageRequest, StageResult,
+};
+
+pub struct Claude;
+
+impl Claude {
+    pub fn args(req: &StageRequest) -> Vec<String> {
+        let mut a: Vec<String> = ["-p", "--output-format", "stream-json", "--verbose"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        if let Some(m) = &req.model {
+            a.extend(["--model".into(), m.clone()]);
+        }
+        if let Some(e) = req.effort {
+            // Claude has no `minimal`; the closest is `low`.
+            let e = if e.as_str() == "minimal" {
+                "low"
+            } else {
+                e.as_str()
+            };
+            a.extend(["--effort".into(), e.to_string()]);
+        }
+        let mode = req
+            .config
+            .permission_mode
+            .as_deref()
+            .unwrap_or("acceptEdits");
+        a.extend([
+            "--permission-mode".into(),
+            mode.to_string(),
+            "--no-session-persistence".into(),
+        ]);
+        a.extend(req.config.args.iter().cloned());
+        a
+    }
+}
+
+impl Adapter for Claude {
+    fn run(&self, req: &StageRequest) -> StageResult {
+        let program = executable(req.kind, &req.config).expect("claude has a default executable");
+        let mut cmd = command(req, &program, &Claude::args(req), "prompt");
+        let (out, err) = match output_files(req) {
+            Ok(f) => f,
+            Err(e) => return failed_to_start(req, format!("cannot create stage logs: {e}")),
+        };
+        let exit = process::run_to_files(
+            &mut cmd,
+            Some(req.prompt.clone().into_bytes()),
+            out,
+            err,
+            req.timeout,
+        );
+        if let Some(e) = &exit.spawn_error {
+            let _ = std::fs::write(
+                &req.paths.stderr,
+                format!("cannot start `{program}`: {e}\n"),
+            );
+        }
+        note_timeout(req, &exit);
+        let parsed = parse_events(&std::fs::read_to_string(&req.paths.stdout).unwrap_or_default());
+        if let Some(text) = &parsed.result {
+            let _ = std::fs::write(&req.paths.last, text);
+        }
+        StageResult {
+            exit,
+            final_text: parsed.result,
+            usage: parsed.usage,
+            session_id: parsed.session_id,
+            agent_error: parsed.error,
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct Parsed {
+    pub session_id: Option<String>,
+    pub result: Option<String>,
+    pub usage: Option<Usage>,
+    pub error: Option<String>,
+}
+
+pub fn parse_events(text: &str) -> Parsed {
+    let mut p = Parsed::default();
+    for line in text.lines() {
+        let Ok(v) = serde_json::from_str::<Value>(line) else {
+            continue;
+        };
+        if v["type"] == "system" && v["subtype"] == "init" {
+            p.session_id = v["session_id"].as_str().map(str::to_string);
+        }
+        if v["type"] != "result" {
+            continue;
+        }
+        p.result = v["result"].as_str().map(str::to_string);
+        p.session_id = v["session_id"]
+            .as_str()
+            .map(str::to_string)
+            .or(p.session_id);
+        let u = &v["usage"];
+        let n = |k: &str| u[k].as_u64().unwrap_or(0);
+        // Anthropic's input_tokens exclude cache reads and writes.
+        let (fresh, read, write, output) = (
+            n("input_tokens"),
+            n("cache_read_input_tokens"),
+            n("cache_creation_input_tokens"),
+            n("output_tokens"),
+        );
+        p.usage = Some(Usage {
+            input: fresh + read + write,
+            cached_input: read,
+            cache_write: write,
+            output,
+            reasoning_output: 0,
+            total: fresh + read + write + output,
+            cost_usd: v["total_cost_usd"].as_f64(),
+        });
+        if v["is_error"].as_bool().unwrap_or(false) {
+            p.error = Some(format!(
+                "claude reported an error ({}): {}",
+                v["subtype"].as_str().unwrap_or("?"),
+                v["result"].as_str().unwrap_or("")
+            ));
+        }
+    }
+    p
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn result_event_gives_text_usage_cost_and_error_flag() {
+        let ok = r#"{"type":"system","subtype":"init","session_id":"s1"}
+{"type":"assistant","message":{"content":[{"type":"text","text":"hi"}],"usage":{"input_tokens":999}}}
+{"type":"result","subtype":"success","is_error":false,"result":"done\n### UPDATE_COMPLETE","session_id":"s1","total_cost_usd":0.25,"usage":{"input_tokens":10,"cache_read_input_tokens":5,"cache_creation_input_tokens":2,"output_tokens":4}}
+"#;
+        let p = parse_events(ok);
+        assert_eq!(p.session_id.as_deref(), Some("s1"));
+        assert!(p.error.is_none());
+        let u = p.usage.unwrap();
+        assert_eq!(
+            (u.input, u.cached_input, u.cache_write, u.output, u.total),
+            (17, 5, 2, 4, 21)
+        );
+        assert_eq!(u.cost_usd, Some(0.25));
+        let bad =
+            r#"{"type":"result","subtype":"success","is_error":true,"result":"Not logged in"}"#;
+        assert!(parse_events(bad).error.unwrap().contains("Not logged in"));
+    }
+}

@@ -1,0 +1,162 @@
+//! Codex CLI: `codex exec --json … -o <last> -` with the prompt on stdin
+//! (runner-clis.md). The final message is the `-o` file; token usage is the
+//! sum of `turn.completed` usages; `turn.failed` marks a failed agent call.
+
+use serde_json::Value;
+
+use crate::spec::records::Usage;
+
+use super::{
+    command, executable, failed_to_start, note_timeout, output_files, process, Adapter,
+    StageRequest, StageResult,
+};
+
+pub struct Codex;
+
+impl Codex {
+    pub fn args(req: &StageRequest) -> Vec<String> {
+        let mut a: Vec<String> = ["exec", "--json", "--skip-git-repo-check"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        if let Some(m) = &req.model {
+            a.extend(["-m".into(), m.clone()]);
+        }
+        if let Some(e) = req.effort {
+            a.extend([
+                "-c".into(),
+                format!("model_reasoning_effort=\"{}\"", e.as_str()),
+            ]);
+        }
+        match req.config.sandbox.as_deref().unwrap_or("workspace-write") {
+            "bypass" => a.push("--dangerously-bypass-approvals-and-sandbox".into()),
+            mode => a.extend(["--sandbox".into(), mode.to_string()]),
+        }
+        a.extend(["-C".into(), req.workspace.display().to_string()]);
+        a.extend(["-o".into(), req.paths.last.display().to_string()]);
+        a.extend(req.config.args.iter().cloned());
+        a.push("-".into());
+        a
+    }
+}
+
+impl Adapter for Codex {
+    fn run(&self, req: &StageRequest) -> StageResult {
+        let program = executable(req.kind, &req.config).expect("codex has a default executable");
+        let mut cmd = command(req, &program, &Codex::args(req), "prompt");
+        let (out, err) = match output_files(req) {
+            Ok(f) => f,
+            Err(e) => return failed_to_start(req, format!("cannot create stage logs: {e}")),
+        };
+        let exit = process::run_to_files(
+            &mut cmd,
+            Some(req.prompt.clone().into_bytes()),
+            out,
+            err,
+            req.timeout,
+        );
+        if let Some(e) = &exit.spawn_error {
+            let _ = std::fs::write(
+                &req.paths.stderr,
+                format!("cannot start `{program}`: {e}\n"),
+            );
+        }
+        note_timeout(req, &exit);
+        let events = std::fs::read_to_string(&req.paths.stdout).unwrap_or_default();
+        let parsed = parse_events(&events);
+        let final_text = std::fs::read_to_string(&req.paths.last)
+            .ok()
+            .filter(|t| !t.trim().is_empty())
+            .or(parsed.last_agent_message.clone());
+        if let (Some(t), false) = (&final_text, req.paths.last.exists()) {
+            let _ = std::fs::write(&req.paths.last, t);
+        }
+        StageResult {
+            exit,
+            final_text,
+            usage: parsed.usage,
+            session_id: parsed.thread_id,
+            agent_error: parsed.failure,
+        }
+    }
+}
+
+#[derive(Debug, Default, PartialEq)]
+pub struct Parsed {
+    pub thread_id: Option<String>,
+    pub usage: Option<Usage>,
+    pub failure: Option<String>,
+    pub last_agent_message: Option<String>,
+}
+
+/// Reads Codex's JSONL event stream leniently (unknown events are ignored).
+pub fn parse_events(text: &str) -> Parsed {
+    let mut p = Parsed::default();
+    for line in text.lines() {
+        let Ok(v) = serde_json::from_str::<Value>(line) else {
+            continue;
+        };
+        match v["type"].as_str() {
+            Some("thread.started") => p.thread_id = v["thread_id"].as_str().map(str::to_string),
+            Some("turn.completed") => {
+                let u = &v["usage"];
+                let n = |k: &str| u[k].as_u64().unwrap_or(0);
+                let usage = p.usage.get_or_insert_with(Usage::default);
+                // Codex's input_tokens already include the cached ones.
+                usage.input += n("input_tokens");
+                usage.cached_input += n("cached_input_tokens");
+                usage.cache_write += n("cache_write_input_tokens");
+                usage.output += n("output_tokens");
+                usage.reasoning_output += n("reasoning_output_tokens");
+                usage.total = usage.input + usage.cache_write + usage.output;
+            }
+            Some("turn.failed") => {
+                p.failure = Some(
+                    v["error"]["message"]
+                        .as_str()
+                        .unwrap_or("turn failed")
+                        .to_string(),
+                );
+            }
+            Some("item.completed") if v["item"]["type"] == "agent_message" => {
+                p.last_agent_message = v["item"]["text"].as_str().map(str::to_string);
+            }
+            _ => {}
+        }
+    }
+    p
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sums_usage_and_keeps_thread_and_message() {
+        let text = r#"{"type":"thread.started","thread_id":"t-1"}
+{"type":"error","message":"Reconnecting... 1/5"}
+{"type":"item.completed","item":{"id":"i","type":"agent_message","text":"done\n### QA_COMPLETE"}}
+{"type":"turn.completed","usage":{"input_tokens":100,"cached_input_tokens":40,"output_tokens":7}}
+{"type":"turn.completed","usage":{"input_tokens":10,"cached_input_tokens":0,"output_tokens":3,"reasoning_output_tokens":2}}
+not json
+"#;
+        let p = parse_events(text);
+        assert_eq!(p.thread_id.as_deref(), Some("t-1"));
+        let u = p.usage.unwrap();
+        assert_eq!(
+            (
+                u.input,
+                u.cached_input,
+                u.output,
+                u.reasoning_output,
+                u.total
+            ),
+            (110, 40, 10, 2, 120)
+        );
+        assert!(
+            p.failure.is_none(),
+            "an `error` line is a retry notice, not a failure"
+        );
+        assert!(p.last_agent_message.unwrap().ends_with("### QA_COMPLETE"));
+    }
+}

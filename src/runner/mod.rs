@@ -1,0 +1,227 @@
+//! Runner adapters: how a stage's prompt reaches an agent CLI and how its
+//! answer comes back.
+//!
+//! Every adapter runs its agent as a child process in its own process group
+//! with the workspace as working directory, sets the `MILLRACE_*`
+//! environment (spec §6.1), writes `<node>.<attempt>.invocation.json` (exact
+//! argv and the names — not values — of the variables it set), sends stdout
+//! and stderr to files, and returns the final text and token usage it could
+//! extract. Deciding the outcome is the interpreter's job.
+
+pub mod claude;
+pub mod codex;
+pub mod marker;
+pub mod pi;
+pub mod process;
+pub mod subprocess;
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::spec::config::{RunnerConfig, RunnerKind};
+use crate::spec::records::Usage;
+use crate::spec::stage_kind::Effort;
+
+pub use process::Exit;
+
+/// Files of one stage attempt.
+#[derive(Debug, Clone)]
+pub struct StagePaths {
+    pub prompt: PathBuf,
+    pub stdout: PathBuf,
+    pub stderr: PathBuf,
+    /// Final message of the agent (`-o` for Codex; written by us otherwise).
+    pub last: PathBuf,
+    pub invocation: PathBuf,
+}
+
+/// Everything an adapter needs for one stage attempt.
+#[derive(Debug, Clone)]
+pub struct StageRequest {
+    pub runner_id: String,
+    pub kind: RunnerKind,
+    pub config: RunnerConfig,
+    pub workspace: PathBuf,
+    pub run_id: String,
+    pub run_dir: PathBuf,
+    pub node: String,
+    pub stage_kind: String,
+    pub attempt: u32,
+    pub prompt: String,
+    pub model: Option<String>,
+    pub effort: Option<Effort>,
+    pub timeout: Duration,
+    /// Legal outcome markers, success first.
+    pub outcomes: Vec<String>,
+    pub paths: StagePaths,
+}
+
+/// What came back from the agent.
+#[derive(Debug, Clone, Default)]
+pub struct StageResult {
+    pub exit: Exit,
+    /// The agent's final message, when the CLI reports one.
+    pub final_text: Option<String>,
+    pub usage: Option<Usage>,
+    pub session_id: Option<String>,
+    /// The CLI's own report that the agent call failed (e.g. Claude
+    /// `is_error`, Codex `turn.failed`).
+    pub agent_error: Option<String>,
+}
+
+pub trait Adapter {
+    fn run(&self, req: &StageRequest) -> StageResult;
+}
+
+/// The adapter kind of a runner id: explicit `kind`, else the built-in of
+/// that name, else `subprocess`.
+pub fn kind_of(runner_id: &str, config: Option<&RunnerConfig>) -> RunnerKind {
+    config.and_then(|c| c.kind).unwrap_or_else(|| {
+        RunnerKind::BUILTIN
+            .iter()
+            .find(|(id, _)| *id == runner_id)
+            .map_or(RunnerKind::Subprocess, |(_, k)| *k)
+    })
+}
+
+pub fn adapter(kind: RunnerKind) -> Box<dyn Adapter> {
+    match kind {
+        RunnerKind::Codex => Box::new(codex::Codex),
+        RunnerKind::Claude => Box::new(claude::Claude),
+        RunnerKind::Pi => Box::new(pi::Pi),
+        RunnerKind::Subprocess => Box::new(subprocess::Subprocess),
+        RunnerKind::Demo => Box::new(subprocess::Demo),
+    }
+}
+
+/// The executable an adapter starts: `command[0]` from config, else the CLI's
+/// default name.
+pub fn executable(kind: RunnerKind, config: &RunnerConfig) -> Option<String> {
+    config.command.first().cloned().or_else(|| match kind {
+        RunnerKind::Codex => Some("codex".into()),
+        RunnerKind::Claude => Some("claude".into()),
+        RunnerKind::Pi => Some("pi".into()),
+        RunnerKind::Demo => std::env::current_exe()
+            .ok()
+            .map(|p| p.display().to_string()),
+        RunnerKind::Subprocess => None,
+    })
+}
+
+/// Prompts larger than this go only through stdin and the prompt file:
+/// Linux refuses single environment strings over 128 KiB.
+const MAX_PROMPT_ENV: usize = 100 * 1024;
+
+/// The `MILLRACE_*` environment of spec §6.1 plus ours (`MILLRACE_NODE`,
+/// `MILLRACE_RUN_ID`, `MILLRACE_ATTEMPT`, `MILLRACE_OUTCOMES`,
+/// `MILLRACE_PROMPT_PATH`, `MILLRACE_WORKSPACE`), then the runner's `env`.
+pub fn environment(req: &StageRequest) -> Vec<(String, String)> {
+    let p = &req.paths;
+    let mut env = vec![
+        ("MILLRACE_STAGE", req.stage_kind.clone()),
+        ("MILLRACE_MODEL", req.model.clone().unwrap_or_default()),
+        ("MILLRACE_RUN_DIR", req.run_dir.display().to_string()),
+        ("MILLRACE_STDOUT_PATH", p.stdout.display().to_string()),
+        ("MILLRACE_STDERR_PATH", p.stderr.display().to_string()),
+        ("MILLRACE_LAST_RESPONSE_PATH", p.last.display().to_string()),
+        ("MILLRACE_ALLOW_SEARCH", "0".to_string()),
+        ("MILLRACE_ALLOW_NETWORK", "1".to_string()),
+        (
+            "MILLRACE_REASONING_EFFORT",
+            req.effort
+                .map(|e| e.as_str().to_string())
+                .unwrap_or_default(),
+        ),
+        ("MILLRACE_NODE", req.node.clone()),
+        ("MILLRACE_RUN_ID", req.run_id.clone()),
+        ("MILLRACE_ATTEMPT", req.attempt.to_string()),
+        ("MILLRACE_OUTCOMES", req.outcomes.join(",")),
+        ("MILLRACE_PROMPT_PATH", p.prompt.display().to_string()),
+        ("MILLRACE_WORKSPACE", req.workspace.display().to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect::<Vec<_>>();
+    if req.prompt.len() <= MAX_PROMPT_ENV {
+        env.push(("MILLRACE_PROMPT".into(), req.prompt.clone()));
+    } else {
+        tracing::warn!(node = %req.node, bytes = req.prompt.len(), "prompt too large for MILLRACE_PROMPT; use stdin or MILLRACE_PROMPT_PATH");
+    }
+    env.extend(req.config.env.iter().map(|(k, v)| (k.clone(), v.clone())));
+    env
+}
+
+/// `<node>.<attempt>.invocation.json`.
+#[derive(Debug, Serialize)]
+struct Invocation<'a> {
+    runner: &'a str,
+    kind: RunnerKind,
+    argv: Vec<String>,
+    env_names: Vec<String>,
+    cwd: String,
+    stdin: &'a str,
+    timeout_seconds: u64,
+}
+
+/// Builds the command, records the invocation and returns the command.
+pub fn command(req: &StageRequest, program: &str, args: &[String], stdin: &str) -> Command {
+    let env = environment(req);
+    let mut env_names: Vec<String> = env.iter().map(|(k, _)| k.clone()).collect();
+    env_names.sort();
+    env_names.dedup();
+    let inv = Invocation {
+        runner: &req.runner_id,
+        kind: req.kind,
+        argv: std::iter::once(program.to_string())
+            .chain(args.iter().cloned())
+            .collect(),
+        env_names,
+        cwd: req.workspace.display().to_string(),
+        stdin,
+        timeout_seconds: req.timeout.as_secs(),
+    };
+    let text = serde_json::to_string_pretty(&inv).expect("invocation serialises") + "\n";
+    if let Err(e) = std::fs::write(&req.paths.invocation, text) {
+        tracing::warn!("cannot write {}: {e}", req.paths.invocation.display());
+    }
+    let mut cmd = Command::new(program);
+    cmd.args(args).envs(env).current_dir(&req.workspace);
+    cmd
+}
+
+/// Opens the stdout/stderr files of an attempt (truncating).
+pub fn output_files(req: &StageRequest) -> std::io::Result<(std::fs::File, std::fs::File)> {
+    Ok((
+        std::fs::File::create(&req.paths.stdout)?,
+        std::fs::File::create(&req.paths.stderr)?,
+    ))
+}
+
+/// A result for a stage that could not even be started.
+pub fn failed_to_start(req: &StageRequest, message: String) -> StageResult {
+    let _ = std::fs::write(&req.paths.stderr, format!("{message}\n"));
+    StageResult {
+        exit: Exit {
+            code: Some(127),
+            spawn_error: Some(message),
+            ..Exit::default()
+        },
+        ..StageResult::default()
+    }
+}
+
+/// Appends the timeout note v0.2.0 writes to the stderr log.
+pub fn note_timeout(req: &StageRequest, exit: &Exit) {
+    if exit.timed_out {
+        use std::io::Write;
+        if let Ok(mut f) = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&req.paths.stderr)
+        {
+            let _ = writeln!(f, "RUNNER_TIMEOUT after {}s", req.timeout.as_secs());
+        }
+    }
+}

@@ -1,0 +1,235 @@
+//! Pi coding agent in RPC mode: `pi --mode rpc --no-session …`, JSON lines
+//! both ways (runner-clis.md). We turn auto-retry off so the first
+//! `agent_end` is final, send the prompt, then ask for the last assistant
+//! text and the session's token stats, and close stdin to end the process.
+//! On timeout we send `abort`, then the process group is terminated.
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{ChildStdin, Stdio};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use crate::spec::records::Usage;
+
+use super::{
+    command, executable, failed_to_start, note_timeout, process, Adapter, StageRequest, StageResult,
+};
+
+pub struct Pi;
+
+impl Pi {
+    pub fn args(req: &StageRequest) -> Vec<String> {
+        let mut a: Vec<String> = ["--mode", "rpc", "--no-session"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        if let Some(p) = &req.config.provider {
+            a.extend(["--provider".into(), p.clone()]);
+        }
+        if let Some(m) = &req.model {
+            a.extend(["--model".into(), m.clone()]);
+        }
+        if let Some(e) = req.effort {
+            a.extend(["--thinking".into(), e.as_str().to_string()]);
+        }
+        a.extend(["--no-context-files".into(), "--no-skills".into()]);
+        a.extend(req.config.args.iter().cloned());
+        a
+    }
+}
+
+impl Adapter for Pi {
+    fn run(&self, req: &StageRequest) -> StageResult {
+        let program = executable(req.kind, &req.config).expect("pi has a default executable");
+        let mut cmd = command(req, &program, &Pi::args(req), "rpc");
+        let (stdout_log, stderr) = match super::output_files(req) {
+            Ok(f) => f,
+            Err(e) => return failed_to_start(req, format!("cannot create stage logs: {e}")),
+        };
+        cmd.stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(stderr));
+        let started = Instant::now();
+        let mut child = match process::spawn_in_group(&mut cmd) {
+            Ok(c) => c,
+            Err(e) => {
+                let _ = std::fs::write(
+                    &req.paths.stderr,
+                    format!("cannot start `{program}`: {e}\n"),
+                );
+                return StageResult {
+                    exit: process::Exit::spawn_failed(&e),
+                    ..StageResult::default()
+                };
+            }
+        };
+        let stdin = child.stdin.take().expect("piped");
+        let stdout = child.stdout.take().expect("piped");
+        let (tx, rx) = mpsc::channel();
+        // Records are split on LF only: JSON strings may contain U+2028.
+        std::thread::spawn(move || {
+            let mut log = stdout_log;
+            let mut reader = BufReader::new(stdout);
+            let mut line = Vec::new();
+            while reader.read_until(b'\n', &mut line).unwrap_or(0) > 0 {
+                if let Ok(v) = serde_json::from_slice::<Value>(&line) {
+                    // Streaming snapshots are bulky and add nothing to the log.
+                    if v["type"] != "message_update" {
+                        let _ = log.write_all(&line);
+                    }
+                    if tx.send(v).is_err() {
+                        break;
+                    }
+                } else {
+                    let _ = log.write_all(&line);
+                }
+                line.clear();
+            }
+        });
+        let deadline = started + req.timeout;
+        let mut session = Session {
+            stdin: Some(stdin),
+            rx,
+            deadline,
+        };
+        let outcome = session.converse(&req.prompt);
+        if outcome.timed_out {
+            session.send(&json!({"type": "abort"}));
+        }
+        drop(session.stdin.take());
+        let mut exit = process::wait(
+            child,
+            started,
+            if outcome.timed_out {
+                Duration::ZERO
+            } else {
+                req.timeout
+            },
+        );
+        exit.timed_out |= outcome.timed_out;
+        if exit.timed_out {
+            exit.code = Some(124);
+        }
+        note_timeout(req, &exit);
+        if let Some(text) = &outcome.text {
+            let _ = std::fs::write(&req.paths.last, text);
+        }
+        StageResult {
+            exit,
+            final_text: outcome.text,
+            usage: outcome.usage,
+            session_id: None,
+            agent_error: outcome.error,
+        }
+    }
+}
+
+struct Session {
+    stdin: Option<ChildStdin>,
+    rx: Receiver<Value>,
+    deadline: Instant,
+}
+
+#[derive(Default)]
+struct Conversation {
+    text: Option<String>,
+    usage: Option<Usage>,
+    error: Option<String>,
+    timed_out: bool,
+}
+
+impl Session {
+    fn send(&mut self, v: &Value) -> bool {
+        let Some(stdin) = self.stdin.as_mut() else {
+            return false;
+        };
+        let mut line = v.to_string();
+        line.push('\n');
+        stdin
+            .write_all(line.as_bytes())
+            .and_then(|_| stdin.flush())
+            .is_ok()
+    }
+
+    /// Next message, or `Err(true)` on timeout, `Err(false)` when the agent
+    /// closed its output.
+    fn next(&self) -> Result<Value, bool> {
+        let left = self.deadline.saturating_duration_since(Instant::now());
+        self.rx
+            .recv_timeout(left)
+            .map_err(|e| e == RecvTimeoutError::Timeout)
+    }
+
+    /// Waits for the response to request `id`.
+    fn response(&self, id: &str) -> Result<Value, bool> {
+        loop {
+            let v = self.next()?;
+            if v["type"] == "response" && v["id"] == id {
+                return Ok(v);
+            }
+        }
+    }
+
+    fn converse(&mut self, prompt: &str) -> Conversation {
+        let mut c = Conversation::default();
+        self.send(&json!({"id": "retry", "type": "set_auto_retry", "enabled": false}));
+        if !self.send(&json!({"id": "p1", "type": "prompt", "message": prompt})) {
+            c.error = Some("pi closed its input before the prompt was sent".into());
+            return c;
+        }
+        loop {
+            match self.next() {
+                Ok(v) if v["type"] == "agent_end" => {
+                    if let Some(last) = v["messages"].as_array().and_then(|m| m.last()) {
+                        if last["stopReason"] == "error" {
+                            c.error = Some(
+                                last["errorMessage"]
+                                    .as_str()
+                                    .unwrap_or("agent error")
+                                    .to_string(),
+                            );
+                        }
+                    }
+                    break;
+                }
+                Ok(v) if v["type"] == "response" && v["id"] == "p1" && v["success"] == false => {
+                    c.error = Some(v["error"].as_str().unwrap_or("prompt rejected").to_string());
+                    return c;
+                }
+                Ok(_) => {}
+                Err(timed_out) => {
+                    c.timed_out = timed_out;
+                    if !timed_out {
+                        c.error = Some("pi exited before the agent finished".into());
+                    }
+                    return c;
+                }
+            }
+        }
+        self.send(&json!({"id": "t1", "type": "get_last_assistant_text"}));
+        match self.response("t1") {
+            Ok(v) => c.text = v["data"]["text"].as_str().map(str::to_string),
+            Err(t) => c.timed_out = t,
+        }
+        self.send(&json!({"id": "s1", "type": "get_session_stats"}));
+        if let Ok(v) = self.response("s1") {
+            let t = &v["data"]["tokens"];
+            let n = |k: &str| t[k].as_u64().unwrap_or(0);
+            let cost = v["data"]["cost"]
+                .as_f64()
+                .or_else(|| v["data"]["cost"]["total"].as_f64());
+            c.usage = Some(Usage {
+                input: n("input") + n("cacheRead") + n("cacheWrite"),
+                cached_input: n("cacheRead"),
+                cache_write: n("cacheWrite"),
+                output: n("output"),
+                reasoning_output: 0,
+                total: n("total"),
+                cost_usd: cost,
+            });
+        }
+        c
+    }
+}

@@ -1,0 +1,80 @@
+//! The `subprocess` runner (any command from `[runners.<id>] command`) and the
+//! bundled `demo` runner, which is this binary's `demo-agent` subcommand run
+//! through the same path.
+
+use super::{
+    command, failed_to_start, note_timeout, output_files, process, Adapter, StageRequest,
+    StageResult,
+};
+
+pub struct Subprocess;
+
+impl Adapter for Subprocess {
+    fn run(&self, req: &StageRequest) -> StageResult {
+        let Some((program, args)) = req.config.command.split_first() else {
+            return failed_to_start(
+                req,
+                format!("runner `{}` has no command; set [runners.{}] command = [\"…\"] in millrace.toml", req.runner_id, req.runner_id),
+            );
+        };
+        let mut args = args.to_vec();
+        args.extend(req.config.args.iter().cloned());
+        run_with_stdin_prompt(req, program, &args)
+    }
+}
+
+pub struct Demo;
+
+impl Adapter for Demo {
+    fn run(&self, req: &StageRequest) -> StageResult {
+        let program = match req.config.command.first() {
+            Some(p) => p.clone(),
+            None => match std::env::current_exe() {
+                Ok(p) => p.display().to_string(),
+                Err(e) => {
+                    return failed_to_start(
+                        req,
+                        format!("cannot locate the millrace executable: {e}"),
+                    )
+                }
+            },
+        };
+        run_with_stdin_prompt(req, &program, &["demo-agent".to_string()])
+    }
+}
+
+/// Prompt on stdin (and in `MILLRACE_PROMPT`); stdout copied to the
+/// last-message file when the agent wrote none (spec §6.1).
+fn run_with_stdin_prompt(req: &StageRequest, program: &str, args: &[String]) -> StageResult {
+    let mut cmd = command(req, program, args, "prompt");
+    let (out, err) = match output_files(req) {
+        Ok(f) => f,
+        Err(e) => return failed_to_start(req, format!("cannot create stage logs: {e}")),
+    };
+    let exit = process::run_to_files(
+        &mut cmd,
+        Some(req.prompt.clone().into_bytes()),
+        out,
+        err,
+        req.timeout,
+    );
+    if let Some(e) = &exit.spawn_error {
+        let _ = std::fs::write(
+            &req.paths.stderr,
+            format!("cannot start `{program}`: {e}\n"),
+        );
+    }
+    note_timeout(req, &exit);
+    let final_text = std::fs::read_to_string(&req.paths.last).ok().or_else(|| {
+        let stdout = std::fs::read_to_string(&req.paths.stdout)
+            .ok()
+            .filter(|s| !s.trim().is_empty())?;
+        let _ = std::fs::write(&req.paths.last, &stdout);
+        Some(stdout)
+    });
+    StageResult {
+        exit,
+        final_text,
+        ..StageResult::default()
+    }
+}
