@@ -2,6 +2,7 @@
 pub mod cli;
 pub mod compile;
 pub mod control;
+pub mod interp;
 pub mod runner;
 pub mod spec;
 pub mod store;

@@ -191,6 +191,14 @@ pub fn yaml_or_json<T: Serialize>(out: &mut impl Write, value: &T, as_json: bool
     let _ = out.write_all(text.as_bytes());
 }
 
+/// The serialised name of a unit enum variant.
+fn serde_name<T: Serialize>(value: &T) -> String {
+    serde_json::to_value(value)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
 /// Graphviz rendering: nodes as boxes, terminals as double octagons, counted
 /// edges dashed, threshold exhaustion dotted.
 pub fn plan_dot(plan: &FrozenPlan) -> String {
@@ -320,4 +328,313 @@ fn edges(lp: &LoopPlan) -> Vec<(String, Vec<String>, String, &'static str)> {
 
 fn esc(s: &str) -> String {
     s.replace('\\', "\\\\").replace('"', "\\\"")
+}
+
+/// v0.2.0's OperationResult text: Mode / Applied / Message, then payload keys.
+pub fn operation(out: &mut impl Write, op: &crate::control::queue::Operation, as_json: bool) {
+    if as_json {
+        let _ = out.write_all(json(op).as_bytes());
+        return;
+    }
+    let mut s = format!(
+        "Mode: {}\nApplied: {}\nMessage: {}\n",
+        op.mode,
+        if op.applied { "yes" } else { "no" },
+        op.message
+    );
+    if let Some(id) = &op.command_id {
+        let _ = writeln!(s, "Command id: {id}");
+    }
+    if let Some(map) = op.payload.as_object() {
+        for (k, v) in map {
+            let v = v.as_str().map_or_else(|| v.to_string(), str::to_string);
+            let _ = writeln!(s, "{k}: {v}");
+        }
+    }
+    let _ = out.write_all(s.as_bytes());
+}
+
+fn task_line(t: Option<&crate::store::cards::TaskView>) -> String {
+    t.map_or_else(
+        || "none".to_string(),
+        |t| format!("{} — {}", t.task_id, t.title),
+    )
+}
+
+pub fn queue(
+    out: &mut impl Write,
+    q: &crate::store::queue::QueueView,
+    inspect: bool,
+    as_json: bool,
+) {
+    if as_json {
+        let _ = out.write_all(json(q).as_bytes());
+        return;
+    }
+    let mut s = format!(
+        "Active: {}\nBacklog: {}\nNext: {}\n",
+        task_line(q.active_task.as_ref()),
+        q.backlog_depth,
+        task_line(q.next_task.as_ref())
+    );
+    if inspect {
+        for (i, t) in q.backlog.iter().enumerate() {
+            let _ = writeln!(s, "{:>4}. {} — {}", i + 1, t.task_id, t.title);
+        }
+    }
+    let _ = out.write_all(s.as_bytes());
+}
+
+pub fn start(out: &mut impl Write, r: &crate::control::start::StartReport, as_json: bool) {
+    if as_json {
+        let _ = out.write_all(json(r).as_bytes());
+        return;
+    }
+    // An empty backlog is not news: stay quiet.
+    let Some(run) = &r.run else { return };
+    let mut s = format!(
+        "run {}{}: {} → {} ({}) after {} stage(s)\n",
+        run.run_id,
+        if run.resumed { " (resumed)" } else { "" },
+        run.task_title.as_deref().unwrap_or("(no task)"),
+        run.terminal,
+        run.terminal_class,
+        run.stages_run
+    );
+    let effect = match run.queue_effect.as_str() {
+        "archive" => "task archived",
+        "keep_active" => "task kept active",
+        "quarantine" => "task and backlog frozen for research",
+        _ => "no queue change",
+    };
+    let _ = writeln!(
+        s,
+        "{effect}; status {}; backlog {}",
+        run.status, r.backlog_depth
+    );
+    let _ = writeln!(s, "details: millrace run-provenance {}", run.run_id);
+    let _ = out.write_all(s.as_bytes());
+}
+
+pub fn status(out: &mut impl Write, r: &crate::control::status::StatusReport, as_json: bool) {
+    if as_json {
+        let _ = out.write_all(json(r).as_bytes());
+        return;
+    }
+    let rt = &r.runtime;
+    let process = match &rt.owner {
+        Some(o) if rt.process_running => format!("running (pid {}, {})", o.pid, o.purpose),
+        _ if rt.process_running => "running".to_string(),
+        _ => "stopped".to_string(),
+    };
+    let mut s = format!(
+        "Process: {process}\nExecution status: {}\nResearch status: {}\n",
+        rt.execution_status, rt.research_status
+    );
+    let _ = writeln!(
+        s,
+        "Active task: {}",
+        rt.active_task_id.as_deref().unwrap_or("none")
+    );
+    let _ = writeln!(s, "Backlog: {}", rt.backlog_depth);
+    if let Some(a) = &rt.active_run {
+        let _ = writeln!(
+            s,
+            "Active run: {} (started {}; the next `start` finishes it)",
+            a.run_id, a.started_at
+        );
+    }
+    let p = &r.plan;
+    let plan = match &p.plan_id {
+        Some(id) if p.current => format!("{id} (mode {}, current)", p.mode),
+        Some(id) => format!("{id} (mode {}; agents/state/compiled_plan.json is stale until the next run or `plan validate`)", p.mode),
+        None => format!("mode {} does not compile: {} error(s); run `millrace plan validate`", p.mode, p.error_count),
+    };
+    let _ = writeln!(s, "Plan: {plan}");
+    if let Some(run) = &r.last_run {
+        let _ = writeln!(s, "Last run: {} → {}", run.run_id, run.state);
+    }
+    if r.active_task.is_some() || r.next_task.is_some() {
+        let _ = writeln!(s, "Active task card: {}", task_line(r.active_task.as_ref()));
+        let _ = writeln!(s, "Next task: {}", task_line(r.next_task.as_ref()));
+    }
+    let _ = out.write_all(s.as_bytes());
+}
+
+pub fn provenance(out: &mut impl Write, p: &crate::control::runs::Provenance, as_json: bool) {
+    if as_json {
+        let _ = out.write_all(json(p).as_bytes());
+        return;
+    }
+    let f = &p.frozen_plan;
+    let mut s = format!(
+        "run {}\nplan {} (mode {}, content hash {}{})\n",
+        p.run_id,
+        f.plan_id,
+        f.mode_id,
+        f.content_hash,
+        if f.verified { "" } else { ", EDITED" }
+    );
+    if let Some(m) = &p.run {
+        let _ = writeln!(
+            s,
+            "task {} — {}",
+            m.task_id.as_deref().unwrap_or("-"),
+            m.task_title.as_deref().unwrap_or("-")
+        );
+        let _ = writeln!(
+            s,
+            "state {} (started {}, finished {})",
+            m.state,
+            m.started_at,
+            m.finished_at.as_deref().unwrap_or("-")
+        );
+    }
+    let _ = writeln!(s, "history {}", p.transition_history_path);
+    for t in &p.transitions {
+        let node = t
+            .node
+            .as_deref()
+            .map(|n| format!(" {n}#{}", t.attempt.unwrap_or(0)))
+            .unwrap_or_default();
+        let mut line = format!("  {:04} {}{node}", t.seq, t.event);
+        if let Some(o) = &t.outcome {
+            let _ = write!(
+                line,
+                " → {o} ({})",
+                t.outcome_source.as_deref().unwrap_or("?")
+            );
+        }
+        if let Some(f) = &t.failure {
+            let _ = write!(line, " [{f}]");
+        }
+        if let (Some(next), "stage.finished" | "run.started") = (&t.next, t.event.as_str()) {
+            let _ = write!(line, " → next {}", crate::compile::describe::target(next));
+        }
+        if let (Some(b), "stage.started") = (&t.bound, t.event.as_str()) {
+            let _ = write!(
+                line,
+                " runner={} model={} timeout={}s",
+                b.runner,
+                b.model.as_deref().unwrap_or("-"),
+                b.timeout_seconds
+            );
+        }
+        if let Some(ms) = t.duration_ms {
+            let _ = write!(line, " {:.1}s", ms as f64 / 1000.0);
+        }
+        let _ = writeln!(s, "{line}");
+    }
+    let _ = out.write_all(s.as_bytes());
+}
+
+pub fn logs(out: &mut impl Write, events: &[crate::store::events::Event], as_json: bool) {
+    if as_json {
+        let _ = out.write_all(json(&events).as_bytes());
+        return;
+    }
+    if events.is_empty() {
+        let _ = out.write_all(b"No events.\n");
+        return;
+    }
+    let mut s = String::new();
+    for e in events {
+        let _ = writeln!(
+            s,
+            "{} {} source={} payload={}",
+            e.timestamp, e.kind, e.source, e.payload
+        );
+    }
+    let _ = out.write_all(s.as_bytes());
+}
+
+pub fn plan_diff(out: &mut impl Write, d: &crate::control::runs::PlanDiff, as_json: bool) {
+    if as_json {
+        let _ = out.write_all(json(d).as_bytes());
+        return;
+    }
+    let mut s = format!("{} ({})\n{} ({})\n", d.a, d.a_plan_id, d.b, d.b_plan_id);
+    if d.identical {
+        s.push_str("identical plans\n");
+    }
+    let show = |v: &Option<serde_json::Value>| {
+        v.as_ref().map_or_else(
+            || "(absent)".to_string(),
+            |v| {
+                let t = v.to_string();
+                if t.len() > 80 {
+                    format!(
+                        "{}…",
+                        &t[..t.char_indices().nth(80).map_or(t.len(), |(i, _)| i)]
+                    )
+                } else {
+                    t
+                }
+            },
+        )
+    };
+    for c in &d.changes {
+        let _ = writeln!(s, "  {}: {} → {}", c.path, show(&c.a), show(&c.b));
+    }
+    if !d.changed_inputs.is_empty() {
+        let _ = writeln!(s, "changed inputs: {}", d.changed_inputs.join(", "));
+    }
+    let _ = out.write_all(s.as_bytes());
+}
+
+pub fn health(
+    out: &mut impl Write,
+    r: &crate::control::health::HealthReport,
+    doctor: bool,
+    as_json: bool,
+) {
+    if as_json {
+        let _ = out.write_all(json(r).as_bytes());
+        return;
+    }
+    use crate::control::health::CheckStatus;
+    let mut s = String::new();
+    if doctor {
+        let ready = r.bootstrap_ready && r.execution_ready;
+        let _ = writeln!(
+            s,
+            "{}",
+            if ready {
+                "PASS: ready to run"
+            } else {
+                "FAIL: not ready"
+            }
+        );
+    } else {
+        let _ = writeln!(s, "status: {}", serde_name(&r.status));
+    }
+    for c in &r.checks {
+        let label = match c.status {
+            CheckStatus::Pass => "PASS",
+            CheckStatus::Warn => "WARN",
+            CheckStatus::Fail => "FAIL",
+        };
+        let _ = writeln!(s, "{label} {:<22} {}", c.check_id, c.message);
+        for d in &c.details {
+            let _ = writeln!(s, "       {d}");
+        }
+    }
+    if doctor {
+        for p in &r.runner_prerequisites {
+            let version = p
+                .version
+                .as_deref()
+                .map(|v| format!(" ({v})"))
+                .unwrap_or_default();
+            let _ = writeln!(s, "runner {}: {}{version}", p.runner, p.message);
+            if !p.available {
+                let _ = writeln!(
+                    s,
+                    "       hint: install `{}` or point [runners.{}] command at it",
+                    p.executable, p.runner
+                );
+            }
+        }
+    }
+    let _ = out.write_all(s.as_bytes());
 }

@@ -122,9 +122,19 @@ pub struct InitReport {
     pub created_file_count: usize,
     /// Files that already existed and were left untouched (`--force`).
     pub kept_file_count: usize,
+    /// Task queued by `--demo`, if any.
+    pub demo_task_id: Option<String>,
 }
 
-pub fn init(dest: &Path, force: bool) -> Result<InitReport> {
+/// Config of a demo workspace: the `demo` mode runs every stage with the
+/// bundled demo agent.
+pub fn demo_config() -> String {
+    DEFAULT_CONFIG.replace("mode = \"standard\"", "mode = \"demo\"")
+}
+
+pub const DEMO_TASK_TITLE: &str = "Write the demo hello file";
+
+pub fn init(dest: &Path, force: bool, demo: bool) -> Result<InitReport> {
     let dest = if dest.is_absolute() {
         dest.to_path_buf()
     } else {
@@ -162,6 +172,7 @@ pub fn init(dest: &Path, force: bool) -> Result<InitReport> {
         created_directory_count: 0,
         created_file_count: 0,
         kept_file_count: 0,
+        demo_task_id: None,
     };
     for dir in std::iter::once("").chain(DIRS.iter().copied()) {
         let path = dest.join(dir);
@@ -176,8 +187,25 @@ pub fn init(dest: &Path, force: bool) -> Result<InitReport> {
             report.kept_file_count += 1;
             continue;
         }
+        let contents = if demo && *rel == "millrace.toml" {
+            demo_config()
+        } else {
+            contents.to_string()
+        };
         atomic::write(&path, contents.as_bytes()).map_err(ControlError::io(&path))?;
         report.created_file_count += 1;
+    }
+    if demo {
+        let queue = crate::store::queue::Queue::new(&dest.join("agents"));
+        if queue.snapshot()?.backlog.is_empty() {
+            let card = crate::store::cards::Card::new(
+                &crate::store::time::local_date(),
+                DEMO_TASK_TITLE,
+                Some("Create `demo/hello.txt` saying hello, and record the work in `demo/worklog.md`."),
+                Some("DEMO-1"),
+            );
+            report.demo_task_id = Some(queue.add(card)?.id);
+        }
     }
     Ok(report)
 }
@@ -197,15 +225,18 @@ mod tests {
     fn force_keeps_existing_files() {
         let dir = tempfile::tempdir().unwrap();
         let ws = dir.path().join("w");
-        let first = init(&ws, false).unwrap();
+        let first = init(&ws, false, false).unwrap();
         assert_eq!(first.created_file_count, FILES.len());
         std::fs::write(
             ws.join("agents/tasksbacklog.md"),
             "# Task Backlog\n\n## 2026-01-01 - Keep me\n",
         )
         .unwrap();
-        assert!(matches!(init(&ws, false), Err(ControlError::Usage(_))));
-        let again = init(&ws, true).unwrap();
+        assert!(matches!(
+            init(&ws, false, false),
+            Err(ControlError::Usage(_))
+        ));
+        let again = init(&ws, true, false).unwrap();
         assert_eq!(
             (again.created_file_count, again.kept_file_count),
             (0, FILES.len())

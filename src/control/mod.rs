@@ -2,9 +2,15 @@
 //! mailbox) calls. Functions here decide and act; they return data, never
 //! formatted text, so that text and `--json` output come from the same value.
 
+pub mod health;
 pub mod init;
+pub mod logs;
 pub mod plan;
+pub mod queue;
+pub mod runs;
 pub mod schema;
+pub mod start;
+pub mod status;
 pub mod workspace;
 
 use std::path::PathBuf;
@@ -31,6 +37,15 @@ pub enum ControlError {
         message: String,
         hint: Option<String>,
     },
+    /// Another process owns the workspace.
+    #[error("{message}")]
+    Busy {
+        message: String,
+        hint: Option<String>,
+    },
+    /// The runtime could not continue (I/O, an inconsistent run record…).
+    #[error("{0}")]
+    Runtime(String),
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,
@@ -54,3 +69,18 @@ impl ControlError {
 }
 
 pub type Result<T, E = ControlError> = std::result::Result<T, E>;
+
+impl From<crate::store::queue::QueueError> for ControlError {
+    fn from(e: crate::store::queue::QueueError) -> Self {
+        match e {
+            crate::store::queue::QueueError::Invalid(m) => ControlError::Runtime(m),
+            other => ControlError::Runtime(other.to_string()),
+        }
+    }
+}
+
+impl From<crate::interp::InterpError> for ControlError {
+    fn from(e: crate::interp::InterpError) -> Self {
+        ControlError::Runtime(e.to_string())
+    }
+}

@@ -64,10 +64,8 @@ pub fn validate(ws: &Workspace, mode: Option<&str>) -> Result<ValidateReport> {
         diagnostics: compiled.diagnostics,
     };
     if let Some(plan) = compiled.plan {
-        let path = ws.compiled_plan_path();
-        report.plan_written = atomic::write_if_changed(&path, plan.to_canonical_json().as_bytes())
-            .map_err(ControlError::io(&path))?;
-        report.plan_path = Some(ws.relative(&path));
+        report.plan_written = persist(ws, &plan)?;
+        report.plan_path = Some(ws.relative(&ws.compiled_plan_path()));
         report.mode = Some(plan.content.mode.id.clone());
         report.plan_id = Some(plan.plan_id.clone());
         report.content_hash = Some(plan.content_hash.clone());
@@ -75,6 +73,13 @@ pub fn validate(ws: &Workspace, mode: Option<&str>) -> Result<ValidateReport> {
         report.max_stage_runs = plan.content.planes.values().map(|p| p.max_stage_runs).max();
     }
     Ok(report)
+}
+
+/// Writes `agents/state/compiled_plan.json` if it changed.
+pub fn persist(ws: &Workspace, plan: &FrozenPlan) -> Result<bool> {
+    let path = ws.compiled_plan_path();
+    atomic::write_if_changed(&path, plan.to_canonical_json().as_bytes())
+        .map_err(ControlError::io(&path))
 }
 
 /// Compiles and returns the plan, or every diagnostic when it fails.

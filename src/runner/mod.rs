@@ -10,6 +10,7 @@
 
 pub mod claude;
 pub mod codex;
+pub mod demo_agent;
 pub mod marker;
 pub mod pi;
 pub mod process;

@@ -332,6 +332,10 @@ impl Queue {
         let _lock = self.lock()?;
         let (mut active_store, active) = self.read_active()?;
         let Some(card) = active.filter(|c| c.id == req.task_id) else {
+            // A resumed run may quarantine again after a crash: a no-op.
+            if let Some(done) = self.latch_for(&req.run_dir) {
+                return Ok(done);
+            }
             return Err(QueueError::Invalid(format!(
                 "cannot quarantine `{}`: it is not the active task",
                 req.task_id
@@ -438,6 +442,21 @@ impl Queue {
             handoff_id,
             frozen_backlog_cards: frozen.len() - 1,
             incident_path: format!("agents/{incident_path}"),
+            latch_path: format!("agents/{LATCH}"),
+        })
+    }
+}
+
+impl Queue {
+    /// The quarantine already recorded for `run_dir`, if the latch says so.
+    fn latch_for(&self, run_dir: &str) -> Option<QuarantineOutcome> {
+        let text = std::fs::read_to_string(self.agents.join(LATCH)).ok()?;
+        let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+        (v["run_dir"] == run_dir).then(|| QuarantineOutcome {
+            batch_id: v["batch_id"].as_str().unwrap_or_default().to_string(),
+            handoff_id: v["handoff_id"].as_str().unwrap_or_default().to_string(),
+            frozen_backlog_cards: v["frozen_backlog_cards"].as_u64().unwrap_or(0) as usize,
+            incident_path: v["incident_path"].as_str().unwrap_or_default().to_string(),
             latch_path: format!("agents/{LATCH}"),
         })
     }

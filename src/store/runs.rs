@@ -37,6 +37,9 @@ pub struct RunMeta {
     /// `running`, or the terminal state id the run ended in.
     pub state: String,
     pub terminal_class: Option<String>,
+    /// Routing facts fixed at run start (e.g. `integration`).
+    #[serde(default)]
+    pub facts: BTreeMap<String, serde_json::Value>,
 }
 
 /// Parameters bound to a stage attempt, as recorded.

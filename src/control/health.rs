@@ -1,0 +1,473 @@
+//! `health` and `doctor`: one report of checks (spec §1.7, §9.3).
+//!
+//! `health` fails (exit 1) when any check fails; `doctor` also looks up
+//! runner versions and the workspace lock, and fails unless the workspace is
+//! both bootstrap-ready and execution-ready.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::spec::stage_kind::Plane;
+use crate::store::{journal, lock, queue::Queue, runs, status};
+
+use super::{init, Workspace};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CheckStatus {
+    Pass,
+    Warn,
+    Fail,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Check {
+    pub check_id: &'static str,
+    pub category: &'static str,
+    pub status: CheckStatus,
+    pub message: String,
+    pub details: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RunnerPrerequisite {
+    pub runner: String,
+    pub executable: String,
+    pub available: bool,
+    pub resolved_path: Option<String>,
+    pub version: Option<String>,
+    pub affected_nodes: Vec<String>,
+    pub message: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Summary {
+    pub total_checks: usize,
+    pub passed_checks: usize,
+    pub warning_checks: usize,
+    pub failed_checks: usize,
+}
+
+#[derive(Debug, Serialize)]
+pub struct HealthReport {
+    pub ok: bool,
+    pub status: CheckStatus,
+    pub bootstrap_ready: bool,
+    pub execution_ready: bool,
+    pub bundle_version: &'static str,
+    pub config_path: String,
+    pub workspace_root: Option<String>,
+    pub checks: Vec<Check>,
+    pub runner_prerequisites: Vec<RunnerPrerequisite>,
+    pub summary: Summary,
+}
+
+fn check(
+    id: &'static str,
+    category: &'static str,
+    status: CheckStatus,
+    message: impl Into<String>,
+    details: Vec<String>,
+) -> Check {
+    Check {
+        check_id: id,
+        category,
+        status,
+        message: message.into(),
+        details,
+    }
+}
+
+/// Runs the checks; `doctor` adds runner versions and lock state.
+pub fn report(config_path: &Path, doctor: bool) -> HealthReport {
+    let mut checks = Vec::new();
+    let mut prereqs = Vec::new();
+    let ws = match Workspace::open(config_path) {
+        Ok(ws) => {
+            checks.push(check(
+                "config.load",
+                "config",
+                CheckStatus::Pass,
+                "config loaded",
+                vec![ws.config_path.display().to_string()],
+            ));
+            Some(ws)
+        }
+        Err(e) => {
+            checks.push(check(
+                "config.load",
+                "config",
+                CheckStatus::Fail,
+                e.to_string(),
+                vec![config_path.display().to_string()],
+            ));
+            None
+        }
+    };
+    if let Some(ws) = &ws {
+        workspace_checks(ws, &mut checks);
+        plan_checks(ws, doctor, &mut checks, &mut prereqs);
+        if doctor {
+            checks.push(lock_check(ws));
+        }
+    }
+    let bootstrap_ready = checks
+        .iter()
+        .filter(|c| c.category != "execution")
+        .all(|c| c.status != CheckStatus::Fail);
+    let execution_ready = ws.is_some()
+        && checks
+            .iter()
+            .filter(|c| c.category == "execution")
+            .all(|c| c.status != CheckStatus::Fail);
+    let count = |s| checks.iter().filter(|c| c.status == s).count();
+    let summary = Summary {
+        total_checks: checks.len(),
+        passed_checks: count(CheckStatus::Pass),
+        warning_checks: count(CheckStatus::Warn),
+        failed_checks: count(CheckStatus::Fail),
+    };
+    let status = if summary.failed_checks > 0 {
+        CheckStatus::Fail
+    } else if summary.warning_checks > 0 {
+        CheckStatus::Warn
+    } else {
+        CheckStatus::Pass
+    };
+    HealthReport {
+        ok: status != CheckStatus::Fail,
+        status,
+        bootstrap_ready,
+        execution_ready,
+        bundle_version: init::BUNDLE_VERSION,
+        config_path: ws.as_ref().map_or_else(
+            || config_path.display().to_string(),
+            |w| w.config_path.display().to_string(),
+        ),
+        workspace_root: ws.as_ref().map(|w| w.root.display().to_string()),
+        checks,
+        runner_prerequisites: prereqs,
+        summary,
+    }
+}
+
+const REQUIRED_DIRS: [&str; 8] = [
+    "agents",
+    "agents/.runtime",
+    "agents/.runtime/commands/incoming",
+    "agents/.locks",
+    "agents/runs",
+    "agents/registry",
+    "agents/ideas/raw",
+    "agents/state",
+];
+
+fn workspace_checks(ws: &Workspace, checks: &mut Vec<Check>) {
+    let missing: Vec<String> = REQUIRED_DIRS
+        .iter()
+        .filter(|d| !ws.root.join(d).is_dir())
+        .map(|d| d.to_string())
+        .collect();
+    checks.push(if missing.is_empty() {
+        check(
+            "workspace.directories",
+            "workspace",
+            CheckStatus::Pass,
+            "workspace directories present",
+            vec![],
+        )
+    } else {
+        check(
+            "workspace.directories",
+            "workspace",
+            CheckStatus::Fail,
+            format!(
+                "{} directories missing (run `millrace init --force`)",
+                missing.len()
+            ),
+            missing,
+        )
+    });
+    let missing: Vec<String> = init::FILES
+        .iter()
+        .map(|(p, _)| *p)
+        .filter(|p| p.ends_with(".md") || p.ends_with(".log"))
+        .filter(|p| !p.starts_with("agents/registry") && !ws.root.join(p).is_file())
+        .map(str::to_string)
+        .collect();
+    checks.push(if missing.is_empty() {
+        check(
+            "workspace.files",
+            "workspace",
+            CheckStatus::Pass,
+            "stores and status files present",
+            vec![],
+        )
+    } else {
+        check(
+            "workspace.files",
+            "workspace",
+            CheckStatus::Fail,
+            format!(
+                "{} files missing (run `millrace init --force`)",
+                missing.len()
+            ),
+            missing,
+        )
+    });
+    let bad: Vec<String> = Plane::ALL
+        .iter()
+        .filter_map(|p| status::read(&ws.agents, *p).err().map(|e| e.to_string()))
+        .collect();
+    checks.push(if bad.is_empty() {
+        check(
+            "status.files",
+            "workspace",
+            CheckStatus::Pass,
+            "status files hold one marker each",
+            vec![],
+        )
+    } else {
+        check(
+            "status.files",
+            "workspace",
+            CheckStatus::Fail,
+            "malformed status file",
+            bad,
+        )
+    });
+    let queue = Queue::new(&ws.agents);
+    checks.push(match queue.snapshot() {
+        Ok(s) if journal::pending(&ws.agents) => check(
+            "queue.integrity",
+            "workspace",
+            CheckStatus::Warn,
+            "an interrupted queue mutation will be completed",
+            vec![format!("backlog {}", s.backlog.len())],
+        ),
+        Ok(s) => check(
+            "queue.integrity",
+            "workspace",
+            CheckStatus::Pass,
+            format!(
+                "{} active, {} queued",
+                usize::from(s.active.is_some()),
+                s.backlog.len()
+            ),
+            vec![],
+        ),
+        Err(e) => check(
+            "queue.integrity",
+            "workspace",
+            CheckStatus::Fail,
+            e.to_string(),
+            vec![],
+        ),
+    });
+    checks.push(match runs::active(&ws.agents) {
+        Ok(Some(r)) => check(
+            "runs.active",
+            "workspace",
+            CheckStatus::Warn,
+            format!(
+                "run {} was interrupted; the next `start` resumes it",
+                r.run_id
+            ),
+            vec![],
+        ),
+        Ok(None) => check(
+            "runs.active",
+            "workspace",
+            CheckStatus::Pass,
+            "no interrupted run",
+            vec![],
+        ),
+        Err(e) => check(
+            "runs.active",
+            "workspace",
+            CheckStatus::Fail,
+            format!("active_run.json: {e}"),
+            vec![],
+        ),
+    });
+}
+
+fn plan_checks(
+    ws: &Workspace,
+    doctor: bool,
+    checks: &mut Vec<Check>,
+    prereqs: &mut Vec<RunnerPrerequisite>,
+) {
+    let plan = match super::plan::show(ws, None) {
+        Ok(p) => {
+            checks.push(check(
+                "plan.compile",
+                "plan",
+                CheckStatus::Pass,
+                format!("mode {} compiles to {}", p.content.mode.id, p.plan_id),
+                vec![],
+            ));
+            p
+        }
+        Err(e) => {
+            let details = match &e {
+                super::ControlError::Diagnostics(d) => d
+                    .iter()
+                    .filter(|x| x.is_error())
+                    .take(5)
+                    .map(|x| x.to_string())
+                    .collect(),
+                other => vec![other.to_string()],
+            };
+            checks.push(check(
+                "plan.compile",
+                "plan",
+                CheckStatus::Fail,
+                "the plan does not compile (see `millrace plan validate`)",
+                details,
+            ));
+            return;
+        }
+    };
+    let mut by_runner: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for lp in plan.content.planes.values() {
+        for n in lp.nodes.values() {
+            by_runner
+                .entry(n.runner.clone())
+                .or_default()
+                .push(format!("{}.{}", lp.loop_id, n.node_id));
+        }
+    }
+    let mut missing = Vec::new();
+    for (runner_id, nodes) in by_runner {
+        let cfg = ws.config.runners.get(&runner_id);
+        let kind = crate::runner::kind_of(&runner_id, cfg);
+        let exe = crate::runner::executable(kind, &cfg.cloned().unwrap_or_default());
+        let resolved = exe.as_deref().and_then(which);
+        let message = match (&exe, &resolved) {
+            (None, _) => {
+                format!("runner `{runner_id}` has no command; set [runners.{runner_id}] command")
+            }
+            (Some(e), None) => {
+                format!("`{e}` not found on PATH; install it or set [runners.{runner_id}] command")
+            }
+            (Some(e), Some(p)) => format!("`{e}` found at {}", p.display()),
+        };
+        if resolved.is_none() {
+            missing.push(message.clone());
+        }
+        prereqs.push(RunnerPrerequisite {
+            version: if doctor {
+                resolved.as_deref().and_then(version_of)
+            } else {
+                None
+            },
+            available: resolved.is_some(),
+            resolved_path: resolved.map(|p| p.display().to_string()),
+            executable: exe.unwrap_or_default(),
+            runner: runner_id,
+            affected_nodes: nodes,
+            message,
+        });
+    }
+    checks.push(if missing.is_empty() {
+        check(
+            "execution.runners",
+            "execution",
+            CheckStatus::Pass,
+            "every runner the plan uses is available",
+            vec![],
+        )
+    } else {
+        check(
+            "execution.runners",
+            "execution",
+            CheckStatus::Fail,
+            format!("{} runner(s) unavailable", missing.len()),
+            missing,
+        )
+    });
+}
+
+fn lock_check(ws: &Workspace) -> Check {
+    let path = super::start::engine_lock_path(ws);
+    let owner = lock::read_owner(&path);
+    match (lock::is_held(&path), owner) {
+        (true, Some(o)) => check(
+            "workspace.lock",
+            "runtime",
+            CheckStatus::Pass,
+            format!(
+                "owned by pid {} ({}, since {})",
+                o.pid, o.purpose, o.started_at
+            ),
+            vec![],
+        ),
+        (true, None) => check(
+            "workspace.lock",
+            "runtime",
+            CheckStatus::Pass,
+            "owned by a running process",
+            vec![],
+        ),
+        (false, Some(o)) if !o.is_alive() => check(
+            "workspace.lock",
+            "runtime",
+            CheckStatus::Warn,
+            format!("stale record of dead pid {}; it will be reclaimed", o.pid),
+            vec![],
+        ),
+        _ => check(
+            "workspace.lock",
+            "runtime",
+            CheckStatus::Pass,
+            "free",
+            vec![],
+        ),
+    }
+}
+
+/// Resolves an executable like the shell does.
+pub fn which(program: &str) -> Option<PathBuf> {
+    let executable = |p: &Path| {
+        p.is_file()
+            && p.metadata()
+                .is_ok_and(|m| m.permissions().mode() & 0o111 != 0)
+    };
+    if program.contains('/') {
+        let p = PathBuf::from(program);
+        return executable(&p).then_some(p);
+    }
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|d| d.join(program))
+            .find(|p| executable(p))
+    })
+}
+
+/// First line of `<exe> --version`, with a 5 s limit.
+fn version_of(exe: &Path) -> Option<String> {
+    let dir = tempfile::tempdir().ok()?;
+    let (out, err) = (
+        std::fs::File::create(dir.path().join("o")).ok()?,
+        std::fs::File::create(dir.path().join("e")).ok()?,
+    );
+    let exit = crate::runner::process::run_to_files(
+        std::process::Command::new(exe).arg("--version"),
+        None,
+        out,
+        err,
+        Duration::from_secs(5),
+    );
+    if exit.code != Some(0) {
+        return None;
+    }
+    let text = std::fs::read_to_string(dir.path().join("o")).ok()?;
+    text.lines()
+        .next()
+        .map(|l| l.trim().to_string())
+        .filter(|l| !l.is_empty())
+}

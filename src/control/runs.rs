@@ -1,0 +1,162 @@
+//! Run inspection: `run-provenance`, `plan show --run`, `plan diff`.
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::compile::plan::{Fingerprint, FrozenPlan};
+use crate::store::runs::{RunDir, RunMeta, Transition};
+
+use super::{ControlError, Result, Workspace};
+
+fn open(ws: &Workspace, run_id: &str) -> Result<RunDir> {
+    RunDir::open(&ws.agents, run_id).ok_or_else(|| ControlError::NotFound {
+        message: format!("run provenance not found: {run_id}"),
+        hint: Some(format!(
+            "runs live under {}/runs/; `millrace status` shows the last one",
+            ws.agents.display()
+        )),
+    })
+}
+
+/// The frozen plan a run followed.
+pub fn plan(ws: &Workspace, run_id: &str) -> Result<FrozenPlan> {
+    let dir = open(ws, run_id)?;
+    dir.plan()
+        .map_err(|e| ControlError::Runtime(format!("run {run_id}: {e}")))
+}
+
+#[derive(Debug, Serialize)]
+pub struct Provenance {
+    pub run_id: String,
+    pub run_dir: String,
+    pub transition_history_path: String,
+    pub run: Option<RunMeta>,
+    pub frozen_plan: PlanIdentity,
+    pub transitions: Vec<Transition>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PlanIdentity {
+    pub plan_id: String,
+    pub content_hash: String,
+    /// The stored content still hashes to `content_hash`.
+    pub verified: bool,
+    pub mode_id: String,
+    pub fingerprint: Fingerprint,
+}
+
+pub fn provenance(ws: &Workspace, run_id: &str) -> Result<Provenance> {
+    let dir = open(ws, run_id)?;
+    let text = std::fs::read_to_string(dir.path.join(crate::store::runs::PLAN))
+        .map_err(ControlError::io(&dir.path))?;
+    let plan = FrozenPlan::from_json(&text)
+        .map_err(|e| ControlError::Runtime(format!("run {run_id}: plan.json: {e}")))?;
+    let transitions = dir.history().map_err(ControlError::io(&dir.path))?;
+    Ok(Provenance {
+        run_id: run_id.to_string(),
+        run_dir: ws.relative(&dir.path),
+        transition_history_path: ws.relative(&dir.path.join(crate::store::runs::HISTORY)),
+        run: dir.meta().ok(),
+        frozen_plan: PlanIdentity {
+            verified: plan.verify(),
+            plan_id: plan.plan_id,
+            content_hash: plan.content_hash,
+            mode_id: plan.content.mode.id,
+            fingerprint: plan.fingerprint,
+        },
+        transitions,
+    })
+}
+
+#[derive(Debug, Serialize)]
+pub struct PlanDiff {
+    pub a: String,
+    pub b: String,
+    pub a_plan_id: String,
+    pub b_plan_id: String,
+    pub identical: bool,
+    pub changes: Vec<Change>,
+    /// Input files whose hash differs (by layer and path).
+    pub changed_inputs: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Change {
+    /// Path into the plan content, e.g. `planes.execution.nodes.qa.model`.
+    pub path: String,
+    pub a: Option<Value>,
+    pub b: Option<Value>,
+}
+
+/// What differs between the frozen plans of two runs.
+pub fn diff(ws: &Workspace, a: &str, b: &str) -> Result<PlanDiff> {
+    let (pa, pb) = (plan(ws, a)?, plan(ws, b)?);
+    let va = serde_json::to_value(&pa.content).expect("plan serialises");
+    let vb = serde_json::to_value(&pb.content).expect("plan serialises");
+    let mut changes = Vec::new();
+    diff_values("", &va, &vb, &mut changes);
+    let inputs = |p: &FrozenPlan| {
+        p.fingerprint
+            .inputs
+            .iter()
+            .map(|i| (format!("{}:{}", i.layer.as_str(), i.path), i.sha256.clone()))
+            .collect::<std::collections::BTreeMap<_, _>>()
+    };
+    let (ia, ib) = (inputs(&pa), inputs(&pb));
+    let mut changed_inputs: Vec<String> = ia
+        .keys()
+        .chain(ib.keys())
+        .filter(|k| ia.get(*k) != ib.get(*k))
+        .cloned()
+        .collect();
+    changed_inputs.sort();
+    changed_inputs.dedup();
+    if pa.fingerprint.config_hash != pb.fingerprint.config_hash {
+        changed_inputs.insert(0, "config (millrace.toml)".into());
+    }
+    Ok(PlanDiff {
+        a: a.to_string(),
+        b: b.to_string(),
+        identical: pa.content_hash == pb.content_hash,
+        a_plan_id: pa.plan_id,
+        b_plan_id: pb.plan_id,
+        changes,
+        changed_inputs,
+    })
+}
+
+fn diff_values(path: &str, a: &Value, b: &Value, out: &mut Vec<Change>) {
+    let join = |k: &str| {
+        if path.is_empty() {
+            k.to_string()
+        } else {
+            format!("{path}.{k}")
+        }
+    };
+    match (a, b) {
+        (Value::Object(ma), Value::Object(mb)) => {
+            let keys: std::collections::BTreeSet<&String> = ma.keys().chain(mb.keys()).collect();
+            for k in keys {
+                match (ma.get(k), mb.get(k)) {
+                    (Some(x), Some(y)) => diff_values(&join(k), x, y, out),
+                    (x, y) => out.push(Change {
+                        path: join(k),
+                        a: x.cloned(),
+                        b: y.cloned(),
+                    }),
+                }
+            }
+        }
+        (Value::Array(xa), Value::Array(xb)) if xa.len() == xb.len() => {
+            for (i, (x, y)) in xa.iter().zip(xb).enumerate() {
+                diff_values(&format!("{path}[{i}]"), x, y, out);
+            }
+        }
+        _ if a != b => out.push(Change {
+            path: path.to_string(),
+            a: Some(a.clone()),
+            b: Some(b.clone()),
+        }),
+        _ => {}
+    }
+}

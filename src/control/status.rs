@@ -1,0 +1,128 @@
+//! `status`: runtime state, queue, plan currentness and the last run.
+
+use serde::Serialize;
+
+use crate::compile::plan::FrozenPlan;
+use crate::spec::stage_kind::Plane;
+use crate::store::cards::TaskView;
+use crate::store::lock::{self, Owner};
+use crate::store::queue::Queue;
+use crate::store::runs::{self, ActiveRun, RunDir, RunMeta};
+use crate::store::status as status_file;
+
+use super::{Result, Workspace};
+
+#[derive(Debug, Serialize)]
+pub struct StatusReport {
+    pub runtime: Runtime,
+    pub plan: PlanState,
+    pub last_run: Option<RunMeta>,
+    pub config_path: String,
+    pub workspace_root: String,
+    /// With `--detail` only.
+    pub active_task: Option<TaskView>,
+    pub next_task: Option<TaskView>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Runtime {
+    /// True only while a live process holds the workspace lock.
+    pub process_running: bool,
+    pub owner: Option<Owner>,
+    pub execution_status: String,
+    pub research_status: String,
+    pub active_task_id: Option<String>,
+    pub backlog_depth: usize,
+    /// An interrupted or running run; the next `start` finishes it.
+    pub active_run: Option<ActiveRun>,
+    pub config_hash: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PlanState {
+    pub mode: String,
+    /// Plan compiled from the current inputs (`None` when they do not compile).
+    pub plan_id: Option<String>,
+    pub content_hash: Option<String>,
+    pub error_count: usize,
+    /// Plan persisted at `agents/state/compiled_plan.json`.
+    pub persisted_plan_id: Option<String>,
+    /// Whether the persisted plan was compiled from the current inputs.
+    pub current: bool,
+}
+
+pub fn status(ws: &Workspace, detail: bool) -> Result<StatusReport> {
+    let queue = Queue::new(&ws.agents);
+    let (active_task, next_task, backlog_depth) = if detail {
+        let snap = queue.snapshot()?;
+        let depth = snap.backlog.len();
+        (
+            snap.active.map(|c| c.view()),
+            snap.backlog.first().map(|c| c.view()),
+            depth,
+        )
+    } else {
+        (None, None, queue.backlog_depth()?)
+    };
+    let active_task_id = match &active_task {
+        Some(t) => Some(t.task_id.clone()),
+        None => queue.snapshot()?.active.map(|c| c.id),
+    };
+    let lock_path = super::start::engine_lock_path(ws);
+    let process_running = lock::is_held(&lock_path);
+    let read_status =
+        |plane| status_file::read(&ws.agents, plane).unwrap_or_else(|e| format!("INVALID ({e})"));
+    let compiled = super::plan::show(ws, None);
+    let persisted = std::fs::read_to_string(ws.compiled_plan_path())
+        .ok()
+        .and_then(|t| FrozenPlan::from_json(&t).ok());
+    let plan = match &compiled {
+        Ok(p) => PlanState {
+            mode: p.content.mode.id.clone(),
+            plan_id: Some(p.plan_id.clone()),
+            content_hash: Some(p.content_hash.clone()),
+            error_count: 0,
+            persisted_plan_id: persisted.as_ref().map(|q| q.plan_id.clone()),
+            current: persisted
+                .as_ref()
+                .is_some_and(|q| q.fingerprint == p.fingerprint),
+        },
+        Err(e) => PlanState {
+            mode: ws.config.plan.mode.clone(),
+            plan_id: None,
+            content_hash: None,
+            error_count: match e {
+                super::ControlError::Diagnostics(d) => d.error_count(),
+                _ => 1,
+            },
+            persisted_plan_id: persisted.as_ref().map(|q| q.plan_id.clone()),
+            current: false,
+        },
+    };
+    let last_run = runs::list(&ws.agents).ok().and_then(|ids| {
+        ids.into_iter()
+            .find_map(|id| RunDir::open(&ws.agents, &id)?.meta().ok())
+    });
+    Ok(StatusReport {
+        runtime: Runtime {
+            process_running,
+            owner: if process_running {
+                lock::read_owner(&lock_path)
+            } else {
+                None
+            },
+            execution_status: read_status(Plane::Execution),
+            research_status: read_status(Plane::Research),
+            active_task_id,
+            backlog_depth,
+            active_run: runs::active(&ws.agents).ok().flatten(),
+            config_hash: ws.config.hash(),
+        },
+        plan,
+        last_run,
+        config_path: ws.config_path.display().to_string(),
+        workspace_root: ws.root.display().to_string(),
+        active_task,
+        next_task,
+    })
+}

@@ -1,0 +1,122 @@
+//! Prompt rendering: the documented render context (docs/authoring.md)
+//! and the marker contract every stage prompt ends with.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use minijinja::{Environment, UndefinedBehavior};
+use serde::Serialize;
+
+use crate::compile::plan::{LoopPlan, NodePlan, StageKindPlan};
+use crate::store::cards::Card;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PreviousStage {
+    pub node: String,
+    pub stage: String,
+    pub outcome: String,
+    pub summary: String,
+}
+
+/// Inputs of one render.
+pub struct PromptInputs<'a> {
+    pub workspace: &'a Path,
+    pub agents: &'a Path,
+    pub run_id: &'a str,
+    pub run_dir: &'a Path,
+    pub mode: &'a str,
+    pub lp: &'a LoopPlan,
+    pub node: &'a NodePlan,
+    pub kind: &'a StageKindPlan,
+    pub task: Option<&'a Card>,
+    pub attempt: u32,
+    pub counters: &'a BTreeMap<String, u32>,
+    pub previous: &'a [PreviousStage],
+    pub status_file: &'a Path,
+}
+
+/// The paragraph telling the agent how to end its reply.
+pub fn marker_contract(kind: &StageKindPlan, resume_targets: &[String]) -> String {
+    let mut s = String::from(
+        "When you are done, end your reply with exactly one line naming the outcome, one of:\n",
+    );
+    for o in &kind.outcomes {
+        let class = serde_json::to_value(o.class)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default();
+        match &o.description {
+            Some(d) => s.push_str(&format!("- `### {}` ({class}): {d}\n", o.marker)),
+            None => s.push_str(&format!("- `### {}` ({class})\n", o.marker)),
+        }
+    }
+    s.push_str(&format!(
+        "\nIf you cannot finish, explain why and end with `### {}`. Nothing may follow the marker line.\n",
+        kind.failure_outcome
+    ));
+    if !resume_targets.is_empty() {
+        s.push_str(&format!(
+            "To continue the loop at a specific stage, add a line `Resume-Stage: <node>` before the marker, with <node> one of: {}.\n",
+            resume_targets.join(", ")
+        ));
+    }
+    s
+}
+
+/// Renders the node's template with strict undefined.
+pub fn render(template: &str, inputs: &PromptInputs<'_>) -> Result<String, minijinja::Error> {
+    let mut env = Environment::new();
+    env.set_undefined_behavior(UndefinedBehavior::Strict);
+    let resume: Vec<String> = inputs
+        .lp
+        .routes
+        .get(&inputs.node.node_id)
+        .map(|t| {
+            t.values()
+                .flat_map(|r| r.resume_targets.clone())
+                .collect::<std::collections::BTreeSet<_>>()
+                .into_iter()
+                .collect()
+        })
+        .unwrap_or_default();
+    let task = inputs.task.map(|c| {
+        let fields: BTreeMap<String, String> = c.fields().into_iter().collect();
+        minijinja::context! {
+            id => &c.id, title => &c.title, body => c.body(), spec_id => &c.spec_id, date => &c.date, fields => fields,
+        }
+    });
+    let display = |p: &Path| p.display().to_string();
+    let ctx = minijinja::context! {
+        task => task,
+        run => minijinja::context! { id => inputs.run_id, dir => display(inputs.run_dir) },
+        mode => inputs.mode,
+        loop => minijinja::context! { id => &inputs.lp.loop_id, plane => inputs.lp.plane.as_str() },
+        node => minijinja::context! { id => &inputs.node.node_id },
+        stage => minijinja::context! { id => &inputs.kind.id, title => &inputs.kind.title, running_marker => &inputs.kind.running_marker },
+        outcomes => minijinja::value::Serde(&inputs.kind.outcomes),
+        marker_contract => marker_contract(inputs.kind, &resume),
+        attempt => inputs.attempt,
+        counters => inputs.counters,
+        previous => minijinja::value::Serde(inputs.previous),
+        paths => minijinja::context! {
+            workspace => display(inputs.workspace),
+            agents => display(inputs.agents),
+            run_dir => display(inputs.run_dir),
+            status_file => display(inputs.status_file),
+            tasks_file => display(&inputs.agents.join("tasks.md")),
+            backlog_file => display(&inputs.agents.join("tasksbacklog.md")),
+        },
+    };
+    env.render_str(template, ctx)
+}
+
+/// A `Resume-Stage: <node>` line in the agent's final text, if any.
+pub fn resume_request(text: &str) -> Option<&str> {
+    text.lines().rev().find_map(|l| {
+        let l = l.trim();
+        let rest = l
+            .strip_prefix("Resume-Stage:")
+            .or_else(|| l.strip_prefix("resume_stage:"))?;
+        Some(rest.trim()).filter(|s| !s.is_empty())
+    })
+}
