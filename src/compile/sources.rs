@@ -316,7 +316,7 @@ mod tests {
         };
         assert_eq!(count(DocKind::StageKind), 23);
         assert_eq!(count(DocKind::Loop), 7);
-        assert_eq!(count(DocKind::Mode), 7);
+        assert_eq!(count(DocKind::Mode), 8);
         assert!(inputs.prompt("builder.md").is_some());
     }
 

@@ -270,13 +270,16 @@ impl Config {
 
     /// Resolves the agents directory for a config file at `config_path`.
     pub fn agents_dir(&self, config_path: &Path) -> PathBuf {
-        self.workspace_root(config_path)
-            .join(&self.paths.agents_dir)
+        without_cur_dir(
+            &self
+                .workspace_root(config_path)
+                .join(&self.paths.agents_dir),
+        )
     }
 
     pub fn workspace_root(&self, config_path: &Path) -> PathBuf {
         let dir = config_path.parent().unwrap_or(Path::new("."));
-        dir.join(&self.paths.workspace)
+        without_cur_dir(&dir.join(&self.paths.workspace))
     }
 }
 
