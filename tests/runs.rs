@@ -1,0 +1,642 @@
+//! Integration tests of the interpreter: the real binary drives fake
+//! `codex`, `claude` and `pi` executables through the packaged loops.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use support::{running, wait_for, Ws};
+
+fn history(ws: &Ws, run_id: &str) -> Vec<serde_json::Value> {
+    ws.read(&format!("agents/runs/{run_id}/transition_history.jsonl"))
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn start(ws: &Ws) -> serde_json::Value {
+    ws.run(&["start", "--once", "--json"]).code(0).json()
+}
+
+#[test]
+fn codex_drives_a_task_builder_qa_update_to_archived() {
+    let ws = Ws::new();
+    ws.add_with_body("First demo task", "Make it so.");
+    let r = start(&ws);
+    assert_eq!(r["outcome"], "ran");
+    let run = &r["run"];
+    assert_eq!(
+        (
+            run["terminal"].as_str(),
+            run["queue_effect"].as_str(),
+            run["status"].as_str()
+        ),
+        (Some("archived"), Some("archive"), Some("IDLE"))
+    );
+    assert_eq!(ws.nodes_visited(), ["builder", "qa", "update"]);
+    assert_eq!(
+        (
+            ws.cards_in("tasks.md"),
+            ws.cards_in("tasksbacklog.md"),
+            ws.cards_in("tasksarchive.md")
+        ),
+        (0, 0, 1)
+    );
+    assert_eq!(ws.read("agents/status.md"), "### IDLE\n");
+
+    // v0.2.0 event names, in order
+    let types = ws.event_types();
+    let want = [
+        "execution.task.added",
+        "engine.started",
+        "execution.task.promoted",
+        "execution.status.changed",
+        "execution.stage.started",
+        "execution.status.changed",
+        "execution.stage.completed",
+    ];
+    assert_eq!(&types[..want.len()], want, "{types:?}");
+    assert!(
+        types.ends_with(&[
+            "execution.task.archived".into(),
+            "execution.status.changed".into(),
+            "engine.stopped".into()
+        ]),
+        "{types:?}"
+    );
+
+    // the real Codex argument shape, prompt on stdin
+    let calls = ws.read("fake-calls.log");
+    let first = calls.lines().next().unwrap();
+    assert!(first.starts_with("codex exec --json --skip-git-repo-check -m gpt-5.3-codex -c model_reasoning_effort=\"high\" --sandbox workspace-write -C "), "{first}");
+    assert!(first.ends_with(" -"), "{first}");
+
+    // the ten v0.2.0 MILLRACE_* variables
+    let env = ws.read("fake/builder.env");
+    for var in [
+        "MILLRACE_PROMPT",
+        "MILLRACE_STAGE",
+        "MILLRACE_MODEL",
+        "MILLRACE_RUN_DIR",
+        "MILLRACE_STDOUT_PATH",
+        "MILLRACE_STDERR_PATH",
+        "MILLRACE_LAST_RESPONSE_PATH",
+        "MILLRACE_ALLOW_SEARCH",
+        "MILLRACE_ALLOW_NETWORK",
+        "MILLRACE_REASONING_EFFORT",
+    ] {
+        assert!(env.lines().any(|l| l == var), "{var} missing from\n{env}");
+    }
+
+    // artifacts and the transition history
+    let run_id = run["run_id"].as_str().unwrap();
+    let dir = format!("agents/runs/{run_id}");
+    for f in [
+        "plan.json",
+        "plan.md",
+        "run.json",
+        "builder.1.prompt.md",
+        "builder.1.stdout.log",
+        "builder.1.last.md",
+        "builder.1.invocation.json",
+        "builder.1.result.json",
+    ] {
+        assert!(ws.path(&format!("{dir}/{f}")).is_file(), "{f} missing");
+    }
+    let prompt = ws.read(&format!("{dir}/builder.1.prompt.md"));
+    assert!(
+        prompt.contains("## Active task: First demo task")
+            && prompt.contains("Make it so.")
+            && prompt.contains("`### BUILDER_COMPLETE`"),
+        "{prompt}"
+    );
+    let inv: serde_json::Value =
+        serde_json::from_str(&ws.read(&format!("{dir}/builder.1.invocation.json"))).unwrap();
+    assert_eq!(inv["argv"][0], "codex");
+    assert!(inv["env_names"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|n| n == "MILLRACE_PROMPT"));
+    let h = history(&ws, run_id);
+    let events: Vec<&str> = h.iter().map(|t| t["event"].as_str().unwrap()).collect();
+    assert_eq!(
+        events,
+        [
+            "run.started",
+            "stage.started",
+            "stage.finished",
+            "stage.started",
+            "stage.finished",
+            "stage.started",
+            "stage.finished",
+            "run.finished"
+        ]
+    );
+    assert_eq!(h[2]["outcome"], "BUILDER_COMPLETE");
+    assert_eq!(h[2]["outcome_source"], "last_message");
+    assert_eq!(h[2]["usage"]["input"], 100);
+    assert_eq!(h[7]["queue_mutations"][0], "archive_task");
+
+    let prov = ws.run(&["run-provenance", run_id, "--json"]).code(0).json();
+    assert_eq!(prov["frozen_plan"]["verified"], true);
+    assert_eq!(prov["transitions"].as_array().unwrap().len(), 8);
+    assert_eq!(prov["transitions"][1]["bound"]["model"], "gpt-5.3-codex");
+    let text = ws.run(&["run-provenance", run_id]).code(0).stdout;
+    assert!(
+        text.contains("stage.finished qa#1 → QA_COMPLETE (last_message) → next update"),
+        "{text}"
+    );
+    ws.run(&["run-provenance", "nope"]).code(1);
+}
+
+#[test]
+fn integration_stage_follows_config_and_the_card() {
+    let ws = Ws::new();
+    let cfg = ws.read("millrace.toml").replace(
+        "integration_mode = \"never\"",
+        "integration_mode = \"always\"",
+    );
+    ws.write("millrace.toml", &cfg);
+    ws.add("With integration");
+    start(&ws);
+    assert_eq!(
+        ws.nodes_visited(),
+        ["builder", "integration", "qa", "update"]
+    );
+    ws.write("fake/trace.log", "");
+    ws.add_with_body("Skip integration", "**Integration:** skip");
+    start(&ws);
+    assert_eq!(ws.nodes_visited(), ["builder", "qa", "update"]);
+}
+
+#[test]
+fn quickfix_recovers_through_hotfix_and_doublecheck() {
+    let ws = Ws::new();
+    ws.add("Needs a fix");
+    ws.script("qa", &["QUICKFIX_NEEDED"]);
+    ws.script("hotfix", &["HOTFIX_COMPLETE"]);
+    let r = start(&ws);
+    assert_eq!(r["run"]["terminal"], "archived");
+    assert_eq!(
+        ws.nodes_visited(),
+        ["builder", "qa", "hotfix", "doublecheck", "update"]
+    );
+    assert!(ws
+        .event_types()
+        .contains(&"execution.counter.incremented".to_string()));
+}
+
+#[test]
+fn quickfix_exhaustion_escalates_to_needs_research_and_quarantines() {
+    let ws = Ws::new();
+    ws.add("Hopeless");
+    ws.add("Bystander");
+    ws.script("qa", &["QUICKFIX_NEEDED"]);
+    ws.script("doublecheck", &["QUICKFIX_NEEDED"]);
+    ws.script("troubleshoot", &["BLOCKED"]);
+    ws.script("consult", &["NEEDS_RESEARCH"]);
+    let r = start(&ws);
+    assert_eq!(
+        (
+            r["run"]["terminal"].as_str(),
+            r["run"]["queue_effect"].as_str()
+        ),
+        (Some("needs_research"), Some("quarantine"))
+    );
+    // v0.2.0's observed sequence with quickfix_max_attempts = 2
+    assert_eq!(
+        ws.nodes_visited(),
+        [
+            "builder",
+            "qa",
+            "hotfix",
+            "doublecheck",
+            "hotfix",
+            "doublecheck",
+            "troubleshoot",
+            "consult"
+        ]
+    );
+    assert_eq!(
+        (
+            ws.cards_in("tasks.md"),
+            ws.cards_in("tasksbacklog.md"),
+            ws.cards_in("tasksbackburner.md")
+        ),
+        (0, 0, 2)
+    );
+    let bb = ws.read("agents/tasksbackburner.md");
+    assert!(
+        bb.contains("<!-- research_recovery:freeze:start ")
+            && bb.contains("<!-- research_recovery:freeze:end "),
+        "{bb}"
+    );
+    let blocker = ws.read("agents/tasksblocker.md");
+    assert!(
+        blocker.contains("— Hopeless") && blocker.contains("- **Status:** `### NEEDS_RESEARCH`"),
+        "{blocker}"
+    );
+    let latch: serde_json::Value =
+        serde_json::from_str(&ws.read("agents/.runtime/research_recovery_latch.json")).unwrap();
+    assert_eq!(
+        (
+            latch["state"].as_str(),
+            latch["frozen_backlog_cards"].as_u64()
+        ),
+        (Some("frozen"), Some(1))
+    );
+    assert!(ws.path(latch["incident_path"].as_str().unwrap()).is_file());
+    let events = ws.events();
+    let handoff = events
+        .iter()
+        .find(|e| e["type"] == "handoff.needs_research")
+        .expect("handoff event");
+    assert_eq!(handoff["payload"]["handoff"]["queue_family"], "blocker");
+    assert!(events
+        .iter()
+        .any(|e| e["type"] == "execution.counter.exhausted"));
+    assert_eq!(ws.read("agents/status.md"), "### IDLE\n");
+}
+
+#[test]
+fn a_loop_that_never_passes_ends_within_its_thresholds() {
+    let ws = Ws::new();
+    ws.add("Never passes");
+    ws.script("qa", &["QUICKFIX_NEEDED"]);
+    ws.script("doublecheck", &["QUICKFIX_NEEDED"]);
+    let r = start(&ws);
+    assert_eq!(r["run"]["terminal"], "needs_research");
+    let plan: serde_json::Value =
+        serde_json::from_str(&ws.read("agents/state/compiled_plan.json")).unwrap();
+    let bound = plan["content"]["planes"]["execution"]["max_stage_runs"]
+        .as_u64()
+        .unwrap();
+    let stages = r["run"]["stages_run"].as_u64().unwrap();
+    assert!(stages <= bound, "{stages} > {bound}");
+    assert_eq!(
+        ws.trace()
+            .iter()
+            .filter(|l| l.starts_with("troubleshoot#"))
+            .count(),
+        3,
+        "{:?}",
+        ws.trace()
+    );
+}
+
+#[test]
+fn timeout_kills_a_sleeping_agent_and_its_children() {
+    let ws = Ws::new();
+    ws.append_config("[stages.builder]\ntimeout_seconds = 1\n");
+    ws.add("Sleeps");
+    ws.script("builder", &["SLEEP"]);
+    ws.script("troubleshoot", &["BLOCKED"]);
+    ws.script("consult", &["BLOCKED"]);
+    let t = Instant::now();
+    let r = start(&ws);
+    assert!(t.elapsed() < Duration::from_secs(20), "{:?}", t.elapsed());
+    assert_eq!(r["run"]["terminal"], "needs_research");
+    let run_id = r["run"]["run_id"].as_str().unwrap();
+    let h = history(&ws, run_id);
+    let builder = h
+        .iter()
+        .find(|t| t["event"] == "stage.finished" && t["node"] == "builder")
+        .unwrap();
+    assert_eq!(
+        (builder["outcome"].as_str(), builder["exit_code"].as_i64()),
+        (Some("BLOCKED"), Some(124))
+    );
+    assert!(builder["failure"].as_str().unwrap().starts_with("timeout"));
+    assert!(ws
+        .read(&format!("agents/runs/{run_id}/builder.1.stderr.log"))
+        .contains("RUNNER_TIMEOUT after 1s"));
+    for f in ["fake/builder.pid", "fake/builder.child.pid"] {
+        let pid: u32 = ws.read(f).trim().parse().unwrap();
+        assert!(!running(pid), "{f} ({pid}) still running");
+    }
+}
+
+#[test]
+fn missing_and_illegal_markers_and_failed_exits_route_like_blocked() {
+    for (directive, failure) in [
+        ("NONE", "missing_marker"),
+        ("BOGUS", "illegal_marker"),
+        ("EXIT3", "exit_code: 3"),
+    ] {
+        let ws = Ws::new();
+        ws.add("Misbehaves");
+        ws.script("builder", &[directive, "BUILDER_COMPLETE"]);
+        let r = start(&ws);
+        assert_eq!(r["run"]["terminal"], "archived", "{directive}");
+        assert_eq!(
+            ws.nodes_visited(),
+            ["builder", "troubleshoot", "builder", "qa", "update"],
+            "{directive}"
+        );
+        let h = history(&ws, r["run"]["run_id"].as_str().unwrap());
+        let first = h.iter().find(|t| t["event"] == "stage.finished").unwrap();
+        assert_eq!(first["outcome"], "BLOCKED", "{directive}");
+        assert!(
+            first["failure"].as_str().unwrap().starts_with(failure),
+            "{directive}: {first}"
+        );
+        assert!(ws
+            .event_types()
+            .contains(&"execution.stage.failed".to_string()));
+    }
+}
+
+#[test]
+fn kill_9_during_a_stage_then_resume_loses_and_duplicates_nothing() {
+    let ws = Ws::new();
+    ws.add("Interrupted");
+    ws.add("Next in line");
+    ws.script("qa", &["WAITGO", "QA_COMPLETE"]);
+    let mut child = ws
+        .command(&["start", "--once"])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for(&ws.path("fake/qa.started"), 30);
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let agent: u32 = ws.read("fake/qa.pid").trim().parse().unwrap();
+    // the orphaned agent is not ours to keep; the test cleans it up
+    unsafe { libc_kill(agent) };
+
+    let status = ws.run(&["status", "--json"]).code(0).json();
+    assert_eq!(
+        status["runtime"]["process_running"], false,
+        "a dead owner must not look alive"
+    );
+    assert!(status["runtime"]["active_run"]["run_id"].is_string());
+    assert_eq!(status["runtime"]["execution_status"], "QA_RUNNING");
+
+    let r = start(&ws);
+    assert_eq!(r["outcome"], "resumed");
+    assert_eq!(r["run"]["terminal"], "archived");
+    assert!(
+        r["reclaimed_lock_from"]["pid"].is_u64(),
+        "stale lock reclaimed: {r}"
+    );
+    assert_eq!(ws.nodes_visited(), ["builder", "qa", "qa", "update"]);
+    let h = history(&ws, r["run"]["run_id"].as_str().unwrap());
+    let qa_starts: Vec<u64> = h
+        .iter()
+        .filter(|t| t["event"] == "stage.started" && t["node"] == "qa")
+        .map(|t| t["attempt"].as_u64().unwrap())
+        .collect();
+    assert_eq!(qa_starts, [1, 2], "the interrupted attempt counts");
+    assert_eq!(
+        (
+            ws.cards_in("tasks.md"),
+            ws.cards_in("tasksbacklog.md"),
+            ws.cards_in("tasksarchive.md")
+        ),
+        (0, 1, 1)
+    );
+    let all = ws.read("agents/tasksarchive.md")
+        + &ws.read("agents/tasksbacklog.md")
+        + &ws.read("agents/tasks.md");
+    assert_eq!(all.matches("Interrupted").count(), 1);
+    assert_eq!(all.matches("Next in line").count(), 1);
+}
+
+unsafe fn libc_kill(pid: u32) {
+    let _ = std::process::Command::new("kill")
+        .arg("-9")
+        .arg(pid.to_string())
+        .status();
+}
+
+#[test]
+fn a_running_run_keeps_its_frozen_plan_when_yaml_changes() {
+    let ws = Ws::new();
+    ws.add("Frozen plan");
+    ws.script("builder", &["WAITGO"]);
+    let child = ws
+        .command(&["start", "--once", "--json"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for(&ws.path("fake/builder.started"), 30);
+    // mid-run: an overlay changes qa's model and routes qa success elsewhere
+    ws.write(
+        "agents/registry/loops/standard.yaml",
+        "id: standard\nplane: execution\nextends: standard\nnodes:\n  qa: { stage: qa, model: edited-model }\n",
+    );
+    ws.write("fake/go", "");
+    let out = child.wait_with_output().unwrap();
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let run_id = r["run"]["run_id"].as_str().unwrap().to_string();
+    let h = history(&ws, &run_id);
+    let qa = h
+        .iter()
+        .find(|t| t["event"] == "stage.started" && t["node"] == "qa")
+        .unwrap();
+    assert_eq!(
+        qa["bound"]["model"], "gpt-5.3-codex",
+        "the run followed its frozen plan"
+    );
+    let frozen = ws
+        .run(&["plan", "show", "--run", &run_id, "--format", "json"])
+        .code(0)
+        .json();
+    assert_eq!(
+        frozen["content"]["planes"]["execution"]["nodes"]["qa"]["model"],
+        "gpt-5.3-codex"
+    );
+
+    ws.add("After the edit");
+    let r2 = start(&ws);
+    let run2 = r2["run"]["run_id"].as_str().unwrap();
+    let diff = ws
+        .run(&["plan", "diff", &run_id, run2, "--json"])
+        .code(0)
+        .json();
+    assert_eq!(diff["identical"], false);
+    let changes = diff["changes"].as_array().unwrap();
+    assert!(
+        changes
+            .iter()
+            .any(|c| c["path"] == "planes.execution.nodes.qa.model" && c["b"] == "edited-model"),
+        "{changes:?}"
+    );
+    assert!(diff["changed_inputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|i| i == "workspace:agents/registry/loops/standard.yaml"));
+}
+
+#[test]
+fn claude_and_pi_adapters_run_end_to_end() {
+    let ws = Ws::new();
+    ws.append_config("[stages.builder]\nrunner = \"claude\"\nmodel = \"sonnet\"\n\n[stages.qa]\nrunner = \"pi\"\nmodel = \"gpt-5\"\n");
+    ws.add("Three runners");
+    let r = start(&ws);
+    assert_eq!(r["run"]["terminal"], "archived");
+    let calls = ws.read("fake-calls.log");
+    let lines: Vec<&str> = calls.lines().collect();
+    assert!(lines[0].starts_with("claude -p --output-format stream-json --verbose --model sonnet --effort high --permission-mode acceptEdits --no-session-persistence"), "{calls}");
+    assert!(lines[1].starts_with("pi --mode rpc --no-session --model gpt-5 --thinking medium --no-context-files --no-skills"), "{calls}");
+    assert!(lines[2].starts_with("codex exec"), "{calls}");
+    let h = history(&ws, r["run"]["run_id"].as_str().unwrap());
+    let finished: Vec<&serde_json::Value> = h
+        .iter()
+        .filter(|t| t["event"] == "stage.finished")
+        .collect();
+    assert_eq!(
+        finished[0]["usage"]["input"], 16,
+        "claude: input + cache read + cache write"
+    );
+    assert_eq!(finished[0]["usage"]["cost_usd"], 0.5);
+    assert_eq!(finished[1]["usage"]["total"], 8, "pi session stats");
+    let run_dir = format!("agents/runs/{}", r["run"]["run_id"].as_str().unwrap());
+    assert!(ws
+        .read(&format!("{run_dir}/qa.1.last.md"))
+        .ends_with("### QA_COMPLETE"));
+    assert!(
+        !ws.read(&format!("{run_dir}/qa.1.stdout.log"))
+            .contains("message_update"),
+        "bulky snapshots are dropped"
+    );
+}
+
+#[test]
+fn empty_backlog_exits_quietly_and_a_second_owner_is_refused() {
+    let ws = Ws::new();
+    let r = ws.run(&["start", "--once"]).code(0);
+    assert_eq!(r.stdout, "");
+    assert!(ws
+        .event_types()
+        .contains(&"execution.backlog.empty".to_string()));
+
+    ws.add("Slow");
+    ws.script("builder", &["WAITGO"]);
+    let mut child = ws
+        .command(&["start", "--once"])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for(&ws.path("fake/builder.started"), 30);
+    let busy = ws.run(&["start", "--once"]).code(1);
+    assert!(
+        busy.stderr
+            .contains("another millrace process owns this workspace"),
+        "{}",
+        busy.stderr
+    );
+    let status = ws.run(&["status", "--json"]).code(0).json();
+    assert_eq!(status["runtime"]["process_running"], true);
+    ws.write("fake/go", "");
+    assert!(child.wait().unwrap().success());
+    ws.run(&["start", "--daemon"]).code(2);
+}
+
+#[test]
+fn fifty_concurrent_add_tasks_lose_no_card() {
+    let ws = Ws::new();
+    let children: Vec<_> = (0..50)
+        .map(|i| {
+            ws.command(&["add-task", &format!("Concurrent task {i}")])
+                .stdout(std::process::Stdio::null())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for mut c in children {
+        assert!(c.wait().unwrap().success());
+    }
+    let q = ws.run(&["queue", "inspect", "--json"]).code(0).json();
+    assert_eq!(q["backlog_depth"], 50);
+    let mut titles: Vec<String> = q["backlog"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["title"].as_str().unwrap().to_string())
+        .collect();
+    titles.sort();
+    titles.dedup();
+    assert_eq!(titles.len(), 50);
+}
+
+#[test]
+fn queue_commands_match_v020() {
+    let ws = Ws::new();
+    ws.run(&["add-task", "Alpha", "--spec-id", "SPEC-1", "--body", "Body"])
+        .code(0);
+    let dup = ws.run(&["add-task", "Alpha"]).code(1);
+    assert!(dup.stderr.contains("already queued"), "{}", dup.stderr);
+    ws.add("Beta");
+    let q = ws.run(&["queue", "--json"]).code(0).json();
+    assert_eq!(q["backlog_depth"], 2);
+    assert_eq!(
+        q["backlog"].as_array().unwrap().len(),
+        0,
+        "plain queue lists no backlog"
+    );
+    assert_eq!(q["next_task"]["spec_id"], "SPEC-1");
+    let ids: Vec<String> = ws.run(&["queue", "inspect", "--json"]).code(0).json()["backlog"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["task_id"].as_str().unwrap().to_string())
+        .collect();
+    let bad = ws.run(&["queue", "reorder", &ids[0]]).code(1);
+    assert!(
+        bad.stderr
+            .contains("queue reorder id mismatch: unknown=[] missing="),
+        "{}",
+        bad.stderr
+    );
+    ws.run(&["queue", "reorder"]).code(2);
+    let ok = ws
+        .run(&["queue", "reorder", &ids[1], &ids[0], "--json"])
+        .code(0)
+        .json();
+    assert_eq!(ok["payload"]["task_ids"][0], ids[1].as_str());
+    let text = ws.run(&["queue", "inspect"]).code(0).stdout;
+    assert!(text.contains("   1. ") && text.contains("Beta"), "{text}");
+    let card = ws.read("agents/tasksbacklog.md");
+    assert!(
+        card.contains("- Alpha\n- **Spec-ID:** SPEC-1\n\nBody"),
+        "{card}"
+    );
+}
+
+#[test]
+fn health_doctor_status_and_logs() {
+    let ws = Ws::new();
+    let h = ws.run(&["health", "--json"]).code(0).json();
+    assert_eq!(h["status"], "pass");
+    let d = ws.run(&["doctor", "--json"]).code(0).json();
+    assert_eq!(d["execution_ready"], true);
+    assert_eq!(
+        d["runner_prerequisites"][0]["version"],
+        "codex-cli 0.169.0 (fake)"
+    );
+    ws.uninstall("codex");
+    let d = ws.run(&["doctor"]).code(1);
+    assert!(
+        d.stdout.starts_with("FAIL: not ready") && d.stdout.contains("hint: install `codex`"),
+        "{}",
+        d.stdout
+    );
+    ws.run(&["health"]).code(1);
+    ws.write("agents/status.md", "garbage\n");
+    let h = ws.run(&["health", "--json"]).code(1).json();
+    assert!(h["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|c| c["check_id"] == "status.files" && c["status"] == "fail"));
+
+    let s = ws.run(&["status", "--detail", "--json"]).code(0).json();
+    assert_eq!(s["plan"]["mode"], "standard");
+    assert_eq!(s["runtime"]["backlog_depth"], 0);
+    let logs = ws.run(&["logs", "--json"]).code(0).json();
+    assert!(logs.as_array().unwrap().is_empty());
+    assert_eq!(ws.run(&["logs"]).code(0).stdout, "No events.\n");
+}

@@ -1,0 +1,277 @@
+//! Shared harness for integration tests: a temp workspace, fake agent CLIs
+//! on PATH, and a runner for the real `millrace` binary.
+
+#![allow(dead_code)]
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+/// Picks this node's directive for the current attempt from
+/// `fake/<node>` (one line per attempt, the last line repeats), defaulting
+/// to the stage's success marker, then acts on it. Sets `m` to the marker
+/// to print (empty: none).
+const BEHAVE: &str = r#"
+W="$MILLRACE_WORKSPACE"; mkdir -p "$W/fake"
+env | grep '^MILLRACE_' | cut -d= -f1 | sort > "$W/fake/$MILLRACE_NODE.env"
+f="$W/fake/$MILLRACE_NODE"; m="${MILLRACE_OUTCOMES%%,*}"
+if [ -f "$f" ]; then
+  n=$(grep -c '' "$f"); a=$MILLRACE_ATTEMPT; [ "$a" -gt "$n" ] && a=$n
+  m=$(sed -n "${a}p" "$f")
+fi
+echo "$MILLRACE_NODE#$MILLRACE_ATTEMPT $m" >> "$W/fake/trace.log"
+case "$m" in
+  SLEEP) sleep 60 & echo $! > "$W/fake/$MILLRACE_NODE.child.pid"; echo $$ > "$W/fake/$MILLRACE_NODE.pid"; wait; exit 0;;
+  WAITGO) echo $$ > "$W/fake/$MILLRACE_NODE.pid"; touch "$W/fake/$MILLRACE_NODE.started"
+          while [ ! -f "$W/fake/go" ]; do sleep 0.05; done; m="${MILLRACE_OUTCOMES%%,*}";;
+  NONE) m="";;
+  EXIT3) echo "agent failed" >&2; exit 3;;
+  BOGUS) m="BOGUS_MARKER";;
+esac
+if [ -n "$m" ]; then text="work done\\n### $m"; else text="work done, no marker"; fi
+"#;
+
+pub const FAKE_CODEX: &str = r#"#!/usr/bin/env bash
+set -u
+if [ "${1:-}" = "--version" ]; then echo "codex-cli 0.169.0 (fake)"; exit 0; fi
+echo "codex $*" >> "$MILLRACE_WORKSPACE/fake-calls.log"
+[ "${1:-}" = "exec" ] || { echo "usage: codex exec" >&2; exit 2; }
+for a in "$@"; do [ "$a" = "--full-auto" ] && { echo "error: unexpected argument '--full-auto' found" >&2; exit 2; }; done
+out=""; prev=""; for a in "$@"; do [ "$prev" = "-o" ] && out="$a"; prev="$a"; done
+[ -n "$out" ] || { echo "missing -o" >&2; exit 2; }
+prompt=$(cat)   # hangs if stdin is left open, like the real CLI
+BEHAVE
+echo '{"type":"thread.started","thread_id":"th-1"}'
+echo '{"type":"turn.started"}'
+printf '{"type":"item.completed","item":{"id":"i1","type":"agent_message","text":"%s"}}\n' "$text"
+echo '{"type":"turn.completed","usage":{"input_tokens":100,"cached_input_tokens":20,"output_tokens":10}}'
+printf "$text" > "$out"
+"#;
+
+pub const FAKE_CLAUDE: &str = r#"#!/usr/bin/env bash
+set -u
+if [ "${1:-}" = "--version" ]; then echo "2.1.197 (Claude Code, fake)"; exit 0; fi
+echo "claude $*" >> "$MILLRACE_WORKSPACE/fake-calls.log"
+case " $* " in *" --output-format stream-json "*) case " $* " in *" --verbose "*) ;; *) echo "stream-json requires --verbose" >&2; exit 1;; esac;; esac
+case " $* " in *" -p "*) ;; *) echo "interactive mode not supported in tests" >&2; exit 1;; esac
+prompt=$(cat)
+BEHAVE
+echo '{"type":"system","subtype":"init","session_id":"s-1","model":"fake"}'
+printf '{"type":"result","subtype":"success","is_error":false,"result":"%s","session_id":"s-1","total_cost_usd":0.5,"usage":{"input_tokens":10,"cache_read_input_tokens":5,"cache_creation_input_tokens":1,"output_tokens":3}}\n' "$text"
+"#;
+
+pub const FAKE_PI: &str = r#"#!/usr/bin/env bash
+set -u
+if [ "${1:-}" = "--version" ]; then echo "0.73.1"; exit 0; fi
+echo "pi $*" >> "$MILLRACE_WORKSPACE/fake-calls.log"
+case " $* " in *" --mode rpc "*) ;; *) echo "expected --mode rpc" >&2; exit 1;; esac
+BEHAVE
+while IFS= read -r line; do
+  case "$line" in
+    *'"set_auto_retry"'*) echo '{"type":"response","id":"retry","command":"set_auto_retry","success":true}';;
+    *'"type":"prompt"'*)
+      echo '{"type":"response","id":"p1","command":"prompt","success":true}'
+      echo '{"type":"agent_start"}'
+      echo '{"type":"message_update","bulky":true}'
+      echo '{"type":"agent_end","messages":[{"role":"assistant","stopReason":"stop"}]}';;
+    *'"get_last_assistant_text"'*) printf '{"type":"response","id":"t1","command":"get_last_assistant_text","success":true,"data":{"text":"%s"}}\n' "$text";;
+    *'"get_session_stats"'*) echo '{"type":"response","id":"s1","command":"get_session_stats","success":true,"data":{"tokens":{"input":5,"output":2,"cacheRead":1,"cacheWrite":0,"total":8},"cost":0.01}}';;
+  esac
+done
+"#;
+
+/// A workspace made by `millrace init`, with fake agents on PATH.
+pub struct Ws {
+    pub dir: tempfile::TempDir,
+    pub root: PathBuf,
+    pub bin: PathBuf,
+}
+
+impl Ws {
+    pub fn new() -> Ws {
+        Ws::with_init(&[])
+    }
+
+    pub fn with_init(extra: &[&str]) -> Ws {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("w");
+        let bin = dir.path().join("bin");
+        std::fs::create_dir_all(&bin).unwrap();
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_millrace"))
+            .arg("init")
+            .arg(&root)
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "init failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let ws = Ws { dir, root, bin };
+        ws.install("codex", FAKE_CODEX);
+        ws.install("claude", FAKE_CLAUDE);
+        ws.install("pi", FAKE_PI);
+        ws
+    }
+
+    /// Writes an executable named `name` into the PATH dir.
+    pub fn install(&self, name: &str, script: &str) {
+        let p = self.bin.join(name);
+        std::fs::write(&p, script.replace("BEHAVE", BEHAVE)).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+
+    pub fn uninstall(&self, name: &str) {
+        let _ = std::fs::remove_file(self.bin.join(name));
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.root.join(rel)
+    }
+
+    pub fn write(&self, rel: &str, text: &str) {
+        let p = self.path(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    }
+
+    pub fn read(&self, rel: &str) -> String {
+        std::fs::read_to_string(self.path(rel)).unwrap_or_default()
+    }
+
+    /// Scripts node `node`: one directive or marker per attempt.
+    pub fn script(&self, node: &str, lines: &[&str]) {
+        self.write(&format!("fake/{node}"), &(lines.join("\n") + "\n"));
+    }
+
+    pub fn append_config(&self, text: &str) {
+        let mut c = self.read("millrace.toml");
+        c.push('\n');
+        c.push_str(text);
+        self.write("millrace.toml", &c);
+    }
+
+    pub fn command(&self, args: &[&str]) -> std::process::Command {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_millrace"));
+        let path = format!(
+            "{}:{}",
+            self.bin.display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        cmd.arg("--config")
+            .arg(self.path("millrace.toml"))
+            .args(args)
+            .current_dir(&self.root)
+            .env("PATH", path);
+        cmd
+    }
+
+    pub fn run(&self, args: &[&str]) -> Run {
+        let out = self.command(args).output().unwrap();
+        Run::new(out, args)
+    }
+
+    pub fn add(&self, title: &str) {
+        self.run(&["add-task", title]).code(0);
+    }
+
+    pub fn add_with_body(&self, title: &str, body: &str) {
+        self.run(&["add-task", title, "--body", body]).code(0);
+    }
+
+    /// Node visits (`node#attempt directive`) recorded by the fakes.
+    pub fn trace(&self) -> Vec<String> {
+        self.read("fake/trace.log")
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+
+    pub fn nodes_visited(&self) -> Vec<String> {
+        self.trace()
+            .iter()
+            .map(|l| l.split('#').next().unwrap().to_string())
+            .collect()
+    }
+
+    pub fn events(&self) -> Vec<serde_json::Value> {
+        self.read("agents/engine_events.log")
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    pub fn event_types(&self) -> Vec<String> {
+        self.events()
+            .iter()
+            .map(|e| e["type"].as_str().unwrap().to_string())
+            .collect()
+    }
+
+    pub fn cards_in(&self, store: &str) -> usize {
+        self.read(&format!("agents/{store}"))
+            .lines()
+            .filter(|l| l.starts_with("## 20"))
+            .count()
+    }
+}
+
+pub struct Run {
+    pub out: Output,
+    pub stdout: String,
+    pub stderr: String,
+    what: String,
+}
+
+impl Run {
+    pub fn new(out: Output, args: &[&str]) -> Run {
+        Run {
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            what: format!("millrace {}", args.join(" ")),
+            out,
+        }
+    }
+
+    #[track_caller]
+    pub fn code(self, expected: i32) -> Run {
+        assert_eq!(
+            self.out.status.code(),
+            Some(expected),
+            "{}\n--- stdout\n{}\n--- stderr\n{}",
+            self.what,
+            self.stdout,
+            self.stderr
+        );
+        self
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("{e}: {}", self.stdout))
+    }
+}
+
+/// Whether `pid` is a running (not zombie) process.
+pub fn running(pid: u32) -> bool {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    !stat.is_empty()
+        && !stat
+            .rsplit(')')
+            .next()
+            .unwrap_or("")
+            .trim_start()
+            .starts_with('Z')
+}
+
+pub fn wait_for(path: &Path, secs: u64) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while !path.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {}",
+            path.display()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
