@@ -8,5 +8,7 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    millrace::cli::main()
+    let code = millrace::cli::main();
+    tracing::debug!("exiting");
+    code
 }

@@ -640,3 +640,35 @@ fn health_doctor_status_and_logs() {
     assert!(logs.as_array().unwrap().is_empty());
     assert_eq!(ws.run(&["logs"]).code(0).stdout, "No events.\n");
 }
+
+#[test]
+fn readme_main_job_runs_the_demo_task_to_archived() {
+    let ws = Ws::with_init(&["--demo"]);
+    ws.uninstall("codex"); // the demo needs no agent CLI
+    let filters = vec![
+        (r"\d{8}T\d{12}Z", "[STAMP]"),
+        (r"\d{4}-\d{2}-\d{2}", "[DATE]"),
+        (r"plan-(\w+)-[0-9a-f]{12}", "plan-$1-[HASH]"),
+    ];
+    let r = ws.run(&["start", "--once"]).code(0);
+    insta::with_settings!({filters => filters.clone()}, { insta::assert_snapshot!("demo_start_once", r.stdout) });
+    assert!(ws
+        .read("demo/hello.txt")
+        .starts_with("Hello from the millrace demo agent"));
+    assert_eq!(ws.read("demo/worklog.md").lines().count(), 3);
+    assert_eq!(ws.cards_in("tasksarchive.md"), 1);
+    let status = ws.run(&["status"]).code(0).stdout;
+    insta::with_settings!({filters => filters}, { insta::assert_snapshot!("demo_status_after_run", status) });
+    // the demo goes through the same adapter path: an invocation record exists
+    let run_id = ws.run(&["status", "--json"]).code(0).json()["last_run"]["run_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let inv: serde_json::Value =
+        serde_json::from_str(&ws.read(&format!("agents/runs/{run_id}/builder.1.invocation.json")))
+            .unwrap();
+    assert_eq!(
+        (inv["kind"].as_str(), inv["argv"][1].as_str()),
+        (Some("demo"), Some("demo-agent"))
+    );
+}

@@ -521,7 +521,7 @@ pub fn provenance(out: &mut impl Write, p: &crate::control::runs::Provenance, as
             );
         }
         if let Some(ms) = t.duration_ms {
-            let _ = write!(line, " {:.1}s", ms as f64 / 1000.0);
+            let _ = write!(line, " {:.1}s", ms / 1000.0);
         }
         let _ = writeln!(s, "{line}");
     }

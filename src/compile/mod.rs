@@ -257,7 +257,9 @@ fn mode_plan(
     })
 }
 
-fn fingerprint(inputs: &Inputs, mode_id: &str) -> Fingerprint {
+/// What a plan for `mode_id` compiled from `inputs` would be fingerprinted
+/// with; equal to a persisted plan's fingerprint means that plan is current.
+pub fn fingerprint(inputs: &Inputs, mode_id: &str) -> Fingerprint {
     let mut hashes: Vec<InputHash> = inputs
         .definitions
         .iter()

@@ -40,6 +40,8 @@ pub struct FrozenPlan {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Fingerprint {
+    /// Compiler version and a hash of its sources.
+    pub compiler: String,
     pub mode_id: String,
     pub config_hash: String,
     pub inputs: Vec<InputHash>,
@@ -58,11 +60,13 @@ pub struct InputHash {
 impl Fingerprint {
     pub fn new(mode_id: &str, config_hash: &str, mut inputs: Vec<InputHash>) -> Fingerprint {
         inputs.sort_by(|a, b| (a.layer, &a.path).cmp(&(b.layer, &b.path)));
-        let mut text = format!("{mode_id}\n{config_hash}\n");
+        let compiler = format!("{COMPILER_VERSION}+{}", super::sources::COMPILER_BUILD);
+        let mut text = format!("{compiler}\n{mode_id}\n{config_hash}\n");
         for i in &inputs {
             text.push_str(&format!("{} {} {}\n", i.layer.as_str(), i.path, i.sha256));
         }
         Fingerprint {
+            compiler,
             mode_id: mode_id.to_string(),
             config_hash: config_hash.to_string(),
             digest: sha256_hex(text.as_bytes()),

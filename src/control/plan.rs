@@ -82,6 +82,38 @@ pub fn persist(ws: &Workspace, plan: &FrozenPlan) -> Result<bool> {
         .map_err(ControlError::io(&path))
 }
 
+/// The plan of the configured mode. The persisted plan is reused when it
+/// verifies and was compiled from exactly the current inputs (same
+/// fingerprint); otherwise the workspace is compiled, and with `persist` the
+/// new plan is written.
+pub fn current(ws: &Workspace, persist_new: bool) -> Result<FrozenPlan> {
+    if let Some(plan) = reusable(ws) {
+        return Ok(plan);
+    }
+    let plan = show(ws, None)?;
+    if persist_new {
+        persist(ws, &plan)?;
+    }
+    Ok(plan)
+}
+
+/// The persisted plan, if it is still current.
+pub fn reusable(ws: &Workspace) -> Option<FrozenPlan> {
+    let text = std::fs::read_to_string(ws.compiled_plan_path()).ok()?;
+    let plan = FrozenPlan::from_json(&text)
+        .ok()
+        .filter(FrozenPlan::verify)?;
+    let wanted = &ws.config.plan.mode;
+    if plan.content.mode.id != *wanted && !plan.content.mode.aliases.contains(wanted) {
+        return None;
+    }
+    let mut diags = Diagnostics::new();
+    let inputs = ws.inputs(&mut diags);
+    (!diags.has_errors()
+        && compile::fingerprint(&inputs, &plan.content.mode.id) == plan.fingerprint)
+        .then_some(plan)
+}
+
 /// Compiles and returns the plan, or every diagnostic when it fails.
 pub fn show(ws: &Workspace, mode: Option<&str>) -> Result<FrozenPlan> {
     let compiled = compile_workspace(ws, mode);

@@ -58,7 +58,7 @@ pub fn add_task(
 }
 
 pub fn view(ws: &Workspace, with_backlog: bool) -> Result<QueueView> {
-    Ok(Queue::new(&ws.agents).snapshot()?.view(with_backlog))
+    Ok(Queue::new(&ws.agents).view(with_backlog)?)
 }
 
 pub fn reorder(ws: &Workspace, ids: &[String]) -> Result<Operation> {

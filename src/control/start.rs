@@ -63,6 +63,7 @@ pub fn once(ws: &Workspace) -> Result<StartReport> {
         json!({"mode": "once", "paused": false}),
     );
     let (outcome, run) = result?;
+    tracing::debug!("run finished");
     Ok(StartReport {
         outcome,
         run,
@@ -76,9 +77,11 @@ fn drive(ws: &Workspace, rt: &Runtime) -> Result<(&'static str, Option<run::RunR
         let report = run::resume(rt, &active.run_id)?;
         return Ok(("resumed", Some(report)));
     }
-    let plan = super::plan::show(ws, None)?;
-    super::plan::persist(ws, &plan)?;
-    match rt.queue.active_or_promote()? {
+    let plan = super::plan::current(ws, true)?;
+    tracing::debug!(plan = %plan.plan_id, "plan ready");
+    let next = rt.queue.active_or_promote()?;
+    tracing::debug!(task = ?next.as_ref().map(|(c, _)| &c.id), "queue checked");
+    match next {
         None => {
             rt.event(
                 "execution.backlog.empty",

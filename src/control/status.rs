@@ -66,7 +66,7 @@ pub fn status(ws: &Workspace, detail: bool) -> Result<StatusReport> {
     };
     let active_task_id = match &active_task {
         Some(t) => Some(t.task_id.clone()),
-        None => queue.snapshot()?.active.map(|c| c.id),
+        None => queue.active()?.map(|c| c.id),
     };
     let lock_path = super::start::engine_lock_path(ws);
     let process_running = lock::is_held(&lock_path);

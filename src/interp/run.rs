@@ -104,6 +104,7 @@ pub fn start(rt: &Runtime, plan: &FrozenPlan, task: Card) -> Result<RunReport> {
         Some(task),
         Target::Node(entry.clone()),
     );
+    tracing::debug!(run = %run.dir.id, "run created");
     run.record(Transition {
         event: "run.started".into(),
         next: Some(Target::Node(entry)),
@@ -384,6 +385,7 @@ impl<'a> Driver<'a> {
         })?;
         let kind = self.plan.content.kind_of(&node).clone();
         let prompt_plan = self.plan.content.prompts[&node.prompt].clone();
+        let t0 = std::time::Instant::now();
         let attempt = self.attempts.get(node_id).copied().unwrap_or(0) + 1;
         self.attempts.insert(node_id.to_string(), attempt);
         let ctx = self.stage_context(&node, &kind);
@@ -440,6 +442,7 @@ impl<'a> Driver<'a> {
             ctx.clone(),
         );
 
+        let t_pre = t0.elapsed();
         let result = match rendered {
             Ok(text) => {
                 let _ = std::fs::write(&paths.prompt, &text);
@@ -453,6 +456,14 @@ impl<'a> Driver<'a> {
                 ),
             ),
         };
+        let t_agent = t0.elapsed();
+        tracing::debug!(
+            node = node_id,
+            agent_us = result.exit.duration.as_micros() as u64,
+            pre_us = t_pre.as_micros() as u64,
+            invoke_us = (t_agent - t_pre).as_micros() as u64,
+            "agent returned"
+        );
         let verdict = normalise(&kind, &result, &paths);
         let resume = result
             .final_text
@@ -545,7 +556,7 @@ impl<'a> Driver<'a> {
             outcome_source: Some(verdict.source.to_string()),
             failure: verdict.failure.clone(),
             exit_code: result.exit.code,
-            duration_ms: Some(result.exit.duration.as_millis() as u64),
+            duration_ms: Some((result.exit.duration.as_micros() as f64) / 1000.0),
             selected_edge: Some(decision.edge_id.clone()),
             route_reason: Some(decision.reason.clone()),
             next: Some(decision.target.clone()),
@@ -556,6 +567,11 @@ impl<'a> Driver<'a> {
             ..self.transition()
         })?;
         self.stages_finished += 1;
+        tracing::debug!(
+            node = node_id,
+            post_us = (t0.elapsed() - t_agent).as_micros() as u64,
+            "stage recorded"
+        );
         self.previous.push(PreviousStage {
             node: node_id.to_string(),
             stage: kind.id.clone(),
@@ -632,6 +648,7 @@ impl<'a> Driver<'a> {
                     "frozen plan has no terminal state `{terminal_id}`"
                 ))
             })?;
+        tracing::debug!(terminal = terminal_id, "terminal reached");
         let ctx = json!({ "run_id": self.dir.id, "terminal": terminal_id, "task_id": self.meta.task_id, "title": self.meta.task_title });
         self.set_status(&t.status, "transition", &ctx)?;
         let mut mutations = Vec::new();
@@ -728,6 +745,7 @@ impl<'a> Driver<'a> {
             }
             _ => {}
         }
+        tracing::debug!(?mutations, "queue effect applied");
         let final_status = self.status()?;
         self.record(Transition {
             event: "run.finished".into(),

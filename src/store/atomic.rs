@@ -6,8 +6,35 @@ use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::Path;
 
-/// Atomically replaces `path` with `contents`, creating parent directories.
+/// Atomically and durably replaces `path` with `contents`, creating parent
+/// directories.
 pub fn write(path: &Path, contents: &[u8]) -> io::Result<()> {
+    replace(path, contents, Sync::FileAndDir)
+}
+
+/// Like [`write`] but leaves the directory entry to a later [`sync_dir`]:
+/// for callers that replace several files in one directory.
+pub fn write_file_synced(path: &Path, contents: &[u8]) -> io::Result<()> {
+    replace(path, contents, Sync::File)
+}
+
+/// Atomically replaces `path` without waiting for the disk: readers and a
+/// process crash see the old or the new contents, but after a power loss the
+/// old contents may come back. For derived files that the runtime rebuilds
+/// from durable records (status markers), where an fsync per write would
+/// dominate the cost of a stage.
+pub fn write_volatile(path: &Path, contents: &[u8]) -> io::Result<()> {
+    replace(path, contents, Sync::None)
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Sync {
+    None,
+    File,
+    FileAndDir,
+}
+
+fn replace(path: &Path, contents: &[u8], sync: Sync) -> io::Result<()> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
@@ -18,9 +45,39 @@ pub fn write(path: &Path, contents: &[u8]) -> io::Result<()> {
         .suffix(".tmp")
         .tempfile_in(dir)?;
     tmp.write_all(contents)?;
-    tmp.as_file().sync_all()?;
+    if sync != Sync::None {
+        tmp.as_file().sync_data()?;
+    }
     tmp.persist(path).map_err(|e| e.error)?;
-    sync_dir(dir)
+    if sync == Sync::FileAndDir {
+        sync_dir(dir)?;
+    }
+    Ok(())
+}
+
+/// Appends `suffix` unless `path` already ends with it, then syncs. Safe to
+/// repeat after a crash: a second apply changes nothing.
+pub fn append_once(path: &Path, suffix: &[u8]) -> io::Result<()> {
+    use std::io::{Read, Seek, SeekFrom};
+    if let Some(dir) = path.parent() {
+        fs::create_dir_all(dir)?;
+    }
+    let mut f = fs::OpenOptions::new()
+        .read(true)
+        .append(true)
+        .create(true)
+        .open(path)?;
+    let len = f.metadata()?.len();
+    if len >= suffix.len() as u64 {
+        let mut tail = vec![0; suffix.len()];
+        f.seek(SeekFrom::Start(len - suffix.len() as u64))?;
+        f.read_exact(&mut tail)?;
+        if tail == suffix {
+            return Ok(());
+        }
+    }
+    f.write_all(suffix)?;
+    f.sync_data()
 }
 
 /// Writes `path` only if its contents differ; returns whether it wrote.
@@ -32,7 +89,8 @@ pub fn write_if_changed(path: &Path, contents: &[u8]) -> io::Result<bool> {
     Ok(true)
 }
 
-fn sync_dir(dir: &Path) -> io::Result<()> {
+/// Makes renames and new entries in `dir` durable.
+pub fn sync_dir(dir: &Path) -> io::Result<()> {
     // Directory fsync makes the rename itself durable; not all platforms
     // allow opening a directory, and there the rename is the best we have.
     match File::open(dir) {

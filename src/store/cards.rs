@@ -19,12 +19,91 @@ pub struct Card {
     pub spec_id: Option<String>,
 }
 
-/// The `{task_id, title, spec_id}` view printed by queue commands.
+/// A card borrowed from a store's text: parsing without copying, for
+/// read paths over large backlogs.
+#[derive(Debug, Clone, Copy)]
+pub struct CardRef<'a> {
+    pub raw: &'a str,
+    pub date: &'a str,
+    pub title: &'a str,
+}
+
+impl<'a> CardRef<'a> {
+    fn body(&self) -> &'a str {
+        self.raw
+            .split_once('\n')
+            .map_or("", |(_, b)| b.trim_matches('\n'))
+    }
+
+    /// `(Task-ID field, Spec-ID field)` in one pass over the body.
+    fn id_fields(&self) -> (Option<&'a str>, Option<&'a str>) {
+        let (mut task_id, mut spec_id) = (None, None);
+        for (name, value) in self.body().lines().filter_map(parse_field) {
+            if task_id.is_none() && name.eq_ignore_ascii_case("Task-ID") {
+                task_id = Some(value);
+            } else if spec_id.is_none() && name.eq_ignore_ascii_case("Spec-ID") {
+                spec_id = Some(value);
+            }
+        }
+        (task_id, spec_id)
+    }
+
+    pub fn view(&self) -> TaskView {
+        let (task_id, spec_id) = self.id_fields();
+        TaskView {
+            spec_id: spec_id.map(str::to_string),
+            task_id: task_id.map_or_else(
+                || format!("{}__{}", self.date, slug(self.title)),
+                str::to_string,
+            ),
+            title: self.title.to_string(),
+        }
+    }
+
+    pub fn to_card(&self) -> Card {
+        let view = self.view();
+        Card {
+            raw: self.raw.to_string(),
+            date: self.date.to_string(),
+            title: view.title,
+            id: view.task_id,
+            spec_id: view.spec_id,
+        }
+    }
+}
+
+/// Splits a store's text into its preamble and borrowed cards.
+pub fn scan(text: &str) -> (&str, Vec<CardRef<'_>>) {
+    let mut starts = Vec::new();
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        if line.starts_with("##") && parse_heading(line.trim_end_matches(['\n', '\r'])).is_some() {
+            starts.push(offset);
+        }
+        offset += line.len();
+    }
+    let preamble = text[..starts.first().copied().unwrap_or(text.len())].trim_end();
+    let cards = starts
+        .iter()
+        .enumerate()
+        .filter_map(|(i, &start)| {
+            let end = starts.get(i + 1).copied().unwrap_or(text.len());
+            let raw = text[start..end].trim_end_matches(['\n', '\r']);
+            let (date, title) = parse_heading(raw.lines().next()?)?;
+            Some(CardRef { raw, date, title })
+        })
+        .collect();
+    (preamble, cards)
+}
+
+/// The `{spec_id, task_id, title}` view printed by queue commands. Fields
+/// are declared in sorted order so direct serialisation matches v0.2.0's
+/// sorted-key JSON without building a `Value` per card.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct TaskView {
+    pub spec_id: Option<String>,
     pub task_id: String,
     pub title: String,
-    pub spec_id: Option<String>,
 }
 
 impl Card {
@@ -50,21 +129,15 @@ impl Card {
     /// Parses a card from its raw text; `None` if the first line is not a
     /// card heading.
     pub fn from_raw(raw: String) -> Option<Card> {
-        let heading = raw.lines().next()?;
-        let (date, title) = parse_heading(heading)?;
-        let (date, title) = (date.to_string(), title.to_string());
-        let mut card = Card {
-            id: String::new(),
-            spec_id: None,
-            date,
-            title,
-            raw,
-        };
-        card.id = card
-            .field("Task-ID")
-            .unwrap_or_else(|| format!("{}__{}", card.date, slug(&card.title)));
-        card.spec_id = card.field("Spec-ID");
-        Some(card)
+        let (date, title) = parse_heading(raw.lines().next()?)?;
+        Some(
+            CardRef {
+                raw: &raw,
+                date,
+                title,
+            }
+            .to_card(),
+        )
     }
 
     /// The body: everything after the heading line.
@@ -76,15 +149,20 @@ impl Card {
 
     /// Value of a single-line `**Name:** value` field (case-insensitive).
     pub fn field(&self, name: &str) -> Option<String> {
-        self.fields()
-            .into_iter()
+        self.body()
+            .lines()
+            .filter_map(parse_field)
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v)
+            .map(|(_, v)| v.to_string())
     }
 
     /// Every `**Name:** value` line of the body, in order.
     pub fn fields(&self) -> Vec<(String, String)> {
-        self.body().lines().filter_map(parse_field).collect()
+        self.body()
+            .lines()
+            .filter_map(parse_field)
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .collect()
     }
 
     pub fn view(&self) -> TaskView {
@@ -96,16 +174,19 @@ impl Card {
     }
 }
 
-fn parse_field(line: &str) -> Option<(String, String)> {
+fn parse_field(line: &str) -> Option<(&str, &str)> {
     let l = line.trim_start();
+    if !l.starts_with(['*', '-']) {
+        return None;
+    }
     let l = l
         .strip_prefix("- ")
         .or_else(|| l.strip_prefix("* "))
         .unwrap_or(l);
     let rest = l.strip_prefix("**")?;
     let (name, value) = rest.split_once(":**")?;
-    let value = value.trim();
-    (!name.trim().is_empty()).then(|| (name.trim().to_string(), value.to_string()))
+    let name = name.trim();
+    (!name.is_empty()).then_some((name, value.trim()))
 }
 
 /// `## 2026-11-23 - Title` → (date, title).
@@ -132,7 +213,14 @@ pub fn parse_heading(line: &str) -> Option<(&str, &str)> {
 pub fn slug(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut dash = false;
-    for c in text.chars().flat_map(char::to_lowercase) {
+    let lowered;
+    let text = if text.is_ascii() {
+        text
+    } else {
+        lowered = text.to_lowercase();
+        &lowered
+    };
+    for c in text.chars().map(|c| c.to_ascii_lowercase()) {
         if c.is_ascii_lowercase() || c.is_ascii_digit() {
             if dash && !out.is_empty() {
                 out.push('-');
@@ -159,32 +247,10 @@ pub struct StoreFile {
 
 impl StoreFile {
     pub fn parse(text: &str) -> StoreFile {
-        let mut preamble = String::new();
-        let mut cards: Vec<Card> = Vec::new();
-        let mut current: Option<String> = None;
-        for line in text.split_inclusive('\n') {
-            let bare = line.trim_end_matches(['\n', '\r']);
-            if parse_heading(bare).is_some() {
-                if let Some(raw) = current.take() {
-                    cards.extend(Card::from_raw(
-                        raw.trim_end_matches(['\n', '\r']).to_string(),
-                    ));
-                }
-                current = Some(line.to_string());
-            } else if let Some(raw) = current.as_mut() {
-                raw.push_str(line);
-            } else {
-                preamble.push_str(line);
-            }
-        }
-        if let Some(raw) = current {
-            cards.extend(Card::from_raw(
-                raw.trim_end_matches(['\n', '\r']).to_string(),
-            ));
-        }
+        let (preamble, cards) = scan(text);
         StoreFile {
-            preamble: preamble.trim_end().to_string(),
-            cards,
+            preamble: preamble.to_string(),
+            cards: cards.iter().map(CardRef::to_card).collect(),
         }
     }
 
@@ -264,6 +330,14 @@ mod tests {
             Card::new("2026-11-23", "!!!", None, None).id,
             "2026-11-23__task"
         );
+    }
+
+    #[test]
+    fn task_view_fields_serialise_in_sorted_order() {
+        let v = Card::new("2026-11-23", "T", None, Some("S")).view();
+        let direct = serde_json::to_string(&v).unwrap();
+        let sorted = serde_json::to_value(&v).unwrap().to_string();
+        assert_eq!(direct, sorted);
     }
 
     #[test]

@@ -15,12 +15,17 @@ use serde::{Deserialize, Serialize};
 
 use super::atomic;
 
-/// One file's new state: its contents, or `None` to delete it.
+/// One file's new state: its contents, or `None` to delete it. With
+/// `append`, `contents` is appended unless the file already ends with it
+/// (so large append-only stores are not rewritten, and a replay after a
+/// crash does not append twice).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct FileWrite {
     /// Path relative to the agents directory.
     pub path: String,
     pub contents: Option<String>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub append: bool,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -36,9 +41,9 @@ pub fn journal_path(agents: &Path) -> PathBuf {
 
 /// Applies `writes` as one crash-atomic transaction. Caller holds the lock.
 pub fn commit(agents: &Path, op: &str, writes: Vec<FileWrite>) -> io::Result<()> {
-    if writes.len() == 1 {
+    if writes.len() == 1 && !writes[0].append {
         // One atomic rename needs no journal.
-        return apply(agents, &writes[0]);
+        return apply_all(agents, &writes);
     }
     let entry = Entry {
         op: op.to_string(),
@@ -56,10 +61,21 @@ pub fn commit(agents: &Path, op: &str, writes: Vec<FileWrite>) -> io::Result<()>
     if CRASH_AFTER_JOURNAL.with(|c| c.get()) {
         return Err(io::Error::other("simulated crash after journal"));
     }
-    for w in &entry.writes {
-        apply(agents, w)?;
-    }
+    apply_all(agents, &entry.writes)?;
     std::fs::remove_file(&path)
+}
+
+/// Applies every write, then syncs each touched directory once; only then
+/// may the journal go (a lost deletion just replays idempotent writes).
+fn apply_all(agents: &Path, writes: &[FileWrite]) -> io::Result<()> {
+    let mut dirs = std::collections::BTreeSet::new();
+    for w in writes {
+        apply(agents, w)?;
+        if let Some(d) = agents.join(&w.path).parent() {
+            dirs.insert(d.to_path_buf());
+        }
+    }
+    dirs.iter().try_for_each(|d| atomic::sync_dir(d))
 }
 
 /// Re-applies a journal left by a crashed mutation. Caller holds the lock.
@@ -77,9 +93,7 @@ pub fn recover(agents: &Path) -> io::Result<Option<String>> {
             format!("{}: {e}", path.display()),
         )
     })?;
-    for w in &entry.writes {
-        apply(agents, w)?;
-    }
+    apply_all(agents, &entry.writes)?;
     std::fs::remove_file(&path)?;
     tracing::warn!(op = %entry.op, "recovered an interrupted queue mutation from the journal");
     Ok(Some(entry.op))
@@ -92,7 +106,8 @@ pub fn pending(agents: &Path) -> bool {
 fn apply(agents: &Path, w: &FileWrite) -> io::Result<()> {
     let path = agents.join(&w.path);
     match &w.contents {
-        Some(text) => atomic::write(&path, text.as_bytes()),
+        Some(text) if w.append => atomic::append_once(&path, text.as_bytes()),
+        Some(text) => atomic::write_file_synced(&path, text.as_bytes()),
         None => match std::fs::remove_file(&path) {
             Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
             _ => Ok(()),
@@ -118,10 +133,12 @@ mod tests {
             FileWrite {
                 path: "to.md".into(),
                 contents: Some("card".into()),
+                append: true,
             },
             FileWrite {
                 path: "from.md".into(),
                 contents: Some(String::new()),
+                append: false,
             },
         ];
         CRASH_AFTER_JOURNAL.with(|c| c.set(true));
@@ -129,10 +146,19 @@ mod tests {
         CRASH_AFTER_JOURNAL.with(|c| c.set(false));
         assert_eq!(std::fs::read_to_string(a.join("from.md")).unwrap(), "card");
         assert!(pending(a));
+        let journal = std::fs::read(journal_path(a)).unwrap();
         assert_eq!(recover(a).unwrap().as_deref(), Some("move"));
         assert_eq!(std::fs::read_to_string(a.join("to.md")).unwrap(), "card");
         assert_eq!(std::fs::read_to_string(a.join("from.md")).unwrap(), "");
         assert!(!pending(a));
         assert_eq!(recover(a).unwrap(), None);
+        // a crash after applying but before the journal was removed: replay
+        std::fs::write(journal_path(a), journal).unwrap();
+        recover(a).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(a.join("to.md")).unwrap(),
+            "card",
+            "append is idempotent"
+        );
     }
 }

@@ -169,6 +169,41 @@ impl Queue {
         })
     }
 
+    /// The queue view without building owned cards (read path for large
+    /// backlogs).
+    pub fn view(&self, with_backlog: bool) -> Result<QueueView> {
+        if journal::pending(&self.agents) {
+            return self.snapshot().map(|s| s.view(with_backlog));
+        }
+        let active = self.read_active()?.1.map(|c| c.view());
+        let path = self.agents.join(BACKLOG);
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+            Err(source) => return Err(QueueError::Io { path, source }),
+        };
+        let (_, cards) = super::cards::scan(&text);
+        let next_task = cards.first().map(|c| c.view());
+        Ok(QueueView {
+            active_task: active,
+            backlog: if with_backlog {
+                cards.iter().map(|c| c.view()).collect()
+            } else {
+                Vec::new()
+            },
+            backlog_depth: cards.len(),
+            next_task,
+        })
+    }
+
+    /// The active card only (does not read the backlog).
+    pub fn active(&self) -> Result<Option<Card>> {
+        if journal::pending(&self.agents) {
+            return self.snapshot().map(|s| s.active);
+        }
+        Ok(self.read_active()?.1)
+    }
+
     /// Number of backlog cards, without building them.
     pub fn backlog_depth(&self) -> Result<usize> {
         if journal::pending(&self.agents) {
@@ -188,6 +223,7 @@ impl Queue {
             .map(|(path, contents)| FileWrite {
                 path: path.to_string(),
                 contents: Some(contents),
+                append: false,
             })
             .collect();
         self.commit_raw(op, writes)
@@ -265,12 +301,31 @@ impl Queue {
                 )));
             }
         };
-        let mut archive = self.read_store(ARCHIVE)?;
-        archive.cards.push(card.clone());
+        // The archive only grows: append the card instead of rewriting the
+        // whole file (it holds every task ever finished).
+        let archive_path = self.agents.join(ARCHIVE);
+        let existing = std::fs::read(&archive_path).ok();
+        let separator = match existing.as_deref() {
+            None => format!("{}\n\n", default_preamble(ARCHIVE)),
+            Some(b) if b.is_empty() || b.ends_with(b"\n\n") => String::new(),
+            Some(b) if b.ends_with(b"\n") => "\n".to_string(),
+            Some(_) => "\n\n".to_string(),
+        };
         active_store.cards.clear();
-        self.commit(
+        self.commit_raw(
             "archive_task",
-            vec![(ARCHIVE, archive.render()), (ACTIVE, active_store.render())],
+            vec![
+                FileWrite {
+                    path: ARCHIVE.into(),
+                    contents: Some(format!("{separator}{}\n", card.raw)),
+                    append: true,
+                },
+                FileWrite {
+                    path: ACTIVE.into(),
+                    contents: Some(active_store.render()),
+                    append: false,
+                },
+            ],
         )?;
         Ok(card)
     }
@@ -473,6 +528,16 @@ fn list(items: &[&str]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn queue_view_fields_serialise_in_sorted_order() {
+        let q = Queue::new(Path::new("/nonexistent"));
+        let view = q.snapshot().unwrap().view(true);
+        assert_eq!(
+            serde_json::to_string(&view).unwrap(),
+            serde_json::to_value(&view).unwrap().to_string()
+        );
+    }
 
     fn queue() -> (tempfile::TempDir, Queue) {
         let dir = tempfile::tempdir().unwrap();

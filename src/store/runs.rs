@@ -80,8 +80,9 @@ pub struct Transition {
     pub failure: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exit_code: Option<i32>,
+    /// Agent wall time in milliseconds (microsecond precision).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub duration_ms: Option<u64>,
+    pub duration_ms: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub selected_edge: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -143,7 +144,7 @@ impl RunDir {
             crate::compile::describe::plan_text(plan).as_bytes(),
         )?;
         // plan.json last: its presence marks a usable run directory.
-        atomic::write(&dir.path.join(PLAN), plan.to_canonical_json().as_bytes())?;
+        atomic::write_file_synced(&dir.path.join(PLAN), plan.to_canonical_json().as_bytes())?;
         Ok(dir)
     }
 
@@ -163,9 +164,16 @@ impl RunDir {
         Ok(plan)
     }
 
+    /// Writes `run.json`. Durable while the run is open (resuming needs its
+    /// routing facts); the final rewrite only summarises the fsynced history.
     pub fn write_meta(&self, meta: &RunMeta) -> io::Result<()> {
         let text = serde_json::to_string_pretty(meta).expect("meta serialises") + "\n";
-        atomic::write(&self.path.join("run.json"), text.as_bytes())
+        let path = self.path.join("run.json");
+        if meta.finished_at.is_some() {
+            atomic::write_volatile(&path, text.as_bytes())
+        } else {
+            atomic::write(&path, text.as_bytes())
+        }
     }
 
     pub fn meta(&self) -> io::Result<RunMeta> {

@@ -54,11 +54,13 @@ pub fn is_marker(token: &str) -> bool {
         && chars.all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
 }
 
-/// Writes `### <marker>` atomically.
+/// Writes `### <marker>` atomically. Status files are derived state (runs
+/// resume from their fsynced transition history), so the write does not wait
+/// for the disk.
 pub fn write(agents: &Path, plane: Plane, marker: &str) -> Result<(), StatusError> {
     debug_assert!(is_marker(marker), "{marker}");
     let path = path(agents, plane);
-    atomic::write(&path, format!("### {marker}\n").as_bytes())
+    atomic::write_volatile(&path, format!("### {marker}\n").as_bytes())
         .map_err(|source| StatusError::Io { path, source })
 }
 

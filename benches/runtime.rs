@@ -1,0 +1,170 @@
+//! Runtime benchmarks (`cargo bench --bench runtime`), whole processes of
+//! the release binary:
+//!
+//! - per-task engine overhead of the standard loop with a trivial runner:
+//!   wall time of `start --once` minus the runner processes' own time (the
+//!   `duration_ms` of every stage in the transition history);
+//! - `status --json`, `queue inspect --json` and `add-task` against a
+//!   10,000-card backlog.
+//!
+//! Figures go to docs/benchmarks.md.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_millrace");
+
+fn millrace(ws: &Path, args: &[&str]) -> Duration {
+    let t = Instant::now();
+    let out = Command::new(BIN)
+        .arg("--config")
+        .arg(ws.join("millrace.toml"))
+        .args(args)
+        .output()
+        .unwrap();
+    let elapsed = t.elapsed();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    elapsed
+}
+
+fn init() -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let ws = dir.path().join("w");
+    assert!(Command::new(BIN)
+        .arg("init")
+        .arg(&ws)
+        .output()
+        .unwrap()
+        .status
+        .success());
+    (dir, ws)
+}
+
+fn stats(name: &str, mut xs: Vec<f64>) {
+    xs.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    let p = |q: usize| xs[(xs.len() * q / 100).min(xs.len() - 1)];
+    println!(
+        "{name}: median {:.2} ms, min {:.2} ms, p95 {:.2} ms ({} runs)",
+        p(50),
+        xs[0],
+        p(95),
+        xs.len()
+    );
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// Sum of the runner processes' own time in the newest run.
+fn runner_ms(ws: &Path) -> f64 {
+    let run = std::fs::read_dir(ws.join("agents/runs"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .max()
+        .unwrap();
+    let history = std::fs::read_to_string(run.join("transition_history.jsonl")).unwrap();
+    history
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter_map(|t| t["duration_ms"].as_f64())
+        .sum()
+}
+
+fn bench_workspace() -> (tempfile::TempDir, std::path::PathBuf) {
+    let (d, ws) = init();
+    // A trivial runner: prints the stage's success marker.
+    let mut cfg = std::fs::read_to_string(ws.join("millrace.toml"))
+        .unwrap()
+        .replace("mode = \"standard\"", "mode = \"bench\"");
+    cfg.push_str("\n[runners.trivial]\ncommand = [\"sh\", \"-c\", \"printf '### %s\\\\n' \\\"${MILLRACE_OUTCOMES%%,*}\\\"\"]\n");
+    std::fs::write(ws.join("millrace.toml"), cfg).unwrap();
+    std::fs::write(
+        ws.join("agents/registry/modes/bench.yaml"),
+        "id: bench\nloops: { execution: standard }\ndefaults: { runner: trivial }\n",
+    )
+    .unwrap();
+    (d, ws)
+}
+
+const TASKS: usize = 30;
+
+fn engine_overhead_per_process() {
+    let (_d, ws) = bench_workspace();
+    for i in 0..TASKS {
+        millrace(&ws, &["add-task", &format!("Bench task {i}")]);
+    }
+    let (mut walls, mut overhead) = (Vec::new(), Vec::new());
+    for _ in 0..TASKS {
+        let wall = ms(millrace(&ws, &["start", "--once"]));
+        walls.push(wall);
+        overhead.push(wall - runner_ms(&ws));
+    }
+    stats(
+        "`millrace start --once` process, one standard-loop task (3 stages), wall",
+        walls,
+    );
+    stats(
+        "  engine overhead per task, whole process (wall minus runner processes)",
+        overhead,
+    );
+}
+
+/// Tasks driven one after another in one process, as a daemon drains a
+/// backlog: no process start or compile per task.
+fn engine_overhead_in_process() {
+    let (_d, ws) = bench_workspace();
+    for i in 0..TASKS {
+        millrace(&ws, &["add-task", &format!("Bench task {i}")]);
+    }
+    let workspace = millrace::control::Workspace::open(&ws.join("millrace.toml")).unwrap();
+    let mut overhead = Vec::new();
+    for _ in 0..TASKS {
+        let t = Instant::now();
+        let report = millrace::control::start::once(&workspace).unwrap();
+        assert_eq!(report.run.unwrap().terminal, "archived");
+        overhead.push(ms(t.elapsed()) - runner_ms(&ws));
+    }
+    stats(
+        "  engine overhead per task, in-process drain (wall minus runner processes)",
+        overhead,
+    );
+}
+
+fn big_backlog() {
+    let (_d, ws) = init();
+    let mut text = String::from("# Task Backlog\n");
+    for i in 0..10_000 {
+        text.push_str(&format!(
+            "\n## 2026-11-23 - Backlog task number {i}\n- **Spec-ID:** SPEC-{i}\n\nImplement part {i} of the plan, with tests and docs.\n"
+        ));
+    }
+    std::fs::write(ws.join("agents/tasksbacklog.md"), text).unwrap();
+    let runs = 30;
+    for (name, args) in [
+        ("status --json", vec!["status", "--json"]),
+        ("queue inspect --json", vec!["queue", "inspect", "--json"]),
+    ] {
+        millrace(&ws, &args);
+        stats(
+            &format!("{name} (10,000-card backlog)"),
+            (0..runs).map(|_| ms(millrace(&ws, &args))).collect(),
+        );
+    }
+    let adds = (0..runs)
+        .map(|i| ms(millrace(&ws, &["add-task", &format!("Added {i}")])))
+        .collect();
+    stats("add-task (10,000-card backlog)", adds);
+}
+
+fn main() {
+    engine_overhead_per_process();
+    engine_overhead_in_process();
+    big_backlog();
+}
