@@ -2,6 +2,7 @@
 pub mod cli;
 pub mod compile;
 pub mod control;
+pub mod engine;
 pub mod interp;
 pub mod runner;
 pub mod spec;

@@ -379,7 +379,7 @@ fn registry(config: &std::path::Path) -> Result<crate::compile::registry::Regist
 /// only) unless a config path was given explicitly and is missing.
 fn optional_workspace(config: &std::path::Path) -> Result<Option<Workspace>, ControlError> {
     if config.exists() || config != std::path::Path::new("millrace.toml") {
-        Workspace::open(config).map(Some)
+        Ok(Some(Workspace::open(config)?))
     } else {
         Ok(None)
     }

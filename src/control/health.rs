@@ -393,7 +393,7 @@ fn plan_checks(
 }
 
 fn lock_check(ws: &Workspace) -> Check {
-    let path = super::start::engine_lock_path(ws);
+    let path = crate::engine::owner::lock_path(ws);
     let owner = lock::read_owner(&path);
     match (lock::is_held(&path), owner) {
         (true, Some(o)) => check(

@@ -11,13 +11,12 @@ pub mod runs;
 pub mod schema;
 pub mod start;
 pub mod status;
-pub mod workspace;
 
 use std::path::PathBuf;
 
 use crate::spec::diag::{Diagnostic, Diagnostics};
 
-pub use workspace::Workspace;
+pub use crate::store::workspace::Workspace;
 
 /// Why an operator call failed. [`ControlError::exit_code`] maps each class
 /// to the CLI's exit status.
@@ -74,6 +73,37 @@ impl From<crate::store::queue::QueueError> for ControlError {
     fn from(e: crate::store::queue::QueueError) -> Self {
         match e {
             crate::store::queue::QueueError::Invalid(m) => ControlError::Runtime(m),
+            other => ControlError::Runtime(other.to_string()),
+        }
+    }
+}
+
+impl From<crate::store::workspace::OpenError> for ControlError {
+    fn from(e: crate::store::workspace::OpenError) -> Self {
+        use crate::store::workspace::OpenError;
+        match e {
+            OpenError::Missing(path) => ControlError::NotFound {
+                message: format!("no config at {}", path.display()),
+                hint: Some("create a workspace with `millrace init <DIR>`, or pass `--config <DIR>/millrace.toml`".into()),
+            },
+            OpenError::Invalid(d) => ControlError::Invalid(d),
+            OpenError::Io { path, source } => ControlError::Io { path, source },
+        }
+    }
+}
+
+impl From<crate::engine::EngineError> for ControlError {
+    fn from(e: crate::engine::EngineError) -> Self {
+        use crate::engine::EngineError;
+        match e {
+            EngineError::Busy(owner) => ControlError::Busy {
+                message: format!(
+                    "another millrace process owns this workspace: pid {} on {} ({}, since {})",
+                    owner.pid, owner.host, owner.purpose, owner.started_at
+                ),
+                hint: Some("wait for it to finish, or stop it; a lock left by a dead process is reclaimed automatically".into()),
+            },
+            EngineError::Plan(d) => ControlError::Diagnostics(d),
             other => ControlError::Runtime(other.to_string()),
         }
     }

@@ -5,11 +5,10 @@ use serde::Serialize;
 use crate::compile::plan::FrozenPlan;
 use crate::compile::registry::Registry;
 use crate::compile::sources::Inputs;
-use crate::compile::{self, Compiled};
+use crate::engine;
 use crate::spec::config::Config;
 use crate::spec::diag::{did_you_mean, Diagnostics};
 use crate::spec::loop_def::LoopDef;
-use crate::store::atomic;
 
 use super::{ControlError, Result, Workspace};
 
@@ -30,26 +29,10 @@ pub struct ValidateReport {
     pub diagnostics: Diagnostics,
 }
 
-fn compile_workspace(ws: &Workspace, mode: Option<&str>) -> Compiled {
-    let mut diags = Diagnostics::new();
-    let inputs = ws.inputs(&mut diags);
-    let mut compiled = compile::compile(&inputs, mode);
-    if !diags.is_empty() {
-        // Problems reading overlay files come first; they also fail the plan.
-        let failed = diags.has_errors();
-        diags.extend(compiled.diagnostics);
-        compiled.diagnostics = diags.finish();
-        if failed {
-            compiled.plan = None;
-        }
-    }
-    compiled
-}
-
 /// Compiles the workspace and persists the plan at
 /// `agents/state/compiled_plan.json` when it compiles.
 pub fn validate(ws: &Workspace, mode: Option<&str>) -> Result<ValidateReport> {
-    let compiled = compile_workspace(ws, mode);
+    let compiled = engine::plan::compile_workspace(ws, mode);
     let mut report = ValidateReport {
         ok: compiled.plan.is_some(),
         mode: None,
@@ -64,7 +47,7 @@ pub fn validate(ws: &Workspace, mode: Option<&str>) -> Result<ValidateReport> {
         diagnostics: compiled.diagnostics,
     };
     if let Some(plan) = compiled.plan {
-        report.plan_written = persist(ws, &plan)?;
+        report.plan_written = engine::plan::persist(ws, &plan)?;
         report.plan_path = Some(ws.relative(&ws.compiled_plan_path()));
         report.mode = Some(plan.content.mode.id.clone());
         report.plan_id = Some(plan.plan_id.clone());
@@ -75,51 +58,9 @@ pub fn validate(ws: &Workspace, mode: Option<&str>) -> Result<ValidateReport> {
     Ok(report)
 }
 
-/// Writes `agents/state/compiled_plan.json` if it changed.
-pub fn persist(ws: &Workspace, plan: &FrozenPlan) -> Result<bool> {
-    let path = ws.compiled_plan_path();
-    atomic::write_if_changed(&path, plan.to_canonical_json().as_bytes())
-        .map_err(ControlError::io(&path))
-}
-
-/// The plan of the configured mode. The persisted plan is reused when it
-/// verifies and was compiled from exactly the current inputs (same
-/// fingerprint); otherwise the workspace is compiled, and with `persist` the
-/// new plan is written.
-pub fn current(ws: &Workspace, persist_new: bool) -> Result<FrozenPlan> {
-    if let Some(plan) = reusable(ws) {
-        return Ok(plan);
-    }
-    let plan = show(ws, None)?;
-    if persist_new {
-        persist(ws, &plan)?;
-    }
-    Ok(plan)
-}
-
-/// The persisted plan, if it is still current.
-pub fn reusable(ws: &Workspace) -> Option<FrozenPlan> {
-    let text = std::fs::read_to_string(ws.compiled_plan_path()).ok()?;
-    let plan = FrozenPlan::from_json(&text)
-        .ok()
-        .filter(FrozenPlan::verify)?;
-    let wanted = &ws.config.plan.mode;
-    if plan.content.mode.id != *wanted && !plan.content.mode.aliases.contains(wanted) {
-        return None;
-    }
-    let mut diags = Diagnostics::new();
-    let inputs = ws.inputs(&mut diags);
-    (!diags.has_errors()
-        && compile::fingerprint(&inputs, &plan.content.mode.id) == plan.fingerprint)
-        .then_some(plan)
-}
-
 /// Compiles and returns the plan, or every diagnostic when it fails.
 pub fn show(ws: &Workspace, mode: Option<&str>) -> Result<FrozenPlan> {
-    let compiled = compile_workspace(ws, mode);
-    compiled
-        .plan
-        .ok_or(ControlError::Diagnostics(compiled.diagnostics))
+    Ok(engine::plan::show(ws, mode)?)
 }
 
 /// The registry of a workspace, or of the packaged defaults when there is

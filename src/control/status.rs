@@ -2,10 +2,10 @@
 
 use serde::Serialize;
 
-use crate::compile::plan::FrozenPlan;
+use crate::engine;
 use crate::spec::stage_kind::Plane;
 use crate::store::cards::TaskView;
-use crate::store::lock::{self, Owner};
+use crate::store::lock::Owner;
 use crate::store::queue::Queue;
 use crate::store::runs::{self, ActiveRun, RunDir, RunMeta};
 use crate::store::status as status_file;
@@ -68,14 +68,17 @@ pub fn status(ws: &Workspace, detail: bool) -> Result<StatusReport> {
         Some(t) => Some(t.task_id.clone()),
         None => queue.active()?.map(|c| c.id),
     };
-    let lock_path = super::start::engine_lock_path(ws);
-    let process_running = lock::is_held(&lock_path);
+    let owner = engine::owner::live_owner(ws);
+    let process_running = engine::owner::is_owned(ws);
     let read_status =
         |plane| status_file::read(&ws.agents, plane).unwrap_or_else(|e| format!("INVALID ({e})"));
-    let compiled = super::plan::show(ws, None);
-    let persisted = std::fs::read_to_string(ws.compiled_plan_path())
-        .ok()
-        .and_then(|t| FrozenPlan::from_json(&t).ok());
+    // A current persisted plan answers without compiling.
+    let reusable = engine::plan::reusable(ws);
+    let compiled = match &reusable {
+        Some(p) => Ok(p.clone()),
+        None => engine::plan::show(ws, None),
+    };
+    let persisted = reusable.or_else(|| engine::plan::persisted(ws));
     let plan = match &compiled {
         Ok(p) => PlanState {
             mode: p.content.mode.id.clone(),
@@ -92,7 +95,7 @@ pub fn status(ws: &Workspace, detail: bool) -> Result<StatusReport> {
             plan_id: None,
             content_hash: None,
             error_count: match e {
-                super::ControlError::Diagnostics(d) => d.error_count(),
+                engine::EngineError::Plan(d) => d.error_count(),
                 _ => 1,
             },
             persisted_plan_id: persisted.as_ref().map(|q| q.plan_id.clone()),
@@ -106,11 +109,7 @@ pub fn status(ws: &Workspace, detail: bool) -> Result<StatusReport> {
     Ok(StatusReport {
         runtime: Runtime {
             process_running,
-            owner: if process_running {
-                lock::read_owner(&lock_path)
-            } else {
-                None
-            },
+            owner,
             execution_status: read_status(Plane::Execution),
             research_status: read_status(Plane::Research),
             active_task_id,

@@ -9,11 +9,52 @@ pub mod route;
 pub mod run;
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
 
 use crate::spec::config::Config;
 use crate::store::events::EventLog;
 use crate::store::queue::{Queue, QueueError};
 use crate::store::status::StatusError;
+
+/// Operator control over running runs, shared with the daemon: pause holds
+/// a run between stages; stop ends it between stages (or, once the daemon
+/// kills the stage's process group, mid-stage) leaving it resumable.
+#[derive(Debug, Default)]
+pub struct RunControl {
+    paused: Mutex<bool>,
+    wake: Condvar,
+    stop: AtomicBool,
+}
+
+impl RunControl {
+    pub fn set_paused(&self, paused: bool) {
+        *self.paused.lock().expect("not poisoned") = paused;
+        self.wake.notify_all();
+    }
+
+    pub fn is_paused(&self) -> bool {
+        *self.paused.lock().expect("not poisoned")
+    }
+
+    pub fn request_stop(&self) {
+        self.stop.store(true, Ordering::SeqCst);
+        self.wake.notify_all();
+    }
+
+    pub fn stop_requested(&self) -> bool {
+        self.stop.load(Ordering::SeqCst)
+    }
+
+    /// Blocks while paused; false when the run must stop.
+    pub fn proceed(&self) -> bool {
+        let mut paused = self.paused.lock().expect("not poisoned");
+        while *paused && !self.stop_requested() {
+            paused = self.wake.wait(paused).expect("not poisoned");
+        }
+        !self.stop_requested()
+    }
+}
 
 /// A workspace as the interpreter sees it.
 pub struct Runtime {
@@ -22,6 +63,7 @@ pub struct Runtime {
     pub config: Config,
     pub events: EventLog,
     pub queue: Queue,
+    pub control: Arc<RunControl>,
 }
 
 impl Runtime {
@@ -29,6 +71,7 @@ impl Runtime {
         Runtime {
             events: EventLog::new(&agents),
             queue: Queue::new(&agents),
+            control: Arc::new(RunControl::default()),
             root,
             agents,
             config,
@@ -60,6 +103,9 @@ pub enum InterpError {
     /// The run cannot continue as recorded (edited plan, vanished task…).
     #[error("{0}")]
     Inconsistent(String),
+    /// The operator stopped the run; it resumes on the next start.
+    #[error("run {0} was interrupted by a stop request; the next start resumes it")]
+    Interrupted(String),
 }
 
 impl InterpError {

@@ -355,6 +355,9 @@ impl<'a> Driver<'a> {
         loop {
             match self.next.clone() {
                 Target::Node(node) => {
+                    if !self.rt.control.proceed() {
+                        return Err(self.interrupted(&node));
+                    }
                     if u64::from(self.stages_finished) >= self.lp().max_stage_runs {
                         return Err(InterpError::Inconsistent(format!(
                             "run `{}` exceeded the proved bound of {} stage executions",
@@ -457,6 +460,11 @@ impl<'a> Driver<'a> {
             ),
         };
         let t_agent = t0.elapsed();
+        if self.rt.control.stop_requested() && result.exit.signal.is_some() {
+            // Killed by a stop, not failed: leave the attempt unfinished so
+            // the next start runs it again.
+            return Err(self.interrupted(node_id));
+        }
         tracing::debug!(
             node = node_id,
             agent_us = result.exit.duration.as_micros() as u64,
@@ -582,6 +590,21 @@ impl<'a> Driver<'a> {
         });
         self.next = decision.target;
         Ok(())
+    }
+
+    /// Records the interruption (informational; replay ignores it).
+    fn interrupted(&mut self, node: &str) -> InterpError {
+        let _ = self.record(Transition {
+            event: "run.interrupted".into(),
+            node: Some(node.to_string()),
+            ..self.transition()
+        });
+        self.rt.event(
+            &format!("{}.run.interrupted", self.source()),
+            self.source(),
+            json!({"run_id": self.dir.id, "node_id": node, "task_id": self.meta.task_id}),
+        );
+        InterpError::Interrupted(self.dir.id.clone())
     }
 
     fn relative(&self, p: &Path) -> String {

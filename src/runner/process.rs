@@ -11,6 +11,29 @@ use std::time::{Duration, Instant};
 
 static SUBREAPER: AtomicBool = AtomicBool::new(false);
 
+/// Process group of the stage running now (0: none). One stage runs at a
+/// time per runtime process; the daemon reads this to stop a stage that
+/// outlives its grace period.
+static CURRENT_GROUP: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+/// Terminates the running stage's process group: SIGTERM, then SIGKILL
+/// after `grace` if it is still there. Returns whether a stage was running.
+pub fn terminate_current_stage(grace: Duration) -> bool {
+    let pid = CURRENT_GROUP.load(Ordering::SeqCst);
+    if pid == 0 {
+        return false;
+    }
+    signal_group(pid, libc::SIGTERM);
+    let deadline = Instant::now() + grace;
+    while CURRENT_GROUP.load(Ordering::SeqCst) == pid && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    if CURRENT_GROUP.load(Ordering::SeqCst) == pid {
+        signal_group(pid, libc::SIGKILL);
+    }
+    true
+}
+
 /// Makes this process the reaper of its orphaned descendants (Linux), so
 /// that processes an agent left behind are reaped here even when PID 1 does
 /// not reap (as in some containers). Call once per runtime process.
@@ -87,6 +110,7 @@ pub fn signal_group(pid: u32, signal: libc::c_int) {
 /// process it left in its group is killed.
 pub fn wait(child: Child, started: Instant, timeout: Duration) -> Exit {
     let pid = child.id();
+    CURRENT_GROUP.store(pid, Ordering::SeqCst);
     let (tx, rx) = mpsc::channel();
     let waiter = std::thread::spawn(move || {
         let mut child = child;
@@ -112,6 +136,7 @@ pub fn wait(child: Child, started: Instant, timeout: Duration) -> Exit {
     let _ = waiter.join();
     // Stragglers (background jobs of the agent) must not outlive the stage.
     signal_group(pid, libc::SIGKILL);
+    CURRENT_GROUP.store(0, Ordering::SeqCst);
     reap_orphans();
     let mut exit = describe(status.ok());
     exit.timed_out = timed_out;

@@ -12,3 +12,4 @@ pub mod queue;
 pub mod runs;
 pub mod status;
 pub mod time;
+pub mod workspace;

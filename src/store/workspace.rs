@@ -1,4 +1,5 @@
-//! Locating a workspace from `--config` and loading its compile inputs.
+//! A workspace on disk: where `millrace.toml` is, what it says, and where
+//! the agents directory is; loads the compile inputs.
 
 use std::path::{Path, PathBuf};
 
@@ -6,7 +7,20 @@ use crate::compile::sources::Inputs;
 use crate::spec::config::Config;
 use crate::spec::diag::Diagnostics;
 
-use super::{ControlError, Result};
+/// Why a workspace could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error("no config at {}", .0.display())]
+    Missing(PathBuf),
+    #[error("{0}")]
+    Invalid(Box<crate::spec::diag::Diagnostic>),
+    #[error("{}: {source}", .path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
 
 /// An opened workspace: its config and where its files are.
 #[derive(Debug, Clone)]
@@ -21,23 +35,23 @@ pub struct Workspace {
 
 impl Workspace {
     /// Opens the workspace whose config is `config_path`.
-    pub fn open(config_path: &Path) -> Result<Workspace> {
+    pub fn open(config_path: &Path) -> Result<Workspace, OpenError> {
         let config_path = absolute(config_path);
         let config_text = match std::fs::read_to_string(&config_path) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(ControlError::NotFound {
-                    message: format!("no config at {}", config_path.display()),
-                    hint: Some(
-                        "create a workspace with `millrace init <DIR>`, or pass `--config <DIR>/millrace.toml`".into(),
-                    ),
+                return Err(OpenError::Missing(config_path))
+            }
+            Err(source) => {
+                return Err(OpenError::Io {
+                    path: config_path,
+                    source,
                 })
             }
-            Err(e) => return Err(ControlError::io(&config_path)(e)),
         };
         let display = config_path.display().to_string();
-        let config = Config::parse(&display, &config_text)
-            .map_err(|d| ControlError::Invalid(Box::new(d)))?;
+        let config =
+            Config::parse(&display, &config_text).map_err(|d| OpenError::Invalid(Box::new(d)))?;
         let root = config.workspace_root(&config_path);
         let agents = config.agents_dir(&config_path);
         Ok(Workspace {

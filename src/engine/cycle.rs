@@ -1,0 +1,59 @@
+//! One engine cycle: finish an interrupted run, or promote the next task and
+//! run it to a terminal state.
+
+use serde_json::json;
+
+use crate::interp::{run, Runtime};
+use crate::store::runs;
+use crate::store::workspace::Workspace;
+
+use super::{plan, EngineError};
+
+/// What a cycle did.
+#[derive(Debug)]
+pub enum Cycle {
+    /// Nothing to do: no interrupted run, empty backlog.
+    Idle,
+    Ran(run::RunReport),
+    Resumed(run::RunReport),
+}
+
+/// Whether a cycle would have something to do.
+pub fn has_work(ws: &Workspace, rt: &Runtime) -> Result<bool, EngineError> {
+    if runs::active(&ws.agents)
+        .map_err(EngineError::io("active_run.json"))?
+        .is_some()
+    {
+        return Ok(true);
+    }
+    Ok(rt.queue.active()?.is_some() || rt.queue.backlog_depth()? > 0)
+}
+
+pub fn run_one(ws: &Workspace, rt: &Runtime) -> Result<Cycle, EngineError> {
+    if let Some(active) = runs::active(&ws.agents).map_err(EngineError::io("active_run.json"))? {
+        return Ok(Cycle::Resumed(run::resume(rt, &active.run_id)?));
+    }
+    let plan = plan::current(ws, true)?;
+    tracing::debug!(plan = %plan.plan_id, "plan ready");
+    let next = rt.queue.active_or_promote()?;
+    match next {
+        None => {
+            rt.event(
+                "execution.backlog.empty",
+                "execution",
+                json!({"backlog_depth": 0, "run_update_on_empty": ws.config.execution.run_update_on_empty}),
+            );
+            Ok(Cycle::Idle)
+        }
+        Some((card, promoted)) => {
+            if promoted {
+                rt.event(
+                    "execution.task.promoted",
+                    "execution",
+                    json!({"task_id": card.id, "title": card.title}),
+                );
+            }
+            Ok(Cycle::Ran(run::start(rt, &plan, card)?))
+        }
+    }
+}

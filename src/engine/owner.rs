@@ -1,0 +1,39 @@
+//! One owner per workspace: `agents/.locks/engine.lock` (an OS lock plus a
+//! pid/host/start-time record). A second `start` refuses while the owner
+//! lives; the lock of a dead owner is reclaimed.
+
+use std::path::PathBuf;
+
+use crate::store::lock::{self, FileLock, LockError};
+use crate::store::workspace::Workspace;
+
+use super::EngineError;
+
+pub fn lock_path(ws: &Workspace) -> PathBuf {
+    ws.agents.join(".locks").join("engine.lock")
+}
+
+/// Takes ownership of the workspace or reports the live owner.
+pub fn own(ws: &Workspace, purpose: &str) -> Result<FileLock, EngineError> {
+    let l = FileLock::try_acquire(&lock_path(ws), purpose).map_err(|e| match e {
+        LockError::Held { owner, .. } => EngineError::Busy(owner),
+        other => EngineError::Other(other.to_string()),
+    })?;
+    if let Some(dead) = &l.reclaimed_from {
+        tracing::warn!(pid = dead.pid, purpose = %dead.purpose, "reclaimed the workspace lock of a dead process");
+    }
+    Ok(l)
+}
+
+/// The live owner, if any process owns the workspace now.
+pub fn live_owner(ws: &Workspace) -> Option<lock::Owner> {
+    let path = lock_path(ws);
+    lock::is_held(&path)
+        .then(|| lock::read_owner(&path))
+        .flatten()
+}
+
+/// Whether a live process owns the workspace.
+pub fn is_owned(ws: &Workspace) -> bool {
+    lock::is_held(&lock_path(ws))
+}
