@@ -311,7 +311,7 @@ fn plan_show_text_snapshot() {
     let r = ws.run(&["plan", "show"]).code(0);
     // The input fingerprint changes with any packaged file; the content hash
     // is the part worth pinning.
-    insta::with_settings!({filters => vec![(r"inputs [0-9a-f]{64}", "inputs [FINGERPRINT]")]}, {
+    insta::with_settings!({filters => vec![(r"inputs [0-9a-f]{64}", "inputs [FINGERPRINT]"), (r"config [0-9a-f]{64}", "config [HASH]")]}, {
         insta::assert_snapshot!("plan_show_standard", r.stdout);
     });
 }

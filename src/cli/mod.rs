@@ -6,8 +6,10 @@ mod render;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::control::{self, ControlError, Workspace};
 
@@ -28,6 +30,16 @@ pub struct Cli {
     config: PathBuf,
     #[command(subcommand)]
     command: Command,
+}
+
+/// Options of commands a running daemon applies through its mailbox.
+#[derive(Debug, Args)]
+struct Send {
+    /// With a daemon running: queue the command and return at once
+    #[arg(long)]
+    no_wait: bool,
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -51,8 +63,14 @@ enum Command {
         body: Option<String>,
         #[arg(long)]
         spec_id: Option<String>,
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        send: Send,
+    },
+    /// Queue an idea file for research (copied into agents/ideas/raw/)
+    AddIdea {
+        file: PathBuf,
+        #[command(flatten)]
+        send: Send,
     },
     /// Show the queue (active task, backlog depth, next task)
     Queue {
@@ -66,12 +84,21 @@ enum Command {
         /// Run one task to a terminal state, then exit (the default)
         #[arg(long)]
         once: bool,
-        /// Keep draining the backlog (not available yet)
+        /// Keep draining the backlog until stopped
         #[arg(long, conflicts_with = "once")]
         daemon: bool,
+        /// With --daemon: print a line per stage start/end and idle heartbeats
+        #[arg(long, requires = "daemon")]
+        monitor: bool,
         #[arg(long)]
         json: bool,
     },
+    /// Ask the daemon to stop (the running stage gets a grace period)
+    Stop(Send),
+    /// Ask the daemon to start nothing new after the current stage
+    Pause(Send),
+    /// Let a paused daemon continue
+    Resume(Send),
     /// Runtime state, queue and plan currentness
     Status {
         /// Include the active and next task
@@ -90,9 +117,21 @@ enum Command {
     Logs {
         #[arg(long, default_value_t = 50)]
         tail: usize,
+        /// Keep printing new events as they are appended
+        #[arg(long)]
+        follow: bool,
+        /// With --follow: stop after this many new events
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+        limit: Option<u64>,
+        /// With --follow: stop after this many seconds without an event
+        #[arg(long)]
+        idle_timeout: Option<f64>,
         #[arg(long)]
         json: bool,
     },
+    /// Show or change millrace.toml
+    #[command(subcommand)]
+    Config(ConfigCommand),
     /// Check config, workspace, plan and runners (exit 1 on failure)
     Health {
         #[arg(long)]
@@ -103,9 +142,6 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// The bundled demo agent, run by the `demo` runner
-    #[command(hide = true)]
-    DemoAgent,
     /// Compile and inspect plans
     #[command(subcommand)]
     Plan(PlanCommand),
@@ -118,6 +154,9 @@ enum Command {
     /// JSON Schemas of the authoring formats
     #[command(subcommand)]
     Schema(SchemaCommand),
+    /// The bundled demo agent, run by the `demo` runner
+    #[command(hide = true)]
+    DemoAgent,
 }
 
 #[derive(Debug, Subcommand)]
@@ -128,7 +167,28 @@ enum QueueCommand {
     Reorder {
         #[arg(required = true)]
         task_ids: Vec<String>,
+        /// With a daemon running: queue the command and return at once
+        #[arg(long)]
+        no_wait: bool,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Print the effective config and its hash
+    Show {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Set a dotted key (validated before it is written)
+    Set {
+        key: String,
+        value: String,
+        #[command(flatten)]
+        send: Send,
+    },
+    /// Make a running daemon re-read millrace.toml
+    Reload(Send),
 }
 
 #[derive(Debug, Subcommand)]
@@ -209,28 +269,36 @@ impl Cli {
     fn wants_json(&self) -> bool {
         match &self.command {
             Command::Init { json, .. }
-            | Command::AddTask { json, .. }
             | Command::Queue { json, .. }
             | Command::Start { json, .. }
             | Command::Status { json, .. }
             | Command::RunProvenance { json, .. }
             | Command::Logs { json, .. }
             | Command::Health { json }
-            | Command::Doctor { json } => *json,
-            Command::DemoAgent => false,
+            | Command::Doctor { json }
+            | Command::Config(ConfigCommand::Show { json }) => *json,
+            Command::AddTask { send, .. }
+            | Command::AddIdea { send, .. }
+            | Command::Stop(send)
+            | Command::Pause(send)
+            | Command::Resume(send)
+            | Command::Config(ConfigCommand::Set { send, .. })
+            | Command::Config(ConfigCommand::Reload(send)) => send.json,
+            Command::DemoAgent | Command::Schema(_) => false,
             Command::Plan(PlanCommand::Validate { json, .. })
             | Command::Plan(PlanCommand::Diff { json, .. }) => *json,
             Command::Plan(PlanCommand::Show { format, .. }) => matches!(format, Format::Json),
             Command::Modes(c) | Command::Loops(c) => match c {
                 RegistryCommand::List { json } | RegistryCommand::Show { json, .. } => *json,
             },
-            Command::Schema(_) => false,
         }
     }
 }
 
 fn run(cli: Cli) -> Result<u8, ControlError> {
-    let out = &mut std::io::stdout().lock();
+    // Not locked for the whole command: `--monitor` prints from the run thread.
+    let out = &mut std::io::stdout();
+    let open = || Workspace::open(&cli.config);
     match cli.command {
         Command::Init {
             destination,
@@ -238,88 +306,134 @@ fn run(cli: Cli) -> Result<u8, ControlError> {
             demo,
             json,
         } => {
-            let report = control::init::init(&destination, force, demo)?;
-            render::init(out, &report, json);
-            Ok(0)
+            render::init(out, &control::init::init(&destination, force, demo)?, json);
         }
         Command::AddTask {
             title,
             body,
             spec_id,
-            json,
+            send,
         } => {
-            let ws = Workspace::open(&cli.config)?;
-            let op = control::queue::add_task(&ws, &title, body.as_deref(), spec_id.as_deref())?;
-            render::operation(out, &op, json);
-            Ok(0)
+            let op = control::queue::add_task(
+                &open()?,
+                &title,
+                body.as_deref(),
+                spec_id.as_deref(),
+                !send.no_wait,
+            )?;
+            render::operation(out, &op, send.json);
+        }
+        Command::AddIdea { file, send } => {
+            if !file.is_file() {
+                return Err(ControlError::Usage(format!(
+                    "{} is not a file",
+                    file.display()
+                )));
+            }
+            let file = std::fs::canonicalize(&file).map_err(ControlError::io(&file))?;
+            let op = control::mailbox::dispatch(
+                &open()?,
+                "add_idea",
+                serde_json::json!({"file": file}),
+                !send.no_wait,
+            )?;
+            render::operation(out, &op, send.json);
         }
         Command::Queue { json, command } => {
-            let ws = Workspace::open(&cli.config)?;
+            let ws = open()?;
             match command {
                 None => render::queue(out, &control::queue::view(&ws, false)?, false, json),
                 Some(QueueCommand::Inspect) => {
                     render::queue(out, &control::queue::view(&ws, true)?, true, json)
                 }
-                Some(QueueCommand::Reorder { task_ids }) => {
-                    render::operation(out, &control::queue::reorder(&ws, &task_ids)?, json)
-                }
+                Some(QueueCommand::Reorder { task_ids, no_wait }) => render::operation(
+                    out,
+                    &control::queue::reorder(&ws, &task_ids, !no_wait)?,
+                    json,
+                ),
             }
-            Ok(0)
         }
-        Command::Start { daemon, json, .. } => {
+        Command::Start {
+            daemon,
+            monitor,
+            json,
+            ..
+        } => {
+            let ws = open()?;
             if daemon {
-                return Err(ControlError::Usage(
-                    "`start --daemon` is not available yet; use `start --once`".into(),
-                ));
+                let listener: Option<crate::interp::EventListener> = monitor.then(|| {
+                    let printer: crate::interp::EventListener = Arc::new(render::monitor_line);
+                    printer
+                });
+                let report = control::start::daemon(&ws, listener)?;
+                render::daemon_report(out, &report, json);
+            } else {
+                render::start(out, &control::start::once(&ws)?, json);
             }
-            let ws = Workspace::open(&cli.config)?;
-            let report = control::start::once(&ws)?;
-            render::start(out, &report, json);
-            Ok(0)
         }
+        Command::Stop(send) => send_simple(out, &open()?, "stop", send)?,
+        Command::Pause(send) => send_simple(out, &open()?, "pause", send)?,
+        Command::Resume(send) => send_simple(out, &open()?, "resume", send)?,
         Command::Status { detail, json } => {
-            let ws = Workspace::open(&cli.config)?;
-            render::status(out, &control::status::status(&ws, detail)?, json);
-            Ok(0)
+            render::status(out, &control::status::status(&open()?, detail)?, json)
         }
         Command::RunProvenance { run_id, json } => {
-            let ws = Workspace::open(&cli.config)?;
-            render::provenance(out, &control::runs::provenance(&ws, &run_id)?, json);
-            Ok(0)
+            render::provenance(out, &control::runs::provenance(&open()?, &run_id)?, json)
         }
-        Command::Logs { tail, json } => {
-            let ws = Workspace::open(&cli.config)?;
-            render::logs(out, &control::logs::tail(&ws, tail)?, json);
-            Ok(0)
+        Command::Logs {
+            tail,
+            follow,
+            limit,
+            idle_timeout,
+            json,
+        } => {
+            let ws = open()?;
+            if follow {
+                let idle = idle_timeout
+                    .filter(|t| *t > 0.0)
+                    .map(Duration::from_secs_f64);
+                control::logs::follow(&ws, tail, limit.map(|l| l as usize), idle, |e| {
+                    render::follow_line(e, json)
+                })?;
+            } else {
+                render::logs(out, &control::logs::tail(&ws, tail)?, json);
+            }
         }
+        Command::Config(ConfigCommand::Show { json }) => {
+            render::config(out, &control::config::show(&open()?), json)
+        }
+        Command::Config(ConfigCommand::Set { key, value, send }) => render::operation(
+            out,
+            &control::config::set(&open()?, &key, &value, !send.no_wait)?,
+            send.json,
+        ),
+        Command::Config(ConfigCommand::Reload(send)) => render::operation(
+            out,
+            &control::config::reload(&open()?, !send.no_wait)?,
+            send.json,
+        ),
         Command::Health { json } => {
             let report = control::health::report(&cli.config, false);
             render::health(out, &report, false, json);
-            Ok(if report.ok { 0 } else { 1 })
+            return Ok(if report.ok { 0 } else { 1 });
         }
         Command::Doctor { json } => {
             let report = control::health::report(&cli.config, true);
             render::health(out, &report, true, json);
-            Ok(if report.bootstrap_ready && report.execution_ready {
+            return Ok(if report.bootstrap_ready && report.execution_ready {
                 0
             } else {
                 1
-            })
+            });
         }
-        Command::DemoAgent => Ok(crate::runner::demo_agent::main().clamp(0, 255) as u8),
-        Command::Plan(PlanCommand::Diff { run_a, run_b, json }) => {
-            let ws = Workspace::open(&cli.config)?;
-            render::plan_diff(out, &control::runs::diff(&ws, &run_a, &run_b)?, json);
-            Ok(0)
-        }
+        Command::DemoAgent => return Ok(crate::runner::demo_agent::main().clamp(0, 255) as u8),
         Command::Plan(PlanCommand::Validate { mode, json }) => {
-            let ws = Workspace::open(&cli.config)?;
-            let report = control::plan::validate(&ws, mode.as_deref())?;
+            let report = control::plan::validate(&open()?, mode.as_deref())?;
             render::validate(out, &report, json);
-            Ok(if report.ok { 0 } else { 1 })
+            return Ok(if report.ok { 0 } else { 1 });
         }
         Command::Plan(PlanCommand::Show { mode, run, format }) => {
-            let ws = Workspace::open(&cli.config)?;
+            let ws = open()?;
             let plan = match run {
                 Some(run_id) => control::runs::plan(&ws, &run_id)?,
                 None => control::plan::show(&ws, mode.as_deref())?,
@@ -331,7 +445,9 @@ fn run(cli: Cli) -> Result<u8, ControlError> {
                 Format::Mermaid => render::plan_mermaid(&plan),
             };
             let _ = out.write_all(text.as_bytes());
-            Ok(0)
+        }
+        Command::Plan(PlanCommand::Diff { run_a, run_b, json }) => {
+            render::plan_diff(out, &control::runs::diff(&open()?, &run_a, &run_b)?, json)
         }
         Command::Modes(cmd) => {
             let reg = registry(&cli.config)?;
@@ -343,7 +459,6 @@ fn run(cli: Cli) -> Result<u8, ControlError> {
                     render::yaml_or_json(out, &control::plan::mode(&reg, &id)?, json)
                 }
             }
-            Ok(0)
         }
         Command::Loops(cmd) => {
             let reg = registry(&cli.config)?;
@@ -355,15 +470,25 @@ fn run(cli: Cli) -> Result<u8, ControlError> {
                     render::yaml_or_json(out, &control::plan::loop_def(&reg, &id)?, json)
                 }
             }
-            Ok(0)
         }
         Command::Schema(SchemaCommand::Export { dir }) => {
             for path in control::schema::export(&dir)? {
                 let _ = writeln!(out, "wrote {}", path.display());
             }
-            Ok(0)
         }
     }
+    Ok(0)
+}
+
+fn send_simple(
+    out: &mut impl Write,
+    ws: &Workspace,
+    command: &str,
+    send: Send,
+) -> Result<(), ControlError> {
+    let op = control::mailbox::dispatch(ws, command, serde_json::json!({}), !send.no_wait)?;
+    render::operation(out, &op, send.json);
+    Ok(())
 }
 
 /// The registry for `modes`/`loops` commands; load problems are printed as

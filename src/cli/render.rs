@@ -638,3 +638,79 @@ pub fn health(
     }
     let _ = out.write_all(s.as_bytes());
 }
+
+/// One compact line per event for `start --daemon --monitor`.
+pub fn monitor_line(e: &crate::store::events::Event) {
+    let p = &e.payload;
+    let s = |k: &str| p[k].as_str().unwrap_or("-").to_string();
+    let time = e.timestamp.get(11..19).unwrap_or(&e.timestamp);
+    let line = match e.kind.as_str() {
+        k if k.ends_with(".stage.started") => {
+            format!("{time} ▶ {} #{} {}", s("node_id"), s("task_id"), s("title"))
+        }
+        k if k.ends_with(".stage.completed") => {
+            format!("{time} ✔ {} → {}", s("node_id"), s("status"))
+        }
+        k if k.ends_with(".stage.failed") => {
+            format!("{time} ✘ {} → {} {}", s("node_id"), s("status"), s("error"))
+        }
+        k if k.ends_with(".task.archived") => format!("{time} archived {}", s("task_id")),
+        k if k.ends_with(".task.quarantined") => format!("{time} quarantined {}", s("task_id")),
+        "engine.heartbeat" => format!(
+            "{time} idle{}{}",
+            if p["paused"] == true { " (paused)" } else { "" },
+            p["plan_problem"]
+                .as_str()
+                .map(|x| format!(" — {x}"))
+                .unwrap_or_default()
+        ),
+        "engine.started" | "engine.stopped" | "engine.paused" | "engine.resumed" | "plan.stale"
+        | "plan.recovered" => {
+            format!("{time} {}", e.kind)
+        }
+        _ => return,
+    };
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}");
+    let _ = out.flush();
+}
+
+/// One followed event: the text line of `logs`, or compact JSON.
+pub fn follow_line(e: &crate::store::events::Event, as_json: bool) {
+    let mut out = std::io::stdout().lock();
+    let _ = if as_json {
+        writeln!(out, "{}", serde_json::to_string(e).unwrap_or_default())
+    } else {
+        writeln!(
+            out,
+            "{} {} source={} payload={}",
+            e.timestamp, e.kind, e.source, e.payload
+        )
+    };
+    let _ = out.flush();
+}
+
+pub fn daemon_report(out: &mut impl Write, r: &crate::engine::daemon::DaemonReport, as_json: bool) {
+    if as_json {
+        let _ = out.write_all(json(r).as_bytes());
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "daemon stopped ({}): {} run(s) finished, {} interrupted, up {}s",
+        r.stop_reason, r.runs_finished, r.runs_interrupted, r.uptime_seconds
+    );
+}
+
+pub fn config(out: &mut impl Write, c: &crate::control::config::ConfigView, as_json: bool) {
+    if as_json {
+        let _ = out.write_all(json(c).as_bytes());
+        return;
+    }
+    let body = toml::to_string(&c.config).unwrap_or_default();
+    let _ = writeln!(
+        out,
+        "# {}\n# config_hash {}\n\n{body}",
+        c.config_path, c.config_hash
+    );
+}

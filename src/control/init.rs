@@ -13,8 +13,7 @@ use crate::store::atomic;
 
 use super::{ControlError, Result};
 
-/// Identifies the scaffold written by this version.
-pub const BUNDLE_VERSION: &str = "millrace-rs-bundle-1";
+pub use crate::store::workspace::BUNDLE_VERSION;
 
 pub const DEFAULT_CONFIG: &str = r#"# Millrace workspace configuration. Unknown keys are errors.
 # Reference: `millrace schema export` writes config.schema.json.

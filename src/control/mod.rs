@@ -2,9 +2,11 @@
 //! mailbox) calls. Functions here decide and act; they return data, never
 //! formatted text, so that text and `--json` output come from the same value.
 
+pub mod config;
 pub mod health;
 pub mod init;
 pub mod logs;
+pub mod mailbox;
 pub mod plan;
 pub mod queue;
 pub mod runs;

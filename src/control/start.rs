@@ -50,3 +50,14 @@ pub fn once(ws: &Workspace) -> Result<StartReport> {
         reclaimed_lock_from: lock.reclaimed_from.clone(),
     })
 }
+
+/// `start --daemon`: runs until stopped.
+pub fn daemon(
+    ws: &Workspace,
+    listener: Option<crate::interp::EventListener>,
+) -> Result<crate::engine::daemon::DaemonReport> {
+    Ok(crate::engine::daemon::run(
+        ws.clone(),
+        crate::engine::daemon::Options { listener },
+    )?)
+}

@@ -15,6 +15,9 @@ use super::{Result, Workspace};
 #[derive(Debug, Serialize)]
 pub struct StatusReport {
     pub runtime: Runtime,
+    /// The daemon's own report (`agents/.runtime/state.json`), only while a
+    /// live daemon owns the workspace.
+    pub daemon: Option<engine::state::RuntimeState>,
     pub plan: PlanState,
     pub last_run: Option<RunMeta>,
     pub config_path: String,
@@ -106,7 +109,16 @@ pub fn status(ws: &Workspace, detail: bool) -> Result<StatusReport> {
         ids.into_iter()
             .find_map(|id| RunDir::open(&ws.agents, &id)?.meta().ok())
     });
+    let daemon = if owner
+        .as_ref()
+        .is_some_and(|o| o.purpose == "start --daemon")
+    {
+        engine::state::read(&ws.agents)
+    } else {
+        None
+    };
     Ok(StatusReport {
+        daemon,
         runtime: Runtime {
             process_running,
             owner,

@@ -1,1 +1,547 @@
-//! placeholder
+//! `start --daemon`: keeps draining the backlog until stopped.
+//!
+//! One owner per workspace (the engine lock). The loop runs on a
+//! current-thread tokio runtime: runs execute on a blocking thread while the
+//! loop keeps applying mailbox commands, reacting to file changes and
+//! signals. When work is pending the next run starts at once; when idle the
+//! loop sleeps until the watcher, the mailbox or a signal wakes it (polling
+//! every `[engine] poll_interval_seconds` only when watching is unavailable).
+//!
+//! New runs start only from a plan that matches the current inputs: the
+//! config is re-read and the plan recompiled (or reused) at every run
+//! boundary; when that fails, no run starts and the problem is reported in
+//! `state.json` and events until the inputs are fixed. Runs already started
+//! keep their frozen plans.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use serde_json::{json, Value};
+use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::mpsc::unbounded_channel;
+use tokio::task::JoinHandle;
+
+use crate::interp::{EventListener, InterpError, RunControl, Runtime};
+use crate::runner::process;
+use crate::spec::stage_kind::Plane;
+use crate::store::queue::Queue;
+use crate::store::workspace::Workspace;
+use crate::store::{runs, status, time};
+
+use super::cycle::{self, Cycle};
+use super::mailbox::{self, CommandResult, Envelope};
+use super::state::{self, RuntimeState};
+use super::watcher::{self, Wake, STOP_MARKERS};
+use super::{commands, owner, plan, EngineError};
+
+pub struct Options {
+    /// Receives every event (and idle heartbeats), e.g. `--monitor`.
+    pub listener: Option<EventListener>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct DaemonReport {
+    pub runs_finished: u32,
+    pub runs_interrupted: u32,
+    pub stop_reason: String,
+    pub uptime_seconds: u64,
+}
+
+pub fn run(ws: Workspace, options: Options) -> Result<DaemonReport, EngineError> {
+    let lock = owner::own(&ws, "start --daemon")?;
+    process::become_subreaper();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(EngineError::io("cannot start the async runtime"))?;
+    let report = runtime.block_on(Daemon::new(ws, options).run());
+    drop(lock);
+    report
+}
+
+struct Daemon {
+    ws: Workspace,
+    config_path: PathBuf,
+    control: Arc<RunControl>,
+    listener: Option<EventListener>,
+    started: Instant,
+    started_at: String,
+    stop_reason: Option<String>,
+    stop_deadline: Option<tokio::time::Instant>,
+    not_before: Option<tokio::time::Instant>,
+    plan_id: Option<String>,
+    plan_problem: Option<String>,
+    last_state: Option<RuntimeState>,
+    runs_finished: u32,
+    runs_interrupted: u32,
+}
+
+type Running = Option<JoinHandle<Result<Cycle, EngineError>>>;
+
+impl Daemon {
+    fn new(ws: Workspace, options: Options) -> Daemon {
+        Daemon {
+            config_path: ws.config_path.clone(),
+            ws,
+            control: Arc::new(RunControl::default()),
+            listener: options.listener,
+            started: Instant::now(),
+            started_at: time::now_iso(),
+            stop_reason: None,
+            stop_deadline: None,
+            not_before: None,
+            plan_id: None,
+            plan_problem: None,
+            last_state: None,
+            runs_finished: 0,
+            runs_interrupted: 0,
+        }
+    }
+
+    fn runtime(&self) -> Runtime {
+        let mut rt = Runtime::new(
+            self.ws.root.clone(),
+            self.ws.agents.clone(),
+            self.ws.config.clone(),
+        );
+        rt.control = self.control.clone();
+        rt.listener = self.listener.clone();
+        rt
+    }
+
+    fn event(&self, kind: &str, source: &str, payload: Value) {
+        self.runtime().event(kind, source, payload);
+    }
+
+    async fn run(mut self) -> Result<DaemonReport, EngineError> {
+        let (tx, mut rx) = unbounded_channel();
+        let watcher = match watcher::start(&self.ws, tx) {
+            Ok(w) => Some(w),
+            Err(e) => {
+                tracing::warn!(
+                    "file watching unavailable ({e}); polling every {}s",
+                    self.ws.config.engine.poll_interval_seconds
+                );
+                None
+            }
+        };
+        let mut sigterm =
+            signal(SignalKind::terminate()).map_err(EngineError::io("SIGTERM handler"))?;
+        let mut sigint =
+            signal(SignalKind::interrupt()).map_err(EngineError::io("SIGINT handler"))?;
+        self.event(
+            "engine.started",
+            "engine",
+            json!({"mode": "daemon", "config_hash": self.ws.config.hash()}),
+        );
+        let mut running: Running = None;
+        loop {
+            self.process_mailbox(running.is_some());
+            self.check_markers();
+            if running.is_none() {
+                if self.stop_reason.is_some() {
+                    break;
+                }
+                let waiting = self
+                    .not_before
+                    .is_some_and(|t| tokio::time::Instant::now() < t);
+                if !self.control.is_paused() && !waiting {
+                    running = self.try_start()?;
+                }
+            }
+            self.write_state();
+            let idle_wait = if watcher.is_some() {
+                Duration::from_secs(self.ws.config.engine.poll_interval_seconds.max(1) * 5)
+            } else {
+                Duration::from_secs(self.ws.config.engine.poll_interval_seconds.max(1))
+            };
+            let wake_at = self
+                .not_before
+                .unwrap_or_else(|| tokio::time::Instant::now() + idle_wait);
+            let stop_at = self.stop_deadline;
+            tokio::select! {
+                res = async { running.as_mut().expect("guarded").await }, if running.is_some() => {
+                    running = None;
+                    self.after_cycle(res);
+                }
+                Some(w) = rx.recv() => {
+                    let mut wakes = vec![w];
+                    while let Ok(w) = rx.try_recv() {
+                        wakes.push(w);
+                    }
+                    for w in wakes {
+                        if let Wake::Idea(path) = w {
+                            self.event("handoff.idea_submitted", "adapter", json!({"path": path.display().to_string()}));
+                        }
+                    }
+                }
+                _ = sigterm.recv() => self.request_stop("SIGTERM"),
+                _ = sigint.recv() => self.request_stop("SIGINT"),
+                _ = tokio::time::sleep_until(stop_at.unwrap_or(wake_at)), if stop_at.is_some() => {
+                    // The grace period is over: end the stage; the run stays resumable.
+                    self.stop_deadline = None;
+                    tokio::task::spawn_blocking(|| process::terminate_current_stage(Duration::from_secs(5)));
+                }
+                _ = tokio::time::sleep_until(wake_at) => {
+                    if self.not_before.is_some_and(|t| tokio::time::Instant::now() >= t) {
+                        self.not_before = None;
+                    }
+                    if let Some(listen) = &self.listener {
+                        listen(&crate::store::events::Event {
+                            kind: "engine.heartbeat".into(),
+                            timestamp: time::now_iso(),
+                            source: "engine".into(),
+                            payload: json!({"paused": self.control.is_paused(), "plan_problem": self.plan_problem}),
+                        });
+                    }
+                }
+            }
+        }
+        let reason = self.stop_reason.clone().unwrap_or_default();
+        self.event(
+            "engine.stopped",
+            "engine",
+            json!({"mode": "daemon", "paused": self.control.is_paused(), "reason": reason}),
+        );
+        let mut final_state = self.state();
+        final_state.process_running = false;
+        let _ = state::write_if_changed(&self.ws.agents, &final_state, &mut None);
+        Ok(DaemonReport {
+            runs_finished: self.runs_finished,
+            runs_interrupted: self.runs_interrupted,
+            stop_reason: reason,
+            uptime_seconds: self.started.elapsed().as_secs(),
+        })
+    }
+
+    fn request_stop(&mut self, reason: &str) {
+        if self.stop_reason.is_none() {
+            tracing::info!(reason, "stop requested");
+            self.stop_reason = Some(reason.to_string());
+            self.control.request_stop();
+            self.stop_deadline = Some(
+                tokio::time::Instant::now()
+                    + Duration::from_secs(self.ws.config.engine.stop_grace_seconds),
+            );
+        }
+    }
+
+    fn check_markers(&mut self) {
+        for m in STOP_MARKERS {
+            if self.ws.agents.join(m).exists() {
+                self.request_stop(m);
+            }
+        }
+    }
+
+    /// Re-reads the config (a run boundary), keeping startup-only paths.
+    fn reload_config(&mut self) -> Result<bool, String> {
+        let fresh = Workspace::open(&self.config_path).map_err(|e| e.to_string())?;
+        if fresh.root != self.ws.root || fresh.agents != self.ws.agents {
+            self.event(
+                "config.changed",
+                "engine",
+                json!({"rejected": true, "reason": "cannot change startup-only field at runtime: paths", "path": self.config_path.display().to_string()}),
+            );
+            return Err("cannot change startup-only field at runtime: paths".into());
+        }
+        let changed = fresh.config != self.ws.config;
+        if changed {
+            let previous = self.ws.config.hash();
+            self.ws = fresh;
+            self.event(
+                "config.applied",
+                "engine",
+                json!({"boundary": "cycle_boundary", "config_hash": self.ws.config.hash(), "previous_config_hash": previous, "rollback": false}),
+            );
+        }
+        Ok(changed)
+    }
+
+    /// Starts the next cycle when there is work and a current plan.
+    fn try_start(&mut self) -> Result<Running, EngineError> {
+        let resuming = runs::active(&self.ws.agents)
+            .map_err(EngineError::io("active_run.json"))?
+            .is_some();
+        if !resuming {
+            if let Err(reason) = self.reload_config() {
+                self.report_problem(format!("config: {reason}"), json!({}));
+                return Ok(None);
+            }
+            match plan::current(&self.ws, true) {
+                Ok(p) => {
+                    if self.plan_problem.take().is_some() {
+                        self.event("plan.recovered", "engine", json!({"plan_id": p.plan_id}));
+                    }
+                    self.plan_id = Some(p.plan_id);
+                }
+                Err(EngineError::Plan(d)) => {
+                    let errors: Vec<String> = d
+                        .iter()
+                        .filter(|x| x.is_error())
+                        .take(10)
+                        .map(|x| x.to_string())
+                        .collect();
+                    let problem = format!(
+                        "the plan does not compile ({} error(s)); no new run starts until it does",
+                        d.error_count()
+                    );
+                    self.report_problem(
+                        problem,
+                        json!({"errors": errors, "stale_plan_id": self.plan_id}),
+                    );
+                    return Ok(None);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        let rt = self.runtime();
+        if !cycle::has_work(&self.ws, &rt)? {
+            return Ok(None);
+        }
+        let ws = self.ws.clone();
+        Ok(Some(tokio::task::spawn_blocking(move || {
+            cycle::run_one(&ws, &rt)
+        })))
+    }
+
+    fn report_problem(&mut self, problem: String, details: Value) {
+        if self.plan_problem.as_deref() != Some(problem.as_str()) {
+            tracing::warn!("{problem}");
+            let mut payload = json!({"problem": problem});
+            if let (Some(p), Some(d)) = (payload.as_object_mut(), details.as_object()) {
+                p.extend(d.clone());
+            }
+            self.event("plan.stale", "engine", payload);
+            self.plan_problem = Some(problem);
+        }
+    }
+
+    fn after_cycle(&mut self, res: Result<Result<Cycle, EngineError>, tokio::task::JoinError>) {
+        match res {
+            Ok(Ok(Cycle::Ran(_) | Cycle::Resumed(_))) => {
+                self.runs_finished += 1;
+                let delay = self.ws.config.engine.inter_task_delay_seconds;
+                if delay > 0 {
+                    self.not_before =
+                        Some(tokio::time::Instant::now() + Duration::from_secs(delay));
+                }
+            }
+            Ok(Ok(Cycle::Idle)) => {}
+            Ok(Err(EngineError::Interp(InterpError::Interrupted(run_id)))) => {
+                self.runs_interrupted += 1;
+                tracing::info!(run = %run_id, "run interrupted; it resumes on the next start");
+            }
+            Ok(Err(e)) => {
+                // A failing cycle must not take the daemon down; report it and
+                // back off until something changes.
+                tracing::error!("cycle failed: {e}");
+                self.event(
+                    "engine.cycle.failed",
+                    "engine",
+                    json!({"error": e.to_string()}),
+                );
+                self.not_before = Some(
+                    tokio::time::Instant::now()
+                        + Duration::from_secs(self.ws.config.engine.poll_interval_seconds.max(1)),
+                );
+            }
+            Err(join) => {
+                tracing::error!("cycle panicked: {join}");
+                self.event(
+                    "engine.cycle.failed",
+                    "engine",
+                    json!({"error": join.to_string()}),
+                );
+                self.request_stop("internal error");
+            }
+        }
+    }
+
+    fn process_mailbox(&mut self, running: bool) {
+        let agents = self.ws.agents.clone();
+        for path in mailbox::pending(&agents) {
+            let (envelope, outcome) = match mailbox::read(&path) {
+                Err((reason, raw)) => (raw, Err(reason)),
+                Ok(env) => {
+                    self.event(
+                        "control.command.received",
+                        "adapter",
+                        json!({"command_id": env.command_id, "command": env.command}),
+                    );
+                    let outcome = self.apply(&env, running);
+                    (Some(json!(env)), outcome)
+                }
+            };
+            let command_id = envelope
+                .as_ref()
+                .and_then(|e| e["command_id"].as_str().map(str::to_string))
+                .unwrap_or_else(|| {
+                    path.file_stem()
+                        .and_then(|s| s.to_str())
+                        .unwrap_or_default()
+                        .to_string()
+                });
+            let command = envelope
+                .as_ref()
+                .and_then(|e| e["command"].as_str().map(str::to_string))
+                .unwrap_or_default();
+            let result = match outcome {
+                Ok(a) => CommandResult {
+                    command_id: command_id.clone(),
+                    processed_at: time::now_iso(),
+                    ok: true,
+                    applied: a.applied,
+                    message: a.message,
+                    payload: a.payload,
+                },
+                Err(message) => CommandResult {
+                    command_id: command_id.clone(),
+                    processed_at: time::now_iso(),
+                    ok: false,
+                    applied: false,
+                    message,
+                    payload: json!({}),
+                },
+            };
+            if result.ok {
+                self.event("control.command.applied", "control", json!({"command_id": command_id, "command": command, "applied": result.applied}));
+            } else {
+                self.event("control.command.applied", "control", json!({"command_id": command_id, "command": command, "ok": false, "message": result.message}));
+            }
+            if let Err(e) = mailbox::archive(&agents, &path, envelope, &result) {
+                tracing::error!("cannot archive mailbox command {}: {e}", path.display());
+                let _ = std::fs::remove_file(&path);
+            }
+        }
+    }
+
+    fn apply(&mut self, env: &Envelope, running: bool) -> Result<commands::Applied, String> {
+        use commands::Applied;
+        let p = &env.payload;
+        let text = |k: &str| p[k].as_str().map(str::to_string);
+        match env.command.as_str() {
+            "stop" if self.stop_reason.is_some() => Ok(Applied::no("stop already requested")),
+            "stop" => {
+                self.request_stop("stop command");
+                Ok(Applied::yes("stop requested", json!({})))
+            }
+            "pause" if self.control.is_paused() => Ok(Applied::no("engine already paused")),
+            "pause" => {
+                self.control.set_paused(true);
+                self.event(
+                    "engine.paused",
+                    "control",
+                    json!({"command_id": env.command_id}),
+                );
+                Ok(Applied::yes("engine paused", json!({})))
+            }
+            "resume" if !self.control.is_paused() => Ok(Applied::no("engine already running")),
+            "resume" => {
+                self.control.set_paused(false);
+                self.event(
+                    "engine.resumed",
+                    "control",
+                    json!({"command_id": env.command_id}),
+                );
+                Ok(Applied::yes("engine resumed", json!({})))
+            }
+            "add_task" => {
+                let title = text("title").ok_or("add_task needs a `title`")?;
+                commands::add_task(
+                    &self.ws.agents,
+                    &title,
+                    text("body").as_deref(),
+                    text("spec_id").as_deref(),
+                )
+            }
+            "add_idea" => commands::add_idea(
+                &self.ws.agents,
+                &PathBuf::from(text("file").ok_or("add_idea needs a `file`")?),
+            ),
+            "queue_reorder" => {
+                let ids: Vec<String> = serde_json::from_value(p["task_ids"].clone())
+                    .map_err(|_| "queue_reorder needs `task_ids`")?;
+                commands::queue_reorder(&self.ws.agents, &ids)
+            }
+            "set_config" => {
+                let key = text("key").ok_or("set_config needs a `key`")?;
+                let value = text("value").ok_or("set_config needs a `value`")?;
+                let mut applied = commands::config_set(&self.ws, &key, &value, true)?;
+                if !running && applied.applied {
+                    self.reload_config()?;
+                } else if applied.applied {
+                    applied.message = format!(
+                        "config updated; applies at the next run ({})",
+                        applied.payload["boundary"].as_str().unwrap_or("")
+                    );
+                }
+                Ok(applied)
+            }
+            "reload_config" => {
+                if running {
+                    return Ok(Applied::yes(
+                        "config reload queued for the next run",
+                        json!({}),
+                    ));
+                }
+                match self.reload_config()? {
+                    true => Ok(Applied::yes(
+                        "config reloaded",
+                        json!({"config_hash": self.ws.config.hash()}),
+                    )),
+                    false => Ok(Applied::no("config already current")),
+                }
+            }
+            other => Err(format!("unknown command `{other}`")),
+        }
+    }
+
+    fn state(&self) -> RuntimeState {
+        let queue = Queue::new(&self.ws.agents);
+        let active_run = runs::active(&self.ws.agents).ok().flatten();
+        RuntimeState {
+            process_running: true,
+            paused: self.control.is_paused(),
+            pause_reason: self.control.is_paused().then(|| "manual".to_string()),
+            pause_run_id: if self.control.is_paused() {
+                active_run.as_ref().map(|r| r.run_id.clone())
+            } else {
+                None
+            },
+            execution_status: status::read(&self.ws.agents, Plane::Execution)
+                .unwrap_or_else(|_| "INVALID".into()),
+            research_status: status::read(&self.ws.agents, Plane::Research)
+                .unwrap_or_else(|_| "INVALID".into()),
+            active_task_id: queue.active().ok().flatten().map(|c| c.id),
+            backlog_depth: queue.backlog_depth().unwrap_or(0),
+            deferred_queue_size: 0,
+            uptime_seconds: self.started.elapsed().as_secs(),
+            config_hash: self.ws.config.hash(),
+            asset_bundle_version: crate::store::workspace::BUNDLE_VERSION.to_string(),
+            pending_config_hash: None,
+            previous_config_hash: None,
+            pending_config_boundary: None,
+            pending_config_fields: Vec::new(),
+            rollback_armed: false,
+            started_at: self.started_at.clone(),
+            updated_at: time::now_iso(),
+            mode: "daemon".into(),
+            pid: std::process::id(),
+            stop_requested: self.stop_reason.is_some(),
+            active_run_id: active_run.map(|r| r.run_id),
+            plan_id: self.plan_id.clone(),
+            plan_current: self.plan_problem.is_none() && self.plan_id.is_some(),
+            plan_problem: self.plan_problem.clone(),
+        }
+    }
+
+    fn write_state(&mut self) {
+        let s = self.state();
+        if let Err(e) = state::write_if_changed(&self.ws.agents, &s, &mut self.last_state) {
+            tracing::warn!("cannot write state.json: {e}");
+        }
+    }
+}

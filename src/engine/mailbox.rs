@@ -1,1 +1,212 @@
-//! placeholder
+//! The file mailbox (spec §7.1): a CLI writes a JSON envelope atomically into
+//! `agents/.runtime/commands/incoming/`; the daemon applies envelopes in
+//! file-name order and moves each to `processed/` or `failed/` with its
+//! result. Malformed, unknown or oversized envelopes fail with a reason and
+//! never stop the daemon.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use crate::store::{atomic, time};
+
+/// Largest envelope the daemon reads.
+pub const MAX_ENVELOPE_BYTES: u64 = 64 * 1024;
+
+pub const COMMANDS: [&str; 8] = [
+    "stop",
+    "pause",
+    "resume",
+    "add_task",
+    "add_idea",
+    "queue_reorder",
+    "set_config",
+    "reload_config",
+];
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Envelope {
+    pub command_id: String,
+    pub issued_at: String,
+    pub command: String,
+    pub payload: Value,
+    pub issuer: String,
+}
+
+/// The result recorded with a processed or failed envelope.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CommandResult {
+    pub command_id: String,
+    pub processed_at: String,
+    pub ok: bool,
+    pub applied: bool,
+    pub message: String,
+    pub payload: Value,
+}
+
+fn dir(agents: &Path, which: &str) -> PathBuf {
+    agents.join(".runtime").join("commands").join(which)
+}
+
+pub fn incoming_dir(agents: &Path) -> PathBuf {
+    dir(agents, "incoming")
+}
+
+/// Writes an envelope into `incoming/` (atomically: the temp file is a dot
+/// file, which the daemon ignores).
+pub fn enqueue(agents: &Path, command: &str, payload: Value) -> std::io::Result<Envelope> {
+    let env = Envelope {
+        command_id: format!("{}__{command}", time::now_stamp()),
+        issued_at: time::now_iso(),
+        command: command.to_string(),
+        payload,
+        issuer: "cli".into(),
+    };
+    let text = serde_json::to_string_pretty(&env).expect("envelope serialises") + "\n";
+    atomic::write(
+        &incoming_dir(agents).join(format!("{}.json", env.command_id)),
+        text.as_bytes(),
+    )?;
+    Ok(env)
+}
+
+/// Envelope files waiting in `incoming/`, oldest first.
+pub fn pending(agents: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(incoming_dir(agents))
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.path())
+                .filter(|p| {
+                    let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+                    !name.starts_with('.') && name.ends_with(".json")
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    files.sort();
+    files
+}
+
+/// Reads and checks an envelope; `Err` carries the reason it failed and the
+/// raw JSON when there was any.
+pub fn read(path: &Path) -> Result<Envelope, (String, Option<Value>)> {
+    let len = std::fs::metadata(path)
+        .map(|m| m.len())
+        .map_err(|e| (format!("unreadable: {e}"), None))?;
+    if len > MAX_ENVELOPE_BYTES {
+        return Err((
+            format!("oversized: {len} bytes (limit {MAX_ENVELOPE_BYTES})"),
+            None,
+        ));
+    }
+    let text = std::fs::read_to_string(path).map_err(|e| (format!("unreadable: {e}"), None))?;
+    let raw: Value =
+        serde_json::from_str(&text).map_err(|e| (format!("malformed JSON: {e}"), None))?;
+    let env: Envelope = serde_json::from_value(raw.clone())
+        .map_err(|e| (format!("malformed envelope: {e}"), Some(raw.clone())))?;
+    if !COMMANDS.contains(&env.command.as_str()) {
+        return Err((
+            format!(
+                "unknown command `{}`; expected one of: {}",
+                env.command,
+                COMMANDS.join(", ")
+            ),
+            Some(raw),
+        ));
+    }
+    Ok(env)
+}
+
+/// Moves an incoming file to `processed/` or `failed/` with its result.
+pub fn archive(
+    agents: &Path,
+    incoming: &Path,
+    envelope: Option<Value>,
+    result: &CommandResult,
+) -> std::io::Result<()> {
+    let which = if result.ok { "processed" } else { "failed" };
+    let name = incoming
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_default();
+    let record = json!({ "envelope": envelope, "result": result });
+    let text = serde_json::to_string_pretty(&record).expect("record serialises") + "\n";
+    atomic::write(&dir(agents, which).join(name), text.as_bytes())?;
+    std::fs::remove_file(incoming)
+}
+
+/// Waits for the daemon's result for `command_id` (polling every 10 ms).
+pub fn wait_for_result(
+    agents: &Path,
+    command_id: &str,
+    timeout: Duration,
+) -> Option<CommandResult> {
+    let name = format!("{command_id}.json");
+    let deadline = Instant::now() + timeout;
+    loop {
+        for which in ["processed", "failed"] {
+            if let Ok(text) = std::fs::read_to_string(dir(agents, which).join(&name)) {
+                if let Ok(v) = serde_json::from_str::<Value>(&text) {
+                    if let Ok(r) = serde_json::from_value(v["result"].clone()) {
+                        return Some(r);
+                    }
+                }
+            }
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn envelopes_round_trip_and_bad_ones_have_reasons() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = dir.path();
+        let env = enqueue(a, "pause", json!({})).unwrap();
+        let files = pending(a);
+        assert_eq!(files.len(), 1);
+        assert_eq!(read(&files[0]).unwrap(), env);
+        std::fs::write(incoming_dir(a).join("x.json"), "{nope").unwrap();
+        assert!(read(&incoming_dir(a).join("x.json"))
+            .unwrap_err()
+            .0
+            .starts_with("malformed JSON"));
+        std::fs::write(
+            incoming_dir(a).join("y.json"),
+            r#"{"command_id":"y","issued_at":"t","command":"explode","payload":{},"issuer":"cli"}"#,
+        )
+        .unwrap();
+        assert!(read(&incoming_dir(a).join("y.json"))
+            .unwrap_err()
+            .0
+            .starts_with("unknown command"));
+        std::fs::write(incoming_dir(a).join("z.json"), "x".repeat(70_000)).unwrap();
+        assert!(read(&incoming_dir(a).join("z.json"))
+            .unwrap_err()
+            .0
+            .starts_with("oversized"));
+        let r = CommandResult {
+            command_id: env.command_id.clone(),
+            processed_at: "t".into(),
+            ok: true,
+            applied: true,
+            message: "engine paused".into(),
+            payload: json!({}),
+        };
+        archive(a, &files[0], Some(json!(env)), &r).unwrap();
+        assert_eq!(
+            wait_for_result(a, &env.command_id, Duration::from_millis(10))
+                .unwrap()
+                .message,
+            "engine paused"
+        );
+    }
+}

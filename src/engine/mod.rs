@@ -2,6 +2,7 @@
 //! cycle (resume or promote, then run), and the daemon that repeats cycles
 //! while obeying the mailbox and reacting to file changes.
 
+pub mod commands;
 pub mod cycle;
 pub mod daemon;
 pub mod mailbox;

@@ -64,7 +64,12 @@ pub struct Runtime {
     pub events: EventLog,
     pub queue: Queue,
     pub control: Arc<RunControl>,
+    /// Sees every event as it is appended (the CLI's `--monitor`).
+    pub listener: Option<EventListener>,
 }
+
+/// A callback for events, e.g. a live printer supplied by the CLI.
+pub type EventListener = Arc<dyn Fn(&crate::store::events::Event) + Send + Sync>;
 
 impl Runtime {
     pub fn new(root: PathBuf, agents: PathBuf, config: Config) -> Runtime {
@@ -72,16 +77,26 @@ impl Runtime {
             events: EventLog::new(&agents),
             queue: Queue::new(&agents),
             control: Arc::new(RunControl::default()),
+            listener: None,
             root,
             agents,
             config,
         }
     }
 
-    /// Appends an event; a failing event log must not stop a run.
+    /// Appends an event (and its history entry); a failing event log must
+    /// not stop a run.
     pub fn event(&self, kind: &str, source: &str, payload: serde_json::Value) {
-        if let Err(e) = self.events.append(kind, source, payload) {
-            tracing::warn!("cannot append to {}: {e}", self.events.path().display());
+        match self.events.append(kind, source, payload) {
+            Ok(event) => {
+                if let Err(e) = crate::store::history::record(&self.agents, &event) {
+                    tracing::warn!("cannot write the history log: {e}");
+                }
+                if let Some(listen) = &self.listener {
+                    listen(&event);
+                }
+            }
+            Err(e) => tracing::warn!("cannot append to {}: {e}", self.events.path().display()),
         }
     }
 }

@@ -37,6 +37,9 @@ pub struct EngineConfig {
     #[schemars(range(min = 1))]
     pub poll_interval_seconds: u64,
     pub inter_task_delay_seconds: u64,
+    /// How long `stop` lets a running stage finish before its process group
+    /// is terminated (the run stays resumable).
+    pub stop_grace_seconds: u64,
 }
 
 impl Default for EngineConfig {
@@ -46,6 +49,7 @@ impl Default for EngineConfig {
             idle_mode: IdleMode::Watch,
             poll_interval_seconds: 60,
             inter_task_delay_seconds: 0,
+            stop_grace_seconds: 30,
         }
     }
 }
@@ -345,5 +349,179 @@ mod tests {
         let b = Config::parse("m", "[execution]\nquickfix_max_attempts = 3\n").unwrap();
         assert_eq!(a.hash(), Config::default().hash());
         assert_ne!(a.hash(), b.hash());
+    }
+}
+
+/// When a changed config field takes effect in a running daemon (spec §2.5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Boundary {
+    /// At once (poll interval, inter-task delay).
+    LiveImmediate,
+    /// Before the next stage. Runs follow frozen plans, so in practice: at
+    /// the next run.
+    StageBoundary,
+    /// At the next cycle (run).
+    CycleBoundary,
+    /// Only at daemon start; refused while a daemon runs.
+    StartupOnly,
+}
+
+impl Boundary {
+    pub fn of(key: &str) -> Boundary {
+        let starts = |p: &str| key == p || key.starts_with(&format!("{p}."));
+        if starts("paths") {
+            Boundary::StartupOnly
+        } else if matches!(
+            key,
+            "engine.poll_interval_seconds"
+                | "engine.inter_task_delay_seconds"
+                | "engine.stop_grace_seconds"
+        ) {
+            Boundary::LiveImmediate
+        } else if key == "engine.mode"
+            || starts("execution")
+            || starts("stages")
+            || starts("runners")
+            || starts("plan")
+        {
+            Boundary::StageBoundary
+        } else {
+            Boundary::CycleBoundary
+        }
+    }
+}
+
+impl Config {
+    /// The value at a dotted key, as JSON; `None` for unknown keys.
+    pub fn get(&self, key: &str) -> Option<serde_json::Value> {
+        let value = serde_json::to_value(self).ok()?;
+        key.split('.')
+            .try_fold(&value, |v, seg| v.get(seg))
+            .cloned()
+    }
+}
+
+/// Sets `key` to `value` in the TOML `text` of a config, keeping the rest of
+/// the file (comments, order) as it is. The value is read as a TOML literal
+/// (`2`, `true`, `"x"`, `["a", "b"]`), else as a string. The result is parsed
+/// and checked before it is returned, so a bad key or value never reaches
+/// the file.
+pub fn set_in_text(text: &str, key: &str, value: &str) -> Result<(String, Config), String> {
+    let segments: Vec<&str> = key.split('.').collect();
+    if segments.len() < 2 || segments.iter().any(|s| s.is_empty()) {
+        return Err(format!(
+            "unknown config key: {key} (keys look like `engine.poll_interval_seconds`)"
+        ));
+    }
+    let known = Config::default();
+    let dynamic = matches!(segments[0], "stages" | "runners");
+    if !dynamic && known.get(key).is_none() {
+        let mut prefix = String::new();
+        for seg in &segments {
+            if !prefix.is_empty() {
+                prefix.push('.');
+            }
+            prefix.push_str(seg);
+            if known.get(&prefix).is_none() {
+                return Err(format!("unknown config key segment: {seg} (in {key})"));
+            }
+        }
+        return Err(format!("unknown config key: {key}"));
+    }
+    let literal = match toml::from_str::<toml::Table>(&format!("v = {value}")) {
+        Ok(_) => value.to_string(),
+        Err(_) => toml::Value::String(value.to_string()).to_string(),
+    };
+    let (table, leaf) = key.rsplit_once('.').expect("at least two segments");
+    let new_text = edit_toml(text, table, leaf, &literal);
+    let config = Config::parse("millrace.toml", &new_text)
+        .map_err(|d| format!("invalid value for {key}: {}", d.message))?;
+    Ok((new_text, config))
+}
+
+fn edit_toml(text: &str, table: &str, leaf: &str, literal: &str) -> String {
+    let header = format!("[{table}]");
+    let lines: Vec<&str> = text.lines().collect();
+    let is_header = |l: &str| l.trim_start().starts_with('[');
+    let Some(start) = lines
+        .iter()
+        .position(|l| l.split('#').next().unwrap_or("").trim() == header)
+    else {
+        let mut out = text.trim_end().to_string();
+        out.push_str(&format!("\n\n{header}\n{leaf} = {literal}\n"));
+        return out;
+    };
+    let end = lines[start + 1..]
+        .iter()
+        .position(|l| is_header(l))
+        .map_or(lines.len(), |i| start + 1 + i);
+    let mut out: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
+    let assigns = |l: &str| l.split('=').next().map(str::trim) == Some(leaf) && l.contains('=');
+    match (start + 1..end).find(|i| assigns(lines[*i])) {
+        Some(i) => out[i] = format!("{leaf} = {literal}"),
+        None => {
+            let last = (start + 1..end)
+                .rev()
+                .find(|i| !lines[*i].trim().is_empty())
+                .unwrap_or(start);
+            out.insert(last + 1, format!("{leaf} = {literal}"));
+        }
+    }
+    let mut joined = out.join("\n");
+    joined.push('\n');
+    joined
+}
+
+#[cfg(test)]
+mod edit_tests {
+    use super::*;
+
+    const TEXT: &str = "# top\n[engine]\nmode = \"once\" # keep\npoll_interval_seconds = 60\n\n[execution]\nquickfix_max_attempts = 2\n";
+
+    #[test]
+    fn edits_in_place_keeps_comments_and_adds_tables() {
+        let (t, c) = set_in_text(TEXT, "engine.poll_interval_seconds", "5").unwrap();
+        assert!(
+            t.contains("poll_interval_seconds = 5\n")
+                && t.contains("# top")
+                && t.contains("# keep"),
+            "{t}"
+        );
+        assert_eq!(c.engine.poll_interval_seconds, 5);
+        let (t, c) = set_in_text(&t, "stages.builder.timeout_seconds", "2").unwrap();
+        assert!(
+            t.ends_with("[stages.builder]\ntimeout_seconds = 2\n"),
+            "{t}"
+        );
+        assert_eq!(c.stages["builder"].timeout_seconds, Some(2));
+        let (_, c) = set_in_text(TEXT, "execution.integration_mode", "always").unwrap();
+        assert_eq!(c.execution.integration_mode, IntegrationMode::Always);
+    }
+
+    #[test]
+    fn bad_keys_and_values_are_refused() {
+        assert_eq!(
+            set_in_text(TEXT, "engine.nope", "1").unwrap_err(),
+            "unknown config key segment: nope (in engine.nope)"
+        );
+        assert!(set_in_text(TEXT, "engine.poll_interval_seconds", "soon")
+            .unwrap_err()
+            .starts_with("invalid value"));
+        assert!(set_in_text(TEXT, "nokey", "1").is_err());
+    }
+
+    #[test]
+    fn boundaries() {
+        assert_eq!(Boundary::of("paths.workspace"), Boundary::StartupOnly);
+        assert_eq!(
+            Boundary::of("engine.poll_interval_seconds"),
+            Boundary::LiveImmediate
+        );
+        assert_eq!(Boundary::of("stages.qa.model"), Boundary::StageBoundary);
+        assert_eq!(
+            Boundary::of("watchers.debounce_seconds"),
+            Boundary::CycleBoundary
+        );
     }
 }

@@ -6,6 +6,7 @@
 pub mod atomic;
 pub mod cards;
 pub mod events;
+pub mod history;
 pub mod journal;
 pub mod lock;
 pub mod queue;

@@ -7,6 +7,9 @@ use crate::compile::sources::Inputs;
 use crate::spec::config::Config;
 use crate::spec::diag::Diagnostics;
 
+/// Identifies the workspace scaffold written by this version.
+pub const BUNDLE_VERSION: &str = "millrace-rs-bundle-1";
+
 /// Why a workspace could not be opened.
 #[derive(Debug, thiserror::Error)]
 pub enum OpenError {
