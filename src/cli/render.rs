@@ -431,6 +431,17 @@ pub fn status(out: &mut impl Write, r: &crate::control::status::StatusReport, as
         "Process: {process}\nExecution status: {}\nResearch status: {}\n",
         rt.execution_status, rt.research_status
     );
+    if let Some(d) = &r.daemon {
+        let flags = if d.stop_requested { ", stopping" } else { "" };
+        let _ = writeln!(
+            s,
+            "Daemon: {}{flags}",
+            if d.paused { "paused" } else { "running" }
+        );
+        if let Some(p) = &d.plan_problem {
+            let _ = writeln!(s, "Daemon is not starting runs: {p}");
+        }
+    }
     let _ = writeln!(
         s,
         "Active task: {}",

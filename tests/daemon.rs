@@ -1,0 +1,446 @@
+//! Integration tests of `start --daemon`: the real binary, fake agents on
+//! PATH, operators in other processes.
+
+mod support;
+
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use support::{wait_for, Ws};
+
+/// A daemon child that is killed if a test fails before stopping it.
+struct Daemon(Option<Child>);
+
+impl Daemon {
+    fn start(ws: &Ws) -> Daemon {
+        let child = ws
+            .command(&["start", "--daemon"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let d = Daemon(Some(child));
+        until(
+            10,
+            || ws.path("agents/.runtime/state.json").exists(),
+            "daemon state",
+        );
+        d
+    }
+
+    /// Waits for the daemon to exit; returns its stdout.
+    fn wait(mut self, secs: u64) -> (bool, String) {
+        let mut child = self.0.take().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                let out = child.wait_with_output().unwrap();
+                return (
+                    status.success(),
+                    String::from_utf8_lossy(&out.stdout).into_owned(),
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "daemon did not exit within {secs}s"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn kill9(mut self) {
+        let mut child = self.0.take().unwrap();
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.0.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+#[track_caller]
+fn until(secs: u64, mut cond: impl FnMut() -> bool, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn state(ws: &Ws) -> serde_json::Value {
+    serde_json::from_str(&ws.read("agents/.runtime/state.json")).unwrap_or_default()
+}
+
+#[test]
+fn drains_30_queued_tasks_without_idle_gaps() {
+    let ws = Ws::new();
+    for i in 0..30 {
+        ws.add(&format!("Queued task {i}"));
+    }
+    let d = Daemon::start(&ws);
+    until(
+        120,
+        || ws.cards_in("tasksarchive.md") == 30,
+        "30 archived tasks",
+    );
+    ws.run(&["stop"]).code(0);
+    let (ok, out) = d.wait(30);
+    assert!(ok);
+    assert!(out.contains("30 run(s) finished"), "{out}");
+    // between archiving one task and promoting the next, the daemon does not idle
+    let events = ws.events();
+    let ts = |e: &serde_json::Value| {
+        e["timestamp"]
+            .as_str()
+            .unwrap()
+            .parse::<jiff::Timestamp>()
+            .unwrap()
+    };
+    let mut worst = Duration::ZERO;
+    for (i, e) in events.iter().enumerate() {
+        if e["type"] == "execution.task.archived" {
+            if let Some(next) = events[i..]
+                .iter()
+                .find(|n| n["type"] == "execution.task.promoted")
+            {
+                let gap = ts(next).duration_since(ts(e));
+                worst = worst.max(Duration::try_from(gap).unwrap());
+            }
+        }
+    }
+    assert!(
+        worst < Duration::from_millis(500),
+        "idle gap of {worst:?} between tasks"
+    );
+    assert_eq!(state(&ws)["process_running"], false);
+}
+
+#[test]
+fn commands_go_through_the_mailbox_and_pause_holds_the_next_stage() {
+    let ws = Ws::new();
+    ws.add("First");
+    ws.script("builder", &["WAITGO", "BUILDER_COMPLETE"]);
+    let d = Daemon::start(&ws);
+    wait_for(&ws.path("fake/builder.started"), 30);
+
+    let add = ws
+        .run(&["add-task", "Added while running", "--json"])
+        .code(0)
+        .json();
+    assert_eq!(
+        (add["mode"].as_str(), add["applied"].as_bool()),
+        (Some("mailbox"), Some(true))
+    );
+    assert!(add["command_id"].as_str().unwrap().ends_with("__add_task"));
+    let pause = ws.run(&["pause"]).code(0);
+    assert!(
+        pause.stdout.contains("Mode: mailbox") && pause.stdout.contains("Message: engine paused"),
+        "{}",
+        pause.stdout
+    );
+    assert!(ws
+        .run(&["pause"])
+        .code(0)
+        .stdout
+        .contains("engine already paused"));
+    ws.write("fake/go", "");
+    // the builder stage finishes; nothing new starts while paused
+    until(
+        20,
+        || ws.trace().len() == 1 && ws.read("agents/status.md").contains("BUILDER_COMPLETE"),
+        "builder done",
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(ws.nodes_visited(), ["builder"]);
+    let status = ws.run(&["status", "--json"]).code(0).json();
+    assert_eq!(status["daemon"]["paused"], true);
+    assert_eq!(status["runtime"]["process_running"], true);
+
+    ws.run(&["resume"]).code(0);
+    until(
+        60,
+        || ws.cards_in("tasksarchive.md") == 2,
+        "both tasks archived",
+    );
+    ws.run(&["stop"]).code(0);
+    assert!(d.wait(30).0);
+    let processed = std::fs::read_dir(ws.path("agents/.runtime/commands/processed"))
+        .unwrap()
+        .count();
+    assert_eq!(processed, 5, "add, pause, pause, resume, stop");
+    let types = ws.event_types();
+    for t in [
+        "control.command.received",
+        "control.command.applied",
+        "engine.paused",
+        "engine.resumed",
+    ] {
+        assert!(types.iter().any(|x| x == t), "{t} missing");
+    }
+    // every event is mirrored in the history log
+    assert!(ws
+        .read("agents/historylog.md")
+        .contains("[execution.task.archived]"));
+}
+
+#[test]
+fn stop_during_a_long_stage_leaves_the_run_resumable() {
+    let ws = Ws::new();
+    ws.append_config("");
+    let cfg = ws.read("millrace.toml").replace(
+        "inter_task_delay_seconds = 0",
+        "inter_task_delay_seconds = 0\nstop_grace_seconds = 1",
+    );
+    ws.write("millrace.toml", &cfg);
+    ws.add("Long");
+    ws.script("builder", &["SLEEP", "BUILDER_COMPLETE"]);
+    let d = Daemon::start(&ws);
+    wait_for(&ws.path("fake/builder.child.pid"), 30);
+    let t = Instant::now();
+    ws.run(&["stop"]).code(0);
+    let (ok, out) = d.wait(30);
+    assert!(ok, "{out}");
+    assert!(t.elapsed() < Duration::from_secs(15), "{:?}", t.elapsed());
+    assert!(out.contains("1 interrupted"), "{out}");
+    assert_eq!(state(&ws)["process_running"], false);
+    let child: u32 = ws.read("fake/builder.child.pid").trim().parse().unwrap();
+    assert!(
+        !support::running(child),
+        "the stage's process group was killed"
+    );
+    assert!(
+        ws.path("agents/.runtime/active_run.json").exists(),
+        "the run stays resumable"
+    );
+    let r = ws.run(&["start", "--once", "--json"]).code(0).json();
+    assert_eq!(
+        (r["outcome"].as_str(), r["run"]["terminal"].as_str()),
+        (Some("resumed"), Some("archived"))
+    );
+    assert_eq!(ws.nodes_visited(), ["builder", "builder", "qa", "update"]);
+}
+
+#[test]
+fn malformed_mailbox_commands_fail_and_the_daemon_keeps_running() {
+    let ws = Ws::new();
+    let d = Daemon::start(&ws);
+    ws.write("agents/.runtime/commands/incoming/bad.json", "{not json");
+    ws.write(
+        "agents/.runtime/commands/incoming/unknown.json",
+        r#"{"command_id":"x","issued_at":"t","command":"explode","payload":{},"issuer":"cli"}"#,
+    );
+    ws.write(
+        "agents/.runtime/commands/incoming/huge.json",
+        &"x".repeat(100_000),
+    );
+    until(
+        10,
+        || {
+            std::fs::read_dir(ws.path("agents/.runtime/commands/failed"))
+                .map(|d| d.count())
+                .unwrap_or(0)
+                == 3
+        },
+        "3 failed",
+    );
+    let failed = ws.read("agents/.runtime/commands/failed/unknown.json");
+    assert!(failed.contains("unknown command `explode`"), "{failed}");
+    assert!(ws
+        .read("agents/.runtime/commands/failed/bad.json")
+        .contains("malformed JSON"));
+    assert!(ws
+        .read("agents/.runtime/commands/failed/huge.json")
+        .contains("oversized"));
+    // still alive and obeying
+    ws.add("After the junk");
+    until(30, || ws.cards_in("tasksarchive.md") == 1, "task archived");
+    ws.run(&["stop"]).code(0);
+    assert!(d.wait(30).0);
+}
+
+#[test]
+fn a_second_daemon_is_refused_and_a_killed_one_is_resumed() {
+    let ws = Ws::new();
+    ws.add("Survivor");
+    ws.script("qa", &["WAITGO", "QA_COMPLETE"]);
+    let d = Daemon::start(&ws);
+    wait_for(&ws.path("fake/qa.started"), 30);
+    let second = ws.run(&["start", "--daemon"]).code(1);
+    assert!(
+        second
+            .stderr
+            .contains("another millrace process owns this workspace"),
+        "{}",
+        second.stderr
+    );
+    ws.run(&["start", "--once"]).code(1);
+    d.kill9();
+    let agent: u32 = ws.read("fake/qa.pid").trim().parse().unwrap();
+    let _ = std::process::Command::new("kill")
+        .arg("-9")
+        .arg(agent.to_string())
+        .status();
+    // a stale state.json must not fool the CLI: commands act directly
+    let op = ws.run(&["pause", "--json"]).code(0).json();
+    assert_eq!(
+        (op["mode"].as_str(), op["message"].as_str()),
+        (Some("direct"), Some("engine is not running"))
+    );
+
+    let d = Daemon::start(&ws);
+    until(
+        30,
+        || ws.cards_in("tasksarchive.md") == 1,
+        "the interrupted run finished",
+    );
+    ws.run(&["stop"]).code(0);
+    assert!(d.wait(30).0);
+    assert_eq!(ws.nodes_visited(), ["builder", "qa", "qa", "update"]);
+    assert_eq!(ws.cards_in("tasks.md") + ws.cards_in("tasksbacklog.md"), 0);
+}
+
+#[test]
+fn a_broken_edit_stops_new_runs_until_fixed() {
+    let ws = Ws::new();
+    let d = Daemon::start(&ws);
+    // an overlay with an unbounded cycle
+    ws.write(
+        "agents/registry/loops/standard.yaml",
+        "id: standard\nplane: execution\nextends: standard\nedges:\n  - { from: update, on: [UPDATE_COMPLETE], to: builder }\n",
+    );
+    ws.add("Must wait");
+    until(
+        20,
+        || state(&ws)["plan_problem"].is_string(),
+        "plan problem reported",
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(ws.trace().is_empty(), "no run starts on a stale plan");
+    let status = ws.run(&["status"]).code(0).stdout;
+    assert!(
+        status.contains("Daemon is not starting runs: the plan does not compile"),
+        "{status}"
+    );
+    let stale = ws
+        .events()
+        .into_iter()
+        .find(|e| e["type"] == "plan.stale")
+        .expect("plan.stale event");
+    assert!(
+        stale["payload"]["errors"][0]
+            .as_str()
+            .unwrap()
+            .contains("graph.unbounded_cycle"),
+        "{stale}"
+    );
+
+    std::fs::remove_file(ws.path("agents/registry/loops/standard.yaml")).unwrap();
+    until(
+        30,
+        || ws.cards_in("tasksarchive.md") == 1,
+        "work resumes once fixed",
+    );
+    assert!(ws.event_types().contains(&"plan.recovered".to_string()));
+    ws.run(&["stop"]).code(0);
+    assert!(d.wait(30).0);
+}
+
+#[test]
+fn config_set_validates_and_reaches_a_running_daemon() {
+    let ws = Ws::new();
+    // direct mode: validated before it is written
+    let bad = ws
+        .run(&["config", "set", "engine.poll_intervall_seconds", "5"])
+        .code(1);
+    assert!(
+        bad.stderr
+            .contains("unknown config key segment: poll_intervall_seconds"),
+        "{}",
+        bad.stderr
+    );
+    ws.run(&["config", "set", "engine.poll_interval_seconds", "soon"])
+        .code(1);
+    let ok = ws
+        .run(&["config", "set", "stages.qa.model", "o9", "--json"])
+        .code(0)
+        .json();
+    assert_eq!(
+        (ok["mode"].as_str(), ok["applied"].as_bool()),
+        (Some("direct"), Some(true))
+    );
+    assert!(ws
+        .read("millrace.toml")
+        .contains("[stages.qa]\nmodel = \"o9\""));
+    let shown = ws.run(&["config", "show", "--json"]).code(0).json();
+    assert_eq!(shown["config"]["stages"]["qa"]["model"], "o9");
+
+    let d = Daemon::start(&ws);
+    let via = ws
+        .run(&[
+            "config",
+            "set",
+            "engine.poll_interval_seconds",
+            "7",
+            "--json",
+        ])
+        .code(0)
+        .json();
+    assert_eq!(via["mode"], "mailbox");
+    let refused = ws
+        .run(&["config", "set", "paths.agents_dir", "elsewhere"])
+        .code(1);
+    assert!(
+        refused
+            .stderr
+            .contains("cannot change startup-only field at runtime"),
+        "{}",
+        refused.stderr
+    );
+    assert!(ws
+        .run(&["config", "reload"])
+        .code(0)
+        .stdout
+        .contains("config already current"));
+    ws.add("Uses the new model");
+    until(30, || ws.cards_in("tasksarchive.md") == 1, "task archived");
+    ws.run(&["stop"]).code(0);
+    assert!(d.wait(30).0);
+    assert!(
+        ws.read("fake-calls.log")
+            .lines()
+            .nth(1)
+            .unwrap()
+            .contains("-m o9"),
+        "qa ran with the configured model"
+    );
+}
+
+#[test]
+fn logs_follow_streams_new_events() {
+    let ws = Ws::new();
+    let follower = ws
+        .command(&["logs", "--follow", "--tail", "0", "--limit", "2", "--json"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    ws.add("One");
+    ws.add("Two");
+    let out = follower.wait_with_output().unwrap();
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[1]["payload"]["title"], "Two");
+    let idle = ws
+        .run(&["logs", "--follow", "--tail", "1", "--idle-timeout", "0.2"])
+        .code(0);
+    assert_eq!(idle.stdout.lines().count(), 1);
+}
