@@ -32,7 +32,7 @@ pub fn once(ws: &Workspace) -> Result<StartReport> {
         "engine",
         json!({"mode": "once", "config_hash": ws.config.hash()}),
     );
-    let result = cycle::run_one(ws, &rt);
+    let result = cycle::run_one(ws, &rt, None);
     rt.event(
         "engine.stopped",
         "engine",

@@ -3,6 +3,7 @@
 
 use serde_json::json;
 
+use crate::compile::plan::FrozenPlan;
 use crate::interp::{run, Runtime};
 use crate::store::runs;
 use crate::store::workspace::Workspace;
@@ -29,11 +30,20 @@ pub fn has_work(ws: &Workspace, rt: &Runtime) -> Result<bool, EngineError> {
     Ok(rt.queue.active()?.is_some() || rt.queue.backlog_depth()? > 0)
 }
 
-pub fn run_one(ws: &Workspace, rt: &Runtime) -> Result<Cycle, EngineError> {
+/// Runs one cycle. `plan` is the current plan when the caller already
+/// checked it (the daemon does, at every run boundary).
+pub fn run_one(
+    ws: &Workspace,
+    rt: &Runtime,
+    plan: Option<FrozenPlan>,
+) -> Result<Cycle, EngineError> {
     if let Some(active) = runs::active(&ws.agents).map_err(EngineError::io("active_run.json"))? {
         return Ok(Cycle::Resumed(run::resume(rt, &active.run_id)?));
     }
-    let plan = plan::current(ws, true)?;
+    let plan = match plan {
+        Some(p) => p,
+        None => plan::current(ws, true)?,
+    };
     tracing::debug!(plan = %plan.plan_id, "plan ready");
     let next = rt.queue.active_or_promote()?;
     match next {

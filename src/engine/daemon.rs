@@ -265,6 +265,7 @@ impl Daemon {
         let resuming = runs::active(&self.ws.agents)
             .map_err(EngineError::io("active_run.json"))?
             .is_some();
+        let mut current = None;
         if !resuming {
             if let Err(reason) = self.reload_config() {
                 self.report_problem(format!("config: {reason}"), json!({}));
@@ -275,7 +276,8 @@ impl Daemon {
                     if self.plan_problem.take().is_some() {
                         self.event("plan.recovered", "engine", json!({"plan_id": p.plan_id}));
                     }
-                    self.plan_id = Some(p.plan_id);
+                    self.plan_id = Some(p.plan_id.clone());
+                    current = Some(p);
                 }
                 Err(EngineError::Plan(d)) => {
                     let errors: Vec<String> = d
@@ -303,7 +305,7 @@ impl Daemon {
         }
         let ws = self.ws.clone();
         Ok(Some(tokio::task::spawn_blocking(move || {
-            cycle::run_one(&ws, &rt)
+            cycle::run_one(&ws, &rt, current)
         })))
     }
 
