@@ -444,3 +444,20 @@ fn logs_follow_streams_new_events() {
         .code(0);
     assert_eq!(idle.stdout.lines().count(), 1);
 }
+
+#[test]
+fn sigterm_stops_the_daemon_gracefully() {
+    let ws = Ws::new();
+    let d = Daemon::start(&ws);
+    let pid = d.0.as_ref().unwrap().id();
+    std::process::Command::new("kill").arg("-TERM").arg(pid.to_string()).status().unwrap();
+    let (ok, out) = d.wait(30);
+    assert!(ok && out.contains("daemon stopped (SIGTERM)"), "{out}");
+    assert_eq!(state(&ws)["process_running"], false);
+    assert!(ws.event_types().ends_with(&["engine.stopped".to_string()]));
+    // and a STOP_AUTONOMY marker file stops a new one
+    let d = Daemon::start(&ws);
+    ws.write("agents/STOP_AUTONOMY", "");
+    let (ok, out) = d.wait(30);
+    assert!(ok && out.contains("STOP_AUTONOMY"), "{out}");
+}
