@@ -2,48 +2,16 @@
 //! draining 50 standard-loop tasks with a trivial runner, mailbox command
 //! latency, and idle CPU and memory. Figures go to docs/benchmarks.md.
 
+mod common;
+
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+
+use common::{millrace, trivial_runner_workspace, BIN};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_millrace");
-
-fn millrace(ws: &Path, args: &[&str]) {
-    let out = Command::new(BIN)
-        .arg("--config")
-        .arg(ws.join("millrace.toml"))
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 fn workspace() -> (tempfile::TempDir, std::path::PathBuf) {
-    let dir = tempfile::tempdir().unwrap();
-    let ws = dir.path().join("w");
-    assert!(Command::new(BIN)
-        .arg("init")
-        .arg(&ws)
-        .output()
-        .unwrap()
-        .status
-        .success());
-    let mut cfg = std::fs::read_to_string(ws.join("millrace.toml"))
-        .unwrap()
-        .replace("mode = \"standard\"", "mode = \"bench\"");
-    cfg.push_str("\n[runners.trivial]\ncommand = [\"sh\", \"-c\", \"printf '### %s\\\\n' \\\"${MILLRACE_OUTCOMES%%,*}\\\"\"]\n");
-    std::fs::write(ws.join("millrace.toml"), cfg).unwrap();
-    std::fs::write(
-        ws.join("agents/registry/modes/bench.yaml"),
-        "id: bench\nloops: { execution: standard }\ndefaults: { runner: trivial }\n",
-    )
-    .unwrap();
-    millrace(&ws, &["plan", "validate"]);
-    (dir, ws)
+    trivial_runner_workspace()
 }
 
 fn daemon(ws: &Path) -> Child {

@@ -9,41 +9,12 @@
 //!
 //! Figures go to docs/benchmarks.md.
 
+mod common;
+
 use std::path::Path;
-use std::process::Command;
+
+use common::{init, millrace, trivial_runner_workspace};
 use std::time::{Duration, Instant};
-
-const BIN: &str = env!("CARGO_BIN_EXE_millrace");
-
-fn millrace(ws: &Path, args: &[&str]) -> Duration {
-    let t = Instant::now();
-    let out = Command::new(BIN)
-        .arg("--config")
-        .arg(ws.join("millrace.toml"))
-        .args(args)
-        .output()
-        .unwrap();
-    let elapsed = t.elapsed();
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    elapsed
-}
-
-fn init() -> (tempfile::TempDir, std::path::PathBuf) {
-    let dir = tempfile::tempdir().unwrap();
-    let ws = dir.path().join("w");
-    assert!(Command::new(BIN)
-        .arg("init")
-        .arg(&ws)
-        .output()
-        .unwrap()
-        .status
-        .success());
-    (dir, ws)
-}
 
 fn stats(name: &str, mut xs: Vec<f64>) {
     xs.sort_by(|a, b| a.partial_cmp(b).unwrap());
@@ -78,19 +49,7 @@ fn runner_ms(ws: &Path) -> f64 {
 }
 
 fn bench_workspace() -> (tempfile::TempDir, std::path::PathBuf) {
-    let (d, ws) = init();
-    // A trivial runner: prints the stage's success marker.
-    let mut cfg = std::fs::read_to_string(ws.join("millrace.toml"))
-        .unwrap()
-        .replace("mode = \"standard\"", "mode = \"bench\"");
-    cfg.push_str("\n[runners.trivial]\ncommand = [\"sh\", \"-c\", \"printf '### %s\\\\n' \\\"${MILLRACE_OUTCOMES%%,*}\\\"\"]\n");
-    std::fs::write(ws.join("millrace.toml"), cfg).unwrap();
-    std::fs::write(
-        ws.join("agents/registry/modes/bench.yaml"),
-        "id: bench\nloops: { execution: standard }\ndefaults: { runner: trivial }\n",
-    )
-    .unwrap();
-    (d, ws)
+    trivial_runner_workspace()
 }
 
 const TASKS: usize = 30;

@@ -450,7 +450,11 @@ fn sigterm_stops_the_daemon_gracefully() {
     let ws = Ws::new();
     let d = Daemon::start(&ws);
     let pid = d.0.as_ref().unwrap().id();
-    std::process::Command::new("kill").arg("-TERM").arg(pid.to_string()).status().unwrap();
+    std::process::Command::new("kill")
+        .arg("-TERM")
+        .arg(pid.to_string())
+        .status()
+        .unwrap();
     let (ok, out) = d.wait(30);
     assert!(ok && out.contains("daemon stopped (SIGTERM)"), "{out}");
     assert_eq!(state(&ws)["process_running"], false);

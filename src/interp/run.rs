@@ -334,15 +334,15 @@ impl<'a> Driver<'a> {
     fn set_status(&self, marker: &str, mode: &str, context: &Value) -> Result<String> {
         let previous = self.status()?;
         status::write(&self.rt.agents, self.plane, marker)?;
-        let mut payload = json!({
-            "plane": self.plane.as_str(),
-            "status": marker,
-            "transition_mode": mode,
-            "previous_status": previous,
-        });
-        if let (Some(p), Some(c)) = (payload.as_object_mut(), context.as_object()) {
-            p.extend(c.clone());
-        }
+        let payload = merged(
+            context,
+            json!({
+                "plane": self.plane.as_str(),
+                "status": marker,
+                "transition_mode": mode,
+                "previous_status": previous,
+            }),
+        );
         self.rt.event(
             &format!("{}.status.changed", self.source()),
             self.source(),
@@ -501,15 +501,17 @@ impl<'a> Driver<'a> {
         )?;
         let success = kind.outcome_class(&verdict.outcome)
             == Some(crate::spec::stage_kind::OutcomeClass::Success);
-        let mut payload = ctx.clone();
-        if let Some(p) = payload.as_object_mut() {
-            p.insert("status".into(), json!(verdict.outcome));
-            p.insert("exit_code".into(), json!(result.exit.code));
-            p.insert("run_dir".into(), json!(self.dir.path.display().to_string()));
-            p.insert("attempt".into(), json!(attempt));
-            if let Some(f) = &verdict.failure {
-                p.insert("error".into(), json!(f));
-            }
+        let mut payload = merged(
+            &ctx,
+            json!({
+                "status": verdict.outcome,
+                "exit_code": result.exit.code,
+                "run_dir": self.dir.path.display().to_string(),
+                "attempt": attempt,
+            }),
+        );
+        if let Some(f) = &verdict.failure {
+            payload = merged(&payload, json!({ "error": f }));
         }
         let kind_event = if success && verdict.failure.is_none() {
             "completed"
@@ -522,12 +524,10 @@ impl<'a> Driver<'a> {
             payload,
         );
         if let Some((counter, value, limit)) = &decision.counted {
-            let mut p = ctx.clone();
-            if let Some(o) = p.as_object_mut() {
-                o.insert("counter".into(), json!(counter));
-                o.insert("value".into(), json!(value));
-                o.insert("limit".into(), json!(limit));
-            }
+            let p = merged(
+                &ctx,
+                json!({"counter": counter, "value": value, "limit": limit}),
+            );
             let what = if decision.exhausted {
                 "exhausted"
             } else {
@@ -742,18 +742,17 @@ impl<'a> Driver<'a> {
                     handoff: handoff.clone(),
                 })?;
                 mutations.push("quarantine_task".to_string());
-                let mut handoff = handoff;
-                if let Some(h) = handoff.as_object_mut() {
-                    h.insert("handoff_id".into(), json!(out.handoff_id));
-                    h.insert("incident_path".into(), json!(out.incident_path));
-                    h.insert("recovery_batch_id".into(), json!(out.batch_id));
-                    h.insert("failure_signature".into(), json!("needs_research"));
-                    h.insert(
-                        "frozen_backlog_cards".into(),
-                        json!(out.frozen_backlog_cards),
-                    );
-                    h.insert("retained_backlog_cards".into(), json!(0));
-                }
+                let handoff = merged(
+                    &handoff,
+                    json!({
+                        "handoff_id": out.handoff_id,
+                        "incident_path": out.incident_path,
+                        "recovery_batch_id": out.batch_id,
+                        "failure_signature": "needs_research",
+                        "frozen_backlog_cards": out.frozen_backlog_cards,
+                        "retained_backlog_cards": 0,
+                    }),
+                );
                 self.rt.event(
                     &format!("{}.task.quarantined", self.source()),
                     self.source(),
@@ -800,6 +799,15 @@ impl<'a> Driver<'a> {
             resumed: self.resumed,
         })
     }
+}
+
+/// `base` (a JSON object) with the keys of `extra` added.
+fn merged(base: &Value, extra: Value) -> Value {
+    let mut out = base.clone();
+    if let (Some(o), Value::Object(e)) = (out.as_object_mut(), extra) {
+        o.extend(e);
+    }
+    out
 }
 
 fn serde_name<T: Serialize>(v: &T) -> String {

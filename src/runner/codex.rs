@@ -6,10 +6,7 @@ use serde_json::Value;
 
 use crate::spec::records::Usage;
 
-use super::{
-    command, executable, failed_to_start, note_timeout, output_files, process, Adapter,
-    StageRequest, StageResult,
-};
+use super::{executable, run_with_prompt, Adapter, StageRequest, StageResult};
 
 pub struct Codex;
 
@@ -43,25 +40,10 @@ impl Codex {
 impl Adapter for Codex {
     fn run(&self, req: &StageRequest) -> StageResult {
         let program = executable(req.kind, &req.config).expect("codex has a default executable");
-        let mut cmd = command(req, &program, &Codex::args(req), "prompt");
-        let (out, err) = match output_files(req) {
-            Ok(f) => f,
-            Err(e) => return failed_to_start(req, format!("cannot create stage logs: {e}")),
+        let exit = match run_with_prompt(req, &program, &Codex::args(req)) {
+            Ok(exit) => exit,
+            Err(failed) => return *failed,
         };
-        let exit = process::run_to_files(
-            &mut cmd,
-            Some(req.prompt.clone().into_bytes()),
-            out,
-            err,
-            req.timeout,
-        );
-        if let Some(e) = &exit.spawn_error {
-            let _ = std::fs::write(
-                &req.paths.stderr,
-                format!("cannot start `{program}`: {e}\n"),
-            );
-        }
-        note_timeout(req, &exit);
         let events = std::fs::read_to_string(&req.paths.stdout).unwrap_or_default();
         let parsed = parse_events(&events);
         let final_text = std::fs::read_to_string(&req.paths.last)

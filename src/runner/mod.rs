@@ -214,6 +214,34 @@ pub fn failed_to_start(req: &StageRequest, message: String) -> StageResult {
     }
 }
 
+/// Runs `program args` for a stage: prompt on stdin (then closed), stdout
+/// and stderr to the attempt's files; a spawn failure or timeout is noted in
+/// the stderr log. `Err` is a result for a stage that could not start.
+pub fn run_with_prompt(
+    req: &StageRequest,
+    program: &str,
+    args: &[String],
+) -> Result<Exit, Box<StageResult>> {
+    let mut cmd = command(req, program, args, "prompt");
+    let (out, err) = output_files(req)
+        .map_err(|e| failed_to_start(req, format!("cannot create stage logs: {e}")))?;
+    let exit = process::run_to_files(
+        &mut cmd,
+        Some(req.prompt.clone().into_bytes()),
+        out,
+        err,
+        req.timeout,
+    );
+    if let Some(e) = &exit.spawn_error {
+        let _ = std::fs::write(
+            &req.paths.stderr,
+            format!("cannot start `{program}`: {e}\n"),
+        );
+    }
+    note_timeout(req, &exit);
+    Ok(exit)
+}
+
 /// Appends the timeout note v0.2.0 writes to the stderr log.
 pub fn note_timeout(req: &StageRequest, exit: &Exit) {
     if exit.timed_out {

@@ -2,10 +2,7 @@
 //! bundled `demo` runner, which is this binary's `demo-agent` subcommand run
 //! through the same path.
 
-use super::{
-    command, failed_to_start, note_timeout, output_files, process, Adapter, StageRequest,
-    StageResult,
-};
+use super::{failed_to_start, run_with_prompt, Adapter, StageRequest, StageResult};
 
 pub struct Subprocess;
 
@@ -46,25 +43,10 @@ impl Adapter for Demo {
 /// Prompt on stdin (and in `MILLRACE_PROMPT`); stdout copied to the
 /// last-message file when the agent wrote none (spec §6.1).
 fn run_with_stdin_prompt(req: &StageRequest, program: &str, args: &[String]) -> StageResult {
-    let mut cmd = command(req, program, args, "prompt");
-    let (out, err) = match output_files(req) {
-        Ok(f) => f,
-        Err(e) => return failed_to_start(req, format!("cannot create stage logs: {e}")),
+    let exit = match run_with_prompt(req, program, args) {
+        Ok(exit) => exit,
+        Err(failed) => return *failed,
     };
-    let exit = process::run_to_files(
-        &mut cmd,
-        Some(req.prompt.clone().into_bytes()),
-        out,
-        err,
-        req.timeout,
-    );
-    if let Some(e) = &exit.spawn_error {
-        let _ = std::fs::write(
-            &req.paths.stderr,
-            format!("cannot start `{program}`: {e}\n"),
-        );
-    }
-    note_timeout(req, &exit);
     let final_text = std::fs::read_to_string(&req.paths.last).ok().or_else(|| {
         let stdout = std::fs::read_to_string(&req.paths.stdout)
             .ok()
