@@ -34,7 +34,7 @@ pub fn main() -> i32 {
         .to_string();
     let line = format!(
         "- {} run `{run}`: {node} (attempt {attempt}) on \"{title}\"\n",
-        crate::store::time::now_iso()
+        jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%S%.6fZ")
     );
     let written = std::fs::create_dir_all(&dir).and_then(|_| {
         let mut f = std::fs::OpenOptions::new()

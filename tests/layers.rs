@@ -1,0 +1,74 @@
+//! The layering of docs/ARCHITECTURE.md, enforced: a module may import only
+//! from layers to its left (`store` and `runner` are siblings).
+
+use std::path::Path;
+
+const LAYERS: [(&str, &[&str]); 8] = [
+    ("spec", &["spec"]),
+    ("compile", &["spec", "compile"]),
+    ("store", &["spec", "compile", "store"]),
+    ("runner", &["spec", "compile", "runner"]),
+    ("interp", &["spec", "compile", "store", "runner", "interp"]),
+    (
+        "engine",
+        &["spec", "compile", "store", "runner", "interp", "engine"],
+    ),
+    (
+        "control",
+        &[
+            "spec", "compile", "store", "runner", "interp", "engine", "control",
+        ],
+    ),
+    (
+        "cli",
+        &[
+            "spec", "compile", "store", "runner", "interp", "engine", "control", "cli",
+        ],
+    ),
+];
+
+fn rust_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = entry.path();
+        if p.is_dir() {
+            rust_files(&p, out);
+        } else if p.extension().is_some_and(|e| e == "rs") {
+            out.push(p);
+        }
+    }
+}
+
+#[test]
+fn modules_import_only_from_layers_to_their_left() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut violations = Vec::new();
+    for (layer, allowed) in LAYERS {
+        let mut files = Vec::new();
+        rust_files(&src.join(layer), &mut files);
+        assert!(!files.is_empty(), "no sources for layer {layer}");
+        for f in files {
+            let text = std::fs::read_to_string(&f).unwrap();
+            for (n, line) in text.lines().enumerate() {
+                for (i, _) in line.match_indices("crate::") {
+                    let target: String = line[i + 7..]
+                        .chars()
+                        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                        .collect();
+                    let is_layer = LAYERS.iter().any(|(l, _)| *l == target);
+                    if is_layer && !allowed.contains(&target.as_str()) {
+                        violations.push(format!(
+                            "{}:{}: {layer} imports {target}",
+                            f.display(),
+                            n + 1
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    assert!(
+        violations.is_empty(),
+        "layering violations:\n{}",
+        violations.join("\n")
+    );
+}
