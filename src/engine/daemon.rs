@@ -49,6 +49,17 @@ pub struct DaemonReport {
     pub uptime_seconds: u64,
 }
 
+fn build_runtime(
+    ws: &Workspace,
+    control: &Arc<RunControl>,
+    listener: &Option<EventListener>,
+) -> Runtime {
+    let mut rt = Runtime::new(ws.root.clone(), ws.agents.clone(), ws.config.clone());
+    rt.control = control.clone();
+    rt.listener = listener.clone();
+    rt
+}
+
 pub fn run(ws: Workspace, options: Options) -> Result<DaemonReport, EngineError> {
     let lock = owner::own(&ws, "start --daemon")?;
     process::become_subreaper();
@@ -63,6 +74,8 @@ pub fn run(ws: Workspace, options: Options) -> Result<DaemonReport, EngineError>
 
 struct Daemon {
     ws: Workspace,
+    /// Shared with the run thread; rebuilt when the config changes.
+    rt: Arc<Runtime>,
     config_path: PathBuf,
     control: Arc<RunControl>,
     listener: Option<EventListener>,
@@ -82,10 +95,13 @@ type Running = Option<JoinHandle<Result<Cycle, EngineError>>>;
 
 impl Daemon {
     fn new(ws: Workspace, options: Options) -> Daemon {
+        let control = Arc::new(RunControl::default());
+        let rt = Arc::new(build_runtime(&ws, &control, &options.listener));
         Daemon {
             config_path: ws.config_path.clone(),
             ws,
-            control: Arc::new(RunControl::default()),
+            rt,
+            control,
             listener: options.listener,
             started: Instant::now(),
             started_at: time::now_iso(),
@@ -100,19 +116,8 @@ impl Daemon {
         }
     }
 
-    fn runtime(&self) -> Runtime {
-        let mut rt = Runtime::new(
-            self.ws.root.clone(),
-            self.ws.agents.clone(),
-            self.ws.config.clone(),
-        );
-        rt.control = self.control.clone();
-        rt.listener = self.listener.clone();
-        rt
-    }
-
     fn event(&self, kind: &str, source: &str, payload: Value) {
-        self.runtime().event(kind, source, payload);
+        self.rt.event(kind, source, payload);
     }
 
     async fn run(mut self) -> Result<DaemonReport, EngineError> {
@@ -251,6 +256,7 @@ impl Daemon {
         if changed {
             let previous = self.ws.config.hash();
             self.ws = fresh;
+            self.rt = Arc::new(build_runtime(&self.ws, &self.control, &self.listener));
             self.event(
                 "config.applied",
                 "engine",
@@ -299,7 +305,7 @@ impl Daemon {
                 Err(e) => return Err(e),
             }
         }
-        let rt = self.runtime();
+        let rt = self.rt.clone();
         if !cycle::has_work(&self.ws, &rt)? {
             return Ok(None);
         }

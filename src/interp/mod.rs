@@ -62,6 +62,7 @@ pub struct Runtime {
     pub agents: PathBuf,
     pub config: Config,
     pub events: EventLog,
+    pub history: crate::store::history::History,
     pub queue: Queue,
     pub control: Arc<RunControl>,
     /// Sees every event as it is appended (the CLI's `--monitor`).
@@ -75,6 +76,7 @@ impl Runtime {
     pub fn new(root: PathBuf, agents: PathBuf, config: Config) -> Runtime {
         Runtime {
             events: EventLog::new(&agents),
+            history: Default::default(),
             queue: Queue::new(&agents),
             control: Arc::new(RunControl::default()),
             listener: None,
@@ -89,7 +91,7 @@ impl Runtime {
     pub fn event(&self, kind: &str, source: &str, payload: serde_json::Value) {
         match self.events.append(kind, source, payload) {
             Ok(event) => {
-                if let Err(e) = crate::store::history::record(&self.agents, &event) {
+                if let Err(e) = self.history.record(&self.agents, &event) {
                     tracing::warn!("cannot write the history log: {e}");
                 }
                 if let Some(listen) = &self.listener {

@@ -188,6 +188,8 @@ struct Driver<'a> {
     next: Target,
     stages_finished: u32,
     resumed: bool,
+    /// Open append handle of `transition_history.jsonl`.
+    history: Option<std::fs::File>,
 }
 
 impl<'a> Driver<'a> {
@@ -214,6 +216,7 @@ impl<'a> Driver<'a> {
             next,
             stages_finished: 0,
             resumed: false,
+            history: None,
         }
     }
 
@@ -326,8 +329,15 @@ impl<'a> Driver<'a> {
         t.seq = self.seq;
         t.event_id = format!("{}-transition-{:04}", self.dir.id, self.seq);
         t.timestamp = time::now_iso();
-        self.dir
-            .append(&t)
+        if self.history.is_none() {
+            self.history = Some(
+                self.dir
+                    .history_writer()
+                    .map_err(InterpError::io("cannot open transition_history.jsonl"))?,
+            );
+        }
+        let file = self.history.as_mut().expect("just opened");
+        runs::append_to(file, &t)
             .map_err(InterpError::io("cannot append to transition_history.jsonl"))
     }
 

@@ -8,9 +8,49 @@ use std::path::Path;
 use super::cards::slug;
 use super::events::Event;
 
+/// Writes history entries, keeping the index open between events.
+#[derive(Default)]
+pub struct History {
+    index: std::sync::Mutex<Option<std::fs::File>>,
+}
+
+impl History {
+    pub fn record(&self, agents: &Path, event: &Event) -> std::io::Result<()> {
+        let Some((file, detail, line)) = entry(event) else {
+            return Ok(());
+        };
+        let dir = agents.join("historylog");
+        std::fs::create_dir_all(&dir)?;
+        std::fs::write(dir.join(&file), detail)?;
+        let mut slot = self.index.lock().unwrap_or_else(|p| p.into_inner());
+        if slot.is_none() {
+            *slot = Some(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(agents.join("historylog.md"))?,
+            );
+        }
+        let result = slot
+            .as_mut()
+            .expect("just opened")
+            .write_all(line.as_bytes());
+        if result.is_err() {
+            *slot = None;
+        }
+        result
+    }
+}
+
+/// One-off write of a history entry.
 pub fn record(agents: &Path, event: &Event) -> std::io::Result<()> {
+    History::default().record(agents, event)
+}
+
+/// (detail file name, detail text, index line) for an event worth keeping.
+fn entry(event: &Event) -> Option<(String, String, String)> {
     if event.kind.ends_with(".status.changed") {
-        return Ok(());
+        return None;
     }
     let stamp: String = event
         .timestamp
@@ -33,18 +73,11 @@ pub fn record(agents: &Path, event: &Event) -> std::io::Result<()> {
         event.source,
         serde_json::to_string_pretty(&event.payload).unwrap_or_default()
     );
-    let dir = agents.join("historylog");
-    std::fs::create_dir_all(&dir)?;
-    std::fs::write(dir.join(&file), detail)?;
-    let mut index = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(agents.join("historylog.md"))?;
-    writeln!(
-        index,
-        "\n- {} [{}] task={task} detail=historylog/{file}",
+    let line = format!(
+        "\n- {} [{}] task={task} detail=historylog/{file}\n",
         event.timestamp, event.kind
-    )
+    );
+    Some((file, detail, line))
 }
 
 /// Over-long slugs are cut and suffixed with a short hash, as v0.2.0 does.

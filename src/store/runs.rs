@@ -181,16 +181,17 @@ impl RunDir {
         serde_json::from_str(&text).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
     }
 
-    /// Appends a record and fsyncs it before returning.
-    pub fn append(&self, record: &Transition) -> io::Result<()> {
-        let mut line = serde_json::to_string(record).expect("transition serialises");
-        line.push('\n');
-        let mut f = OpenOptions::new()
+    /// Opens the history for appending (keep the handle for a run's life).
+    pub fn history_writer(&self) -> io::Result<std::fs::File> {
+        OpenOptions::new()
             .create(true)
             .append(true)
-            .open(self.path.join(HISTORY))?;
-        f.write_all(line.as_bytes())?;
-        f.sync_data()
+            .open(self.path.join(HISTORY))
+    }
+
+    /// Appends a record and fsyncs it before returning.
+    pub fn append(&self, record: &Transition) -> io::Result<()> {
+        append_to(&mut self.history_writer()?, record)
     }
 
     /// Every record, in order. A torn last line (crash mid-append) is
@@ -221,6 +222,14 @@ impl RunDir {
     pub fn artifact(&self, node: &str, attempt: u32, suffix: &str) -> PathBuf {
         self.path.join(format!("{node}.{attempt}.{suffix}"))
     }
+}
+
+/// Appends a record to an open history and fsyncs it before returning.
+pub fn append_to(file: &mut std::fs::File, record: &Transition) -> io::Result<()> {
+    let mut line = serde_json::to_string(record).expect("transition serialises");
+    line.push('\n');
+    file.write_all(line.as_bytes())?;
+    file.sync_data()
 }
 
 /// Run ids become directory names: no separators, no `..`.
