@@ -3,7 +3,7 @@
 use serde::Serialize;
 use serde_json::json;
 
-use crate::spec::config::{Boundary, Config};
+use crate::spec::config::Config;
 
 use super::queue::Operation;
 use super::{mailbox, Result, Workspace};
@@ -31,8 +31,4 @@ pub fn set(ws: &Workspace, key: &str, value: &str, wait: bool) -> Result<Operati
 
 pub fn reload(ws: &Workspace, wait: bool) -> Result<Operation> {
     mailbox::dispatch(ws, "reload_config", json!({}), wait)
-}
-
-pub fn boundary(key: &str) -> Boundary {
-    Boundary::of(key)
 }
