@@ -276,7 +276,25 @@ impl FrozenPlan {
 }
 
 fn content_hash(content: &PlanContent) -> String {
-    // `serde_json::Value` keeps object keys sorted, which makes this canonical.
+    // `serde_json::Value` keeps object keys sorted, which makes this
+    // canonical; the compact text is streamed into the hasher, not built.
     let value = serde_json::to_value(content).expect("plan serialises");
-    sha256_hex(value.to_string().as_bytes())
+    let mut hasher = HashWriter(sha2::Sha256::default());
+    serde_json::to_writer(&mut hasher, &value).expect("hashing cannot fail");
+    use sha2::Digest;
+    hasher.0.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Feeds written bytes into a SHA-256.
+struct HashWriter(sha2::Sha256);
+
+impl std::io::Write for HashWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        sha2::Digest::update(&mut self.0, buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
