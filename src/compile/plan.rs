@@ -282,7 +282,12 @@ fn content_hash(content: &PlanContent) -> String {
     let mut hasher = HashWriter(sha2::Sha256::default());
     serde_json::to_writer(&mut hasher, &value).expect("hashing cannot fail");
     use sha2::Digest;
-    hasher.0.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    hasher
+        .0
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// Feeds written bytes into a SHA-256.
