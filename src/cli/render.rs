@@ -6,6 +6,8 @@ use std::io::Write;
 
 use serde::Serialize;
 
+use crate::spec::serde_name;
+
 use crate::compile::plan::{FrozenPlan, LoopPlan, Target};
 use crate::control::init::InitReport;
 use crate::control::plan::{LoopSummary, ModeSummary, ValidateReport};
@@ -189,14 +191,6 @@ pub fn yaml_or_json<T: Serialize>(out: &mut impl Write, value: &T, as_json: bool
         serde_saphyr::to_string(value).unwrap_or_else(|_| json(value))
     };
     let _ = out.write_all(text.as_bytes());
-}
-
-/// The serialised name of a unit enum variant.
-fn serde_name<T: Serialize>(value: &T) -> String {
-    serde_json::to_value(value)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_default()
 }
 
 /// Graphviz rendering: nodes as boxes, terminals as double octagons, counted

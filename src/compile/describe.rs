@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use serde::Serialize;
+use crate::spec::serde_name;
 
 use super::plan::{FrozenPlan, LoopPlan, PromptPlan, Target};
 
@@ -130,14 +130,6 @@ fn loop_text(s: &mut String, lp: &LoopPlan, prompts: &BTreeMap<String, PromptPla
         "  bound: every run ends within {} stage executions",
         lp.max_stage_runs
     );
-}
-
-/// The serialised name of a unit enum variant (`needs_research`).
-fn serde_name<T: Serialize>(value: &T) -> String {
-    serde_json::to_value(value)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_default()
 }
 
 pub fn target(t: &Target) -> String {

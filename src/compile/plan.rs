@@ -281,13 +281,7 @@ fn content_hash(content: &PlanContent) -> String {
     let value = serde_json::to_value(content).expect("plan serialises");
     let mut hasher = HashWriter(sha2::Sha256::default());
     serde_json::to_writer(&mut hasher, &value).expect("hashing cannot fail");
-    use sha2::Digest;
-    hasher
-        .0
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    crate::spec::config::to_hex(&sha2::Digest::finalize(hasher.0))
 }
 
 /// Feeds written bytes into a SHA-256.

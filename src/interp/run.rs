@@ -14,6 +14,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use serde::Serialize;
+
+use crate::spec::serde_name;
 use serde_json::{json, Value};
 
 use crate::compile::plan::{FrozenPlan, LoopPlan, NodePlan, StageKindPlan, Target};
@@ -224,17 +226,23 @@ impl<'a> Driver<'a> {
         &self.plan.content.planes[&self.plane]
     }
 
+    /// Emits `<plane>.<what>` with the plane as source.
+    fn emit(&self, what: &str, payload: Value) {
+        self.rt
+            .event(&format!("{}.{what}", self.source()), self.source(), payload);
+    }
+
     fn source(&self) -> &'static str {
         self.plane.as_str()
     }
 
-    fn status(&self) -> Result<String> {
-        Ok(
-            status::read(&self.rt.agents, self.plane).unwrap_or_else(|e| {
-                tracing::warn!("{e}; treating as IDLE");
-                "IDLE".into()
-            }),
-        )
+    /// The plane's status marker; a malformed file reads as IDLE (runs
+    /// resume from their history, not from the status file).
+    fn status(&self) -> String {
+        status::read(&self.rt.agents, self.plane).unwrap_or_else(|e| {
+            tracing::warn!("{e}; treating as IDLE");
+            "IDLE".into()
+        })
     }
 
     /// Rebuilds the run state from its history.
@@ -342,7 +350,7 @@ impl<'a> Driver<'a> {
     }
 
     fn set_status(&self, marker: &str, mode: &str, context: &Value) -> Result<String> {
-        let previous = self.status()?;
+        let previous = self.status();
         status::write(&self.rt.agents, self.plane, marker)?;
         let payload = merged(
             context,
@@ -353,11 +361,7 @@ impl<'a> Driver<'a> {
                 "previous_status": previous,
             }),
         );
-        self.rt.event(
-            &format!("{}.status.changed", self.source()),
-            self.source(),
-            payload,
-        );
+        self.emit("status.changed", payload);
         Ok(previous)
     }
 
@@ -449,11 +453,7 @@ impl<'a> Driver<'a> {
             bound: Some(bound.clone()),
             ..self.transition()
         })?;
-        self.rt.event(
-            &format!("{}.stage.started", self.source()),
-            self.source(),
-            ctx.clone(),
-        );
+        self.emit("stage.started", ctx.clone());
 
         let t_pre = t0.elapsed();
         let result = match rendered {
@@ -528,11 +528,7 @@ impl<'a> Driver<'a> {
         } else {
             "failed"
         };
-        self.rt.event(
-            &format!("{}.stage.{kind_event}", self.source()),
-            self.source(),
-            payload,
-        );
+        self.emit(&format!("stage.{kind_event}"), payload);
         if let Some((counter, value, limit)) = &decision.counted {
             let p = merged(
                 &ctx,
@@ -543,11 +539,7 @@ impl<'a> Driver<'a> {
             } else {
                 "incremented"
             };
-            self.rt.event(
-                &format!("{}.counter.{what}", self.source()),
-                self.source(),
-                p,
-            );
+            self.emit(&format!("counter.{what}"), p);
         }
         let artifacts = [
             &paths.prompt,
@@ -609,9 +601,8 @@ impl<'a> Driver<'a> {
             node: Some(node.to_string()),
             ..self.transition()
         });
-        self.rt.event(
-            &format!("{}.run.interrupted", self.source()),
-            self.source(),
+        self.emit(
+            "run.interrupted",
             json!({"run_id": self.dir.id, "node_id": node, "task_id": self.meta.task_id}),
         );
         InterpError::Interrupted(self.dir.id.clone())
@@ -691,11 +682,7 @@ impl<'a> Driver<'a> {
             (QueueEffect::Archive, Some(id)) => {
                 self.rt.queue.archive_active(id)?;
                 mutations.push("archive_task".to_string());
-                self.rt.event(
-                    &format!("{}.task.archived", self.source()),
-                    self.source(),
-                    json!({"task_id": id, "title": title}),
-                );
+                self.emit("task.archived", json!({"task_id": id, "title": title}));
                 self.set_status("IDLE", "transition", &ctx)?;
             }
             (QueueEffect::Quarantine, Some(id)) => {
@@ -763,10 +750,7 @@ impl<'a> Driver<'a> {
                         "retained_backlog_cards": 0,
                     }),
                 );
-                self.rt.event(
-                    &format!("{}.task.quarantined", self.source()),
-                    self.source(),
-                    json!({"task_id": id, "title": title, "diagnostics_dir": null, "handoff_id": out.handoff_id}),
+                self.emit("task.quarantined", json!({"task_id": id, "title": title, "diagnostics_dir": null, "handoff_id": out.handoff_id}),
                 );
                 self.rt.event(
                     "handoff.needs_research",
@@ -778,7 +762,7 @@ impl<'a> Driver<'a> {
             _ => {}
         }
         tracing::debug!(?mutations, "queue effect applied");
-        let final_status = self.status()?;
+        let final_status = self.status();
         self.record(Transition {
             event: "run.finished".into(),
             next: Some(Target::Terminal(terminal_id.to_string())),
@@ -818,13 +802,6 @@ fn merged(base: &Value, extra: Value) -> Value {
         o.extend(e);
     }
     out
-}
-
-fn serde_name<T: Serialize>(v: &T) -> String {
-    serde_json::to_value(v)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_default()
 }
 
 /// The outcome a stage attempt is normalised to.

@@ -266,10 +266,7 @@ impl Config {
 
     /// Reads an integer config value by dotted key (threshold limits).
     pub fn integer(&self, key: &str) -> Option<u64> {
-        let value = serde_json::to_value(self).ok()?;
-        key.split('.')
-            .try_fold(&value, |v, seg| v.get(seg))
-            .and_then(serde_json::Value::as_u64)
+        self.get(key).as_ref().and_then(serde_json::Value::as_u64)
     }
 
     /// Resolves the agents directory for a config file at `config_path`.
@@ -302,9 +299,13 @@ fn without_cur_dir(path: &Path) -> PathBuf {
 
 /// Lowercase hex SHA-256.
 pub fn sha256_hex(bytes: &[u8]) -> String {
-    let digest = Sha256::digest(bytes);
-    let mut s = String::with_capacity(64);
-    for b in digest {
+    to_hex(&Sha256::digest(bytes))
+}
+
+/// Lowercase hex of a digest.
+pub fn to_hex(bytes: &[u8]) -> String {
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
         use std::fmt::Write;
         let _ = write!(s, "{b:02x}");
     }

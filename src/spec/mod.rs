@@ -12,3 +12,12 @@ pub mod records;
 pub mod schema;
 pub mod stage_kind;
 pub mod yaml;
+
+/// The serialised name of a unit enum variant (`needs_research`), for
+/// messages and records that spell enums the way the files do.
+pub fn serde_name<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_value(value)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
+}

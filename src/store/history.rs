@@ -42,11 +42,6 @@ impl History {
     }
 }
 
-/// One-off write of a history entry.
-pub fn record(agents: &Path, event: &Event) -> std::io::Result<()> {
-    History::default().record(agents, event)
-}
-
 /// (detail file name, detail text, index line) for an event worth keeping.
 fn entry(event: &Event) -> Option<(String, String, String)> {
     if event.kind.ends_with(".status.changed") {

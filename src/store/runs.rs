@@ -189,11 +189,6 @@ impl RunDir {
             .open(self.path.join(HISTORY))
     }
 
-    /// Appends a record and fsyncs it before returning.
-    pub fn append(&self, record: &Transition) -> io::Result<()> {
-        append_to(&mut self.history_writer()?, record)
-    }
-
     /// Every record, in order. A torn last line (crash mid-append) is
     /// ignored: the step it described had not been acted on.
     pub fn history(&self) -> io::Result<Vec<Transition>> {
