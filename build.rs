@@ -29,7 +29,7 @@ fn main() {
     // Identifies the compiler's code: a plan persisted by a binary with a
     // different compiler must not be reused (see compile::fingerprint).
     let mut sources = Vec::new();
-    for dir in ["src/spec", "src/compile"] {
+    for dir in ["src/defs", "src/compile"] {
         println!("cargo:rerun-if-changed={dir}");
         collect_rs(&root, &root.join(dir), &mut sources);
     }

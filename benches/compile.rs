@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use millrace::compile::compile;
 use millrace::compile::sources::{Inputs, Layer, Source};
-use millrace::spec::config::Config;
-use millrace::spec::schema::DocKind;
+use millrace::defs::config::Config;
+use millrace::defs::schema::DocKind;
 
 fn main() {
     let default = Inputs::packaged(Config::default());

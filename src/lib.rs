@@ -2,8 +2,8 @@
 pub mod cli;
 pub mod compile;
 pub mod control;
+pub mod defs;
 pub mod engine;
 pub mod interp;
 pub mod runner;
-pub mod spec;
 pub mod store;

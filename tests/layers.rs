@@ -4,25 +4,25 @@
 use std::path::Path;
 
 const LAYERS: [(&str, &[&str]); 8] = [
-    ("spec", &["spec"]),
-    ("compile", &["spec", "compile"]),
-    ("store", &["spec", "compile", "store"]),
-    ("runner", &["spec", "compile", "runner"]),
-    ("interp", &["spec", "compile", "store", "runner", "interp"]),
+    ("defs", &["defs"]),
+    ("compile", &["defs", "compile"]),
+    ("store", &["defs", "compile", "store"]),
+    ("runner", &["defs", "compile", "runner"]),
+    ("interp", &["defs", "compile", "store", "runner", "interp"]),
     (
         "engine",
-        &["spec", "compile", "store", "runner", "interp", "engine"],
+        &["defs", "compile", "store", "runner", "interp", "engine"],
     ),
     (
         "control",
         &[
-            "spec", "compile", "store", "runner", "interp", "engine", "control",
+            "defs", "compile", "store", "runner", "interp", "engine", "control",
         ],
     ),
     (
         "cli",
         &[
-            "spec", "compile", "store", "runner", "interp", "engine", "control", "cli",
+            "defs", "compile", "store", "runner", "interp", "engine", "control", "cli",
         ],
     ),
 ];

@@ -6,13 +6,13 @@ use std::io::Write;
 
 use serde::Serialize;
 
-use crate::spec::serde_name;
+use crate::defs::serde_name;
 
 use crate::compile::plan::{FrozenPlan, LoopPlan, Target};
 use crate::control::init::InitReport;
 use crate::control::plan::{LoopSummary, ModeSummary, ValidateReport};
 use crate::control::ControlError;
-use crate::spec::diag::Diagnostics;
+use crate::defs::diag::Diagnostics;
 
 /// JSON as v0.2.0 prints it: sorted keys, two-space indent.
 pub fn json<T: Serialize>(value: &T) -> String {

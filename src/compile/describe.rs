@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use crate::spec::serde_name;
+use crate::defs::serde_name;
 
 use super::plan::{FrozenPlan, LoopPlan, PromptPlan, Target};
 

@@ -20,10 +20,10 @@ use petgraph::graph::{DiGraph, NodeIndex};
 use petgraph::visit::{Bfs, EdgeRef, Reversed};
 use petgraph::Direction;
 
-use crate::spec::config::Config;
-use crate::spec::diag::{did_you_mean, Diagnostics};
-use crate::spec::loop_def::{EdgeDef, Limit};
-use crate::spec::stage_kind::StageKind;
+use crate::defs::config::Config;
+use crate::defs::diag::{did_you_mean, Diagnostics};
+use crate::defs::loop_def::{EdgeDef, Limit};
+use crate::defs::stage_kind::StageKind;
 
 use super::plan::{OutcomeRoute, RouteCandidate, Target, ThresholdPlan};
 use super::registry::{Item, Origin, Registry, ResolvedLoop};
@@ -128,7 +128,7 @@ fn node_kinds<'r>(
     let mut kinds = BTreeMap::new();
     for (id, node) in &lp.nodes {
         match reg.stage_kinds.get(&node.def.stage) {
-            None if reg.is_broken(crate::spec::schema::DocKind::StageKind, &node.def.stage) => {}
+            None if reg.is_broken(crate::defs::schema::DocKind::StageKind, &node.def.stage) => {}
             None => {
                 let known = reg.stage_kinds.keys().map(String::as_str);
                 let mut d = reg.error(
@@ -246,7 +246,7 @@ fn check_edges<'l>(
 fn check_condition(
     reg: &Registry,
     origin: &Origin,
-    cond: &crate::spec::loop_def::Condition,
+    cond: &crate::defs::loop_def::Condition,
     diags: &mut Diagnostics,
 ) {
     match FACTS.iter().find(|(name, _, _)| *name == cond.fact) {
@@ -307,7 +307,7 @@ fn build_routes(
             };
             for dead in &edges[first_plain + 1..] {
                 diags.push(
-                    crate::spec::diag::Diagnostic::warning(
+                    crate::defs::diag::Diagnostic::warning(
                         "graph.dead_edge",
                         format!(
                         "edge `{}` never fires on `{}`: edge `{}` comes first and has no condition",
@@ -621,7 +621,7 @@ fn check_structure(
     for (id, t) in &lp.terminals {
         if !reachable.contains(&index[&Target::Terminal(id.clone())]) {
             diags.push(
-                crate::spec::diag::Diagnostic::warning(
+                crate::defs::diag::Diagnostic::warning(
                     "graph.unused_terminal",
                     format!("terminal state `{id}` is never reached"),
                 )
@@ -777,7 +777,7 @@ fn unknown_target(
     lp: &ResolvedLoop,
     what: &str,
     terminals_allowed: bool,
-) -> crate::spec::diag::Diagnostic {
+) -> crate::defs::diag::Diagnostic {
     let mut known: Vec<&str> = lp.nodes.keys().map(String::as_str).collect();
     if terminals_allowed {
         known.extend(lp.terminals.keys().map(String::as_str));

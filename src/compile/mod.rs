@@ -14,9 +14,9 @@ pub mod templates;
 
 use std::collections::BTreeMap;
 
-use crate::spec::diag::{did_you_mean, Diagnostic, Diagnostics};
-use crate::spec::schema::DocKind;
-use crate::spec::stage_kind::Plane;
+use crate::defs::diag::{did_you_mean, Diagnostic, Diagnostics};
+use crate::defs::schema::DocKind;
+use crate::defs::stage_kind::Plane;
 
 use plan::{
     Fingerprint, FrozenPlan, InputHash, LoopPlan, ModeInfo, PlanContent, StageKindPlan,
@@ -104,7 +104,7 @@ fn mode_plan(
     reg: &Registry,
     inputs: &Inputs,
     prompts: &mut PromptChecker,
-    mode: &registry::Item<crate::spec::mode::ModeDef>,
+    mode: &registry::Item<crate::defs::mode::ModeDef>,
     checked: &mut BTreeMap<String, graph::CheckedLoop>,
     diags: &mut Diagnostics,
 ) -> Option<PlanContent> {

@@ -8,11 +8,11 @@
 
 use std::collections::BTreeMap;
 
-use crate::spec::config::offset_to_pos;
-use crate::spec::diag::{did_you_mean, Diagnostic, Diagnostics, Pos};
-use crate::spec::loop_def::StageOverrides;
-use crate::spec::mode::ModeDef;
-use crate::spec::stage_kind::{Effort, OverrideField, StageKind};
+use crate::defs::config::offset_to_pos;
+use crate::defs::diag::{did_you_mean, Diagnostic, Diagnostics, Pos};
+use crate::defs::loop_def::StageOverrides;
+use crate::defs::mode::ModeDef;
+use crate::defs::stage_kind::{Effort, OverrideField, StageKind};
 
 use super::plan::{NodePlan, PromptPlan, Provenance};
 use super::registry::{Item, Origin, Registry};

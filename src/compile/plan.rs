@@ -11,9 +11,9 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::spec::config::sha256_hex;
-use crate::spec::loop_def::{Condition, CountDef, QueueEffect, TerminalClass};
-use crate::spec::stage_kind::{Effort, OutcomeClass, OutcomeDecl, Plane};
+use crate::defs::config::sha256_hex;
+use crate::defs::loop_def::{Condition, CountDef, QueueEffect, TerminalClass};
+use crate::defs::stage_kind::{Effort, OutcomeClass, OutcomeDecl, Plane};
 
 use super::sources::Layer;
 
@@ -281,7 +281,7 @@ fn content_hash(content: &PlanContent) -> String {
     let value = serde_json::to_value(content).expect("plan serialises");
     let mut hasher = HashWriter(sha2::Sha256::default());
     serde_json::to_writer(&mut hasher, &value).expect("hashing cannot fail");
-    crate::spec::config::to_hex(&sha2::Digest::finalize(hasher.0))
+    crate::defs::config::to_hex(&sha2::Digest::finalize(hasher.0))
 }
 
 /// Feeds written bytes into a SHA-256.

@@ -7,12 +7,12 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::spec::diag::{did_you_mean, Diagnostic, Diagnostics, Pos};
-use crate::spec::loop_def::{EdgeDef, LoopDef, NodeDef, ResumeDef, TerminalDef, ThresholdDef};
-use crate::spec::mode::ModeDef;
-use crate::spec::schema::{self, DocKind};
-use crate::spec::stage_kind::{Plane, StageKind};
-use crate::spec::yaml::{self, pointer_push, YamlDoc};
+use crate::defs::diag::{did_you_mean, Diagnostic, Diagnostics, Pos};
+use crate::defs::loop_def::{EdgeDef, LoopDef, NodeDef, ResumeDef, TerminalDef, ThresholdDef};
+use crate::defs::mode::ModeDef;
+use crate::defs::schema::{self, DocKind};
+use crate::defs::stage_kind::{Plane, StageKind};
+use crate::defs::yaml::{self, pointer_push, YamlDoc};
 
 use super::sources::{Inputs, Layer, Source};
 

@@ -11,9 +11,9 @@ use std::path::{Component, Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::spec::config::{sha256_hex, Config};
-use crate::spec::diag::{Diagnostic, Diagnostics};
-use crate::spec::schema::DocKind;
+use crate::defs::config::{sha256_hex, Config};
+use crate::defs::diag::{Diagnostic, Diagnostics};
+use crate::defs::schema::DocKind;
 
 include!(concat!(env!("OUT_DIR"), "/packaged.rs"));
 
@@ -247,13 +247,13 @@ fn read_workspace_file(
         Ok(_) => {}
     }
     let meta_len = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
-    if meta_len > crate::spec::yaml::MAX_FILE_BYTES as u64 {
+    if meta_len > crate::defs::yaml::MAX_FILE_BYTES as u64 {
         diags.push(
             Diagnostic::error(
                 "yaml.too_large",
                 format!(
                     "file is {meta_len} bytes; the limit is {} bytes",
-                    crate::spec::yaml::MAX_FILE_BYTES
+                    crate::defs::yaml::MAX_FILE_BYTES
                 ),
             )
             .in_file(display),

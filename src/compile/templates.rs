@@ -4,8 +4,8 @@
 
 use std::collections::BTreeMap;
 
-use crate::spec::config::sha256_hex;
-use crate::spec::diag::{did_you_mean, Diagnostic, Diagnostics, Pos};
+use crate::defs::config::sha256_hex;
+use crate::defs::diag::{did_you_mean, Diagnostic, Diagnostics, Pos};
 
 use super::plan::PromptPlan;
 use super::sources::{is_contained, Inputs};

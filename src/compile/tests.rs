@@ -4,8 +4,8 @@
 use std::borrow::Cow;
 
 use super::*;
-use crate::spec::config::Config;
-use crate::spec::schema::DocKind;
+use crate::defs::config::Config;
+use crate::defs::schema::DocKind;
 use sources::{Layer, Source};
 
 fn packaged() -> Inputs {
@@ -423,7 +423,7 @@ fn config_stage_overrides_apply_and_unknown_kinds_are_rejected() {
     let mut config = Config::default();
     config.stages.insert(
         "qa".into(),
-        crate::spec::loop_def::StageOverrides {
+        crate::defs::loop_def::StageOverrides {
             model: Some("o9".into()),
             ..Default::default()
         },

@@ -3,7 +3,7 @@
 use serde::Serialize;
 use serde_json::json;
 
-use crate::spec::config::Config;
+use crate::defs::config::Config;
 
 use super::queue::Operation;
 use super::{mailbox, Result, Workspace};

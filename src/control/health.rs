@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::spec::stage_kind::Plane;
+use crate::defs::stage_kind::Plane;
 use crate::store::{journal, lock, queue::Queue, runs, status};
 
 use super::{init, Workspace};

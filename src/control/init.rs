@@ -212,7 +212,7 @@ pub fn init(dest: &Path, force: bool, demo: bool) -> Result<InitReport> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::spec::config::Config;
+    use crate::defs::config::Config;
 
     #[test]
     fn default_config_parses() {

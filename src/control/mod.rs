@@ -16,7 +16,7 @@ pub mod status;
 
 use std::path::PathBuf;
 
-use crate::spec::diag::{Diagnostic, Diagnostics};
+use crate::defs::diag::{Diagnostic, Diagnostics};
 
 pub use crate::store::workspace::Workspace;
 

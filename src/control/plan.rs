@@ -5,10 +5,10 @@ use serde::Serialize;
 use crate::compile::plan::FrozenPlan;
 use crate::compile::registry::Registry;
 use crate::compile::sources::Inputs;
+use crate::defs::config::Config;
+use crate::defs::diag::{did_you_mean, Diagnostics};
+use crate::defs::loop_def::LoopDef;
 use crate::engine;
-use crate::spec::config::Config;
-use crate::spec::diag::{did_you_mean, Diagnostics};
-use crate::spec::loop_def::LoopDef;
 
 use super::{ControlError, Result, Workspace};
 
@@ -131,7 +131,7 @@ pub fn loops(reg: &Registry) -> Vec<LoopSummary> {
 }
 
 /// A mode as resolved from the registry.
-pub fn mode(reg: &Registry, name: &str) -> Result<crate::spec::mode::ModeDef> {
+pub fn mode(reg: &Registry, name: &str) -> Result<crate::defs::mode::ModeDef> {
     reg.mode(name)
         .map(|m| m.def.clone())
         .ok_or_else(|| not_found("mode", name, reg.modes.keys().map(String::as_str)))

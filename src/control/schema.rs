@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::compile::plan::FrozenPlan;
-use crate::spec::schema::DocKind;
+use crate::defs::schema::DocKind;
 use crate::store::atomic;
 
 use super::{ControlError, Result};

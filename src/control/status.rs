@@ -2,8 +2,8 @@
 
 use serde::Serialize;
 
+use crate::defs::stage_kind::Plane;
 use crate::engine;
-use crate::spec::stage_kind::Plane;
 use crate::store::cards::TaskView;
 use crate::store::lock::Owner;
 use crate::store::queue::Queue;

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use serde_json::{json, Value};
 
-use crate::spec::config::{set_in_text, Boundary};
+use crate::defs::config::{set_in_text, Boundary};
 use crate::store::atomic;
 use crate::store::cards::Card;
 use crate::store::events::EventLog;

@@ -23,9 +23,9 @@ use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::mpsc::unbounded_channel;
 use tokio::task::JoinHandle;
 
+use crate::defs::stage_kind::Plane;
 use crate::interp::{EventListener, InterpError, RunControl, Runtime};
 use crate::runner::process;
-use crate::spec::stage_kind::Plane;
 use crate::store::queue::Queue;
 use crate::store::workspace::Workspace;
 use crate::store::{runs, status, time};

@@ -11,7 +11,7 @@ pub mod plan;
 pub mod state;
 pub mod watcher;
 
-use crate::spec::diag::Diagnostics;
+use crate::defs::diag::Diagnostics;
 use crate::store::lock::Owner;
 
 #[derive(Debug, thiserror::Error)]

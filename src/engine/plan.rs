@@ -4,7 +4,7 @@
 
 use crate::compile::plan::FrozenPlan;
 use crate::compile::{self, Compiled};
-use crate::spec::diag::Diagnostics;
+use crate::defs::diag::Diagnostics;
 use crate::store::atomic;
 use crate::store::workspace::Workspace;
 

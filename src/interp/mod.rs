@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 
-use crate::spec::config::Config;
+use crate::defs::config::Config;
 use crate::store::events::EventLog;
 use crate::store::queue::{Queue, QueueError};
 use crate::store::status::StatusError;

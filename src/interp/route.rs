@@ -114,8 +114,8 @@ pub fn route(
 mod tests {
     use super::*;
     use crate::compile::{compile, sources::Inputs};
-    use crate::spec::config::Config;
-    use crate::spec::stage_kind::Plane;
+    use crate::defs::config::Config;
+    use crate::defs::stage_kind::Plane;
 
     fn standard() -> LoopPlan {
         let plan = compile(&Inputs::packaged(Config::default()), Some("standard"))

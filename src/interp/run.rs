@@ -15,14 +15,14 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::spec::serde_name;
+use crate::defs::serde_name;
 use serde_json::{json, Value};
 
 use crate::compile::plan::{FrozenPlan, LoopPlan, NodePlan, StageKindPlan, Target};
+use crate::defs::config::IntegrationMode;
+use crate::defs::loop_def::QueueEffect;
+use crate::defs::stage_kind::Plane;
 use crate::runner::{self, marker::last_marker, StagePaths, StageRequest, StageResult};
-use crate::spec::config::IntegrationMode;
-use crate::spec::loop_def::QueueEffect;
-use crate::spec::stage_kind::Plane;
 use crate::store::cards::{slug, Card};
 use crate::store::queue::QuarantineRequest;
 use crate::store::runs::{self, ActiveRun, Bound, RunDir, RunMeta, Transition};
@@ -510,7 +510,7 @@ impl<'a> Driver<'a> {
             &ctx,
         )?;
         let success = kind.outcome_class(&verdict.outcome)
-            == Some(crate::spec::stage_kind::OutcomeClass::Success);
+            == Some(crate::defs::stage_kind::OutcomeClass::Success);
         let mut payload = merged(
             &ctx,
             json!({

@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 
-use crate::spec::records::Usage;
+use crate::defs::records::Usage;
 
 use super::{executable, run_with_prompt, Adapter, StageRequest, StageResult};
 

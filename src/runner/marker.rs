@@ -11,7 +11,7 @@ fn marker_of_line(line: &str) -> Option<&str> {
         return None;
     }
     let token = rest.trim();
-    crate::spec::stage_kind::is_marker(token).then_some(token)
+    crate::defs::stage_kind::is_marker(token).then_some(token)
 }
 
 #[cfg(test)]

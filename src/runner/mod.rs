@@ -22,9 +22,9 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::spec::config::{RunnerConfig, RunnerKind};
-use crate::spec::records::Usage;
-use crate::spec::stage_kind::Effort;
+use crate::defs::config::{RunnerConfig, RunnerKind};
+use crate::defs::records::Usage;
+use crate::defs::stage_kind::Effort;
 
 pub use process::Exit;
 

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::spec::records::Usage;
+use crate::defs::records::Usage;
 
 use super::{
     command, executable, failed_to_start, note_timeout, process, Adapter, StageRequest, StageResult,

@@ -80,6 +80,6 @@ fn cut(s: &str, max: usize) -> String {
     if s.len() <= max {
         return s.to_string();
     }
-    let hash = crate::spec::config::sha256_hex(s.as_bytes());
+    let hash = crate::defs::config::sha256_hex(s.as_bytes());
     format!("{}-{}", &s[..max - 11], &hash[..10])
 }

@@ -404,7 +404,7 @@ impl Queue {
         let handoff_id = format!("{}:needs_research:{batch_id}", req.run_id);
         let incident_name = format!(
             "INC-{}.md",
-            &crate::spec::config::sha256_hex(format!("{}:{batch_id}", card.id).as_bytes())[..12]
+            &crate::defs::config::sha256_hex(format!("{}:{batch_id}", card.id).as_bytes())[..12]
         );
         let incident_path = format!("ideas/incidents/incoming/{incident_name}");
         let frozen: Vec<Card> = std::iter::once(card.clone())
@@ -464,7 +464,7 @@ impl Queue {
             "batch_id": batch_id,
             "frozen_at": now,
             "run_dir": req.run_dir,
-            "fingerprint": crate::spec::config::sha256_hex(active_text.as_bytes()),
+            "fingerprint": crate::defs::config::sha256_hex(active_text.as_bytes()),
             "failure_signature": "needs_research",
             "incident_path": format!("agents/{incident_path}"),
             "stage": req.stage,

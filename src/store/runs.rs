@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::compile::plan::{FrozenPlan, Target};
-pub use crate::spec::records::Usage;
+pub use crate::defs::records::Usage;
 
 use super::atomic;
 

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::spec::stage_kind::Plane;
+use crate::defs::stage_kind::Plane;
 
 use super::atomic;
 

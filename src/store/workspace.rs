@@ -4,8 +4,8 @@
 use std::path::{Path, PathBuf};
 
 use crate::compile::sources::Inputs;
-use crate::spec::config::Config;
-use crate::spec::diag::Diagnostics;
+use crate::defs::config::Config;
+use crate::defs::diag::Diagnostics;
 
 /// Identifies the workspace scaffold written by this version.
 pub const BUNDLE_VERSION: &str = "millrace-rs-bundle-1";
@@ -16,7 +16,7 @@ pub enum OpenError {
     #[error("no config at {}", .0.display())]
     Missing(PathBuf),
     #[error("{0}")]
-    Invalid(Box<crate::spec::diag::Diagnostic>),
+    Invalid(Box<crate::defs::diag::Diagnostic>),
     #[error("{}: {source}", .path.display())]
     Io {
         path: PathBuf,

@@ -1,5 +1,7 @@
-//! Authoring formats: the serde types of stage kinds, loops, modes and
-//! `millrace.toml`, their generated JSON Schemas, and bounded YAML loading.
+//! Definitions every layer shares: the authoring formats (the serde types of
+//! stage kinds, loops, modes and `millrace.toml`, their generated JSON
+//! Schemas, bounded YAML loading), located diagnostics, and the record types
+//! that both `store` and `runner` write.
 //!
 //! This layer knows nothing about graphs, plans or the file system layout of a
 //! workspace; everything to its right builds on these types.

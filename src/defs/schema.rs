@@ -228,7 +228,7 @@ fn short(message: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::spec::yaml;
+    use crate::defs::yaml;
 
     fn load_loop(text: &str) -> Result<LoopDef, Vec<Diagnostic>> {
         let doc = yaml::parse("l.yaml", text).unwrap();
