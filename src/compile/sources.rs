@@ -6,6 +6,7 @@
 //! [`Inputs::collect`] is a pure function of the collected texts, which is why
 //! the same inputs always give a byte-identical plan.
 
+use crate::defs::layout::Layout;
 use std::borrow::Cow;
 use std::path::{Component, Path, PathBuf};
 
@@ -136,7 +137,7 @@ impl Inputs {
             .canonicalize()
             .unwrap_or_else(|_| workspace_root.to_path_buf());
         for (dir, kind) in OVERLAY_DIRS {
-            for path in walk(&agents_dir.join(dir)) {
+            for path in walk(&Layout::of(agents_dir).rel(dir), workspace_root, diags) {
                 if !matches!(
                     path.extension().and_then(|e| e.to_str()),
                     Some("yaml" | "yml")
@@ -150,8 +151,8 @@ impl Inputs {
                 }
             }
         }
-        let prompt_root = agents_dir.join("prompts");
-        for path in walk(&prompt_root) {
+        let prompt_root = Layout::of(agents_dir).prompts();
+        for path in walk(&prompt_root, workspace_root, diags) {
             let Ok(rel) = path.strip_prefix(&prompt_root) else {
                 continue;
             };
@@ -191,20 +192,47 @@ fn packaged_kind(path: &str) -> Option<DocKind> {
     }
 }
 
-/// Files under `dir`, recursively, sorted; a missing dir has none.
-fn walk(dir: &Path) -> Vec<PathBuf> {
+/// Regular files under `dir`, recursively, sorted; a missing dir has none.
+/// Symlinks are followed (the escape check comes later), so a link cycle is
+/// reported as an error instead of walked forever, and fifos, sockets and
+/// devices are skipped with a warning instead of blocking the read.
+fn walk(dir: &Path, root: &Path, diags: &mut Diagnostics) -> Vec<PathBuf> {
+    let display = |p: &Path| {
+        p.strip_prefix(root)
+            .unwrap_or(p)
+            .to_string_lossy()
+            .replace('\\', "/")
+    };
     let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                stack.push(path);
-            } else {
-                out.push(path);
+    if !dir.is_dir() {
+        return out;
+    }
+    for entry in walkdir::WalkDir::new(dir)
+        .follow_links(true)
+        .sort_by_file_name()
+    {
+        match entry {
+            Ok(e) if e.file_type().is_file() => out.push(e.into_path()),
+            Ok(e) if e.file_type().is_dir() => {}
+            Ok(e) => diags.push(
+                Diagnostic::warning(
+                    "path.special",
+                    format!("`{}` is not a regular file; skipped", display(e.path())),
+                )
+                .in_file(display(e.path()))
+                .with_hint("overlays and prompts must be regular files"),
+            ),
+            Err(err) => {
+                let path = err.path().map(display).unwrap_or_default();
+                let diag = match err.loop_ancestor() {
+                    Some(anc) => Diagnostic::error(
+                        "path.loop",
+                        format!("`{path}` links back to `{}`", display(anc)),
+                    )
+                    .with_hint("remove the symlink that points at its own ancestor"),
+                    None => Diagnostic::error("io.read", format!("cannot read `{path}`: {err}")),
+                };
+                diags.push(diag.in_file(path));
             }
         }
     }

@@ -4,6 +4,7 @@
 //! runner versions and the workspace lock, and fails unless the workspace is
 //! both bootstrap-ready and execution-ready.
 
+use crate::defs::layout::{self, Layout};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -154,22 +155,14 @@ pub fn report(config_path: &Path, doctor: bool) -> HealthReport {
     }
 }
 
-const REQUIRED_DIRS: [&str; 8] = [
-    "agents",
-    "agents/.runtime",
-    "agents/.runtime/commands/incoming",
-    "agents/.locks",
-    "agents/runs",
-    "agents/registry",
-    "agents/ideas/raw",
-    "agents/state",
-];
-
 fn workspace_checks(ws: &Workspace, checks: &mut Vec<Check>) {
-    let missing: Vec<String> = REQUIRED_DIRS
+    // Exactly what `init` creates.
+    let layout = Layout::of(&ws.agents);
+    let missing: Vec<String> = layout::DIRS
         .iter()
-        .filter(|d| !ws.root.join(d).is_dir())
-        .map(|d| d.to_string())
+        .map(|d| layout.rel(d))
+        .filter(|p| !p.is_dir())
+        .map(|p| ws.relative(&p))
         .collect();
     checks.push(if missing.is_empty() {
         check(
@@ -191,12 +184,11 @@ fn workspace_checks(ws: &Workspace, checks: &mut Vec<Check>) {
             missing,
         )
     });
-    let missing: Vec<String> = init::FILES
+    let missing: Vec<String> = layout::FILES
         .iter()
-        .map(|(p, _)| *p)
-        .filter(|p| p.ends_with(".md") || p.ends_with(".log"))
-        .filter(|p| !p.starts_with("agents/registry") && !ws.root.join(p).is_file())
-        .map(str::to_string)
+        .map(|f| layout.rel(f))
+        .filter(|p| !p.is_file())
+        .map(|p| ws.relative(&p))
         .collect();
     checks.push(if missing.is_empty() {
         check(

@@ -5,10 +5,11 @@
 //! destination; with `--force` it only adds what is missing and keeps every
 //! existing file (task stores, status files and config included).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::Serialize;
 
+use crate::defs::layout::{self, Layout, TaskStore};
 use crate::store::atomic;
 
 use super::{ControlError, Result};
@@ -59,58 +60,25 @@ Files here shadow or extend the packaged definitions (see docs/authoring.md):\n\
 Prompt templates go under `agents/prompts/`. Check your changes with\n\
 `millrace plan validate`.\n";
 
-/// Files created by init, relative to the workspace root.
-pub const FILES: &[(&str, &str)] = &[
-    ("millrace.toml", DEFAULT_CONFIG),
-    ("agents/status.md", "### IDLE\n"),
-    ("agents/research_status.md", "### IDLE\n"),
-    ("agents/size_status.md", "### SMALL\n"),
-    ("agents/tasks.md", "# Active Task\n"),
-    ("agents/tasksbacklog.md", "# Task Backlog\n"),
-    ("agents/tasksarchive.md", "# Task Archive\n"),
-    ("agents/tasksbackburner.md", "# Task Backburner\n"),
-    ("agents/tasksblocker.md", "# Task Blockers\n"),
-    ("agents/taskspending.md", "# Tasks Pending\n"),
-    ("agents/engine_events.log", ""),
-    ("agents/historylog.md", "# History Log\n"),
-    ("agents/quickfix.md", "# Quickfix\n"),
-    ("agents/registry/README.md", REGISTRY_README),
-];
+/// The config file init writes into the destination.
+pub const CONFIG_FILE: &str = "millrace.toml";
 
-/// Directories created by init, relative to the workspace root.
-pub const DIRS: &[&str] = &[
-    "agents/.runtime/commands/incoming",
-    "agents/.runtime/commands/processed",
-    "agents/.runtime/commands/failed",
-    "agents/.locks",
-    "agents/.deferred",
-    "agents/diagnostics",
-    "agents/historylog",
-    "agents/ideas/raw",
-    "agents/ideas/specs",
-    "agents/ideas/specs_reviewed",
-    "agents/ideas/finished",
-    "agents/ideas/archived",
-    "agents/ideas/incidents/incoming",
-    "agents/ideas/incidents/working",
-    "agents/ideas/incidents/resolved",
-    "agents/ideas/incidents/archived",
-    "agents/ideas/blockers/incoming",
-    "agents/ideas/blockers/working",
-    "agents/ideas/blockers/resolved",
-    "agents/ideas/blockers/archived",
-    "agents/ideas/audit/incoming",
-    "agents/ideas/audit/working",
-    "agents/ideas/audit/passed",
-    "agents/ideas/audit/failed",
-    "agents/prompts",
-    "agents/registry/stages",
-    "agents/registry/loops",
-    "agents/registry/modes",
-    "agents/reports",
-    "agents/runs",
-    "agents/state",
-];
+/// What init writes into each file of [`layout::FILES`].
+fn initial_contents(rel: &str) -> &'static str {
+    match rel {
+        layout::STATUS | layout::RESEARCH_STATUS => "### IDLE\n",
+        layout::SIZE_STATUS => "### SMALL\n",
+        layout::PENDING => "# Tasks Pending\n",
+        layout::EVENTS => "",
+        layout::HISTORY_INDEX => "# History Log\n",
+        layout::QUICKFIX => "# Quickfix\n",
+        layout::REGISTRY_README => REGISTRY_README,
+        store => TaskStore::ALL
+            .into_iter()
+            .find(|s| s.file_name() == store)
+            .map_or("", TaskStore::preamble_line),
+    }
+}
 
 #[derive(Debug, Serialize)]
 pub struct InitReport {
@@ -166,36 +134,47 @@ pub fn init(dest: &Path, force: bool, demo: bool) -> Result<InitReport> {
     }
     let mut report = InitReport {
         workspace_root: dest.display().to_string(),
-        config_path: dest.join("millrace.toml").display().to_string(),
+        config_path: dest.join(CONFIG_FILE).display().to_string(),
         bundle_version: BUNDLE_VERSION,
         created_directory_count: 0,
         created_file_count: 0,
         kept_file_count: 0,
         demo_task_id: None,
     };
-    for dir in std::iter::once("").chain(DIRS.iter().copied()) {
-        let path = dest.join(dir);
+    let agents = dest.join(layout::DEFAULT_AGENTS_DIR);
+    let layout = Layout::of(&agents);
+    if !dest.is_dir() {
+        std::fs::create_dir_all(&dest).map_err(ControlError::io(&dest))?;
+        report.created_directory_count += 1;
+    }
+    for dir in layout::DIRS {
+        let path = layout.rel(dir);
         if !path.is_dir() {
             std::fs::create_dir_all(&path).map_err(ControlError::io(&path))?;
             report.created_directory_count += 1;
         }
     }
-    for (rel, contents) in FILES {
-        let path: PathBuf = dest.join(rel);
+    let config = dest.join(CONFIG_FILE);
+    let config_text = if demo {
+        demo_config()
+    } else {
+        DEFAULT_CONFIG.to_string()
+    };
+    let files = std::iter::once((config, config_text)).chain(
+        layout::FILES
+            .iter()
+            .map(|rel| (layout.rel(rel), initial_contents(rel).to_string())),
+    );
+    for (path, contents) in files {
         if path.exists() {
             report.kept_file_count += 1;
             continue;
         }
-        let contents = if demo && *rel == "millrace.toml" {
-            demo_config()
-        } else {
-            contents.to_string()
-        };
         atomic::write(&path, contents.as_bytes()).map_err(ControlError::io(&path))?;
         report.created_file_count += 1;
     }
     if demo {
-        let queue = crate::store::queue::Queue::new(&dest.join("agents"));
+        let queue = crate::store::queue::Queue::new(&agents);
         if queue.snapshot()?.backlog.is_empty() {
             let card = crate::store::cards::Card::new(
                 &crate::store::time::local_date(),
@@ -225,7 +204,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let ws = dir.path().join("w");
         let first = init(&ws, false, false).unwrap();
-        assert_eq!(first.created_file_count, FILES.len());
+        assert_eq!(first.created_file_count, layout::FILES.len() + 1);
         std::fs::write(
             ws.join("agents/tasksbacklog.md"),
             "# Task Backlog\n\n## 2026-01-01 - Keep me\n",
@@ -238,7 +217,7 @@ mod tests {
         let again = init(&ws, true, false).unwrap();
         assert_eq!(
             (again.created_file_count, again.kept_file_count),
-            (0, FILES.len())
+            (0, layout::FILES.len() + 1)
         );
         assert!(std::fs::read_to_string(ws.join("agents/tasksbacklog.md"))
             .unwrap()

@@ -8,6 +8,7 @@
 
 pub mod config;
 pub mod diag;
+pub mod layout;
 pub mod loop_def;
 pub mod mode;
 pub mod records;

@@ -1,6 +1,7 @@
 //! Operator commands that change the workspace, applied the same way by the
 //! daemon (from its mailbox) and by the CLI when no daemon runs.
 
+use crate::defs::layout::Layout;
 use std::path::Path;
 
 use serde_json::{json, Value};
@@ -77,9 +78,8 @@ pub fn add_idea(agents: &Path, file: &Path) -> Result<Applied, String> {
         .file_name()
         .and_then(|n| n.to_str())
         .ok_or("idea path has no file name")?;
-    let dest = agents
-        .join("ideas")
-        .join("raw")
+    let dest = Layout::of(agents)
+        .ideas_raw()
         .join(format!("{}__{name}", time::now_stamp()));
     atomic::write(&dest, text.as_bytes()).map_err(|e| format!("{}: {e}", dest.display()))?;
     let path = dest.display().to_string();

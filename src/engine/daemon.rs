@@ -13,6 +13,7 @@
 //! `state.json` and events until the inputs are fixed. Runs already started
 //! keep their frozen plans.
 
+use crate::defs::layout::{Layout, StopMarker};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -33,7 +34,7 @@ use crate::store::{runs, status, time};
 use super::cycle::{self, Cycle};
 use super::mailbox::{self, CommandResult, Envelope};
 use super::state::{self, RuntimeState};
-use super::watcher::{self, Wake, STOP_MARKERS};
+use super::watcher::{self, Wake};
 use super::{commands, owner, plan, EngineError};
 
 pub struct Options {
@@ -234,9 +235,9 @@ impl Daemon {
     }
 
     fn check_markers(&mut self) {
-        for m in STOP_MARKERS {
-            if self.ws.agents.join(m).exists() {
-                self.request_stop(m);
+        for m in StopMarker::ALL {
+            if Layout::of(&self.ws.agents).stop_marker(m).exists() {
+                self.request_stop(m.file_name());
             }
         }
     }

@@ -4,6 +4,7 @@
 //! result. Malformed, unknown or oversized envelopes fail with a reason and
 //! never stop the daemon.
 
+use crate::defs::layout::{Layout, MailboxDir};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -46,12 +47,12 @@ pub struct CommandResult {
     pub payload: Value,
 }
 
-fn dir(agents: &Path, which: &str) -> PathBuf {
-    agents.join(".runtime").join("commands").join(which)
+fn dir(agents: &Path, which: MailboxDir) -> PathBuf {
+    Layout::of(agents).mailbox(which)
 }
 
 pub fn incoming_dir(agents: &Path) -> PathBuf {
-    dir(agents, "incoming")
+    dir(agents, MailboxDir::Incoming)
 }
 
 /// Writes an envelope into `incoming/` (atomically: the temp file is a dot
@@ -126,7 +127,11 @@ pub fn archive(
     envelope: Option<Value>,
     result: &CommandResult,
 ) -> std::io::Result<()> {
-    let which = if result.ok { "processed" } else { "failed" };
+    let which = if result.ok {
+        MailboxDir::Processed
+    } else {
+        MailboxDir::Failed
+    };
     let name = incoming
         .file_name()
         .map(|n| n.to_os_string())
@@ -146,7 +151,7 @@ pub fn wait_for_result(
     let name = format!("{command_id}.json");
     let deadline = Instant::now() + timeout;
     loop {
-        for which in ["processed", "failed"] {
+        for which in [MailboxDir::Processed, MailboxDir::Failed] {
             if let Ok(text) = std::fs::read_to_string(dir(agents, which).join(&name)) {
                 if let Ok(v) = serde_json::from_str::<Value>(&text) {
                     if let Ok(r) = serde_json::from_value(v["result"].clone()) {

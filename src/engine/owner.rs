@@ -2,6 +2,7 @@
 //! pid/host/start-time record). A second `start` refuses while the owner
 //! lives; the lock of a dead owner is reclaimed.
 
+use crate::defs::layout::Layout;
 use std::path::PathBuf;
 
 use crate::store::lock::{self, FileLock, LockError};
@@ -10,7 +11,7 @@ use crate::store::workspace::Workspace;
 use super::EngineError;
 
 pub fn lock_path(ws: &Workspace) -> PathBuf {
-    ws.agents.join(".locks").join("engine.lock")
+    Layout::of(&ws.agents).engine_lock()
 }
 
 /// Takes ownership of the workspace or reports the live owner.

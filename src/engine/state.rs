@@ -3,6 +3,7 @@
 //! changes. It is a report, not a liveness signal: `status` decides whether
 //! a process runs from the workspace lock.
 
+use crate::defs::layout::Layout;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -44,7 +45,7 @@ pub struct RuntimeState {
 }
 
 pub fn path(agents: &Path) -> PathBuf {
-    agents.join(".runtime").join("state.json")
+    Layout::of(agents).state_json()
 }
 
 pub fn read(agents: &Path) -> Option<RuntimeState> {

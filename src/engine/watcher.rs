@@ -4,6 +4,7 @@
 //! mailbox, raw ideas, overlays and prompts, `millrace.toml`, and the
 //! `STOP_AUTONOMY` / `AUTONOMY_COMPLETE` marker files.
 
+use crate::defs::layout::{Layout, StopMarker};
 use std::path::{Path, PathBuf};
 
 use notify::{Event, EventKind, RecommendedWatcher, RecursiveMode, Watcher};
@@ -21,10 +22,8 @@ pub enum Wake {
     Inputs,
     Idea(PathBuf),
     /// `STOP_AUTONOMY` or `AUTONOMY_COMPLETE` appeared.
-    Marker(String),
+    Marker(StopMarker),
 }
-
-pub const STOP_MARKERS: [&str; 2] = ["STOP_AUTONOMY", "AUTONOMY_COMPLETE"];
 
 /// Keeps the OS watches alive; dropping it stops watching.
 pub struct FileWatcher {
@@ -60,8 +59,8 @@ impl Paths {
             if name == crate::store::queue::BACKLOG {
                 return Some(Wake::Backlog);
             }
-            if STOP_MARKERS.contains(&name) {
-                return Some(Wake::Marker(name.to_string()));
+            if let Some(m) = StopMarker::ALL.into_iter().find(|m| m.file_name() == name) {
+                return Some(Wake::Marker(m));
             }
         }
         None
@@ -69,12 +68,13 @@ impl Paths {
 }
 
 pub fn start(ws: &Workspace, tx: UnboundedSender<Wake>) -> notify::Result<FileWatcher> {
+    let layout = Layout::of(&ws.agents);
     let paths = Paths {
         agents: ws.agents.clone(),
         incoming: crate::engine::mailbox::incoming_dir(&ws.agents),
-        ideas: ws.agents.join("ideas").join("raw"),
-        registry: ws.agents.join("registry"),
-        prompts: ws.agents.join("prompts"),
+        ideas: layout.ideas_raw(),
+        registry: layout.registry(),
+        prompts: layout.prompts(),
         config: ws.config_path.clone(),
     };
     for d in [

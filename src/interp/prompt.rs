@@ -1,6 +1,7 @@
 //! Prompt rendering: the documented render context (docs/authoring.md)
 //! and the marker contract every stage prompt ends with.
 
+use crate::defs::layout::{Layout, TaskStore};
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -103,8 +104,8 @@ pub fn render(template: &str, inputs: &PromptInputs<'_>) -> Result<String, minij
             agents => display(inputs.agents),
             run_dir => display(inputs.run_dir),
             status_file => display(inputs.status_file),
-            tasks_file => display(&inputs.agents.join("tasks.md")),
-            backlog_file => display(&inputs.agents.join("tasksbacklog.md")),
+            tasks_file => display(&Layout::of(inputs.agents).store(TaskStore::Active)),
+            backlog_file => display(&Layout::of(inputs.agents).store(TaskStore::Backlog)),
         },
     };
     env.render_str(template, ctx)

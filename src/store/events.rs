@@ -1,6 +1,7 @@
 //! `agents/engine_events.log`: one JSON object per line with keys `type`,
 //! `timestamp`, `source`, `payload` in that order (spec §7.4).
 
+use crate::defs::layout::Layout;
 use std::fs::OpenOptions;
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -24,7 +25,7 @@ pub struct EventLog {
 impl EventLog {
     pub fn new(agents: &Path) -> EventLog {
         EventLog {
-            path: agents.join("engine_events.log"),
+            path: Layout::of(agents).events_log(),
         }
     }
 

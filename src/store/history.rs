@@ -2,6 +2,7 @@
 //! `*.status.changed` gets a detail file under `agents/historylog/` and an
 //! index line in `agents/historylog.md`.
 
+use crate::defs::layout::Layout;
 use std::io::Write;
 use std::path::Path;
 
@@ -19,7 +20,7 @@ impl History {
         let Some((file, detail, line)) = entry(event) else {
             return Ok(());
         };
-        let dir = agents.join("historylog");
+        let dir = Layout::of(agents).history_dir();
         std::fs::create_dir_all(&dir)?;
         std::fs::write(dir.join(&file), detail)?;
         let mut slot = self.index.lock().unwrap_or_else(|p| p.into_inner());
@@ -28,7 +29,7 @@ impl History {
                 std::fs::OpenOptions::new()
                     .create(true)
                     .append(true)
-                    .open(agents.join("historylog.md"))?,
+                    .open(Layout::of(agents).history_index())?,
             );
         }
         let result = slot

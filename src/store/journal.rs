@@ -8,6 +8,7 @@
 //! leftover journal and re-applies it: applying is idempotent, and after it
 //! every card is in exactly one store.
 
+use crate::defs::layout::Layout;
 use std::io;
 use std::path::{Path, PathBuf};
 
@@ -36,7 +37,7 @@ struct Entry {
 }
 
 pub fn journal_path(agents: &Path) -> PathBuf {
-    agents.join(".runtime").join("queue_journal.json")
+    Layout::of(agents).queue_journal()
 }
 
 /// Applies `writes` as one crash-atomic transaction. Caller holds the lock.
@@ -71,7 +72,7 @@ fn apply_all(agents: &Path, writes: &[FileWrite]) -> io::Result<()> {
     let mut dirs = std::collections::BTreeSet::new();
     for w in writes {
         apply(agents, w)?;
-        if let Some(d) = agents.join(&w.path).parent() {
+        if let Some(d) = Layout::of(agents).rel(&w.path).parent() {
             dirs.insert(d.to_path_buf());
         }
     }
@@ -104,7 +105,7 @@ pub fn pending(agents: &Path) -> bool {
 }
 
 fn apply(agents: &Path, w: &FileWrite) -> io::Result<()> {
-    let path = agents.join(&w.path);
+    let path = Layout::of(agents).rel(&w.path);
     match &w.contents {
         Some(text) if w.append => atomic::append_once(&path, text.as_bytes()),
         Some(text) => atomic::write_file_synced(&path, text.as_bytes()),

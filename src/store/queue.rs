@@ -11,27 +11,26 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::defs::layout::{self, Layout, TaskStore};
+
 use super::cards::{Card, StoreFile, TaskView};
 use super::journal::{self, FileWrite};
 use super::lock::{FileLock, LockError};
 
-pub const ACTIVE: &str = "tasks.md";
-pub const BACKLOG: &str = "tasksbacklog.md";
-pub const ARCHIVE: &str = "tasksarchive.md";
-pub const BACKBURNER: &str = "tasksbackburner.md";
-pub const BLOCKER: &str = "tasksblocker.md";
-pub const LATCH: &str = ".runtime/research_recovery_latch.json";
+// Store names relative to `agents/`, as the journal records them.
+const ACTIVE: &str = TaskStore::Active.file_name();
+pub const BACKLOG: &str = TaskStore::Backlog.file_name();
+const ARCHIVE: &str = TaskStore::Archive.file_name();
+const BACKBURNER: &str = TaskStore::Backburner.file_name();
+const BLOCKER: &str = TaskStore::Blocker.file_name();
+const LATCH: &str = layout::RECOVERY_LATCH;
 
 /// Default preambles of store files that do not exist yet.
 fn default_preamble(name: &str) -> &'static str {
-    match name {
-        ACTIVE => "# Active Task",
-        BACKLOG => "# Task Backlog",
-        ARCHIVE => "# Task Archive",
-        BACKBURNER => "# Task Backburner",
-        BLOCKER => "# Task Blockers",
-        _ => "",
-    }
+    TaskStore::ALL
+        .into_iter()
+        .find(|s| s.file_name() == name)
+        .map_or("", TaskStore::preamble)
 }
 
 const LOCK_TIMEOUT: Duration = Duration::from_secs(15);
@@ -118,7 +117,7 @@ impl Queue {
     }
 
     pub fn lock_path(&self) -> PathBuf {
-        self.agents.join(".locks").join("queue.lock")
+        Layout::of(&self.agents).queue_lock()
     }
 
     /// Takes the queue lock and finishes any interrupted mutation.
@@ -132,7 +131,7 @@ impl Queue {
     }
 
     fn read_store(&self, name: &str) -> Result<StoreFile> {
-        let path = self.agents.join(name);
+        let path = Layout::of(&self.agents).rel(name);
         match std::fs::read_to_string(&path) {
             Ok(text) => Ok(StoreFile::parse(&text)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(StoreFile {
@@ -176,7 +175,7 @@ impl Queue {
             return self.snapshot().map(|s| s.view(with_backlog));
         }
         let active = self.read_active()?.1.map(|c| c.view());
-        let path = self.agents.join(BACKLOG);
+        let path = Layout::of(&self.agents).rel(BACKLOG);
         let text = match std::fs::read_to_string(&path) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
@@ -209,7 +208,7 @@ impl Queue {
         if journal::pending(&self.agents) {
             return self.snapshot().map(|s| s.backlog.len());
         }
-        let path = self.agents.join(BACKLOG);
+        let path = Layout::of(&self.agents).rel(BACKLOG);
         match std::fs::read_to_string(&path) {
             Ok(text) => Ok(StoreFile::count_cards(&text)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(0),
@@ -303,7 +302,7 @@ impl Queue {
         };
         // The archive only grows: append the card instead of rewriting the
         // whole file (it holds every task ever finished).
-        let archive_path = self.agents.join(ARCHIVE);
+        let archive_path = Layout::of(&self.agents).rel(ARCHIVE);
         let existing = std::fs::read(&archive_path).ok();
         let separator = match existing.as_deref() {
             None => format!("{}\n\n", default_preamble(ARCHIVE)),
@@ -406,7 +405,7 @@ impl Queue {
             "INC-{}.md",
             &crate::defs::config::sha256_hex(format!("{}:{batch_id}", card.id).as_bytes())[..12]
         );
-        let incident_path = format!("ideas/incidents/incoming/{incident_name}");
+        let incident_path = format!("{}/{incident_name}", layout::INCIDENTS_INCOMING);
         let frozen: Vec<Card> = std::iter::once(card.clone())
             .chain(backlog.cards.drain(..))
             .collect();
@@ -458,7 +457,8 @@ impl Queue {
             "# Incident {incident_name}\n\n- **Task:** {}\n- **Run:** {}\n- **Stage:** {}\n- **Reason:** {}\n- **Frozen batch:** {batch_id}\n\n## Task card\n\n{}\n",
             card.id, req.run_id, req.stage, req.reason, card.raw
         );
-        let active_text = std::fs::read_to_string(self.agents.join(ACTIVE)).unwrap_or_default();
+        let active_text =
+            std::fs::read_to_string(Layout::of(&self.agents).rel(ACTIVE)).unwrap_or_default();
         let latch = serde_json::json!({
             "state": "frozen",
             "batch_id": batch_id,
@@ -505,7 +505,7 @@ impl Queue {
 impl Queue {
     /// The quarantine already recorded for `run_dir`, if the latch says so.
     fn latch_for(&self, run_dir: &str) -> Option<QuarantineOutcome> {
-        let text = std::fs::read_to_string(self.agents.join(LATCH)).ok()?;
+        let text = std::fs::read_to_string(Layout::of(&self.agents).rel(LATCH)).ok()?;
         let v: serde_json::Value = serde_json::from_str(&text).ok()?;
         (v["run_dir"] == run_dir).then(|| QuarantineOutcome {
             batch_id: v["batch_id"].as_str().unwrap_or_default().to_string(),

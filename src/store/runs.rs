@@ -6,6 +6,7 @@
 //! The transition history is the source of truth for resuming: each record is
 //! fsynced before the runtime acts on it.
 
+use crate::defs::layout::Layout;
 use std::collections::BTreeMap;
 use std::fs::OpenOptions;
 use std::io::{self, BufRead, Write};
@@ -118,14 +119,14 @@ pub struct RunDir {
 }
 
 pub fn runs_root(agents: &Path) -> PathBuf {
-    agents.join("runs")
+    Layout::of(agents).runs_dir()
 }
 
 impl RunDir {
     pub fn at(agents: &Path, run_id: &str) -> RunDir {
         RunDir {
             id: run_id.to_string(),
-            path: runs_root(agents).join(run_id),
+            path: Layout::of(agents).run_dir(run_id),
         }
     }
 
@@ -246,7 +247,7 @@ pub struct ActiveRun {
 }
 
 fn active_path(agents: &Path) -> PathBuf {
-    agents.join(".runtime").join("active_run.json")
+    Layout::of(agents).active_run()
 }
 
 pub fn active(agents: &Path) -> io::Result<Option<ActiveRun>> {

@@ -1,6 +1,7 @@
 //! Plane status files (`agents/status.md`, `agents/research_status.md`):
 //! exactly one `### MARKER` line each (spec §4.1).
 
+use crate::defs::layout::Layout;
 use std::path::{Path, PathBuf};
 
 use crate::defs::stage_kind::Plane;
@@ -8,10 +9,7 @@ use crate::defs::stage_kind::Plane;
 use super::atomic;
 
 pub fn path(agents: &Path, plane: Plane) -> PathBuf {
-    agents.join(match plane {
-        Plane::Execution => "status.md",
-        Plane::Research => "research_status.md",
-    })
+    Layout::of(agents).status(plane)
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -1,6 +1,7 @@
 //! A workspace on disk: where `millrace.toml` is, what it says, and where
 //! the agents directory is; loads the compile inputs.
 
+use crate::defs::layout::Layout;
 use std::path::{Path, PathBuf};
 
 use crate::compile::sources::Inputs;
@@ -80,7 +81,7 @@ impl Workspace {
 
     /// `agents/state/compiled_plan.json`.
     pub fn compiled_plan_path(&self) -> PathBuf {
-        self.agents.join("state").join("compiled_plan.json")
+        Layout::of(&self.agents).compiled_plan()
     }
 
     /// A path relative to the workspace root, for display.

@@ -1,0 +1,303 @@
+//! The workspace layout: every path under `agents/`, named once.
+//!
+//! `init` creates exactly [`DIRS`] and [`FILES`]; `health` checks exactly
+//! those; the stores, the engine, the compiler and the CLI build every path
+//! through [`Layout`], so no other module joins a name onto `agents/`.
+
+use std::path::{Path, PathBuf};
+
+use super::stage_kind::Plane;
+
+/// The five task stores (spec §3.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TaskStore {
+    Active,
+    Backlog,
+    Archive,
+    Backburner,
+    Blocker,
+}
+
+impl TaskStore {
+    pub const ALL: [TaskStore; 5] = [
+        TaskStore::Active,
+        TaskStore::Backlog,
+        TaskStore::Archive,
+        TaskStore::Backburner,
+        TaskStore::Blocker,
+    ];
+
+    /// File name under `agents/`.
+    pub const fn file_name(self) -> &'static str {
+        match self {
+            TaskStore::Active => "tasks.md",
+            TaskStore::Backlog => "tasksbacklog.md",
+            TaskStore::Archive => "tasksarchive.md",
+            TaskStore::Backburner => "tasksbackburner.md",
+            TaskStore::Blocker => "tasksblocker.md",
+        }
+    }
+
+    /// The heading line `init` writes into a new store file.
+    pub const fn preamble_line(self) -> &'static str {
+        match self {
+            TaskStore::Active => "# Active Task\n",
+            TaskStore::Backlog => "# Task Backlog\n",
+            TaskStore::Archive => "# Task Archive\n",
+            TaskStore::Backburner => "# Task Backburner\n",
+            TaskStore::Blocker => "# Task Blockers\n",
+        }
+    }
+
+    /// The heading a new store file starts with.
+    pub const fn preamble(self) -> &'static str {
+        match self {
+            TaskStore::Active => "# Active Task",
+            TaskStore::Backlog => "# Task Backlog",
+            TaskStore::Archive => "# Task Archive",
+            TaskStore::Backburner => "# Task Backburner",
+            TaskStore::Blocker => "# Task Blockers",
+        }
+    }
+}
+
+/// The mailbox folders under `.runtime/commands/` (spec §7.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MailboxDir {
+    Incoming,
+    Processed,
+    Failed,
+}
+
+impl MailboxDir {
+    pub fn name(self) -> &'static str {
+        match self {
+            MailboxDir::Incoming => "incoming",
+            MailboxDir::Processed => "processed",
+            MailboxDir::Failed => "failed",
+        }
+    }
+}
+
+/// Marker files whose appearance stops a daemon.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopMarker {
+    StopAutonomy,
+    AutonomyComplete,
+}
+
+impl StopMarker {
+    pub const ALL: [StopMarker; 2] = [StopMarker::StopAutonomy, StopMarker::AutonomyComplete];
+
+    pub fn file_name(self) -> &'static str {
+        match self {
+            StopMarker::StopAutonomy => "STOP_AUTONOMY",
+            StopMarker::AutonomyComplete => "AUTONOMY_COMPLETE",
+        }
+    }
+}
+
+/// Where `init` puts `agents/` (`[paths] agents_dir` may move it).
+pub const DEFAULT_AGENTS_DIR: &str = "agents";
+
+/// Directories `init` creates, relative to `agents/` ("" is `agents/` itself).
+pub const DIRS: &[&str] = &[
+    "",
+    ".runtime",
+    ".runtime/commands/incoming",
+    ".runtime/commands/processed",
+    ".runtime/commands/failed",
+    ".locks",
+    ".deferred",
+    "diagnostics",
+    "historylog",
+    "ideas/raw",
+    "ideas/specs",
+    "ideas/specs_reviewed",
+    "ideas/finished",
+    "ideas/archived",
+    "ideas/incidents/incoming",
+    "ideas/incidents/working",
+    "ideas/incidents/resolved",
+    "ideas/incidents/archived",
+    "ideas/blockers/incoming",
+    "ideas/blockers/working",
+    "ideas/blockers/resolved",
+    "ideas/blockers/archived",
+    "ideas/audit/incoming",
+    "ideas/audit/working",
+    "ideas/audit/passed",
+    "ideas/audit/failed",
+    "prompts",
+    "registry",
+    "registry/stages",
+    "registry/loops",
+    "registry/modes",
+    "reports",
+    "runs",
+    "state",
+];
+
+pub const STATUS: &str = "status.md";
+pub const RESEARCH_STATUS: &str = "research_status.md";
+pub const SIZE_STATUS: &str = "size_status.md";
+pub const PENDING: &str = "taskspending.md";
+pub const EVENTS: &str = "engine_events.log";
+pub const HISTORY_INDEX: &str = "historylog.md";
+pub const HISTORY_DIR: &str = "historylog";
+pub const QUICKFIX: &str = "quickfix.md";
+pub const REGISTRY_README: &str = "registry/README.md";
+/// The research recovery latch (spec §3.4), relative to `agents/`.
+pub const RECOVERY_LATCH: &str = ".runtime/research_recovery_latch.json";
+pub const INCIDENTS_INCOMING: &str = "ideas/incidents/incoming";
+
+/// Files `init` creates, relative to `agents/`, in creation order.
+pub const FILES: &[&str] = &[
+    STATUS,
+    RESEARCH_STATUS,
+    SIZE_STATUS,
+    "tasks.md",
+    "tasksbacklog.md",
+    "tasksarchive.md",
+    "tasksbackburner.md",
+    "tasksblocker.md",
+    PENDING,
+    EVENTS,
+    HISTORY_INDEX,
+    QUICKFIX,
+    REGISTRY_README,
+];
+
+/// The paths of one workspace's `agents/` directory. Cheap to make: build
+/// one wherever a path is needed (`Layout::of(&ws.agents).engine_lock()`).
+#[derive(Debug, Clone, Copy)]
+pub struct Layout<'a> {
+    agents: &'a Path,
+}
+
+impl<'a> Layout<'a> {
+    pub fn of(agents: &'a Path) -> Layout<'a> {
+        Layout { agents }
+    }
+
+    pub fn agents(&self) -> &'a Path {
+        self.agents
+    }
+
+    /// A path relative to `agents/` (one of [`DIRS`], [`FILES`] or the
+    /// relative paths the stores record, like `ideas/incidents/…`).
+    pub fn rel(&self, rel: impl AsRef<Path>) -> PathBuf {
+        self.agents.join(rel)
+    }
+
+    pub fn store(&self, store: TaskStore) -> PathBuf {
+        self.agents.join(store.file_name())
+    }
+
+    pub fn status(&self, plane: Plane) -> PathBuf {
+        self.agents.join(match plane {
+            Plane::Execution => STATUS,
+            Plane::Research => RESEARCH_STATUS,
+        })
+    }
+
+    pub fn events_log(&self) -> PathBuf {
+        self.agents.join(EVENTS)
+    }
+
+    pub fn history_index(&self) -> PathBuf {
+        self.agents.join(HISTORY_INDEX)
+    }
+
+    pub fn history_dir(&self) -> PathBuf {
+        self.agents.join(HISTORY_DIR)
+    }
+
+    pub fn runtime_dir(&self) -> PathBuf {
+        self.agents.join(".runtime")
+    }
+
+    pub fn mailbox(&self, dir: MailboxDir) -> PathBuf {
+        self.runtime_dir().join("commands").join(dir.name())
+    }
+
+    pub fn state_json(&self) -> PathBuf {
+        self.runtime_dir().join("state.json")
+    }
+
+    pub fn active_run(&self) -> PathBuf {
+        self.runtime_dir().join("active_run.json")
+    }
+
+    pub fn queue_journal(&self) -> PathBuf {
+        self.runtime_dir().join("queue_journal.json")
+    }
+
+    pub fn recovery_latch(&self) -> PathBuf {
+        self.agents.join(RECOVERY_LATCH)
+    }
+
+    pub fn engine_lock(&self) -> PathBuf {
+        self.agents.join(".locks").join("engine.lock")
+    }
+
+    pub fn queue_lock(&self) -> PathBuf {
+        self.agents.join(".locks").join("queue.lock")
+    }
+
+    pub fn runs_dir(&self) -> PathBuf {
+        self.agents.join("runs")
+    }
+
+    pub fn run_dir(&self, run_id: &str) -> PathBuf {
+        self.runs_dir().join(run_id)
+    }
+
+    pub fn compiled_plan(&self) -> PathBuf {
+        self.agents.join("state").join("compiled_plan.json")
+    }
+
+    pub fn registry(&self) -> PathBuf {
+        self.agents.join("registry")
+    }
+
+    pub fn prompts(&self) -> PathBuf {
+        self.agents.join("prompts")
+    }
+
+    pub fn ideas_raw(&self) -> PathBuf {
+        self.agents.join("ideas").join("raw")
+    }
+
+    pub fn stop_marker(&self, marker: StopMarker) -> PathBuf {
+        self.agents.join(marker.file_name())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_named_file_and_dir_is_scaffolded() {
+        let agents = Path::new("/w/agents");
+        let l = Layout::of(agents);
+        let dirs: Vec<PathBuf> = DIRS.iter().map(|d| l.rel(d)).collect();
+        for p in [
+            l.runs_dir(),
+            l.registry(),
+            l.prompts(),
+            l.ideas_raw(),
+            l.history_dir(),
+            l.runtime_dir(),
+            l.mailbox(MailboxDir::Failed),
+            l.compiled_plan().parent().unwrap().to_path_buf(),
+            l.engine_lock().parent().unwrap().to_path_buf(),
+        ] {
+            assert!(dirs.contains(&p), "{} is not scaffolded", p.display());
+        }
+        for s in TaskStore::ALL {
+            assert!(FILES.contains(&s.file_name()));
+        }
+    }
+}
