@@ -13,6 +13,7 @@ use crate::control::init::InitReport;
 use crate::control::plan::{LoopSummary, ModeSummary, ValidateReport};
 use crate::control::ControlError;
 use crate::defs::diag::Diagnostics;
+use crate::store::runs::TransitionEvent;
 
 /// JSON as v0.2.0 prints it: sorted keys, two-space indent.
 pub fn json<T: Serialize>(value: &T) -> String {
@@ -513,10 +514,12 @@ pub fn provenance(out: &mut impl Write, p: &crate::control::runs::Provenance, as
         if let Some(f) = &t.failure {
             let _ = write!(line, " [{f}]");
         }
-        if let (Some(next), "stage.finished" | "run.started") = (&t.next, t.event.as_str()) {
+        if let (Some(next), TransitionEvent::StageFinished | TransitionEvent::RunStarted) =
+            (&t.next, t.event)
+        {
             let _ = write!(line, " → next {}", crate::compile::describe::target(next));
         }
-        if let (Some(b), "stage.started") = (&t.bound, t.event.as_str()) {
+        if let (Some(b), TransitionEvent::StageStarted) = (&t.bound, t.event) {
             let _ = write!(
                 line,
                 " runner={} model={} timeout={}s",
@@ -649,19 +652,20 @@ pub fn monitor_line(e: &crate::store::events::Event) {
     let p = &e.payload;
     let s = |k: &str| p[k].as_str().unwrap_or("-").to_string();
     let time = e.timestamp.get(11..19).unwrap_or(&e.timestamp);
-    let line = match e.kind.as_str() {
-        k if k.ends_with(".stage.started") => {
+    use crate::store::events::{EngineEvent as En, EventKind as K, PlanEvent, PlaneEvent as P};
+    let line = match &e.kind {
+        K::Plane(_, P::StageStarted) => {
             format!("{time} ▶ {} #{} {}", s("node_id"), s("task_id"), s("title"))
         }
-        k if k.ends_with(".stage.completed") => {
+        K::Plane(_, P::StageCompleted) => {
             format!("{time} ✔ {} → {}", s("node_id"), s("status"))
         }
-        k if k.ends_with(".stage.failed") => {
+        K::Plane(_, P::StageFailed) => {
             format!("{time} ✘ {} → {} {}", s("node_id"), s("status"), s("error"))
         }
-        k if k.ends_with(".task.archived") => format!("{time} archived {}", s("task_id")),
-        k if k.ends_with(".task.quarantined") => format!("{time} quarantined {}", s("task_id")),
-        "engine.heartbeat" => format!(
+        K::Plane(_, P::TaskArchived) => format!("{time} archived {}", s("task_id")),
+        K::Plane(_, P::TaskQuarantined) => format!("{time} quarantined {}", s("task_id")),
+        K::Engine(En::Heartbeat) => format!(
             "{time} idle{}{}",
             if p["paused"] == true { " (paused)" } else { "" },
             p["plan_problem"]
@@ -669,8 +673,8 @@ pub fn monitor_line(e: &crate::store::events::Event) {
                 .map(|x| format!(" — {x}"))
                 .unwrap_or_default()
         ),
-        "engine.started" | "engine.stopped" | "engine.paused" | "engine.resumed" | "plan.stale"
-        | "plan.recovered" => {
+        K::Engine(En::Started | En::Stopped | En::Paused | En::Resumed)
+        | K::Plan(PlanEvent::Stale | PlanEvent::Recovered) => {
             format!("{time} {}", e.kind)
         }
         _ => return,

@@ -8,6 +8,7 @@ use crate::engine::cycle::{self, Cycle};
 use crate::engine::owner;
 use crate::interp::{run, Runtime};
 use crate::runner::process;
+use crate::store::events::{EngineEvent, EventKind};
 use crate::store::lock::Owner;
 
 use super::{Result, Workspace};
@@ -28,14 +29,12 @@ pub fn once(ws: &Workspace) -> Result<StartReport> {
     process::become_subreaper();
     let rt = Runtime::new(ws.root.clone(), ws.agents.clone(), ws.config.clone());
     rt.event(
-        "engine.started",
-        "engine",
+        EventKind::Engine(EngineEvent::Started),
         json!({"mode": "once", "config_hash": ws.config.hash()}),
     );
     let result = cycle::run_one(ws, &rt, None);
     rt.event(
-        "engine.stopped",
-        "engine",
+        EventKind::Engine(EngineEvent::Stopped),
         json!({"mode": "once", "paused": false}),
     );
     let (outcome, run) = match result? {

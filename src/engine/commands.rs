@@ -9,7 +9,9 @@ use serde_json::{json, Value};
 use crate::defs::config::{set_in_text, Boundary};
 use crate::store::atomic;
 use crate::store::cards::Card;
-use crate::store::events::EventLog;
+use crate::store::events::{
+    ConfigEvent, EventKind, EventLog, EventSource, HandoffEvent, PlaneEvent,
+};
 use crate::store::queue::Queue;
 use crate::store::time;
 use crate::store::workspace::Workspace;
@@ -53,8 +55,8 @@ pub fn add_task(
     let card = Queue::new(agents).add(card).map_err(|e| e.to_string())?;
     EventLog::new(agents)
         .append(
-            "execution.task.added",
-            "control",
+            EventKind::execution(PlaneEvent::TaskAdded),
+            EventSource::Control,
             json!({"task_id": card.id, "title": card.title}),
         )
         .ok();
@@ -84,7 +86,11 @@ pub fn add_idea(agents: &Path, file: &Path) -> Result<Applied, String> {
     atomic::write(&dest, text.as_bytes()).map_err(|e| format!("{}: {e}", dest.display()))?;
     let path = dest.display().to_string();
     EventLog::new(agents)
-        .append("handoff.idea_submitted", "adapter", json!({ "path": path }))
+        .append(
+            EventKind::Handoff(HandoffEvent::IdeaSubmitted),
+            EventSource::Adapter,
+            json!({ "path": path }),
+        )
         .ok();
     Ok(Applied::yes("idea queued", json!({ "path": path })))
 }
@@ -112,8 +118,8 @@ pub fn config_set(ws: &Workspace, key: &str, value: &str, daemon: bool) -> Resul
         .unwrap_or_default();
     EventLog::new(&ws.agents)
         .append(
-            "config.changed",
-            "control",
+            EventKind::Config(ConfigEvent::Changed),
+            EventSource::Control,
             json!({"key": key, "boundary": boundary_name, "changed_fields": [key], "pending_config_hash": config.hash()}),
         )
         .ok();

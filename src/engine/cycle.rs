@@ -5,6 +5,7 @@ use serde_json::json;
 
 use crate::compile::plan::FrozenPlan;
 use crate::interp::{run, Runtime};
+use crate::store::events::{EventKind, PlaneEvent};
 use crate::store::runs;
 use crate::store::workspace::Workspace;
 
@@ -49,8 +50,7 @@ pub fn run_one(
     match next {
         None => {
             rt.event(
-                "execution.backlog.empty",
-                "execution",
+                EventKind::execution(PlaneEvent::BacklogEmpty),
                 json!({"backlog_depth": 0, "run_update_on_empty": ws.config.execution.run_update_on_empty}),
             );
             Ok(Cycle::Idle)
@@ -58,8 +58,7 @@ pub fn run_one(
         Some((card, promoted)) => {
             if promoted {
                 rt.event(
-                    "execution.task.promoted",
-                    "execution",
+                    EventKind::execution(PlaneEvent::TaskPromoted),
                     json!({"task_id": card.id, "title": card.title}),
                 );
             }

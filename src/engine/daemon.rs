@@ -27,6 +27,9 @@ use tokio::task::JoinHandle;
 use crate::defs::stage_kind::Plane;
 use crate::interp::{EventListener, InterpError, RunControl, Runtime};
 use crate::runner::process;
+use crate::store::events::{
+    ConfigEvent, ControlEvent, EngineEvent, EventKind, EventSource, HandoffEvent, PlanEvent,
+};
 use crate::store::queue::Queue;
 use crate::store::workspace::Workspace;
 use crate::store::{runs, status, time};
@@ -117,8 +120,8 @@ impl Daemon {
         }
     }
 
-    fn event(&self, kind: &str, source: &str, payload: Value) {
-        self.rt.event(kind, source, payload);
+    fn event(&self, kind: EventKind, payload: Value) {
+        self.rt.event(kind, payload);
     }
 
     async fn run(mut self) -> Result<DaemonReport, EngineError> {
@@ -138,8 +141,7 @@ impl Daemon {
         let mut sigint =
             signal(SignalKind::interrupt()).map_err(EngineError::io("SIGINT handler"))?;
         self.event(
-            "engine.started",
-            "engine",
+            EventKind::Engine(EngineEvent::Started),
             json!({"mode": "daemon", "config_hash": self.ws.config.hash()}),
         );
         let mut running: Running = None;
@@ -179,7 +181,7 @@ impl Daemon {
                     }
                     for w in wakes {
                         if let Wake::Idea(path) = w {
-                            self.event("handoff.idea_submitted", "adapter", json!({"path": path.display().to_string()}));
+                            self.event(EventKind::Handoff(HandoffEvent::IdeaSubmitted), json!({"path": path.display().to_string()}));
                         }
                     }
                 }
@@ -196,7 +198,7 @@ impl Daemon {
                     }
                     if let Some(listen) = &self.listener {
                         listen(&crate::store::events::Event {
-                            kind: "engine.heartbeat".into(),
+                            kind: EventKind::Engine(EngineEvent::Heartbeat),
                             timestamp: time::now_iso(),
                             source: "engine".into(),
                             payload: json!({"paused": self.control.is_paused(), "plan_problem": self.plan_problem}),
@@ -207,8 +209,7 @@ impl Daemon {
         }
         let reason = self.stop_reason.clone().unwrap_or_default();
         self.event(
-            "engine.stopped",
-            "engine",
+            EventKind::Engine(EngineEvent::Stopped),
             json!({"mode": "daemon", "paused": self.control.is_paused(), "reason": reason}),
         );
         let mut final_state = self.state();
@@ -246,9 +247,9 @@ impl Daemon {
     fn reload_config(&mut self) -> Result<bool, String> {
         let fresh = Workspace::open(&self.config_path).map_err(|e| e.to_string())?;
         if fresh.root != self.ws.root || fresh.agents != self.ws.agents {
-            self.event(
-                "config.changed",
-                "engine",
+            self.rt.event_from(
+                EventKind::Config(ConfigEvent::Changed),
+                EventSource::Engine,
                 json!({"rejected": true, "reason": "cannot change startup-only field at runtime: paths", "path": self.config_path.display().to_string()}),
             );
             return Err("cannot change startup-only field at runtime: paths".into());
@@ -259,8 +260,7 @@ impl Daemon {
             self.ws = fresh;
             self.rt = Arc::new(build_runtime(&self.ws, &self.control, &self.listener));
             self.event(
-                "config.applied",
-                "engine",
+                EventKind::Config(ConfigEvent::Applied),
                 json!({"boundary": "cycle_boundary", "config_hash": self.ws.config.hash(), "previous_config_hash": previous, "rollback": false}),
             );
         }
@@ -281,7 +281,10 @@ impl Daemon {
             match plan::current(&self.ws, true) {
                 Ok(p) => {
                     if self.plan_problem.take().is_some() {
-                        self.event("plan.recovered", "engine", json!({"plan_id": p.plan_id}));
+                        self.event(
+                            EventKind::Plan(PlanEvent::Recovered),
+                            json!({"plan_id": p.plan_id}),
+                        );
                     }
                     self.plan_id = Some(p.plan_id.clone());
                     current = Some(p);
@@ -323,7 +326,7 @@ impl Daemon {
             if let (Some(p), Some(d)) = (payload.as_object_mut(), details.as_object()) {
                 p.extend(d.clone());
             }
-            self.event("plan.stale", "engine", payload);
+            self.event(EventKind::Plan(PlanEvent::Stale), payload);
             self.plan_problem = Some(problem);
         }
     }
@@ -348,8 +351,7 @@ impl Daemon {
                 // back off until something changes.
                 tracing::error!("cycle failed: {e}");
                 self.event(
-                    "engine.cycle.failed",
-                    "engine",
+                    EventKind::Engine(EngineEvent::CycleFailed),
                     json!({"error": e.to_string()}),
                 );
                 self.not_before = Some(
@@ -360,8 +362,7 @@ impl Daemon {
             Err(join) => {
                 tracing::error!("cycle panicked: {join}");
                 self.event(
-                    "engine.cycle.failed",
-                    "engine",
+                    EventKind::Engine(EngineEvent::CycleFailed),
                     json!({"error": join.to_string()}),
                 );
                 self.request_stop("internal error");
@@ -376,8 +377,7 @@ impl Daemon {
                 Err((reason, raw)) => (raw, Err(reason)),
                 Ok(env) => {
                     self.event(
-                        "control.command.received",
-                        "adapter",
+                        EventKind::Control(ControlEvent::CommandReceived),
                         json!({"command_id": env.command_id, "command": env.command}),
                     );
                     let outcome = self.apply(&env, running);
@@ -416,9 +416,9 @@ impl Daemon {
                 },
             };
             if result.ok {
-                self.event("control.command.applied", "control", json!({"command_id": command_id, "command": command, "applied": result.applied}));
+                self.event(EventKind::Control(ControlEvent::CommandApplied), json!({"command_id": command_id, "command": command, "applied": result.applied}));
             } else {
-                self.event("control.command.applied", "control", json!({"command_id": command_id, "command": command, "ok": false, "message": result.message}));
+                self.event(EventKind::Control(ControlEvent::CommandApplied), json!({"command_id": command_id, "command": command, "ok": false, "message": result.message}));
             }
             if let Err(e) = mailbox::archive(&agents, &path, envelope, &result) {
                 tracing::error!("cannot archive mailbox command {}: {e}", path.display());
@@ -441,8 +441,7 @@ impl Daemon {
             "pause" => {
                 self.control.set_paused(true);
                 self.event(
-                    "engine.paused",
-                    "control",
+                    EventKind::Engine(EngineEvent::Paused),
                     json!({"command_id": env.command_id}),
                 );
                 Ok(Applied::yes("engine paused", json!({})))
@@ -451,8 +450,7 @@ impl Daemon {
             "resume" => {
                 self.control.set_paused(false);
                 self.event(
-                    "engine.resumed",
-                    "control",
+                    EventKind::Engine(EngineEvent::Resumed),
                     json!({"command_id": env.command_id}),
                 );
                 Ok(Applied::yes("engine resumed", json!({})))

@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 
 use crate::defs::config::Config;
-use crate::store::events::EventLog;
+use crate::store::events::{EventKind, EventLog, EventSource};
 use crate::store::queue::{Queue, QueueError};
 use crate::store::status::StatusError;
 
@@ -86,9 +86,15 @@ impl Runtime {
         }
     }
 
-    /// Appends an event (and its history entry); a failing event log must
-    /// not stop a run.
-    pub fn event(&self, kind: &str, source: &str, payload: serde_json::Value) {
+    /// Appends an event with its kind's source (and its history entry); a
+    /// failing event log must not stop a run.
+    pub fn event(&self, kind: EventKind, payload: serde_json::Value) {
+        let source = kind.source(None);
+        self.event_from(kind, source, payload);
+    }
+
+    /// [`Runtime::event`] with an explicit source.
+    pub fn event_from(&self, kind: EventKind, source: EventSource, payload: serde_json::Value) {
         match self.events.append(kind, source, payload) {
             Ok(event) => {
                 if let Err(e) = self.history.record(&self.agents, &event) {

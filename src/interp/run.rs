@@ -24,8 +24,9 @@ use crate::defs::loop_def::QueueEffect;
 use crate::defs::stage_kind::Plane;
 use crate::runner::{self, marker::last_marker, StagePaths, StageRequest, StageResult};
 use crate::store::cards::{slug, Card};
+use crate::store::events::{EventKind, EventSource, HandoffEvent, PlaneEvent};
 use crate::store::queue::QuarantineRequest;
-use crate::store::runs::{self, ActiveRun, Bound, RunDir, RunMeta, Transition};
+use crate::store::runs::{self, ActiveRun, Bound, RunDir, RunMeta, Transition, TransitionEvent};
 use crate::store::{status, time};
 
 use super::prompt::{self, PreviousStage, PromptInputs};
@@ -108,9 +109,8 @@ pub fn start(rt: &Runtime, plan: &FrozenPlan, task: Card) -> Result<RunReport> {
     );
     tracing::debug!(run = %run.dir.id, "run created");
     run.record(Transition {
-        event: "run.started".into(),
         next: Some(Target::Node(entry)),
-        ..run.transition()
+        ..run.transition(TransitionEvent::RunStarted)
     })?;
     run.drive()
 }
@@ -227,13 +227,8 @@ impl<'a> Driver<'a> {
     }
 
     /// Emits `<plane>.<what>` with the plane as source.
-    fn emit(&self, what: &str, payload: Value) {
-        self.rt
-            .event(&format!("{}.{what}", self.source()), self.source(), payload);
-    }
-
-    fn source(&self) -> &'static str {
-        self.plane.as_str()
+    fn emit(&self, what: PlaneEvent, payload: Value) {
+        self.rt.event(EventKind::Plane(self.plane, what), payload);
     }
 
     /// The plane's status marker; a malformed file reads as IDLE (runs
@@ -250,16 +245,16 @@ impl<'a> Driver<'a> {
         let mut in_flight: Option<String> = None;
         for t in history {
             self.seq = self.seq.max(t.seq);
-            match t.event.as_str() {
-                "run.started" => {
+            match t.event {
+                TransitionEvent::RunStarted => {
                     self.next = t.next.clone().unwrap_or_else(|| self.next.clone());
                 }
-                "stage.started" => {
+                TransitionEvent::StageStarted => {
                     in_flight = t.node.clone();
                     self.attempts = t.attempts.clone();
                     self.counters = t.counters.clone();
                 }
-                "stage.finished" => {
+                TransitionEvent::StageFinished => {
                     in_flight = None;
                     self.attempts = t.attempts.clone();
                     self.counters = t.counters.clone();
@@ -274,13 +269,13 @@ impl<'a> Driver<'a> {
                         summary: t.failure.clone().unwrap_or_default(),
                     });
                 }
-                "run.finished" => {
+                TransitionEvent::RunFinished => {
                     return Err(InterpError::Inconsistent(format!(
                         "run `{}` already finished",
                         self.dir.id
                     )));
                 }
-                _ => {}
+                TransitionEvent::RunInterrupted => {}
             }
         }
         if let Some(node) = in_flight {
@@ -300,14 +295,14 @@ impl<'a> Driver<'a> {
     }
 
     /// A transition record with the run's current state filled in.
-    fn transition(&self) -> Transition {
+    fn transition(&self, event: TransitionEvent) -> Transition {
         Transition {
             schema_version: 1,
             event_id: String::new(),
             seq: 0,
             run_id: self.dir.id.clone(),
             timestamp: String::new(),
-            event: String::new(),
+            event,
             node: None,
             stage_kind: None,
             attempt: None,
@@ -361,7 +356,7 @@ impl<'a> Driver<'a> {
                 "previous_status": previous,
             }),
         );
-        self.emit("status.changed", payload);
+        self.emit(PlaneEvent::StatusChanged, payload);
         Ok(previous)
     }
 
@@ -444,16 +439,15 @@ impl<'a> Driver<'a> {
             prompt_sha256: prompt_plan.sha256.clone(),
         };
         self.record(Transition {
-            event: "stage.started".into(),
             node: Some(node_id.to_string()),
             stage_kind: Some(kind.id.clone()),
             attempt: Some(attempt),
             status_before: Some(status_before),
             status_after: Some(kind.running_marker.clone()),
             bound: Some(bound.clone()),
-            ..self.transition()
+            ..self.transition(TransitionEvent::StageStarted)
         })?;
-        self.emit("stage.started", ctx.clone());
+        self.emit(PlaneEvent::StageStarted, ctx.clone());
 
         let t_pre = t0.elapsed();
         let result = match rendered {
@@ -524,22 +518,22 @@ impl<'a> Driver<'a> {
             payload = merged(&payload, json!({ "error": f }));
         }
         let kind_event = if success && verdict.failure.is_none() {
-            "completed"
+            PlaneEvent::StageCompleted
         } else {
-            "failed"
+            PlaneEvent::StageFailed
         };
-        self.emit(&format!("stage.{kind_event}"), payload);
+        self.emit(kind_event, payload);
         if let Some((counter, value, limit)) = &decision.counted {
             let p = merged(
                 &ctx,
                 json!({"counter": counter, "value": value, "limit": limit}),
             );
             let what = if decision.exhausted {
-                "exhausted"
+                PlaneEvent::CounterExhausted
             } else {
-                "incremented"
+                PlaneEvent::CounterIncremented
             };
-            self.emit(&format!("counter.{what}"), p);
+            self.emit(what, p);
         }
         let artifacts = [
             &paths.prompt,
@@ -558,7 +552,6 @@ impl<'a> Driver<'a> {
         ))))
         .collect();
         self.record(Transition {
-            event: "stage.finished".into(),
             node: Some(node_id.to_string()),
             stage_kind: Some(kind.id.clone()),
             attempt: Some(attempt),
@@ -574,7 +567,7 @@ impl<'a> Driver<'a> {
             bound: Some(bound),
             artifacts,
             usage: result.usage.clone(),
-            ..self.transition()
+            ..self.transition(TransitionEvent::StageFinished)
         })?;
         self.stages_finished += 1;
         tracing::debug!(
@@ -597,12 +590,11 @@ impl<'a> Driver<'a> {
     /// Records the interruption (informational; replay ignores it).
     fn interrupted(&mut self, node: &str) -> InterpError {
         let _ = self.record(Transition {
-            event: "run.interrupted".into(),
             node: Some(node.to_string()),
-            ..self.transition()
+            ..self.transition(TransitionEvent::RunInterrupted)
         });
         self.emit(
-            "run.interrupted",
+            PlaneEvent::RunInterrupted,
             json!({"run_id": self.dir.id, "node_id": node, "task_id": self.meta.task_id}),
         );
         InterpError::Interrupted(self.dir.id.clone())
@@ -682,7 +674,10 @@ impl<'a> Driver<'a> {
             (QueueEffect::Archive, Some(id)) => {
                 self.rt.queue.archive_active(id)?;
                 mutations.push("archive_task".to_string());
-                self.emit("task.archived", json!({"task_id": id, "title": title}));
+                self.emit(
+                    PlaneEvent::TaskArchived,
+                    json!({"task_id": id, "title": title}),
+                );
                 self.set_status("IDLE", "transition", &ctx)?;
             }
             (QueueEffect::Quarantine, Some(id)) => {
@@ -707,7 +702,7 @@ impl<'a> Driver<'a> {
                 let handoff = json!({
                     "source_plane": self.plane.as_str(),
                     "target_plane": "research",
-                    "trigger_event": "execution.task.quarantined",
+                    "trigger_event": EventKind::Plane(self.plane, PlaneEvent::TaskQuarantined).to_string(),
                     "queue_family": "blocker",
                     "parent_run": {
                         "plane": self.plane.as_str(),
@@ -750,11 +745,11 @@ impl<'a> Driver<'a> {
                         "retained_backlog_cards": 0,
                     }),
                 );
-                self.emit("task.quarantined", json!({"task_id": id, "title": title, "diagnostics_dir": null, "handoff_id": out.handoff_id}),
+                self.emit(PlaneEvent::TaskQuarantined, json!({"task_id": id, "title": title, "diagnostics_dir": null, "handoff_id": out.handoff_id}),
                 );
-                self.rt.event(
-                    "handoff.needs_research",
-                    self.source(),
+                self.rt.event_from(
+                    EventKind::Handoff(HandoffEvent::NeedsResearch),
+                    EventSource::of_plane(self.plane),
                     json!({"task_id": id, "title": title, "run_id": self.dir.id, "handoff": handoff}),
                 );
                 self.set_status("IDLE", "transition", &ctx)?;
@@ -764,11 +759,10 @@ impl<'a> Driver<'a> {
         tracing::debug!(?mutations, "queue effect applied");
         let final_status = self.status();
         self.record(Transition {
-            event: "run.finished".into(),
             next: Some(Target::Terminal(terminal_id.to_string())),
             status_after: Some(final_status.clone()),
             queue_mutations: mutations,
-            ..self.transition()
+            ..self.transition(TransitionEvent::RunFinished)
         })?;
         let class = serde_name(&t.class);
         self.meta.state = terminal_id.to_string();

@@ -9,10 +9,15 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub use super::event_kind::{
+    ConfigEvent, ControlEvent, EngineEvent, EventKind, EventSource, HandoffEvent, PlanEvent,
+    PlaneEvent,
+};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Event {
     #[serde(rename = "type")]
-    pub kind: String,
+    pub kind: EventKind,
     pub timestamp: String,
     pub source: String,
     pub payload: Value,
@@ -35,9 +40,14 @@ impl EventLog {
 
     /// Appends one event. A single `O_APPEND` write keeps lines from
     /// concurrent writers whole.
-    pub fn append(&self, kind: &str, source: &str, payload: Value) -> io::Result<Event> {
+    pub fn append(
+        &self,
+        kind: EventKind,
+        source: EventSource,
+        payload: Value,
+    ) -> io::Result<Event> {
         let event = Event {
-            kind: kind.to_string(),
+            kind,
             timestamp: super::time::now_iso(),
             source: source.to_string(),
             payload,
@@ -99,8 +109,8 @@ mod tests {
         let log = EventLog::new(dir.path());
         for i in 0..5 {
             log.append(
-                "execution.task.promoted",
-                "execution",
+                EventKind::execution(PlaneEvent::TaskPromoted),
+                EventSource::Execution,
                 serde_json::json!({"i": i}),
             )
             .unwrap();

@@ -45,7 +45,7 @@ impl History {
 
 /// (detail file name, detail text, index line) for an event worth keeping.
 fn entry(event: &Event) -> Option<(String, String, String)> {
-    if event.kind.ends_with(".status.changed") {
+    if event.kind.is_status_change() {
         return None;
     }
     let stamp: String = event
@@ -55,7 +55,8 @@ fn entry(event: &Event) -> Option<(String, String, String)> {
         .collect::<String>()
         .replace(':', "-")
         + "Z";
-    let stage = event.payload["stage"].as_str().unwrap_or(&event.kind);
+    let kind = event.kind.to_string();
+    let stage = event.payload["stage"].as_str().unwrap_or(&kind);
     let task = event.payload["task_id"].as_str().unwrap_or("engine");
     let file = format!(
         "{stamp}__stage-{}__task-{}.md",

@@ -54,6 +54,28 @@ pub struct Bound {
     pub prompt_sha256: String,
 }
 
+/// What a transition record records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub enum TransitionEvent {
+    #[serde(rename = "run.started")]
+    RunStarted,
+    #[serde(rename = "stage.started")]
+    StageStarted,
+    #[serde(rename = "stage.finished")]
+    StageFinished,
+    /// Informational: a stop interrupted the run; replay ignores it.
+    #[serde(rename = "run.interrupted")]
+    RunInterrupted,
+    #[serde(rename = "run.finished")]
+    RunFinished,
+}
+
+impl std::fmt::Display for TransitionEvent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&crate::defs::serde_name(self))
+    }
+}
+
 /// One line of `transition_history.jsonl`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Transition {
@@ -63,8 +85,7 @@ pub struct Transition {
     pub seq: u32,
     pub run_id: String,
     pub timestamp: String,
-    /// `run.started`, `stage.started`, `stage.finished`, `run.finished`.
-    pub event: String,
+    pub event: TransitionEvent,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub node: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
