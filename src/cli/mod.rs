@@ -12,6 +12,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::control::{self, ControlError, Workspace};
+use crate::engine::commands::Command as Op;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -333,8 +334,7 @@ fn run(cli: Cli) -> Result<u8, ControlError> {
             let file = std::fs::canonicalize(&file).map_err(ControlError::io(&file))?;
             let op = control::mailbox::dispatch(
                 &open()?,
-                "add_idea",
-                serde_json::json!({"file": file}),
+                crate::engine::commands::Command::AddIdea { file },
                 !send.no_wait,
             )?;
             render::operation(out, &op, send.json);
@@ -371,9 +371,9 @@ fn run(cli: Cli) -> Result<u8, ControlError> {
                 render::start(out, &control::start::once(&ws)?, json);
             }
         }
-        Command::Stop(send) => send_simple(out, &open()?, "stop", send)?,
-        Command::Pause(send) => send_simple(out, &open()?, "pause", send)?,
-        Command::Resume(send) => send_simple(out, &open()?, "resume", send)?,
+        Command::Stop(send) => send_simple(out, &open()?, Op::Stop, send)?,
+        Command::Pause(send) => send_simple(out, &open()?, Op::Pause, send)?,
+        Command::Resume(send) => send_simple(out, &open()?, Op::Resume, send)?,
         Command::Status { detail, json } => {
             render::status(out, &control::status::status(&open()?, detail)?, json)
         }
@@ -483,10 +483,10 @@ fn run(cli: Cli) -> Result<u8, ControlError> {
 fn send_simple(
     out: &mut impl Write,
     ws: &Workspace,
-    command: &str,
+    command: Op,
     send: Send,
 ) -> Result<(), ControlError> {
-    let op = control::mailbox::dispatch(ws, command, serde_json::json!({}), !send.no_wait)?;
+    let op = control::mailbox::dispatch(ws, command, !send.no_wait)?;
     render::operation(out, &op, send.json);
     Ok(())
 }

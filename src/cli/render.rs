@@ -333,7 +333,7 @@ pub fn operation(out: &mut impl Write, op: &crate::control::queue::Operation, as
     }
     let mut s = format!(
         "Mode: {}\nApplied: {}\nMessage: {}\n",
-        op.mode,
+        op.mode.as_str(),
         if op.applied { "yes" } else { "no" },
         op.message
     );

@@ -1,9 +1,9 @@
 //! `config show`, `config set`, `config reload`.
 
 use serde::Serialize;
-use serde_json::json;
 
 use crate::defs::config::Config;
+use crate::engine::commands::Command;
 
 use super::queue::Operation;
 use super::{mailbox, Result, Workspace};
@@ -26,9 +26,13 @@ pub fn show(ws: &Workspace) -> ConfigView {
 }
 
 pub fn set(ws: &Workspace, key: &str, value: &str, wait: bool) -> Result<Operation> {
-    mailbox::dispatch(ws, "set_config", json!({"key": key, "value": value}), wait)
+    let command = Command::SetConfig {
+        key: key.to_string(),
+        value: value.to_string(),
+    };
+    mailbox::dispatch(ws, command, wait)
 }
 
 pub fn reload(ws: &Workspace, wait: bool) -> Result<Operation> {
-    mailbox::dispatch(ws, "reload_config", json!({}), wait)
+    mailbox::dispatch(ws, Command::ReloadConfig, wait)
 }

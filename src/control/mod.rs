@@ -44,6 +44,15 @@ pub enum ControlError {
         message: String,
         hint: Option<String>,
     },
+    /// A command was refused (the reason says what was expected).
+    #[error("{0}")]
+    Rejected(String),
+    /// The daemon refused a command sent through its mailbox.
+    #[error("the daemon rejected {command}: {reason}")]
+    DaemonRejected {
+        command: &'static str,
+        reason: String,
+    },
     /// The runtime could not continue (I/O, an inconsistent run record…).
     #[error("{0}")]
     Runtime(String),

@@ -1,16 +1,35 @@
 //! `add-task`, `queue`, `queue inspect`, `queue reorder`.
 
 use serde::Serialize;
-use serde_json::json;
 
+use crate::engine::commands::Command;
 use crate::store::queue::{Queue, QueueView};
 
 use super::{mailbox, ControlError, Result, Workspace};
 
+/// How an operation reached the workspace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OperationMode {
+    /// Applied by this process (no daemon runs).
+    Direct,
+    /// Sent to the daemon's mailbox.
+    Mailbox,
+}
+
+impl OperationMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OperationMode::Direct => "direct",
+            OperationMode::Mailbox => "mailbox",
+        }
+    }
+}
+
 /// v0.2.0's OperationResult (spec §1.4).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct Operation {
-    pub mode: &'static str,
+    pub mode: OperationMode,
     pub applied: bool,
     pub message: String,
     pub command_id: Option<String>,
@@ -24,15 +43,13 @@ pub fn add_task(
     spec_id: Option<&str>,
     wait: bool,
 ) -> Result<Operation> {
-    if title.trim().is_empty() {
-        return Err(ControlError::Usage("task title must not be empty".into()));
-    }
-    mailbox::dispatch(
-        ws,
-        "add_task",
-        json!({"title": title, "body": body, "spec_id": spec_id}),
-        wait,
-    )
+    let command = Command::AddTask {
+        title: title.to_string(),
+        body: body.map(str::to_string),
+        spec_id: spec_id.map(str::to_string),
+    };
+    command.validate().map_err(ControlError::Usage)?;
+    mailbox::dispatch(ws, command, wait)
 }
 
 pub fn view(ws: &Workspace, with_backlog: bool) -> Result<QueueView> {
@@ -40,5 +57,11 @@ pub fn view(ws: &Workspace, with_backlog: bool) -> Result<QueueView> {
 }
 
 pub fn reorder(ws: &Workspace, ids: &[String], wait: bool) -> Result<Operation> {
-    mailbox::dispatch(ws, "queue_reorder", json!({"task_ids": ids}), wait)
+    mailbox::dispatch(
+        ws,
+        Command::QueueReorder {
+            task_ids: ids.to_vec(),
+        },
+        wait,
+    )
 }

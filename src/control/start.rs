@@ -9,7 +9,7 @@ use crate::engine::owner;
 use crate::interp::{run, Runtime};
 use crate::runner::process;
 use crate::store::events::{EngineEvent, EventKind};
-use crate::store::lock::Owner;
+use crate::store::lock::{Owner, OwnerPurpose};
 
 use super::{Result, Workspace};
 
@@ -25,7 +25,7 @@ pub struct StartReport {
 }
 
 pub fn once(ws: &Workspace) -> Result<StartReport> {
-    let lock = owner::own(ws, "start --once")?;
+    let lock = owner::own(ws, OwnerPurpose::Once)?;
     process::become_subreaper();
     let rt = Runtime::new(ws.root.clone(), ws.agents.clone(), ws.config.clone());
     rt.event(

@@ -5,7 +5,7 @@ use serde::Serialize;
 use crate::defs::stage_kind::Plane;
 use crate::engine;
 use crate::store::cards::TaskView;
-use crate::store::lock::Owner;
+use crate::store::lock::{Owner, OwnerPurpose};
 use crate::store::queue::Queue;
 use crate::store::runs::{self, ActiveRun, RunDir, RunMeta};
 use crate::store::status as status_file;
@@ -111,7 +111,7 @@ pub fn status(ws: &Workspace, detail: bool) -> Result<StatusReport> {
     });
     let daemon = if owner
         .as_ref()
-        .is_some_and(|o| o.purpose == "start --daemon")
+        .is_some_and(|o| o.purpose == OwnerPurpose::Daemon)
     {
         engine::state::read(&ws.agents)
     } else {

@@ -1,8 +1,13 @@
-//! Operator commands that change the workspace, applied the same way by the
-//! daemon (from its mailbox) and by the CLI when no daemon runs.
+//! Operator commands: the one typed vocabulary of what an operator can ask
+//! ([`Command`]), parsed and validated in one place ([`Command::parse`]) and
+//! applied by one function ([`apply`]) that the daemon (from its mailbox)
+//! and the CLI (when no daemon runs) both call. What only a live daemon can
+//! do — stop, pause, resume, reload — goes through [`Lifecycle`].
 
 use crate::defs::layout::Layout;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
 
 use serde_json::{json, Value};
 
@@ -42,15 +47,184 @@ impl Applied {
     }
 }
 
-pub fn add_task(
+/// An operator command. On disk (mailbox envelopes) it is a `command` name
+/// and a JSON `payload`, as in v0.2.0.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(tag = "command", content = "payload", rename_all = "snake_case")]
+pub enum Command {
+    Stop,
+    Pause,
+    Resume,
+    AddTask {
+        title: String,
+        #[serde(default)]
+        body: Option<String>,
+        #[serde(default)]
+        spec_id: Option<String>,
+    },
+    AddIdea {
+        file: PathBuf,
+    },
+    QueueReorder {
+        task_ids: Vec<String>,
+    },
+    SetConfig {
+        key: String,
+        value: String,
+    },
+    ReloadConfig,
+}
+
+impl Command {
+    /// Every command name, in v0.2.0's order.
+    pub const NAMES: [&'static str; 8] = [
+        "stop",
+        "pause",
+        "resume",
+        "add_task",
+        "add_idea",
+        "queue_reorder",
+        "set_config",
+        "reload_config",
+    ];
+
+    /// Parses and validates a command from its envelope parts; the error
+    /// says what was expected.
+    pub fn parse(name: &str, payload: &Value) -> Result<Command, String> {
+        if !Command::NAMES.contains(&name) {
+            return Err(format!(
+                "unknown command `{name}`; expected one of: {}",
+                Command::NAMES.join(", ")
+            ));
+        }
+        // Commands without arguments ignore whatever payload they carry.
+        let payload = match payload {
+            Value::Null => json!({}),
+            p => p.clone(),
+        };
+        let tagged = if matches!(name, "stop" | "pause" | "resume" | "reload_config") {
+            json!({ "command": name })
+        } else {
+            json!({ "command": name, "payload": payload })
+        };
+        let cmd: Command = serde_json::from_value(tagged)
+            .map_err(|e| format!("invalid payload for `{name}`: {e}"))?;
+        cmd.validate()?;
+        Ok(cmd)
+    }
+
+    /// Checks what the types cannot say (non-empty title, key).
+    pub fn validate(&self) -> Result<(), String> {
+        match self {
+            Command::AddTask { title, .. } if title.trim().is_empty() => {
+                Err("task title must not be empty".into())
+            }
+            Command::SetConfig { key, .. } if key.trim().is_empty() => {
+                Err("set_config needs a non-empty `key`".into())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    pub fn name(&self) -> &'static str {
+        match self {
+            Command::Stop => "stop",
+            Command::Pause => "pause",
+            Command::Resume => "resume",
+            Command::AddTask { .. } => "add_task",
+            Command::AddIdea { .. } => "add_idea",
+            Command::QueueReorder { .. } => "queue_reorder",
+            Command::SetConfig { .. } => "set_config",
+            Command::ReloadConfig => "reload_config",
+        }
+    }
+
+    /// The envelope payload (`{}` for commands without arguments).
+    pub fn payload(&self) -> Value {
+        match serde_json::to_value(self).expect("command serialises") {
+            Value::Object(mut o) => o.remove("payload").unwrap_or_else(|| json!({})),
+            _ => json!({}),
+        }
+    }
+}
+
+/// What only the process that owns the workspace can do. The daemon
+/// implements it; [`NoDaemon`] answers for the CLI when none runs.
+pub trait Lifecycle {
+    fn stop(&mut self) -> Applied;
+    fn pause(&mut self) -> Applied;
+    fn resume(&mut self) -> Applied;
+    /// Re-reads `millrace.toml`.
+    fn reload_config(&mut self) -> Result<Applied, String>;
+    /// True when a daemon owns the workspace (startup-only keys are refused).
+    fn daemon(&self) -> bool;
+    /// Called after `set_config` wrote the file; the daemon applies it.
+    fn config_written(&mut self, applied: Applied) -> Result<Applied, String> {
+        Ok(applied)
+    }
+}
+
+/// The lifecycle when no daemon runs: there is nothing to stop or pause.
+pub struct NoDaemon<'a>(pub &'a Workspace);
+
+impl Lifecycle for NoDaemon<'_> {
+    fn stop(&mut self) -> Applied {
+        Applied::no("engine is not running")
+    }
+
+    fn pause(&mut self) -> Applied {
+        Applied::no("engine is not running")
+    }
+
+    fn resume(&mut self) -> Applied {
+        Applied::no("engine is not running")
+    }
+
+    fn reload_config(&mut self) -> Result<Applied, String> {
+        // Without a daemon there is nothing to reload into: check it parses.
+        let fresh = Workspace::open(&self.0.config_path).map_err(|e| e.to_string())?;
+        Ok(Applied::yes(
+            "config reloaded",
+            json!({"config_hash": fresh.config.hash()}),
+        ))
+    }
+
+    fn daemon(&self) -> bool {
+        false
+    }
+}
+
+/// Applies one command to the workspace `ws`.
+pub fn apply(ws: &Workspace, cmd: &Command, life: &mut dyn Lifecycle) -> Result<Applied, String> {
+    match cmd {
+        Command::Stop => Ok(life.stop()),
+        Command::Pause => Ok(life.pause()),
+        Command::Resume => Ok(life.resume()),
+        Command::AddTask {
+            title,
+            body,
+            spec_id,
+        } => add_task(&ws.agents, title, body.as_deref(), spec_id.as_deref()),
+        Command::AddIdea { file } => add_idea(&ws.agents, file),
+        Command::QueueReorder { task_ids } => queue_reorder(&ws.agents, task_ids),
+        Command::SetConfig { key, value } => {
+            let applied = config_set(ws, key, value, life.daemon())?;
+            if applied.applied {
+                life.config_written(applied)
+            } else {
+                Ok(applied)
+            }
+        }
+        Command::ReloadConfig => life.reload_config(),
+    }
+}
+
+fn add_task(
     agents: &Path,
     title: &str,
     body: Option<&str>,
     spec_id: Option<&str>,
 ) -> Result<Applied, String> {
-    if title.trim().is_empty() {
-        return Err("task title must not be empty".into());
-    }
     let card = Card::new(&time::local_date(), title, body, spec_id);
     let card = Queue::new(agents).add(card).map_err(|e| e.to_string())?;
     EventLog::new(agents)
@@ -63,7 +237,7 @@ pub fn add_task(
     Ok(Applied::yes("task added", json!({ "task_id": card.id })))
 }
 
-pub fn queue_reorder(agents: &Path, ids: &[String]) -> Result<Applied, String> {
+fn queue_reorder(agents: &Path, ids: &[String]) -> Result<Applied, String> {
     let cards = Queue::new(agents).reorder(ids).map_err(|e| e.to_string())?;
     let ids: Vec<&str> = cards.iter().map(|c| c.id.as_str()).collect();
     Ok(Applied::yes(
@@ -73,7 +247,7 @@ pub fn queue_reorder(agents: &Path, ids: &[String]) -> Result<Applied, String> {
 }
 
 /// Copies an idea file into `agents/ideas/raw/` for research.
-pub fn add_idea(agents: &Path, file: &Path) -> Result<Applied, String> {
+fn add_idea(agents: &Path, file: &Path) -> Result<Applied, String> {
     let text = std::fs::read_to_string(file)
         .map_err(|e| format!("cannot read idea {}: {e}", file.display()))?;
     let name = file
@@ -97,7 +271,7 @@ pub fn add_idea(agents: &Path, file: &Path) -> Result<Applied, String> {
 
 /// Validates and writes `key = value` into `millrace.toml`. With a daemon
 /// running, startup-only keys are refused.
-pub fn config_set(ws: &Workspace, key: &str, value: &str, daemon: bool) -> Result<Applied, String> {
+fn config_set(ws: &Workspace, key: &str, value: &str, daemon: bool) -> Result<Applied, String> {
     let boundary = Boundary::of(key);
     if daemon && boundary == Boundary::StartupOnly {
         return Err(format!(
@@ -112,10 +286,7 @@ pub fn config_set(ws: &Workspace, key: &str, value: &str, daemon: bool) -> Resul
     }
     atomic::write(&ws.config_path, new_text.as_bytes())
         .map_err(|e| format!("{}: {e}", ws.config_path.display()))?;
-    let boundary_name = serde_json::to_value(boundary)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_default();
+    let boundary_name = crate::defs::serde_name(&boundary);
     EventLog::new(&ws.agents)
         .append(
             EventKind::Config(ConfigEvent::Changed),
@@ -127,4 +298,55 @@ pub fn config_set(ws: &Workspace, key: &str, value: &str, daemon: bool) -> Resul
         "config updated",
         json!({ "key": key, "config_hash": config.hash(), "boundary": boundary_name }),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commands_parse_once_with_reasons() {
+        let c = Command::parse("add_task", &json!({"title": "T", "body": null})).unwrap();
+        assert_eq!(
+            c,
+            Command::AddTask {
+                title: "T".into(),
+                body: None,
+                spec_id: None
+            }
+        );
+        assert_eq!(
+            c.payload(),
+            json!({"title": "T", "body": null, "spec_id": null})
+        );
+        assert_eq!(
+            Command::parse("pause", &json!({"x": 1})).unwrap(),
+            Command::Pause
+        );
+        assert_eq!(Command::Pause.payload(), json!({}));
+        for (name, payload, why) in [
+            ("explode", json!({}), "unknown command `explode`"),
+            ("add_task", json!({}), "invalid payload for `add_task`"),
+            (
+                "add_task",
+                json!({"title": "  "}),
+                "task title must not be empty",
+            ),
+            ("queue_reorder", json!({"task_ids": "a"}), "invalid payload"),
+            ("set_config", json!({"key": "a"}), "invalid payload"),
+        ] {
+            let err = Command::parse(name, &payload).unwrap_err();
+            assert!(err.starts_with(why), "{name}: {err}");
+        }
+        for name in Command::NAMES {
+            let example = match name {
+                "add_task" => json!({"title": "t"}),
+                "add_idea" => json!({"file": "/x"}),
+                "queue_reorder" => json!({"task_ids": []}),
+                "set_config" => json!({"key": "k", "value": "v"}),
+                _ => json!({}),
+            };
+            assert_eq!(Command::parse(name, &example).unwrap().name(), name);
+        }
+    }
 }

@@ -30,12 +30,14 @@ use crate::runner::process;
 use crate::store::events::{
     ConfigEvent, ControlEvent, EngineEvent, EventKind, EventSource, HandoffEvent, PlanEvent,
 };
+use crate::store::lock::OwnerPurpose;
 use crate::store::queue::Queue;
 use crate::store::workspace::Workspace;
 use crate::store::{runs, status, time};
 
+use super::commands::Applied;
 use super::cycle::{self, Cycle};
-use super::mailbox::{self, CommandResult, Envelope};
+use super::mailbox::{self, CommandResult};
 use super::state::{self, RuntimeState};
 use super::watcher::{self, Wake};
 use super::{commands, owner, plan, EngineError};
@@ -65,7 +67,7 @@ fn build_runtime(
 }
 
 pub fn run(ws: Workspace, options: Options) -> Result<DaemonReport, EngineError> {
-    let lock = owner::own(&ws, "start --daemon")?;
+    let lock = owner::own(&ws, OwnerPurpose::Daemon)?;
     process::become_subreaper();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -91,6 +93,10 @@ struct Daemon {
     plan_id: Option<String>,
     plan_problem: Option<String>,
     last_state: Option<RuntimeState>,
+    /// Whether a run was in flight when the current mailbox command arrived.
+    run_in_flight: bool,
+    /// The mailbox command being applied, for the events it causes.
+    command_id: Option<String>,
     runs_finished: u32,
     runs_interrupted: u32,
 }
@@ -115,6 +121,8 @@ impl Daemon {
             plan_id: None,
             plan_problem: None,
             last_state: None,
+            run_in_flight: false,
+            command_id: None,
             runs_finished: 0,
             runs_interrupted: 0,
         }
@@ -375,12 +383,15 @@ impl Daemon {
         for path in mailbox::pending(&agents) {
             let (envelope, outcome) = match mailbox::read(&path) {
                 Err((reason, raw)) => (raw, Err(reason)),
-                Ok(env) => {
+                Ok((env, command)) => {
                     self.event(
                         EventKind::Control(ControlEvent::CommandReceived),
                         json!({"command_id": env.command_id, "command": env.command}),
                     );
-                    let outcome = self.apply(&env, running);
+                    self.run_in_flight = running;
+                    self.command_id = Some(env.command_id.clone());
+                    let ws = self.ws.clone();
+                    let outcome = commands::apply(&ws, &command, self);
                     (Some(json!(env)), outcome)
                 }
             };
@@ -424,85 +435,6 @@ impl Daemon {
                 tracing::error!("cannot archive mailbox command {}: {e}", path.display());
                 let _ = std::fs::remove_file(&path);
             }
-        }
-    }
-
-    fn apply(&mut self, env: &Envelope, running: bool) -> Result<commands::Applied, String> {
-        use commands::Applied;
-        let p = &env.payload;
-        let text = |k: &str| p[k].as_str().map(str::to_string);
-        match env.command.as_str() {
-            "stop" if self.stop_reason.is_some() => Ok(Applied::no("stop already requested")),
-            "stop" => {
-                self.request_stop("stop command");
-                Ok(Applied::yes("stop requested", json!({})))
-            }
-            "pause" if self.control.is_paused() => Ok(Applied::no("engine already paused")),
-            "pause" => {
-                self.control.set_paused(true);
-                self.event(
-                    EventKind::Engine(EngineEvent::Paused),
-                    json!({"command_id": env.command_id}),
-                );
-                Ok(Applied::yes("engine paused", json!({})))
-            }
-            "resume" if !self.control.is_paused() => Ok(Applied::no("engine already running")),
-            "resume" => {
-                self.control.set_paused(false);
-                self.event(
-                    EventKind::Engine(EngineEvent::Resumed),
-                    json!({"command_id": env.command_id}),
-                );
-                Ok(Applied::yes("engine resumed", json!({})))
-            }
-            "add_task" => {
-                let title = text("title").ok_or("add_task needs a `title`")?;
-                commands::add_task(
-                    &self.ws.agents,
-                    &title,
-                    text("body").as_deref(),
-                    text("spec_id").as_deref(),
-                )
-            }
-            "add_idea" => commands::add_idea(
-                &self.ws.agents,
-                &PathBuf::from(text("file").ok_or("add_idea needs a `file`")?),
-            ),
-            "queue_reorder" => {
-                let ids: Vec<String> = serde_json::from_value(p["task_ids"].clone())
-                    .map_err(|_| "queue_reorder needs `task_ids`")?;
-                commands::queue_reorder(&self.ws.agents, &ids)
-            }
-            "set_config" => {
-                let key = text("key").ok_or("set_config needs a `key`")?;
-                let value = text("value").ok_or("set_config needs a `value`")?;
-                let mut applied = commands::config_set(&self.ws, &key, &value, true)?;
-                if !running && applied.applied {
-                    self.reload_config()?;
-                } else if applied.applied {
-                    applied.message = format!(
-                        "config updated; applies at the next run ({})",
-                        applied.payload["boundary"].as_str().unwrap_or("")
-                    );
-                }
-                Ok(applied)
-            }
-            "reload_config" => {
-                if running {
-                    return Ok(Applied::yes(
-                        "config reload queued for the next run",
-                        json!({}),
-                    ));
-                }
-                match self.reload_config()? {
-                    true => Ok(Applied::yes(
-                        "config reloaded",
-                        json!({"config_hash": self.ws.config.hash()}),
-                    )),
-                    false => Ok(Applied::no("config already current")),
-                }
-            }
-            other => Err(format!("unknown command `{other}`")),
         }
     }
 
@@ -550,5 +482,72 @@ impl Daemon {
         if let Err(e) = state::write_if_changed(&self.ws.agents, &s, &mut self.last_state) {
             tracing::warn!("cannot write state.json: {e}");
         }
+    }
+}
+
+/// Stop, pause, resume and config reloads, as the owning daemon applies them.
+impl commands::Lifecycle for Daemon {
+    fn stop(&mut self) -> Applied {
+        if self.stop_reason.is_some() {
+            return Applied::no("stop already requested");
+        }
+        self.request_stop("stop command");
+        Applied::yes("stop requested", json!({}))
+    }
+
+    fn pause(&mut self) -> Applied {
+        if self.control.is_paused() {
+            return Applied::no("engine already paused");
+        }
+        self.control.set_paused(true);
+        self.event(
+            EventKind::Engine(EngineEvent::Paused),
+            json!({"command_id": self.command_id}),
+        );
+        Applied::yes("engine paused", json!({}))
+    }
+
+    fn resume(&mut self) -> Applied {
+        if !self.control.is_paused() {
+            return Applied::no("engine already running");
+        }
+        self.control.set_paused(false);
+        self.event(
+            EventKind::Engine(EngineEvent::Resumed),
+            json!({"command_id": self.command_id}),
+        );
+        Applied::yes("engine resumed", json!({}))
+    }
+
+    fn reload_config(&mut self) -> Result<Applied, String> {
+        if self.run_in_flight {
+            return Ok(Applied::yes(
+                "config reload queued for the next run",
+                json!({}),
+            ));
+        }
+        Ok(match Daemon::reload_config(self)? {
+            true => Applied::yes(
+                "config reloaded",
+                json!({"config_hash": self.ws.config.hash()}),
+            ),
+            false => Applied::no("config already current"),
+        })
+    }
+
+    fn daemon(&self) -> bool {
+        true
+    }
+
+    fn config_written(&mut self, mut applied: Applied) -> Result<Applied, String> {
+        if self.run_in_flight {
+            applied.message = format!(
+                "config updated; applies at the next run ({})",
+                applied.payload["boundary"].as_str().unwrap_or("")
+            );
+        } else {
+            Daemon::reload_config(self)?;
+        }
+        Ok(applied)
     }
 }

@@ -13,19 +13,10 @@ use serde_json::{json, Value};
 
 use crate::store::{atomic, time};
 
+use super::commands::Command;
+
 /// Largest envelope the daemon reads.
 pub const MAX_ENVELOPE_BYTES: u64 = 64 * 1024;
-
-pub const COMMANDS: [&str; 8] = [
-    "stop",
-    "pause",
-    "resume",
-    "add_task",
-    "add_idea",
-    "queue_reorder",
-    "set_config",
-    "reload_config",
-];
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Envelope {
@@ -57,12 +48,12 @@ pub fn incoming_dir(agents: &Path) -> PathBuf {
 
 /// Writes an envelope into `incoming/` (atomically: the temp file is a dot
 /// file, which the daemon ignores).
-pub fn enqueue(agents: &Path, command: &str, payload: Value) -> std::io::Result<Envelope> {
+pub fn enqueue(agents: &Path, command: &Command) -> std::io::Result<Envelope> {
     let env = Envelope {
-        command_id: format!("{}__{command}", time::now_stamp()),
+        command_id: format!("{}__{}", time::now_stamp(), command.name()),
         issued_at: time::now_iso(),
-        command: command.to_string(),
-        payload,
+        command: command.name().to_string(),
+        payload: command.payload(),
         issuer: "cli".into(),
     };
     let text = serde_json::to_string_pretty(&env).expect("envelope serialises") + "\n";
@@ -90,9 +81,9 @@ pub fn pending(agents: &Path) -> Vec<PathBuf> {
     files
 }
 
-/// Reads and checks an envelope; `Err` carries the reason it failed and the
-/// raw JSON when there was any.
-pub fn read(path: &Path) -> Result<Envelope, (String, Option<Value>)> {
+/// Reads an envelope and parses its command; `Err` carries the reason it
+/// failed and the raw JSON when there was any.
+pub fn read(path: &Path) -> Result<(Envelope, Command), (String, Option<Value>)> {
     let len = std::fs::metadata(path)
         .map(|m| m.len())
         .map_err(|e| (format!("unreadable: {e}"), None))?;
@@ -107,17 +98,10 @@ pub fn read(path: &Path) -> Result<Envelope, (String, Option<Value>)> {
         serde_json::from_str(&text).map_err(|e| (format!("malformed JSON: {e}"), None))?;
     let env: Envelope = serde_json::from_value(raw.clone())
         .map_err(|e| (format!("malformed envelope: {e}"), Some(raw.clone())))?;
-    if !COMMANDS.contains(&env.command.as_str()) {
-        return Err((
-            format!(
-                "unknown command `{}`; expected one of: {}",
-                env.command,
-                COMMANDS.join(", ")
-            ),
-            Some(raw),
-        ));
+    match Command::parse(&env.command, &env.payload) {
+        Ok(cmd) => Ok((env, cmd)),
+        Err(reason) => Err((reason, Some(raw))),
     }
-    Ok(env)
 }
 
 /// Moves an incoming file to `processed/` or `failed/` with its result.
@@ -175,10 +159,10 @@ mod tests {
     fn envelopes_round_trip_and_bad_ones_have_reasons() {
         let dir = tempfile::tempdir().unwrap();
         let a = dir.path();
-        let env = enqueue(a, "pause", json!({})).unwrap();
+        let env = enqueue(a, &Command::Pause).unwrap();
         let files = pending(a);
         assert_eq!(files.len(), 1);
-        assert_eq!(read(&files[0]).unwrap(), env);
+        assert_eq!(read(&files[0]).unwrap(), (env.clone(), Command::Pause));
         std::fs::write(incoming_dir(a).join("x.json"), "{nope").unwrap();
         assert!(read(&incoming_dir(a).join("x.json"))
             .unwrap_err()

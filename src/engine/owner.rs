@@ -5,7 +5,7 @@
 use crate::defs::layout::Layout;
 use std::path::PathBuf;
 
-use crate::store::lock::{self, FileLock, LockError};
+use crate::store::lock::{self, FileLock, LockError, OwnerPurpose};
 use crate::store::workspace::Workspace;
 
 use super::EngineError;
@@ -15,7 +15,7 @@ pub fn lock_path(ws: &Workspace) -> PathBuf {
 }
 
 /// Takes ownership of the workspace or reports the live owner.
-pub fn own(ws: &Workspace, purpose: &str) -> Result<FileLock, EngineError> {
+pub fn own(ws: &Workspace, purpose: OwnerPurpose) -> Result<FileLock, EngineError> {
     let l = FileLock::try_acquire(&lock_path(ws), purpose).map_err(|e| match e {
         LockError::Held { owner, .. } => EngineError::Busy(owner),
         other => EngineError::Other(other.to_string()),

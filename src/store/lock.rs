@@ -13,23 +13,93 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
+/// What a lock holder is doing. Recorded as text (`start --daemon`); a
+/// text this build does not know reads as `Other`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OwnerPurpose {
+    /// `start --once`.
+    Once,
+    /// `start --daemon`: commands go through its mailbox.
+    Daemon,
+    /// A queue mutation holding `queue.lock`.
+    QueueMutation,
+    /// The holder could not be read (it is still writing its record).
+    Unknown,
+    Other(String),
+}
+
+impl OwnerPurpose {
+    pub fn as_str(&self) -> &str {
+        match self {
+            OwnerPurpose::Once => "start --once",
+            OwnerPurpose::Daemon => "start --daemon",
+            OwnerPurpose::QueueMutation => "queue mutation",
+            OwnerPurpose::Unknown => "unknown",
+            OwnerPurpose::Other(s) => s,
+        }
+    }
+
+    fn parse(s: &str) -> OwnerPurpose {
+        [
+            OwnerPurpose::Once,
+            OwnerPurpose::Daemon,
+            OwnerPurpose::QueueMutation,
+            OwnerPurpose::Unknown,
+        ]
+        .into_iter()
+        .find(|p| p.as_str() == s)
+        .unwrap_or_else(|| OwnerPurpose::Other(s.to_string()))
+    }
+}
+
+impl std::fmt::Display for OwnerPurpose {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for OwnerPurpose {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for OwnerPurpose {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<OwnerPurpose, D::Error> {
+        Ok(OwnerPurpose::parse(&String::deserialize(d)?))
+    }
+}
+
+impl schemars::JsonSchema for OwnerPurpose {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "OwnerPurpose".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "examples": ["start --once", "start --daemon", "queue mutation", "unknown"],
+        })
+    }
+}
+
 /// Who holds a lock.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Owner {
     pub pid: u32,
     pub host: String,
     pub started_at: String,
-    /// What the holder is doing, e.g. `start --once`.
-    pub purpose: String,
+    /// What the holder is doing.
+    pub purpose: OwnerPurpose,
 }
 
 impl Owner {
-    pub fn me(purpose: &str) -> Owner {
+    pub fn me(purpose: OwnerPurpose) -> Owner {
         Owner {
             pid: std::process::id(),
             host: hostname(),
             started_at: super::time::now_iso(),
-            purpose: purpose.to_string(),
+            purpose,
         }
     }
 
@@ -68,7 +138,7 @@ pub enum LockError {
 
 impl FileLock {
     /// Takes the lock now or fails with who holds it.
-    pub fn try_acquire(path: &Path, purpose: &str) -> Result<FileLock, LockError> {
+    pub fn try_acquire(path: &Path, purpose: OwnerPurpose) -> Result<FileLock, LockError> {
         let file = open(path)?;
         match file.try_lock() {
             Ok(()) => Self::claim(file, path, purpose),
@@ -78,7 +148,7 @@ impl FileLock {
                     pid: 0,
                     host: "?".into(),
                     started_at: "?".into(),
-                    purpose: "unknown".into(),
+                    purpose: OwnerPurpose::Unknown,
                 }),
             }),
             Err(TryLockError::Error(source)) => Err(LockError::Io {
@@ -89,7 +159,11 @@ impl FileLock {
     }
 
     /// Retries every 50 ms for up to `timeout` (spec §3.3: 15 s for the queue).
-    pub fn acquire(path: &Path, purpose: &str, timeout: Duration) -> Result<FileLock, LockError> {
+    pub fn acquire(
+        path: &Path,
+        purpose: OwnerPurpose,
+        timeout: Duration,
+    ) -> Result<FileLock, LockError> {
         let start = Instant::now();
         let file = open(path)?;
         loop {
@@ -117,7 +191,7 @@ impl FileLock {
         }
     }
 
-    fn claim(mut file: File, path: &Path, purpose: &str) -> Result<FileLock, LockError> {
+    fn claim(mut file: File, path: &Path, purpose: OwnerPurpose) -> Result<FileLock, LockError> {
         let io_err = |source| LockError::Io {
             path: path.to_path_buf(),
             source,
@@ -215,15 +289,20 @@ mod tests {
     fn second_taker_sees_the_owner_and_a_released_lock_is_free() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("x.lock");
-        let held = FileLock::try_acquire(&p, "test").unwrap();
-        match FileLock::try_acquire(&p, "other") {
+        let held = FileLock::try_acquire(&p, OwnerPurpose::Other("test".into())).unwrap();
+        match FileLock::try_acquire(&p, OwnerPurpose::Other("other".into())) {
             Err(LockError::Held { owner, .. }) => assert_eq!(owner.pid, std::process::id()),
             other => panic!("{other:?}"),
         }
         assert!(is_held(&p));
         drop(held);
         assert!(!is_held(&p));
-        FileLock::acquire(&p, "again", Duration::from_millis(100)).unwrap();
+        FileLock::acquire(
+            &p,
+            OwnerPurpose::Other("again".into()),
+            Duration::from_millis(100),
+        )
+        .unwrap();
     }
 
     #[test]
@@ -234,10 +313,10 @@ mod tests {
             pid: 999_999_999,
             host: hostname(),
             started_at: "then".into(),
-            purpose: "crashed".into(),
+            purpose: OwnerPurpose::Other("crashed".into()),
         };
         std::fs::write(&p, serde_json::to_string(&dead).unwrap()).unwrap();
-        let lock = FileLock::try_acquire(&p, "me").unwrap();
+        let lock = FileLock::try_acquire(&p, OwnerPurpose::Other("me".into())).unwrap();
         assert_eq!(
             lock.reclaimed_from.as_ref().map(|o| o.purpose.as_str()),
             Some("crashed")

@@ -15,7 +15,7 @@ use crate::defs::layout::{self, Layout, TaskStore};
 
 use super::cards::{Card, StoreFile, TaskView};
 use super::journal::{self, FileWrite};
-use super::lock::{FileLock, LockError};
+use super::lock::{FileLock, LockError, OwnerPurpose};
 
 // Store names relative to `agents/`, as the journal records them.
 const ACTIVE: &str = TaskStore::Active.file_name();
@@ -122,7 +122,7 @@ impl Queue {
 
     /// Takes the queue lock and finishes any interrupted mutation.
     pub fn lock(&self) -> Result<FileLock> {
-        let lock = FileLock::acquire(&self.lock_path(), "queue mutation", LOCK_TIMEOUT)?;
+        let lock = FileLock::acquire(&self.lock_path(), OwnerPurpose::QueueMutation, LOCK_TIMEOUT)?;
         journal::recover(&self.agents).map_err(|source| QueueError::Io {
             path: journal::journal_path(&self.agents),
             source,
