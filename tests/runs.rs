@@ -171,6 +171,31 @@ fn integration_stage_follows_config_and_the_card() {
 }
 
 #[test]
+fn large_only_integration_follows_the_loops_declared_size() {
+    let ws = Ws::new();
+    let cfg = ws.read("millrace.toml").replace(
+        "integration_mode = \"never\"",
+        "integration_mode = \"large_only\"",
+    );
+    ws.write("millrace.toml", &cfg);
+    ws.add("Small by default");
+    start(&ws);
+    assert_eq!(ws.nodes_visited(), ["builder", "qa", "update"]);
+    // Declaring the loop large (not renaming it) turns integration on.
+    ws.write(
+        "agents/registry/loops/standard.yaml",
+        "id: standard\nplane: execution\nextends: standard\nsize: large\n",
+    );
+    ws.write("fake/trace.log", "");
+    ws.add("Large now");
+    start(&ws);
+    assert_eq!(
+        ws.nodes_visited(),
+        ["builder", "integration", "qa", "update"]
+    );
+}
+
+#[test]
 fn quickfix_recovers_through_hotfix_and_doublecheck() {
     let ws = Ws::new();
     ws.add("Needs a fix");

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
+use crate::defs::loop_def::TaskSize;
 use crate::defs::serde_name;
 
 use super::plan::{FrozenPlan, LoopPlan, PromptPlan, Target};
@@ -43,6 +44,12 @@ fn loop_text(s: &mut String, lp: &LoopPlan, prompts: &BTreeMap<String, PromptPla
     );
     if !lp.extends.is_empty() {
         let _ = writeln!(s, "  extends {}", lp.extends.join(" → "));
+    }
+    if lp.size == TaskSize::Large {
+        let _ = writeln!(
+            s,
+            "  serves large tasks (integration_mode = large_only runs integration)"
+        );
     }
     let entries: Vec<String> = lp
         .entries

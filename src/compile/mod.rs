@@ -211,6 +211,7 @@ fn mode_plan(
                 loop_id: lp.id.clone(),
                 plane: lp.plane,
                 title: lp.title.clone(),
+                size: lp.size,
                 source: reg.file(lp.origin.file).display.clone(),
                 extends: lp.extends.clone(),
                 entries: lp

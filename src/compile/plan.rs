@@ -12,7 +12,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::defs::config::sha256_hex;
-use crate::defs::loop_def::{Condition, CountDef, QueueEffect, TerminalClass};
+use crate::defs::loop_def::{Condition, CountDef, QueueEffect, TaskSize, TerminalClass};
 use crate::defs::stage_kind::{Effort, OutcomeClass, OutcomeDecl, Plane};
 
 use super::sources::Layer;
@@ -132,6 +132,8 @@ pub struct LoopPlan {
     pub loop_id: String,
     pub plane: Plane,
     pub title: Option<String>,
+    /// The task size this loop serves (decides `large_only` integration).
+    pub size: TaskSize,
     pub source: String,
     /// Loops this one extends, nearest first.
     pub extends: Vec<String>,

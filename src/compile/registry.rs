@@ -8,7 +8,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::defs::diag::{did_you_mean, Diagnostic, Diagnostics, Pos};
-use crate::defs::loop_def::{EdgeDef, LoopDef, NodeDef, ResumeDef, TerminalDef, ThresholdDef};
+use crate::defs::loop_def::{
+    EdgeDef, LoopDef, NodeDef, ResumeDef, TaskSize, TerminalDef, ThresholdDef,
+};
 use crate::defs::mode::ModeDef;
 use crate::defs::schema::{self, DocKind};
 use crate::defs::stage_kind::{Plane, StageKind};
@@ -59,6 +61,7 @@ pub struct ResolvedLoop {
     pub id: String,
     pub plane: Plane,
     pub title: Option<String>,
+    pub size: TaskSize,
     pub origin: Origin,
     /// Ids of the loops this one extends, nearest first.
     pub extends: Vec<String>,
@@ -331,6 +334,9 @@ impl Registry {
         if def.title.is_some() {
             out.title = def.title.clone();
         }
+        if let Some(size) = def.size {
+            out.size = size;
+        }
         for (i, node) in def.remove_nodes.iter().enumerate() {
             if out.nodes.remove(node).is_none() {
                 diags.push(self.error(
@@ -404,6 +410,7 @@ fn from_def(item: &Item<LoopDef>) -> ResolvedLoop {
         id: def.id.clone(),
         plane: def.plane,
         title: def.title.clone(),
+        size: def.size.unwrap_or_default(),
         origin: o.clone(),
         extends: Vec::new(),
         entry: def

@@ -147,6 +147,7 @@ pub fn loop_def(reg: &Registry, id: &str) -> Result<LoopDef> {
         id: l.id.clone(),
         plane: l.plane,
         title: l.title.clone(),
+        size: (l.size == crate::defs::loop_def::TaskSize::Large).then_some(l.size),
         extends: None,
         entry: l
             .entry

@@ -18,6 +18,11 @@ pub struct LoopDef {
     pub plane: Plane,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub title: Option<String>,
+    /// The task size this loop serves (default `small`). With
+    /// `[execution] integration_mode = "large_only"`, integration runs for
+    /// tasks on `large` loops. A loop with `extends` inherits its base's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<TaskSize>,
     /// Loop id this definition patches. Nodes, entries, terminals, thresholds
     /// and resume policies with the same key replace the base's; edges replace
     /// the base edge with the same `id` (default `<from>:<first outcome>`);
@@ -43,6 +48,15 @@ pub struct LoopDef {
     pub remove_nodes: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub remove_edges: Vec<String>,
+}
+
+/// The size class of the work a loop serves (v0.2.0's `size_status.md`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TaskSize {
+    #[default]
+    Small,
+    Large,
 }
 
 /// A node: one placement of a stage kind, with optional parameter overrides.

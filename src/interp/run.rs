@@ -20,7 +20,7 @@ use serde_json::{json, Value};
 
 use crate::compile::plan::{FrozenPlan, LoopPlan, NodePlan, StageKindPlan, Target};
 use crate::defs::config::IntegrationMode;
-use crate::defs::loop_def::QueueEffect;
+use crate::defs::loop_def::{QueueEffect, TaskSize};
 use crate::defs::stage_kind::Plane;
 use crate::runner::{self, marker::last_marker, StagePaths, StageRequest, StageResult};
 use crate::store::cards::{slug, Card};
@@ -168,7 +168,7 @@ fn facts(rt: &Runtime, lp: &LoopPlan, task: &Card) -> Facts {
         _ => match rt.config.execution.integration_mode {
             IntegrationMode::Always => true,
             IntegrationMode::Never => false,
-            IntegrationMode::LargeOnly => lp.loop_id.starts_with("large"),
+            IntegrationMode::LargeOnly => lp.size == TaskSize::Large,
         },
     };
     [("integration".to_string(), Value::Bool(integration))]
