@@ -453,6 +453,7 @@ fn version_of(exe: &Path) -> Option<String> {
         out,
         err,
         Duration::from_secs(5),
+        &crate::runner::process::StageGroup::default(),
     );
     if exit.code != Some(0) {
         return None;

@@ -198,7 +198,8 @@ impl Daemon {
                 _ = tokio::time::sleep_until(stop_at.unwrap_or(wake_at)), if stop_at.is_some() => {
                     // The grace period is over: end the stage; the run stays resumable.
                     self.stop_deadline = None;
-                    tokio::task::spawn_blocking(|| process::terminate_current_stage(Duration::from_secs(5)));
+                    let group = self.control.stage_group().clone();
+                    tokio::task::spawn_blocking(move || group.terminate(Duration::from_secs(5)));
                 }
                 _ = tokio::time::sleep_until(wake_at) => {
                     if self.not_before.is_some_and(|t| tokio::time::Instant::now() >= t) {

@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 
 use crate::defs::config::Config;
+use crate::runner::process::StageGroup;
 use crate::store::events::{EventKind, EventLog, EventSource};
 use crate::store::queue::{Queue, QueueError};
 use crate::store::status::StatusError;
@@ -25,9 +26,16 @@ pub struct RunControl {
     paused: Mutex<bool>,
     wake: Condvar,
     stop: AtomicBool,
+    /// The process group of the stage running now.
+    group: StageGroup,
 }
 
 impl RunControl {
+    /// The handle on the running stage's process group.
+    pub fn stage_group(&self) -> &StageGroup {
+        &self.group
+    }
+
     pub fn set_paused(&self, paused: bool) {
         *self.paused.lock().expect("not poisoned") = paused;
         self.wake.notify_all();

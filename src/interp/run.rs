@@ -638,6 +638,7 @@ impl<'a> Driver<'a> {
             timeout: Duration::from_secs(node.timeout_seconds),
             outcomes: kind.outcomes.iter().map(|o| o.marker.clone()).collect(),
             paths,
+            group: self.rt.control.stage_group().clone(),
         }
     }
 

@@ -58,6 +58,8 @@ pub struct StageRequest {
     /// Legal outcome markers, success first.
     pub outcomes: Vec<String>,
     pub paths: StagePaths,
+    /// Where the stage's process group is published while it runs.
+    pub group: process::StageGroup,
 }
 
 /// What came back from the agent.
@@ -231,6 +233,7 @@ pub fn run_with_prompt(
         out,
         err,
         req.timeout,
+        &req.group,
     );
     if let Some(e) = &exit.spawn_error {
         let _ = std::fs::write(

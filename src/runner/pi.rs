@@ -107,6 +107,7 @@ impl Adapter for Pi {
             } else {
                 req.timeout
             },
+            &req.group,
         );
         exit.timed_out |= outcome.timed_out;
         if exit.timed_out {

@@ -5,33 +5,46 @@
 use std::io::Write;
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::mpsc;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 static SUBREAPER: AtomicBool = AtomicBool::new(false);
 
-/// Process group of the stage running now (0: none). One stage runs at a
-/// time per runtime process; the daemon reads this to stop a stage that
-/// outlives its grace period.
-static CURRENT_GROUP: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+/// A handle on the process group of the stage a run is executing (none
+/// between stages). The interpreter hands a clone to each stage it starts;
+/// the daemon keeps one to end a stage that outlives its stop grace.
+#[derive(Debug, Clone, Default)]
+pub struct StageGroup(Arc<AtomicU32>);
 
-/// Terminates the running stage's process group: SIGTERM, then SIGKILL
-/// after `grace` if it is still there. Returns whether a stage was running.
-pub fn terminate_current_stage(grace: Duration) -> bool {
-    let pid = CURRENT_GROUP.load(Ordering::SeqCst);
-    if pid == 0 {
-        return false;
+impl StageGroup {
+    fn set(&self, pid: u32) {
+        self.0.store(pid, Ordering::SeqCst);
     }
-    signal_group(pid, libc::SIGTERM);
-    let deadline = Instant::now() + grace;
-    while CURRENT_GROUP.load(Ordering::SeqCst) == pid && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(10));
+
+    /// The running stage's process group id, if a stage runs.
+    pub fn current(&self) -> Option<u32> {
+        Some(self.0.load(Ordering::SeqCst)).filter(|p| *p != 0)
     }
-    if CURRENT_GROUP.load(Ordering::SeqCst) == pid {
-        signal_group(pid, libc::SIGKILL);
+
+    /// Terminates the running stage's process group: SIGTERM, then SIGKILL
+    /// after `grace` if it is still there. Returns whether a stage was
+    /// running.
+    pub fn terminate(&self, grace: Duration) -> bool {
+        let Some(pid) = self.current() else {
+            return false;
+        };
+        signal_group(pid, libc::SIGTERM);
+        let deadline = Instant::now() + grace;
+        while self.current() == Some(pid) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        if self.current() == Some(pid) {
+            signal_group(pid, libc::SIGKILL);
+        }
+        true
     }
-    true
 }
 
 /// Makes this process the reaper of its orphaned descendants (Linux), so
@@ -108,9 +121,9 @@ pub fn signal_group(pid: u32, signal: libc::c_int) {
 /// Waits for `child` up to `timeout`; on expiry sends SIGTERM to its group,
 /// waits [`GRACE`], then SIGKILL. The child is always reaped, and any
 /// process it left in its group is killed.
-pub fn wait(child: Child, started: Instant, timeout: Duration) -> Exit {
+pub fn wait(child: Child, started: Instant, timeout: Duration, group: &StageGroup) -> Exit {
     let pid = child.id();
-    CURRENT_GROUP.store(pid, Ordering::SeqCst);
+    group.set(pid);
     let (tx, rx) = mpsc::channel();
     let waiter = std::thread::spawn(move || {
         let mut child = child;
@@ -136,7 +149,7 @@ pub fn wait(child: Child, started: Instant, timeout: Duration) -> Exit {
     let _ = waiter.join();
     // Stragglers (background jobs of the agent) must not outlive the stage.
     signal_group(pid, libc::SIGKILL);
-    CURRENT_GROUP.store(0, Ordering::SeqCst);
+    group.set(0);
     reap_orphans();
     let mut exit = describe(status.ok());
     exit.timed_out = timed_out;
@@ -167,6 +180,7 @@ pub fn run_to_files(
     stdout: std::fs::File,
     stderr: std::fs::File,
     timeout: Duration,
+    group: &StageGroup,
 ) -> Exit {
     let started = Instant::now();
     cmd.stdout(Stdio::from(stdout)).stderr(Stdio::from(stderr));
@@ -185,7 +199,7 @@ pub fn run_to_files(
             let _ = pipe.write_all(&bytes);
         });
     }
-    wait(child, started, timeout)
+    wait(child, started, timeout, group)
 }
 
 #[cfg(test)]
@@ -209,6 +223,7 @@ mod tests {
             o,
             e,
             Duration::from_secs(10),
+            &StageGroup::default(),
         );
         assert_eq!(exit.code, Some(3));
         assert_eq!(
@@ -229,6 +244,7 @@ mod tests {
             o,
             e,
             Duration::from_millis(300),
+            &StageGroup::default(),
         );
         assert!(exit.timed_out);
         assert_eq!(exit.code, Some(124));
@@ -262,6 +278,7 @@ mod tests {
             o,
             e,
             Duration::from_secs(1),
+            &StageGroup::default(),
         );
         assert_eq!(exit.code, Some(127));
         assert!(exit.spawn_error.is_some());
