@@ -508,7 +508,8 @@ pub fn provenance(out: &mut impl Write, p: &crate::control::runs::Provenance, as
             let _ = write!(
                 line,
                 " → {o} ({})",
-                t.outcome_source.as_deref().unwrap_or("?")
+                t.outcome_source
+                    .map_or_else(|| "?".to_string(), |s| s.to_string())
             );
         }
         if let Some(f) = &t.failure {

@@ -73,8 +73,10 @@ pub fn status(ws: &Workspace, detail: bool) -> Result<StatusReport> {
     };
     let owner = engine::owner::live_owner(ws);
     let process_running = engine::owner::is_owned(ws);
-    let read_status =
-        |plane| status_file::read(&ws.agents, plane).unwrap_or_else(|e| format!("INVALID ({e})"));
+    let read_status = |plane| {
+        status_file::read(&ws.agents, plane)
+            .map_or_else(|e| format!("INVALID ({e})"), |m| m.to_string())
+    };
     // A current persisted plan answers without compiling.
     let reusable = engine::plan::reusable(ws);
     let compiled = match &reusable {

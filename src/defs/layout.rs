@@ -79,6 +79,46 @@ impl MailboxDir {
     }
 }
 
+/// The files one stage attempt leaves in its run directory, named
+/// `<node>.<attempt>.<suffix>`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StageArtifact {
+    Prompt,
+    Stdout,
+    Stderr,
+    /// The agent's final message.
+    Last,
+    Invocation,
+    Result,
+}
+
+impl StageArtifact {
+    pub const ALL: [StageArtifact; 6] = [
+        StageArtifact::Prompt,
+        StageArtifact::Stdout,
+        StageArtifact::Stderr,
+        StageArtifact::Last,
+        StageArtifact::Invocation,
+        StageArtifact::Result,
+    ];
+
+    pub fn suffix(self) -> &'static str {
+        match self {
+            StageArtifact::Prompt => "prompt.md",
+            StageArtifact::Stdout => "stdout.log",
+            StageArtifact::Stderr => "stderr.log",
+            StageArtifact::Last => "last.md",
+            StageArtifact::Invocation => "invocation.json",
+            StageArtifact::Result => "result.json",
+        }
+    }
+
+    /// The artifact's path in `run_dir`.
+    pub fn path(self, run_dir: &Path, node: &str, attempt: u32) -> PathBuf {
+        run_dir.join(format!("{node}.{attempt}.{}", self.suffix()))
+    }
+}
+
 /// Marker files whose appearance stops a daemon.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StopMarker {

@@ -10,6 +10,7 @@ pub mod config;
 pub mod diag;
 pub mod layout;
 pub mod loop_def;
+pub mod marker;
 pub mod mode;
 pub mod records;
 pub mod schema;

@@ -5,11 +5,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// Whether `token` is a marker token: `[A-Z][A-Z0-9_]*`.
-pub fn is_marker(token: &str) -> bool {
-    let mut chars = token.chars();
-    chars.next().is_some_and(|c| c.is_ascii_uppercase())
-        && chars.all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
-}
+pub use super::marker::is_marker;
 
 /// A plane is an independent lane of work with its own status file.
 #[derive(

@@ -452,9 +452,9 @@ impl Daemon {
                 None
             },
             execution_status: status::read(&self.ws.agents, Plane::Execution)
-                .unwrap_or_else(|_| "INVALID".into()),
+                .map_or_else(|_| "INVALID".into(), |m| m.to_string()),
             research_status: status::read(&self.ws.agents, Plane::Research)
-                .unwrap_or_else(|_| "INVALID".into()),
+                .map_or_else(|_| "INVALID".into(), |m| m.to_string()),
             active_task_id: queue.active().ok().flatten().map(|c| c.id),
             backlog_depth: queue.backlog_depth().unwrap_or(0),
             deferred_queue_size: 0,

@@ -2,11 +2,15 @@
 //! plan, stage by stage, recording every step before acting on it.
 //!
 //! `route` decides where an outcome leads, `prompt` renders a stage's
-//! prompt, `run` is the driver (start, resume, terminal queue effects).
+//! prompt, `run` is the driver (start, resume, the run's state and records),
+//! `attempt` runs one stage (render → invoke → normalise → route → record),
+//! `terminal` applies a terminal state's queue effect.
 
+pub mod attempt;
 pub mod prompt;
 pub mod route;
 pub mod run;
+mod terminal;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};

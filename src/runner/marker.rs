@@ -1,17 +1,10 @@
 //! Outcome markers: a whole line `### MARKER` (spec §6.2).
 
-/// The last marker line of `text`, if any.
-pub fn last_marker(text: &str) -> Option<&str> {
-    text.lines().rev().find_map(marker_of_line)
-}
+use crate::defs::marker::Marker;
 
-fn marker_of_line(line: &str) -> Option<&str> {
-    let rest = line.strip_prefix("###")?;
-    if !rest.starts_with(char::is_whitespace) {
-        return None;
-    }
-    let token = rest.trim();
-    crate::defs::stage_kind::is_marker(token).then_some(token)
+/// The last marker line of `text`, if any.
+pub fn last_marker(text: &str) -> Option<Marker> {
+    text.lines().rev().find_map(Marker::of_line)
 }
 
 #[cfg(test)]
@@ -20,15 +13,16 @@ mod tests {
 
     #[test]
     fn last_whole_line_marker_wins() {
+        let last = |t: &str| last_marker(t).map(|m| m.to_string());
         assert_eq!(
-            last_marker("### QA_RUNNING\nwork\n### QA_COMPLETE\n"),
+            last("### QA_RUNNING\nwork\n### QA_COMPLETE\n").as_deref(),
             Some("QA_COMPLETE")
         );
-        assert_eq!(last_marker("text ### QA_COMPLETE\n"), None);
-        assert_eq!(last_marker("###QA_COMPLETE\n"), None);
-        assert_eq!(last_marker("### qa_complete\n"), None);
+        assert_eq!(last("text ### QA_COMPLETE\n"), None);
+        assert_eq!(last("###QA_COMPLETE\n"), None);
+        assert_eq!(last("### qa_complete\n"), None);
         assert_eq!(
-            last_marker("### BLOCKED   \ntrailing prose\n"),
+            last("### BLOCKED   \ntrailing prose\n").as_deref(),
             Some("BLOCKED")
         );
         assert_eq!(last_marker(""), None);

@@ -23,6 +23,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::defs::config::{RunnerConfig, RunnerKind};
+use crate::defs::layout::StageArtifact;
 use crate::defs::records::Usage;
 use crate::defs::stage_kind::Effort;
 
@@ -37,6 +38,35 @@ pub struct StagePaths {
     /// Final message of the agent (`-o` for Codex; written by us otherwise).
     pub last: PathBuf,
     pub invocation: PathBuf,
+    /// The normalised result, written by the interpreter.
+    pub result: PathBuf,
+}
+
+impl StagePaths {
+    /// The artifacts of attempt `attempt` of `node` in `run_dir`.
+    pub fn new(run_dir: &std::path::Path, node: &str, attempt: u32) -> StagePaths {
+        let p = |a: StageArtifact| a.path(run_dir, node, attempt);
+        StagePaths {
+            prompt: p(StageArtifact::Prompt),
+            stdout: p(StageArtifact::Stdout),
+            stderr: p(StageArtifact::Stderr),
+            last: p(StageArtifact::Last),
+            invocation: p(StageArtifact::Invocation),
+            result: p(StageArtifact::Result),
+        }
+    }
+
+    /// Every artifact path, in [`StageArtifact::ALL`] order.
+    pub fn all(&self) -> [&PathBuf; 6] {
+        [
+            &self.prompt,
+            &self.stdout,
+            &self.stderr,
+            &self.last,
+            &self.invocation,
+            &self.result,
+        ]
+    }
 }
 
 /// Everything an adapter needs for one stage attempt.

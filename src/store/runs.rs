@@ -6,7 +6,9 @@
 //! The transition history is the source of truth for resuming: each record is
 //! fsynced before the runtime acts on it.
 
-use crate::defs::layout::Layout;
+use crate::defs::layout::{Layout, StageArtifact};
+use crate::defs::marker::Marker;
+use crate::defs::stage_kind::Plane;
 use std::collections::BTreeMap;
 use std::fs::OpenOptions;
 use std::io::{self, BufRead, Write};
@@ -29,7 +31,7 @@ pub struct RunMeta {
     pub plan_id: String,
     pub content_hash: String,
     pub mode_id: String,
-    pub plane: String,
+    pub plane: Plane,
     pub loop_id: String,
     pub task_id: Option<String>,
     pub task_title: Option<String>,
@@ -52,6 +54,24 @@ pub struct Bound {
     pub timeout_seconds: u64,
     pub prompt: String,
     pub prompt_sha256: String,
+}
+
+/// Where a stage's outcome came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OutcomeSource {
+    /// The last marker line of the agent's stdout.
+    Stdout,
+    /// The last marker line of the agent's final message.
+    LastMessage,
+    /// No legal marker: the stage kind's failure outcome.
+    Failure,
+}
+
+impl std::fmt::Display for OutcomeSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&crate::defs::serde_name(self))
+    }
 }
 
 /// What a transition record records.
@@ -93,10 +113,10 @@ pub struct Transition {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attempt: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub outcome: Option<String>,
-    /// Where the outcome came from: `stdout`, `last_message` or `failure`.
+    pub outcome: Option<Marker>,
+    /// Where the outcome came from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub outcome_source: Option<String>,
+    pub outcome_source: Option<OutcomeSource>,
     /// Why the stage failed, when it did (`missing_marker`, `timeout`, …).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure: Option<String>,
@@ -117,9 +137,9 @@ pub struct Transition {
     #[serde(default)]
     pub attempts: BTreeMap<String, u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub status_before: Option<String>,
+    pub status_before: Option<Marker>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub status_after: Option<String>,
+    pub status_after: Option<Marker>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bound: Option<Bound>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -236,8 +256,8 @@ impl RunDir {
     }
 
     /// Path of a stage artifact: `<node>.<attempt>.<suffix>`.
-    pub fn artifact(&self, node: &str, attempt: u32, suffix: &str) -> PathBuf {
-        self.path.join(format!("{node}.{attempt}.{suffix}"))
+    pub fn artifact(&self, node: &str, attempt: u32, artifact: StageArtifact) -> PathBuf {
+        artifact.path(&self.path, node, attempt)
     }
 }
 
@@ -262,7 +282,7 @@ pub fn run_id_is_safe(id: &str) -> bool {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ActiveRun {
     pub run_id: String,
-    pub plane: String,
+    pub plane: Plane,
     pub task_id: Option<String>,
     pub started_at: String,
 }

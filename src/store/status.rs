@@ -4,6 +4,7 @@
 use crate::defs::layout::Layout;
 use std::path::{Path, PathBuf};
 
+use crate::defs::marker::Marker;
 use crate::defs::stage_kind::Plane;
 
 use super::atomic;
@@ -25,11 +26,11 @@ pub enum StatusError {
 }
 
 /// Reads the marker token (without `### `). A missing file reads as `IDLE`.
-pub fn read(agents: &Path, plane: Plane) -> Result<String, StatusError> {
+pub fn read(agents: &Path, plane: Plane) -> Result<Marker, StatusError> {
     let path = path(agents, plane);
     let text = match std::fs::read_to_string(&path) {
         Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok("IDLE".into()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Marker::idle()),
         Err(source) => return Err(StatusError::Io { path, source }),
     };
     parse(&text).ok_or_else(|| StatusError::Malformed {
@@ -39,24 +40,19 @@ pub fn read(agents: &Path, plane: Plane) -> Result<String, StatusError> {
 }
 
 /// The token of a status file's text, if it holds exactly one marker line.
-pub fn parse(text: &str) -> Option<String> {
+pub fn parse(text: &str) -> Option<Marker> {
     let mut lines = text.lines().filter(|l| !l.trim().is_empty());
     let token = lines.next()?.trim().strip_prefix("###")?.trim();
-    (lines.next().is_none() && is_marker(token)).then(|| token.to_string())
-}
-
-/// `[A-Z][A-Z0-9_]*`.
-pub fn is_marker(token: &str) -> bool {
-    let mut chars = token.chars();
-    chars.next().is_some_and(|c| c.is_ascii_uppercase())
-        && chars.all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+    if lines.next().is_some() {
+        return None;
+    }
+    Marker::parse(token)
 }
 
 /// Writes `### <marker>` atomically. Status files are derived state (runs
 /// resume from their fsynced transition history), so the write does not wait
 /// for the disk.
-pub fn write(agents: &Path, plane: Plane, marker: &str) -> Result<(), StatusError> {
-    debug_assert!(is_marker(marker), "{marker}");
+pub fn write(agents: &Path, plane: Plane, marker: &Marker) -> Result<(), StatusError> {
     let path = path(agents, plane);
     atomic::write_volatile(&path, format!("### {marker}\n").as_bytes())
         .map_err(|source| StatusError::Io { path, source })
@@ -68,14 +64,19 @@ mod tests {
 
     #[test]
     fn exactly_one_marker_line() {
-        assert_eq!(parse("### QA_RUNNING\n").as_deref(), Some("QA_RUNNING"));
-        assert_eq!(parse("\n###   IDLE  \n\n").as_deref(), Some("IDLE"));
+        assert_eq!(parse("### QA_RUNNING\n").unwrap(), "QA_RUNNING");
+        assert_eq!(parse("\n###   IDLE  \n\n").unwrap(), "IDLE");
         assert_eq!(parse("### A\n### B\n"), None);
         assert_eq!(parse("QA_RUNNING\n"), None);
         assert_eq!(parse("### qa\n"), None);
         let dir = tempfile::tempdir().unwrap();
         assert_eq!(read(dir.path(), Plane::Execution).unwrap(), "IDLE");
-        write(dir.path(), Plane::Execution, "QA_COMPLETE").unwrap();
+        write(
+            dir.path(),
+            Plane::Execution,
+            &Marker::from_plan("QA_COMPLETE"),
+        )
+        .unwrap();
         assert_eq!(read(dir.path(), Plane::Execution).unwrap(), "QA_COMPLETE");
     }
 }

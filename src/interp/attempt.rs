@@ -1,0 +1,382 @@
+//! One stage attempt: render the prompt, record `stage.started`, invoke the
+//! runner, normalise what came back into an outcome, route it and record
+//! `stage.finished` — in that order, so a crash anywhere resumes correctly.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use crate::compile::plan::{NodePlan, StageKindPlan};
+use crate::defs::marker::Marker;
+use crate::defs::stage_kind::OutcomeClass;
+use crate::runner::{self, marker::last_marker, StagePaths, StageRequest, StageResult};
+use crate::store::events::PlaneEvent;
+use crate::store::runs::{Bound, OutcomeSource, Transition, TransitionEvent};
+use crate::store::status;
+
+use super::prompt::{self, PreviousStage, PromptInputs};
+use super::route::{self, Decision};
+use super::run::{merged, Driver, Result, StatusMode};
+use super::InterpError;
+
+/// A stage about to run: everything decided before the agent is called.
+struct Attempt {
+    node: NodePlan,
+    kind: StageKindPlan,
+    number: u32,
+    /// The event context (stage, run, node, task).
+    context: Value,
+    paths: StagePaths,
+    /// The rendered prompt, or why it did not render.
+    prompt: std::result::Result<String, String>,
+    /// The parameters bound to this attempt, recorded with both records.
+    bound: Bound,
+    started: Instant,
+}
+
+/// The outcome a stage attempt is normalised to.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Verdict {
+    pub outcome: Marker,
+    pub source: OutcomeSource,
+    pub failure: Option<String>,
+    /// The marker the agent emitted, legal or not.
+    pub marker: Option<Marker>,
+}
+
+impl Driver<'_> {
+    /// Runs one attempt of `node_id` and moves the run to its next target.
+    pub(super) fn run_stage(&mut self, node_id: &str) -> Result<()> {
+        let attempt = self.begin(node_id)?;
+        let result = self.invoke(&attempt);
+        if self.rt.control.stop_requested() && result.exit.signal.is_some() {
+            // Killed by a stop, not failed: leave the attempt unfinished so
+            // the next start runs it again.
+            return Err(self.interrupted(node_id));
+        }
+        let verdict = normalise(&attempt.kind, &result, &attempt.paths);
+        let resume = result
+            .final_text
+            .as_deref()
+            .and_then(prompt::resume_request);
+        let lp = self.lp().clone();
+        let decision = route::route(
+            &lp,
+            node_id,
+            &verdict.outcome,
+            &mut self.counters,
+            &self.meta.facts,
+            resume,
+        )?;
+        write_result(&attempt.paths, &result, &verdict, &decision);
+        self.conclude(attempt, result, verdict, decision)
+    }
+
+    /// Counts the attempt, sets the running status, renders the prompt and
+    /// records `stage.started`.
+    fn begin(&mut self, node_id: &str) -> Result<Attempt> {
+        let started = Instant::now();
+        let node = self.lp().nodes.get(node_id).cloned().ok_or_else(|| {
+            InterpError::Inconsistent(format!("frozen plan has no node `{node_id}`"))
+        })?;
+        let kind = self.plan.content.kind_of(&node).clone();
+        let prompt_plan = self.plan.content.prompts[&node.prompt].clone();
+        let number = self.attempts.get(node_id).copied().unwrap_or(0) + 1;
+        self.attempts.insert(node_id.to_string(), number);
+        let context = json!({
+            "stage": kind.id,
+            "run_id": self.dir.id,
+            "node_id": node.node_id,
+            "task_id": self.task.as_ref().map(|t| t.id.clone()).or(self.meta.task_id.clone()),
+            "title": self.task.as_ref().map(|t| t.title.clone()).or(self.meta.task_title.clone()),
+        });
+        let running = Marker::from_plan(&kind.running_marker);
+        let status_before = self.set_status(&running, StatusMode::Transition, &context)?;
+        let paths = StagePaths::new(&self.dir.path, node_id, number);
+        let _ = std::fs::remove_file(&paths.last);
+        let status_file = status::path(&self.rt.agents, self.plane());
+        let prompt = prompt::render(
+            &prompt_plan.template,
+            &PromptInputs {
+                workspace: &self.rt.root,
+                agents: &self.rt.agents,
+                run_id: &self.dir.id,
+                run_dir: &self.dir.path,
+                mode: &self.plan.content.mode.id,
+                lp: self.lp(),
+                node: &node,
+                kind: &kind,
+                task: self.task.as_ref(),
+                attempt: number,
+                counters: &self.counters,
+                previous: &self.previous,
+                status_file: &status_file,
+            },
+        )
+        .map_err(|e| {
+            format!(
+                "prompt template `{}` failed to render: {e:#}",
+                prompt_plan.path
+            )
+        });
+        let bound = Bound {
+            runner: node.runner.clone(),
+            model: node.model.clone(),
+            effort: node.effort.map(|e| e.as_str().to_string()),
+            timeout_seconds: node.timeout_seconds,
+            prompt: prompt_plan.source.clone(),
+            prompt_sha256: prompt_plan.sha256.clone(),
+        };
+        self.record(Transition {
+            node: Some(node_id.to_string()),
+            stage_kind: Some(kind.id.clone()),
+            attempt: Some(number),
+            status_before: Some(status_before),
+            status_after: Some(running),
+            bound: Some(bound.clone()),
+            ..self.transition(TransitionEvent::StageStarted)
+        })?;
+        self.emit(PlaneEvent::StageStarted, context.clone());
+        Ok(Attempt {
+            node,
+            kind,
+            number,
+            context,
+            paths,
+            prompt,
+            bound,
+            started,
+        })
+    }
+
+    /// Calls the runner (or reports the prompt that did not render).
+    fn invoke(&self, a: &Attempt) -> StageResult {
+        let pre = a.started.elapsed();
+        let result = match &a.prompt {
+            Ok(text) => {
+                let _ = std::fs::write(&a.paths.prompt, text);
+                let req = self.request(a, text.clone());
+                runner::adapter(req.kind).run(&req)
+            }
+            Err(why) => runner::failed_to_start(&self.request(a, String::new()), why.clone()),
+        };
+        tracing::debug!(
+            node = %a.node.node_id,
+            agent_us = result.exit.duration.as_micros() as u64,
+            pre_us = pre.as_micros() as u64,
+            invoke_us = (a.started.elapsed() - pre).as_micros() as u64,
+            "agent returned"
+        );
+        result
+    }
+
+    fn request(&self, a: &Attempt, prompt: String) -> StageRequest {
+        let node = &a.node;
+        let config = self.rt.config.runners.get(&node.runner);
+        StageRequest {
+            kind: runner::kind_of(&node.runner, config),
+            runner_id: node.runner.clone(),
+            config: config.cloned().unwrap_or_default(),
+            workspace: self.rt.root.clone(),
+            run_id: self.dir.id.clone(),
+            run_dir: self.dir.path.clone(),
+            node: node.node_id.clone(),
+            stage_kind: a.kind.id.clone(),
+            attempt: a.number,
+            prompt,
+            model: node.model.clone(),
+            effort: node.effort,
+            timeout: Duration::from_secs(node.timeout_seconds),
+            outcomes: a.kind.outcomes.iter().map(|o| o.marker.clone()).collect(),
+            paths: a.paths.clone(),
+            group: self.rt.control.stage_group().clone(),
+        }
+    }
+
+    /// Sets the outcome status, reports it and records `stage.finished`.
+    fn conclude(
+        &mut self,
+        a: Attempt,
+        result: StageResult,
+        verdict: Verdict,
+        decision: Decision,
+    ) -> Result<()> {
+        let ctx = &a.context;
+        let mode = if verdict.failure.is_some() {
+            StatusMode::Raw
+        } else {
+            StatusMode::Confirmed
+        };
+        self.set_status(&verdict.outcome, mode, ctx)?;
+        let success = a.kind.outcome_class(&verdict.outcome) == Some(OutcomeClass::Success);
+        let mut payload = merged(
+            ctx,
+            json!({
+                "status": verdict.outcome,
+                "exit_code": result.exit.code,
+                "run_dir": self.dir.path.display().to_string(),
+                "attempt": a.number,
+            }),
+        );
+        if let Some(f) = &verdict.failure {
+            payload = merged(&payload, json!({ "error": f }));
+        }
+        self.emit(
+            if success && verdict.failure.is_none() {
+                PlaneEvent::StageCompleted
+            } else {
+                PlaneEvent::StageFailed
+            },
+            payload,
+        );
+        if let Some((counter, value, limit)) = &decision.counted {
+            let p = merged(
+                ctx,
+                json!({"counter": counter, "value": value, "limit": limit}),
+            );
+            self.emit(
+                if decision.exhausted {
+                    PlaneEvent::CounterExhausted
+                } else {
+                    PlaneEvent::CounterIncremented
+                },
+                p,
+            );
+        }
+        // Every artifact that exists; the result is always written.
+        let artifacts = a
+            .paths
+            .all()
+            .into_iter()
+            .filter(|p| **p == a.paths.result || p.exists())
+            .map(|p| self.relative(p))
+            .collect();
+        let node_id = a.node.node_id.clone();
+        self.record(Transition {
+            node: Some(node_id.clone()),
+            stage_kind: Some(a.kind.id.clone()),
+            attempt: Some(a.number),
+            outcome: Some(verdict.outcome.clone()),
+            outcome_source: Some(verdict.source),
+            failure: verdict.failure.clone(),
+            exit_code: result.exit.code,
+            duration_ms: Some((result.exit.duration.as_micros() as f64) / 1000.0),
+            selected_edge: Some(decision.edge_id.clone()),
+            route_reason: Some(decision.reason.clone()),
+            next: Some(decision.target.clone()),
+            status_after: Some(verdict.outcome.clone()),
+            bound: Some(a.bound.clone()),
+            artifacts,
+            usage: result.usage.clone(),
+            ..self.transition(TransitionEvent::StageFinished)
+        })?;
+        tracing::debug!(
+            node = %node_id,
+            total_us = a.started.elapsed().as_micros() as u64,
+            "stage recorded"
+        );
+        self.previous.push(PreviousStage {
+            node: node_id,
+            stage: a.kind.id.clone(),
+            outcome: verdict.outcome.to_string(),
+            summary: verdict
+                .failure
+                .unwrap_or_else(|| summary(result.final_text.as_deref())),
+        });
+        self.next = decision.target;
+        Ok(())
+    }
+}
+
+/// Last `### MARKER` of stdout, else of the final text. Anything but a legal
+/// marker within the time limit becomes the stage kind's failure outcome
+/// (routed like BLOCKED), never a silent success.
+pub fn normalise(kind: &StageKindPlan, result: &StageResult, paths: &StagePaths) -> Verdict {
+    let fail = |why: String, marker: Option<Marker>| Verdict {
+        outcome: Marker::from_plan(&kind.failure_outcome),
+        source: OutcomeSource::Failure,
+        failure: Some(why),
+        marker,
+    };
+    if result.exit.timed_out {
+        return fail(
+            format!(
+                "timeout: no result within {}s",
+                result.exit.duration.as_secs()
+            ),
+            None,
+        );
+    }
+    if let Some(e) = &result.exit.spawn_error {
+        return fail(format!("spawn_failed: {e}"), None);
+    }
+    let stdout = std::fs::read_to_string(&paths.stdout).unwrap_or_default();
+    let last = result
+        .final_text
+        .clone()
+        .or_else(|| std::fs::read_to_string(&paths.last).ok())
+        .unwrap_or_default();
+    let found = last_marker(&stdout)
+        .map(|m| (m, OutcomeSource::Stdout))
+        .or_else(|| last_marker(&last).map(|m| (m, OutcomeSource::LastMessage)));
+    match found {
+        Some((m, source)) if kind.outcome_class(&m).is_some() => Verdict {
+            outcome: m.clone(),
+            source,
+            failure: None,
+            marker: Some(m),
+        },
+        Some((m, _)) => fail(
+            format!("illegal_marker: `{m}` is not an outcome of `{}`", kind.id),
+            Some(m),
+        ),
+        None => match (result.exit.code, &result.agent_error) {
+            (_, Some(e)) => fail(format!("agent_error: {e}"), None),
+            (Some(code), None) if code != 0 => {
+                fail(format!("exit_code: {code} without a marker"), None)
+            }
+            (None, None) => fail(
+                format!("killed by signal {}", result.exit.signal.unwrap_or(0)),
+                None,
+            ),
+            _ => fail(
+                "missing_marker: the agent ended without a `### MARKER` line".into(),
+                None,
+            ),
+        },
+    }
+}
+
+/// `<node>.<attempt>.result.json`: what came back and what it meant.
+fn write_result(paths: &StagePaths, result: &StageResult, verdict: &Verdict, decision: &Decision) {
+    let value = json!({
+        "exit_code": result.exit.code,
+        "signal": result.exit.signal,
+        "timed_out": result.exit.timed_out,
+        "duration_ms": result.exit.duration.as_millis() as u64,
+        "spawn_error": result.exit.spawn_error,
+        "agent_error": result.agent_error,
+        "marker": verdict.marker,
+        "outcome": verdict.outcome,
+        "outcome_source": verdict.source,
+        "failure": verdict.failure,
+        "usage": result.usage,
+        "session_id": result.session_id,
+        "next": decision.target,
+        "selected_edge": decision.edge_id,
+    });
+    let _ = std::fs::write(
+        &paths.result,
+        serde_json::to_string_pretty(&value).unwrap_or_default() + "\n",
+    );
+}
+
+/// First non-marker line of the agent's final text, for `previous`.
+fn summary(text: Option<&str>) -> String {
+    text.unwrap_or_default()
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty() && !l.starts_with("###"))
+        .map(|l| l.chars().take(200).collect())
+        .unwrap_or_default()
+}

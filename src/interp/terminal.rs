@@ -1,0 +1,184 @@
+//! Terminal states: the status marker, the queue effect (archive, keep
+//! active, quarantine for research), `run.finished`, and the report. Every
+//! effect is idempotent, so a run resumed after a crash at its terminal
+//! state applies it again safely.
+
+use serde_json::json;
+
+use crate::compile::plan::{Target, TerminalPlan};
+use crate::defs::layout::StageArtifact;
+use crate::defs::loop_def::QueueEffect;
+use crate::defs::marker::Marker;
+use crate::defs::serde_name;
+use crate::defs::stage_kind::Plane;
+use crate::store::events::{EventKind, EventSource, HandoffEvent, PlaneEvent};
+use crate::store::queue::QuarantineRequest;
+use crate::store::runs::{self, Transition, TransitionEvent};
+use crate::store::time;
+
+use super::run::{merged, Driver, Result, RunReport, StatusMode};
+use super::InterpError;
+
+/// A queue mutation a terminal state performed, as recorded.
+#[derive(Debug, Clone, Copy)]
+enum QueueMutation {
+    ArchiveTask,
+    QuarantineTask,
+}
+
+impl QueueMutation {
+    fn name(self) -> &'static str {
+        match self {
+            QueueMutation::ArchiveTask => "archive_task",
+            QueueMutation::QuarantineTask => "quarantine_task",
+        }
+    }
+}
+
+impl Driver<'_> {
+    /// Applies terminal state `terminal_id` and ends the run.
+    pub(super) fn finish(mut self, terminal_id: &str) -> Result<RunReport> {
+        let t = self
+            .lp()
+            .terminals
+            .get(terminal_id)
+            .cloned()
+            .ok_or_else(|| {
+                InterpError::Inconsistent(format!(
+                    "frozen plan has no terminal state `{terminal_id}`"
+                ))
+            })?;
+        tracing::debug!(terminal = terminal_id, "terminal reached");
+        let ctx = json!({ "run_id": self.dir.id, "terminal": terminal_id, "task_id": self.meta.task_id, "title": self.meta.task_title });
+        self.set_status(&Marker::from_plan(&t.status), StatusMode::Transition, &ctx)?;
+        let mut mutations = Vec::new();
+        if let Some(id) = self.meta.task_id.clone() {
+            let done = match t.queue {
+                QueueEffect::Archive => Some(self.archive(&id)?),
+                QueueEffect::Quarantine => Some(self.quarantine(&id, &t)?),
+                _ => None,
+            };
+            if let Some(m) = done {
+                mutations.push(m.name().to_string());
+                self.set_status(&Marker::idle(), StatusMode::Transition, &ctx)?;
+            }
+        }
+        tracing::debug!(?mutations, "queue effect applied");
+        let final_status = self.status();
+        self.record(Transition {
+            next: Some(Target::Terminal(terminal_id.to_string())),
+            status_after: Some(final_status.clone()),
+            queue_mutations: mutations,
+            ..self.transition(TransitionEvent::RunFinished)
+        })?;
+        let class = serde_name(&t.class);
+        self.meta.state = terminal_id.to_string();
+        self.meta.finished_at = Some(time::now_iso());
+        self.meta.terminal_class = Some(class.clone());
+        self.dir
+            .write_meta(&self.meta)
+            .map_err(InterpError::io("cannot write run.json"))?;
+        runs::clear_active(&self.rt.agents)
+            .map_err(InterpError::io("cannot clear active_run.json"))?;
+        Ok(RunReport {
+            run_id: self.dir.id.clone(),
+            run_dir: self.relative(&self.dir.path),
+            plan_id: self.plan.plan_id.clone(),
+            task_id: self.meta.task_id.clone(),
+            task_title: self.meta.task_title.clone(),
+            terminal: terminal_id.to_string(),
+            terminal_class: class,
+            queue_effect: serde_name(&t.queue),
+            status: final_status,
+            stages_run: self.stages_run(),
+            resumed: self.resumed,
+        })
+    }
+
+    fn archive(&self, task_id: &str) -> Result<QueueMutation> {
+        self.rt.queue.archive_active(task_id)?;
+        self.emit(
+            PlaneEvent::TaskArchived,
+            json!({"task_id": task_id, "title": self.meta.task_title}),
+        );
+        Ok(QueueMutation::ArchiveTask)
+    }
+
+    /// Freezes the task and the backlog for research (spec §3.4) and hands
+    /// the incident over.
+    fn quarantine(&self, task_id: &str, t: &TerminalPlan) -> Result<QueueMutation> {
+        let title = &self.meta.task_title;
+        let last = self.previous.last().cloned();
+        let reason = last
+            .as_ref()
+            .map(|p| {
+                format!(
+                    "{} ended with {}{}",
+                    p.node,
+                    p.outcome,
+                    if p.summary.is_empty() {
+                        String::new()
+                    } else {
+                        format!(": {}", p.summary)
+                    }
+                )
+            })
+            .unwrap_or_else(|| "reached needs_research".into());
+        let stage = last.as_ref().map(|p| p.node.clone()).unwrap_or_default();
+        let run_dir = self.relative(&self.dir.path);
+        let plane = self.plane();
+        let handoff = json!({
+            "source_plane": plane,
+            "target_plane": Plane::Research,
+            "trigger_event": EventKind::Plane(plane, PlaneEvent::TaskQuarantined),
+            "queue_family": "blocker",
+            "parent_run": {
+                "plane": plane,
+                "run_id": self.dir.id,
+                "frozen_plan_id": self.plan.plan_id,
+                "frozen_plan_hash": self.plan.content_hash,
+                "transition_history_path": self.relative(&self.dir.path.join(runs::HISTORY)),
+            },
+            "task_id": task_id,
+            "task_title": title,
+            "status": t.status,
+            "stage": stage,
+            "reason": reason,
+            "run_dir": run_dir,
+        });
+        let prompt_artifact = last.map(|p| {
+            let attempt = self.attempts.get(&p.node).copied().unwrap_or(1);
+            self.relative(&self.dir.artifact(&p.node, attempt, StageArtifact::Prompt))
+        });
+        let out = self.rt.queue.quarantine(&QuarantineRequest {
+            task_id: task_id.to_string(),
+            run_id: self.dir.id.clone(),
+            run_dir: run_dir.clone(),
+            stage,
+            reason,
+            prompt_artifact,
+            handoff: handoff.clone(),
+        })?;
+        let handoff = merged(
+            &handoff,
+            json!({
+                "handoff_id": out.handoff_id,
+                "incident_path": out.incident_path,
+                "recovery_batch_id": out.batch_id,
+                "failure_signature": "needs_research",
+                "frozen_backlog_cards": out.frozen_backlog_cards,
+                "retained_backlog_cards": 0,
+            }),
+        );
+        self.emit(
+            PlaneEvent::TaskQuarantined,
+            json!({"task_id": task_id, "title": title, "diagnostics_dir": null, "handoff_id": out.handoff_id}),
+        );
+        self.rt.event_from(
+            EventKind::Handoff(HandoffEvent::NeedsResearch),
+            EventSource::of_plane(plane),
+            json!({"task_id": task_id, "title": title, "run_id": self.dir.id, "handoff": handoff}),
+        );
+        Ok(QueueMutation::QuarantineTask)
+    }
+}
