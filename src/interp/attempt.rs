@@ -156,7 +156,10 @@ impl Driver<'_> {
             Ok(text) => {
                 let _ = std::fs::write(&a.paths.prompt, text);
                 let req = self.request(a, text.clone());
-                runner::adapter(req.kind).run(&req)
+                match &self.rt.adapter {
+                    Some(adapter) => adapter.run(&req),
+                    None => runner::adapter(req.kind).run(&req),
+                }
             }
             Err(why) => runner::failed_to_start(&self.request(a, String::new()), why.clone()),
         };

@@ -11,6 +11,8 @@ pub mod prompt;
 pub mod route;
 pub mod run;
 mod terminal;
+#[cfg(test)]
+mod tests;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -18,6 +20,7 @@ use std::sync::{Arc, Condvar, Mutex};
 
 use crate::defs::config::Config;
 use crate::runner::process::StageGroup;
+use crate::runner::Adapter;
 use crate::store::events::{EventKind, EventLog, EventSource};
 use crate::store::queue::{Queue, QueueError};
 use crate::store::status::StatusError;
@@ -79,6 +82,9 @@ pub struct Runtime {
     pub control: Arc<RunControl>,
     /// Sees every event as it is appended (the CLI's `--monitor`).
     pub listener: Option<EventListener>,
+    /// Answers every stage instead of the plan's runners (in-process
+    /// runners of [`crate::runner::scripted`], for tests).
+    pub adapter: Option<Arc<dyn Adapter + Send + Sync>>,
 }
 
 /// A callback for events, e.g. a live printer supplied by the CLI.
@@ -92,6 +98,7 @@ impl Runtime {
             queue: Queue::new(&agents),
             control: Arc::new(RunControl::default()),
             listener: None,
+            adapter: None,
             root,
             agents,
             config,

@@ -14,6 +14,7 @@ pub mod demo_agent;
 pub mod marker;
 pub mod pi;
 pub mod process;
+pub mod scripted;
 pub mod subprocess;
 
 use std::path::PathBuf;

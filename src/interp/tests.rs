@@ -1,0 +1,181 @@
+//! Interpreter tests with in-process runners: what each stage answers is
+//! scripted, so routing, recording, resume and terminal effects are checked
+//! without spawning an agent.
+
+use std::sync::Arc;
+
+use crate::compile::plan::FrozenPlan;
+use crate::compile::{compile, sources::Inputs};
+use crate::defs::config::Config;
+use crate::defs::layout::{Layout, TaskStore, DIRS};
+use crate::runner::scripted::{Failing, Reply, Scripted};
+use crate::store::cards::Card;
+use crate::store::runs::{self, RunDir, TransitionEvent};
+
+use super::run::{self, RunReport};
+use super::{InterpError, Runtime};
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    rt: Runtime,
+    plan: FrozenPlan,
+}
+
+fn fixture(adapter: Arc<dyn crate::runner::Adapter + Send + Sync>) -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let agents = dir.path().join("agents");
+    for d in DIRS {
+        std::fs::create_dir_all(Layout::of(&agents).rel(d)).unwrap();
+    }
+    let config = Config::default();
+    let plan = compile(&Inputs::packaged(config.clone()), Some("standard"))
+        .plan
+        .unwrap();
+    let mut rt = Runtime::new(dir.path().to_path_buf(), agents, config);
+    rt.adapter = Some(adapter);
+    Fixture {
+        _dir: dir,
+        rt,
+        plan,
+    }
+}
+
+impl Fixture {
+    fn run(&self, title: &str) -> Result<RunReport, InterpError> {
+        self.rt
+            .queue
+            .add(Card::new("2026-11-24", title, None, None))
+            .unwrap();
+        let (card, _) = self.rt.queue.active_or_promote().unwrap().unwrap();
+        assert_eq!(card.title, title);
+        run::start(&self.rt, &self.plan, card)
+    }
+
+    fn store(&self, s: TaskStore) -> String {
+        std::fs::read_to_string(Layout::of(&self.rt.agents).store(s)).unwrap_or_default()
+    }
+}
+
+#[test]
+fn the_happy_path_archives_the_task() {
+    let agent = Arc::new(Scripted::new());
+    let f = fixture(agent.clone());
+    let r = f.run("Happy").unwrap();
+    assert_eq!(agent.nodes(), ["builder", "qa", "update"]);
+    assert_eq!(r.terminal, "archived");
+    assert_eq!(r.stages_run, 3);
+    assert_eq!(r.status, "IDLE");
+    assert!(f.store(TaskStore::Archive).contains("Happy"));
+    assert!(runs::active(&f.rt.agents).unwrap().is_none());
+    let history = RunDir::open(&f.rt.agents, &r.run_id)
+        .unwrap()
+        .history()
+        .unwrap();
+    let events: Vec<TransitionEvent> = history.iter().map(|t| t.event).collect();
+    assert_eq!(events.first(), Some(&TransitionEvent::RunStarted));
+    assert_eq!(events.last(), Some(&TransitionEvent::RunFinished));
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| **e == TransitionEvent::StageFinished)
+            .count(),
+        3
+    );
+}
+
+#[test]
+fn quickfix_exhaustion_routes_to_recovery() {
+    // qa keeps asking for a quickfix; the threshold sends it to troubleshoot.
+    let agent = Arc::new(
+        Scripted::new()
+            .script(
+                "qa",
+                std::iter::repeat_n(Reply::Marker("QUICKFIX_NEEDED".into()), 10),
+            )
+            .script(
+                "doublecheck",
+                std::iter::repeat_n(Reply::Marker("QUICKFIX_NEEDED".into()), 10),
+            ),
+    );
+    let f = fixture(agent.clone());
+    let r = f.run("Stubborn").unwrap();
+    let nodes = agent.nodes();
+    assert!(nodes.contains(&"troubleshoot".to_string()), "{nodes:?}");
+    assert!(
+        u64::from(r.stages_run)
+            <= f.plan
+                .content
+                .planes
+                .values()
+                .next()
+                .unwrap()
+                .max_stage_runs
+    );
+}
+
+#[test]
+fn a_failing_runner_becomes_the_failure_outcome_and_the_run_still_ends() {
+    let f = fixture(Arc::new(Failing(
+        "unexpected status 401 Unauthorized".into(),
+    )));
+    let r = f.run("Doomed").unwrap();
+    // Every stage fails; the bounded recovery path ends in needs_research.
+    assert_eq!(r.terminal_class, "needs_research");
+    assert!(f.store(TaskStore::Blocker).contains("Doomed"));
+    let history = RunDir::open(&f.rt.agents, &r.run_id)
+        .unwrap()
+        .history()
+        .unwrap();
+    let first = history
+        .iter()
+        .find(|t| t.event == TransitionEvent::StageFinished)
+        .unwrap();
+    assert_eq!(first.outcome.as_deref(), Some("BLOCKED"));
+    assert!(first
+        .failure
+        .as_deref()
+        .unwrap()
+        .contains("401 Unauthorized"));
+}
+
+#[test]
+fn a_run_resumes_an_in_flight_stage_as_a_new_attempt() {
+    let agent = Arc::new(Scripted::new());
+    let f = fixture(agent.clone());
+    let r = f.run("Once").unwrap();
+    // Rewrite the history as if the process died while `qa` ran.
+    let dir = RunDir::open(&f.rt.agents, &r.run_id).unwrap();
+    let history = dir.history().unwrap();
+    let cut = history
+        .iter()
+        .position(|t| t.event == TransitionEvent::StageStarted && t.node.as_deref() == Some("qa"))
+        .unwrap();
+    let text: String = history[..=cut]
+        .iter()
+        .map(|t| serde_json::to_string(t).unwrap() + "\n")
+        .collect();
+    std::fs::write(dir.path.join(runs::HISTORY), text).unwrap();
+    std::fs::write(
+        Layout::of(&f.rt.agents).store(TaskStore::Active),
+        "# Active Task\n\n## 2026-11-24 - Once\n",
+    )
+    .unwrap();
+    let r2 = run::resume(&f.rt, &r.run_id).unwrap();
+    assert!(r2.resumed);
+    assert_eq!(r2.terminal, "archived");
+    let calls = agent.calls();
+    assert_eq!(calls.last().unwrap().0, "update");
+    assert!(calls.contains(&("qa".to_string(), 2)), "{calls:?}");
+}
+
+#[test]
+fn a_finished_or_unstarted_run_does_not_resume() {
+    let f = fixture(Arc::new(Scripted::new()));
+    let r = f.run("Done").unwrap();
+    let err = run::resume(&f.rt, &r.run_id).unwrap_err().to_string();
+    assert!(err.contains("already finished"), "{err}");
+    let dir = RunDir::open(&f.rt.agents, &r.run_id).unwrap();
+    std::fs::write(dir.path.join(runs::HISTORY), "").unwrap();
+    let err = run::resume(&f.rt, &r.run_id).unwrap_err().to_string();
+    assert!(err.contains("no recorded start"), "{err}");
+}
