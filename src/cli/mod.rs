@@ -1,17 +1,20 @@
 //! The command line: clap definitions, dispatch to [`crate::control`], and
 //! rendering. Handlers parse, call `control`, render; they decide nothing.
 
+mod capabilities;
+mod output;
 mod render;
 
-use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
+
+use output::{Format, Output};
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand};
 
-use crate::control::{self, ControlError, Workspace};
+use crate::control::{self, ControlError, ExitStatus, Workspace};
 use crate::engine::commands::Command as Op;
 
 #[derive(Debug, Parser)]
@@ -29,6 +32,13 @@ pub struct Cli {
         value_name = "PATH"
     )]
     config: PathBuf,
+    /// Output format of read commands and results (`dot` and `mermaid`
+    /// only for `plan show`)
+    #[arg(long, global = true, value_enum, default_value_t = Format::Text)]
+    format: Format,
+    /// Same as `--format json`
+    #[arg(long, global = true)]
+    json: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -39,8 +49,6 @@ struct Send {
     /// With a daemon running: queue the command and return at once
     #[arg(long)]
     no_wait: bool,
-    #[arg(long)]
-    json: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -54,8 +62,6 @@ enum Command {
         /// Use the bundled demo agent for every stage and queue a demo task
         #[arg(long)]
         demo: bool,
-        #[arg(long)]
-        json: bool,
     },
     /// Append a task card to the backlog
     AddTask {
@@ -75,8 +81,6 @@ enum Command {
     },
     /// Show the queue (active task, backlog depth, next task)
     Queue {
-        #[arg(long, global = true)]
-        json: bool,
         #[command(subcommand)]
         command: Option<QueueCommand>,
     },
@@ -91,8 +95,6 @@ enum Command {
         /// With --daemon: print a line per stage start/end and idle heartbeats
         #[arg(long, requires = "daemon")]
         monitor: bool,
-        #[arg(long)]
-        json: bool,
     },
     /// Ask the daemon to stop (the running stage gets a grace period)
     Stop(Send),
@@ -105,15 +107,9 @@ enum Command {
         /// Include the active and next task
         #[arg(long)]
         detail: bool,
-        #[arg(long)]
-        json: bool,
     },
     /// The frozen plan and every transition of one run
-    RunProvenance {
-        run_id: String,
-        #[arg(long)]
-        json: bool,
-    },
+    RunProvenance { run_id: String },
     /// The last events of agents/engine_events.log
     Logs {
         #[arg(long, default_value_t = 50)]
@@ -127,22 +123,14 @@ enum Command {
         /// With --follow: stop after this many seconds without an event
         #[arg(long)]
         idle_timeout: Option<f64>,
-        #[arg(long)]
-        json: bool,
     },
     /// Show or change millrace.toml
     #[command(subcommand)]
     Config(ConfigCommand),
     /// Check config, workspace, plan and runners (exit 1 on failure)
-    Health {
-        #[arg(long)]
-        json: bool,
-    },
+    Health,
     /// Health plus runner versions and lock state (exit 1 when not ready)
-    Doctor {
-        #[arg(long)]
-        json: bool,
-    },
+    Doctor,
     /// Compile and inspect plans
     #[command(subcommand)]
     Plan(PlanCommand),
@@ -155,6 +143,8 @@ enum Command {
     /// JSON Schemas of the authoring formats
     #[command(subcommand)]
     Schema(SchemaCommand),
+    /// Every command, its flags, output schema and exit codes
+    Capabilities,
     /// The bundled demo agent, run by the `demo` runner
     #[command(hide = true)]
     DemoAgent,
@@ -177,10 +167,7 @@ enum QueueCommand {
 #[derive(Debug, Subcommand)]
 enum ConfigCommand {
     /// Print the effective config and its hash
-    Show {
-        #[arg(long)]
-        json: bool,
-    },
+    Show,
     /// Set a dotted key (validated before it is written)
     Set {
         key: String,
@@ -199,8 +186,6 @@ enum PlanCommand {
         /// Mode id or alias (default: [plan] mode of the config)
         #[arg(long)]
         mode: Option<String>,
-        #[arg(long)]
-        json: bool,
     },
     /// Print the compiled plan, or the frozen plan of a run
     Show {
@@ -209,39 +194,17 @@ enum PlanCommand {
         /// Show the plan frozen for this run
         #[arg(long)]
         run: Option<String>,
-        #[arg(long, value_enum, default_value_t = Format::Text)]
-        format: Format,
     },
     /// What differs between the frozen plans of two runs
-    Diff {
-        run_a: String,
-        run_b: String,
-        #[arg(long)]
-        json: bool,
-    },
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum Format {
-    Text,
-    Json,
-    Dot,
-    Mermaid,
+    Diff { run_a: String, run_b: String },
 }
 
 #[derive(Debug, Subcommand)]
 enum RegistryCommand {
     /// List every definition (packaged and workspace)
-    List {
-        #[arg(long)]
-        json: bool,
-    },
+    List,
     /// Show one definition after overlays are applied
-    Show {
-        id: String,
-        #[arg(long)]
-        json: bool,
-    },
+    Show { id: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -256,74 +219,61 @@ enum SchemaCommand {
 /// Parses arguments, runs the command and returns the process exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    let json = cli.wants_json();
-    match run(cli) {
-        Ok(code) => ExitCode::from(code),
+    let format = if cli.json { Format::Json } else { cli.format };
+    let mut out = Output::new(format);
+    let result = run(cli, &mut out).and_then(|status| {
+        out.flush().map_err(ControlError::Output)?;
+        Ok(status)
+    });
+    match result {
+        Ok(status) => ExitCode::from(status.code()),
+        // `millrace logs | head`: the reader has all it wanted.
+        Err(ControlError::Output(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+            ExitCode::from(ExitStatus::Ok.code())
+        }
         Err(err) => {
-            render::error(&err, json);
-            ExitCode::from(err.exit_code() as u8)
+            let _ = out.flush();
+            render::error(&err, format == Format::Json);
+            ExitCode::from(err.exit_status().code())
         }
     }
 }
 
-impl Cli {
-    fn wants_json(&self) -> bool {
-        match &self.command {
-            Command::Init { json, .. }
-            | Command::Queue { json, .. }
-            | Command::Start { json, .. }
-            | Command::Status { json, .. }
-            | Command::RunProvenance { json, .. }
-            | Command::Logs { json, .. }
-            | Command::Health { json }
-            | Command::Doctor { json }
-            | Command::Config(ConfigCommand::Show { json }) => *json,
-            Command::AddTask { send, .. }
-            | Command::AddIdea { send, .. }
-            | Command::Stop(send)
-            | Command::Pause(send)
-            | Command::Resume(send)
-            | Command::Config(ConfigCommand::Set { send, .. })
-            | Command::Config(ConfigCommand::Reload(send)) => send.json,
-            Command::DemoAgent | Command::Schema(_) => false,
-            Command::Plan(PlanCommand::Validate { json, .. })
-            | Command::Plan(PlanCommand::Diff { json, .. }) => *json,
-            Command::Plan(PlanCommand::Show { format, .. }) => matches!(format, Format::Json),
-            Command::Modes(c) | Command::Loops(c) => match c {
-                RegistryCommand::List { json } | RegistryCommand::Show { json, .. } => *json,
-            },
-        }
+/// Writing stdout failed: the command fails with that reason.
+impl From<std::io::Error> for ControlError {
+    fn from(e: std::io::Error) -> ControlError {
+        ControlError::Output(e)
     }
 }
 
-fn run(cli: Cli) -> Result<u8, ControlError> {
-    // Not locked for the whole command: `--monitor` prints from the run thread.
-    let out = &mut std::io::stdout();
+fn run(cli: Cli, out: &mut Output) -> Result<ExitStatus, ControlError> {
+    if matches!(out.format, Format::Dot | Format::Mermaid)
+        && !matches!(cli.command, Command::Plan(PlanCommand::Show { .. }))
+    {
+        return Err(ControlError::Usage(
+            "--format dot and mermaid are for `plan show`; use text or json".into(),
+        ));
+    }
     let open = || Workspace::open(&cli.config);
+    let wait = |send: &Send| !send.no_wait;
     match cli.command {
         Command::Init {
             destination,
             force,
             demo,
-            json,
-        } => {
-            render::init(out, &control::init::init(&destination, force, demo)?, json);
-        }
+        } => out.print(&control::init::init(&destination, force, demo)?)?,
         Command::AddTask {
             title,
             body,
             spec_id,
             send,
-        } => {
-            let op = control::queue::add_task(
-                &open()?,
-                &title,
-                body.as_deref(),
-                spec_id.as_deref(),
-                !send.no_wait,
-            )?;
-            render::operation(out, &op, send.json);
-        }
+        } => out.print(&control::queue::add_task(
+            &open()?,
+            &title,
+            body.as_deref(),
+            spec_id.as_deref(),
+            wait(&send),
+        )?)?,
         Command::AddIdea { file, send } => {
             if !file.is_file() {
                 return Err(ControlError::Usage(format!(
@@ -332,32 +282,30 @@ fn run(cli: Cli) -> Result<u8, ControlError> {
                 )));
             }
             let file = std::fs::canonicalize(&file).map_err(ControlError::io(&file))?;
-            let op = control::mailbox::dispatch(
+            out.print(&control::mailbox::dispatch(
                 &open()?,
-                crate::engine::commands::Command::AddIdea { file },
-                !send.no_wait,
-            )?;
-            render::operation(out, &op, send.json);
+                Op::AddIdea { file },
+                wait(&send),
+            )?)?
         }
-        Command::Queue { json, command } => {
+        Command::Queue { command } => {
             let ws = open()?;
             match command {
-                None => render::queue(out, &control::queue::view(&ws, false)?, false, json),
-                Some(QueueCommand::Inspect) => {
-                    render::queue(out, &control::queue::view(&ws, true)?, true, json)
+                None => out.print(&render::Queue {
+                    view: control::queue::view(&ws, false)?,
+                    inspect: false,
+                })?,
+                Some(QueueCommand::Inspect) => out.print(&render::Queue {
+                    view: control::queue::view(&ws, true)?,
+                    inspect: true,
+                })?,
+                Some(QueueCommand::Reorder { task_ids, no_wait }) => {
+                    out.print(&control::queue::reorder(&ws, &task_ids, !no_wait)?)?
                 }
-                Some(QueueCommand::Reorder { task_ids, no_wait }) => render::operation(
-                    out,
-                    &control::queue::reorder(&ws, &task_ids, !no_wait)?,
-                    json,
-                ),
             }
         }
         Command::Start {
-            daemon,
-            monitor,
-            json,
-            ..
+            daemon, monitor, ..
         } => {
             let ws = open()?;
             if daemon {
@@ -365,130 +313,138 @@ fn run(cli: Cli) -> Result<u8, ControlError> {
                     let printer: crate::interp::EventListener = Arc::new(render::monitor_line);
                     printer
                 });
-                let report = control::start::daemon(&ws, listener)?;
-                render::daemon_report(out, &report, json);
+                out.print(&control::start::daemon(&ws, listener)?)?;
             } else {
-                render::start(out, &control::start::once(&ws)?, json);
+                out.print(&control::start::once(&ws)?)?;
             }
         }
-        Command::Stop(send) => send_simple(out, &open()?, Op::Stop, send)?,
-        Command::Pause(send) => send_simple(out, &open()?, Op::Pause, send)?,
-        Command::Resume(send) => send_simple(out, &open()?, Op::Resume, send)?,
-        Command::Status { detail, json } => {
-            render::status(out, &control::status::status(&open()?, detail)?, json)
-        }
-        Command::RunProvenance { run_id, json } => {
-            render::provenance(out, &control::runs::provenance(&open()?, &run_id)?, json)
+        Command::Stop(send) => out.print(&control::mailbox::dispatch(
+            &open()?,
+            Op::Stop,
+            wait(&send),
+        )?)?,
+        Command::Pause(send) => out.print(&control::mailbox::dispatch(
+            &open()?,
+            Op::Pause,
+            wait(&send),
+        )?)?,
+        Command::Resume(send) => out.print(&control::mailbox::dispatch(
+            &open()?,
+            Op::Resume,
+            wait(&send),
+        )?)?,
+        Command::Status { detail } => out.print(&control::status::status(&open()?, detail)?)?,
+        Command::RunProvenance { run_id } => {
+            out.print(&control::runs::provenance(&open()?, &run_id)?)?
         }
         Command::Logs {
             tail,
             follow,
             limit,
             idle_timeout,
-            json,
         } => {
             let ws = open()?;
             if follow {
                 let idle = idle_timeout
                     .filter(|t| *t > 0.0)
                     .map(Duration::from_secs_f64);
+                let json = out.json();
+                let writer = out.writer();
                 control::logs::follow(&ws, tail, limit.map(|l| l as usize), idle, |e| {
-                    render::follow_line(e, json)
+                    render::follow_line(writer, e, json)
                 })?;
             } else {
-                render::logs(out, &control::logs::tail(&ws, tail)?, json);
+                out.print(&control::logs::tail(&ws, tail)?)?;
             }
         }
-        Command::Config(ConfigCommand::Show { json }) => {
-            render::config(out, &control::config::show(&open()?), json)
+        Command::Config(ConfigCommand::Show) => out.print(&control::config::show(&open()?))?,
+        Command::Config(ConfigCommand::Set { key, value, send }) => {
+            out.print(&control::config::set(&open()?, &key, &value, wait(&send))?)?
         }
-        Command::Config(ConfigCommand::Set { key, value, send }) => render::operation(
-            out,
-            &control::config::set(&open()?, &key, &value, !send.no_wait)?,
-            send.json,
-        ),
-        Command::Config(ConfigCommand::Reload(send)) => render::operation(
-            out,
-            &control::config::reload(&open()?, !send.no_wait)?,
-            send.json,
-        ),
-        Command::Health { json } => {
+        Command::Config(ConfigCommand::Reload(send)) => {
+            out.print(&control::config::reload(&open()?, wait(&send))?)?
+        }
+        Command::Health => {
             let report = control::health::report(&cli.config, false);
-            render::health(out, &report, false, json);
-            return Ok(if report.ok { 0 } else { 1 });
+            let ok = report.ok;
+            out.print(&render::Health {
+                report,
+                doctor: false,
+            })?;
+            return Ok(status_of(ok));
         }
-        Command::Doctor { json } => {
+        Command::Doctor => {
             let report = control::health::report(&cli.config, true);
-            render::health(out, &report, true, json);
-            return Ok(if report.bootstrap_ready && report.execution_ready {
-                0
-            } else {
-                1
-            });
+            let ready = report.bootstrap_ready && report.execution_ready;
+            out.print(&render::Health {
+                report,
+                doctor: true,
+            })?;
+            return Ok(status_of(ready));
         }
-        Command::DemoAgent => return Ok(crate::runner::demo_agent::main().clamp(0, 255) as u8),
-        Command::Plan(PlanCommand::Validate { mode, json }) => {
+        Command::DemoAgent => {
+            return Ok(match crate::runner::demo_agent::main() {
+                0 => ExitStatus::Ok,
+                _ => ExitStatus::Failure,
+            })
+        }
+        Command::Capabilities => out.print(&capabilities::capabilities())?,
+        Command::Plan(PlanCommand::Validate { mode }) => {
             let report = control::plan::validate(&open()?, mode.as_deref())?;
-            render::validate(out, &report, json);
-            return Ok(if report.ok { 0 } else { 1 });
+            let ok = report.ok;
+            out.print(&report)?;
+            return Ok(status_of(ok));
         }
-        Command::Plan(PlanCommand::Show { mode, run, format }) => {
+        Command::Plan(PlanCommand::Show { mode, run }) => {
             let ws = open()?;
             let plan = match run {
                 Some(run_id) => control::runs::plan(&ws, &run_id)?,
                 None => control::plan::show(&ws, mode.as_deref())?,
             };
-            let text = match format {
+            let text = match out.format {
                 Format::Text => crate::compile::describe::plan_text(&plan),
                 Format::Json => plan.to_canonical_json(),
                 Format::Dot => render::plan_dot(&plan),
                 Format::Mermaid => render::plan_mermaid(&plan),
             };
-            let _ = out.write_all(text.as_bytes());
+            out.writer().write_all(text.as_bytes())?;
         }
-        Command::Plan(PlanCommand::Diff { run_a, run_b, json }) => {
-            render::plan_diff(out, &control::runs::diff(&open()?, &run_a, &run_b)?, json)
+        Command::Plan(PlanCommand::Diff { run_a, run_b }) => {
+            out.print(&control::runs::diff(&open()?, &run_a, &run_b)?)?
         }
         Command::Modes(cmd) => {
             let reg = registry(&cli.config)?;
             match cmd {
-                RegistryCommand::List { json } => {
-                    render::modes(out, &control::plan::modes(&reg), json)
-                }
-                RegistryCommand::Show { id, json } => {
-                    render::yaml_or_json(out, &control::plan::mode(&reg, &id)?, json)
+                RegistryCommand::List => out.print(&control::plan::modes(&reg))?,
+                RegistryCommand::Show { id } => {
+                    out.print(&render::Definition(control::plan::mode(&reg, &id)?))?
                 }
             }
         }
         Command::Loops(cmd) => {
             let reg = registry(&cli.config)?;
             match cmd {
-                RegistryCommand::List { json } => {
-                    render::loops(out, &control::plan::loops(&reg), json)
-                }
-                RegistryCommand::Show { id, json } => {
-                    render::yaml_or_json(out, &control::plan::loop_def(&reg, &id)?, json)
+                RegistryCommand::List => out.print(&control::plan::loops(&reg))?,
+                RegistryCommand::Show { id } => {
+                    out.print(&render::Definition(control::plan::loop_def(&reg, &id)?))?
                 }
             }
         }
         Command::Schema(SchemaCommand::Export { dir }) => {
             for path in control::schema::export(&dir)? {
-                let _ = writeln!(out, "wrote {}", path.display());
+                writeln!(out.writer(), "wrote {}", path.display())?;
             }
         }
     }
-    Ok(0)
+    Ok(ExitStatus::Ok)
 }
 
-fn send_simple(
-    out: &mut impl Write,
-    ws: &Workspace,
-    command: Op,
-    send: Send,
-) -> Result<(), ControlError> {
-    let op = control::mailbox::dispatch(ws, command, !send.no_wait)?;
-    render::operation(out, &op, send.json);
-    Ok(())
+fn status_of(ok: bool) -> ExitStatus {
+    if ok {
+        ExitStatus::Ok
+    } else {
+        ExitStatus::Failure
+    }
 }
 
 /// The registry for `modes`/`loops` commands; load problems are printed as

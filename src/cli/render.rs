@@ -2,9 +2,11 @@
 //! on stderr, JSON (sorted keys, two-space indent) from the same values.
 
 use std::fmt::Write as _;
-use std::io::Write;
+use std::io::{self, Write};
 
 use serde::Serialize;
+
+use super::output::{write_json, write_json_ordered, Render, SortedSeq};
 
 use crate::defs::serde_name;
 
@@ -15,18 +17,19 @@ use crate::control::ControlError;
 use crate::defs::diag::Diagnostics;
 use crate::store::runs::TransitionEvent;
 
-/// JSON as v0.2.0 prints it: sorted keys, two-space indent.
-pub fn json<T: Serialize>(value: &T) -> String {
-    let value = serde_json::to_value(value).expect("serialisable");
-    let mut s = serde_json::to_string_pretty(&value).expect("serialisable");
-    s.push('\n');
-    s
-}
-
+/// Prints a failed command's error on stderr: one clear line and a hint,
+/// or the located diagnostics; the cause chain goes to the debug log
+/// (`RUST_LOG=millrace=debug`).
 pub fn error(err: &ControlError, as_json: bool) {
+    let mut cause = std::error::Error::source(err);
+    while let Some(c) = cause {
+        tracing::debug!("caused by: {c}");
+        cause = c.source();
+    }
     let stderr = &mut std::io::stderr().lock();
+    let hint = err.hint();
     if as_json {
-        let value = match err {
+        let mut value = match err {
             ControlError::Diagnostics(d) => {
                 serde_json::json!({ "error": err.to_string(), "diagnostics": d })
             }
@@ -35,7 +38,10 @@ pub fn error(err: &ControlError, as_json: bool) {
             }
             _ => serde_json::json!({ "error": err.to_string() }),
         };
-        let _ = stderr.write_all(json(&value).as_bytes());
+        if let Some(h) = &hint {
+            value["hint"] = serde_json::Value::String(h.clone());
+        }
+        let _ = write_json(stderr, &value);
         return;
     }
     match err {
@@ -46,14 +52,11 @@ pub fn error(err: &ControlError, as_json: bool) {
         ControlError::Invalid(d) => {
             let _ = writeln!(stderr, "{d}");
         }
-        ControlError::NotFound { message, hint } => {
-            let _ = writeln!(stderr, "error: {message}");
+        other => {
+            let _ = writeln!(stderr, "error: {other}");
             if let Some(h) = hint {
                 let _ = writeln!(stderr, "\nhint: {h}");
             }
-        }
-        other => {
-            let _ = writeln!(stderr, "error: {other}");
         }
     }
 }
@@ -81,117 +84,139 @@ pub fn warn_diagnostics(d: &Diagnostics) {
     }
 }
 
-pub fn init(out: &mut impl Write, r: &InitReport, as_json: bool) {
-    // v0.2.0's OperationResult shape (spec §1.4).
-    let payload = serde_json::to_value(r).expect("serialisable");
-    if as_json {
-        let value = serde_json::json!({
-            "mode": "direct",
-            "applied": true,
-            "message": "workspace initialized",
-            "command_id": null,
-            "payload": payload,
-        });
-        let _ = out.write_all(json(&value).as_bytes());
-        return;
+/// `init` answers in v0.2.0's OperationResult shape (spec §1.4).
+impl Render for InitReport {
+    fn text(&self, out: &mut dyn Write) -> io::Result<()> {
+        let payload = serde_json::to_value(self).map_err(io::Error::other)?;
+        let mut s = String::from("Mode: direct\nApplied: yes\nMessage: workspace initialized\n");
+        if let Some(map) = payload.as_object() {
+            for (k, v) in map {
+                let v = v.as_str().map_or_else(|| v.to_string(), str::to_string);
+                let _ = writeln!(s, "{k}: {v}");
+            }
+        }
+        out.write_all(s.as_bytes())
     }
-    let mut s = String::from("Mode: direct\nApplied: yes\nMessage: workspace initialized\n");
-    if let Some(map) = payload.as_object() {
-        for (k, v) in map {
-            let v = v.as_str().map_or_else(|| v.to_string(), str::to_string);
-            let _ = writeln!(s, "{k}: {v}");
+
+    fn json(&self, out: &mut dyn Write) -> io::Result<()> {
+        write_json(
+            out,
+            &serde_json::json!({
+                "mode": "direct",
+                "applied": true,
+                "message": "workspace initialized",
+                "command_id": null,
+                "payload": self,
+            }),
+        )
+    }
+}
+
+impl Render for ValidateReport {
+    fn text(&self, out: &mut dyn Write) -> io::Result<()> {
+        let r = self;
+        warn_diagnostics(&r.diagnostics);
+        if !r.ok {
+            let _ = writeln!(
+                std::io::stderr(),
+                "\nerror: plan validation failed with {}",
+                counts(&r.diagnostics)
+            );
+            return Ok(());
+        }
+        let mut s = format!(
+            "ok: mode {} compiled to {}\n",
+            r.mode.as_deref().unwrap_or("?"),
+            r.plan_id.as_deref().unwrap_or("?")
+        );
+        if let Some(n) = r.max_stage_runs {
+            let _ = writeln!(s, "every run ends within {n} stage executions");
+        }
+        if let Some(p) = &r.plan_path {
+            let verb = if r.plan_written { "wrote" } else { "unchanged" };
+            let _ = writeln!(s, "{verb} {p}");
+        }
+        out.write_all(s.as_bytes())?;
+        Ok(())
+    }
+
+    fn json(&self, out: &mut dyn Write) -> io::Result<()> {
+        write_json(out, self)
+    }
+}
+
+impl Render for Vec<ModeSummary> {
+    fn text(&self, out: &mut dyn Write) -> io::Result<()> {
+        let modes = self;
+        let mut s = String::new();
+        for m in modes {
+            let loops: Vec<String> = m.loops.iter().map(|(p, l)| format!("{p}={l}")).collect();
+            let aliases = if m.aliases.is_empty() {
+                String::new()
+            } else {
+                format!(" (aliases: {})", m.aliases.join(", "))
+            };
+            let _ = writeln!(
+                s,
+                "{:<22} {:<36} {}{aliases}",
+                m.id,
+                loops.join(" "),
+                m.title.as_deref().unwrap_or("")
+            );
+        }
+        out.write_all(s.as_bytes())?;
+        Ok(())
+    }
+
+    fn json(&self, out: &mut dyn Write) -> io::Result<()> {
+        write_json(out, self)
+    }
+}
+
+impl Render for Vec<LoopSummary> {
+    fn text(&self, out: &mut dyn Write) -> io::Result<()> {
+        let loops = self;
+        let mut s = String::new();
+        for l in loops {
+            let ext = if l.extends.is_empty() {
+                String::new()
+            } else {
+                format!(" extends {}", l.extends.join(" → "))
+            };
+            let _ = writeln!(
+                s,
+                "{:<22} {:<10} {:>3} nodes {:>3} edges  {}{ext}",
+                l.id,
+                l.plane,
+                l.nodes,
+                l.edges,
+                l.title.as_deref().unwrap_or("")
+            );
+        }
+        out.write_all(s.as_bytes())?;
+        Ok(())
+    }
+
+    fn json(&self, out: &mut dyn Write) -> io::Result<()> {
+        write_json(out, self)
+    }
+}
+
+/// A definition: YAML for people (a ready overlay starting point), JSON for
+/// scripts.
+pub struct Definition<T>(pub T);
+
+impl<T: Serialize> Render for Definition<T> {
+    fn text(&self, out: &mut dyn Write) -> io::Result<()> {
+        match serde_saphyr::to_string(&self.0) {
+            Ok(text) => out.write_all(text.as_bytes()),
+            Err(_) => write_json(out, &self.0),
         }
     }
-    let _ = out.write_all(s.as_bytes());
-}
 
-pub fn validate(out: &mut impl Write, r: &ValidateReport, as_json: bool) {
-    if as_json {
-        let _ = out.write_all(json(r).as_bytes());
-        return;
+    fn json(&self, out: &mut dyn Write) -> io::Result<()> {
+        write_json(out, &self.0)
     }
-    warn_diagnostics(&r.diagnostics);
-    if !r.ok {
-        let _ = writeln!(
-            std::io::stderr(),
-            "\nerror: plan validation failed with {}",
-            counts(&r.diagnostics)
-        );
-        return;
-    }
-    let mut s = format!(
-        "ok: mode {} compiled to {}\n",
-        r.mode.as_deref().unwrap_or("?"),
-        r.plan_id.as_deref().unwrap_or("?")
-    );
-    if let Some(n) = r.max_stage_runs {
-        let _ = writeln!(s, "every run ends within {n} stage executions");
-    }
-    if let Some(p) = &r.plan_path {
-        let verb = if r.plan_written { "wrote" } else { "unchanged" };
-        let _ = writeln!(s, "{verb} {p}");
-    }
-    let _ = out.write_all(s.as_bytes());
-}
-
-pub fn modes(out: &mut impl Write, modes: &[ModeSummary], as_json: bool) {
-    if as_json {
-        let _ = out.write_all(json(&modes).as_bytes());
-        return;
-    }
-    let mut s = String::new();
-    for m in modes {
-        let loops: Vec<String> = m.loops.iter().map(|(p, l)| format!("{p}={l}")).collect();
-        let aliases = if m.aliases.is_empty() {
-            String::new()
-        } else {
-            format!(" (aliases: {})", m.aliases.join(", "))
-        };
-        let _ = writeln!(
-            s,
-            "{:<22} {:<36} {}{aliases}",
-            m.id,
-            loops.join(" "),
-            m.title.as_deref().unwrap_or("")
-        );
-    }
-    let _ = out.write_all(s.as_bytes());
-}
-
-pub fn loops(out: &mut impl Write, loops: &[LoopSummary], as_json: bool) {
-    if as_json {
-        let _ = out.write_all(json(&loops).as_bytes());
-        return;
-    }
-    let mut s = String::new();
-    for l in loops {
-        let ext = if l.extends.is_empty() {
-            String::new()
-        } else {
-            format!(" extends {}", l.extends.join(" → "))
-        };
-        let _ = writeln!(
-            s,
-            "{:<22} {:<10} {:>3} nodes {:>3} edges  {}{ext}",
-            l.id,
-            l.plane,
-            l.nodes,
-            l.edges,
-            l.title.as_deref().unwrap_or("")
-        );
-    }
-    let _ = out.write_all(s.as_bytes());
-}
-
-/// Definitions print as YAML for people (a ready overlay starting point) and
-/// JSON for scripts.
-pub fn yaml_or_json<T: Serialize>(out: &mut impl Write, value: &T, as_json: bool) {
-    let text = if as_json {
-        json(value)
-    } else {
-        serde_saphyr::to_string(value).unwrap_or_else(|_| json(value))
-    };
-    let _ = out.write_all(text.as_bytes());
 }
 
 /// Graphviz rendering: nodes as boxes, terminals as double octagons, counted
@@ -326,27 +351,31 @@ fn esc(s: &str) -> String {
 }
 
 /// v0.2.0's OperationResult text: Mode / Applied / Message, then payload keys.
-pub fn operation(out: &mut impl Write, op: &crate::control::queue::Operation, as_json: bool) {
-    if as_json {
-        let _ = out.write_all(json(op).as_bytes());
-        return;
-    }
-    let mut s = format!(
-        "Mode: {}\nApplied: {}\nMessage: {}\n",
-        op.mode.as_str(),
-        if op.applied { "yes" } else { "no" },
-        op.message
-    );
-    if let Some(id) = &op.command_id {
-        let _ = writeln!(s, "Command id: {id}");
-    }
-    if let Some(map) = op.payload.as_object() {
-        for (k, v) in map {
-            let v = v.as_str().map_or_else(|| v.to_string(), str::to_string);
-            let _ = writeln!(s, "{k}: {v}");
+impl Render for crate::control::queue::Operation {
+    fn text(&self, out: &mut dyn Write) -> io::Result<()> {
+        let op = self;
+        let mut s = format!(
+            "Mode: {}\nApplied: {}\nMessage: {}\n",
+            op.mode.as_str(),
+            if op.applied { "yes" } else { "no" },
+            op.message
+        );
+        if let Some(id) = &op.command_id {
+            let _ = writeln!(s, "Command id: {id}");
         }
+        if let Some(map) = op.payload.as_object() {
+            for (k, v) in map {
+                let v = v.as_str().map_or_else(|| v.to_string(), str::to_string);
+                let _ = writeln!(s, "{k}: {v}");
+            }
+        }
+        out.write_all(s.as_bytes())?;
+        Ok(())
     }
-    let _ = out.write_all(s.as_bytes());
+
+    fn json(&self, out: &mut dyn Write) -> io::Result<()> {
+        write_json(out, self)
+    }
 }
 
 fn task_line(t: Option<&crate::store::cards::TaskView>) -> String {
@@ -356,296 +385,327 @@ fn task_line(t: Option<&crate::store::cards::TaskView>) -> String {
     )
 }
 
-pub fn queue(
-    out: &mut impl Write,
-    q: &crate::store::queue::QueueView,
-    inspect: bool,
-    as_json: bool,
-) {
-    if as_json {
-        let _ = out.write_all(json(q).as_bytes());
-        return;
-    }
-    let mut s = format!(
-        "Active: {}\nBacklog: {}\nNext: {}\n",
-        task_line(q.active_task.as_ref()),
-        q.backlog_depth,
-        task_line(q.next_task.as_ref())
-    );
-    if inspect {
-        for (i, t) in q.backlog.iter().enumerate() {
-            let _ = writeln!(s, "{:>4}. {} — {}", i + 1, t.task_id, t.title);
-        }
-    }
-    let _ = out.write_all(s.as_bytes());
+/// `queue` (`inspect`: with every backlog card).
+pub struct Queue {
+    pub view: crate::store::queue::QueueView,
+    pub inspect: bool,
 }
 
-pub fn start(out: &mut impl Write, r: &crate::control::start::StartReport, as_json: bool) {
-    if as_json {
-        let _ = out.write_all(json(r).as_bytes());
-        return;
+impl Render for Queue {
+    fn json(&self, out: &mut dyn Write) -> io::Result<()> {
+        // QueueView and TaskView declare their fields in sorted order, so
+        // even a 100k-card backlog streams.
+        write_json_ordered(out, &self.view)
     }
-    // An empty backlog is not news: stay quiet.
-    let Some(run) = &r.run else { return };
-    let mut s = format!(
-        "run {}{}: {} → {} ({}) after {} stage(s)\n",
-        run.run_id,
-        if run.resumed { " (resumed)" } else { "" },
-        run.task_title.as_deref().unwrap_or("(no task)"),
-        run.terminal,
-        run.terminal_class,
-        run.stages_run
-    );
-    let effect = match run.queue_effect.as_str() {
-        "archive" => "task archived",
-        "keep_active" => "task kept active",
-        "quarantine" => "task and backlog frozen for research",
-        _ => "no queue change",
-    };
-    let _ = writeln!(
-        s,
-        "{effect}; status {}; backlog {}",
-        run.status, r.backlog_depth
-    );
-    let _ = writeln!(s, "details: millrace run-provenance {}", run.run_id);
-    let _ = out.write_all(s.as_bytes());
+
+    fn text(&self, out: &mut dyn Write) -> io::Result<()> {
+        let (q, inspect) = (&self.view, self.inspect);
+        let mut s = format!(
+            "Active: {}\nBacklog: {}\nNext: {}\n",
+            task_line(q.active_task.as_ref()),
+            q.backlog_depth,
+            task_line(q.next_task.as_ref())
+        );
+        if inspect {
+            for (i, t) in q.backlog.iter().enumerate() {
+                let _ = writeln!(s, "{:>4}. {} — {}", i + 1, t.task_id, t.title);
+            }
+        }
+        out.write_all(s.as_bytes())
+    }
 }
 
-pub fn status(out: &mut impl Write, r: &crate::control::status::StatusReport, as_json: bool) {
-    if as_json {
-        let _ = out.write_all(json(r).as_bytes());
-        return;
-    }
-    let rt = &r.runtime;
-    let process = match &rt.owner {
-        Some(o) if rt.process_running => format!("running (pid {}, {})", o.pid, o.purpose),
-        _ if rt.process_running => "running".to_string(),
-        _ => "stopped".to_string(),
-    };
-    let mut s = format!(
-        "Process: {process}\nExecution status: {}\nResearch status: {}\n",
-        rt.execution_status, rt.research_status
-    );
-    if let Some(d) = &r.daemon {
-        let flags = if d.stop_requested { ", stopping" } else { "" };
+impl Render for crate::control::start::StartReport {
+    fn text(&self, out: &mut dyn Write) -> io::Result<()> {
+        let r = self;
+        // An empty backlog is not news: stay quiet.
+        let Some(run) = &r.run else { return Ok(()) };
+        let mut s = format!(
+            "run {}{}: {} → {} ({}) after {} stage(s)\n",
+            run.run_id,
+            if run.resumed { " (resumed)" } else { "" },
+            run.task_title.as_deref().unwrap_or("(no task)"),
+            run.terminal,
+            run.terminal_class,
+            run.stages_run
+        );
+        let effect = match run.queue_effect.as_str() {
+            "archive" => "task archived",
+            "keep_active" => "task kept active",
+            "quarantine" => "task and backlog frozen for research",
+            _ => "no queue change",
+        };
         let _ = writeln!(
             s,
-            "Daemon: {}{flags}",
-            if d.paused { "paused" } else { "running" }
+            "{effect}; status {}; backlog {}",
+            run.status, r.backlog_depth
         );
-        if let Some(p) = &d.plan_problem {
-            let _ = writeln!(s, "Daemon is not starting runs: {p}");
+        let _ = writeln!(s, "details: millrace run-provenance {}", run.run_id);
+        out.write_all(s.as_bytes())?;
+        Ok(())
+    }
+
+    fn json(&self, out: &mut dyn Write) -> io::Result<()> {
+        write_json(out, self)
+    }
+}
+
+impl Render for crate::control::status::StatusReport {
+    fn text(&self, out: &mut dyn Write) -> io::Result<()> {
+        let r = self;
+        let rt = &r.runtime;
+        let process = match &rt.owner {
+            Some(o) if rt.process_running => format!("running (pid {}, {})", o.pid, o.purpose),
+            _ if rt.process_running => "running".to_string(),
+            _ => "stopped".to_string(),
+        };
+        let mut s = format!(
+            "Process: {process}\nExecution status: {}\nResearch status: {}\n",
+            rt.execution_status, rt.research_status
+        );
+        if let Some(d) = &r.daemon {
+            let flags = if d.stop_requested { ", stopping" } else { "" };
+            let _ = writeln!(
+                s,
+                "Daemon: {}{flags}",
+                if d.paused { "paused" } else { "running" }
+            );
+            if let Some(p) = &d.plan_problem {
+                let _ = writeln!(s, "Daemon is not starting runs: {p}");
+            }
         }
-    }
-    let _ = writeln!(
-        s,
-        "Active task: {}",
-        rt.active_task_id.as_deref().unwrap_or("none")
-    );
-    let _ = writeln!(s, "Backlog: {}", rt.backlog_depth);
-    if let Some(a) = &rt.active_run {
         let _ = writeln!(
             s,
-            "Active run: {} (started {}; the next `start` finishes it)",
-            a.run_id, a.started_at
+            "Active task: {}",
+            rt.active_task_id.as_deref().unwrap_or("none")
         );
-    }
-    let p = &r.plan;
-    let plan = match &p.plan_id {
+        let _ = writeln!(s, "Backlog: {}", rt.backlog_depth);
+        if let Some(a) = &rt.active_run {
+            let _ = writeln!(
+                s,
+                "Active run: {} (started {}; the next `start` finishes it)",
+                a.run_id, a.started_at
+            );
+        }
+        let p = &r.plan;
+        let plan = match &p.plan_id {
         Some(id) if p.current => format!("{id} (mode {}, current)", p.mode),
         Some(id) => format!("{id} (mode {}; agents/state/compiled_plan.json is stale until the next run or `plan validate`)", p.mode),
         None => format!("mode {} does not compile: {} error(s); run `millrace plan validate`", p.mode, p.error_count),
     };
-    let _ = writeln!(s, "Plan: {plan}");
-    if let Some(run) = &r.last_run {
-        let _ = writeln!(s, "Last run: {} → {}", run.run_id, run.state);
+        let _ = writeln!(s, "Plan: {plan}");
+        if let Some(run) = &r.last_run {
+            let _ = writeln!(s, "Last run: {} → {}", run.run_id, run.state);
+        }
+        if r.active_task.is_some() || r.next_task.is_some() {
+            let _ = writeln!(s, "Active task card: {}", task_line(r.active_task.as_ref()));
+            let _ = writeln!(s, "Next task: {}", task_line(r.next_task.as_ref()));
+        }
+        out.write_all(s.as_bytes())?;
+        Ok(())
     }
-    if r.active_task.is_some() || r.next_task.is_some() {
-        let _ = writeln!(s, "Active task card: {}", task_line(r.active_task.as_ref()));
-        let _ = writeln!(s, "Next task: {}", task_line(r.next_task.as_ref()));
+
+    fn json(&self, out: &mut dyn Write) -> io::Result<()> {
+        write_json(out, self)
     }
-    let _ = out.write_all(s.as_bytes());
 }
 
-pub fn provenance(out: &mut impl Write, p: &crate::control::runs::Provenance, as_json: bool) {
-    if as_json {
-        let _ = out.write_all(json(p).as_bytes());
-        return;
-    }
-    let f = &p.frozen_plan;
-    let mut s = format!(
-        "run {}\nplan {} (mode {}, content hash {}{})\n",
-        p.run_id,
-        f.plan_id,
-        f.mode_id,
-        f.content_hash,
-        if f.verified { "" } else { ", EDITED" }
-    );
-    if let Some(m) = &p.run {
-        let _ = writeln!(
-            s,
-            "task {} — {}",
-            m.task_id.as_deref().unwrap_or("-"),
-            m.task_title.as_deref().unwrap_or("-")
+impl Render for crate::control::runs::Provenance {
+    fn text(&self, out: &mut dyn Write) -> io::Result<()> {
+        let p = self;
+        let f = &p.frozen_plan;
+        let mut s = format!(
+            "run {}\nplan {} (mode {}, content hash {}{})\n",
+            p.run_id,
+            f.plan_id,
+            f.mode_id,
+            f.content_hash,
+            if f.verified { "" } else { ", EDITED" }
         );
-        let _ = writeln!(
-            s,
-            "state {} (started {}, finished {})",
-            m.state,
-            m.started_at,
-            m.finished_at.as_deref().unwrap_or("-")
-        );
-    }
-    let _ = writeln!(s, "history {}", p.transition_history_path);
-    for t in &p.transitions {
-        let node = t
-            .node
-            .as_deref()
-            .map(|n| format!(" {n}#{}", t.attempt.unwrap_or(0)))
-            .unwrap_or_default();
-        let mut line = format!("  {:04} {}{node}", t.seq, t.event);
-        if let Some(o) = &t.outcome {
-            let _ = write!(
-                line,
-                " → {o} ({})",
-                t.outcome_source
-                    .map_or_else(|| "?".to_string(), |s| s.to_string())
+        if let Some(m) = &p.run {
+            let _ = writeln!(
+                s,
+                "task {} — {}",
+                m.task_id.as_deref().unwrap_or("-"),
+                m.task_title.as_deref().unwrap_or("-")
+            );
+            let _ = writeln!(
+                s,
+                "state {} (started {}, finished {})",
+                m.state,
+                m.started_at,
+                m.finished_at.as_deref().unwrap_or("-")
             );
         }
-        if let Some(f) = &t.failure {
-            let _ = write!(line, " [{f}]");
-        }
-        if let (Some(next), TransitionEvent::StageFinished | TransitionEvent::RunStarted) =
-            (&t.next, t.event)
-        {
-            let _ = write!(line, " → next {}", crate::compile::describe::target(next));
-        }
-        if let (Some(b), TransitionEvent::StageStarted) = (&t.bound, t.event) {
-            let _ = write!(
-                line,
-                " runner={} model={} timeout={}s",
-                b.runner,
-                b.model.as_deref().unwrap_or("-"),
-                b.timeout_seconds
-            );
-        }
-        if let Some(ms) = t.duration_ms {
-            let _ = write!(line, " {:.1}s", ms / 1000.0);
-        }
-        let _ = writeln!(s, "{line}");
-    }
-    let _ = out.write_all(s.as_bytes());
-}
-
-pub fn logs(out: &mut impl Write, events: &[crate::store::events::Event], as_json: bool) {
-    if as_json {
-        let _ = out.write_all(json(&events).as_bytes());
-        return;
-    }
-    if events.is_empty() {
-        let _ = out.write_all(b"No events.\n");
-        return;
-    }
-    let mut s = String::new();
-    for e in events {
-        let _ = writeln!(
-            s,
-            "{} {} source={} payload={}",
-            e.timestamp, e.kind, e.source, e.payload
-        );
-    }
-    let _ = out.write_all(s.as_bytes());
-}
-
-pub fn plan_diff(out: &mut impl Write, d: &crate::control::runs::PlanDiff, as_json: bool) {
-    if as_json {
-        let _ = out.write_all(json(d).as_bytes());
-        return;
-    }
-    let mut s = format!("{} ({})\n{} ({})\n", d.a, d.a_plan_id, d.b, d.b_plan_id);
-    if d.identical {
-        s.push_str("identical plans\n");
-    }
-    let show = |v: &Option<serde_json::Value>| {
-        v.as_ref().map_or_else(
-            || "(absent)".to_string(),
-            |v| {
-                let t = v.to_string();
-                if t.len() > 80 {
-                    format!(
-                        "{}…",
-                        &t[..t.char_indices().nth(80).map_or(t.len(), |(i, _)| i)]
-                    )
-                } else {
-                    t
-                }
-            },
-        )
-    };
-    for c in &d.changes {
-        let _ = writeln!(s, "  {}: {} → {}", c.path, show(&c.a), show(&c.b));
-    }
-    if !d.changed_inputs.is_empty() {
-        let _ = writeln!(s, "changed inputs: {}", d.changed_inputs.join(", "));
-    }
-    let _ = out.write_all(s.as_bytes());
-}
-
-pub fn health(
-    out: &mut impl Write,
-    r: &crate::control::health::HealthReport,
-    doctor: bool,
-    as_json: bool,
-) {
-    if as_json {
-        let _ = out.write_all(json(r).as_bytes());
-        return;
-    }
-    use crate::control::health::CheckStatus;
-    let mut s = String::new();
-    if doctor {
-        let ready = r.bootstrap_ready && r.execution_ready;
-        let _ = writeln!(
-            s,
-            "{}",
-            if ready {
-                "PASS: ready to run"
-            } else {
-                "FAIL: not ready"
-            }
-        );
-    } else {
-        let _ = writeln!(s, "status: {}", serde_name(&r.status));
-    }
-    for c in &r.checks {
-        let label = match c.status {
-            CheckStatus::Pass => "PASS",
-            CheckStatus::Warn => "WARN",
-            CheckStatus::Fail => "FAIL",
-        };
-        let _ = writeln!(s, "{label} {:<22} {}", c.check_id, c.message);
-        for d in &c.details {
-            let _ = writeln!(s, "       {d}");
-        }
-    }
-    if doctor {
-        for p in &r.runner_prerequisites {
-            let version = p
-                .version
+        let _ = writeln!(s, "history {}", p.transition_history_path);
+        for t in &p.transitions {
+            let node = t
+                .node
                 .as_deref()
-                .map(|v| format!(" ({v})"))
+                .map(|n| format!(" {n}#{}", t.attempt.unwrap_or(0)))
                 .unwrap_or_default();
-            let _ = writeln!(s, "runner {}: {}{version}", p.runner, p.message);
-            if !p.available {
-                let _ = writeln!(
-                    s,
-                    "       hint: install `{}` or point [runners.{}] command at it",
-                    p.executable, p.runner
+            let mut line = format!("  {:04} {}{node}", t.seq, t.event);
+            if let Some(o) = &t.outcome {
+                let _ = write!(
+                    line,
+                    " → {o} ({})",
+                    t.outcome_source
+                        .map_or_else(|| "?".to_string(), |s| s.to_string())
                 );
             }
+            if let Some(f) = &t.failure {
+                let _ = write!(line, " [{f}]");
+            }
+            if let (Some(next), TransitionEvent::StageFinished | TransitionEvent::RunStarted) =
+                (&t.next, t.event)
+            {
+                let _ = write!(line, " → next {}", crate::compile::describe::target(next));
+            }
+            if let (Some(b), TransitionEvent::StageStarted) = (&t.bound, t.event) {
+                let _ = write!(
+                    line,
+                    " runner={} model={} timeout={}s",
+                    b.runner,
+                    b.model.as_deref().unwrap_or("-"),
+                    b.timeout_seconds
+                );
+            }
+            if let Some(ms) = t.duration_ms {
+                let _ = write!(line, " {:.1}s", ms / 1000.0);
+            }
+            let _ = writeln!(s, "{line}");
         }
+        out.write_all(s.as_bytes())?;
+        Ok(())
     }
-    let _ = out.write_all(s.as_bytes());
+
+    fn json(&self, out: &mut dyn Write) -> io::Result<()> {
+        write_json_ordered(out, &ProvenanceJson(self))
+    }
+}
+
+impl Render for Vec<crate::store::events::Event> {
+    fn text(&self, out: &mut dyn Write) -> io::Result<()> {
+        let events = self;
+        if events.is_empty() {
+            out.write_all(b"No events.\n")?;
+            return Ok(());
+        }
+        let mut s = String::new();
+        for e in events {
+            let _ = writeln!(
+                s,
+                "{} {} source={} payload={}",
+                e.timestamp, e.kind, e.source, e.payload
+            );
+        }
+        out.write_all(s.as_bytes())?;
+        Ok(())
+    }
+
+    fn json(&self, out: &mut dyn Write) -> io::Result<()> {
+        write_json_ordered(out, &SortedSeq(self))
+    }
+}
+
+impl Render for crate::control::runs::PlanDiff {
+    fn text(&self, out: &mut dyn Write) -> io::Result<()> {
+        let d = self;
+        let mut s = format!("{} ({})\n{} ({})\n", d.a, d.a_plan_id, d.b, d.b_plan_id);
+        if d.identical {
+            s.push_str("identical plans\n");
+        }
+        let show = |v: &Option<serde_json::Value>| {
+            v.as_ref().map_or_else(
+                || "(absent)".to_string(),
+                |v| {
+                    let t = v.to_string();
+                    if t.len() > 80 {
+                        format!(
+                            "{}…",
+                            &t[..t.char_indices().nth(80).map_or(t.len(), |(i, _)| i)]
+                        )
+                    } else {
+                        t
+                    }
+                },
+            )
+        };
+        for c in &d.changes {
+            let _ = writeln!(s, "  {}: {} → {}", c.path, show(&c.a), show(&c.b));
+        }
+        if !d.changed_inputs.is_empty() {
+            let _ = writeln!(s, "changed inputs: {}", d.changed_inputs.join(", "));
+        }
+        out.write_all(s.as_bytes())?;
+        Ok(())
+    }
+
+    fn json(&self, out: &mut dyn Write) -> io::Result<()> {
+        write_json(out, self)
+    }
+}
+
+/// `health` or (`doctor`) `doctor`.
+pub struct Health {
+    pub report: crate::control::health::HealthReport,
+    pub doctor: bool,
+}
+
+impl Render for Health {
+    fn json(&self, out: &mut dyn Write) -> io::Result<()> {
+        write_json(out, &self.report)
+    }
+
+    fn text(&self, out: &mut dyn Write) -> io::Result<()> {
+        let (r, doctor) = (&self.report, self.doctor);
+        use crate::control::health::CheckStatus;
+        let mut s = String::new();
+        if doctor {
+            let ready = r.bootstrap_ready && r.execution_ready;
+            let _ = writeln!(
+                s,
+                "{}",
+                if ready {
+                    "PASS: ready to run"
+                } else {
+                    "FAIL: not ready"
+                }
+            );
+        } else {
+            let _ = writeln!(s, "status: {}", serde_name(&r.status));
+        }
+        for c in &r.checks {
+            let label = match c.status {
+                CheckStatus::Pass => "PASS",
+                CheckStatus::Warn => "WARN",
+                CheckStatus::Fail => "FAIL",
+            };
+            let _ = writeln!(s, "{label} {:<22} {}", c.check_id, c.message);
+            for d in &c.details {
+                let _ = writeln!(s, "       {d}");
+            }
+        }
+        if doctor {
+            for p in &r.runner_prerequisites {
+                let version = p
+                    .version
+                    .as_deref()
+                    .map(|v| format!(" ({v})"))
+                    .unwrap_or_default();
+                let _ = writeln!(s, "runner {}: {}{version}", p.runner, p.message);
+                if !p.available {
+                    let _ = writeln!(
+                        s,
+                        "       hint: install `{}` or point [runners.{}] command at it",
+                        p.executable, p.runner
+                    );
+                }
+            }
+        }
+        out.write_all(s.as_bytes())?;
+        Ok(())
+    }
 }
 
 /// One compact line per event for `start --daemon --monitor`.
@@ -681,46 +741,79 @@ pub fn monitor_line(e: &crate::store::events::Event) {
         _ => return,
     };
     let mut out = std::io::stdout().lock();
+    // The monitor is a side channel of the daemon: a closed terminal must
+    // not stop the runs.
     let _ = writeln!(out, "{line}");
     let _ = out.flush();
 }
 
 /// One followed event: the text line of `logs`, or compact JSON.
-pub fn follow_line(e: &crate::store::events::Event, as_json: bool) {
-    let mut out = std::io::stdout().lock();
-    let _ = if as_json {
-        writeln!(out, "{}", serde_json::to_string(e).unwrap_or_default())
+pub fn follow_line(
+    out: &mut dyn Write,
+    e: &crate::store::events::Event,
+    as_json: bool,
+) -> io::Result<()> {
+    if as_json {
+        serde_json::to_writer(&mut *out, e).map_err(io::Error::other)?;
+        out.write_all(b"\n")?;
     } else {
         writeln!(
             out,
             "{} {} source={} payload={}",
             e.timestamp, e.kind, e.source, e.payload
-        )
-    };
-    let _ = out.flush();
+        )?;
+    }
+    out.flush()
 }
 
-pub fn daemon_report(out: &mut impl Write, r: &crate::engine::daemon::DaemonReport, as_json: bool) {
-    if as_json {
-        let _ = out.write_all(json(r).as_bytes());
-        return;
+impl Render for crate::engine::daemon::DaemonReport {
+    fn text(&self, out: &mut dyn Write) -> io::Result<()> {
+        let r = self;
+        writeln!(
+            out,
+            "daemon stopped ({}): {} run(s) finished, {} interrupted, up {}s",
+            r.stop_reason, r.runs_finished, r.runs_interrupted, r.uptime_seconds
+        )?;
+        Ok(())
     }
-    let _ = writeln!(
-        out,
-        "daemon stopped ({}): {} run(s) finished, {} interrupted, up {}s",
-        r.stop_reason, r.runs_finished, r.runs_interrupted, r.uptime_seconds
-    );
+
+    fn json(&self, out: &mut dyn Write) -> io::Result<()> {
+        write_json(out, self)
+    }
 }
 
-pub fn config(out: &mut impl Write, c: &crate::control::config::ConfigView, as_json: bool) {
-    if as_json {
-        let _ = out.write_all(json(c).as_bytes());
-        return;
+impl Render for crate::control::config::ConfigView {
+    fn text(&self, out: &mut dyn Write) -> io::Result<()> {
+        let c = self;
+        let body = toml::to_string(&c.config).unwrap_or_default();
+        writeln!(
+            out,
+            "# {}\n# config_hash {}\n\n{body}",
+            c.config_path, c.config_hash
+        )?;
+        Ok(())
     }
-    let body = toml::to_string(&c.config).unwrap_or_default();
-    let _ = writeln!(
-        out,
-        "# {}\n# config_hash {}\n\n{body}",
-        c.config_path, c.config_hash
-    );
+
+    fn json(&self, out: &mut dyn Write) -> io::Result<()> {
+        write_json(out, self)
+    }
+}
+
+/// `run-provenance --json`: keys in sorted order, transitions streamed.
+struct ProvenanceJson<'a>(&'a crate::control::runs::Provenance);
+
+impl Serialize for ProvenanceJson<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use super::output::Sorted;
+        use serde::ser::SerializeMap;
+        let p = self.0;
+        let mut map = s.serialize_map(Some(6))?;
+        map.serialize_entry("frozen_plan", &Sorted(&p.frozen_plan))?;
+        map.serialize_entry("run", &Sorted(&p.run))?;
+        map.serialize_entry("run_dir", &p.run_dir)?;
+        map.serialize_entry("run_id", &p.run_id)?;
+        map.serialize_entry("transition_history_path", &p.transition_history_path)?;
+        map.serialize_entry("transitions", &SortedSeq(&p.transitions))?;
+        map.end()
+    }
 }

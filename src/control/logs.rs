@@ -9,19 +9,20 @@ pub fn tail(ws: &Workspace, n: usize) -> Result<Vec<Event>> {
     log.tail(n).map_err(ControlError::io(log.path()))
 }
 
-/// Prints the tail, then every new event as it is appended, until `limit`
-/// events were followed or nothing arrived for `idle_timeout`.
+/// Emits the tail, then every new event as it is appended, until `limit`
+/// events were followed, nothing arrived for `idle_timeout`, or `emit`
+/// fails (the reader went away).
 pub fn follow(
     ws: &Workspace,
     tail_n: usize,
     limit: Option<usize>,
     idle_timeout: Option<std::time::Duration>,
-    mut emit: impl FnMut(&Event),
+    mut emit: impl FnMut(&Event) -> std::io::Result<()>,
 ) -> Result<()> {
     use std::io::{BufRead, Seek};
     let log = EventLog::new(&ws.agents);
     for e in log.tail(tail_n).map_err(ControlError::io(log.path()))? {
-        emit(&e);
+        emit(&e).map_err(ControlError::Output)?;
     }
     let mut file = std::fs::OpenOptions::new()
         .create(true)
@@ -51,7 +52,7 @@ pub fn follow(
                 }
                 pos += line.len() as u64;
                 if let Ok(e) = serde_json::from_str::<Event>(&line) {
-                    emit(&e);
+                    emit(&e).map_err(ControlError::Output)?;
                     followed += 1;
                     last = std::time::Instant::now();
                     if limit.is_some_and(|l| followed >= l) {

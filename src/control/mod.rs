@@ -17,11 +17,43 @@ pub mod status;
 use std::path::PathBuf;
 
 use crate::defs::diag::{Diagnostic, Diagnostics};
+use crate::store::lock::Owner;
 
 pub use crate::store::workspace::Workspace;
 
-/// Why an operator call failed. [`ControlError::exit_code`] maps each class
-/// to the CLI's exit status.
+/// The process exit codes of every command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ExitStatus {
+    /// The command did what was asked.
+    Ok = 0,
+    /// The command failed, or (health, doctor, plan validate) found a
+    /// problem.
+    Failure = 1,
+    /// The command was used wrongly (bad arguments, a refused destination).
+    Usage = 2,
+}
+
+impl ExitStatus {
+    pub const ALL: [ExitStatus; 3] = [ExitStatus::Ok, ExitStatus::Failure, ExitStatus::Usage];
+
+    pub fn code(self) -> u8 {
+        self as u8
+    }
+
+    pub fn meaning(self) -> &'static str {
+        match self {
+            ExitStatus::Ok => "success",
+            ExitStatus::Failure => "failure: a runtime error, or a check that did not pass",
+            ExitStatus::Usage => "usage error: bad arguments or a refused request",
+        }
+    }
+}
+
+/// Why an operator call failed. Errors from the layers below are kept whole
+/// (their `source()` chain is intact); [`ControlError::exit_status`] maps
+/// each class to the CLI's exit status and [`ControlError::hint`] says what
+/// to do about it.
 #[derive(Debug, thiserror::Error)]
 pub enum ControlError {
     /// The command was used wrongly (v0.2.0 exits 2 for these).
@@ -39,11 +71,8 @@ pub enum ControlError {
         hint: Option<String>,
     },
     /// Another process owns the workspace.
-    #[error("{message}")]
-    Busy {
-        message: String,
-        hint: Option<String>,
-    },
+    #[error("another millrace process owns this workspace: pid {} on {} ({}, since {})", .0.pid, .0.host, .0.purpose, .0.started_at)]
+    Busy(Owner),
     /// A command was refused (the reason says what was expected).
     #[error("{0}")]
     Rejected(String),
@@ -53,9 +82,23 @@ pub enum ControlError {
         command: &'static str,
         reason: String,
     },
-    /// The runtime could not continue (I/O, an inconsistent run record…).
-    #[error("{0}")]
-    Runtime(String),
+    /// A stored run record could not be read.
+    #[error("run {run_id}: {what}")]
+    Record {
+        run_id: String,
+        what: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    #[error(transparent)]
+    Queue(#[from] crate::store::queue::QueueError),
+    #[error(transparent)]
+    Engine(crate::engine::EngineError),
+    #[error(transparent)]
+    Interp(#[from] crate::interp::InterpError),
+    /// Writing the command's output failed (a full disk, a closed pipe).
+    #[error("cannot write the output: {0}")]
+    Output(#[source] std::io::Error),
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,
@@ -65,10 +108,22 @@ pub enum ControlError {
 }
 
 impl ControlError {
-    pub fn exit_code(&self) -> i32 {
+    pub fn exit_status(&self) -> ExitStatus {
         match self {
-            ControlError::Usage(_) => 2,
-            _ => 1,
+            ControlError::Usage(_) => ExitStatus::Usage,
+            _ => ExitStatus::Failure,
+        }
+    }
+
+    /// What the operator can do about it, when there is something to say.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            ControlError::NotFound { hint, .. } => hint.clone(),
+            ControlError::Busy(_) => Some("wait for it to finish, or stop it; a lock left by a dead process is reclaimed automatically".into()),
+            ControlError::Queue(crate::store::queue::QueueError::Lock(_)) => Some(
+                "another command holds the queue lock; retry when it has finished".into(),
+            ),
+            _ => None,
         }
     }
 
@@ -76,18 +131,21 @@ impl ControlError {
         let path = path.into();
         move |source| ControlError::Io { path, source }
     }
-}
 
-pub type Result<T, E = ControlError> = std::result::Result<T, E>;
-
-impl From<crate::store::queue::QueueError> for ControlError {
-    fn from(e: crate::store::queue::QueueError) -> Self {
-        match e {
-            crate::store::queue::QueueError::Invalid(m) => ControlError::Runtime(m),
-            other => ControlError::Runtime(other.to_string()),
+    pub fn record(
+        run_id: &str,
+        what: impl Into<String>,
+    ) -> impl FnOnce(Box<dyn std::error::Error + Send + Sync>) -> ControlError {
+        let (run_id, what) = (run_id.to_string(), what.into());
+        move |source| ControlError::Record {
+            run_id,
+            what,
+            source,
         }
     }
 }
+
+pub type Result<T, E = ControlError> = std::result::Result<T, E>;
 
 impl From<crate::store::workspace::OpenError> for ControlError {
     fn from(e: crate::store::workspace::OpenError) -> Self {
@@ -107,21 +165,11 @@ impl From<crate::engine::EngineError> for ControlError {
     fn from(e: crate::engine::EngineError) -> Self {
         use crate::engine::EngineError;
         match e {
-            EngineError::Busy(owner) => ControlError::Busy {
-                message: format!(
-                    "another millrace process owns this workspace: pid {} on {} ({}, since {})",
-                    owner.pid, owner.host, owner.purpose, owner.started_at
-                ),
-                hint: Some("wait for it to finish, or stop it; a lock left by a dead process is reclaimed automatically".into()),
-            },
+            EngineError::Busy(owner) => ControlError::Busy(owner),
             EngineError::Plan(d) => ControlError::Diagnostics(d),
-            other => ControlError::Runtime(other.to_string()),
+            EngineError::Interp(e) => ControlError::Interp(e),
+            EngineError::Queue(e) => ControlError::Queue(e),
+            other => ControlError::Engine(other),
         }
-    }
-}
-
-impl From<crate::interp::InterpError> for ControlError {
-    fn from(e: crate::interp::InterpError) -> Self {
-        ControlError::Runtime(e.to_string())
     }
 }

@@ -22,7 +22,7 @@ fn open(ws: &Workspace, run_id: &str) -> Result<RunDir> {
 pub fn plan(ws: &Workspace, run_id: &str) -> Result<FrozenPlan> {
     let dir = open(ws, run_id)?;
     dir.plan()
-        .map_err(|e| ControlError::Runtime(format!("run {run_id}: {e}")))
+        .map_err(|e| ControlError::record(run_id, "cannot load plan.json")(Box::new(e)))
 }
 
 #[derive(Debug, Serialize)]
@@ -50,7 +50,7 @@ pub fn provenance(ws: &Workspace, run_id: &str) -> Result<Provenance> {
     let text = std::fs::read_to_string(dir.path.join(crate::store::runs::PLAN))
         .map_err(ControlError::io(&dir.path))?;
     let plan = FrozenPlan::from_json(&text)
-        .map_err(|e| ControlError::Runtime(format!("run {run_id}: plan.json: {e}")))?;
+        .map_err(|e| ControlError::record(run_id, "plan.json is not a frozen plan")(e.into()))?;
     let transitions = dir.history().map_err(ControlError::io(&dir.path))?;
     Ok(Provenance {
         run_id: run_id.to_string(),

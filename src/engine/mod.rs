@@ -30,8 +30,8 @@ pub enum EngineError {
         #[source]
         source: std::io::Error,
     },
-    #[error("{0}")]
-    Other(String),
+    #[error(transparent)]
+    Lock(#[from] crate::store::lock::LockError),
 }
 
 impl EngineError {

@@ -18,7 +18,7 @@ pub fn lock_path(ws: &Workspace) -> PathBuf {
 pub fn own(ws: &Workspace, purpose: OwnerPurpose) -> Result<FileLock, EngineError> {
     let l = FileLock::try_acquire(&lock_path(ws), purpose).map_err(|e| match e {
         LockError::Held { owner, .. } => EngineError::Busy(owner),
-        other => EngineError::Other(other.to_string()),
+        other => EngineError::Lock(other),
     })?;
     if let Some(dead) = &l.reclaimed_from {
         tracing::warn!(pid = dead.pid, purpose = %dead.purpose, "reclaimed the workspace lock of a dead process");
