@@ -93,7 +93,7 @@ pub enum ControlError {
     #[error(transparent)]
     Queue(#[from] crate::store::queue::QueueError),
     #[error(transparent)]
-    Engine(crate::engine::EngineError),
+    Engine(Box<crate::engine::EngineError>),
     #[error(transparent)]
     Interp(#[from] crate::interp::InterpError),
     /// Writing the command's output failed (a full disk, a closed pipe).
@@ -169,7 +169,7 @@ impl From<crate::engine::EngineError> for ControlError {
             EngineError::Plan(d) => ControlError::Diagnostics(d),
             EngineError::Interp(e) => ControlError::Interp(e),
             EngineError::Queue(e) => ControlError::Queue(e),
-            other => ControlError::Engine(other),
+            other => ControlError::Engine(Box::new(other)),
         }
     }
 }
