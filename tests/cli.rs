@@ -429,9 +429,13 @@ fn schema_export_writes_every_schema() {
             "frozen-plan.schema.json",
             "loop.schema.json",
             "mode.schema.json",
+            "output",
+            "records",
             "stage-kind.schema.json"
         ]
     );
+    let outputs = std::fs::read_dir(dir.path().join("s/output")).unwrap().count();
+    assert_eq!(outputs, 14);
 }
 
 #[test]

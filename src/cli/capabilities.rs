@@ -6,82 +6,14 @@
 use std::io::{self, Write};
 
 use clap::CommandFactory;
-use serde::Serialize;
 
+use crate::control::capabilities::{
+    ArgInfo, Capabilities, CommandInfo, ExitCodeInfo, OUTPUT_SCHEMAS,
+};
 use crate::control::ExitStatus;
 
 use super::output::{write_json, Render};
 use super::Cli;
-
-/// The contract.
-#[derive(Debug, Serialize, schemars::JsonSchema)]
-pub struct Capabilities {
-    pub version: String,
-    /// Every command, by its full name (`queue inspect`).
-    pub commands: Vec<CommandInfo>,
-    pub exit_codes: Vec<ExitCodeInfo>,
-}
-
-#[derive(Debug, Serialize, schemars::JsonSchema)]
-pub struct CommandInfo {
-    pub name: String,
-    pub about: String,
-    pub args: Vec<ArgInfo>,
-    /// The schema (file under `schemas/`) of its `--json` output, when it
-    /// has one.
-    pub output_schema: Option<String>,
-}
-
-#[derive(Debug, Serialize, schemars::JsonSchema)]
-pub struct ArgInfo {
-    /// `--flag` or the positional's name.
-    pub name: String,
-    pub help: String,
-    pub required: bool,
-    /// Whether it takes a value.
-    pub takes_value: bool,
-    /// The values it accepts, when they are a fixed set.
-    pub values: Vec<String>,
-    /// Accepted by every command.
-    pub global: bool,
-}
-
-#[derive(Debug, Serialize, schemars::JsonSchema)]
-pub struct ExitCodeInfo {
-    pub code: u8,
-    pub status: ExitStatus,
-    pub meaning: String,
-}
-
-/// The `--json` output schema of each command, by full command name.
-pub const OUTPUT_SCHEMAS: &[(&str, &str)] = &[
-    ("init", "output/operation.schema.json"),
-    ("add-task", "output/operation.schema.json"),
-    ("add-idea", "output/operation.schema.json"),
-    ("queue", "output/queue.schema.json"),
-    ("queue inspect", "output/queue.schema.json"),
-    ("queue reorder", "output/operation.schema.json"),
-    ("start", "output/start.schema.json"),
-    ("stop", "output/operation.schema.json"),
-    ("pause", "output/operation.schema.json"),
-    ("resume", "output/operation.schema.json"),
-    ("status", "output/status.schema.json"),
-    ("run-provenance", "output/provenance.schema.json"),
-    ("logs", "output/logs.schema.json"),
-    ("config show", "output/config.schema.json"),
-    ("config set", "output/operation.schema.json"),
-    ("config reload", "output/operation.schema.json"),
-    ("health", "output/health.schema.json"),
-    ("doctor", "output/health.schema.json"),
-    ("plan validate", "output/validate.schema.json"),
-    ("plan show", "frozen-plan.schema.json"),
-    ("plan diff", "output/plan-diff.schema.json"),
-    ("modes list", "output/modes.schema.json"),
-    ("modes show", "mode.schema.json"),
-    ("loops list", "output/loops.schema.json"),
-    ("loops show", "loop.schema.json"),
-    ("capabilities", "output/capabilities.schema.json"),
-];
 
 pub fn capabilities() -> Capabilities {
     let root = Cli::command();

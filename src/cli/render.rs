@@ -29,18 +29,16 @@ pub fn error(err: &ControlError, as_json: bool) {
     let stderr = &mut std::io::stderr().lock();
     let hint = err.hint();
     if as_json {
-        let mut value = match err {
-            ControlError::Diagnostics(d) => {
-                serde_json::json!({ "error": err.to_string(), "diagnostics": d })
-            }
-            ControlError::Invalid(d) => {
-                serde_json::json!({ "error": d.message, "diagnostics": [d] })
-            }
-            _ => serde_json::json!({ "error": err.to_string() }),
+        let (error, diagnostics) = match err {
+            ControlError::Diagnostics(d) => (err.to_string(), Some(d.iter().cloned().collect())),
+            ControlError::Invalid(d) => (d.message.clone(), Some(vec![(**d).clone()])),
+            _ => (err.to_string(), None),
         };
-        if let Some(h) = &hint {
-            value["hint"] = serde_json::Value::String(h.clone());
-        }
+        let value = crate::control::schema::ErrorOutput {
+            error,
+            hint,
+            diagnostics,
+        };
         let _ = write_json(stderr, &value);
         return;
     }

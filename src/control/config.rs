@@ -8,7 +8,7 @@ use crate::engine::commands::Command;
 use super::queue::Operation;
 use super::{mailbox, Result, Workspace};
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct ConfigView {
     pub config_path: String,
     pub workspace_root: String,

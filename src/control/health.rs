@@ -16,7 +16,7 @@ use crate::store::{journal, lock, queue::Queue, runs, status};
 
 use super::{init, Workspace};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum CheckStatus {
     Pass,
@@ -24,7 +24,7 @@ pub enum CheckStatus {
     Fail,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct Check {
     pub check_id: &'static str,
     pub category: &'static str,
@@ -33,7 +33,7 @@ pub struct Check {
     pub details: Vec<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct RunnerPrerequisite {
     pub runner: String,
     pub executable: String,
@@ -44,7 +44,7 @@ pub struct RunnerPrerequisite {
     pub message: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct Summary {
     pub total_checks: usize,
     pub passed_checks: usize,
@@ -52,7 +52,7 @@ pub struct Summary {
     pub failed_checks: usize,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct HealthReport {
     pub ok: bool,
     pub status: CheckStatus,

@@ -80,7 +80,7 @@ fn initial_contents(rel: &str) -> &'static str {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct InitReport {
     pub workspace_root: String,
     pub config_path: String,

@@ -2,6 +2,7 @@
 //! mailbox) calls. Functions here decide and act; they return data, never
 //! formatted text, so that text and `--json` output come from the same value.
 
+pub mod capabilities;
 pub mod config;
 pub mod health;
 pub mod init;

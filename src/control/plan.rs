@@ -13,7 +13,7 @@ use crate::engine;
 use super::{ControlError, Result, Workspace};
 
 /// Outcome of `plan validate`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct ValidateReport {
     pub ok: bool,
     pub mode: Option<String>,
@@ -75,7 +75,7 @@ pub fn registry(ws: Option<&Workspace>) -> (Registry, Diagnostics) {
     (reg, diags.finish())
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct ModeSummary {
     pub id: String,
     pub aliases: Vec<String>,
@@ -102,7 +102,7 @@ pub fn modes(reg: &Registry) -> Vec<ModeSummary> {
         .collect()
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct LoopSummary {
     pub id: String,
     pub plane: String,

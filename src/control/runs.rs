@@ -25,7 +25,7 @@ pub fn plan(ws: &Workspace, run_id: &str) -> Result<FrozenPlan> {
         .map_err(|e| ControlError::record(run_id, "cannot load plan.json")(Box::new(e)))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct Provenance {
     pub run_id: String,
     pub run_dir: String,
@@ -35,7 +35,7 @@ pub struct Provenance {
     pub transitions: Vec<Transition>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct PlanIdentity {
     pub plan_id: String,
     pub content_hash: String,
@@ -68,7 +68,7 @@ pub fn provenance(ws: &Workspace, run_id: &str) -> Result<Provenance> {
     })
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct PlanDiff {
     pub a: String,
     pub b: String,
@@ -80,7 +80,7 @@ pub struct PlanDiff {
     pub changed_inputs: Vec<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct Change {
     /// Path into the plan content, e.g. `planes.execution.nodes.qa.model`.
     pub path: String,

@@ -1,5 +1,6 @@
-//! `schema export`: writes the JSON Schemas of every authored format and of
-//! the frozen plan.
+//! `schema export`: writes the JSON Schemas of every authored format, the
+//! frozen plan, every command's `--json` output (`output/`) and the on-disk
+//! records that scripts read (`records/`).
 
 use std::path::{Path, PathBuf};
 
@@ -11,16 +12,121 @@ use super::{ControlError, Result};
 
 pub const PLAN_SCHEMA_FILE: &str = "frozen-plan.schema.json";
 
-/// Every schema as (file name, pretty JSON text).
+/// `start --json`: one run (`--once`) or the daemon's report.
+#[derive(schemars::JsonSchema)]
+#[serde(untagged)]
+#[allow(dead_code, clippy::large_enum_variant)] // only its schema is used
+enum StartOutput {
+    Once(super::start::StartReport),
+    Daemon(crate::engine::daemon::DaemonReport),
+}
+
+/// What a failed command prints on stderr with `--json`.
+#[derive(serde::Serialize, schemars::JsonSchema)]
+pub struct ErrorOutput {
+    pub error: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
+    /// Located problems, for invalid inputs and failed compiles.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub diagnostics: Option<Vec<crate::defs::diag::Diagnostic>>,
+}
+
+fn text_of(schema: schemars::Schema) -> String {
+    let value = serde_json::to_value(schema).expect("schema serialises");
+    let mut text = serde_json::to_string_pretty(&value).expect("schema serialises");
+    text.push('\n');
+    text
+}
+
+/// Every schema as (path under `schemas/`, pretty JSON text).
 pub fn all() -> Vec<(&'static str, String)> {
+    use schemars::schema_for as s;
     let mut out: Vec<(&'static str, String)> = DocKind::ALL
         .iter()
         .map(|k| (k.schema_file(), k.schema_text()))
         .collect();
-    let plan = serde_json::to_value(schemars::schema_for!(FrozenPlan)).expect("schema serialises");
-    let mut text = serde_json::to_string_pretty(&plan).expect("schema serialises");
-    text.push('\n');
-    out.push((PLAN_SCHEMA_FILE, text));
+    out.extend([
+        (PLAN_SCHEMA_FILE, text_of(s!(FrozenPlan))),
+        (
+            "output/operation.schema.json",
+            text_of(s!(super::queue::Operation)),
+        ),
+        (
+            "output/queue.schema.json",
+            text_of(s!(crate::store::queue::QueueView)),
+        ),
+        ("output/start.schema.json", text_of(s!(StartOutput))),
+        (
+            "output/status.schema.json",
+            text_of(s!(super::status::StatusReport)),
+        ),
+        (
+            "output/provenance.schema.json",
+            text_of(s!(super::runs::Provenance)),
+        ),
+        (
+            "output/logs.schema.json",
+            text_of(s!(Vec<crate::store::events::Event>)),
+        ),
+        (
+            "output/config.schema.json",
+            text_of(s!(super::config::ConfigView)),
+        ),
+        (
+            "output/health.schema.json",
+            text_of(s!(super::health::HealthReport)),
+        ),
+        (
+            "output/validate.schema.json",
+            text_of(s!(super::plan::ValidateReport)),
+        ),
+        (
+            "output/plan-diff.schema.json",
+            text_of(s!(super::runs::PlanDiff)),
+        ),
+        (
+            "output/modes.schema.json",
+            text_of(s!(Vec<super::plan::ModeSummary>)),
+        ),
+        (
+            "output/loops.schema.json",
+            text_of(s!(Vec<super::plan::LoopSummary>)),
+        ),
+        (
+            "output/capabilities.schema.json",
+            text_of(s!(super::capabilities::Capabilities)),
+        ),
+        ("output/error.schema.json", text_of(s!(ErrorOutput))),
+        (
+            "records/state.schema.json",
+            text_of(s!(crate::engine::state::RuntimeState)),
+        ),
+        (
+            "records/event.schema.json",
+            text_of(s!(crate::store::events::Event)),
+        ),
+        (
+            "records/transition.schema.json",
+            text_of(s!(crate::store::runs::Transition)),
+        ),
+        (
+            "records/run.schema.json",
+            text_of(s!(crate::store::runs::RunMeta)),
+        ),
+        (
+            "records/active-run.schema.json",
+            text_of(s!(crate::store::runs::ActiveRun)),
+        ),
+        (
+            "records/stage-result.schema.json",
+            text_of(s!(crate::store::runs::StageResultRecord)),
+        ),
+        (
+            "records/mailbox-envelope.schema.json",
+            text_of(s!(crate::engine::mailbox::Envelope)),
+        ),
+    ]);
     out
 }
 
@@ -29,6 +135,9 @@ pub fn export(dir: &Path) -> Result<Vec<PathBuf>> {
     let mut written = Vec::new();
     for (name, text) in all() {
         let path = dir.join(name);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(ControlError::io(parent))?;
+        }
         atomic::write(&path, text.as_bytes()).map_err(ControlError::io(&path))?;
         written.push(path);
     }

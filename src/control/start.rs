@@ -14,7 +14,7 @@ use crate::store::lock::{Owner, OwnerPurpose};
 use super::{Result, Workspace};
 
 /// What `start --once` did.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct StartReport {
     /// `ran`, `resumed` or `idle` (nothing to do).
     pub outcome: &'static str,

@@ -12,7 +12,7 @@ use crate::store::status as status_file;
 
 use super::{Result, Workspace};
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct StatusReport {
     pub runtime: Runtime,
     /// The daemon's own report (`agents/.runtime/state.json`), only while a
@@ -27,7 +27,7 @@ pub struct StatusReport {
     pub next_task: Option<TaskView>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct Runtime {
     /// True only while a live process holds the workspace lock.
     pub process_running: bool,
@@ -41,7 +41,7 @@ pub struct Runtime {
     pub config_hash: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct PlanState {
     pub mode: String,
     /// Plan compiled from the current inputs (`None` when they do not compile).

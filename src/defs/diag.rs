@@ -10,7 +10,9 @@ use std::fmt;
 use serde::Serialize;
 
 /// A 1-based line and column inside a source file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, schemars::JsonSchema,
+)]
 pub struct Pos {
     pub line: u32,
     pub column: u32,
@@ -30,7 +32,7 @@ impl Pos {
 }
 
 /// How bad a diagnostic is. Only errors make compilation fail.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     Error,
@@ -38,7 +40,7 @@ pub enum Severity {
 }
 
 /// One problem in one place.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Diagnostic {
     pub severity: Severity,
     /// Stable machine-readable class, e.g. `yaml.syntax`, `graph.unreachable`.
@@ -125,7 +127,7 @@ impl fmt::Display for Diagnostic {
 }
 
 /// An ordered collection of diagnostics gathered across phases.
-#[derive(Debug, Default, Clone, Serialize)]
+#[derive(Debug, Default, Clone, Serialize, schemars::JsonSchema)]
 #[serde(transparent)]
 pub struct Diagnostics(Vec<Diagnostic>);
 

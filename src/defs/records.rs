@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 /// Token accounting normalised across runners (Codex counts cached input
 /// inside `input`; Claude does not, so its adapter adds it).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Usage {
     pub input: u64,
     pub cached_input: u64,

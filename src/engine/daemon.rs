@@ -47,7 +47,7 @@ pub struct Options {
     pub listener: Option<EventListener>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct DaemonReport {
     pub runs_finished: u32,
     pub runs_interrupted: u32,

@@ -18,7 +18,7 @@ use super::commands::Command;
 /// Largest envelope the daemon reads.
 pub const MAX_ENVELOPE_BYTES: u64 = 64 * 1024;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Envelope {
     pub command_id: String,
     pub issued_at: String,
@@ -28,7 +28,7 @@ pub struct Envelope {
 }
 
 /// The result recorded with a processed or failed envelope.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct CommandResult {
     pub command_id: String,
     pub processed_at: String,

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::store::atomic;
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct RuntimeState {
     pub process_running: bool,
     pub paused: bool,

@@ -11,7 +11,7 @@ use crate::defs::marker::Marker;
 use crate::defs::stage_kind::OutcomeClass;
 use crate::runner::{self, marker::last_marker, StagePaths, StageRequest, StageResult};
 use crate::store::events::PlaneEvent;
-use crate::store::runs::{Bound, OutcomeSource, Transition, TransitionEvent};
+use crate::store::runs::{Bound, OutcomeSource, StageResultRecord, Transition, TransitionEvent};
 use crate::store::status;
 
 use super::prompt::{self, PreviousStage, PromptInputs};
@@ -352,26 +352,27 @@ pub fn normalise(kind: &StageKindPlan, result: &StageResult, paths: &StagePaths)
 
 /// `<node>.<attempt>.result.json`: what came back and what it meant.
 fn write_result(paths: &StagePaths, result: &StageResult, verdict: &Verdict, decision: &Decision) {
-    let value = json!({
-        "exit_code": result.exit.code,
-        "signal": result.exit.signal,
-        "timed_out": result.exit.timed_out,
-        "duration_ms": result.exit.duration.as_millis() as u64,
-        "spawn_error": result.exit.spawn_error,
-        "agent_error": result.agent_error,
-        "marker": verdict.marker,
-        "outcome": verdict.outcome,
-        "outcome_source": verdict.source,
-        "failure": verdict.failure,
-        "usage": result.usage,
-        "session_id": result.session_id,
-        "next": decision.target,
-        "selected_edge": decision.edge_id,
-    });
-    let _ = std::fs::write(
-        &paths.result,
-        serde_json::to_string_pretty(&value).unwrap_or_default() + "\n",
-    );
+    let value = StageResultRecord {
+        agent_error: result.agent_error.clone(),
+        duration_ms: result.exit.duration.as_millis() as u64,
+        exit_code: result.exit.code,
+        failure: verdict.failure.clone(),
+        marker: verdict.marker.clone(),
+        next: decision.target.clone(),
+        outcome: verdict.outcome.clone(),
+        outcome_source: verdict.source,
+        selected_edge: decision.edge_id.clone(),
+        session_id: result.session_id.clone(),
+        signal: result.exit.signal,
+        spawn_error: result.exit.spawn_error.clone(),
+        timed_out: result.exit.timed_out,
+        usage: result.usage.clone(),
+    };
+    // Through a `Value` so that nested records (usage) are sorted too.
+    let text = serde_json::to_value(&value)
+        .and_then(|v| serde_json::to_string_pretty(&v))
+        .unwrap_or_default();
+    let _ = std::fs::write(&paths.result, text + "\n");
 }
 
 /// First non-marker line of the agent's final text, for `previous`.

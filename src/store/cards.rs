@@ -99,7 +99,7 @@ pub fn scan(text: &str) -> (&str, Vec<CardRef<'_>>) {
 /// The `{spec_id, task_id, title}` view printed by queue commands. Fields
 /// are declared in sorted order so direct serialisation matches v0.2.0's
 /// sorted-key JSON without building a `Value` per card.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct TaskView {
     pub spec_id: Option<String>,
     pub task_id: String,

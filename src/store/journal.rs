@@ -20,7 +20,7 @@ use super::atomic;
 /// `append`, `contents` is appended unless the file already ends with it
 /// (so large append-only stores are not rewritten, and a replay after a
 /// crash does not append twice).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct FileWrite {
     /// Path relative to the agents directory.
     pub path: String,
@@ -29,7 +29,7 @@ pub struct FileWrite {
     pub append: bool,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
 struct Entry {
     op: String,
     written_at: String,

@@ -60,7 +60,7 @@ pub struct Snapshot {
 }
 
 /// `queue --json` / `queue inspect --json` shape (spec §1.6).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct QueueView {
     pub active_task: Option<TaskView>,
     pub backlog: Vec<TaskView>,
@@ -96,7 +96,7 @@ pub struct QuarantineRequest {
     pub handoff: serde_json::Value,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct QuarantineOutcome {
     pub batch_id: String,
     pub handoff_id: String,

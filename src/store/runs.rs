@@ -25,7 +25,7 @@ pub const HISTORY: &str = "transition_history.jsonl";
 pub const PLAN: &str = "plan.json";
 
 /// `run.json`: what the run is about and how it ended.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct RunMeta {
     pub run_id: String,
     pub plan_id: String,
@@ -46,7 +46,7 @@ pub struct RunMeta {
 }
 
 /// Parameters bound to a stage attempt, as recorded.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Bound {
     pub runner: String,
     pub model: Option<String>,
@@ -74,6 +74,28 @@ impl std::fmt::Display for OutcomeSource {
     }
 }
 
+/// `<node>.<attempt>.result.json`: what came back from a stage attempt and
+/// what it meant. Fields are declared in sorted order (the file is read by
+/// scripts as sorted JSON).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct StageResultRecord {
+    pub agent_error: Option<String>,
+    pub duration_ms: u64,
+    pub exit_code: Option<i32>,
+    pub failure: Option<String>,
+    /// The marker the agent emitted, legal or not.
+    pub marker: Option<Marker>,
+    pub next: Target,
+    pub outcome: Marker,
+    pub outcome_source: OutcomeSource,
+    pub selected_edge: String,
+    pub session_id: Option<String>,
+    pub signal: Option<i32>,
+    pub spawn_error: Option<String>,
+    pub timed_out: bool,
+    pub usage: Option<Usage>,
+}
+
 /// What a transition record records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub enum TransitionEvent {
@@ -97,7 +119,7 @@ impl std::fmt::Display for TransitionEvent {
 }
 
 /// One line of `transition_history.jsonl`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Transition {
     pub schema_version: u32,
     /// `<run_id>-transition-NNNN`.
@@ -279,7 +301,7 @@ pub fn run_id_is_safe(id: &str) -> bool {
 }
 
 /// `agents/.runtime/active_run.json`: the run that must be finished first.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ActiveRun {
     pub run_id: String,
     pub plane: Plane,
