@@ -434,7 +434,9 @@ fn schema_export_writes_every_schema() {
             "stage-kind.schema.json"
         ]
     );
-    let outputs = std::fs::read_dir(dir.path().join("s/output")).unwrap().count();
+    let outputs = std::fs::read_dir(dir.path().join("s/output"))
+        .unwrap()
+        .count();
     assert_eq!(outputs, 14);
 }
 

@@ -430,48 +430,70 @@ pub fn set_in_text(text: &str, key: &str, value: &str) -> Result<(String, Config
         }
         return Err(format!("unknown config key: {key}"));
     }
-    let literal = match toml::from_str::<toml::Table>(&format!("v = {value}")) {
-        Ok(_) => value.to_string(),
-        Err(_) => toml::Value::String(value.to_string()).to_string(),
-    };
-    let (table, leaf) = key.rsplit_once('.').expect("at least two segments");
-    let new_text = edit_toml(text, table, leaf, &literal);
+    let new_text = edit_toml(text, &segments, value)?;
     let config = Config::parse("millrace.toml", &new_text)
         .map_err(|d| format!("invalid value for {key}: {}", d.message))?;
     Ok((new_text, config))
 }
 
-fn edit_toml(text: &str, table: &str, leaf: &str, literal: &str) -> String {
-    let header = format!("[{table}]");
-    let lines: Vec<&str> = text.lines().collect();
-    let is_header = |l: &str| l.trim_start().starts_with('[');
-    let Some(start) = lines
-        .iter()
-        .position(|l| l.split('#').next().unwrap_or("").trim() == header)
-    else {
-        let mut out = text.trim_end().to_string();
-        out.push_str(&format!("\n\n{header}\n{leaf} = {literal}\n"));
-        return out;
-    };
-    let end = lines[start + 1..]
-        .iter()
-        .position(|l| is_header(l))
-        .map_or(lines.len(), |i| start + 1 + i);
-    let mut out: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
-    let assigns = |l: &str| l.split('=').next().map(str::trim) == Some(leaf) && l.contains('=');
-    match (start + 1..end).find(|i| assigns(lines[*i])) {
-        Some(i) => out[i] = format!("{leaf} = {literal}"),
-        None => {
-            let last = (start + 1..end)
-                .rev()
-                .find(|i| !lines[*i].trim().is_empty())
-                .unwrap_or(start);
-            out.insert(last + 1, format!("{leaf} = {literal}"));
+/// The TOML value of `value`: a TOML literal (`2`, `true`, `"x"`,
+/// `["a", "b"]`), else the text as a string.
+fn literal(value: &str) -> toml_edit::Value {
+    format!("v = {value}")
+        .parse::<toml_edit::DocumentMut>()
+        .ok()
+        .and_then(|doc| doc.get("v").and_then(|i| i.as_value()).cloned())
+        .map(|mut v| {
+            v.decor_mut().clear();
+            v
+        })
+        .unwrap_or_else(|| toml_edit::Value::from(value))
+}
+
+/// Sets `segments` (a dotted key) in `text` with toml_edit, so comments,
+/// layout, spacing in headers (`[ engine ]`), inline tables and multi-line
+/// arrays stay as written. Missing tables are added.
+fn edit_toml(text: &str, segments: &[&str], value: &str) -> Result<String, String> {
+    let mut doc: toml_edit::DocumentMut = text
+        .parse()
+        .map_err(|e| format!("millrace.toml is not valid TOML: {e}"))?;
+    let (leaf, tables) = segments.split_last().expect("at least two segments");
+    let mut item = doc.as_item_mut();
+    for (i, seg) in tables.iter().enumerate() {
+        let here = tables[..=i].join(".");
+        let table = item
+            .as_table_like_mut()
+            .ok_or_else(|| format!("cannot set a key under `{here}`: it is not a table"))?;
+        if table.get(seg).is_none() {
+            table.insert(seg, toml_edit::Item::Table(toml_edit::Table::new()));
+        }
+        item = table.get_mut(seg).expect("just inserted");
+        if !item.is_table_like() {
+            return Err(format!(
+                "cannot set a key under `{here}`: it is a value, not a table"
+            ));
         }
     }
-    let mut joined = out.join("\n");
-    joined.push('\n');
-    joined
+    let table = item.as_table_like_mut().expect("checked above");
+    match table.get_mut(leaf) {
+        Some(existing) if existing.is_value() => {
+            // Keep the comment and spacing around the old value.
+            let decor = existing.as_value().map(|v| v.decor().clone());
+            let mut new = literal(value);
+            if let Some(d) = decor {
+                *new.decor_mut() = d;
+            }
+            *existing = toml_edit::Item::Value(new);
+        }
+        Some(_) => return Err(format!("`{}` is a table, not a value", segments.join("."))),
+        None => {
+            table.insert(leaf, toml_edit::Item::Value(literal(value)));
+        }
+    }
+    if let Some(inline) = item.as_inline_table_mut() {
+        inline.fmt();
+    }
+    Ok(doc.to_string())
 }
 
 #[cfg(test)]
@@ -491,13 +513,31 @@ mod edit_tests {
         );
         assert_eq!(c.engine.poll_interval_seconds, 5);
         let (t, c) = set_in_text(&t, "stages.builder.timeout_seconds", "2").unwrap();
-        assert!(
-            t.ends_with("[stages.builder]\ntimeout_seconds = 2\n"),
-            "{t}"
-        );
+        assert!(t.contains("[stages.builder]\ntimeout_seconds = 2\n"), "{t}");
         assert_eq!(c.stages["builder"].timeout_seconds, Some(2));
         let (_, c) = set_in_text(TEXT, "execution.integration_mode", "always").unwrap();
         assert_eq!(c.execution.integration_mode, IntegrationMode::Always);
+    }
+
+    #[test]
+    fn valid_toml_shapes_are_edited_in_place() {
+        // Spaces in a header, an inline table, a multi-line array.
+        let text = "[ engine ]\npoll_interval_seconds = 60 # poll\n\n[stages]\nqa = { model = \"o3\" }\n\n[runners.x]\nargs = [\n  \"a\",\n  \"b\",\n]\n";
+        let (t, c) = set_in_text(text, "engine.poll_interval_seconds", "5").unwrap();
+        assert!(
+            t.starts_with("[ engine ]\npoll_interval_seconds = 5 # poll\n"),
+            "{t}"
+        );
+        assert_eq!(c.engine.poll_interval_seconds, 5);
+        let (t, c) = set_in_text(&t, "stages.qa.timeout_seconds", "9").unwrap();
+        assert!(
+            t.contains("qa = { model = \"o3\", timeout_seconds = 9 }"),
+            "{t}"
+        );
+        assert_eq!(c.stages["qa"].timeout_seconds, Some(9));
+        let (t, c) = set_in_text(&t, "runners.x.command", "[\"/bin/x\"]").unwrap();
+        assert!(t.contains("args = [\n  \"a\",\n  \"b\",\n]"), "{t}");
+        assert_eq!(c.runners["x"].command, ["/bin/x"]);
     }
 
     #[test]
