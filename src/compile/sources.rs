@@ -230,7 +230,12 @@ fn walk(dir: &Path, root: &Path, diags: &mut Diagnostics) -> Vec<PathBuf> {
                         format!("`{path}` links back to `{}`", display(anc)),
                     )
                     .with_hint("remove the symlink that points at its own ancestor"),
-                    None => Diagnostic::error("io.read", format!("cannot read `{path}`: {err}")),
+                    None => {
+                        let why = err
+                            .io_error()
+                            .map_or_else(|| err.to_string(), ToString::to_string);
+                        Diagnostic::error("io.read", format!("cannot read `{path}`: {why}"))
+                    }
                 };
                 diags.push(diag.in_file(path));
             }

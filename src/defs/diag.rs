@@ -39,6 +39,65 @@ pub enum Severity {
     Warning,
 }
 
+/// Every diagnostic code, sorted. Each has a fixture under
+/// `tests/fixtures/diagnostics/<code>.fixture` whose located message is
+/// snapshot-tested, and docs/authoring.md lists them.
+pub const CODES: &[&str] = &[
+    "config.invalid",
+    "config.unknown_stage_kind",
+    "graph.dead_edge",
+    "graph.dead_end",
+    "graph.duplicate_edge",
+    "graph.fact_type",
+    "graph.illegal_outcome",
+    "graph.name_clash",
+    "graph.no_entry",
+    "graph.plane_mismatch",
+    "graph.unbounded_cycle",
+    "graph.unhandled_outcome",
+    "graph.unknown_fact",
+    "graph.unknown_stage_kind",
+    "graph.unknown_target",
+    "graph.unreachable",
+    "graph.unused_terminal",
+    "io.read",
+    "mode.broken_loop",
+    "mode.no_execution",
+    "mode.plane_mismatch",
+    "mode.unknown",
+    "mode.unknown_loop",
+    "mode.unknown_stage_kind",
+    "override.not_allowed",
+    "path.escape",
+    "path.loop",
+    "path.special",
+    "prompt.missing",
+    "prompt.syntax",
+    "prompt.unknown_variable",
+    "registry.duplicate",
+    "registry.plane_mismatch",
+    "registry.unknown_edge",
+    "registry.unknown_loop",
+    "registry.unknown_node",
+    "resume.duplicate",
+    "resume.no_edge",
+    "runner.unknown",
+    "schema.unknown_field",
+    "schema.violation",
+    "stage.failure_outcome",
+    "threshold.bad_limit",
+    "threshold.bad_reset",
+    "threshold.double_count",
+    "threshold.duplicate",
+    "threshold.reset_cycle",
+    "yaml.complex_key",
+    "yaml.duplicate_key",
+    "yaml.limit",
+    "yaml.multiple_documents",
+    "yaml.syntax",
+    "yaml.too_large",
+];
+
 /// One problem in one place.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Diagnostic {
@@ -56,6 +115,7 @@ pub struct Diagnostic {
 
 impl Diagnostic {
     pub fn error(code: &'static str, message: impl Into<String>) -> Self {
+        debug_assert!(CODES.contains(&code), "unlisted diagnostic code {code}");
         Diagnostic {
             severity: Severity::Error,
             code,
@@ -68,6 +128,7 @@ impl Diagnostic {
     }
 
     pub fn warning(code: &'static str, message: impl Into<String>) -> Self {
+        debug_assert!(CODES.contains(&code), "unlisted diagnostic code {code}");
         Diagnostic {
             severity: Severity::Warning,
             ..Diagnostic::error(code, message)
