@@ -49,7 +49,7 @@ fn apply(ws: &Ws, entries: &[(String, String)]) {
     for (head, body) in entries {
         let mut words = head.split_whitespace();
         let first = words.next().unwrap();
-        let mut parent_of = |rel: &str| {
+        let parent_of = |rel: &str| {
             let p = ws.path(rel);
             std::fs::create_dir_all(p.parent().unwrap()).unwrap();
             p
