@@ -1,98 +1,10 @@
 //! Integration tests: the real `millrace` binary on temporary workspaces.
 
-use std::path::{Path, PathBuf};
-use std::process::Output;
+mod support;
 
-use assert_cmd::Command;
+use std::path::Path;
 
-/// A scratch workspace made by `millrace init`.
-struct Ws {
-    _dir: tempfile::TempDir,
-    root: PathBuf,
-}
-
-impl Ws {
-    fn new() -> Ws {
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path().join("w");
-        let out = Command::cargo_bin("millrace")
-            .unwrap()
-            .arg("init")
-            .arg(&root)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "init failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        Ws { _dir: dir, root }
-    }
-
-    fn config(&self) -> PathBuf {
-        self.root.join("millrace.toml")
-    }
-
-    fn write(&self, rel: &str, text: &str) {
-        let p = self.root.join(rel);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(p, text).unwrap();
-    }
-
-    /// Runs millrace with `--config` pointing at this workspace.
-    fn run(&self, args: &[&str]) -> Run {
-        let out = Command::cargo_bin("millrace")
-            .unwrap()
-            .arg("--config")
-            .arg(self.config())
-            .args(args)
-            .current_dir(&self.root)
-            .output()
-            .unwrap();
-        Run::new(out, &self.root, args)
-    }
-}
-
-struct Run {
-    out: Output,
-    stdout: String,
-    stderr: String,
-    what: String,
-}
-
-impl Run {
-    fn new(out: Output, root: &Path, args: &[&str]) -> Run {
-        let clean =
-            |b: &[u8]| String::from_utf8_lossy(b).replace(&root.display().to_string(), "[WS]");
-        Run {
-            stdout: clean(&out.stdout),
-            stderr: clean(&out.stderr),
-            what: format!("millrace {}", args.join(" ")),
-            out,
-        }
-    }
-
-    #[track_caller]
-    fn code(self, expected: i32) -> Run {
-        assert_eq!(
-            self.out.status.code(),
-            Some(expected),
-            "{}\n--- stdout\n{}\n--- stderr\n{}",
-            self.what,
-            self.stdout,
-            self.stderr
-        );
-        self
-    }
-
-    fn json(&self) -> serde_json::Value {
-        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("{e}: {}", self.stdout))
-    }
-}
-
-fn bin() -> Command {
-    Command::cargo_bin("millrace").unwrap()
-}
+use support::{bin, output_of, OutputWithin, Ws};
 
 #[test]
 fn init_then_validate_persists_a_stable_plan() {
@@ -148,14 +60,13 @@ fn every_packaged_mode_validates_by_id_and_alias() {
 #[test]
 fn init_refuses_non_empty_destination_with_usage_exit() {
     let ws = Ws::new();
-    let out = bin().arg("init").arg(&ws.root).output().unwrap();
+    let out = bin().arg("init").arg(&ws.root).output_within();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("re-run with --force"));
     let out = bin()
         .args(["init", "--force", "--json"])
         .arg(&ws.root)
-        .output()
-        .unwrap();
+        .output_within();
     assert!(out.status.success());
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["payload"]["created_file_count"], 0);
@@ -168,8 +79,7 @@ fn validate_without_a_workspace_says_how_to_make_one() {
     let out = bin()
         .args(["plan", "validate"])
         .current_dir(dir.path())
-        .output()
-        .unwrap();
+        .output_within();
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -297,7 +207,7 @@ fn yaml_syntax_duplicate_keys_alias_bombs_and_oversized_files() {
 #[test]
 fn overlay_symlinks_out_of_the_workspace_are_rejected() {
     let ws = Ws::new();
-    let outside = ws._dir.path().join("outside.yaml");
+    let outside = ws.dir.path().join("outside.yaml");
     std::fs::write(&outside, "id: x\nplane: execution\n").unwrap();
     std::os::unix::fs::symlink(&outside, ws.root.join("agents/registry/loops/link.yaml")).unwrap();
     let r = ws.run(&["plan", "validate", "--json"]).code(1);
@@ -346,7 +256,7 @@ fn plan_show_dot_renders_with_graphviz() {
         .unwrap()
         .write_all(r.stdout.as_bytes())
         .unwrap();
-    let out = dot.wait_with_output().unwrap();
+    let out = output_of(dot);
     assert!(
         out.status.success(),
         "{}",
@@ -402,8 +312,7 @@ fn registry_commands_work_without_a_workspace() {
     let out = bin()
         .args(["modes", "list"])
         .current_dir(dir.path())
-        .output()
-        .unwrap();
+        .output_within();
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains("research_audit"));
 }
@@ -414,8 +323,7 @@ fn schema_export_writes_every_schema() {
     let out = bin()
         .args(["schema", "export"])
         .arg(dir.path().join("s"))
-        .output()
-        .unwrap();
+        .output_within();
     assert!(out.status.success());
     let mut names: Vec<String> = std::fs::read_dir(dir.path().join("s"))
         .unwrap()

@@ -8,7 +8,7 @@ mod support;
 use std::path::Path;
 
 use serde_json::Value;
-use support::Ws;
+use support::{bin, output_of, OutputWithin, Ws};
 
 fn schema(rel: &str) -> jsonschema::Validator {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -110,10 +110,9 @@ fn every_json_output_matches_its_schema() {
 fn errors_and_init_have_schemas_too() {
     let dir = tempfile::tempdir().unwrap();
     let target = dir.path().join("w");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_millrace"))
+    let out = bin()
         .args(["init", target.to_str().unwrap(), "--json"])
-        .output()
-        .unwrap();
+        .output_within();
     assert!(out.status.success());
     let text = String::from_utf8(out.stdout).unwrap();
     check(
@@ -122,10 +121,9 @@ fn errors_and_init_have_schemas_too() {
         &serde_json::from_str(&text).unwrap(),
     );
     assert_sorted("init", &text);
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_millrace"))
+    let out = bin()
         .args(["--config", "/nonexistent/millrace.toml", "status", "--json"])
-        .output()
-        .unwrap();
+        .output_within();
     assert_eq!(out.status.code(), Some(1));
     let err: Value = serde_json::from_slice(&out.stderr).unwrap();
     check("output/error.schema.json", "error", &err);
@@ -177,7 +175,13 @@ fn a_full_stdout_is_a_failure_and_a_closed_pipe_is_not() {
         .write(true)
         .open("/dev/full")
         .unwrap();
-    let out = ws.command(&["plan", "show"]).stdout(full).output().unwrap();
+    let child = ws
+        .command(&["plan", "show"])
+        .stdout(full)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = output_of(child);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot write the output"));
 }

@@ -34,7 +34,7 @@ impl Daemon {
         let deadline = Instant::now() + Duration::from_secs(secs);
         loop {
             if let Some(status) = child.try_wait().unwrap() {
-                let out = child.wait_with_output().unwrap();
+                let out = support::output_of(child);
                 return (
                     status.success(),
                     String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -51,7 +51,7 @@ impl Daemon {
     fn kill9(mut self) {
         let mut child = self.0.take().unwrap();
         child.kill().unwrap();
-        child.wait().unwrap();
+        support::wait_within(&mut child);
     }
 }
 
@@ -114,8 +114,10 @@ fn drains_30_queued_tasks_without_idle_gaps() {
             }
         }
     }
+    // An idle daemon sleeps until a wake or 5 × poll_interval_seconds
+    // (300 s by default); any gap far below that means it went straight on.
     assert!(
-        worst < Duration::from_millis(500),
+        worst < Duration::from_secs(30),
         "idle gap of {worst:?} between tasks"
     );
     assert_eq!(state(&ws)["process_running"], false);
@@ -156,8 +158,6 @@ fn commands_go_through_the_mailbox_and_pause_holds_the_next_stage() {
         || ws.trace().len() == 1 && ws.read("agents/status.md").contains("BUILDER_COMPLETE"),
         "builder done",
     );
-    std::thread::sleep(Duration::from_millis(500));
-    assert_eq!(ws.nodes_visited(), ["builder"]);
     let status = ws.run(&["status", "--json"]).code(0).json();
     assert_eq!(status["daemon"]["paused"], true);
     assert_eq!(status["runtime"]["process_running"], true);
@@ -170,6 +170,22 @@ fn commands_go_through_the_mailbox_and_pause_holds_the_next_stage() {
     );
     ws.run(&["stop"]).code(0);
     assert!(d.wait(30).0);
+    // Event order, not timing: while paused no stage started; the next one
+    // started only after the resume.
+    let types = ws.event_types();
+    let at = |t: &str| types.iter().position(|x| x == t).unwrap();
+    let starts: Vec<usize> = types
+        .iter()
+        .enumerate()
+        .filter(|(_, t)| *t == "execution.stage.started")
+        .map(|(i, _)| i)
+        .collect();
+    let (paused, resumed) = (at("engine.paused"), at("engine.resumed"));
+    assert!(
+        starts.iter().all(|i| *i < paused || *i > resumed),
+        "a stage started while paused: {types:?}"
+    );
+    assert!(starts.iter().any(|i| *i > resumed), "{types:?}");
     let processed = std::fs::read_dir(ws.path("agents/.runtime/commands/processed"))
         .unwrap()
         .count();
@@ -202,12 +218,17 @@ fn stop_during_a_long_stage_leaves_the_run_resumable() {
     ws.script("builder", &["SLEEP", "BUILDER_COMPLETE"]);
     let d = Daemon::start(&ws);
     wait_for(&ws.path("fake/builder.child.pid"), 30);
-    let t = Instant::now();
     ws.run(&["stop"]).code(0);
+    // The stage sleeps for 60 s; the daemon ends it after the 1 s grace.
     let (ok, out) = d.wait(30);
     assert!(ok, "{out}");
-    assert!(t.elapsed() < Duration::from_secs(15), "{:?}", t.elapsed());
     assert!(out.contains("1 interrupted"), "{out}");
+    let types = ws.event_types();
+    let at = |t: &str| types.iter().position(|x| x == t);
+    assert!(
+        at("execution.run.interrupted") < at("engine.stopped"),
+        "{types:?}"
+    );
     assert_eq!(state(&ws)["process_running"], false);
     let child: u32 = ws.read("fake/builder.child.pid").trim().parse().unwrap();
     assert!(
@@ -320,7 +341,6 @@ fn a_broken_edit_stops_new_runs_until_fixed() {
         || state(&ws)["plan_problem"].is_string(),
         "plan problem reported",
     );
-    std::thread::sleep(Duration::from_millis(300));
     assert!(ws.trace().is_empty(), "no run starts on a stale plan");
     let status = ws.run(&["status"]).code(0).stdout;
     assert!(
@@ -346,7 +366,14 @@ fn a_broken_edit_stops_new_runs_until_fixed() {
         || ws.cards_in("tasksarchive.md") == 1,
         "work resumes once fixed",
     );
-    assert!(ws.event_types().contains(&"plan.recovered".to_string()));
+    // Event order: the only stage starts came after the plan recovered.
+    let types = ws.event_types();
+    let recovered = types.iter().position(|t| t == "plan.recovered").unwrap();
+    let first_start = types
+        .iter()
+        .position(|t| t == "execution.stage.started")
+        .unwrap();
+    assert!(recovered < first_start, "{types:?}");
     ws.run(&["stop"]).code(0);
     assert!(d.wait(30).0);
 }
@@ -424,21 +451,46 @@ fn config_set_validates_and_reaches_a_running_daemon() {
 #[test]
 fn logs_follow_streams_new_events() {
     let ws = Ws::new();
-    let follower = ws
-        .command(&["logs", "--follow", "--tail", "0", "--limit", "2", "--json"])
+    // The follower may start before or after any add: keep adding until it
+    // has seen two, then check that it saw two consecutive ones. It cannot
+    // hang: --idle-timeout ends it, and the wait is bounded.
+    let mut follower = ws
+        .command(&[
+            "logs",
+            "--follow",
+            "--tail",
+            "0",
+            "--limit",
+            "2",
+            "--idle-timeout",
+            "30",
+            "--json",
+        ])
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(300));
-    ws.add("One");
-    ws.add("Two");
-    let out = follower.wait_with_output().unwrap();
-    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+    let mut n = 0;
+    until(
+        60,
+        || {
+            if follower.try_wait().unwrap().is_some() {
+                return true;
+            }
+            n += 1;
+            ws.add(&format!("Task {n}"));
+            false
+        },
+        "the follower to see two events",
+    );
+    let out = support::output_of(follower);
+    let titles: Vec<String> = String::from_utf8_lossy(&out.stdout)
         .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .map(|e| e["payload"]["title"].as_str().unwrap().to_string())
         .collect();
-    assert_eq!(lines.len(), 2);
-    assert_eq!(lines[1]["payload"]["title"], "Two");
+    assert_eq!(titles.len(), 2, "{titles:?}");
+    let k: u32 = titles[0].trim_start_matches("Task ").parse().unwrap();
+    assert_eq!(titles[1], format!("Task {}", k + 1));
     let idle = ws
         .run(&["logs", "--follow", "--tail", "1", "--idle-timeout", "0.2"])
         .code(0);

@@ -3,8 +3,6 @@
 
 mod support;
 
-use std::time::{Duration, Instant};
-
 use support::{running, wait_for, Ws};
 
 fn history(ws: &Ws, run_id: &str) -> Vec<serde_json::Value> {
@@ -318,9 +316,7 @@ fn timeout_kills_a_sleeping_agent_and_its_children() {
     ws.script("builder", &["SLEEP"]);
     ws.script("troubleshoot", &["BLOCKED"]);
     ws.script("consult", &["BLOCKED"]);
-    let t = Instant::now();
     let r = start(&ws);
-    assert!(t.elapsed() < Duration::from_secs(20), "{:?}", t.elapsed());
     assert_eq!(r["run"]["terminal"], "needs_research");
     let run_id = r["run"]["run_id"].as_str().unwrap();
     let h = history(&ws, run_id);
@@ -333,6 +329,12 @@ fn timeout_kills_a_sleeping_agent_and_its_children() {
         (Some("BLOCKED"), Some(124))
     );
     assert!(builder["failure"].as_str().unwrap().starts_with("timeout"));
+    // The agent sleeps 60 s: the recorded attempt ended at the 1 s limit
+    // plus the terminate grace, not when the agent would have finished.
+    assert!(
+        builder["duration_ms"].as_f64().unwrap() < 30_000.0,
+        "{builder}"
+    );
     assert!(ws
         .read(&format!("agents/runs/{run_id}/builder.1.stderr.log"))
         .contains("RUNNER_TIMEOUT after 1s"));
@@ -385,7 +387,7 @@ fn kill_9_during_a_stage_then_resume_loses_and_duplicates_nothing() {
         .unwrap();
     wait_for(&ws.path("fake/qa.started"), 30);
     child.kill().unwrap(); // SIGKILL
-    child.wait().unwrap();
+    support::wait_within(&mut child);
     let agent: u32 = ws.read("fake/qa.pid").trim().parse().unwrap();
     // the orphaned agent is not ours to keep; the test cleans it up
     unsafe { libc_kill(agent) };
@@ -452,7 +454,7 @@ fn a_running_run_keeps_its_frozen_plan_when_yaml_changes() {
         "id: standard\nplane: execution\nextends: standard\nnodes:\n  qa: { stage: qa, model: edited-model }\n",
     );
     ws.write("fake/go", "");
-    let out = child.wait_with_output().unwrap();
+    let out = support::output_of(child);
     let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let run_id = r["run"]["run_id"].as_str().unwrap().to_string();
     let h = history(&ws, &run_id);
@@ -556,7 +558,7 @@ fn empty_backlog_exits_quietly_and_a_second_owner_is_refused() {
     let status = ws.run(&["status", "--json"]).code(0).json();
     assert_eq!(status["runtime"]["process_running"], true);
     ws.write("fake/go", "");
-    assert!(child.wait().unwrap().success());
+    assert!(support::wait_within(&mut child).success());
 }
 
 #[test]
@@ -571,7 +573,7 @@ fn fifty_concurrent_add_tasks_lose_no_card() {
         })
         .collect();
     for mut c in children {
-        assert!(c.wait().unwrap().success());
+        assert!(support::wait_within(&mut c).success());
     }
     let q = ws.run(&["queue", "inspect", "--json"]).code(0).json();
     assert_eq!(q["backlog_depth"], 50);

@@ -3,9 +3,77 @@
 
 #![allow(dead_code)]
 
+use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::Output;
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// The longest any one command of a test may take; past it the command is
+/// killed and the test fails instead of hanging.
+pub const TIMEOUT: Duration = Duration::from_secs(120);
+
+/// The `millrace` binary under test.
+pub fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_millrace"))
+}
+
+/// Waits for `child` at most [`TIMEOUT`]; kills it and fails past that.
+#[track_caller]
+pub fn wait_within(child: &mut Child) -> ExitStatus {
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("pid {} did not exit within {TIMEOUT:?}", child.id());
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// `wait_with_output` bounded by [`TIMEOUT`].
+#[track_caller]
+pub fn output_of(mut child: Child) -> Output {
+    fn drain(pipe: Option<impl Read + Send + 'static>) -> std::thread::JoinHandle<Vec<u8>> {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            if let Some(mut p) = pipe {
+                let _ = p.read_to_end(&mut buf);
+            }
+            buf
+        })
+    }
+    let out = drain(child.stdout.take());
+    let err = drain(child.stderr.take());
+    let status = wait_within(&mut child);
+    Output {
+        status,
+        stdout: out.join().unwrap(),
+        stderr: err.join().unwrap(),
+    }
+}
+
+/// `Command::output` bounded by [`TIMEOUT`] (stdout and stderr piped).
+pub trait OutputWithin {
+    fn output_within(&mut self) -> Output;
+}
+
+impl OutputWithin for Command {
+    #[track_caller]
+    fn output_within(&mut self) -> Output {
+        let child = self
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        output_of(child)
+    }
+}
 
 /// Picks this node's directive for the current attempt from
 /// `fake/<node>` (one line per attempt, the last line repeats), defaulting
@@ -97,12 +165,11 @@ impl Ws {
         let root = dir.path().join("w");
         let bin = dir.path().join("bin");
         std::fs::create_dir_all(&bin).unwrap();
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_millrace"))
+        let out = self::bin()
             .arg("init")
             .arg(&root)
             .args(extra)
-            .output()
-            .unwrap();
+            .output_within();
         assert!(
             out.status.success(),
             "init failed: {}",
@@ -152,8 +219,12 @@ impl Ws {
         self.write("millrace.toml", &c);
     }
 
-    pub fn command(&self, args: &[&str]) -> std::process::Command {
-        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_millrace"));
+    pub fn config(&self) -> PathBuf {
+        self.root.join("millrace.toml")
+    }
+
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = bin();
         let path = format!(
             "{}:{}",
             self.bin.display(),
@@ -168,8 +239,8 @@ impl Ws {
     }
 
     pub fn run(&self, args: &[&str]) -> Run {
-        let out = self.command(args).output().unwrap();
-        Run::new(out, args)
+        let out = self.command(args).output_within();
+        Run::new(out, args).in_workspace(&self.root)
     }
 
     pub fn add(&self, title: &str) {
@@ -232,6 +303,15 @@ impl Run {
             what: format!("millrace {}", args.join(" ")),
             out,
         }
+    }
+
+    /// Replaces the workspace path with `[WS]` in both streams, so that
+    /// output can be snapshot.
+    pub fn in_workspace(mut self, root: &Path) -> Run {
+        let root = root.display().to_string();
+        self.stdout = self.stdout.replace(&root, "[WS]");
+        self.stderr = self.stderr.replace(&root, "[WS]");
+        self
     }
 
     #[track_caller]
