@@ -57,6 +57,9 @@ pub fn daemon(
 ) -> Result<crate::engine::daemon::DaemonReport> {
     Ok(crate::engine::daemon::run(
         ws.clone(),
-        crate::engine::daemon::Options { listener },
+        crate::engine::daemon::Options {
+            listener,
+            adapter: None,
+        },
     )?)
 }

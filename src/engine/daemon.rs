@@ -26,7 +26,7 @@ use tokio::task::JoinHandle;
 
 use crate::defs::stage_kind::Plane;
 use crate::interp::{EventListener, InterpError, RunControl, Runtime};
-use crate::runner::process;
+use crate::runner::{process, Adapter};
 use crate::store::events::{
     ConfigEvent, ControlEvent, EngineEvent, EventKind, EventSource, HandoffEvent, PlanEvent,
 };
@@ -45,6 +45,8 @@ use super::{commands, owner, plan, EngineError};
 pub struct Options {
     /// Receives every event (and idle heartbeats), e.g. `--monitor`.
     pub listener: Option<EventListener>,
+    /// Answers every stage instead of the plan's runners (tests).
+    pub adapter: Option<Arc<dyn Adapter + Send + Sync>>,
 }
 
 #[derive(Debug, Serialize, schemars::JsonSchema)]
@@ -55,20 +57,21 @@ pub struct DaemonReport {
     pub uptime_seconds: u64,
 }
 
-fn build_runtime(
-    ws: &Workspace,
-    control: &Arc<RunControl>,
-    listener: &Option<EventListener>,
-) -> Runtime {
+fn build_runtime(ws: &Workspace, control: &Arc<RunControl>, options: &Options) -> Runtime {
     let mut rt = Runtime::new(ws.root.clone(), ws.agents.clone(), ws.config.clone());
     rt.control = control.clone();
-    rt.listener = listener.clone();
+    rt.listener = options.listener.clone();
+    rt.adapter = options.adapter.clone();
     rt
 }
 
 pub fn run(ws: Workspace, options: Options) -> Result<DaemonReport, EngineError> {
     let lock = owner::own(&ws, OwnerPurpose::Daemon)?;
-    process::become_subreaper();
+    if options.adapter.is_none() {
+        // In-process runners spawn nothing; and a test process must not reap
+        // the children of its other tests.
+        process::become_subreaper();
+    }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -84,7 +87,7 @@ struct Daemon {
     rt: Arc<Runtime>,
     config_path: PathBuf,
     control: Arc<RunControl>,
-    listener: Option<EventListener>,
+    options: Options,
     started: Instant,
     started_at: String,
     stop_reason: Option<String>,
@@ -106,13 +109,13 @@ type Running = Option<JoinHandle<Result<Cycle, EngineError>>>;
 impl Daemon {
     fn new(ws: Workspace, options: Options) -> Daemon {
         let control = Arc::new(RunControl::default());
-        let rt = Arc::new(build_runtime(&ws, &control, &options.listener));
+        let rt = Arc::new(build_runtime(&ws, &control, &options));
         Daemon {
             config_path: ws.config_path.clone(),
             ws,
             rt,
             control,
-            listener: options.listener,
+            options,
             started: Instant::now(),
             started_at: time::now_iso(),
             stop_reason: None,
@@ -205,7 +208,7 @@ impl Daemon {
                     if self.not_before.is_some_and(|t| tokio::time::Instant::now() >= t) {
                         self.not_before = None;
                     }
-                    if let Some(listen) = &self.listener {
+                    if let Some(listen) = &self.options.listener {
                         listen(&crate::store::events::Event {
                             kind: EventKind::Engine(EngineEvent::Heartbeat),
                             timestamp: time::now_iso(),
@@ -267,7 +270,7 @@ impl Daemon {
         if changed {
             let previous = self.ws.config.hash();
             self.ws = fresh;
-            self.rt = Arc::new(build_runtime(&self.ws, &self.control, &self.listener));
+            self.rt = Arc::new(build_runtime(&self.ws, &self.control, &self.options));
             self.event(
                 EventKind::Config(ConfigEvent::Applied),
                 json!({"boundary": "cycle_boundary", "config_hash": self.ws.config.hash(), "previous_config_hash": previous, "rollback": false}),
@@ -550,5 +553,98 @@ impl commands::Lifecycle for Daemon {
             Daemon::reload_config(self)?;
         }
         Ok(applied)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::mpsc;
+
+    use super::*;
+    use crate::defs::layout::{Layout, TaskStore, DIRS};
+    use crate::runner::scripted::{Failing, Scripted};
+    use crate::store::cards::Card;
+
+    /// A workspace on disk with `titles` queued.
+    fn workspace(titles: &[&str]) -> (tempfile::TempDir, Workspace) {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("millrace.toml");
+        std::fs::write(&config, "[engine]\npoll_interval_seconds = 1\n").unwrap();
+        let ws = Workspace::open(&config).unwrap();
+        for d in DIRS {
+            std::fs::create_dir_all(Layout::of(&ws.agents).rel(d)).unwrap();
+        }
+        let queue = Queue::new(&ws.agents);
+        for t in titles {
+            queue.add(Card::new("2026-11-24", t, None, None)).unwrap();
+        }
+        (dir, ws)
+    }
+
+    /// Runs a daemon on a thread; `until` is polled (bounded) before the
+    /// daemon is stopped with the STOP_AUTONOMY marker.
+    fn drive(
+        ws: Workspace,
+        adapter: Arc<dyn Adapter + Send + Sync>,
+        until: impl Fn(&Workspace) -> bool,
+    ) -> DaemonReport {
+        let (tx, rx) = mpsc::channel();
+        let daemon_ws = ws.clone();
+        std::thread::spawn(move || {
+            let options = Options {
+                listener: None,
+                adapter: Some(adapter),
+            };
+            let _ = tx.send(run(daemon_ws, options));
+        });
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !until(&ws) {
+            assert!(Instant::now() < deadline, "condition not reached in 60 s");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        std::fs::write(
+            Layout::of(&ws.agents).stop_marker(crate::defs::layout::StopMarker::StopAutonomy),
+            "",
+        )
+        .unwrap();
+        rx.recv_timeout(Duration::from_secs(60))
+            .expect("the daemon stops")
+            .expect("the daemon ends cleanly")
+    }
+
+    fn cards(ws: &Workspace, store: TaskStore) -> usize {
+        std::fs::read_to_string(Layout::of(&ws.agents).store(store))
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.starts_with("## "))
+            .count()
+    }
+
+    #[test]
+    fn drains_the_backlog_with_a_scripted_runner() {
+        let (_dir, ws) = workspace(&["One", "Two", "Three"]);
+        let agent = Arc::new(Scripted::new());
+        let report = drive(ws.clone(), agent.clone(), |ws| {
+            cards(ws, TaskStore::Archive) == 3
+        });
+        assert_eq!(report.runs_finished, 3);
+        assert_eq!(report.stop_reason, "STOP_AUTONOMY");
+        assert_eq!(agent.nodes().len(), 9, "{:?}", agent.nodes());
+        let state = state::read(&ws.agents).unwrap();
+        assert!(!state.process_running);
+        assert_eq!(state.backlog_depth, 0);
+    }
+
+    #[test]
+    fn a_failing_runner_does_not_take_the_daemon_down() {
+        let (_dir, ws) = workspace(&["Doomed", "Frozen"]);
+        let report = drive(
+            ws.clone(),
+            Arc::new(Failing("provider down".into())),
+            |ws| cards(ws, TaskStore::Blocker) == 1,
+        );
+        assert_eq!(report.runs_finished, 1);
+        // The backlog was frozen with the failed task, as v0.2.0 does.
+        assert_eq!(cards(&ws, TaskStore::Backlog), 0);
     }
 }

@@ -117,7 +117,10 @@ mod tests {
         }
         let text = std::fs::read_to_string(log.path()).unwrap();
         assert!(
-            text.starts_with("{\"type\":\"execution.task.promoted\",\"timestamp\":\""),
+            text.starts_with(&format!(
+                "{{\"type\":\"{}\",\"timestamp\":\"",
+                EventKind::execution(PlaneEvent::TaskPromoted)
+            )),
             "{text}"
         );
         let tail = log.tail(2).unwrap();
