@@ -244,38 +244,27 @@ fn locate(
     }
 }
 
-/// Locates `field` inside `[table]` of TOML text (best effort; TOML spans are
-/// not kept after typed parsing).
+/// Locates the key `table.field` (or the table itself when `field` is
+/// empty) in TOML text, from toml_edit's spans; the start of the file when
+/// the text does not parse or lacks the key.
 pub fn toml_pos(text: &str, table: &str, field: &str) -> Pos {
-    let header = format!("[{table}]");
-    let mut in_table = false;
-    let mut table_pos = Pos::START;
-    for (i, line) in text.lines().enumerate() {
-        let trimmed = line.trim();
-        if trimmed.starts_with('[') {
-            in_table = trimmed == header;
-            if in_table {
-                table_pos = Pos::new(i + 1, 1);
-            }
-            continue;
-        }
-        if in_table && trimmed.split('=').next().map(str::trim) == Some(field) {
-            let column = line.len() - line.trim_start().len() + 1;
-            return Pos::new(i + 1, column);
-        }
-        if !in_table {
-            let dotted = format!("{table}.{field}");
-            if trimmed.split('=').next().map(str::trim) == Some(dotted.as_str()) {
-                return Pos::new(i + 1, 1);
-            }
+    let Ok(doc) = toml_edit::Document::parse(text) else {
+        return Pos::START;
+    };
+    let mut current: &dyn toml_edit::TableLike = doc.as_table();
+    let mut span = None;
+    let segments = table.split('.').chain((!field.is_empty()).then_some(field));
+    for seg in segments {
+        let Some((key, item)) = current.get_key_value(seg) else {
+            break;
+        };
+        span = key.span().or_else(|| item.span()).or(span);
+        match item.as_table_like() {
+            Some(t) => current = t,
+            None => break,
         }
     }
-    if table_pos == Pos::START {
-        if let Some(off) = text.find(&header) {
-            return offset_to_pos(text, off);
-        }
-    }
-    table_pos
+    span.map_or(Pos::START, |r| offset_to_pos(text, r.start))
 }
 
 /// Checks `[stages.<kind>]` keys of the config name real stage kinds.
@@ -294,5 +283,25 @@ pub fn check_config_stages(reg: &Registry, inputs: &Inputs, diags: &mut Diagnost
             }
             diags.push(d);
         }
+    }
+}
+
+#[cfg(test)]
+mod toml_pos_tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_located_in_every_toml_shape() {
+        let at = |text: &str| {
+            let p = toml_pos(text, "stages.qa", "model");
+            (p.line, p.column)
+        };
+        assert_eq!(at("[stages.qa]\nmodel = \"x\"\n"), (2, 1));
+        assert_eq!(at("[ stages.qa ]\n  model = \"x\"\n"), (2, 3));
+        assert_eq!(at("[stages]\nqa = { model = \"x\" }\n"), (2, 8));
+        assert_eq!(at("stages.qa.model = \"x\"\n"), (1, 11));
+        // The table itself, and text that does not parse.
+        assert_eq!(toml_pos("\n[stages.qa]\n", "stages.qa", "").line, 2);
+        assert_eq!(toml_pos("[[[", "stages.qa", "model"), Pos::START);
     }
 }
