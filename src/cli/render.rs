@@ -8,6 +8,15 @@ use serde::Serialize;
 
 use super::output::{write_json, write_json_ordered, Render, SortedSeq};
 
+/// The usual `Render::json`: the value's own serialisation, keys sorted.
+macro_rules! sorted_json {
+    () => {
+        fn json(&self, out: &mut dyn Write) -> io::Result<()> {
+            write_json(out, self)
+        }
+    };
+}
+
 use crate::defs::serde_name;
 
 use crate::compile::plan::{FrozenPlan, LoopPlan, Target};
@@ -138,9 +147,7 @@ impl Render for ValidateReport {
         Ok(())
     }
 
-    fn json(&self, out: &mut dyn Write) -> io::Result<()> {
-        write_json(out, self)
-    }
+    sorted_json!();
 }
 
 impl Render for Vec<ModeSummary> {
@@ -166,9 +173,7 @@ impl Render for Vec<ModeSummary> {
         Ok(())
     }
 
-    fn json(&self, out: &mut dyn Write) -> io::Result<()> {
-        write_json(out, self)
-    }
+    sorted_json!();
 }
 
 impl Render for Vec<LoopSummary> {
@@ -195,9 +200,7 @@ impl Render for Vec<LoopSummary> {
         Ok(())
     }
 
-    fn json(&self, out: &mut dyn Write) -> io::Result<()> {
-        write_json(out, self)
-    }
+    sorted_json!();
 }
 
 /// A definition: YAML for people (a ready overlay starting point), JSON for
@@ -371,9 +374,7 @@ impl Render for crate::control::queue::Operation {
         Ok(())
     }
 
-    fn json(&self, out: &mut dyn Write) -> io::Result<()> {
-        write_json(out, self)
-    }
+    sorted_json!();
 }
 
 fn task_line(t: Option<&crate::store::cards::TaskView>) -> String {
@@ -443,9 +444,7 @@ impl Render for crate::control::start::StartReport {
         Ok(())
     }
 
-    fn json(&self, out: &mut dyn Write) -> io::Result<()> {
-        write_json(out, self)
-    }
+    sorted_json!();
 }
 
 impl Render for crate::control::status::StatusReport {
@@ -503,9 +502,7 @@ impl Render for crate::control::status::StatusReport {
         Ok(())
     }
 
-    fn json(&self, out: &mut dyn Write) -> io::Result<()> {
-        write_json(out, self)
-    }
+    sorted_json!();
 }
 
 impl Render for crate::control::runs::Provenance {
@@ -639,12 +636,10 @@ impl Render for crate::control::runs::PlanDiff {
         Ok(())
     }
 
-    fn json(&self, out: &mut dyn Write) -> io::Result<()> {
-        write_json(out, self)
-    }
+    sorted_json!();
 }
 
-/// `health` or (`doctor`) `doctor`.
+/// `health`, or `doctor` with runner versions and lock state.
 pub struct Health {
     pub report: crate::control::health::HealthReport,
     pub doctor: bool,
@@ -775,9 +770,7 @@ impl Render for crate::engine::daemon::DaemonReport {
         Ok(())
     }
 
-    fn json(&self, out: &mut dyn Write) -> io::Result<()> {
-        write_json(out, self)
-    }
+    sorted_json!();
 }
 
 impl Render for crate::control::config::ConfigView {
@@ -792,9 +785,7 @@ impl Render for crate::control::config::ConfigView {
         Ok(())
     }
 
-    fn json(&self, out: &mut dyn Write) -> io::Result<()> {
-        write_json(out, self)
-    }
+    sorted_json!();
 }
 
 /// `run-provenance --json`: keys in sorted order, transitions streamed.
