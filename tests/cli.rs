@@ -398,3 +398,33 @@ fn copy_tree(from: &Path, to: &Path) {
         }
     }
 }
+
+#[test]
+fn config_set_edits_every_valid_toml_shape_in_place() {
+    let ws = Ws::new();
+    let cfg = ws.read("millrace.toml").replace("[engine]", "[ engine ]");
+    ws.write(
+        "millrace.toml",
+        &format!("{cfg}\n[stages]\nqa = {{ model = \"o3\" }}\n\n[runners.x]\ncommand = [\n  \"sh\",\n  \"-c\",\n]\n"),
+    );
+    ws.run(&["config", "set", "engine.poll_interval_seconds", "7"])
+        .code(0);
+    ws.run(&["config", "set", "stages.qa.timeout_seconds", "9"])
+        .code(0);
+    ws.run(&["config", "set", "runners.x.args", "[\"true\"]"])
+        .code(0);
+    let text = ws.read("millrace.toml");
+    assert!(text.contains("[ engine ]"), "{text}");
+    assert!(
+        text.contains("qa = { model = \"o3\", timeout_seconds = 9 }"),
+        "{text}"
+    );
+    assert!(
+        text.contains("command = [\n  \"sh\",\n  \"-c\",\n]"),
+        "{text}"
+    );
+    let shown = ws.run(&["config", "show", "--json"]).code(0).json();
+    assert_eq!(shown["config"]["engine"]["poll_interval_seconds"], 7);
+    assert_eq!(shown["config"]["stages"]["qa"]["timeout_seconds"], 9);
+    assert_eq!(shown["config"]["runners"]["x"]["args"][0], "true");
+}
