@@ -477,6 +477,13 @@ impl Render for crate::control::status::StatusReport {
             rt.active_task_id.as_deref().unwrap_or("none")
         );
         let _ = writeln!(s, "Backlog: {}", rt.backlog_depth);
+        if let Some(w) = &r.waiting {
+            let _ = writeln!(
+                s,
+                "Waiting on the environment: {} at `{}` since {}: {}\nhint: {}",
+                w.class, w.node, w.since, w.message, w.hint
+            );
+        }
         if let Some(a) = &rt.active_run {
             let _ = writeln!(
                 s,

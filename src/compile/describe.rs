@@ -26,6 +26,30 @@ pub fn plan_text(plan: &FrozenPlan) -> String {
         "inputs {} (config {})",
         plan.fingerprint.digest, &plan.fingerprint.config_hash
     );
+    let o = &c.outage;
+    let waits = match o.max_wait_seconds() {
+        Some(total) => format!(
+            "at most {} wait(s), {total}s in all, then pause",
+            o.max_waits
+        ),
+        None => "unbounded waits".to_string(),
+    };
+    let _ = writeln!(
+        s,
+        "outages: retry after {}s doubling to {}s, {waits}; stall after {}; timeouts are {}",
+        o.wait_initial_seconds,
+        o.wait_max_seconds,
+        if o.stall_seconds == 0 {
+            "never".to_string()
+        } else {
+            format!("{}s without output", o.stall_seconds)
+        },
+        if o.timeout_is_outage {
+            "outages"
+        } else {
+            "task failures"
+        }
+    );
     for lp in c.planes.values() {
         s.push('\n');
         loop_text(&mut s, lp, &c.prompts);

@@ -255,7 +255,19 @@ fn mode_plan(
         planes,
         stage_kinds: kind_plans,
         prompts: prompt_plans,
+        outage: outage_plan(&inputs.config.outage),
     })
+}
+
+fn outage_plan(o: &crate::defs::config::OutageConfig) -> plan::OutagePlan {
+    plan::OutagePlan {
+        wait_initial_seconds: o.wait_initial_seconds,
+        wait_max_seconds: o.wait_max_seconds,
+        max_waits: o.max_waits,
+        probe_command: o.probe_command.clone(),
+        stall_seconds: o.stall_seconds,
+        timeout_is_outage: o.timeout_is_outage,
+    }
 }
 
 /// What a plan for `mode_id` compiled from `inputs` would be fingerprinted

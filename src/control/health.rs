@@ -454,6 +454,7 @@ fn version_of(exe: &Path) -> Option<String> {
         err,
         Duration::from_secs(5),
         &crate::runner::process::StageGroup::default(),
+        None,
     );
     if exit.code != Some(0) {
         return None;

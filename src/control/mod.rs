@@ -33,10 +33,18 @@ pub enum ExitStatus {
     Failure = 1,
     /// The command was used wrongly (bad arguments, a refused destination).
     Usage = 2,
+    /// The run is waiting on its environment (a bad key, an outage, a rate
+    /// limit): nothing of the task failed; fix it or wait, then start again.
+    Environment = 3,
 }
 
 impl ExitStatus {
-    pub const ALL: [ExitStatus; 3] = [ExitStatus::Ok, ExitStatus::Failure, ExitStatus::Usage];
+    pub const ALL: [ExitStatus; 4] = [
+        ExitStatus::Ok,
+        ExitStatus::Failure,
+        ExitStatus::Usage,
+        ExitStatus::Environment,
+    ];
 
     pub fn code(self) -> u8 {
         self as u8
@@ -47,6 +55,9 @@ impl ExitStatus {
             ExitStatus::Ok => "success",
             ExitStatus::Failure => "failure: a runtime error, or a check that did not pass",
             ExitStatus::Usage => "usage error: bad arguments or a refused request",
+            ExitStatus::Environment => {
+                "waiting on the environment (auth, rate limit, outage, runner config): the run resumes at the same stage"
+            }
         }
     }
 }
@@ -96,7 +107,10 @@ pub enum ControlError {
     #[error(transparent)]
     Engine(Box<crate::engine::EngineError>),
     #[error(transparent)]
-    Interp(#[from] crate::interp::InterpError),
+    Interp(crate::interp::InterpError),
+    /// The run waits on its environment; it resumes at the same stage.
+    #[error("{0}")]
+    Environment(Box<crate::interp::EnvironmentFault>),
     /// Writing the command's output failed (a full disk, a closed pipe).
     #[error("cannot write the output: {0}")]
     Output(#[source] std::io::Error),
@@ -112,6 +126,7 @@ impl ControlError {
     pub fn exit_status(&self) -> ExitStatus {
         match self {
             ControlError::Usage(_) => ExitStatus::Usage,
+            ControlError::Environment(_) => ExitStatus::Environment,
             _ => ExitStatus::Failure,
         }
     }
@@ -120,6 +135,7 @@ impl ControlError {
     pub fn hint(&self) -> Option<String> {
         match self {
             ControlError::NotFound { hint, .. } => hint.clone(),
+            ControlError::Environment(f) => Some(environment_hint(f.class, &f.runner)),
             ControlError::Busy(_) => Some("wait for it to finish, or stop it; a lock left by a dead process is reclaimed automatically".into()),
             ControlError::Queue(crate::store::queue::QueueError::Lock(_)) => Some(
                 "another command holds the queue lock; retry when it has finished".into(),
@@ -148,6 +164,36 @@ impl ControlError {
 
 pub type Result<T, E = ControlError> = std::result::Result<T, E>;
 
+impl From<crate::interp::InterpError> for ControlError {
+    fn from(e: crate::interp::InterpError) -> Self {
+        match e {
+            crate::interp::InterpError::Environment(f) => ControlError::Environment(f),
+            other => ControlError::Interp(other),
+        }
+    }
+}
+
+/// What to do about an environment fault of `class` on runner `runner`.
+pub fn environment_hint(class: crate::defs::records::AttemptClass, runner: &str) -> String {
+    use crate::defs::records::AttemptClass as C;
+    let login = match runner {
+        "codex" => "run `codex login` (or set OPENAI_API_KEY)",
+        "claude" => "run `claude auth login` (or set ANTHROPIC_API_KEY)",
+        "pi" => "set the API key of the pi provider (`[runners.pi] provider`)",
+        _ => "check the runner's credentials",
+    };
+    let then = "then `millrace start` retries the same stage";
+    match class {
+        C::Auth => format!("{login}; {then}"),
+        C::Config => format!(
+            "fix the runner configuration (`millrace doctor` checks it: executable, model, permission mode); {then}"
+        ),
+        C::RateLimit => "the provider's rate limit or quota is exhausted: wait for it to reset; `millrace start --daemon` waits and retries with backoff ([outage] settings)".to_string(),
+        C::Unavailable | C::Stall | C::Timeout => "the provider is unreachable or stalled: retry later; `millrace start --daemon` waits and retries with backoff ([outage] settings)".to_string(),
+        _ => then.to_string(),
+    }
+}
+
 impl From<crate::store::workspace::OpenError> for ControlError {
     fn from(e: crate::store::workspace::OpenError) -> Self {
         use crate::store::workspace::OpenError;
@@ -168,7 +214,7 @@ impl From<crate::engine::EngineError> for ControlError {
         match e {
             EngineError::Busy(owner) => ControlError::Busy(owner),
             EngineError::Plan(d) => ControlError::Diagnostics(d),
-            EngineError::Interp(e) => ControlError::Interp(e),
+            EngineError::Interp(e) => e.into(),
             EngineError::Queue(e) => ControlError::Queue(e),
             other => ControlError::Engine(Box::new(other)),
         }

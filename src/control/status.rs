@@ -10,7 +10,33 @@ use crate::store::queue::Queue;
 use crate::store::runs::{self, ActiveRun, RunDir, RunMeta};
 use crate::store::status as status_file;
 
-use super::{Result, Workspace};
+use crate::defs::records::AttemptClass;
+use crate::store::runs::TransitionEvent;
+
+use super::{environment_hint, Result, Workspace};
+
+/// The environment fault the run's history ends with, if it does.
+pub fn waiting(ws: &Workspace, run_id: &str) -> Option<Waiting> {
+    let history = RunDir::open(&ws.agents, run_id)?.history().ok()?;
+    let last = history
+        .iter()
+        .rev()
+        .find(|t| t.event != TransitionEvent::RunInterrupted)?;
+    if last.event != TransitionEvent::StageFaulted {
+        return None;
+    }
+    let class = last.class?;
+    let runner = last.bound.as_ref().map_or("", |b| b.runner.as_str());
+    Some(Waiting {
+        run_id: run_id.to_string(),
+        node: last.node.clone().unwrap_or_default(),
+        class,
+        message: last.failure.clone().unwrap_or_default(),
+        since: last.timestamp.clone(),
+        transient: class.is_transient(),
+        hint: environment_hint(class, runner),
+    })
+}
 
 #[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct StatusReport {
@@ -19,6 +45,8 @@ pub struct StatusReport {
     /// live daemon owns the workspace.
     pub daemon: Option<engine::state::RuntimeState>,
     pub plan: PlanState,
+    /// Why the active run is waiting on its environment, when it is.
+    pub waiting: Option<Waiting>,
     pub last_run: Option<RunMeta>,
     pub config_path: String,
     pub workspace_root: String,
@@ -39,6 +67,22 @@ pub struct Runtime {
     /// An interrupted or running run; the next `start` finishes it.
     pub active_run: Option<ActiveRun>,
     pub config_hash: String,
+}
+
+/// An active run stopped by a fault of its environment.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct Waiting {
+    pub run_id: String,
+    /// The node it waits at (retried there).
+    pub node: String,
+    pub class: AttemptClass,
+    pub message: String,
+    /// When the fault was recorded.
+    pub since: String,
+    /// Transient faults (NET_WAIT) clear by themselves; the others need a
+    /// person (ENV_BLOCKED).
+    pub transient: bool,
+    pub hint: String,
 }
 
 #[derive(Debug, Serialize, schemars::JsonSchema)]
@@ -119,7 +163,10 @@ pub fn status(ws: &Workspace, detail: bool) -> Result<StatusReport> {
     } else {
         None
     };
+    let active_run = runs::active(&ws.agents).ok().flatten();
+    let waiting = active_run.as_ref().and_then(|a| waiting(ws, &a.run_id));
     Ok(StatusReport {
+        waiting,
         daemon,
         runtime: Runtime {
             process_running,
@@ -128,7 +175,7 @@ pub fn status(ws: &Workspace, detail: bool) -> Result<StatusReport> {
             research_status: read_status(Plane::Research),
             active_task_id,
             backlog_depth,
-            active_run: runs::active(&ws.agents).ok().flatten(),
+            active_run,
             config_hash: ws.config.hash(),
         },
         plan,

@@ -23,6 +23,8 @@ pub struct Config {
     pub research: ResearchConfig,
     pub watchers: WatchersConfig,
     pub plan: PlanConfig,
+    /// Waiting out environment faults (outages, rate limits, stalls).
+    pub outage: OutageConfig,
     /// Workspace overrides per stage kind (highest precedence).
     pub stages: BTreeMap<String, StageOverrides>,
     /// Runners declared by the workspace, keyed by runner id.
@@ -104,6 +106,40 @@ impl Default for ExecutionConfig {
             quickfix_max_attempts: 2,
             recovery_max_rounds: 2,
             run_update_on_empty: true,
+        }
+    }
+}
+
+/// `[outage]`: how a run waits out faults of its environment. A transient
+/// fault (`rate_limit`, `unavailable`, `stall`) puts the plane in NET_WAIT:
+/// a daemon retries the same stage after `wait_initial_seconds`, doubling up
+/// to `wait_max_seconds`, and pauses after `max_waits` waits. These bounds
+/// are compiled into the plan.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct OutageConfig {
+    pub wait_initial_seconds: u64,
+    pub wait_max_seconds: u64,
+    /// Waits before the daemon pauses (0: wait forever).
+    pub max_waits: u32,
+    /// Run before each retry; the stage is retried only when it exits 0.
+    pub probe_command: Vec<String>,
+    /// A stage with no output for this long is ended as a `stall` (0: off).
+    pub stall_seconds: u64,
+    /// Treat a stage timeout as a transient environment fault instead of
+    /// the task's failure.
+    pub timeout_is_outage: bool,
+}
+
+impl Default for OutageConfig {
+    fn default() -> Self {
+        OutageConfig {
+            wait_initial_seconds: 15,
+            wait_max_seconds: 300,
+            max_waits: 8,
+            probe_command: Vec::new(),
+            stall_seconds: 600,
+            timeout_is_outage: false,
         }
     }
 }

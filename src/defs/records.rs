@@ -15,3 +15,90 @@ pub struct Usage {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cost_usd: Option<f64>,
 }
+
+/// How a stage attempt ended. Exactly one class per attempt: the agent's own
+/// `outcome` or `task_failure` route the task; the environment classes never
+/// do (the run waits at the same node and resumes there).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AttemptClass {
+    /// The agent ended with a legal marker.
+    Outcome,
+    /// The agent ran and ended without a legal marker.
+    TaskFailure,
+    /// 401/403, not logged in, a missing key.
+    Auth,
+    /// 429, usage or quota exhausted.
+    RateLimit,
+    /// 5xx, connection refused or reset, DNS, TLS, a stalled stream.
+    Unavailable,
+    /// Unknown model, missing executable, refused permission mode, missing
+    /// provider, a prompt that does not render.
+    Config,
+    /// No output for `[outage] stall_seconds`.
+    Stall,
+    /// No result within the stage's time limit.
+    Timeout,
+    /// Stopped by the operator or a signal.
+    Interrupted,
+}
+
+impl AttemptClass {
+    pub const ALL: [AttemptClass; 9] = [
+        AttemptClass::Outcome,
+        AttemptClass::TaskFailure,
+        AttemptClass::Auth,
+        AttemptClass::RateLimit,
+        AttemptClass::Unavailable,
+        AttemptClass::Config,
+        AttemptClass::Stall,
+        AttemptClass::Timeout,
+        AttemptClass::Interrupted,
+    ];
+
+    /// A fault of the world, not of the task: it never routes.
+    pub fn is_environment(self) -> bool {
+        self.is_transient() || self.needs_person()
+    }
+
+    /// Likely to clear by itself: wait and retry (`NET_WAIT`).
+    pub fn is_transient(self) -> bool {
+        matches!(
+            self,
+            AttemptClass::RateLimit | AttemptClass::Unavailable | AttemptClass::Stall
+        )
+    }
+
+    /// Needs a person to fix something (`ENV_BLOCKED`).
+    pub fn needs_person(self) -> bool {
+        matches!(self, AttemptClass::Auth | AttemptClass::Config)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AttemptClass::Outcome => "outcome",
+            AttemptClass::TaskFailure => "task_failure",
+            AttemptClass::Auth => "auth",
+            AttemptClass::RateLimit => "rate_limit",
+            AttemptClass::Unavailable => "unavailable",
+            AttemptClass::Config => "config",
+            AttemptClass::Stall => "stall",
+            AttemptClass::Timeout => "timeout",
+            AttemptClass::Interrupted => "interrupted",
+        }
+    }
+}
+
+impl std::fmt::Display for AttemptClass {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An environment fault an adapter recognised in its CLI's output.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Fault {
+    pub class: AttemptClass,
+    /// The CLI's own words, one line.
+    pub message: String,
+}

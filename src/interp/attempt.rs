@@ -1,13 +1,16 @@
 //! One stage attempt: render the prompt, record `stage.started`, invoke the
-//! runner, normalise what came back into an outcome, route it and record
-//! `stage.finished` — in that order, so a crash anywhere resumes correctly.
+//! runner, classify what came back, then either route the agent's outcome
+//! and record `stage.finished`, or — for a fault of the environment — record
+//! `stage.faulted` and stop the run at the same node without routing. In
+//! that order, so a crash anywhere resumes correctly.
 
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::compile::plan::{NodePlan, StageKindPlan};
+use crate::compile::plan::{NodePlan, OutagePlan, StageKindPlan, Target};
 use crate::defs::marker::Marker;
+use crate::defs::records::AttemptClass;
 use crate::defs::stage_kind::OutcomeClass;
 use crate::runner::{self, marker::last_marker, StagePaths, StageRequest, StageResult};
 use crate::store::events::PlaneEvent;
@@ -17,7 +20,12 @@ use crate::store::status;
 use super::prompt::{self, PreviousStage, PromptInputs};
 use super::route::{self, Decision};
 use super::run::{merged, Driver, Result, StatusMode};
-use super::InterpError;
+use super::{EnvironmentFault, InterpError};
+
+/// The status of a plane waiting for a transient fault to clear.
+pub const NET_WAIT: &str = "NET_WAIT";
+/// The status of a plane waiting for a person to fix its environment.
+pub const ENV_BLOCKED: &str = "ENV_BLOCKED";
 
 /// A stage about to run: everything decided before the agent is called.
 struct Attempt {
@@ -34,14 +42,26 @@ struct Attempt {
     started: Instant,
 }
 
-/// The outcome a stage attempt is normalised to.
+/// What a stage attempt is normalised to.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Verdict {
+    /// How the attempt ended.
+    pub class: AttemptClass,
+    /// The outcome routed on (the failure outcome when the agent gave no
+    /// legal marker); meaningless for an environment fault.
     pub outcome: Marker,
     pub source: OutcomeSource,
     pub failure: Option<String>,
     /// The marker the agent emitted, legal or not.
     pub marker: Option<Marker>,
+}
+
+impl Verdict {
+    /// An environment fault under `outage`: the run waits, nothing routes.
+    pub fn is_fault(&self, outage: &OutagePlan) -> bool {
+        self.class.is_environment()
+            || (self.class == AttemptClass::Timeout && outage.timeout_is_outage)
+    }
 }
 
 impl Driver<'_> {
@@ -55,6 +75,9 @@ impl Driver<'_> {
             return Err(self.interrupted(node_id));
         }
         let verdict = normalise(&attempt.kind, &result, &attempt.paths);
+        if verdict.is_fault(&self.plan.content.outage) {
+            return Err(self.faulted(attempt, result, verdict));
+        }
         let resume = result
             .final_text
             .as_deref()
@@ -68,7 +91,13 @@ impl Driver<'_> {
             &self.meta.facts,
             resume,
         )?;
-        write_result(&attempt.paths, &result, &verdict, &decision);
+        write_result(
+            &attempt.paths,
+            &result,
+            &verdict,
+            &decision.target,
+            &decision.edge_id,
+        );
         self.conclude(attempt, result, verdict, decision)
     }
 
@@ -193,7 +222,84 @@ impl Driver<'_> {
             outcomes: a.kind.outcomes.iter().map(|o| o.marker.clone()).collect(),
             paths: a.paths.clone(),
             group: self.rt.control.stage_group().clone(),
+            stall: Some(self.plan.content.outage.stall_seconds)
+                .filter(|s| *s > 0)
+                .map(Duration::from_secs),
         }
+    }
+
+    /// An environment fault: record `stage.faulted` (the run stays at this
+    /// node, no counter moves), set NET_WAIT or ENV_BLOCKED, and stop the
+    /// run; the next start (or the daemon after its wait) retries the node.
+    fn faulted(&mut self, a: Attempt, result: StageResult, verdict: Verdict) -> InterpError {
+        let here = Target::Node(a.node.node_id.clone());
+        let edge = format!("fault:{}", verdict.class);
+        write_result(&a.paths, &result, &verdict, &here, &edge);
+        let message = verdict
+            .failure
+            .clone()
+            .unwrap_or_else(|| verdict.class.to_string());
+        let marker = Marker::from_plan(if verdict.class.needs_person() {
+            ENV_BLOCKED
+        } else {
+            NET_WAIT
+        });
+        let artifacts = a
+            .paths
+            .all()
+            .into_iter()
+            .filter(|p| **p == a.paths.result || p.exists())
+            .map(|p| self.relative(p))
+            .collect();
+        let recorded = self.record(Transition {
+            node: Some(a.node.node_id.clone()),
+            stage_kind: Some(a.kind.id.clone()),
+            attempt: Some(a.number),
+            class: Some(verdict.class),
+            failure: Some(message.clone()),
+            exit_code: result.exit.code,
+            duration_ms: Some((result.exit.duration.as_micros() as f64) / 1000.0),
+            selected_edge: Some(edge),
+            route_reason: Some(format!(
+                "environment fault ({}): the run waits at `{}`",
+                verdict.class, a.node.node_id
+            )),
+            next: Some(here.clone()),
+            status_after: Some(marker.clone()),
+            bound: Some(a.bound.clone()),
+            artifacts,
+            usage: result.usage.clone(),
+            ..self.transition(TransitionEvent::StageFaulted)
+        });
+        if let Err(e) = recorded {
+            return e;
+        }
+        if let Err(e) = self.set_status(&marker, StatusMode::Raw, &a.context) {
+            return e;
+        }
+        self.emit(
+            PlaneEvent::StageFailed,
+            merged(
+                &a.context,
+                json!({
+                    "status": marker,
+                    "class": verdict.class,
+                    "environment": true,
+                    "error": message,
+                    "exit_code": result.exit.code,
+                    "attempt": a.number,
+                }),
+            ),
+        );
+        self.next = here;
+        InterpError::Environment(Box::new(EnvironmentFault {
+            run_id: self.dir.id.clone(),
+            node: a.node.node_id.clone(),
+            runner: a.node.runner.clone(),
+            class: verdict.class,
+            message,
+            status: marker,
+        }))
     }
 
     /// Sets the outcome status, reports it and records `stage.finished`.
@@ -261,6 +367,7 @@ impl Driver<'_> {
             attempt: Some(a.number),
             outcome: Some(verdict.outcome.clone()),
             outcome_source: Some(verdict.source),
+            class: Some(verdict.class),
             failure: verdict.failure.clone(),
             exit_code: result.exit.code,
             duration_ms: Some((result.exit.duration.as_micros() as f64) / 1000.0),
@@ -295,14 +402,33 @@ impl Driver<'_> {
 /// marker within the time limit becomes the stage kind's failure outcome
 /// (routed like BLOCKED), never a silent success.
 pub fn normalise(kind: &StageKindPlan, result: &StageResult, paths: &StagePaths) -> Verdict {
-    let fail = |why: String, marker: Option<Marker>| Verdict {
+    let class_fail = |class: AttemptClass, why: String, marker: Option<Marker>| Verdict {
+        class,
         outcome: Marker::from_plan(&kind.failure_outcome),
         source: OutcomeSource::Failure,
         failure: Some(why),
         marker,
     };
+    let fail =
+        |why: String, marker: Option<Marker>| class_fail(AttemptClass::TaskFailure, why, marker);
+    if let Some(f) = result
+        .fault
+        .as_ref()
+        .filter(|_| result.exit.stalled || result.exit.timed_out)
+    {
+        // Cut off while the CLI was failing to reach its provider.
+        return class_fail(f.class, format!("{}: {}", f.class, f.message), None);
+    }
+    if result.exit.stalled {
+        return class_fail(
+            AttemptClass::Stall,
+            format!("stall: no output for {}s", result.exit.duration.as_secs()),
+            None,
+        );
+    }
     if result.exit.timed_out {
-        return fail(
+        return class_fail(
+            AttemptClass::Timeout,
             format!(
                 "timeout: no result within {}s",
                 result.exit.duration.as_secs()
@@ -311,7 +437,7 @@ pub fn normalise(kind: &StageKindPlan, result: &StageResult, paths: &StagePaths)
         );
     }
     if let Some(e) = &result.exit.spawn_error {
-        return fail(format!("spawn_failed: {e}"), None);
+        return class_fail(AttemptClass::Config, format!("spawn_failed: {e}"), None);
     }
     let stdout = std::fs::read_to_string(&paths.stdout).unwrap_or_default();
     let last = result
@@ -323,18 +449,25 @@ pub fn normalise(kind: &StageKindPlan, result: &StageResult, paths: &StagePaths)
         .map(|m| (m, OutcomeSource::Stdout))
         .or_else(|| last_marker(&last).map(|m| (m, OutcomeSource::LastMessage)));
     match found {
-        Some((m, source)) if kind.outcome_class(&m).is_some() => Verdict {
-            outcome: m.clone(),
-            source,
-            failure: None,
-            marker: Some(m),
-        },
-        Some((m, _)) => fail(
+        Some((m, source)) if kind.outcome_class(&m).is_some() && result.agent_error.is_none() => {
+            Verdict {
+                class: AttemptClass::Outcome,
+                outcome: m.clone(),
+                source,
+                failure: None,
+                marker: Some(m),
+            }
+        }
+        Some((m, _)) if kind.outcome_class(&m).is_none() => fail(
             format!("illegal_marker: `{m}` is not an outcome of `{}`", kind.id),
             Some(m),
         ),
-        None => match (result.exit.code, &result.agent_error) {
-            (_, Some(e)) => fail(format!("agent_error: {e}"), None),
+        _ if result.fault.is_some() => {
+            let f = result.fault.as_ref().expect("checked");
+            class_fail(f.class, format!("{}: {}", f.class, f.message), None)
+        }
+        found => match (result.exit.code, &result.agent_error) {
+            (_, Some(e)) => fail(format!("agent_error: {e}"), found.map(|(m, _)| m)),
             (Some(code), None) if code != 0 => {
                 fail(format!("exit_code: {code} without a marker"), None)
             }
@@ -351,20 +484,29 @@ pub fn normalise(kind: &StageKindPlan, result: &StageResult, paths: &StagePaths)
 }
 
 /// `<node>.<attempt>.result.json`: what came back and what it meant.
-fn write_result(paths: &StagePaths, result: &StageResult, verdict: &Verdict, decision: &Decision) {
+fn write_result(
+    paths: &StagePaths,
+    result: &StageResult,
+    verdict: &Verdict,
+    next: &Target,
+    edge: &str,
+) {
+    let routed = !verdict.class.is_environment() && !edge.starts_with("fault:");
     let value = StageResultRecord {
         agent_error: result.agent_error.clone(),
+        class: verdict.class,
         duration_ms: result.exit.duration.as_millis() as u64,
         exit_code: result.exit.code,
         failure: verdict.failure.clone(),
         marker: verdict.marker.clone(),
-        next: decision.target.clone(),
-        outcome: verdict.outcome.clone(),
-        outcome_source: verdict.source,
-        selected_edge: decision.edge_id.clone(),
+        next: next.clone(),
+        outcome: routed.then(|| verdict.outcome.clone()),
+        outcome_source: routed.then_some(verdict.source),
+        selected_edge: edge.to_string(),
         session_id: result.session_id.clone(),
         signal: result.exit.signal,
         spawn_error: result.exit.spawn_error.clone(),
+        stalled: result.exit.stalled,
         timed_out: result.exit.timed_out,
         usage: result.usage.clone(),
     };

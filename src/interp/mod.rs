@@ -148,6 +148,33 @@ pub enum InterpError {
     /// The operator stopped the run; it resumes on the next start.
     #[error("run {0} was interrupted by a stop request; the next start resumes it")]
     Interrupted(String),
+    /// A fault of the environment (a bad key, an outage…): the run waits at
+    /// the same node and resumes there.
+    #[error("{}", .0)]
+    Environment(Box<EnvironmentFault>),
+}
+
+/// Why a run is waiting on its environment.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, schemars::JsonSchema)]
+pub struct EnvironmentFault {
+    pub run_id: String,
+    /// The node the run waits at (it is retried there).
+    pub node: String,
+    pub runner: String,
+    pub class: crate::defs::records::AttemptClass,
+    pub message: String,
+    /// NET_WAIT or ENV_BLOCKED.
+    pub status: crate::defs::marker::Marker,
+}
+
+impl std::fmt::Display for EnvironmentFault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "run {} is waiting at `{}` on its environment ({}): {}",
+            self.run_id, self.node, self.class, self.message
+        )
+    }
 }
 
 impl InterpError {

@@ -227,6 +227,15 @@ impl Progress {
                         "run `{run_id}` already finished"
                     )));
                 }
+                TransitionEvent::StageFaulted => {
+                    // Nothing was routed: the same node runs again.
+                    in_flight = None;
+                    attempts = t.attempts.clone();
+                    counters = t.counters.clone();
+                    if t.next.is_some() {
+                        next = t.next.clone();
+                    }
+                }
                 TransitionEvent::RunInterrupted => {}
             }
         }
@@ -341,6 +350,7 @@ impl<'a> Driver<'a> {
             attempt: None,
             outcome: None,
             outcome_source: None,
+            class: None,
             failure: None,
             exit_code: None,
             duration_ms: None,

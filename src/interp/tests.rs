@@ -8,6 +8,7 @@ use crate::compile::plan::FrozenPlan;
 use crate::compile::{compile, sources::Inputs};
 use crate::defs::config::Config;
 use crate::defs::layout::{Layout, TaskStore, DIRS};
+use crate::defs::records::AttemptClass;
 use crate::runner::scripted::{Failing, Reply, Scripted};
 use crate::store::cards::Card;
 use crate::store::runs::{self, RunDir, TransitionEvent};
@@ -114,10 +115,8 @@ fn quickfix_exhaustion_routes_to_recovery() {
 }
 
 #[test]
-fn a_failing_runner_becomes_the_failure_outcome_and_the_run_still_ends() {
-    let f = fixture(Arc::new(Failing(
-        "unexpected status 401 Unauthorized".into(),
-    )));
+fn a_failing_agent_becomes_the_failure_outcome_and_the_run_still_ends() {
+    let f = fixture(Arc::new(Failing("the agent gave up: 3 tests fail".into())));
     let r = f.run("Doomed").unwrap();
     // Every stage fails; the bounded recovery path ends in needs_research.
     assert_eq!(r.terminal_class, "needs_research");
@@ -131,11 +130,40 @@ fn a_failing_runner_becomes_the_failure_outcome_and_the_run_still_ends() {
         .find(|t| t.event == TransitionEvent::StageFinished)
         .unwrap();
     assert_eq!(first.outcome.as_deref(), Some("BLOCKED"));
-    assert!(first
-        .failure
-        .as_deref()
+    assert_eq!(first.class, Some(AttemptClass::TaskFailure));
+    assert!(first.failure.as_deref().unwrap().contains("3 tests fail"));
+}
+
+#[test]
+fn an_environment_fault_stops_the_run_at_the_same_node_without_routing() {
+    let f = fixture(Arc::new(Failing(
+        "unexpected status 401 Unauthorized".into(),
+    )));
+    let err = f.run("Blocked").unwrap_err();
+    let InterpError::Environment(fault) = err else {
+        panic!("{err}");
+    };
+    assert_eq!(
+        (fault.class, fault.node.as_str(), fault.status.as_str()),
+        (AttemptClass::Auth, "builder", "ENV_BLOCKED")
+    );
+    // The task is still active, nothing frozen, the plane waits.
+    assert!(f.store(TaskStore::Active).contains("Blocked"));
+    assert!(!f.store(TaskStore::Blocker).contains("Blocked"));
+    let history = RunDir::open(&f.rt.agents, &fault.run_id)
         .unwrap()
-        .contains("401 Unauthorized"));
+        .history()
+        .unwrap();
+    let last = history.last().unwrap();
+    assert_eq!(last.event, TransitionEvent::StageFaulted);
+    assert!(last.counters.values().all(|v| *v == 0));
+    // Once the key works, resuming runs the same node as a new attempt.
+    let mut rt = Runtime::new(f.rt.root.clone(), f.rt.agents.clone(), f.rt.config.clone());
+    let agent = Arc::new(Scripted::new());
+    rt.adapter = Some(agent.clone());
+    let r = run::resume(&rt, &fault.run_id).unwrap();
+    assert_eq!(r.terminal, "archived");
+    assert_eq!(agent.calls()[0], ("builder".to_string(), 2));
 }
 
 #[test]

@@ -4,9 +4,9 @@
 
 use serde_json::Value;
 
-use crate::defs::records::Usage;
+use crate::defs::records::{Fault, Usage};
 
-use super::{executable, run_with_prompt, Adapter, StageRequest, StageResult};
+use super::{executable, fault, run_with_prompt, Adapter, StageRequest, StageResult};
 
 pub struct Claude;
 
@@ -54,12 +54,19 @@ impl Adapter for Claude {
         if let Some(text) = &parsed.result {
             let _ = std::fs::write(&req.paths.last, text);
         }
+        // A refusal to start (root + bypassPermissions) only says why on stderr.
+        let fault = parsed.fault.clone().or_else(|| {
+            (parsed.result.is_none() && exit.code.is_some_and(|c| c != 0))
+                .then(|| std::fs::read_to_string(&req.paths.stderr).unwrap_or_default())
+                .and_then(|e| fault::fault(&e))
+        });
         StageResult {
             exit,
             final_text: parsed.result,
             usage: parsed.usage,
             session_id: parsed.session_id,
             agent_error: parsed.error,
+            fault,
         }
     }
 }
@@ -70,6 +77,9 @@ pub struct Parsed {
     pub result: Option<String>,
     pub usage: Option<Usage>,
     pub error: Option<String>,
+    pub fault: Option<Fault>,
+    /// Tool calls Claude Code refused under the permission mode.
+    pub permission_denials: Vec<String>,
 }
 
 pub fn parse_events(text: &str) -> Parsed {
@@ -89,33 +99,98 @@ pub fn parse_events(text: &str) -> Parsed {
             .as_str()
             .map(str::to_string)
             .or(p.session_id);
-        let u = &v["usage"];
-        let n = |k: &str| u[k].as_u64().unwrap_or(0);
-        // Anthropic's input_tokens exclude cache reads and writes.
-        let (fresh, read, write, output) = (
-            n("input_tokens"),
-            n("cache_read_input_tokens"),
-            n("cache_creation_input_tokens"),
-            n("output_tokens"),
-        );
-        p.usage = Some(Usage {
-            input: fresh + read + write,
-            cached_input: read,
-            cache_write: write,
-            output,
-            reasoning_output: 0,
-            total: fresh + read + write + output,
-            cost_usd: v["total_cost_usd"].as_f64(),
-        });
+        p.usage = Some(usage_of(&v));
+        p.permission_denials = v["permission_denials"]
+            .as_array()
+            .map(|ds| ds.iter().map(denial).collect())
+            .unwrap_or_default();
         if v["is_error"].as_bool().unwrap_or(false) {
+            let said = v["result"].as_str().unwrap_or("");
             p.error = Some(format!(
-                "claude reported an error ({}): {}",
+                "claude reported an error ({}): {said}",
                 v["subtype"].as_str().unwrap_or("?"),
-                v["result"].as_str().unwrap_or("")
+            ));
+            // The API status decides; else Claude's own words.
+            let class = v["api_error_status"]
+                .as_u64()
+                .and_then(fault::of_status)
+                .or_else(|| fault::of_message(said));
+            p.fault = class.filter(|c| c.is_environment()).map(|class| Fault {
+                class,
+                message: fault::one_line(if said.is_empty() {
+                    "claude failed"
+                } else {
+                    said
+                }),
+            });
+        } else if !p.permission_denials.is_empty() {
+            // The agent could not do what it needed: the task failed.
+            p.error = Some(format!(
+                "permission_denied: {} refused under the permission mode",
+                p.permission_denials.join("; ")
             ));
         }
     }
     p
+}
+
+/// Usage of the whole call: `modelUsage` covers every model Claude Code
+/// used (side requests such as the session title included); `usage` covers
+/// only the main model and is the fallback.
+fn usage_of(result: &Value) -> Usage {
+    let cost = result["total_cost_usd"].as_f64();
+    if let Some(models) = result["modelUsage"].as_object().filter(|m| !m.is_empty()) {
+        let mut u = Usage {
+            cost_usd: cost,
+            ..Usage::default()
+        };
+        for m in models.values() {
+            let n = |k: &str| m[k].as_u64().unwrap_or(0);
+            let (fresh, read, write) = (
+                n("inputTokens"),
+                n("cacheReadInputTokens"),
+                n("cacheCreationInputTokens"),
+            );
+            u.input += fresh + read + write;
+            u.cached_input += read;
+            u.cache_write += write;
+            u.output += n("outputTokens");
+        }
+        u.total = u.input + u.output;
+        return u;
+    }
+    let usage = &result["usage"];
+    let n = |k: &str| usage[k].as_u64().unwrap_or(0);
+    // Anthropic's input_tokens exclude cache reads and writes.
+    let (fresh, read, write, output) = (
+        n("input_tokens"),
+        n("cache_read_input_tokens"),
+        n("cache_creation_input_tokens"),
+        n("output_tokens"),
+    );
+    Usage {
+        input: fresh + read + write,
+        cached_input: read,
+        cache_write: write,
+        output,
+        reasoning_output: 0,
+        total: fresh + read + write + output,
+        cost_usd: cost,
+    }
+}
+
+/// One refused tool call, named for the operator (`Bash: npm test`).
+fn denial(d: &Value) -> String {
+    let tool = d["tool_name"].as_str().unwrap_or("tool");
+    let input = &d["tool_input"];
+    let what = input["command"]
+        .as_str()
+        .or_else(|| input["file_path"].as_str())
+        .map(|s| s.chars().take(120).collect::<String>());
+    match what {
+        Some(w) => format!("{tool}: {w}"),
+        None => tool.to_string(),
+    }
 }
 
 #[cfg(test)]

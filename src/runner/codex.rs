@@ -4,9 +4,9 @@
 
 use serde_json::Value;
 
-use crate::defs::records::Usage;
+use crate::defs::records::{Fault, Usage};
 
-use super::{executable, run_with_prompt, Adapter, StageRequest, StageResult};
+use super::{executable, fault, run_with_prompt, Adapter, StageRequest, StageResult};
 
 pub struct Codex;
 
@@ -53,12 +53,14 @@ impl Adapter for Codex {
         if let (Some(t), false) = (&final_text, req.paths.last.exists()) {
             let _ = std::fs::write(&req.paths.last, t);
         }
+        let fault = parsed.fault(exit.timed_out || exit.stalled);
         StageResult {
             exit,
             final_text,
             usage: parsed.usage,
             session_id: parsed.thread_id,
             agent_error: parsed.failure,
+            fault,
         }
     }
 }
@@ -69,6 +71,22 @@ pub struct Parsed {
     pub usage: Option<Usage>,
     pub failure: Option<String>,
     pub last_agent_message: Option<String>,
+    /// The last `error` event (Codex's retry notices: `Reconnecting… 3/5`).
+    pub last_error_event: Option<String>,
+}
+
+impl Parsed {
+    /// The environment fault the stream shows: a `turn.failed` naming one,
+    /// or (when the stage was cut off) reconnect notices with no answer.
+    pub fn fault(&self, cut_off: bool) -> Option<Fault> {
+        if let Some(f) = self.failure.as_deref().and_then(fault::fault) {
+            return Some(f);
+        }
+        if cut_off && self.last_agent_message.is_none() {
+            return self.last_error_event.as_deref().and_then(fault::fault);
+        }
+        None
+    }
 }
 
 /// Reads Codex's JSONL event stream leniently (unknown events are ignored).
@@ -100,6 +118,7 @@ pub fn parse_events(text: &str) -> Parsed {
                         .to_string(),
                 );
             }
+            Some("error") => p.last_error_event = v["message"].as_str().map(str::to_string),
             Some("item.completed") if v["item"]["type"] == "agent_message" => {
                 p.last_agent_message = v["item"]["text"].as_str().map(str::to_string);
             }

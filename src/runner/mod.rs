@@ -11,6 +11,7 @@
 pub mod claude;
 pub mod codex;
 pub mod demo_agent;
+pub mod fault;
 pub mod marker;
 pub mod pi;
 pub mod process;
@@ -25,7 +26,7 @@ use serde::Serialize;
 
 use crate::defs::config::{RunnerConfig, RunnerKind};
 use crate::defs::layout::StageArtifact;
-use crate::defs::records::Usage;
+use crate::defs::records::{Fault, Usage};
 use crate::defs::stage_kind::Effort;
 
 pub use process::Exit;
@@ -91,6 +92,8 @@ pub struct StageRequest {
     pub paths: StagePaths,
     /// Where the stage's process group is published while it runs.
     pub group: process::StageGroup,
+    /// End the stage when it writes nothing for this long.
+    pub stall: Option<Duration>,
 }
 
 /// What came back from the agent.
@@ -104,6 +107,8 @@ pub struct StageResult {
     /// The CLI's own report that the agent call failed (e.g. Claude
     /// `is_error`, Codex `turn.failed`).
     pub agent_error: Option<String>,
+    /// An environment fault recognised in the CLI's output.
+    pub fault: Option<Fault>,
 }
 
 pub trait Adapter {
@@ -258,6 +263,7 @@ pub fn run_with_prompt(
     let mut cmd = command(req, program, args, "prompt");
     let (out, err) = output_files(req)
         .map_err(|e| failed_to_start(req, format!("cannot create stage logs: {e}")))?;
+    let watched = [req.paths.stdout.as_path(), req.paths.stderr.as_path()];
     let exit = process::run_to_files(
         &mut cmd,
         Some(req.prompt.clone().into_bytes()),
@@ -265,6 +271,10 @@ pub fn run_with_prompt(
         err,
         req.timeout,
         &req.group,
+        req.stall.map(|after| process::Stall {
+            after,
+            files: &watched,
+        }),
     );
     if let Some(e) = &exit.spawn_error {
         let _ = std::fs::write(
@@ -278,6 +288,16 @@ pub fn run_with_prompt(
 
 /// Appends the timeout note v0.2.0 writes to the stderr log.
 pub fn note_timeout(req: &StageRequest, exit: &Exit) {
+    if exit.stalled {
+        use std::io::Write;
+        if let Ok(mut f) = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&req.paths.stderr)
+        {
+            let secs = req.stall.map_or(0, |d| d.as_secs());
+            let _ = writeln!(f, "RUNNER_STALL: no output for {secs}s");
+        }
+    }
     if exit.timed_out {
         use std::io::Write;
         if let Ok(mut f) = std::fs::OpenOptions::new()

@@ -14,7 +14,8 @@ use serde_json::{json, Value};
 use crate::defs::records::Usage;
 
 use super::{
-    command, executable, failed_to_start, note_timeout, process, Adapter, StageRequest, StageResult,
+    command, executable, failed_to_start, fault, note_timeout, process, Adapter, StageRequest,
+    StageResult,
 };
 
 pub struct Pi;
@@ -108,6 +109,7 @@ impl Adapter for Pi {
                 req.timeout
             },
             &req.group,
+            None,
         );
         exit.timed_out |= outcome.timed_out;
         if exit.timed_out {
@@ -121,7 +123,8 @@ impl Adapter for Pi {
             exit,
             final_text: outcome.text,
             usage: outcome.usage,
-            session_id: None,
+            session_id: outcome.session_id,
+            fault: outcome.error.as_deref().and_then(fault::fault),
             agent_error: outcome.error,
         }
     }
@@ -137,6 +140,7 @@ struct Session {
 struct Conversation {
     text: Option<String>,
     usage: Option<Usage>,
+    session_id: Option<String>,
     error: Option<String>,
     timed_out: bool,
 }
@@ -216,6 +220,10 @@ impl Session {
         }
         self.send(&json!({"id": "s1", "type": "get_session_stats"}));
         if let Ok(v) = self.response("s1") {
+            c.session_id = v["data"]["sessionId"]
+                .as_str()
+                .or_else(|| v["data"]["sessionFile"].as_str())
+                .map(str::to_string);
             let t = &v["data"]["tokens"];
             let n = |k: &str| t[k].as_u64().unwrap_or(0);
             let cost = v["data"]["cost"]
@@ -230,6 +238,11 @@ impl Session {
                 total: n("total"),
                 cost_usd: cost,
             });
+            // A failed call that used nothing records no usage, as the
+            // other adapters do.
+            if c.error.is_some() && n("total") == 0 {
+                c.usage = None;
+            }
         }
         c
     }

@@ -89,8 +89,26 @@ pub struct Exit {
     pub code: Option<i32>,
     pub signal: Option<i32>,
     pub timed_out: bool,
+    /// Ended because it wrote nothing for the stall limit.
+    pub stalled: bool,
     pub duration: Duration,
     pub spawn_error: Option<String>,
+}
+
+/// A stall limit: the child is ended when none of `files` grew for `after`.
+#[derive(Debug, Clone, Copy)]
+pub struct Stall<'a> {
+    pub after: Duration,
+    pub files: &'a [&'a std::path::Path],
+}
+
+impl Stall<'_> {
+    fn size(&self) -> u64 {
+        self.files
+            .iter()
+            .map(|f| std::fs::metadata(f).map_or(0, |m| m.len()))
+            .sum()
+    }
 }
 
 impl Exit {
@@ -121,7 +139,13 @@ pub fn signal_group(pid: u32, signal: libc::c_int) {
 /// Waits for `child` up to `timeout`; on expiry sends SIGTERM to its group,
 /// waits [`GRACE`], then SIGKILL. The child is always reaped, and any
 /// process it left in its group is killed.
-pub fn wait(child: Child, started: Instant, timeout: Duration, group: &StageGroup) -> Exit {
+pub fn wait(
+    child: Child,
+    started: Instant,
+    timeout: Duration,
+    group: &StageGroup,
+    stall: Option<Stall<'_>>,
+) -> Exit {
     let pid = child.id();
     group.set(pid);
     let (tx, rx) = mpsc::channel();
@@ -130,10 +154,35 @@ pub fn wait(child: Child, started: Instant, timeout: Duration, group: &StageGrou
         let status = child.wait();
         let _ = tx.send(status);
     });
-    let remaining = timeout.saturating_sub(started.elapsed());
-    let (status, timed_out) = match rx.recv_timeout(remaining) {
-        Ok(status) => (status, false),
-        Err(_) => {
+    let mut stalled = false;
+    let mut seen = stall.map_or(0, |s| s.size());
+    let mut last_activity = Instant::now();
+    let first = loop {
+        let remaining = timeout.saturating_sub(started.elapsed());
+        // Look at the output once a second when a stall limit is set.
+        let slice = match stall {
+            Some(_) => remaining.min(Duration::from_secs(1)),
+            None => remaining,
+        };
+        match rx.recv_timeout(slice) {
+            Ok(status) => break Some(status),
+            Err(_) if remaining.is_zero() || slice == remaining => break None,
+            Err(_) => {
+                let s = stall.expect("sliced only with a stall limit");
+                let size = s.size();
+                if size != seen {
+                    seen = size;
+                    last_activity = Instant::now();
+                } else if last_activity.elapsed() >= s.after {
+                    stalled = true;
+                    break None;
+                }
+            }
+        }
+    };
+    let (status, timed_out) = match first {
+        Some(status) => (status, false),
+        None => {
             signal_group(pid, libc::SIGTERM);
             let status = match rx.recv_timeout(GRACE) {
                 Ok(s) => s,
@@ -143,7 +192,7 @@ pub fn wait(child: Child, started: Instant, timeout: Duration, group: &StageGrou
                         .unwrap_or_else(|_| Err(std::io::Error::other("waiter thread vanished")))
                 }
             };
-            (status, true)
+            (status, !stalled)
         }
     };
     let _ = waiter.join();
@@ -153,6 +202,7 @@ pub fn wait(child: Child, started: Instant, timeout: Duration, group: &StageGrou
     reap_orphans();
     let mut exit = describe(status.ok());
     exit.timed_out = timed_out;
+    exit.stalled = stalled;
     exit.duration = started.elapsed();
     if timed_out {
         exit.code = Some(124);
@@ -181,6 +231,7 @@ pub fn run_to_files(
     stderr: std::fs::File,
     timeout: Duration,
     group: &StageGroup,
+    stall: Option<Stall<'_>>,
 ) -> Exit {
     let started = Instant::now();
     cmd.stdout(Stdio::from(stdout)).stderr(Stdio::from(stderr));
@@ -199,7 +250,7 @@ pub fn run_to_files(
             let _ = pipe.write_all(&bytes);
         });
     }
-    wait(child, started, timeout, group)
+    wait(child, started, timeout, group, stall)
 }
 
 #[cfg(test)]
@@ -224,6 +275,7 @@ mod tests {
             e,
             Duration::from_secs(10),
             &StageGroup::default(),
+            None,
         );
         assert_eq!(exit.code, Some(3));
         assert_eq!(
@@ -245,6 +297,7 @@ mod tests {
             e,
             Duration::from_millis(300),
             &StageGroup::default(),
+            None,
         );
         assert!(exit.timed_out);
         assert_eq!(exit.code, Some(124));
@@ -279,6 +332,7 @@ mod tests {
             e,
             Duration::from_secs(1),
             &StageGroup::default(),
+            None,
         );
         assert_eq!(exit.code, Some(127));
         assert!(exit.spawn_error.is_some());

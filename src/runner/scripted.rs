@@ -74,8 +74,9 @@ impl Adapter for Scripted {
     }
 }
 
-/// Fails every stage the way an unreachable provider does: the CLI reports
-/// an error and exits 1.
+/// Fails every stage the way a broken provider does: the CLI reports the
+/// error and exits 1 (a message naming a 401 or a 5xx is an environment
+/// fault; any other message is the task's failure).
 #[derive(Debug, Clone)]
 pub struct Failing(pub String);
 
@@ -102,6 +103,7 @@ fn reply_result(reply: Reply) -> StageResult {
         },
         Reply::AgentError(e) => StageResult {
             exit: exit(1),
+            fault: super::fault::fault(&e),
             agent_error: Some(e),
             ..StageResult::default()
         },

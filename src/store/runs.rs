@@ -8,6 +8,7 @@
 
 use crate::defs::layout::{Layout, StageArtifact};
 use crate::defs::marker::Marker;
+use crate::defs::records::AttemptClass;
 use crate::defs::stage_kind::Plane;
 use std::collections::BTreeMap;
 use std::fs::OpenOptions;
@@ -80,18 +81,21 @@ impl std::fmt::Display for OutcomeSource {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct StageResultRecord {
     pub agent_error: Option<String>,
+    pub class: AttemptClass,
     pub duration_ms: u64,
     pub exit_code: Option<i32>,
     pub failure: Option<String>,
     /// The marker the agent emitted, legal or not.
     pub marker: Option<Marker>,
     pub next: Target,
-    pub outcome: Marker,
-    pub outcome_source: OutcomeSource,
+    /// The routed outcome; none for an environment fault (nothing routed).
+    pub outcome: Option<Marker>,
+    pub outcome_source: Option<OutcomeSource>,
     pub selected_edge: String,
     pub session_id: Option<String>,
     pub signal: Option<i32>,
     pub spawn_error: Option<String>,
+    pub stalled: bool,
     pub timed_out: bool,
     pub usage: Option<Usage>,
 }
@@ -105,6 +109,10 @@ pub enum TransitionEvent {
     StageStarted,
     #[serde(rename = "stage.finished")]
     StageFinished,
+    /// The attempt hit a fault of its environment: the run waits at the same
+    /// node (`next`), no counter moved.
+    #[serde(rename = "stage.faulted")]
+    StageFaulted,
     /// Informational: a stop interrupted the run; replay ignores it.
     #[serde(rename = "run.interrupted")]
     RunInterrupted,
@@ -139,6 +147,9 @@ pub struct Transition {
     /// Where the outcome came from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub outcome_source: Option<OutcomeSource>,
+    /// How the attempt ended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub class: Option<AttemptClass>,
     /// Why the stage failed, when it did (`missing_marker`, `timeout`, …).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure: Option<String>,

@@ -111,6 +111,14 @@ prompt=$(cat)   # hangs if stdin is left open, like the real CLI
 BEHAVE
 echo '{"type":"thread.started","thread_id":"th-1"}'
 echo '{"type":"turn.started"}'
+# Failure shapes of the real CLI (runner-clis.md).
+case "$m" in
+  AUTH) echo '{"type":"error","message":"Reconnecting... 1/5 (unexpected status 401 Unauthorized)"}'
+        echo '{"type":"turn.failed","error":{"message":"unexpected status 401 Unauthorized: Missing bearer or basic authentication in header"}}'; exit 1;;
+  DOWN) echo '{"type":"turn.failed","error":{"message":"unexpected status 500 Internal Server Error"}}'; exit 1;;
+  LIMIT) echo '{"type":"turn.failed","error":{"message":"unexpected status 429 Too Many Requests"}}'; exit 1;;
+  HANG) echo '{"type":"error","message":"Reconnecting... 2/5 (stream disconnected before completion)"}'; sleep 60 & wait; exit 0;;
+esac
 printf '{"type":"item.completed","item":{"id":"i1","type":"agent_message","text":"%s"}}\n' "$text"
 echo '{"type":"turn.completed","usage":{"input_tokens":100,"cached_input_tokens":20,"output_tokens":10}}'
 printf "$text" > "$out"
@@ -125,6 +133,14 @@ case " $* " in *" -p "*) ;; *) echo "interactive mode not supported in tests" >&
 prompt=$(cat)
 BEHAVE
 echo '{"type":"system","subtype":"init","session_id":"s-1","model":"fake"}'
+case "$m" in
+  AUTH) echo '{"type":"assistant","message":{"content":[{"type":"text","text":"Invalid API key · Please run /login"}]},"error":"authentication_failed"}'
+        echo '{"type":"result","subtype":"success","is_error":true,"api_error_status":401,"result":"Invalid API key · Please run /login","session_id":"s-1"}'; exit 1;;
+  DOWN) echo '{"type":"result","subtype":"success","is_error":true,"api_error_status":500,"result":"API Error: 500 Internal Server Error","session_id":"s-1"}'; exit 1;;
+  DENIED) text="work done\\n### ${MILLRACE_OUTCOMES%%,*}"
+          printf '{"type":"result","subtype":"success","is_error":false,"result":"%s","session_id":"s-1","permission_denials":[{"tool_name":"Bash","tool_use_id":"t1","tool_input":{"command":"npm test"}}],"usage":{"input_tokens":1,"output_tokens":1}}\n' "$text"; exit 0;;
+  ROOT) echo "--dangerously-skip-permissions cannot be used with root/sudo privileges for security reasons" >&2; exit 1;;
+esac
 printf '{"type":"result","subtype":"success","is_error":false,"result":"%s","session_id":"s-1","total_cost_usd":0.5,"usage":{"input_tokens":10,"cache_read_input_tokens":5,"cache_creation_input_tokens":1,"output_tokens":3}}\n' "$text"
 "#;
 

@@ -1,0 +1,143 @@
+//! Environment faults are never task failures: fake agent CLIs on PATH emit
+//! the real CLIs' failure shapes; the backlog stays untouched, no recovery
+//! stage runs, `status` names the class, and the same run finishes at the
+//! same stage once the fault clears.
+
+mod support;
+
+use support::Ws;
+
+/// Exit code of `start --once` when the run waits on its environment.
+const ENVIRONMENT: i32 = 3;
+
+#[test]
+fn a_bad_key_blocks_the_run_not_the_task() {
+    let ws = Ws::new();
+    for t in ["First", "Second", "Third"] {
+        ws.add(t);
+    }
+    ws.script("builder", &["AUTH"]);
+    let r = ws.run(&["start", "--once"]).code(ENVIRONMENT);
+    assert!(r.stderr.contains("(auth)"), "{}", r.stderr);
+    assert!(r.stderr.contains("401 Unauthorized"), "{}", r.stderr);
+    assert!(r.stderr.contains("hint: run `codex login`"), "{}", r.stderr);
+    // Nothing routed: no troubleshoot, nothing frozen, all three queued.
+    assert_eq!(ws.nodes_visited(), ["builder"]);
+    assert_eq!(ws.cards_in("tasksbacklog.md"), 2);
+    assert_eq!(ws.cards_in("tasks.md"), 1);
+    assert_eq!(ws.cards_in("tasksbackburner.md"), 0);
+    let status = ws.run(&["status", "--json"]).code(0).json();
+    assert_eq!(status["runtime"]["execution_status"], "ENV_BLOCKED");
+    assert_eq!(status["waiting"]["class"], "auth");
+    assert_eq!(status["waiting"]["node"], "builder");
+    assert_eq!(status["waiting"]["transient"], false);
+    let run_id = status["waiting"]["run_id"].as_str().unwrap().to_string();
+    let text = ws.run(&["status"]).code(0).stdout;
+    assert!(
+        text.contains("Waiting on the environment: auth at `builder`"),
+        "{text}"
+    );
+    // Retrying before the fix waits again, at the same stage.
+    ws.run(&["start", "--once"]).code(ENVIRONMENT);
+    // The key is fixed: the same run finishes from the same stage.
+    ws.script("builder", &["BUILDER_COMPLETE"]);
+    let done = ws.run(&["start", "--once", "--json"]).code(0).json();
+    assert_eq!(done["run"]["run_id"], run_id.as_str());
+    assert_eq!(done["run"]["terminal"], "archived");
+    assert_eq!(done["run"]["resumed"], true);
+    assert_eq!(
+        ws.nodes_visited(),
+        ["builder", "builder", "builder", "qa", "update"]
+    );
+    assert_eq!(ws.cards_in("tasksbacklog.md"), 2);
+    // The history records the faults as such, with no counter moved.
+    let prov = ws
+        .run(&["run-provenance", &run_id, "--json"])
+        .code(0)
+        .json();
+    let faulted: Vec<&serde_json::Value> = prov["transitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["event"] == "stage.faulted")
+        .collect();
+    assert_eq!(faulted.len(), 2);
+    assert_eq!(faulted[0]["class"], "auth");
+    assert_eq!(faulted[0]["next"]["node"], "builder");
+    assert!(faulted[0]["counters"]
+        .as_object()
+        .unwrap()
+        .values()
+        .all(|v| v == 0));
+    let result: serde_json::Value =
+        serde_json::from_str(&ws.read(&format!("agents/runs/{run_id}/builder.1.result.json")))
+            .unwrap();
+    assert_eq!(result["class"], "auth");
+    assert!(result["outcome"].is_null());
+}
+
+#[test]
+fn an_outage_is_a_transient_wait_for_every_runner() {
+    for (runner, directive) in [("codex", "DOWN"), ("claude", "DOWN"), ("codex", "LIMIT")] {
+        let ws = Ws::new();
+        ws.append_config(&format!(
+            "[stages.builder]\nrunner = \"{runner}\"\nmodel = \"m\"\n"
+        ));
+        ws.add("Waits");
+        ws.script("builder", &[directive]);
+        let r = ws.run(&["start", "--once"]).code(ENVIRONMENT);
+        let status = ws.run(&["status", "--json"]).code(0).json();
+        assert_eq!(
+            status["runtime"]["execution_status"], "NET_WAIT",
+            "{runner}: {}",
+            r.stderr
+        );
+        assert_eq!(status["waiting"]["transient"], true);
+        let class = if directive == "LIMIT" {
+            "rate_limit"
+        } else {
+            "unavailable"
+        };
+        assert_eq!(status["waiting"]["class"], class, "{runner}");
+        assert_eq!(ws.nodes_visited(), ["builder"]);
+    }
+}
+
+#[test]
+fn claude_permission_denials_fail_the_task_and_root_bypass_is_a_config_fault() {
+    let ws = Ws::new();
+    ws.append_config("[stages.builder]\nrunner = \"claude\"\nmodel = \"sonnet\"\n");
+    ws.add("Denied");
+    ws.script("builder", &["DENIED", "BUILDER_COMPLETE"]);
+    ws.script("troubleshoot", &["TROUBLESHOOT_COMPLETE"]);
+    ws.run(&["start", "--once"]).code(0);
+    let trace = ws.nodes_visited();
+    assert_eq!(trace[..2], ["builder", "troubleshoot"], "{trace:?}");
+    let run = ws.run(&["status", "--json"]).code(0).json()["last_run"]["run_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let result: serde_json::Value =
+        serde_json::from_str(&ws.read(&format!("agents/runs/{run}/builder.1.result.json")))
+            .unwrap();
+    assert_eq!(result["class"], "task_failure");
+    assert!(
+        result["failure"]
+            .as_str()
+            .unwrap()
+            .contains("Bash: npm test"),
+        "{result}"
+    );
+
+    let ws = Ws::new();
+    ws.append_config("[stages.builder]\nrunner = \"claude\"\nmodel = \"sonnet\"\n");
+    ws.add("Root");
+    ws.script("builder", &["ROOT"]);
+    let r = ws.run(&["start", "--once"]).code(ENVIRONMENT);
+    assert!(r.stderr.contains("(config)"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("cannot be used with root"),
+        "{}",
+        r.stderr
+    );
+}
