@@ -141,3 +141,59 @@ fn claude_permission_denials_fail_the_task_and_root_bypass_is_a_config_fault() {
         r.stderr
     );
 }
+
+/// Polls `cond` for up to `secs` seconds.
+#[track_caller]
+fn until(secs: u64, mut cond: impl FnMut() -> bool, what: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while !cond() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_daemon_pauses_on_a_bad_key_and_resume_retries_the_same_stage() {
+    let ws = Ws::new();
+    ws.add("Needs a key");
+    ws.add("Waits its turn");
+    ws.script("builder", &["AUTH"]);
+    let mut daemon = ws
+        .command(&["start", "--daemon"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let state = || -> serde_json::Value {
+        serde_json::from_str(&ws.read("agents/.runtime/state.json")).unwrap_or_default()
+    };
+    until(
+        30,
+        || {
+            state()["pause_reason"]
+                .as_str()
+                .is_some_and(|r| r.starts_with("env_blocked: auth"))
+        },
+        "paused on auth",
+    );
+    let status = ws.run(&["status"]).code(0).stdout;
+    assert!(
+        status.contains("Daemon: paused (env_blocked: auth"),
+        "{status}"
+    );
+    assert_eq!(ws.cards_in("tasksbacklog.md"), 1);
+    ws.script("builder", &["BUILDER_COMPLETE"]);
+    ws.run(&["resume"]).code(0);
+    until(
+        60,
+        || ws.cards_in("tasksarchive.md") == 2,
+        "both tasks archived",
+    );
+    ws.run(&["stop"]).code(0);
+    assert!(support::wait_within(&mut daemon).success());
+    let nodes = ws.nodes_visited();
+    assert_eq!(nodes[..3], ["builder", "builder", "qa"], "{nodes:?}");
+}

@@ -462,11 +462,15 @@ impl Render for crate::control::status::StatusReport {
         );
         if let Some(d) = &r.daemon {
             let flags = if d.stop_requested { ", stopping" } else { "" };
-            let _ = writeln!(
-                s,
-                "Daemon: {}{flags}",
-                if d.paused { "paused" } else { "running" }
-            );
+            let state = match (&d.pause_reason, &d.retry_at) {
+                (Some(why), _) if d.paused => format!("paused ({why})"),
+                _ if d.paused => "paused".to_string(),
+                (_, Some(at)) => {
+                    format!("waiting on the environment; retry {} at {at}", d.net_waits)
+                }
+                _ => "running".to_string(),
+            };
+            let _ = writeln!(s, "Daemon: {state}{flags}");
             if let Some(p) = &d.plan_problem {
                 let _ = writeln!(s, "Daemon is not starting runs: {p}");
             }

@@ -259,7 +259,8 @@ fn mode_plan(
     })
 }
 
-fn outage_plan(o: &crate::defs::config::OutageConfig) -> plan::OutagePlan {
+/// The `[outage]` bounds as frozen into a plan.
+pub fn outage_plan(o: &crate::defs::config::OutageConfig) -> plan::OutagePlan {
     plan::OutagePlan {
         wait_initial_seconds: o.wait_initial_seconds,
         wait_max_seconds: o.wait_max_seconds,

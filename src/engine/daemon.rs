@@ -24,8 +24,9 @@ use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::mpsc::unbounded_channel;
 use tokio::task::JoinHandle;
 
+use crate::defs::records::AttemptClass;
 use crate::defs::stage_kind::Plane;
-use crate::interp::{EventListener, InterpError, RunControl, Runtime};
+use crate::interp::{EnvironmentFault, EventListener, InterpError, RunControl, Runtime};
 use crate::runner::{process, Adapter};
 use crate::store::events::{
     ConfigEvent, ControlEvent, EngineEvent, EventKind, EventSource, HandoffEvent, PlanEvent,
@@ -41,6 +42,9 @@ use super::mailbox::{self, CommandResult};
 use super::state::{self, RuntimeState};
 use super::watcher::{self, Wake};
 use super::{commands, owner, plan, EngineError};
+
+/// How long an `[outage] probe_command` may take.
+const PROBE_TIMEOUT_SECS: u64 = 10;
 
 pub struct Options {
     /// Receives every event (and idle heartbeats), e.g. `--monitor`.
@@ -98,6 +102,16 @@ struct Daemon {
     last_state: Option<RuntimeState>,
     /// Whether a run was in flight when the current mailbox command arrived.
     run_in_flight: bool,
+    /// Why the daemon paused itself (an environment fault), if it did.
+    pause_reason: Option<String>,
+    /// Waits on a transient fault since the last finished run.
+    net_waits: u32,
+    /// When the waiting stage is retried (RFC 3339).
+    retry_at: Option<String>,
+    /// `[outage] probe_command` of the waiting run's plan.
+    probe: Vec<String>,
+    /// The transient fault the daemon is waiting out.
+    last_fault: Option<EnvironmentFault>,
     /// The mailbox command being applied, for the events it causes.
     command_id: Option<String>,
     runs_finished: u32,
@@ -125,6 +139,11 @@ impl Daemon {
             plan_problem: None,
             last_state: None,
             run_in_flight: false,
+            pause_reason: None,
+            net_waits: 0,
+            retry_at: None,
+            probe: Vec::new(),
+            last_fault: None,
             command_id: None,
             runs_finished: 0,
             runs_interrupted: 0,
@@ -167,7 +186,11 @@ impl Daemon {
                     .not_before
                     .is_some_and(|t| tokio::time::Instant::now() < t);
                 if !self.control.is_paused() && !waiting {
-                    running = self.try_start()?;
+                    match self.last_fault.clone() {
+                        // Still down by the probe's word: count another wait.
+                        Some(fault) if !self.probe_ready() => self.environment_fault(&fault),
+                        _ => running = self.try_start()?,
+                    }
                 }
             }
             self.write_state();
@@ -347,6 +370,9 @@ impl Daemon {
         match res {
             Ok(Ok(Cycle::Ran(_) | Cycle::Resumed(_))) => {
                 self.runs_finished += 1;
+                self.net_waits = 0;
+                self.retry_at = None;
+                self.last_fault = None;
                 let delay = self.ws.config.engine.inter_task_delay_seconds;
                 if delay > 0 {
                     self.not_before =
@@ -354,6 +380,9 @@ impl Daemon {
                 }
             }
             Ok(Ok(Cycle::Idle)) => {}
+            Ok(Err(EngineError::Interp(InterpError::Environment(fault)))) => {
+                self.environment_fault(&fault);
+            }
             Ok(Err(EngineError::Interp(InterpError::Interrupted(run_id)))) => {
                 self.runs_interrupted += 1;
                 tracing::info!(run = %run_id, "run interrupted; it resumes on the next start");
@@ -442,13 +471,109 @@ impl Daemon {
         }
     }
 
+    /// A run stopped on its environment: wait with backoff for a transient
+    /// fault (pausing after `max_waits`), pause at once for one that needs a
+    /// person. `resume` retries the same stage.
+    fn environment_fault(&mut self, fault: &EnvironmentFault) {
+        let outage = runs::RunDir::open(&self.ws.agents, &fault.run_id)
+            .and_then(|d| d.plan().ok())
+            .map(|p| p.content.outage)
+            .unwrap_or_else(|| crate::compile::outage_plan(&self.ws.config.outage));
+        let transient = fault.class.is_transient()
+            || (fault.class == AttemptClass::Timeout && outage.timeout_is_outage);
+        if !transient {
+            self.pause_for(
+                format!("env_blocked: {}: {}", fault.class, fault.message),
+                fault,
+            );
+            return;
+        }
+        self.net_waits += 1;
+        if outage.max_waits > 0 && self.net_waits > outage.max_waits {
+            let reason = format!(
+                "net_wait_exhausted: {} after {} wait(s): {}",
+                fault.class, outage.max_waits, fault.message
+            );
+            self.pause_for(reason, fault);
+            return;
+        }
+        let wait = outage.wait_before(self.net_waits);
+        self.not_before = Some(tokio::time::Instant::now() + Duration::from_secs(wait));
+        let at = jiff::Timestamp::now() + jiff::SignedDuration::from_secs(wait as i64);
+        self.retry_at = Some(at.to_string());
+        self.probe = outage.probe_command.clone();
+        self.last_fault = Some(fault.clone());
+        tracing::warn!(class = %fault.class, wait, "waiting on the environment");
+        self.event(
+            EventKind::Engine(EngineEvent::NetWait),
+            json!({
+                "run_id": fault.run_id,
+                "node": fault.node,
+                "class": fault.class,
+                "message": fault.message,
+                "wait": self.net_waits,
+                "max_waits": outage.max_waits,
+                "wait_seconds": wait,
+                "retry_at": self.retry_at,
+            }),
+        );
+    }
+
+    fn pause_for(&mut self, reason: String, fault: &EnvironmentFault) {
+        tracing::warn!("{reason}; paused until `millrace resume`");
+        self.control.set_paused(true);
+        self.retry_at = None;
+        self.last_fault = None;
+        self.event(
+            EventKind::Engine(EngineEvent::Paused),
+            json!({
+                "run_id": fault.run_id,
+                "reason": reason,
+                "class": fault.class,
+                "hint": format!("fix it, then `millrace resume` retries the stage `{}`", fault.node),
+            }),
+        );
+        self.pause_reason = Some(reason);
+    }
+
+    /// Runs the `[outage] probe_command` before a retry; false when it says
+    /// the environment is still down (the wait is counted again).
+    fn probe_ready(&mut self) -> bool {
+        let Some((program, args)) = self.probe.split_first() else {
+            return true;
+        };
+        let started = std::time::Instant::now();
+        let ready = std::process::Command::new(program)
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .map(|child| {
+                let exit = process::wait(
+                    child,
+                    started,
+                    Duration::from_secs(PROBE_TIMEOUT_SECS),
+                    &process::StageGroup::default(),
+                    None,
+                );
+                exit.code == Some(0)
+            })
+            .unwrap_or(false);
+        tracing::info!(ready, "outage probe");
+        ready
+    }
+
     fn state(&self) -> RuntimeState {
         let queue = Queue::new(&self.ws.agents);
         let active_run = runs::active(&self.ws.agents).ok().flatten();
         RuntimeState {
             process_running: true,
             paused: self.control.is_paused(),
-            pause_reason: self.control.is_paused().then(|| "manual".to_string()),
+            pause_reason: self
+                .control
+                .is_paused()
+                .then(|| self.pause_reason.clone().unwrap_or_else(|| "manual".into())),
             pause_run_id: if self.control.is_paused() {
                 active_run.as_ref().map(|r| r.run_id.clone())
             } else {
@@ -478,6 +603,8 @@ impl Daemon {
             plan_id: self.plan_id.clone(),
             plan_current: self.plan_problem.is_none() && self.plan_id.is_some(),
             plan_problem: self.plan_problem.clone(),
+            net_waits: self.net_waits,
+            retry_at: self.retry_at.clone(),
         }
     }
 
@@ -516,6 +643,10 @@ impl commands::Lifecycle for Daemon {
             return Applied::no("engine already running");
         }
         self.control.set_paused(false);
+        self.pause_reason = None;
+        self.net_waits = 0;
+        self.not_before = None;
+        self.last_fault = None;
         self.event(
             EventKind::Engine(EngineEvent::Resumed),
             json!({"command_id": self.command_id}),
@@ -567,9 +698,17 @@ mod tests {
 
     /// A workspace on disk with `titles` queued.
     fn workspace(titles: &[&str]) -> (tempfile::TempDir, Workspace) {
+        workspace_with(titles, "")
+    }
+
+    fn workspace_with(titles: &[&str], extra: &str) -> (tempfile::TempDir, Workspace) {
         let dir = tempfile::tempdir().unwrap();
         let config = dir.path().join("millrace.toml");
-        std::fs::write(&config, "[engine]\npoll_interval_seconds = 1\n").unwrap();
+        std::fs::write(
+            &config,
+            format!("[engine]\npoll_interval_seconds = 1\n{extra}"),
+        )
+        .unwrap();
         let ws = Workspace::open(&config).unwrap();
         for d in DIRS {
             std::fs::create_dir_all(Layout::of(&ws.agents).rel(d)).unwrap();
@@ -633,6 +772,82 @@ mod tests {
         let state = state::read(&ws.agents).unwrap();
         assert!(!state.process_running);
         assert_eq!(state.backlog_depth, 0);
+    }
+
+    fn events(ws: &Workspace) -> Vec<String> {
+        std::fs::read_to_string(Layout::of(&ws.agents).events_log())
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .map(|e| e["type"].as_str().unwrap_or("").to_string())
+            .collect()
+    }
+
+    fn paused_reason(ws: &Workspace) -> Option<String> {
+        state::read(&ws.agents).and_then(|s| s.pause_reason)
+    }
+
+    #[test]
+    fn an_outage_is_waited_out_with_backoff_then_the_stage_retried() {
+        use crate::runner::scripted::Reply;
+        let (_dir, ws) = workspace_with(
+            &["Flaky", "Next"],
+            "[outage]\nwait_initial_seconds = 0\nmax_waits = 5\n",
+        );
+        let down = Reply::AgentError("unexpected status 503 Service Unavailable".into());
+        let agent = Arc::new(Scripted::new().script("builder", [down.clone(), down]));
+        let report = drive(ws.clone(), agent.clone(), |ws| {
+            cards(ws, TaskStore::Archive) == 2
+        });
+        assert_eq!(report.runs_finished, 2);
+        // The same node was retried; nothing was routed to recovery.
+        let nodes = agent.nodes();
+        assert_eq!(
+            nodes[..4],
+            ["builder", "builder", "builder", "qa"],
+            "{nodes:?}"
+        );
+        assert!(!nodes.iter().any(|n| n == "troubleshoot"));
+        let types = events(&ws);
+        assert_eq!(types.iter().filter(|t| *t == "engine.net_wait").count(), 2);
+    }
+
+    #[test]
+    fn repeated_outages_pause_the_daemon_with_the_reason() {
+        let (_dir, ws) = workspace_with(
+            &["Down", "Queued"],
+            "[outage]\nwait_initial_seconds = 0\nmax_waits = 2\n",
+        );
+        let failing = Arc::new(Failing(
+            "unexpected status 500 Internal Server Error".into(),
+        ));
+        drive(ws.clone(), failing, |ws| {
+            paused_reason(ws).is_some_and(|r| r.starts_with("net_wait_exhausted"))
+        });
+        let types = events(&ws);
+        let waits = types.iter().filter(|t| *t == "engine.net_wait").count();
+        assert_eq!(waits, 2, "{types:?}");
+        assert!(types.iter().any(|t| t == "engine.paused"));
+        assert_eq!(
+            cards(&ws, TaskStore::Backlog),
+            1,
+            "the backlog is untouched"
+        );
+        assert_eq!(cards(&ws, TaskStore::Active), 1);
+        let status = crate::store::status::read(&ws.agents, Plane::Execution).unwrap();
+        assert_eq!(status, "NET_WAIT");
+    }
+
+    #[test]
+    fn a_bad_key_pauses_at_once() {
+        let (_dir, ws) = workspace(&["Key"]);
+        let failing = Arc::new(Failing("401 Incorrect API key provided".into()));
+        drive(ws.clone(), failing, |ws| {
+            paused_reason(ws).is_some_and(|r| r.starts_with("env_blocked: auth"))
+        });
+        assert!(!events(&ws).iter().any(|t| t == "engine.net_wait"));
+        let status = crate::store::status::read(&ws.agents, Plane::Execution).unwrap();
+        assert_eq!(status, "ENV_BLOCKED");
     }
 
     #[test]

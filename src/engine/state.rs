@@ -42,6 +42,12 @@ pub struct RuntimeState {
     /// Why new runs are not starting, when they are not (stale plan,
     /// invalid config).
     pub plan_problem: Option<String>,
+    /// Waits on a transient environment fault since the last good stage.
+    #[serde(default)]
+    pub net_waits: u32,
+    /// When the waiting stage is retried next.
+    #[serde(default)]
+    pub retry_at: Option<String>,
 }
 
 pub fn path(agents: &Path) -> PathBuf {

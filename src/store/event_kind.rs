@@ -75,6 +75,7 @@ event_group!(
         Heartbeat => "heartbeat", Engine;
         Paused => "paused", Control;
         Resumed => "resumed", Control;
+        NetWait => "net_wait", Engine;
         CycleFailed => "cycle.failed", Engine;
     }
 );
