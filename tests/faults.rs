@@ -197,3 +197,79 @@ fn a_daemon_pauses_on_a_bad_key_and_resume_retries_the_same_stage() {
     let nodes = ws.nodes_visited();
     assert_eq!(nodes[..3], ["builder", "builder", "qa"], "{nodes:?}");
 }
+
+#[test]
+fn ctrl_c_during_a_stage_leaves_no_agent_process_and_the_run_resumes() {
+    let ws = Ws::new();
+    ws.append_config("");
+    let cfg = ws.read("millrace.toml").replace(
+        "inter_task_delay_seconds = 0",
+        "inter_task_delay_seconds = 0\nstop_grace_seconds = 1",
+    );
+    ws.write("millrace.toml", &cfg);
+    ws.add("Interrupted");
+    ws.script("builder", &["GRANDCHILD", "BUILDER_COMPLETE"]);
+    let child = ws
+        .command(&["start", "--once"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    support::wait_for(&ws.path("fake/builder.started"), 30);
+    let agent: u32 = ws.read("fake/builder.pid").trim().parse().unwrap();
+    let grandchild: u32 = ws.read("fake/grandchild.pid").trim().parse().unwrap();
+    assert!(support::running(grandchild));
+    std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let out = support::output_of(child);
+    assert_eq!(
+        out.status.code(),
+        Some(130),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The grandchild ignores SIGTERM: the group was killed after the grace.
+    until(
+        10,
+        || !support::running(agent) && !support::running(grandchild),
+        "no stage process left",
+    );
+    let status = ws.run(&["status", "--json"]).code(0).json();
+    let run_id = status["runtime"]["active_run"]["run_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let done = ws.run(&["start", "--once", "--json"]).code(0).json();
+    assert_eq!(done["run"]["run_id"], run_id.as_str());
+    assert_eq!(done["run"]["terminal"], "archived");
+    assert_eq!(ws.nodes_visited(), ["builder", "builder", "qa", "update"]);
+}
+
+#[test]
+fn a_stage_left_by_a_killed_runtime_is_ended_by_the_next_start() {
+    let ws = Ws::new();
+    ws.add("Orphaned");
+    ws.script("builder", &["GRANDCHILD", "BUILDER_COMPLETE"]);
+    let mut child = ws
+        .command(&["start", "--once"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    support::wait_for(&ws.path("fake/builder.started"), 30);
+    let agent: u32 = ws.read("fake/builder.pid").trim().parse().unwrap();
+    child.kill().unwrap(); // SIGKILL: nothing can be forwarded
+    support::wait_within(&mut child);
+    assert!(support::running(agent), "the agent outlived its runtime");
+    let done = ws.run(&["start", "--once", "--json"]).code(0).json();
+    assert_eq!(done["run"]["terminal"], "archived");
+    until(10, || !support::running(agent), "the orphaned agent ended");
+    let grandchild: u32 = ws.read("fake/grandchild.pid").trim().parse().unwrap();
+    until(
+        10,
+        || !support::running(grandchild),
+        "the orphan's child ended",
+    );
+}

@@ -36,14 +36,17 @@ pub enum ExitStatus {
     /// The run is waiting on its environment (a bad key, an outage, a rate
     /// limit): nothing of the task failed; fix it or wait, then start again.
     Environment = 3,
+    /// Stopped by SIGINT or SIGTERM; the run resumes on the next start.
+    Interrupted = 130,
 }
 
 impl ExitStatus {
-    pub const ALL: [ExitStatus; 4] = [
+    pub const ALL: [ExitStatus; 5] = [
         ExitStatus::Ok,
         ExitStatus::Failure,
         ExitStatus::Usage,
         ExitStatus::Environment,
+        ExitStatus::Interrupted,
     ];
 
     pub fn code(self) -> u8 {
@@ -55,6 +58,9 @@ impl ExitStatus {
             ExitStatus::Ok => "success",
             ExitStatus::Failure => "failure: a runtime error, or a check that did not pass",
             ExitStatus::Usage => "usage error: bad arguments or a refused request",
+            ExitStatus::Interrupted => {
+                "interrupted by a signal or `stop`: the run resumes at the same stage on the next start"
+            }
             ExitStatus::Environment => {
                 "waiting on the environment (auth, rate limit, outage, runner config): the run resumes at the same stage"
             }
@@ -127,6 +133,9 @@ impl ControlError {
         match self {
             ControlError::Usage(_) => ExitStatus::Usage,
             ControlError::Environment(_) => ExitStatus::Environment,
+            ControlError::Interp(crate::interp::InterpError::Interrupted(_)) => {
+                ExitStatus::Interrupted
+            }
             _ => ExitStatus::Failure,
         }
     }

@@ -2,11 +2,15 @@
 //! run it to a terminal state.
 
 use serde::Serialize;
+use std::sync::Arc;
+use std::time::Duration;
+
 use serde_json::json;
 
+use crate::defs::layout::Layout;
 use crate::engine::cycle::{self, Cycle};
 use crate::engine::owner;
-use crate::interp::{run, Runtime};
+use crate::interp::{run, RunControl, Runtime};
 use crate::runner::process;
 use crate::store::events::{EngineEvent, EventKind};
 use crate::store::lock::{Owner, OwnerPurpose};
@@ -27,7 +31,12 @@ pub struct StartReport {
 pub fn once(ws: &Workspace) -> Result<StartReport> {
     let lock = owner::own(ws, OwnerPurpose::Once)?;
     process::become_subreaper();
-    let rt = Runtime::new(ws.root.clone(), ws.agents.clone(), ws.config.clone());
+    let mut rt = Runtime::new(ws.root.clone(), ws.agents.clone(), ws.config.clone());
+    rt.control = Arc::new(RunControl::recording(Layout::of(&ws.agents).stage_group()));
+    forward_signals(
+        rt.control.clone(),
+        Duration::from_secs(ws.config.engine.stop_grace_seconds),
+    );
     rt.event(
         EventKind::Engine(EngineEvent::Started),
         json!({"mode": "once", "config_hash": ws.config.hash()}),
@@ -48,6 +57,44 @@ pub fn once(ws: &Workspace) -> Result<StartReport> {
         backlog_depth: rt.queue.backlog_depth()?,
         reclaimed_lock_from: lock.reclaimed_from.clone(),
     })
+}
+
+/// SIGINT and SIGTERM during `start --once` act like the daemon's `stop`:
+/// the run stops between stages, the running stage's process group gets
+/// SIGTERM and `grace`, then SIGKILL; the run resumes on the next start. A
+/// second signal kills the stage at once.
+fn forward_signals(control: Arc<RunControl>, grace: Duration) {
+    use tokio::signal::unix::{signal, SignalKind};
+    std::thread::spawn(move || {
+        let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        else {
+            return;
+        };
+        runtime.block_on(async move {
+            let (Ok(mut term), Ok(mut int)) = (
+                signal(SignalKind::terminate()),
+                signal(SignalKind::interrupt()),
+            ) else {
+                return;
+            };
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+            tracing::warn!("stop requested by signal; the run resumes on the next start");
+            control.request_stop();
+            let group = control.stage_group().clone();
+            std::thread::spawn(move || group.terminate(grace));
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+            tracing::warn!("second signal: ending the stage now");
+            control.stage_group().kill();
+        });
+    });
 }
 
 /// `start --daemon`: runs until stopped.

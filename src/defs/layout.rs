@@ -269,6 +269,11 @@ impl<'a> Layout<'a> {
         self.runtime_dir().join("active_run.json")
     }
 
+    /// The process group of the stage running now (removed between stages).
+    pub fn stage_group(&self) -> PathBuf {
+        self.runtime_dir().join("stage_group")
+    }
+
     pub fn queue_journal(&self) -> PathBuf {
         self.runtime_dir().join("queue_journal.json")
     }

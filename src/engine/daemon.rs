@@ -122,7 +122,7 @@ type Running = Option<JoinHandle<Result<Cycle, EngineError>>>;
 
 impl Daemon {
     fn new(ws: Workspace, options: Options) -> Daemon {
-        let control = Arc::new(RunControl::default());
+        let control = Arc::new(RunControl::recording(Layout::of(&ws.agents).stage_group()));
         let rt = Arc::new(build_runtime(&ws, &control, &options));
         Daemon {
             config_path: ws.config_path.clone(),

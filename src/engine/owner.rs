@@ -20,6 +20,12 @@ pub fn own(ws: &Workspace, purpose: OwnerPurpose) -> Result<FileLock, EngineErro
         LockError::Held { owner, .. } => EngineError::Busy(owner),
         other => EngineError::Lock(other),
     })?;
+    // A stage whose runtime was killed may still run: it is ours to end.
+    if let Some(pgid) =
+        crate::runner::process::sweep_recorded_group(&Layout::of(&ws.agents).stage_group())
+    {
+        tracing::warn!(pgid, "ended the stage processes a dead runtime left behind");
+    }
     if let Some(dead) = &l.reclaimed_from {
         tracing::warn!(pid = dead.pid, purpose = %dead.purpose, "reclaimed the workspace lock of a dead process");
     }

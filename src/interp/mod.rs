@@ -38,6 +38,15 @@ pub struct RunControl {
 }
 
 impl RunControl {
+    /// Control whose stage group is recorded in `file` (see
+    /// [`StageGroup::recording`]).
+    pub fn recording(file: std::path::PathBuf) -> RunControl {
+        RunControl {
+            group: StageGroup::recording(file),
+            ..RunControl::default()
+        }
+    }
+
     /// The handle on the running stage's process group.
     pub fn stage_group(&self) -> &StageGroup {
         &self.group

@@ -15,17 +15,49 @@ static SUBREAPER: AtomicBool = AtomicBool::new(false);
 /// A handle on the process group of the stage a run is executing (none
 /// between stages). The interpreter hands a clone to each stage it starts;
 /// the daemon keeps one to end a stage that outlives its stop grace.
+///
+/// A recording group also writes the group id to a file while a stage runs,
+/// so that the next owner of the workspace can end a stage whose runtime
+/// was killed (`kill -9` cannot be caught).
 #[derive(Debug, Clone, Default)]
-pub struct StageGroup(Arc<AtomicU32>);
+pub struct StageGroup {
+    pid: Arc<AtomicU32>,
+    record: Option<Arc<std::path::PathBuf>>,
+}
 
 impl StageGroup {
+    /// A group that records its id in `file` while a stage runs.
+    pub fn recording(file: std::path::PathBuf) -> StageGroup {
+        StageGroup {
+            pid: Arc::default(),
+            record: Some(Arc::new(file)),
+        }
+    }
+
     fn set(&self, pid: u32) {
-        self.0.store(pid, Ordering::SeqCst);
+        self.pid.store(pid, Ordering::SeqCst);
+        if let Some(file) = &self.record {
+            let _ = if pid == 0 {
+                std::fs::remove_file(file.as_path())
+            } else {
+                std::fs::write(
+                    file.as_path(),
+                    format!("{pid} {}\n", start_time(pid).unwrap_or(0)),
+                )
+            };
+        }
     }
 
     /// The running stage's process group id, if a stage runs.
     pub fn current(&self) -> Option<u32> {
-        Some(self.0.load(Ordering::SeqCst)).filter(|p| *p != 0)
+        Some(self.pid.load(Ordering::SeqCst)).filter(|p| *p != 0)
+    }
+
+    /// Kills the group at once (a second Ctrl-C).
+    pub fn kill(&self) {
+        if let Some(pid) = self.current() {
+            signal_group(pid, libc::SIGKILL);
+        }
     }
 
     /// Terminates the running stage's process group: SIGTERM, then SIGKILL
@@ -45,6 +77,41 @@ impl StageGroup {
         }
         true
     }
+}
+
+/// Ends what is left of a stage group recorded in `file` by a runtime that
+/// died (its owner's lock is ours now). Returns the group id it killed.
+pub fn sweep_recorded_group(file: &std::path::Path) -> Option<u32> {
+    let text = std::fs::read_to_string(file).ok()?;
+    let _ = std::fs::remove_file(file);
+    let mut words = text.split_whitespace();
+    let pgid: i32 = words.next()?.parse().ok().filter(|p| *p > 1)?;
+    let recorded_start: u64 = words.next().and_then(|w| w.parse().ok()).unwrap_or(0);
+    // A live leader must be the one recorded (pids are reused); with the
+    // leader gone, a live group is still ours, since a pid is not reused
+    // while a process group of that id exists.
+    if start_time(pgid as u32).is_some_and(|t| t != recorded_start) {
+        return None;
+    }
+    // SAFETY: kill with signal 0 only checks that the group exists.
+    let alive = unsafe { libc::kill(-pgid, 0) } == 0;
+    if alive {
+        signal_group(pgid as u32, libc::SIGKILL);
+        reap_orphans();
+    }
+    alive.then_some(pgid as u32)
+}
+
+/// Start time of process `pid` in clock ticks since boot (`/proc/<pid>/stat`
+/// field 22), to tell a process from a later one with the same pid.
+fn start_time(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit_once(')')?
+        .1
+        .split_whitespace()
+        .nth(19)?
+        .parse()
+        .ok()
 }
 
 /// Makes this process the reaper of its orphaned descendants (Linux), so

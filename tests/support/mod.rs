@@ -92,6 +92,9 @@ case "$m" in
   SLEEP) sleep 60 & echo $! > "$W/fake/$MILLRACE_NODE.child.pid"; echo $$ > "$W/fake/$MILLRACE_NODE.pid"; wait; exit 0;;
   WAITGO) echo $$ > "$W/fake/$MILLRACE_NODE.pid"; touch "$W/fake/$MILLRACE_NODE.started"
           while [ ! -f "$W/fake/go" ]; do sleep 0.05; done; m="${MILLRACE_OUTCOMES%%,*}";;
+  GRANDCHILD) (trap '' TERM; exec sleep 60) & echo $! > "$W/fake/grandchild.pid"
+              echo $$ > "$W/fake/$MILLRACE_NODE.pid"; touch "$W/fake/$MILLRACE_NODE.started"
+              sleep 60 & wait; exit 0;;
   NONE) m="";;
   EXIT3) echo "agent failed" >&2; exit 3;;
   BOGUS) m="BOGUS_MARKER";;
