@@ -273,3 +273,45 @@ fn a_stage_left_by_a_killed_runtime_is_ended_by_the_next_start() {
         "the orphan's child ended",
     );
 }
+
+#[test]
+fn a_frozen_backlog_is_shown_and_thawed() {
+    let ws = Ws::new();
+    for t in ["Stuck", "Held one", "Held two"] {
+        ws.add(t);
+    }
+    ws.script("builder", &["BLOCKED"]);
+    ws.script("troubleshoot", &["BLOCKED"]);
+    ws.script("consult", &["NEEDS_RESEARCH"]);
+    let r = ws.run(&["start", "--once"]).code(0);
+    assert!(r.stdout.contains("millrace queue thaw"), "{}", r.stdout);
+    let q = ws.run(&["queue", "--json"]).code(0).json();
+    assert_eq!(q["backlog_depth"], 0);
+    let batch = q["frozen_batches"][0]["batch_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        q["frozen_batches"][0]["task_ids"].as_array().unwrap().len(),
+        3
+    );
+    let status = ws.run(&["status"]).code(0).stdout;
+    assert!(
+        status.contains(&format!("Frozen: batch {batch} — 3 card(s)")),
+        "{status}"
+    );
+    let doctor = ws.run(&["doctor"]).stdout;
+    assert!(doctor.contains("queue.frozen"), "{doctor}");
+    ws.run(&["queue", "thaw", "nope"]).code(1);
+    let thawed = ws.run(&["queue", "thaw", "--json"]).code(0).json();
+    assert_eq!(thawed["payload"]["batch_id"], batch.as_str());
+    let q = ws.run(&["queue", "inspect", "--json"]).code(0).json();
+    let titles: Vec<&str> = q["backlog"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["title"].as_str().unwrap())
+        .collect();
+    assert_eq!(titles, ["Stuck", "Held one", "Held two"]);
+    assert!(q["frozen_batches"].as_array().unwrap().is_empty());
+}

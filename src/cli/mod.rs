@@ -154,6 +154,14 @@ enum Command {
 enum QueueCommand {
     /// List every backlog card in order
     Inspect,
+    /// Return a frozen batch (the only one when none is named) to the
+    /// front of the backlog
+    Thaw {
+        batch_id: Option<String>,
+        /// With a daemon running: queue the command and return at once
+        #[arg(long)]
+        no_wait: bool,
+    },
     /// Rewrite the backlog in the given order (every id exactly once)
     Reorder {
         #[arg(required = true)]
@@ -299,6 +307,9 @@ fn run(cli: Cli, out: &mut Output) -> Result<ExitStatus, ControlError> {
                     view: control::queue::view(&ws, true)?,
                     inspect: true,
                 })?,
+                Some(QueueCommand::Thaw { batch_id, no_wait }) => {
+                    out.print(&control::queue::thaw(&ws, batch_id.as_deref(), !no_wait)?)?
+                }
                 Some(QueueCommand::Reorder { task_ids, no_wait }) => {
                     out.print(&control::queue::reorder(&ws, &task_ids, !no_wait)?)?
                 }

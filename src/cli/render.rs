@@ -377,6 +377,20 @@ impl Render for crate::control::queue::Operation {
     sorted_json!();
 }
 
+/// Frozen batches and how to get them back.
+fn frozen_lines(s: &mut String, batches: &[crate::store::queue::FrozenBatch]) {
+    for b in batches {
+        let _ = writeln!(
+            s,
+            "Frozen: batch {} — {} card(s) since {}; `millrace queue thaw {}` returns them to the backlog",
+            b.batch_id,
+            b.task_ids.len(),
+            b.frozen_at.as_deref().unwrap_or("?"),
+            b.batch_id
+        );
+    }
+}
+
 fn task_line(t: Option<&crate::store::cards::TaskView>) -> String {
     t.map_or_else(
         || "none".to_string(),
@@ -405,6 +419,7 @@ impl Render for Queue {
             q.backlog_depth,
             task_line(q.next_task.as_ref())
         );
+        frozen_lines(&mut s, &q.frozen_batches);
         if inspect {
             for (i, t) in q.backlog.iter().enumerate() {
                 let _ = writeln!(s, "{:>4}. {} — {}", i + 1, t.task_id, t.title);
@@ -431,7 +446,9 @@ impl Render for crate::control::start::StartReport {
         let effect = match run.queue_effect.as_str() {
             "archive" => "task archived",
             "keep_active" => "task kept active",
-            "quarantine" => "task and backlog frozen for research",
+            "quarantine" => {
+                "task and backlog frozen for research (`millrace queue thaw` returns them)"
+            }
             _ => "no queue change",
         };
         let _ = writeln!(
@@ -481,6 +498,7 @@ impl Render for crate::control::status::StatusReport {
             rt.active_task_id.as_deref().unwrap_or("none")
         );
         let _ = writeln!(s, "Backlog: {}", rt.backlog_depth);
+        frozen_lines(&mut s, &rt.frozen_batches);
         if let Some(w) = &r.waiting {
             let _ = writeln!(
                 s,

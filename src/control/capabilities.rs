@@ -54,6 +54,7 @@ pub const OUTPUT_SCHEMAS: &[(&str, &str)] = &[
     ("queue", "output/queue.schema.json"),
     ("queue inspect", "output/queue.schema.json"),
     ("queue reorder", "output/operation.schema.json"),
+    ("queue thaw", "output/operation.schema.json"),
     ("start", "output/start.schema.json"),
     ("stop", "output/operation.schema.json"),
     ("pause", "output/operation.schema.json"),

@@ -259,6 +259,43 @@ fn workspace_checks(ws: &Workspace, checks: &mut Vec<Check>) {
             vec![],
         ),
     });
+    if let Ok(batches) = queue.frozen_batches() {
+        if !batches.is_empty() {
+            checks.push(check(
+                "queue.frozen",
+                "workspace",
+                CheckStatus::Warn,
+                format!(
+                    "{} batch(es) frozen for research; `millrace queue thaw BATCH` returns one to the backlog",
+                    batches.len()
+                ),
+                batches
+                    .iter()
+                    .map(|b| format!("{}: {} card(s)", b.batch_id, b.task_ids.len()))
+                    .collect(),
+            ));
+        }
+    }
+    if let Some(w) = runs::active(&ws.agents)
+        .ok()
+        .flatten()
+        .and_then(|a| super::status::waiting(ws, &a.run_id))
+    {
+        checks.push(check(
+            "runs.environment",
+            "workspace",
+            if w.transient {
+                CheckStatus::Warn
+            } else {
+                CheckStatus::Fail
+            },
+            format!(
+                "run {} waits on its environment ({}): {}",
+                w.run_id, w.class, w.message
+            ),
+            vec![format!("hint: {}", w.hint)],
+        ));
+    }
     checks.push(match runs::active(&ws.agents) {
         Ok(Some(r)) => check(
             "runs.active",

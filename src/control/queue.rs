@@ -53,7 +53,20 @@ pub fn add_task(
 }
 
 pub fn view(ws: &Workspace, with_backlog: bool) -> Result<QueueView> {
-    Ok(Queue::new(&ws.agents).view(with_backlog)?)
+    let queue = Queue::new(&ws.agents);
+    let mut view = queue.view(with_backlog)?;
+    view.frozen_batches = queue.frozen_batches()?;
+    Ok(view)
+}
+
+pub fn thaw(ws: &Workspace, batch_id: Option<&str>, wait: bool) -> Result<Operation> {
+    mailbox::dispatch(
+        ws,
+        Command::QueueThaw {
+            batch_id: batch_id.map(str::to_string),
+        },
+        wait,
+    )
 }
 
 pub fn reorder(ws: &Workspace, ids: &[String], wait: bool) -> Result<Operation> {

@@ -64,6 +64,8 @@ pub struct Runtime {
     pub research_status: String,
     pub active_task_id: Option<String>,
     pub backlog_depth: usize,
+    /// Batches frozen for research (`millrace queue thaw` returns them).
+    pub frozen_batches: Vec<crate::store::queue::FrozenBatch>,
     /// An interrupted or running run; the next `start` finishes it.
     pub active_run: Option<ActiveRun>,
     pub config_hash: String,
@@ -175,6 +177,7 @@ pub fn status(ws: &Workspace, detail: bool) -> Result<StatusReport> {
             research_status: read_status(Plane::Research),
             active_task_id,
             backlog_depth,
+            frozen_batches: queue.frozen_batches()?,
             active_run,
             config_hash: ws.config.hash(),
         },

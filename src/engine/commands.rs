@@ -68,6 +68,12 @@ pub enum Command {
     QueueReorder {
         task_ids: Vec<String>,
     },
+    /// Return a frozen batch (the only one when none is named) to the
+    /// front of the backlog.
+    QueueThaw {
+        #[serde(default)]
+        batch_id: Option<String>,
+    },
     SetConfig {
         key: String,
         value: String,
@@ -77,13 +83,14 @@ pub enum Command {
 
 impl Command {
     /// Every command name, in v0.2.0's order.
-    pub const NAMES: [&'static str; 8] = [
+    pub const NAMES: [&'static str; 9] = [
         "stop",
         "pause",
         "resume",
         "add_task",
         "add_idea",
         "queue_reorder",
+        "queue_thaw",
         "set_config",
         "reload_config",
     ];
@@ -134,6 +141,7 @@ impl Command {
             Command::AddTask { .. } => "add_task",
             Command::AddIdea { .. } => "add_idea",
             Command::QueueReorder { .. } => "queue_reorder",
+            Command::QueueThaw { .. } => "queue_thaw",
             Command::SetConfig { .. } => "set_config",
             Command::ReloadConfig => "reload_config",
         }
@@ -207,6 +215,7 @@ pub fn apply(ws: &Workspace, cmd: &Command, life: &mut dyn Lifecycle) -> Result<
         } => add_task(&ws.agents, title, body.as_deref(), spec_id.as_deref()),
         Command::AddIdea { file } => add_idea(&ws.agents, file),
         Command::QueueReorder { task_ids } => queue_reorder(&ws.agents, task_ids),
+        Command::QueueThaw { batch_id } => queue_thaw(&ws.agents, batch_id.as_deref()),
         Command::SetConfig { key, value } => {
             let applied = config_set(ws, key, value, life.daemon())?;
             if applied.applied {
@@ -243,6 +252,16 @@ fn queue_reorder(agents: &Path, ids: &[String]) -> Result<Applied, String> {
     Ok(Applied::yes(
         "queue reordered",
         json!({ "task_ids": ids, "backlog_depth": ids.len() }),
+    ))
+}
+
+fn queue_thaw(agents: &Path, batch_id: Option<&str>) -> Result<Applied, String> {
+    let t = Queue::new(agents)
+        .thaw(batch_id)
+        .map_err(|e| e.to_string())?;
+    Ok(Applied::yes(
+        "frozen batch returned to the backlog",
+        json!({ "batch_id": t.batch_id, "task_ids": t.task_ids, "backlog_depth": t.backlog_depth }),
     ))
 }
 
@@ -343,6 +362,7 @@ mod tests {
                 "add_task" => json!({"title": "t"}),
                 "add_idea" => json!({"file": "/x"}),
                 "queue_reorder" => json!({"task_ids": []}),
+                "queue_thaw" => json!({}),
                 "set_config" => json!({"key": "k", "value": "v"}),
                 _ => json!({}),
             };

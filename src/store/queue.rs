@@ -65,6 +65,8 @@ pub struct QueueView {
     pub active_task: Option<TaskView>,
     pub backlog: Vec<TaskView>,
     pub backlog_depth: usize,
+    /// Batches a quarantine froze into the backburner (`queue thaw`).
+    pub frozen_batches: Vec<FrozenBatch>,
     pub next_task: Option<TaskView>,
 }
 
@@ -78,6 +80,7 @@ impl Snapshot {
                 Vec::new()
             },
             backlog_depth: self.backlog.len(),
+            frozen_batches: Vec::new(),
             next_task: self.backlog.first().map(Card::view),
         }
     }
@@ -191,6 +194,7 @@ impl Queue {
                 Vec::new()
             },
             backlog_depth: cards.len(),
+            frozen_batches: Vec::new(),
             next_task,
         })
     }
@@ -502,7 +506,164 @@ impl Queue {
     }
 }
 
+/// A batch of cards a quarantine froze into the backburner (the failed task
+/// first, then the backlog it held back).
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
+pub struct FrozenBatch {
+    pub batch_id: String,
+    pub frozen_at: Option<String>,
+    /// The incident that explains why (`agents/ideas/incidents/…`).
+    pub incident_path: Option<String>,
+    pub task_ids: Vec<String>,
+}
+
+/// What `queue thaw` did.
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
+pub struct Thawed {
+    pub batch_id: String,
+    /// The cards returned to the front of the backlog, in order.
+    pub task_ids: Vec<String>,
+    pub backlog_depth: usize,
+}
+
+const FREEZE_START: &str = "<!-- research_recovery:freeze:start ";
+const FREEZE_END: &str = "<!-- research_recovery:freeze:end ";
+
+/// One freeze block of the backburner: (batch id, first line, last line).
+fn freeze_blocks(text: &str) -> Vec<(String, usize, usize)> {
+    let lines: Vec<&str> = text.lines().collect();
+    let mut out = Vec::new();
+    for (i, l) in lines.iter().enumerate() {
+        let Some(id) = l.trim().strip_prefix(FREEZE_START) else {
+            continue;
+        };
+        let id = id.trim_end_matches("-->").trim().to_string();
+        let end_marker = format!("{FREEZE_END}{id} -->");
+        if let Some(j) = lines[i..].iter().position(|m| m.trim() == end_marker) {
+            out.push((id, i, i + j));
+        }
+    }
+    out
+}
+
+/// The batch of the block at lines `from..=to` of `text`.
+fn batch_of(text: &str, id: &str, from: usize, to: usize) -> (FrozenBatch, Vec<Card>) {
+    let lines: Vec<&str> = text.lines().collect();
+    let comment = |key: &str| {
+        lines[from..=to].iter().find_map(|l| {
+            l.trim()
+                .strip_prefix(&format!("<!-- {key}: "))
+                .map(|v| v.trim_end_matches("-->").trim().to_string())
+        })
+    };
+    let inner = lines[from + 1..to]
+        .iter()
+        .filter(|l| !l.trim_start().starts_with("<!--"))
+        .copied()
+        .collect::<Vec<_>>()
+        .join("\n");
+    let cards = StoreFile::parse(&format!("# frozen\n\n{inner}\n")).cards;
+    let batch = FrozenBatch {
+        batch_id: id.to_string(),
+        frozen_at: comment("frozen_at"),
+        incident_path: comment("incident_path"),
+        task_ids: cards.iter().map(|c| c.id.clone()).collect(),
+    };
+    (batch, cards)
+}
+
 impl Queue {
+    /// Batches frozen by quarantines that are still in the backburner,
+    /// oldest first.
+    pub fn frozen_batches(&self) -> Result<Vec<FrozenBatch>> {
+        let path = Layout::of(&self.agents).rel(BACKBURNER);
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(source) => return Err(QueueError::Io { path, source }),
+        };
+        Ok(freeze_blocks(&text)
+            .into_iter()
+            .map(|(id, from, to)| batch_of(&text, &id, from, to).0)
+            .collect())
+    }
+
+    /// Returns frozen batch `batch_id` (the only one when `None`) to the
+    /// front of the backlog, in order, in one journaled transaction; the
+    /// recovery latch records the thaw.
+    pub fn thaw(&self, batch_id: Option<&str>) -> Result<Thawed> {
+        let _lock = self.lock()?;
+        let text =
+            std::fs::read_to_string(Layout::of(&self.agents).rel(BACKBURNER)).unwrap_or_default();
+        let blocks = freeze_blocks(&text);
+        let ids = || {
+            blocks
+                .iter()
+                .map(|b| b.0.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let (id, from, to) = match batch_id {
+            Some(want) => blocks
+                .iter()
+                .find(|b| b.0 == want)
+                .cloned()
+                .ok_or_else(|| {
+                    QueueError::Invalid(if blocks.is_empty() {
+                        format!("no frozen batch `{want}`: nothing is frozen")
+                    } else {
+                        format!("no frozen batch `{want}`; frozen: {}", ids())
+                    })
+                })?,
+            None if blocks.len() == 1 => blocks[0].clone(),
+            None if blocks.is_empty() => {
+                return Err(QueueError::Invalid("nothing is frozen".into()))
+            }
+            None => {
+                return Err(QueueError::Invalid(format!(
+                    "{} batches are frozen ({}); name the one to thaw",
+                    blocks.len(),
+                    ids()
+                )))
+            }
+        };
+        let (_, cards) = batch_of(&text, &id, from, to);
+        let mut backlog = self.read_store(BACKLOG)?;
+        let known: std::collections::HashSet<String> =
+            backlog.cards.iter().map(|c| c.id.clone()).collect();
+        let returning: Vec<Card> = cards
+            .into_iter()
+            .filter(|c| !known.contains(&c.id))
+            .collect();
+        let task_ids: Vec<String> = returning.iter().map(|c| c.id.clone()).collect();
+        backlog.cards.splice(0..0, returning);
+        let lines: Vec<&str> = text.lines().collect();
+        let mut rest: Vec<&str> = lines[..from].to_vec();
+        rest.extend_from_slice(&lines[to + 1..]);
+        let mut backburner = rest.join("\n").trim_end().to_string();
+        backburner.push('\n');
+        let mut writes = vec![(BACKBURNER, backburner), (BACKLOG, backlog.render())];
+        let latch_path = Layout::of(&self.agents).rel(LATCH);
+        if let Ok(latch) = std::fs::read_to_string(&latch_path) {
+            if let Ok(mut v) = serde_json::from_str::<serde_json::Value>(&latch) {
+                if v["batch_id"] == id.as_str() {
+                    v["state"] = "thawed".into();
+                    v["thawed_at"] = super::time::now_iso().into();
+                    writes.push((
+                        LATCH,
+                        serde_json::to_string_pretty(&v).expect("latch serialises") + "\n",
+                    ));
+                }
+            }
+        }
+        self.commit("thaw_batch", writes)?;
+        Ok(Thawed {
+            batch_id: id,
+            task_ids,
+            backlog_depth: backlog.cards.len(),
+        })
+    }
+
     /// The quarantine already recorded for `run_dir`, if the latch says so.
     fn latch_for(&self, run_dir: &str) -> Option<QuarantineOutcome> {
         let text = std::fs::read_to_string(Layout::of(&self.agents).rel(LATCH)).ok()?;
@@ -629,6 +790,39 @@ mod tests {
             .path()
             .join(out.incident_path.trim_start_matches("agents/"))
             .exists());
+
+        // A frozen batch is listed, and thawed back to the front of the
+        // backlog in order, ahead of what was added since.
+        q.add(card("D")).unwrap();
+        let batches = q.frozen_batches().unwrap();
+        assert_eq!(batches.len(), 1);
+        assert_eq!(batches[0].batch_id, out.batch_id);
+        assert_eq!(batches[0].task_ids.len(), 3);
+        assert!(q
+            .thaw(Some("nope"))
+            .unwrap_err()
+            .to_string()
+            .contains("no frozen batch"));
+        let thawed = q.thaw(None).unwrap();
+        assert_eq!(thawed.task_ids, batches[0].task_ids);
+        let titles: Vec<String> = q
+            .snapshot()
+            .unwrap()
+            .backlog
+            .iter()
+            .map(|c| c.title.clone())
+            .collect();
+        assert_eq!(titles, ["A", "B", "C", "D"]);
+        assert!(q.frozen_batches().unwrap().is_empty());
+        let bb = std::fs::read_to_string(dir.path().join(BACKBURNER)).unwrap();
+        assert!(!bb.contains("freeze:start"), "{bb}");
+        let latch = std::fs::read_to_string(dir.path().join(LATCH)).unwrap();
+        assert!(latch.contains("\"thawed\""), "{latch}");
+        assert!(q
+            .thaw(None)
+            .unwrap_err()
+            .to_string()
+            .contains("nothing is frozen"));
     }
 
     #[test]
