@@ -315,3 +315,30 @@ fn a_frozen_backlog_is_shown_and_thawed() {
     assert_eq!(titles, ["Stuck", "Held one", "Held two"]);
     assert!(q["frozen_batches"].as_array().unwrap().is_empty());
 }
+
+#[test]
+fn a_hung_provider_and_a_silent_agent_are_environment_waits() {
+    // Codex reconnecting until the stage timeout: the provider is down.
+    let ws = Ws::new();
+    ws.append_config("[stages.builder]\ntimeout_seconds = 1\n");
+    ws.add("Hangs");
+    ws.script("builder", &["HANG"]);
+    ws.run(&["start", "--once"]).code(ENVIRONMENT);
+    let status = ws.run(&["status", "--json"]).code(0).json();
+    assert_eq!(status["waiting"]["class"], "unavailable");
+    assert_eq!(status["runtime"]["execution_status"], "NET_WAIT");
+
+    // An agent that prints nothing for [outage] stall_seconds is a stall.
+    let ws = Ws::new();
+    ws.append_config("[outage]\nstall_seconds = 1\n");
+    ws.add("Silent");
+    ws.script("builder", &["SLEEP"]);
+    ws.run(&["start", "--once"]).code(ENVIRONMENT);
+    let status = ws.run(&["status", "--json"]).code(0).json();
+    assert_eq!(status["waiting"]["class"], "stall");
+    let child: u32 = ws.read("fake/builder.child.pid").trim().parse().unwrap();
+    assert!(
+        !support::running(child),
+        "the stalled stage's group was ended"
+    );
+}

@@ -66,7 +66,7 @@ fn codex_drives_a_task_builder_qa_update_to_archived() {
     // the real Codex argument shape, prompt on stdin
     let calls = ws.read("fake-calls.log");
     let first = calls.lines().next().unwrap();
-    assert!(first.starts_with("codex exec --json --skip-git-repo-check -m gpt-5.3-codex -c model_reasoning_effort=\"high\" --sandbox workspace-write -C "), "{first}");
+    assert!(first.starts_with("codex exec --json --skip-git-repo-check -m gpt-5.3-codex -c model_reasoning_effort=\"high\" --ephemeral --sandbox workspace-write -c sandbox_workspace_write.network_access=true -c request_max_retries=1 -c stream_max_retries=1 -C "), "{first}");
     assert!(first.ends_with(" -"), "{first}");
 
     // the ten v0.2.0 MILLRACE_* variables
@@ -529,6 +529,18 @@ fn claude_and_pi_adapters_run_end_to_end() {
             .contains("message_update"),
         "bulky snapshots are dropped"
     );
+    // Claude's own retries are capped so millrace's backoff decides.
+    let inv: serde_json::Value =
+        serde_json::from_str(&ws.read(&format!("{run_dir}/builder.1.invocation.json"))).unwrap();
+    assert!(inv["env_names"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|n| n == "CLAUDE_CODE_MAX_RETRIES"));
+    // Pi's session id is recorded.
+    let qa: serde_json::Value =
+        serde_json::from_str(&ws.read(&format!("{run_dir}/qa.1.result.json"))).unwrap();
+    assert_eq!(qa["session_id"], "pi-session-1");
 }
 
 #[test]

@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::defs::config::offset_to_pos;
+use crate::defs::config::{offset_to_pos, ModelFamily};
 use crate::defs::diag::{did_you_mean, Diagnostic, Diagnostics, Pos};
 use crate::defs::loop_def::StageOverrides;
 use crate::defs::mode::ModeDef;
@@ -35,8 +35,9 @@ struct Layer<'a> {
 
 #[derive(Default)]
 struct Resolved {
-    runner: Option<(String, Provenance, Pos, String)>,
-    model: Option<(String, Provenance)>,
+    /// Value, provenance, position, file and the index of the layer.
+    runner: Option<(String, Provenance, Pos, String, usize)>,
+    model: Option<(String, Provenance, Pos, String, usize)>,
     effort: Option<(Effort, Provenance)>,
     timeout: Option<(u64, Provenance)>,
     prompt: Option<(String, Provenance, Pos, String)>,
@@ -154,9 +155,11 @@ pub fn resolve_node(
             };
             match field {
                 OverrideField::Runner => {
-                    r.runner = Some((o.runner.clone().unwrap(), prov, pos, file))
+                    r.runner = Some((o.runner.clone().unwrap(), prov, pos, file, i))
                 }
-                OverrideField::Model => r.model = Some((o.model.clone().unwrap(), prov)),
+                OverrideField::Model => {
+                    r.model = Some((o.model.clone().unwrap(), prov, pos, file, i))
+                }
                 OverrideField::Effort => r.effort = Some((o.effort.unwrap(), prov)),
                 OverrideField::TimeoutSeconds => {
                     r.timeout = Some((o.timeout_seconds.unwrap(), prov))
@@ -168,8 +171,46 @@ pub fn resolve_node(
         }
     }
 
-    let (runner, runner_prov, runner_pos, runner_file) =
+    let (runner, runner_prov, runner_pos, runner_file, runner_layer) =
         r.runner.expect("stage kinds always set a runner");
+    let kind_of_runner = crate::defs::config::RunnerKind::of(&runner, config.runners.get(&runner));
+    let model = match (r.model, kind_of_runner.model_family()) {
+        (Some(m), Some(family)) if ModelFamily::of_model(&m.0).is_some_and(|f| f != family) => {
+            if m.4 < runner_layer {
+                // The runner was switched above where the model was set:
+                // the model belongs to the old runner; take the new one's.
+                kind_of_runner.default_model().map(|d| {
+                    (
+                        d.to_string(),
+                        Provenance {
+                            layer: "runner_default".to_string(),
+                            file: runner_prov.file.clone(),
+                            at: format!("{} default model", runner),
+                        },
+                    )
+                })
+            } else {
+                diags.push(
+                    Diagnostic::error(
+                        "runner.model_family",
+                        format!(
+                            "model `{}` is {} but runner `{runner}` of node `{node_id}` runs {}s",
+                            m.0,
+                            ModelFamily::of_model(&m.0).expect("checked").name(),
+                            family.name()
+                        ),
+                    )
+                    .at(m.3.clone(), m.2)
+                    .with_hint(format!(
+                        "set a model of the runner's family (e.g. `{}`) or another runner",
+                        kind_of_runner.default_model().unwrap_or("?")
+                    )),
+                );
+                None
+            }
+        }
+        (m, _) => m.map(|(v, p, ..)| (v, p)),
+    };
     if !config.runner_ids().any(|id| id == runner) {
         let known: Vec<&str> = config.runner_ids().collect();
         let mut d = Diagnostic::error(
@@ -197,7 +238,7 @@ pub fn resolve_node(
     provenance.insert("prompt".to_string(), prompt_prov);
     let (timeout_seconds, timeout_prov) = r.timeout.expect("stage kinds always set a timeout");
     provenance.insert("timeout_seconds".to_string(), timeout_prov);
-    let model = r.model.map(|(m, p)| {
+    let model = model.map(|(m, p)| {
         provenance.insert("model".to_string(), p);
         m
     });

@@ -448,3 +448,37 @@ fn config_stage_overrides_apply_and_unknown_kinds_are_rejected() {
         (Some(1), Some("did you mean `qa`?"))
     );
 }
+
+#[test]
+fn switching_the_runner_switches_the_default_model() {
+    let mut config = Config::default();
+    config.stages.insert(
+        "qa".into(),
+        crate::defs::loop_def::StageOverrides {
+            runner: Some("claude".into()),
+            ..Default::default()
+        },
+    );
+    let mut inputs = Inputs::packaged(config);
+    inputs.config_path = "millrace.toml".into();
+    inputs.config_text = "[stages.qa]\nrunner = \"claude\"\n".into();
+    let plan = compile(&inputs, None).plan.unwrap();
+    let qa = &plan.content.planes[&Plane::Execution].nodes["qa"];
+    assert_eq!(
+        (qa.runner.as_str(), qa.model.as_deref()),
+        ("claude", Some("sonnet"))
+    );
+    assert_eq!(qa.provenance["model"].layer, "runner_default");
+    // A runner whose CLI serves any model keeps what it is given.
+    let mut config = Config::default();
+    config.stages.insert(
+        "qa".into(),
+        crate::defs::loop_def::StageOverrides {
+            runner: Some("pi".into()),
+            ..Default::default()
+        },
+    );
+    let plan = compile(&Inputs::packaged(config), None).plan.unwrap();
+    let qa = &plan.content.planes[&Plane::Execution].nodes["qa"];
+    assert_eq!(qa.model.as_deref(), Some("gpt-5.3-codex"));
+}

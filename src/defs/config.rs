@@ -251,6 +251,24 @@ pub struct RunnerConfig {
     pub permission_mode: Option<String>,
     /// Pi provider (`--provider`).
     pub provider: Option<String>,
+    /// Whether the agent may use the network (default true). For Codex in
+    /// `workspace-write` this enables the sandbox's network access; the
+    /// agent sees it as `MILLRACE_ALLOW_NETWORK`.
+    pub network: Option<bool>,
+    /// Retries the CLI itself makes on a failed API call (default 1: a bad
+    /// key fails a stage in seconds and millrace's own outage backoff
+    /// decides). Codex `request_max_retries`/`stream_max_retries`, Claude
+    /// `CLAUDE_CODE_MAX_RETRIES`; Pi's auto-retry is always off.
+    pub max_retries: Option<u32>,
+}
+
+impl RunnerConfig {
+    /// The default of `max_retries`.
+    pub const MAX_RETRIES: u32 = 1;
+
+    pub fn max_retries(&self) -> u32 {
+        self.max_retries.unwrap_or(Self::MAX_RETRIES)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -271,6 +289,67 @@ impl RunnerKind {
         ("subprocess", RunnerKind::Subprocess),
         ("demo", RunnerKind::Demo),
     ];
+
+    /// The adapter kind of a runner id: explicit `kind`, else the built-in
+    /// of that name, else `subprocess`.
+    pub fn of(runner_id: &str, config: Option<&RunnerConfig>) -> RunnerKind {
+        config.and_then(|c| c.kind).unwrap_or_else(|| {
+            RunnerKind::BUILTIN
+                .iter()
+                .find(|(id, _)| *id == runner_id)
+                .map_or(RunnerKind::Subprocess, |(_, k)| *k)
+        })
+    }
+
+    /// The model family the runner's CLI serves (`None`: any model).
+    pub fn model_family(self) -> Option<ModelFamily> {
+        match self {
+            RunnerKind::Codex => Some(ModelFamily::OpenAi),
+            RunnerKind::Claude => Some(ModelFamily::Anthropic),
+            _ => None,
+        }
+    }
+
+    /// The model a stage gets when its runner is switched to this one and no
+    /// model is set for it.
+    pub fn default_model(self) -> Option<&'static str> {
+        match self {
+            RunnerKind::Codex => Some("gpt-5.3-codex"),
+            RunnerKind::Claude => Some("sonnet"),
+            _ => None,
+        }
+    }
+}
+
+/// Which provider's models a model id names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ModelFamily {
+    OpenAi,
+    Anthropic,
+}
+
+impl ModelFamily {
+    /// The family of a model id, when it is recognisable (`gpt-5`, `o3`,
+    /// `claude-sonnet-4-5`, `opus`…); `None` for anything else.
+    pub fn of_model(model: &str) -> Option<ModelFamily> {
+        let m = model.to_ascii_lowercase();
+        let openai = ["gpt", "o1", "o3", "o4", "codex", "chatgpt"];
+        let anthropic = ["claude", "sonnet", "opus", "haiku"];
+        if openai.iter().any(|p| m.starts_with(p)) {
+            Some(ModelFamily::OpenAi)
+        } else if anthropic.iter().any(|p| m.starts_with(p)) {
+            Some(ModelFamily::Anthropic)
+        } else {
+            None
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ModelFamily::OpenAi => "an OpenAI model",
+            ModelFamily::Anthropic => "an Anthropic model",
+        }
+    }
 }
 
 impl Config {

@@ -81,6 +81,7 @@ pub const CODES: &[&str] = &[
     "registry.unknown_node",
     "resume.duplicate",
     "resume.no_edge",
+    "runner.model_family",
     "runner.unknown",
     "schema.unknown_field",
     "schema.violation",

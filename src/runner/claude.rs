@@ -196,6 +196,7 @@ fn denial(d: &Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::defs::records::AttemptClass;
 
     #[test]
     fn result_event_gives_text_usage_cost_and_error_flag() {
@@ -214,6 +215,32 @@ mod tests {
         assert_eq!(u.cost_usd, Some(0.25));
         let bad =
             r#"{"type":"result","subtype":"success","is_error":true,"result":"Not logged in"}"#;
-        assert!(parse_events(bad).error.unwrap().contains("Not logged in"));
+        let p = parse_events(bad);
+        assert!(p.error.unwrap().contains("Not logged in"));
+        assert_eq!(p.fault.unwrap().class, AttemptClass::Auth);
+    }
+
+    #[test]
+    fn model_usage_covers_every_model_and_statuses_class_faults() {
+        let text = r#"{"type":"result","subtype":"success","is_error":false,"result":"ok","usage":{"input_tokens":10,"output_tokens":4},"modelUsage":{"claude-sonnet-4-5":{"inputTokens":10,"outputTokens":4,"cacheReadInputTokens":5,"cacheCreationInputTokens":1,"costUSD":0.2},"claude-haiku-4-5":{"inputTokens":300,"outputTokens":20,"costUSD":0.01}},"total_cost_usd":0.21}"#;
+        let u = parse_events(text).usage.unwrap();
+        assert_eq!(
+            (u.input, u.cached_input, u.output, u.total),
+            (316, 5, 24, 340)
+        );
+        for (status, class) in [
+            (401, AttemptClass::Auth),
+            (429, AttemptClass::RateLimit),
+            (529, AttemptClass::Unavailable),
+        ] {
+            let t = format!(
+                r#"{{"type":"result","subtype":"success","is_error":true,"api_error_status":{status},"result":"API Error"}}"#
+            );
+            assert_eq!(parse_events(&t).fault.unwrap().class, class, "{status}");
+        }
+        let denied = r#"{"type":"result","subtype":"success","is_error":false,"result":"done","permission_denials":[{"tool_name":"Bash","tool_input":{"command":"cargo test"}}]}"#;
+        let p = parse_events(denied);
+        assert!(p.fault.is_none());
+        assert!(p.error.unwrap().contains("Bash: cargo test"));
     }
 }

@@ -6,7 +6,9 @@ use serde_json::Value;
 
 use crate::defs::records::{Fault, Usage};
 
-use super::{executable, fault, run_with_prompt, Adapter, StageRequest, StageResult};
+use super::{
+    executable, fault, network_allowed, run_with_prompt, Adapter, StageRequest, StageResult,
+};
 
 pub struct Codex;
 
@@ -25,10 +27,29 @@ impl Codex {
                 format!("model_reasoning_effort=\"{}\"", e.as_str()),
             ]);
         }
+        // No session file per stage; millrace keeps its own records.
+        a.push("--ephemeral".into());
         match req.config.sandbox.as_deref().unwrap_or("workspace-write") {
             "bypass" => a.push("--dangerously-bypass-approvals-and-sandbox".into()),
-            mode => a.extend(["--sandbox".into(), mode.to_string()]),
+            mode => {
+                a.extend(["--sandbox".into(), mode.to_string()]);
+                if mode == "workspace-write" && network_allowed(req) {
+                    // workspace-write has no network unless asked for, and
+                    // MILLRACE_ALLOW_NETWORK tells the agent it has it.
+                    a.extend([
+                        "-c".into(),
+                        "sandbox_workspace_write.network_access=true".into(),
+                    ]);
+                }
+            }
         }
+        let retries = req.config.max_retries();
+        a.extend([
+            "-c".into(),
+            format!("request_max_retries={retries}"),
+            "-c".into(),
+            format!("stream_max_retries={retries}"),
+        ]);
         a.extend(["-C".into(), req.workspace.display().to_string()]);
         a.extend(["-o".into(), req.paths.last.display().to_string()]);
         a.extend(req.config.args.iter().cloned());
@@ -131,6 +152,7 @@ pub fn parse_events(text: &str) -> Parsed {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::defs::records::AttemptClass;
 
     #[test]
     fn sums_usage_and_keeps_thread_and_message() {
@@ -159,5 +181,24 @@ not json
             "an `error` line is a retry notice, not a failure"
         );
         assert!(p.last_agent_message.unwrap().ends_with("### QA_COMPLETE"));
+    }
+
+    #[test]
+    fn failures_are_classed_from_the_stream() {
+        let auth =
+            r#"{"type":"turn.failed","error":{"message":"unexpected status 401 Unauthorized"}}"#;
+        assert_eq!(
+            parse_events(auth).fault(false).unwrap().class,
+            AttemptClass::Auth
+        );
+        let task = r#"{"type":"turn.failed","error":{"message":"the model refused"}}"#;
+        assert!(parse_events(task).fault(false).is_none());
+        // Cut off while reconnecting: the provider is unreachable.
+        let hang = r#"{"type":"error","message":"Reconnecting... 3/5 (stream disconnected before completion)"}"#;
+        assert!(parse_events(hang).fault(false).is_none());
+        assert_eq!(
+            parse_events(hang).fault(true).unwrap().class,
+            AttemptClass::Unavailable
+        );
     }
 }

@@ -118,12 +118,7 @@ pub trait Adapter {
 /// The adapter kind of a runner id: explicit `kind`, else the built-in of
 /// that name, else `subprocess`.
 pub fn kind_of(runner_id: &str, config: Option<&RunnerConfig>) -> RunnerKind {
-    config.and_then(|c| c.kind).unwrap_or_else(|| {
-        RunnerKind::BUILTIN
-            .iter()
-            .find(|(id, _)| *id == runner_id)
-            .map_or(RunnerKind::Subprocess, |(_, k)| *k)
-    })
+    RunnerKind::of(runner_id, config)
 }
 
 pub fn adapter(kind: RunnerKind) -> Box<dyn Adapter> {
@@ -167,7 +162,10 @@ pub fn environment(req: &StageRequest) -> Vec<(String, String)> {
         ("MILLRACE_STDERR_PATH", p.stderr.display().to_string()),
         ("MILLRACE_LAST_RESPONSE_PATH", p.last.display().to_string()),
         ("MILLRACE_ALLOW_SEARCH", "0".to_string()),
-        ("MILLRACE_ALLOW_NETWORK", "1".to_string()),
+        (
+            "MILLRACE_ALLOW_NETWORK",
+            if network_allowed(req) { "1" } else { "0" }.to_string(),
+        ),
         (
             "MILLRACE_REASONING_EFFORT",
             req.effort
@@ -184,6 +182,12 @@ pub fn environment(req: &StageRequest) -> Vec<(String, String)> {
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
     .collect::<Vec<_>>();
+    if req.kind == RunnerKind::Claude {
+        env.push((
+            "CLAUDE_CODE_MAX_RETRIES".into(),
+            req.config.max_retries().to_string(),
+        ));
+    }
     if req.prompt.len() <= MAX_PROMPT_ENV {
         env.push(("MILLRACE_PROMPT".into(), req.prompt.clone()));
     } else {
@@ -191,6 +195,17 @@ pub fn environment(req: &StageRequest) -> Vec<(String, String)> {
     }
     env.extend(req.config.env.iter().map(|(k, v)| (k.clone(), v.clone())));
     env
+}
+
+/// Whether the stage's agent has the network: what the runner's sandbox
+/// gives it, as `MILLRACE_ALLOW_NETWORK` says (a Codex `read-only` sandbox
+/// has none).
+pub fn network_allowed(req: &StageRequest) -> bool {
+    let wanted = req.config.network.unwrap_or(true);
+    match req.kind {
+        RunnerKind::Codex => wanted && req.config.sandbox.as_deref() != Some("read-only"),
+        _ => wanted,
+    }
 }
 
 /// `<node>.<attempt>.invocation.json`.

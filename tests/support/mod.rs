@@ -162,7 +162,7 @@ while IFS= read -r line; do
       echo '{"type":"message_update","bulky":true}'
       echo '{"type":"agent_end","messages":[{"role":"assistant","stopReason":"stop"}]}';;
     *'"get_last_assistant_text"'*) printf '{"type":"response","id":"t1","command":"get_last_assistant_text","success":true,"data":{"text":"%s"}}\n' "$text";;
-    *'"get_session_stats"'*) echo '{"type":"response","id":"s1","command":"get_session_stats","success":true,"data":{"tokens":{"input":5,"output":2,"cacheRead":1,"cacheWrite":0,"total":8},"cost":0.01}}';;
+    *'"get_session_stats"'*) echo '{"type":"response","id":"s1","command":"get_session_stats","success":true,"data":{"sessionId":"pi-session-1","tokens":{"input":5,"output":2,"cacheRead":1,"cacheWrite":0,"total":8},"cost":0.01}}';;
   esac
 done
 "#;
