@@ -194,7 +194,7 @@ pub fn resolve_node(
                     Diagnostic::error(
                         "runner.model_family",
                         format!(
-                            "model `{}` is {} but runner `{runner}` of node `{node_id}` runs {}s",
+                            "model `{}` is an {} model but runner `{runner}` of node `{node_id}` runs {} models",
                             m.0,
                             ModelFamily::of_model(&m.0).expect("checked").name(),
                             family.name()

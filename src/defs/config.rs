@@ -346,8 +346,8 @@ impl ModelFamily {
 
     pub fn name(self) -> &'static str {
         match self {
-            ModelFamily::OpenAi => "an OpenAI model",
-            ModelFamily::Anthropic => "an Anthropic model",
+            ModelFamily::OpenAi => "OpenAI",
+            ModelFamily::Anthropic => "Anthropic",
         }
     }
 }
