@@ -342,3 +342,45 @@ fn a_hung_provider_and_a_silent_agent_are_environment_waits() {
         "the stalled stage's group was ended"
     );
 }
+
+#[test]
+fn doctor_reads_every_runner_and_warns_before_a_run_would_fail() {
+    let ws = Ws::new();
+    ws.append_config(
+        "[stages.builder]\nrunner = \"claude\"\n\n[stages.qa]\nrunner = \"pi\"\n\n[runners.claude]\npermission_mode = \"bypassPermissions\"\n",
+    );
+    // Whether this test runs in a sandbox that says so must not matter.
+    use support::OutputWithin;
+    let out = ws
+        .command(&["doctor", "--json"])
+        .env_remove("IS_SANDBOX")
+        .output_within();
+    let d: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let runner = |id: &str| {
+        d["runner_prerequisites"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["runner"] == id)
+            .cloned()
+            .unwrap_or_else(|| panic!("no {id}: {d}"))
+    };
+    assert_eq!(
+        runner("pi")["version"],
+        "0.73.1",
+        "Pi prints its version on stderr"
+    );
+    assert!(runner("pi")["warnings"][0]
+        .as_str()
+        .unwrap()
+        .contains("provider"));
+    assert_eq!(runner("claude")["logged_in"], true);
+    let root = unsafe { libc::geteuid() } == 0;
+    let warned = runner("claude")["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|w| w.as_str().unwrap().contains("refuses to run as root"));
+    assert_eq!(warned, root, "{d}");
+    assert_eq!(d["execution_ready"], !root);
+}

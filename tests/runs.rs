@@ -655,6 +655,16 @@ fn health_doctor_status_and_logs() {
         d["runner_prerequisites"][0]["version"],
         "codex-cli 0.169.0 (fake)"
     );
+    assert_eq!(d["runner_prerequisites"][0]["logged_in"], true);
+    // Not logged in: doctor says so and how to fix it.
+    ws.write("fake/logged_out", "");
+    let d = ws.run(&["doctor"]).code(1);
+    assert!(
+        d.stdout.contains("NOT logged in") && d.stdout.contains("run `codex login`"),
+        "{}",
+        d.stdout
+    );
+    std::fs::remove_file(ws.path("fake/logged_out")).unwrap();
     ws.uninstall("codex");
     let d = ws.run(&["doctor"]).code(1);
     assert!(

@@ -715,7 +715,15 @@ impl Render for Health {
                     .as_deref()
                     .map(|v| format!(" ({v})"))
                     .unwrap_or_default();
-                let _ = writeln!(s, "runner {}: {}{version}", p.runner, p.message);
+                let login = match p.logged_in {
+                    Some(true) => "; logged in",
+                    Some(false) => "; NOT logged in",
+                    None => "",
+                };
+                let _ = writeln!(s, "runner {}: {}{version}{login}", p.runner, p.message);
+                for w in &p.warnings {
+                    let _ = writeln!(s, "       {w}");
+                }
                 if !p.available {
                     let _ = writeln!(
                         s,

@@ -40,8 +40,13 @@ pub struct RunnerPrerequisite {
     pub available: bool,
     pub resolved_path: Option<String>,
     pub version: Option<String>,
+    /// Whether the CLI has credentials (`codex login status`, `claude auth
+    /// status`, the Pi provider's key); `None` when it cannot be told.
+    pub logged_in: Option<bool>,
     pub affected_nodes: Vec<String>,
     pub message: String,
+    /// Settings that will fail or surprise at run time.
+    pub warnings: Vec<String>,
 }
 
 #[derive(Debug, Serialize, schemars::JsonSchema)]
@@ -371,6 +376,7 @@ fn plan_checks(
         }
     }
     let mut missing = Vec::new();
+    let mut not_ready = Vec::new();
     for (runner_id, nodes) in by_runner {
         let cfg = ws.config.runners.get(&runner_id);
         let kind = crate::runner::kind_of(&runner_id, cfg);
@@ -388,18 +394,59 @@ fn plan_checks(
         if resolved.is_none() {
             missing.push(message.clone());
         }
+        let runner_cfg = cfg.cloned().unwrap_or_default();
+        let (logged_in, warnings) = match (&resolved, doctor) {
+            (Some(exe), true) => readiness(kind, exe, &runner_cfg),
+            _ => (None, Vec::new()),
+        };
+        if logged_in == Some(false) {
+            not_ready.push(format!(
+                "runner `{runner_id}` is not logged in: {}",
+                crate::control::environment_hint(
+                    crate::defs::records::AttemptClass::Auth,
+                    &runner_id
+                )
+            ));
+        }
+        not_ready.extend(
+            warnings
+                .iter()
+                .filter(|w| w.starts_with("will fail:"))
+                .map(|w| format!("runner `{runner_id}` {w}")),
+        );
         prereqs.push(RunnerPrerequisite {
             version: if doctor {
                 resolved.as_deref().and_then(version_of)
             } else {
                 None
             },
+            logged_in,
+            warnings,
             available: resolved.is_some(),
             resolved_path: resolved.map(|p| p.display().to_string()),
             executable: exe.unwrap_or_default(),
             runner: runner_id,
             affected_nodes: nodes,
             message,
+        });
+    }
+    if doctor {
+        checks.push(if not_ready.is_empty() {
+            check(
+                "execution.credentials",
+                "execution",
+                CheckStatus::Pass,
+                "every runner the plan uses has credentials (where that can be told)",
+                vec![],
+            )
+        } else {
+            check(
+                "execution.credentials",
+                "execution",
+                CheckStatus::Fail,
+                format!("{} runner(s) not ready", not_ready.len()),
+                not_ready,
+            )
         });
     }
     checks.push(if missing.is_empty() {
@@ -477,15 +524,15 @@ pub fn which(program: &str) -> Option<PathBuf> {
     })
 }
 
-/// First line of `<exe> --version`, with a 5 s limit.
-fn version_of(exe: &Path) -> Option<String> {
+/// Runs `exe args` with a 5 s limit: (exit code, stdout, stderr).
+fn probe(exe: &Path, args: &[&str]) -> Option<(Option<i32>, String, String)> {
     let dir = tempfile::tempdir().ok()?;
     let (out, err) = (
         std::fs::File::create(dir.path().join("o")).ok()?,
         std::fs::File::create(dir.path().join("e")).ok()?,
     );
     let exit = crate::runner::process::run_to_files(
-        std::process::Command::new(exe).arg("--version"),
+        std::process::Command::new(exe).args(args),
         None,
         out,
         err,
@@ -493,12 +540,77 @@ fn version_of(exe: &Path) -> Option<String> {
         &crate::runner::process::StageGroup::default(),
         None,
     );
-    if exit.code != Some(0) {
+    let read = |n: &str| std::fs::read_to_string(dir.path().join(n)).unwrap_or_default();
+    Some((exit.code, read("o"), read("e")))
+}
+
+/// First line of `<exe> --version` (on stdout, or stderr as Pi prints it).
+fn version_of(exe: &Path) -> Option<String> {
+    let (code, out, err) = probe(exe, &["--version"])?;
+    if code != Some(0) {
         return None;
     }
-    let text = std::fs::read_to_string(dir.path().join("o")).ok()?;
-    text.lines()
-        .next()
-        .map(|l| l.trim().to_string())
-        .filter(|l| !l.is_empty())
+    let first = |t: &str| {
+        t.lines()
+            .map(str::trim)
+            .find(|l| !l.is_empty())
+            .map(str::to_string)
+    };
+    first(&out).or_else(|| first(&err))
+}
+
+/// Whether the CLI has credentials, and warnings about settings that fail
+/// at run time ("will fail: …") or surprise ("note: …").
+fn readiness(
+    kind: crate::defs::config::RunnerKind,
+    exe: &Path,
+    cfg: &crate::defs::config::RunnerConfig,
+) -> (Option<bool>, Vec<String>) {
+    use crate::defs::config::RunnerKind;
+    let mut warnings = Vec::new();
+    let logged_in = match kind {
+        // `codex login status` exits 1 with `Not logged in`.
+        RunnerKind::Codex => probe(exe, &["login", "status"]).map(|(c, ..)| c == Some(0)),
+        // `claude auth status` prints {"loggedIn": …} and exits 1 when out.
+        RunnerKind::Claude => probe(exe, &["auth", "status"]).map(|(c, out, _)| {
+            let said = serde_json::from_str::<serde_json::Value>(out.trim())
+                .ok()
+                .and_then(|v| v["loggedIn"].as_bool());
+            said.unwrap_or(c == Some(0))
+        }),
+        RunnerKind::Pi => match &cfg.provider {
+            None => {
+                warnings.push(
+                    "note: no [runners.pi] provider; pi uses its own default provider".into(),
+                );
+                None
+            }
+            Some(p) => {
+                let var = format!("{}_API_KEY", p.to_ascii_uppercase().replace('-', "_"));
+                let set = std::env::var_os(&var).is_some() || cfg.env.contains_key(&var);
+                (!set).then(|| {
+                    warnings.push(format!("note: {var} is not set for provider `{p}`"));
+                });
+                set.then_some(true)
+            }
+        },
+        _ => None,
+    };
+    if kind == RunnerKind::Claude {
+        let bypass = cfg.permission_mode.as_deref() == Some("bypassPermissions")
+            || cfg
+                .args
+                .iter()
+                .any(|a| a == "--dangerously-skip-permissions");
+        // SAFETY: geteuid has no preconditions.
+        let root = unsafe { libc::geteuid() } == 0;
+        let sandboxed =
+            std::env::var_os("IS_SANDBOX").is_some() || cfg.env.contains_key("IS_SANDBOX");
+        if bypass && root && !sandboxed {
+            warnings.push(
+                "will fail: bypassPermissions refuses to run as root; set [runners.claude] env = { IS_SANDBOX = \"1\" } inside a sandbox, or use another permission mode".into(),
+            );
+        }
+    }
+    (logged_in, warnings)
 }

@@ -105,6 +105,10 @@ if [ -n "$m" ]; then text="work done\\n### $m"; else text="work done, no marker"
 pub const FAKE_CODEX: &str = r#"#!/usr/bin/env bash
 set -u
 if [ "${1:-}" = "--version" ]; then echo "codex-cli 0.169.0 (fake)"; exit 0; fi
+if [ "${1:-} ${2:-}" = "login status" ]; then
+  if [ -f "$PWD/fake/logged_out" ]; then echo "Not logged in"; exit 1; fi
+  echo "Logged in using an API key"; exit 0
+fi
 echo "codex $*" >> "$MILLRACE_WORKSPACE/fake-calls.log"
 [ "${1:-}" = "exec" ] || { echo "usage: codex exec" >&2; exit 2; }
 for a in "$@"; do [ "$a" = "--full-auto" ] && { echo "error: unexpected argument '--full-auto' found" >&2; exit 2; }; done
@@ -130,6 +134,10 @@ printf "$text" > "$out"
 pub const FAKE_CLAUDE: &str = r#"#!/usr/bin/env bash
 set -u
 if [ "${1:-}" = "--version" ]; then echo "2.1.197 (Claude Code, fake)"; exit 0; fi
+if [ "${1:-} ${2:-}" = "auth status" ]; then
+  if [ -f "$PWD/fake/logged_out" ]; then echo '{"loggedIn":false}'; exit 1; fi
+  echo '{"loggedIn":true,"authMethod":"api_key"}'; exit 0
+fi
 echo "claude $*" >> "$MILLRACE_WORKSPACE/fake-calls.log"
 case " $* " in *" --output-format stream-json "*) case " $* " in *" --verbose "*) ;; *) echo "stream-json requires --verbose" >&2; exit 1;; esac;; esac
 case " $* " in *" -p "*) ;; *) echo "interactive mode not supported in tests" >&2; exit 1;; esac
@@ -149,7 +157,7 @@ printf '{"type":"result","subtype":"success","is_error":false,"result":"%s","ses
 
 pub const FAKE_PI: &str = r#"#!/usr/bin/env bash
 set -u
-if [ "${1:-}" = "--version" ]; then echo "0.73.1"; exit 0; fi
+if [ "${1:-}" = "--version" ]; then echo "0.73.1" >&2; exit 0; fi
 echo "pi $*" >> "$MILLRACE_WORKSPACE/fake-calls.log"
 case " $* " in *" --mode rpc "*) ;; *) echo "expected --mode rpc" >&2; exit 1;; esac
 BEHAVE
