@@ -66,7 +66,7 @@ fn codex_drives_a_task_builder_qa_update_to_archived() {
     // the real Codex argument shape, prompt on stdin
     let calls = ws.read("fake-calls.log");
     let first = calls.lines().next().unwrap();
-    assert!(first.starts_with("codex exec --json --skip-git-repo-check -m gpt-5.3-codex -c model_reasoning_effort=\"high\" --ephemeral --sandbox workspace-write -c sandbox_workspace_write.network_access=true -c request_max_retries=1 -c stream_max_retries=1 -C "), "{first}");
+    assert!(first.starts_with("codex exec --json --skip-git-repo-check -m gpt-5.3-codex -c model_reasoning_effort=\"high\" --ephemeral --sandbox workspace-write -c sandbox_workspace_write.network_access=true -C "), "{first}");
     assert!(first.ends_with(" -"), "{first}");
 
     // the ten v0.2.0 MILLRACE_* variables

@@ -257,8 +257,9 @@ pub struct RunnerConfig {
     pub network: Option<bool>,
     /// Retries the CLI itself makes on a failed API call (default 1: a bad
     /// key fails a stage in seconds and millrace's own outage backoff
-    /// decides). Codex `request_max_retries`/`stream_max_retries`, Claude
-    /// `CLAUDE_CODE_MAX_RETRIES`; Pi's auto-retry is always off.
+    /// decides): Claude's `CLAUDE_CODE_MAX_RETRIES`. Pi's auto-retry is
+    /// always off; Codex caps retries only per custom provider (set them in
+    /// `args` with the provider).
     pub max_retries: Option<u32>,
 }
 

@@ -43,13 +43,10 @@ impl Codex {
                 }
             }
         }
-        let retries = req.config.max_retries();
-        a.extend([
-            "-c".into(),
-            format!("request_max_retries={retries}"),
-            "-c".into(),
-            format!("stream_max_retries={retries}"),
-        ]);
+        // Codex 0.169 takes retry caps only per custom provider
+        // (`model_providers.<id>.request_max_retries`); top-level keys are
+        // ignored with a warning and the built-in `openai` provider cannot
+        // be overridden. A custom provider's caps go in `args`.
         a.extend(["-C".into(), req.workspace.display().to_string()]);
         a.extend(["-o".into(), req.paths.last.display().to_string()]);
         a.extend(req.config.args.iter().cloned());
