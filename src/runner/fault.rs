@@ -81,6 +81,10 @@ pub fn of_message(message: &str) -> Option<AttemptClass> {
         "gateway timeout",
         "internal server error",
         "overloaded",
+        "high demand",
+        "temporary error",
+        "temporarily unavailable",
+        "try again later",
         "network",
         "timed out",
     ]) {
@@ -169,6 +173,11 @@ mod tests {
             ),
             ("api_error_status: 529", Some(Unavailable)),
             ("Connection error.", Some(Unavailable)),
+            // Codex 0.169's words for a 5xx.
+            (
+                "We’re currently experiencing high demand, which may cause temporary errors.",
+                Some(Unavailable),
+            ),
             ("stream disconnected before completion", Some(Unavailable)),
             ("Reconnecting... 5/5 (stream error)", Some(Unavailable)),
             (

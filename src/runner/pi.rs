@@ -94,16 +94,21 @@ impl Adapter for Pi {
             stdin: Some(stdin),
             rx,
             deadline,
+            stall: req.stall,
+            stalled: false,
         };
-        let outcome = session.converse(&req.prompt);
-        if outcome.timed_out {
+        let mut outcome = session.converse(&req.prompt);
+        if session.stalled {
+            outcome.timed_out = false;
+        }
+        if outcome.timed_out || session.stalled {
             session.send(&json!({"type": "abort"}));
         }
         drop(session.stdin.take());
         let mut exit = process::wait(
             child,
             started,
-            if outcome.timed_out {
+            if outcome.timed_out || session.stalled {
                 Duration::ZERO
             } else {
                 req.timeout
@@ -111,7 +116,8 @@ impl Adapter for Pi {
             &req.group,
             None,
         );
-        exit.timed_out |= outcome.timed_out;
+        exit.timed_out = outcome.timed_out;
+        exit.stalled = session.stalled;
         if exit.timed_out {
             exit.code = Some(124);
         }
@@ -134,6 +140,9 @@ struct Session {
     stdin: Option<ChildStdin>,
     rx: Receiver<Value>,
     deadline: Instant,
+    /// End the conversation when Pi sends nothing for this long.
+    stall: Option<Duration>,
+    stalled: bool,
 }
 
 #[derive(Default)]
@@ -158,17 +167,24 @@ impl Session {
             .is_ok()
     }
 
-    /// Next message, or `Err(true)` on timeout, `Err(false)` when the agent
-    /// closed its output.
-    fn next(&self) -> Result<Value, bool> {
+    /// Next message, or `Err(true)` on timeout or stall, `Err(false)` when
+    /// the agent closed its output.
+    fn next(&mut self) -> Result<Value, bool> {
         let left = self.deadline.saturating_duration_since(Instant::now());
-        self.rx
-            .recv_timeout(left)
-            .map_err(|e| e == RecvTimeoutError::Timeout)
+        let wait = self.stall.map_or(left, |s| s.min(left));
+        match self.rx.recv_timeout(wait) {
+            Ok(v) => Ok(v),
+            Err(RecvTimeoutError::Timeout) => {
+                // Silent for the stall limit before the deadline: a stall.
+                self.stalled = wait < left;
+                Err(true)
+            }
+            Err(RecvTimeoutError::Disconnected) => Err(false),
+        }
     }
 
     /// Waits for the response to request `id`.
-    fn response(&self, id: &str) -> Result<Value, bool> {
+    fn response(&mut self, id: &str) -> Result<Value, bool> {
         loop {
             let v = self.next()?;
             if v["type"] == "response" && v["id"] == id {
