@@ -436,6 +436,7 @@ impl<'a> Driver<'a> {
     pub(super) fn interrupted(&mut self, node: &str) -> InterpError {
         let _ = self.record(Transition {
             node: Some(node.to_string()),
+            class: Some(crate::defs::records::AttemptClass::Interrupted),
             ..self.transition(TransitionEvent::RunInterrupted)
         });
         self.emit(
