@@ -208,12 +208,7 @@ fn commands_go_through_the_mailbox_and_pause_holds_the_next_stage() {
 #[test]
 fn stop_during_a_long_stage_leaves_the_run_resumable() {
     let ws = Ws::new();
-    ws.append_config("");
-    let cfg = ws.read("millrace.toml").replace(
-        "inter_task_delay_seconds = 0",
-        "inter_task_delay_seconds = 0\nstop_grace_seconds = 1",
-    );
-    ws.write("millrace.toml", &cfg);
+    ws.set_stop_grace(1);
     ws.add("Long");
     ws.script("builder", &["SLEEP", "BUILDER_COMPLETE"]);
     let d = Daemon::start(&ws);

@@ -201,12 +201,7 @@ fn a_daemon_pauses_on_a_bad_key_and_resume_retries_the_same_stage() {
 #[test]
 fn ctrl_c_during_a_stage_leaves_no_agent_process_and_the_run_resumes() {
     let ws = Ws::new();
-    ws.append_config("");
-    let cfg = ws.read("millrace.toml").replace(
-        "inter_task_delay_seconds = 0",
-        "inter_task_delay_seconds = 0\nstop_grace_seconds = 1",
-    );
-    ws.write("millrace.toml", &cfg);
+    ws.set_stop_grace(1);
     ws.add("Interrupted");
     ws.script("builder", &["GRANDCHILD", "BUILDER_COMPLETE"]);
     let child = ws

@@ -244,13 +244,7 @@ impl Driver<'_> {
         } else {
             NET_WAIT
         });
-        let artifacts = a
-            .paths
-            .all()
-            .into_iter()
-            .filter(|p| **p == a.paths.result || p.exists())
-            .map(|p| self.relative(p))
-            .collect();
+        let artifacts = self.artifacts(&a.paths);
         let recorded = self.record(Transition {
             node: Some(a.node.node_id.clone()),
             stage_kind: Some(a.kind.id.clone()),
@@ -300,6 +294,17 @@ impl Driver<'_> {
             message,
             status: marker,
         }))
+    }
+
+    /// The attempt's artifacts that exist (the result is always written),
+    /// relative to the workspace.
+    fn artifacts(&self, paths: &StagePaths) -> Vec<String> {
+        paths
+            .all()
+            .into_iter()
+            .filter(|p| **p == paths.result || p.exists())
+            .map(|p| self.relative(p))
+            .collect()
     }
 
     /// Sets the outcome status, reports it and records `stage.finished`.
@@ -352,14 +357,7 @@ impl Driver<'_> {
                 p,
             );
         }
-        // Every artifact that exists; the result is always written.
-        let artifacts = a
-            .paths
-            .all()
-            .into_iter()
-            .filter(|p| **p == a.paths.result || p.exists())
-            .map(|p| self.relative(p))
-            .collect();
+        let artifacts = self.artifacts(&a.paths);
         let node_id = a.node.node_id.clone();
         self.record(Transition {
             node: Some(node_id.clone()),

@@ -239,6 +239,15 @@ impl Ws {
         self.write(&format!("fake/{node}"), &(lines.join("\n") + "\n"));
     }
 
+    /// Sets `[engine] stop_grace_seconds`.
+    pub fn set_stop_grace(&self, seconds: u64) {
+        let cfg = self.read("millrace.toml").replace(
+            "inter_task_delay_seconds = 0",
+            &format!("inter_task_delay_seconds = 0\nstop_grace_seconds = {seconds}"),
+        );
+        self.write("millrace.toml", &cfg);
+    }
+
     pub fn append_config(&self, text: &str) {
         let mut c = self.read("millrace.toml");
         c.push('\n');
