@@ -39,7 +39,9 @@ pub fn run_one(
     plan: Option<FrozenPlan>,
 ) -> Result<Cycle, EngineError> {
     if let Some(active) = runs::active(&ws.agents).map_err(EngineError::io("active_run.json"))? {
-        return Ok(Cycle::Resumed(run::resume(rt, &active.run_id)?));
+        if let Some(report) = run::resume(rt, &active.run_id)? {
+            return Ok(Cycle::Resumed(report));
+        }
     }
     let plan = match plan {
         Some(p) => p,

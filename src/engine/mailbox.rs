@@ -49,15 +49,25 @@ pub fn incoming_dir(agents: &Path) -> PathBuf {
 /// Writes an envelope into `incoming/` (atomically: the temp file is a dot
 /// file, which the daemon ignores).
 pub fn enqueue(agents: &Path, command: &Command) -> std::io::Result<Envelope> {
+    // Unique across processes (pid) and within one (counter): two commands
+    // issued in the same microsecond never share an id, and the envelope is
+    // created without replacing anything (O_EXCL semantics).
+    static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let seq = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let env = Envelope {
-        command_id: format!("{}__{}", time::now_stamp(), command.name()),
+        command_id: format!(
+            "{}-{}-{seq}__{}",
+            time::now_stamp(),
+            std::process::id(),
+            command.name()
+        ),
         issued_at: time::now_iso(),
         command: command.name().to_string(),
         payload: command.payload(),
         issuer: "cli".into(),
     };
     let text = serde_json::to_string_pretty(&env).expect("envelope serialises") + "\n";
-    atomic::write(
+    atomic::write_new(
         &incoming_dir(agents).join(format!("{}.json", env.command_id)),
         text.as_bytes(),
     )?;

@@ -165,6 +165,7 @@ impl Driver<'_> {
             bound: Some(bound.clone()),
             ..self.transition(TransitionEvent::StageStarted)
         })?;
+        crate::store::failpoint::hit("stage.started").map_err(InterpError::io("stage.started"))?;
         self.emit(PlaneEvent::StageStarted, context.clone());
         Ok(Attempt {
             node,
@@ -378,6 +379,8 @@ impl Driver<'_> {
             usage: result.usage.clone(),
             ..self.transition(TransitionEvent::StageFinished)
         })?;
+        crate::store::failpoint::hit("stage.finished")
+            .map_err(InterpError::io("stage.finished"))?;
         tracing::debug!(
             node = %node_id,
             total_us = a.started.elapsed().as_micros() as u64,

@@ -26,7 +26,7 @@ use crate::defs::stage_kind::Plane;
 use crate::store::cards::{slug, Card};
 use crate::store::events::{EventKind, PlaneEvent};
 use crate::store::runs::{self, ActiveRun, RunDir, RunMeta, Transition, TransitionEvent};
-use crate::store::{status, time};
+use crate::store::{failpoint, status, time};
 
 use super::prompt::PreviousStage;
 use super::route::Facts;
@@ -87,16 +87,13 @@ pub fn start(rt: &Runtime, plan: &FrozenPlan, task: Card) -> Result<RunReport> {
     };
     dir.write_meta(&meta)
         .map_err(InterpError::io("cannot write run.json"))?;
-    runs::set_active(
-        &rt.agents,
-        &ActiveRun {
-            run_id: run_id.clone(),
-            plane,
-            task_id: Some(task.id.clone()),
-            started_at: meta.started_at.clone(),
-        },
-    )
-    .map_err(InterpError::io("cannot write active_run.json"))?;
+    failpoint::hit("run.created").map_err(InterpError::io("run.created"))?;
+    let active = ActiveRun {
+        run_id: run_id.clone(),
+        plane,
+        task_id: Some(task.id.clone()),
+        started_at: meta.started_at.clone(),
+    };
     let next = Target::Node(entry);
     let mut run = Driver::new(
         rt,
@@ -107,17 +104,32 @@ pub fn start(rt: &Runtime, plan: &FrozenPlan, task: Card) -> Result<RunReport> {
         Progress::new(next.clone()),
     );
     tracing::debug!(run = %run.dir.id, "run created");
+    // The start is recorded before the run is made active: a crash between
+    // the two leaves the task active and no pointer, so the next start
+    // simply starts a fresh run for it.
     run.record(Transition {
         next: Some(next),
         ..run.transition(TransitionEvent::RunStarted)
     })?;
+    failpoint::hit("run.started").map_err(InterpError::io("run.started"))?;
+    runs::set_active(&rt.agents, &active)
+        .map_err(InterpError::io("cannot write active_run.json"))?;
     run.drive()
 }
 
-/// Finishes the run `run_id` from its last recorded step.
-pub fn resume(rt: &Runtime, run_id: &str) -> Result<RunReport> {
-    let dir = RunDir::open(&rt.agents, run_id)
-        .ok_or_else(|| InterpError::Inconsistent(format!("run `{run_id}` has no frozen plan")))?;
+/// Finishes the run `run_id` from its last recorded step. `None` when there
+/// is nothing to resume: the run never recorded its start (a crash right
+/// after it was created), so the active pointer is dropped and the next
+/// cycle starts afresh.
+pub fn resume(rt: &Runtime, run_id: &str) -> Result<Option<RunReport>> {
+    let Some(dir) = RunDir::open(&rt.agents, run_id) else {
+        tracing::warn!(
+            run = run_id,
+            "the active run has no frozen plan; dropping it"
+        );
+        runs::clear_active(&rt.agents).map_err(InterpError::io("cannot clear active_run.json"))?;
+        return Ok(None);
+    };
     let plan = dir.plan().map_err(InterpError::io(format!(
         "cannot load the frozen plan of {run_id}"
     )))?;
@@ -138,11 +150,88 @@ pub fn resume(rt: &Runtime, run_id: &str) -> Result<RunReport> {
     let history = dir.history().map_err(InterpError::io(format!(
         "cannot read the history of {run_id}"
     )))?;
-    let progress = Progress::replay(&history, run_id)?;
+    let progress = match Progress::replay(&history) {
+        Replayed::NotStarted => {
+            tracing::warn!(
+                run = run_id,
+                "the active run never recorded its start; dropping it"
+            );
+            runs::clear_active(&rt.agents)
+                .map_err(InterpError::io("cannot clear active_run.json"))?;
+            return Ok(None);
+        }
+        Replayed::Finished { terminal, status } => {
+            return finalize(rt, plan, dir, meta, &terminal, status, &history).map(Some);
+        }
+        Replayed::Running(p) => p,
+    };
     let mut run = Driver::new(rt, plan, dir, meta, task, progress);
     run.resumed = true;
     tracing::info!(run = run_id, next = ?run.next, "resuming interrupted run");
-    run.drive()
+    run.drive().map(Some)
+}
+
+/// Completes a run whose `run.finished` is recorded but whose `run.json`
+/// or active pointer was not updated (a crash in between).
+fn finalize(
+    rt: &Runtime,
+    plan: FrozenPlan,
+    dir: RunDir,
+    mut meta: RunMeta,
+    terminal: &str,
+    status: Option<Marker>,
+    history: &[Transition],
+) -> Result<RunReport> {
+    let t = plan.content.planes[&meta.plane]
+        .terminals
+        .get(terminal)
+        .cloned()
+        .ok_or_else(|| {
+            InterpError::Inconsistent(format!("frozen plan has no terminal state `{terminal}`"))
+        })?;
+    let class = crate::defs::serde_name(&t.class);
+    if meta.finished_at.is_none() {
+        meta.state = terminal.to_string();
+        meta.finished_at = Some(time::now_iso());
+        meta.terminal_class = Some(class.clone());
+        dir.write_meta(&meta)
+            .map_err(InterpError::io("cannot write run.json"))?;
+    }
+    runs::clear_active(&rt.agents).map_err(InterpError::io("cannot clear active_run.json"))?;
+    tracing::warn!(run = %dir.id, "completed a run that had finished before a crash");
+    Ok(RunReport {
+        run_dir: dir
+            .path
+            .strip_prefix(&rt.root)
+            .unwrap_or(&dir.path)
+            .display()
+            .to_string(),
+        run_id: dir.id,
+        plan_id: plan.plan_id,
+        task_id: meta.task_id,
+        task_title: meta.task_title,
+        terminal: terminal.to_string(),
+        terminal_class: class,
+        queue_effect: crate::defs::serde_name(&t.queue),
+        status: status.unwrap_or_else(Marker::idle),
+        stages_run: history
+            .iter()
+            .filter(|t| t.event == TransitionEvent::StageFinished)
+            .count() as u32,
+        resumed: true,
+    })
+}
+
+/// What a run's history says about it.
+enum Replayed {
+    /// No `run.started`: the run never began.
+    NotStarted,
+    /// `run.finished` is recorded.
+    Finished {
+        terminal: String,
+        status: Option<Marker>,
+    },
+    Running(Progress),
 }
 
 /// Routing facts, fixed for the whole run.
@@ -183,8 +272,8 @@ impl Progress {
         }
     }
 
-    /// Rebuilds the progress of `run_id` from its history.
-    fn replay(history: &[Transition], run_id: &str) -> Result<Progress> {
+    /// Rebuilds the progress of a run from its history.
+    fn replay(history: &[Transition]) -> Replayed {
         let mut seq = 0;
         let mut counters = BTreeMap::new();
         let mut attempts = BTreeMap::new();
@@ -223,9 +312,14 @@ impl Progress {
                     });
                 }
                 TransitionEvent::RunFinished => {
-                    return Err(InterpError::Inconsistent(format!(
-                        "run `{run_id}` already finished"
-                    )));
+                    let terminal = match &t.next {
+                        Some(Target::Terminal(id)) => id.clone(),
+                        _ => String::new(),
+                    };
+                    return Replayed::Finished {
+                        terminal,
+                        status: t.status_after.clone(),
+                    };
                 }
                 TransitionEvent::StageFaulted => {
                     // Nothing was routed: the same node runs again.
@@ -241,10 +335,10 @@ impl Progress {
         }
         // The agent was running when the process died: run it again; the
         // interrupted attempt stays counted.
-        let next = in_flight.map(Target::Node).or(next).ok_or_else(|| {
-            InterpError::Inconsistent(format!("run `{run_id}` has no recorded start"))
-        })?;
-        Ok(Progress {
+        let Some(next) = in_flight.map(Target::Node).or(next) else {
+            return Replayed::NotStarted;
+        };
+        Replayed::Running(Progress {
             seq,
             counters,
             attempts,

@@ -71,6 +71,7 @@ impl Driver<'_> {
             queue_mutations: mutations,
             ..self.transition(TransitionEvent::RunFinished)
         })?;
+        crate::store::failpoint::hit("run.finished").map_err(InterpError::io("run.finished"))?;
         let class = serde_name(&t.class);
         self.meta.state = terminal_id.to_string();
         self.meta.finished_at = Some(time::now_iso());
@@ -78,6 +79,7 @@ impl Driver<'_> {
         self.dir
             .write_meta(&self.meta)
             .map_err(InterpError::io("cannot write run.json"))?;
+        crate::store::failpoint::hit("run.meta").map_err(InterpError::io("run.meta"))?;
         runs::clear_active(&self.rt.agents)
             .map_err(InterpError::io("cannot clear active_run.json"))?;
         Ok(RunReport {

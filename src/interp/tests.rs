@@ -161,7 +161,7 @@ fn an_environment_fault_stops_the_run_at_the_same_node_without_routing() {
     let mut rt = Runtime::new(f.rt.root.clone(), f.rt.agents.clone(), f.rt.config.clone());
     let agent = Arc::new(Scripted::new());
     rt.adapter = Some(agent.clone());
-    let r = run::resume(&rt, &fault.run_id).unwrap();
+    let r = run::resume(&rt, &fault.run_id).unwrap().unwrap();
     assert_eq!(r.terminal, "archived");
     assert_eq!(agent.calls()[0], ("builder".to_string(), 2));
 }
@@ -188,7 +188,7 @@ fn a_run_resumes_an_in_flight_stage_as_a_new_attempt() {
         "# Active Task\n\n## 2026-11-24 - Once\n",
     )
     .unwrap();
-    let r2 = run::resume(&f.rt, &r.run_id).unwrap();
+    let r2 = run::resume(&f.rt, &r.run_id).unwrap().unwrap();
     assert!(r2.resumed);
     assert_eq!(r2.terminal, "archived");
     let calls = agent.calls();
@@ -197,13 +197,31 @@ fn a_run_resumes_an_in_flight_stage_as_a_new_attempt() {
 }
 
 #[test]
-fn a_finished_or_unstarted_run_does_not_resume() {
+fn a_finished_or_unstarted_run_converges_instead_of_wedging() {
     let f = fixture(Arc::new(Scripted::new()));
     let r = f.run("Done").unwrap();
-    let err = run::resume(&f.rt, &r.run_id).unwrap_err().to_string();
-    assert!(err.contains("already finished"), "{err}");
     let dir = RunDir::open(&f.rt.agents, &r.run_id).unwrap();
+    // A crash after `run.finished` but before run.json and the pointer were
+    // updated: resuming completes the run instead of failing forever.
+    let mut meta = dir.meta().unwrap();
+    meta.finished_at = None;
+    meta.state = "running".into();
+    dir.write_meta(&meta).unwrap();
+    runs::set_active(
+        &f.rt.agents,
+        &runs::ActiveRun {
+            run_id: r.run_id.clone(),
+            plane: meta.plane,
+            task_id: meta.task_id.clone(),
+            started_at: meta.started_at.clone(),
+        },
+    )
+    .unwrap();
+    let done = run::resume(&f.rt, &r.run_id).unwrap().unwrap();
+    assert_eq!((done.terminal.as_str(), done.resumed), ("archived", true));
+    assert!(runs::active(&f.rt.agents).unwrap().is_none());
+    assert_eq!(dir.meta().unwrap().state, "archived");
+    // A run that never recorded its start is dropped, not resumed.
     std::fs::write(dir.path.join(runs::HISTORY), "").unwrap();
-    let err = run::resume(&f.rt, &r.run_id).unwrap_err().to_string();
-    assert!(err.contains("no recorded start"), "{err}");
+    assert!(run::resume(&f.rt, &r.run_id).unwrap().is_none());
 }

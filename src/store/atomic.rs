@@ -55,6 +55,65 @@ fn replace(path: &Path, contents: &[u8], sync: Sync) -> io::Result<()> {
     Ok(())
 }
 
+/// Makes `path` its first `base` bytes followed by `suffix`, then syncs:
+/// nothing to do when it already is; a longer file (a torn or complete
+/// earlier attempt) is truncated back to `base` first. Safe to repeat after
+/// a crash at any point.
+pub fn append_at(path: &Path, base: u64, suffix: &[u8]) -> io::Result<()> {
+    use std::io::{Read, Seek, SeekFrom};
+    if let Some(dir) = path.parent() {
+        fs::create_dir_all(dir)?;
+    }
+    let mut f = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)?;
+    let len = f.metadata()?.len();
+    if len < base {
+        // Not the file the journal saw: append without truncating anything.
+        drop(f);
+        return append_once(path, suffix);
+    }
+    if len == base + suffix.len() as u64 {
+        let mut tail = vec![0; suffix.len()];
+        f.seek(SeekFrom::Start(base))?;
+        f.read_exact(&mut tail)?;
+        if tail == suffix {
+            return Ok(());
+        }
+    }
+    if len != base {
+        f.set_len(base)?;
+    }
+    f.seek(SeekFrom::Start(base))?;
+    if super::failpoint::action("append.torn") == Some(super::failpoint::Action::Torn) {
+        f.write_all(&suffix[..suffix.len() / 2])?;
+        return Err(io::Error::from_raw_os_error(libc::ENOSPC));
+    }
+    f.write_all(suffix)?;
+    f.sync_data()
+}
+
+/// Creates `path` with `contents` atomically and durably, refusing to
+/// replace an existing file (`AlreadyExists`).
+pub fn write_new(path: &Path, contents: &[u8]) -> io::Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    fs::create_dir_all(dir)?;
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".millrace-")
+        .suffix(".tmp")
+        .tempfile_in(dir)?;
+    tmp.write_all(contents)?;
+    tmp.as_file().sync_data()?;
+    tmp.persist_noclobber(path).map_err(|e| e.error)?;
+    sync_dir(dir)
+}
+
 /// Appends `suffix` unless `path` already ends with it, then syncs. Safe to
 /// repeat after a crash: a second apply changes nothing.
 pub fn append_once(path: &Path, suffix: &[u8]) -> io::Result<()> {

@@ -27,6 +27,11 @@ pub struct FileWrite {
     pub contents: Option<String>,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub append: bool,
+    /// With `append`: the file's length before the append. A replay
+    /// truncates back to it first, so a torn append (a crash or a full disk
+    /// mid-write) is replaced, never followed by a second copy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_len: Option<u64>,
 }
 
 #[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
@@ -62,7 +67,9 @@ pub fn commit(agents: &Path, op: &str, writes: Vec<FileWrite>) -> io::Result<()>
     if CRASH_AFTER_JOURNAL.with(|c| c.get()) {
         return Err(io::Error::other("simulated crash after journal"));
     }
+    super::failpoint::hit("journal.written")?;
     apply_all(agents, &entry.writes)?;
+    super::failpoint::hit("journal.applied")?;
     std::fs::remove_file(&path)
 }
 
@@ -71,6 +78,7 @@ pub fn commit(agents: &Path, op: &str, writes: Vec<FileWrite>) -> io::Result<()>
 fn apply_all(agents: &Path, writes: &[FileWrite]) -> io::Result<()> {
     let mut dirs = std::collections::BTreeSet::new();
     for w in writes {
+        super::failpoint::hit("journal.apply")?;
         apply(agents, w)?;
         if let Some(d) = Layout::of(agents).rel(&w.path).parent() {
             dirs.insert(d.to_path_buf());
@@ -107,7 +115,10 @@ pub fn pending(agents: &Path) -> bool {
 fn apply(agents: &Path, w: &FileWrite) -> io::Result<()> {
     let path = Layout::of(agents).rel(&w.path);
     match &w.contents {
-        Some(text) if w.append => atomic::append_once(&path, text.as_bytes()),
+        Some(text) if w.append => match w.base_len {
+            Some(base) => atomic::append_at(&path, base, text.as_bytes()),
+            None => atomic::append_once(&path, text.as_bytes()),
+        },
         Some(text) => atomic::write_file_synced(&path, text.as_bytes()),
         None => match std::fs::remove_file(&path) {
             Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
@@ -135,11 +146,13 @@ mod tests {
                 path: "to.md".into(),
                 contents: Some("card".into()),
                 append: true,
+                base_len: None,
             },
             FileWrite {
                 path: "from.md".into(),
                 contents: Some(String::new()),
                 append: false,
+                base_len: None,
             },
         ];
         CRASH_AFTER_JOURNAL.with(|c| c.set(true));

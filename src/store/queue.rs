@@ -227,6 +227,7 @@ impl Queue {
                 path: path.to_string(),
                 contents: Some(contents),
                 append: false,
+                base_len: None,
             })
             .collect();
         self.commit_raw(op, writes)
@@ -322,11 +323,13 @@ impl Queue {
                     path: ARCHIVE.into(),
                     contents: Some(format!("{separator}{}\n", card.raw)),
                     append: true,
+                    base_len: Some(existing.as_ref().map_or(0, |b| b.len() as u64)),
                 },
                 FileWrite {
                     path: ACTIVE.into(),
                     contents: Some(active_store.render()),
                     append: false,
+                    base_len: None,
                 },
             ],
         )?;

@@ -1,0 +1,132 @@
+//! Reading files that anyone could have put in the workspace without being
+//! blocked or flooded by them: only regular files are opened (a fifo, a
+//! device, a socket or a directory is refused before any open that could
+//! block), the open itself is non-blocking, and reads stop at a size bound.
+
+use std::io::{self, Read};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+
+/// Why a file was not read.
+#[derive(Debug, thiserror::Error)]
+pub enum SafeReadError {
+    #[error("{}: not a regular file ({kind})", .path.display())]
+    NotRegular {
+        path: std::path::PathBuf,
+        kind: &'static str,
+    },
+    #[error("{}: larger than {limit} bytes", .path.display())]
+    TooLarge {
+        path: std::path::PathBuf,
+        limit: u64,
+    },
+    #[error("{}: {source}", .path.display())]
+    Io {
+        path: std::path::PathBuf,
+        #[source]
+        source: io::Error,
+    },
+}
+
+impl SafeReadError {
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, SafeReadError::Io { source, .. } if source.kind() == io::ErrorKind::NotFound)
+    }
+}
+
+/// What kind of file `meta` describes, in words.
+pub fn kind_of(meta: &std::fs::Metadata) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    let t = meta.file_type();
+    if t.is_dir() {
+        "a directory"
+    } else if t.is_symlink() {
+        "a symbolic link"
+    } else if t.is_fifo() {
+        "a fifo"
+    } else if t.is_socket() {
+        "a socket"
+    } else if t.is_block_device() || t.is_char_device() {
+        "a device"
+    } else {
+        "a regular file"
+    }
+}
+
+/// Reads `path` if it is a regular file of at most `limit` bytes. With
+/// `follow`, a symlink to a regular file is read; without, a symlink is
+/// refused.
+pub fn read_bounded(path: &Path, limit: u64, follow: bool) -> Result<Vec<u8>, SafeReadError> {
+    let io_err = |source| SafeReadError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let meta = if follow {
+        std::fs::metadata(path)
+    } else {
+        std::fs::symlink_metadata(path)
+    }
+    .map_err(io_err)?;
+    if !meta.is_file() {
+        return Err(SafeReadError::NotRegular {
+            path: path.to_path_buf(),
+            kind: kind_of(&meta),
+        });
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true).custom_flags(libc::O_NONBLOCK);
+    if !follow {
+        options.custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW);
+    }
+    let file = options.open(path).map_err(io_err)?;
+    // It may have been swapped since the first look.
+    let meta = file.metadata().map_err(io_err)?;
+    if !meta.is_file() {
+        return Err(SafeReadError::NotRegular {
+            path: path.to_path_buf(),
+            kind: kind_of(&meta),
+        });
+    }
+    let mut buf = Vec::new();
+    file.take(limit + 1).read_to_end(&mut buf).map_err(io_err)?;
+    if buf.len() as u64 > limit {
+        return Err(SafeReadError::TooLarge {
+            path: path.to_path_buf(),
+            limit,
+        });
+    }
+    Ok(buf)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn special_files_are_refused_without_blocking() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("f");
+        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
+        let err = read_bounded(&fifo, 10, true).unwrap_err();
+        assert!(err.to_string().contains("a fifo"), "{err}");
+        let err = read_bounded(dir.path(), 10, true).unwrap_err();
+        assert!(err.to_string().contains("a directory"), "{err}");
+        let err = read_bounded(Path::new("/dev/zero"), 10, true).unwrap_err();
+        assert!(err.to_string().contains("a device"), "{err}");
+        let file = dir.path().join("x");
+        std::fs::write(&file, "hello").unwrap();
+        assert_eq!(read_bounded(&file, 10, true).unwrap(), b"hello");
+        assert!(read_bounded(&file, 3, true)
+            .unwrap_err()
+            .to_string()
+            .contains("larger than 3"));
+        let link = dir.path().join("l");
+        std::os::unix::fs::symlink(&file, &link).unwrap();
+        assert_eq!(read_bounded(&link, 10, true).unwrap(), b"hello");
+        assert!(read_bounded(&link, 10, false)
+            .unwrap_err()
+            .to_string()
+            .contains("symbolic link"));
+    }
+}

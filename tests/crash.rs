@@ -1,0 +1,113 @@
+//! The crash-and-fault suite: every durable write of promote → run start →
+//! stage records → archive, and every step of the queue journal, is killed
+//! (`abort`, as `kill -9` would) or failed (EIO, ENOSPC, a torn append)
+//! through `MILLRACE_FAILPOINTS`. After each, plain restarts converge: every
+//! task is archived exactly once, in no other store, and nothing is left
+//! pending.
+
+mod support;
+
+use support::{OutputWithin, Ws};
+
+const TITLES: [&str; 3] = ["First task", "Second task", "Third task"];
+
+/// Durable writes in the order a task passes them; `#n` is the n-th time
+/// the process passes that point (the first task's promote is journal
+/// commit 1, its archive commit 2).
+const POINTS: &[&str] = &[
+    "journal.written",
+    "journal.apply",
+    "journal.apply#2",
+    "journal.applied",
+    "run.created",
+    "run.started",
+    "stage.started",
+    "stage.finished",
+    "stage.started#2",
+    "stage.finished#3",
+    "journal.written#2",
+    "journal.apply#3",
+    "journal.apply#4",
+    "journal.applied#2",
+    "run.finished",
+    "run.meta",
+];
+
+fn scenario(point: &str, action: &str) {
+    let ws = Ws::new();
+    for t in TITLES {
+        ws.add(t);
+    }
+    let out = ws
+        .command(&["start", "--once"])
+        .env("MILLRACE_FAILPOINTS", format!("{point}={action}"))
+        .output_within();
+    assert!(
+        !out.status.success(),
+        "{point}={action} did not fail the start:\n{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    if action != "abort" {
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("error:") && (err.contains("os error") || err.contains("Input/output")),
+            "{point}={action}: no clear error: {err}"
+        );
+    }
+    // Plain restarts converge.
+    for _ in 0..6 {
+        let q = ws.run(&["queue", "--json"]).code(0).json();
+        let status = ws.run(&["status", "--json"]).code(0).json();
+        if q["backlog_depth"] == 0
+            && q["active_task"].is_null()
+            && status["runtime"]["active_run"].is_null()
+        {
+            break;
+        }
+        ws.run(&["start", "--once"]).code(0);
+    }
+    let archive = ws.read("agents/tasksarchive.md");
+    for t in TITLES {
+        let n = archive.matches(&format!(" - {t}\n")).count();
+        assert_eq!(
+            n, 1,
+            "{point}={action}: `{t}` archived {n} times:\n{archive}"
+        );
+        for store in ["tasks.md", "tasksbacklog.md", "tasksbackburner.md"] {
+            assert!(
+                !ws.read(&format!("agents/{store}")).contains(t),
+                "{point}={action}: `{t}` also in {store}"
+            );
+        }
+    }
+    assert!(
+        !ws.path("agents/.runtime/queue_journal.json").exists(),
+        "{point}={action}: journal left"
+    );
+    assert!(
+        !ws.path("agents/.runtime/active_run.json").exists(),
+        "{point}={action}: active run left"
+    );
+    let h = ws.run(&["health", "--json"]).code(0).json();
+    assert_eq!(h["status"], "pass", "{point}={action}: {h}");
+}
+
+#[test]
+fn a_kill_at_any_durable_write_converges() {
+    for point in POINTS {
+        scenario(point, "abort");
+    }
+}
+
+#[test]
+fn an_io_error_at_any_durable_write_converges() {
+    for point in POINTS {
+        scenario(point, "eio");
+    }
+}
+
+#[test]
+fn a_full_disk_mid_append_converges_without_a_torn_card() {
+    scenario("append.torn", "torn");
+    scenario("journal.apply#3", "enospc");
+}
