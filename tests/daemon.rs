@@ -253,18 +253,26 @@ fn malformed_mailbox_commands_fail_and_the_daemon_keeps_running() {
     );
     ws.write(
         "agents/.runtime/commands/incoming/huge.json",
-        &"x".repeat(100_000),
+        &"x".repeat(3_000_000),
     );
+    // A fifo and a directory are refused without blocking the daemon.
+    let fifo = ws.path("agents/.runtime/commands/incoming/fifo.json");
+    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
+    std::fs::create_dir(ws.path("agents/.runtime/commands/incoming/dir.json")).unwrap();
     until(
         10,
         || {
             std::fs::read_dir(ws.path("agents/.runtime/commands/failed"))
                 .map(|d| d.count())
                 .unwrap_or(0)
-                == 3
+                == 6
         },
-        "3 failed",
+        "5 failed (and the refused directory moved aside)",
     );
+    assert!(ws
+        .read("agents/.runtime/commands/failed/fifo.json")
+        .contains("a fifo"));
     let failed = ws.read("agents/.runtime/commands/failed/unknown.json");
     assert!(failed.contains("unknown command `explode`"), "{failed}");
     assert!(ws

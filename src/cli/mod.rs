@@ -121,7 +121,7 @@ enum Command {
         #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
         limit: Option<u64>,
         /// With --follow: stop after this many seconds without an event
-        #[arg(long)]
+        #[arg(long, value_parser = seconds)]
         idle_timeout: Option<f64>,
     },
     /// Show or change millrace.toml
@@ -283,18 +283,7 @@ fn run(cli: Cli, out: &mut Output) -> Result<ExitStatus, ControlError> {
             wait(&send),
         )?)?,
         Command::AddIdea { file, send } => {
-            if !file.is_file() {
-                return Err(ControlError::Usage(format!(
-                    "{} is not a file",
-                    file.display()
-                )));
-            }
-            let file = std::fs::canonicalize(&file).map_err(ControlError::io(&file))?;
-            out.print(&control::mailbox::dispatch(
-                &open()?,
-                Op::AddIdea { file },
-                wait(&send),
-            )?)?
+            out.print(&control::queue::add_idea(&open()?, &file, wait(&send))?)?
         }
         Command::Queue { command } => {
             let ws = open()?;
@@ -448,6 +437,20 @@ fn run(cli: Cli, out: &mut Output) -> Result<ExitStatus, ControlError> {
         }
     }
     Ok(ExitStatus::Ok)
+}
+
+/// A number of seconds: finite, above zero, at most a week.
+fn seconds(text: &str) -> Result<f64, String> {
+    let v: f64 = text
+        .parse()
+        .map_err(|_| format!("`{text}` is not a number of seconds"))?;
+    if v.is_finite() && v > 0.0 && v <= 604_800.0 {
+        Ok(v)
+    } else {
+        Err(format!(
+            "`{text}` must be more than 0 and at most 604800 seconds"
+        ))
+    }
 }
 
 fn status_of(ok: bool) -> ExitStatus {

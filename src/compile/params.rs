@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::defs::config::{offset_to_pos, ModelFamily};
+use crate::defs::config::{offset_to_pos, toml_pos, ModelFamily};
 use crate::defs::diag::{did_you_mean, Diagnostic, Diagnostics, Pos};
 use crate::defs::loop_def::StageOverrides;
 use crate::defs::mode::ModeDef;
@@ -283,29 +283,6 @@ fn locate(
             )
         }
     }
-}
-
-/// Locates the key `table.field` (or the table itself when `field` is
-/// empty) in TOML text, from toml_edit's spans; the start of the file when
-/// the text does not parse or lacks the key.
-pub fn toml_pos(text: &str, table: &str, field: &str) -> Pos {
-    let Ok(doc) = toml_edit::Document::parse(text) else {
-        return Pos::START;
-    };
-    let mut current: &dyn toml_edit::TableLike = doc.as_table();
-    let mut span = None;
-    let segments = table.split('.').chain((!field.is_empty()).then_some(field));
-    for seg in segments {
-        let Some((key, item)) = current.get_key_value(seg) else {
-            break;
-        };
-        span = key.span().or_else(|| item.span()).or(span);
-        match item.as_table_like() {
-            Some(t) => current = t,
-            None => break,
-        }
-    }
-    span.map_or(Pos::START, |r| offset_to_pos(text, r.start))
 }
 
 /// Checks `[stages.<kind>]` keys of the config name real stage kinds.

@@ -59,6 +59,29 @@ pub fn view(ws: &Workspace, with_backlog: bool) -> Result<QueueView> {
     Ok(view)
 }
 
+/// Reads the idea file the operator named (a bounded read of a regular
+/// file) and sends its contents.
+pub fn add_idea(ws: &Workspace, file: &std::path::Path, wait: bool) -> Result<Operation> {
+    use crate::engine::commands::MAX_IDEA_BYTES;
+    use crate::store::safe;
+    let bytes = safe::read_bounded(file, MAX_IDEA_BYTES as u64, true).map_err(|e| {
+        ControlError::Usage(match e {
+            safe::SafeReadError::Io { source, .. } => format!("{}: {source}", file.display()),
+            other => other.to_string(),
+        })
+    })?;
+    let text = String::from_utf8(bytes)
+        .map_err(|_| ControlError::Usage(format!("{} is not UTF-8 text", file.display())))?;
+    let name = file
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("idea.md")
+        .to_string();
+    let command = Command::AddIdea { name, text };
+    command.validate().map_err(ControlError::Usage)?;
+    mailbox::dispatch(ws, command, wait)
+}
+
 pub fn thaw(ws: &Workspace, batch_id: Option<&str>, wait: bool) -> Result<Operation> {
     mailbox::dispatch(
         ws,

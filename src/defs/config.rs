@@ -356,14 +356,101 @@ impl ModelFamily {
 impl Config {
     /// Parses `millrace.toml` text; `file` is used to locate errors.
     pub fn parse(file: &str, text: &str) -> Result<Config, Diagnostic> {
-        toml::from_str(text).map_err(|err| {
+        let config: Config = toml::from_str(text).map_err(|err| {
             let mut d =
                 Diagnostic::error("config.invalid", err.message().to_string()).in_file(file);
             if let Some(span) = err.span() {
                 d = d.at(file, offset_to_pos(text, span.start));
             }
             d.with_hint("`millrace schema export` writes config.schema.json, which lists every key")
-        })
+        })?;
+        config.check_ranges().map_err(|(key, why)| {
+            let (table, field) = key.rsplit_once('.').unwrap_or((key.as_str(), ""));
+            Diagnostic::error("config.invalid", format!("`{key}` {why}"))
+                .at(file, toml_pos(text, table, field))
+        })?;
+        Ok(config)
+    }
+
+    /// Values the types allow but the runtime cannot use: zero or absurd
+    /// durations, non-finite numbers, paths that leave the workspace.
+    fn check_ranges(&self) -> Result<(), (String, String)> {
+        const DAY: u64 = 86_400;
+        let within = |key: &str, v: u64, lo: u64, hi: u64| {
+            if v < lo || v > hi {
+                Err((
+                    key.to_string(),
+                    format!("must be between {lo} and {hi}, not {v}"),
+                ))
+            } else {
+                Ok(())
+            }
+        };
+        let e = &self.engine;
+        within(
+            "engine.poll_interval_seconds",
+            e.poll_interval_seconds,
+            1,
+            DAY,
+        )?;
+        within(
+            "engine.inter_task_delay_seconds",
+            e.inter_task_delay_seconds,
+            0,
+            DAY,
+        )?;
+        within("engine.stop_grace_seconds", e.stop_grace_seconds, 0, DAY)?;
+        let o = &self.outage;
+        within(
+            "outage.wait_initial_seconds",
+            o.wait_initial_seconds,
+            0,
+            DAY,
+        )?;
+        within("outage.wait_max_seconds", o.wait_max_seconds, 0, 7 * DAY)?;
+        within("outage.stall_seconds", o.stall_seconds, 0, 7 * DAY)?;
+        within(
+            "research.idle_poll_seconds",
+            self.research.idle_poll_seconds,
+            0,
+            DAY,
+        )?;
+        within(
+            "research.stage_retry_backoff_seconds",
+            self.research.stage_retry_backoff_seconds,
+            0,
+            DAY,
+        )?;
+        let d = self.watchers.debounce_seconds;
+        if !(d.is_finite() && (0.0..=3600.0).contains(&d)) {
+            return Err((
+                "watchers.debounce_seconds".into(),
+                format!("must be a number from 0 to 3600, not {d}"),
+            ));
+        }
+        for (kind, o) in &self.stages {
+            if let Some(t) = o.timeout_seconds {
+                within(&format!("stages.{kind}.timeout_seconds"), t, 1, 7 * DAY)?;
+            }
+        }
+        for (key, p) in [
+            ("paths.workspace", &self.paths.workspace),
+            ("paths.agents_dir", &self.paths.agents_dir),
+        ] {
+            let escapes = p.is_absolute()
+                || p.components()
+                    .any(|c| matches!(c, std::path::Component::ParentDir));
+            if escapes {
+                return Err((
+                    key.to_string(),
+                    format!(
+                        "must be a path inside the workspace (relative, without `..`), not `{}`",
+                        p.display()
+                    ),
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// Runner ids known to this workspace: built-ins plus `[runners.*]`.
@@ -467,6 +554,29 @@ mod tests {
         assert_eq!(a.hash(), Config::default().hash());
         assert_ne!(a.hash(), b.hash());
     }
+}
+
+/// Locates the key `table.field` (or the table itself when `field` is
+/// empty) in TOML text, from toml_edit's spans; the start of the file when
+/// the text does not parse or lacks the key.
+pub fn toml_pos(text: &str, table: &str, field: &str) -> Pos {
+    let Ok(doc) = toml_edit::Document::parse(text) else {
+        return Pos::START;
+    };
+    let mut current: &dyn toml_edit::TableLike = doc.as_table();
+    let mut span = None;
+    let segments = table.split('.').chain((!field.is_empty()).then_some(field));
+    for seg in segments {
+        let Some((key, item)) = current.get_key_value(seg) else {
+            break;
+        };
+        span = key.span().or_else(|| item.span()).or(span);
+        match item.as_table_like() {
+            Some(t) => current = t,
+            None => break,
+        }
+    }
+    span.map_or(Pos::START, |r| offset_to_pos(text, r.start))
 }
 
 /// When a changed config field takes effect in a running daemon (spec §2.5).

@@ -62,8 +62,12 @@ pub enum Command {
         #[serde(default)]
         spec_id: Option<String>,
     },
+    /// An idea's file name and text. The CLI reads the file the operator
+    /// named and sends its contents, so the daemon never reads a path it
+    /// was handed.
     AddIdea {
-        file: PathBuf,
+        name: String,
+        text: String,
     },
     QueueReorder {
         task_ids: Vec<String>,
@@ -123,8 +127,23 @@ impl Command {
     /// Checks what the types cannot say (non-empty title, key).
     pub fn validate(&self) -> Result<(), String> {
         match self {
-            Command::AddTask { title, .. } if title.trim().is_empty() => {
-                Err("task title must not be empty".into())
+            Command::AddTask {
+                title,
+                body,
+                spec_id,
+            } => check_card_fields(title, body.as_deref(), spec_id.as_deref()),
+            Command::AddIdea { name, text } => {
+                let plain = !name.is_empty()
+                    && !name.starts_with('.')
+                    && !name.contains(['/', '\\'])
+                    && !name.chars().any(char::is_control);
+                if !plain {
+                    Err(format!("idea name `{name}` must be a plain file name"))
+                } else if text.len() > MAX_IDEA_BYTES {
+                    Err(format!("idea is larger than {MAX_IDEA_BYTES} bytes"))
+                } else {
+                    Ok(())
+                }
             }
             Command::SetConfig { key, .. } if key.trim().is_empty() => {
                 Err("set_config needs a non-empty `key`".into())
@@ -154,6 +173,46 @@ impl Command {
             _ => json!({}),
         }
     }
+}
+
+/// The largest idea `add_idea` takes.
+pub const MAX_IDEA_BYTES: usize = 1024 * 1024;
+
+/// A task card's fields may not smuggle in another card: no line breaks or
+/// control characters in the title or spec id, and no card heading in the
+/// body.
+fn check_card_fields(title: &str, body: Option<&str>, spec_id: Option<&str>) -> Result<(), String> {
+    if title.trim().is_empty() {
+        return Err("task title must not be empty".into());
+    }
+    let control = |s: &str| s.chars().any(|c| c.is_control() && c != '\t');
+    if control(title) {
+        return Err("task title must be one line without control characters".into());
+    }
+    if let Some(s) = spec_id {
+        if control(s) || s.trim().is_empty() {
+            return Err("spec id must be one non-empty line without control characters".into());
+        }
+    }
+    if let Some(b) = body {
+        if let Some((n, line)) = b
+            .lines()
+            .enumerate()
+            .find(|(_, l)| crate::store::cards::parse_heading(l).is_some())
+        {
+            return Err(format!(
+                "task body line {} looks like a card heading (`{}`); indent it or drop the `## `",
+                n + 1,
+                line.chars().take(60).collect::<String>()
+            ));
+        }
+        if b.chars()
+            .any(|c| c.is_control() && !matches!(c, '\n' | '\t' | '\r'))
+        {
+            return Err("task body must not contain control characters".into());
+        }
+    }
+    Ok(())
 }
 
 /// What only the process that owns the workspace can do. The daemon
@@ -213,7 +272,7 @@ pub fn apply(ws: &Workspace, cmd: &Command, life: &mut dyn Lifecycle) -> Result<
             body,
             spec_id,
         } => add_task(&ws.agents, title, body.as_deref(), spec_id.as_deref()),
-        Command::AddIdea { file } => add_idea(&ws.agents, file),
+        Command::AddIdea { name, text } => add_idea(&ws.agents, name, text),
         Command::QueueReorder { task_ids } => queue_reorder(&ws.agents, task_ids),
         Command::QueueThaw { batch_id } => queue_thaw(&ws.agents, batch_id.as_deref()),
         Command::SetConfig { key, value } => {
@@ -266,13 +325,7 @@ fn queue_thaw(agents: &Path, batch_id: Option<&str>) -> Result<Applied, String> 
 }
 
 /// Copies an idea file into `agents/ideas/raw/` for research.
-fn add_idea(agents: &Path, file: &Path) -> Result<Applied, String> {
-    let text = std::fs::read_to_string(file)
-        .map_err(|e| format!("cannot read idea {}: {e}", file.display()))?;
-    let name = file
-        .file_name()
-        .and_then(|n| n.to_str())
-        .ok_or("idea path has no file name")?;
+fn add_idea(agents: &Path, name: &str, text: &str) -> Result<Applied, String> {
     let dest = Layout::of(agents)
         .ideas_raw()
         .join(format!("{}__{name}", time::now_stamp()));
@@ -360,7 +413,7 @@ mod tests {
         for name in Command::NAMES {
             let example = match name {
                 "add_task" => json!({"title": "t"}),
-                "add_idea" => json!({"file": "/x"}),
+                "add_idea" => json!({"name": "idea.md", "text": "An idea"}),
                 "queue_reorder" => json!({"task_ids": []}),
                 "queue_thaw" => json!({}),
                 "set_config" => json!({"key": "k", "value": "v"}),

@@ -112,6 +112,8 @@ struct Daemon {
     probe: Vec<String>,
     /// The transient fault the daemon is waiting out.
     last_fault: Option<EnvironmentFault>,
+    /// When to look again at an envelope that may still be being written.
+    mailbox_recheck: Option<tokio::time::Instant>,
     /// The mailbox command being applied, for the events it causes.
     command_id: Option<String>,
     runs_finished: u32,
@@ -144,6 +146,7 @@ impl Daemon {
             retry_at: None,
             probe: Vec::new(),
             last_fault: None,
+            mailbox_recheck: None,
             command_id: None,
             runs_finished: 0,
             runs_interrupted: 0,
@@ -202,6 +205,11 @@ impl Daemon {
             let wake_at = self
                 .not_before
                 .unwrap_or_else(|| tokio::time::Instant::now() + idle_wait);
+            // An envelope still being written is looked at again soon.
+            let wake_at = match self.mailbox_recheck.take() {
+                Some(at) => wake_at.min(at),
+                None => wake_at,
+            };
             let stop_at = self.stop_deadline;
             tokio::select! {
                 res = async { running.as_mut().expect("guarded").await }, if running.is_some() => {
@@ -415,6 +423,15 @@ impl Daemon {
         let agents = self.ws.agents.clone();
         for path in mailbox::pending(&agents) {
             let (envelope, outcome) = match mailbox::read(&path) {
+                // Perhaps still being written by a writer that does not
+                // rename: look again on a later wake.
+                Err((reason, None))
+                    if reason.starts_with("malformed JSON") && mailbox::maybe_partial(&path) =>
+                {
+                    self.mailbox_recheck =
+                        Some(tokio::time::Instant::now() + Duration::from_millis(500));
+                    continue;
+                }
                 Err((reason, raw)) => (raw, Err(reason)),
                 Ok((env, command)) => {
                     self.event(

@@ -11,12 +11,13 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use crate::store::{atomic, time};
+use crate::store::{atomic, safe, time};
 
 use super::commands::Command;
 
 /// Largest envelope the daemon reads.
-pub const MAX_ENVELOPE_BYTES: u64 = 64 * 1024;
+/// Largest envelope the daemon reads (an idea travels inside it).
+pub const MAX_ENVELOPE_BYTES: u64 = 2 * 1024 * 1024;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Envelope {
@@ -94,16 +95,19 @@ pub fn pending(agents: &Path) -> Vec<PathBuf> {
 /// Reads an envelope and parses its command; `Err` carries the reason it
 /// failed and the raw JSON when there was any.
 pub fn read(path: &Path) -> Result<(Envelope, Command), (String, Option<Value>)> {
-    let len = std::fs::metadata(path)
-        .map(|m| m.len())
-        .map_err(|e| (format!("unreadable: {e}"), None))?;
-    if len > MAX_ENVELOPE_BYTES {
-        return Err((
-            format!("oversized: {len} bytes (limit {MAX_ENVELOPE_BYTES})"),
-            None,
-        ));
-    }
-    let text = std::fs::read_to_string(path).map_err(|e| (format!("unreadable: {e}"), None))?;
+    // Only regular files, never through a symlink, never more than the
+    // limit: a fifo, `/dev/zero` or a link out of the workspace is refused
+    // without being read.
+    let bytes = safe::read_bounded(path, MAX_ENVELOPE_BYTES, false).map_err(|e| match e {
+        safe::SafeReadError::NotRegular { kind, .. } => {
+            (format!("refused: {kind}, not a regular file"), None)
+        }
+        safe::SafeReadError::TooLarge { limit, .. } => {
+            (format!("oversized: more than {limit} bytes"), None)
+        }
+        other => (format!("unreadable: {other}"), None),
+    })?;
+    let text = String::from_utf8(bytes).map_err(|e| (format!("not UTF-8: {e}"), None))?;
     let raw: Value =
         serde_json::from_str(&text).map_err(|e| (format!("malformed JSON: {e}"), None))?;
     let env: Envelope = serde_json::from_value(raw.clone())
@@ -132,8 +136,27 @@ pub fn archive(
         .unwrap_or_default();
     let record = json!({ "envelope": envelope, "result": result });
     let text = serde_json::to_string_pretty(&record).expect("record serialises") + "\n";
-    atomic::write(&dir(agents, which).join(name), text.as_bytes())?;
-    std::fs::remove_file(incoming)
+    atomic::write(&dir(agents, which).join(&name), text.as_bytes())?;
+    if std::fs::remove_file(incoming).is_err() {
+        // A directory (or anything unlink refuses) is moved aside instead,
+        // so that it does not fail again on every wake.
+        let mut aside = name;
+        aside.push(".refused");
+        std::fs::rename(incoming, dir(agents, MailboxDir::Failed).join(aside))?;
+    }
+    Ok(())
+}
+
+/// Whether an unparsable envelope may still be being written by a writer
+/// that does not rename (changed within the last two seconds): it is read
+/// again later instead of failed.
+pub fn maybe_partial(path: &Path) -> bool {
+    std::fs::symlink_metadata(path)
+        .ok()
+        .filter(std::fs::Metadata::is_file)
+        .and_then(|m| m.modified().ok())
+        .and_then(|t| t.elapsed().ok())
+        .is_some_and(|age| age < Duration::from_secs(2))
 }
 
 /// Waits for the daemon's result for `command_id` (polling every 10 ms).
@@ -187,7 +210,11 @@ mod tests {
             .unwrap_err()
             .0
             .starts_with("unknown command"));
-        std::fs::write(incoming_dir(a).join("z.json"), "x".repeat(70_000)).unwrap();
+        std::fs::write(
+            incoming_dir(a).join("z.json"),
+            "x".repeat(MAX_ENVELOPE_BYTES as usize + 1),
+        )
+        .unwrap();
         assert!(read(&incoming_dir(a).join("z.json"))
             .unwrap_err()
             .0
@@ -200,6 +227,28 @@ mod tests {
             message: "engine paused".into(),
             payload: json!({}),
         };
+        // Special files are refused without being opened for reading, and
+        // moved out of the way.
+        let fifo = incoming_dir(a).join("f.json");
+        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
+        assert!(read(&fifo).unwrap_err().0.contains("a fifo"));
+        let link = incoming_dir(a).join("l.json");
+        std::os::unix::fs::symlink("/dev/zero", &link).unwrap();
+        assert!(read(&link).unwrap_err().0.contains("symbolic link"));
+        let d = incoming_dir(a).join("d.json");
+        std::fs::create_dir(&d).unwrap();
+        assert!(read(&d).unwrap_err().0.contains("a directory"));
+        let failed = CommandResult {
+            command_id: "d".into(),
+            processed_at: "t".into(),
+            ok: false,
+            applied: false,
+            message: "refused".into(),
+            payload: json!({}),
+        };
+        archive(a, &d, None, &failed).unwrap();
+        assert!(!d.exists());
         archive(a, &files[0], Some(json!(env)), &r).unwrap();
         assert_eq!(
             wait_for_result(a, &env.command_id, Duration::from_millis(10))

@@ -35,14 +35,29 @@ enum Sync {
 }
 
 fn replace(path: &Path, contents: &[u8], sync: Sync) -> io::Result<()> {
+    // A symlinked file (a store kept elsewhere) is written where it points,
+    // not replaced by a regular file.
+    let resolved;
+    let path = match fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_symlink() => {
+            resolved = fs::canonicalize(path)?;
+            resolved.as_path()
+        }
+        _ => path,
+    };
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
     };
     fs::create_dir_all(dir)?;
+    // Keep the mode of the file replaced; a new file gets 0666 less the
+    // umask, as any other new file would.
+    use std::os::unix::fs::PermissionsExt;
+    let mode = fs::metadata(path).map_or(0o666, |m| m.permissions().mode() & 0o7777);
     let mut tmp = tempfile::Builder::new()
         .prefix(".millrace-")
         .suffix(".tmp")
+        .permissions(fs::Permissions::from_mode(mode))
         .tempfile_in(dir)?;
     tmp.write_all(contents)?;
     if sync != Sync::None {
@@ -161,6 +176,34 @@ pub fn sync_dir(dir: &Path) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn replacing_keeps_modes_and_writes_through_symlinks() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("real.md");
+        std::fs::write(&target, "old").unwrap();
+        std::fs::set_permissions(&target, fs::Permissions::from_mode(0o640)).unwrap();
+        let link = dir.path().join("store.md");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        write(&link, b"new").unwrap();
+        assert!(fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        assert_eq!(fs::read_to_string(&target).unwrap(), "new");
+        assert_eq!(
+            fs::metadata(&target).unwrap().permissions().mode() & 0o777,
+            0o640
+        );
+        let fresh = dir.path().join("fresh.md");
+        write(&fresh, b"x").unwrap();
+        let mode = fs::metadata(&fresh).unwrap().permissions().mode() & 0o777;
+        assert_ne!(
+            mode, 0o600,
+            "new files honour the umask, not tempfile's 0600"
+        );
+    }
 
     #[test]
     fn replaces_contents_and_leaves_no_temp_files() {

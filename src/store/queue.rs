@@ -35,6 +35,9 @@ fn default_preamble(name: &str) -> &'static str {
 
 const LOCK_TIMEOUT: Duration = Duration::from_secs(15);
 
+/// Largest store file read (a fifo or a device is refused, never read).
+const STORE_LIMIT: u64 = 1 << 30;
+
 #[derive(Debug, thiserror::Error)]
 pub enum QueueError {
     #[error(transparent)]
@@ -135,7 +138,7 @@ impl Queue {
 
     fn read_store(&self, name: &str) -> Result<StoreFile> {
         let path = Layout::of(&self.agents).rel(name);
-        match std::fs::read_to_string(&path) {
+        match super::safe::read_text(&path, STORE_LIMIT) {
             Ok(text) => Ok(StoreFile::parse(&text)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(StoreFile {
                 preamble: default_preamble(name).to_string(),
@@ -179,7 +182,7 @@ impl Queue {
         }
         let active = self.read_active()?.1.map(|c| c.view());
         let path = Layout::of(&self.agents).rel(BACKLOG);
-        let text = match std::fs::read_to_string(&path) {
+        let text = match super::safe::read_text(&path, STORE_LIMIT) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
             Err(source) => return Err(QueueError::Io { path, source }),
@@ -213,7 +216,7 @@ impl Queue {
             return self.snapshot().map(|s| s.backlog.len());
         }
         let path = Layout::of(&self.agents).rel(BACKLOG);
-        match std::fs::read_to_string(&path) {
+        match super::safe::read_text(&path, STORE_LIMIT) {
             Ok(text) => Ok(StoreFile::count_cards(&text)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(0),
             Err(source) => Err(QueueError::Io { path, source }),
@@ -580,7 +583,7 @@ impl Queue {
     /// oldest first.
     pub fn frozen_batches(&self) -> Result<Vec<FrozenBatch>> {
         let path = Layout::of(&self.agents).rel(BACKBURNER);
-        let text = match std::fs::read_to_string(&path) {
+        let text = match super::safe::read_text(&path, STORE_LIMIT) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
             Err(source) => return Err(QueueError::Io { path, source }),

@@ -34,6 +34,30 @@ impl SafeReadError {
     }
 }
 
+/// [`read_bounded`] as UTF-8 text, with refusals as `io::Error`s (a
+/// missing file stays `NotFound`), for callers that handle I/O errors.
+pub fn read_text(path: &Path, limit: u64) -> io::Result<String> {
+    match read_bounded(path, limit, true) {
+        Ok(bytes) => String::from_utf8(bytes).map_err(|e| {
+            let at = e.utf8_error().valid_up_to();
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("not UTF-8 (first bad byte at offset {at})"),
+            )
+        }),
+        Err(SafeReadError::Io { source, .. }) => Err(source),
+        // The caller names the path.
+        Err(SafeReadError::NotRegular { kind, .. }) => Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("not a regular file ({kind}); refused without reading it"),
+        )),
+        Err(SafeReadError::TooLarge { limit, .. }) => Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("larger than {limit} bytes; refused"),
+        )),
+    }
+}
+
 /// What kind of file `meta` describes, in words.
 pub fn kind_of(meta: &std::fs::Metadata) -> &'static str {
     use std::os::unix::fs::FileTypeExt;

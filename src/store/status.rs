@@ -28,7 +28,7 @@ pub enum StatusError {
 /// Reads the marker token (without `### `). A missing file reads as `IDLE`.
 pub fn read(agents: &Path, plane: Plane) -> Result<Marker, StatusError> {
     let path = path(agents, plane);
-    let text = match std::fs::read_to_string(&path) {
+    let text = match super::safe::read_text(&path, 64 * 1024) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Marker::idle()),
         Err(source) => return Err(StatusError::Io { path, source }),

@@ -41,7 +41,7 @@ impl Workspace {
     /// Opens the workspace whose config is `config_path`.
     pub fn open(config_path: &Path) -> Result<Workspace, OpenError> {
         let config_path = absolute(config_path);
-        let config_text = match std::fs::read_to_string(&config_path) {
+        let config_text = match super::safe::read_text(&config_path, 1 << 20) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Err(OpenError::Missing(config_path))

@@ -1,0 +1,128 @@
+//! Hostile input is refused without blocking: special files where files
+//! are expected, card injection, absurd numbers, paths out of the
+//! workspace. Every refusal names what was refused and nothing stored
+//! changes.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use support::{bin, OutputWithin, Ws};
+
+fn mkfifo(path: &std::path::Path) {
+    let c = std::ffi::CString::new(path.to_str().unwrap()).unwrap();
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
+}
+
+#[test]
+fn special_files_are_refused_within_a_second() {
+    let ws = Ws::new();
+    // A fifo as --config.
+    let fifo = ws.dir.path().join("config.toml");
+    mkfifo(&fifo);
+    let started = Instant::now();
+    let out = bin()
+        .args(["--config", fifo.to_str().unwrap(), "status"])
+        .output_within();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("a fifo"));
+    assert!(started.elapsed() < Duration::from_secs(1));
+    // A fifo as a store.
+    std::fs::remove_file(ws.path("agents/tasksbacklog.md")).unwrap();
+    mkfifo(&ws.path("agents/tasksbacklog.md"));
+    let started = Instant::now();
+    let r = ws.run(&["queue"]).code(1);
+    assert!(
+        r.stderr.contains("not a regular file (a fifo)"),
+        "{}",
+        r.stderr
+    );
+    assert!(started.elapsed() < Duration::from_secs(1));
+    // A device as an idea.
+    let r = ws.run(&["add-idea", "/dev/zero"]).code(2);
+    assert!(r.stderr.contains("a device"), "{}", r.stderr);
+}
+
+#[test]
+fn cards_cannot_smuggle_in_other_cards() {
+    let ws = Ws::new();
+    let before = ws.read("agents/tasksbacklog.md");
+    for args in [
+        vec!["add-task", "Two\n## 2026-11-24 - Injected"],
+        vec!["add-task", "Bell\u{7}"],
+        vec![
+            "add-task",
+            "Body",
+            "--body",
+            "text\n## 2026-11-24 - Injected\nmore",
+        ],
+        vec![
+            "add-task",
+            "Spec",
+            "--spec-id",
+            "S-1\n## 2026-11-24 - Injected",
+        ],
+    ] {
+        let r = ws.run(&args).code(2);
+        assert!(r.stderr.contains("error:"), "{args:?}: {}", r.stderr);
+    }
+    assert_eq!(
+        ws.read("agents/tasksbacklog.md"),
+        before,
+        "nothing stored changed"
+    );
+    ws.run(&["add-task", "Fine", "--body", "  ## indented is fine"])
+        .code(0);
+    assert_eq!(
+        ws.run(&["queue", "--json"]).code(0).json()["backlog_depth"],
+        1
+    );
+}
+
+#[test]
+fn absurd_numbers_and_escaping_paths_are_refused_with_the_line() {
+    let ws = Ws::new();
+    let r = ws
+        .run(&["logs", "--follow", "--idle-timeout", "inf"])
+        .code(2);
+    assert!(r.stderr.contains("at most 604800"), "{}", r.stderr);
+    for (key, value, why) in [
+        ("engine.poll_interval_seconds", "0", "between 1 and 86400"),
+        (
+            "engine.stop_grace_seconds",
+            "99999999999",
+            "between 0 and 86400",
+        ),
+        ("paths.agents_dir", "../outside", "inside the workspace"),
+        ("paths.workspace", "/", "inside the workspace"),
+        ("watchers.debounce_seconds", "nan", "from 0 to 3600"),
+    ] {
+        let before = ws.read("millrace.toml");
+        let r = ws.run(&["config", "set", key, value]).code(1);
+        assert!(r.stderr.contains(why), "{key}={value}: {}", r.stderr);
+        assert_eq!(ws.read("millrace.toml"), before);
+    }
+    // Hand-edited: the error names the line.
+    ws.append_config("\n[stages.qa]\ntimeout_seconds = 0\n");
+    let r = ws.run(&["status"]).code(1);
+    assert!(
+        r.stderr.contains("stages.qa.timeout_seconds") && r.stderr.contains("millrace.toml:"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn a_symlinked_store_is_written_through() {
+    let ws = Ws::new();
+    let elsewhere = ws.dir.path().join("backlog-elsewhere.md");
+    std::fs::copy(ws.path("agents/tasksbacklog.md"), &elsewhere).unwrap();
+    std::fs::remove_file(ws.path("agents/tasksbacklog.md")).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, ws.path("agents/tasksbacklog.md")).unwrap();
+    ws.add("Through the link");
+    let meta = std::fs::symlink_metadata(ws.path("agents/tasksbacklog.md")).unwrap();
+    assert!(meta.file_type().is_symlink(), "the link was replaced");
+    assert!(std::fs::read_to_string(&elsewhere)
+        .unwrap()
+        .contains("Through the link"));
+}
