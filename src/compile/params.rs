@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::defs::config::{offset_to_pos, toml_pos, ModelFamily};
+use crate::defs::config::{toml_pos, ModelFamily};
 use crate::defs::diag::{did_you_mean, Diagnostic, Diagnostics, Pos};
 use crate::defs::loop_def::StageOverrides;
 use crate::defs::mode::ModeDef;

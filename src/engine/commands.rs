@@ -5,7 +5,7 @@
 //! do — stop, pause, resume, reload — goes through [`Lifecycle`].
 
 use crate::defs::layout::Layout;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
