@@ -111,3 +111,29 @@ fn a_full_disk_mid_append_converges_without_a_torn_card() {
     scenario("append.torn", "torn");
     scenario("journal.apply#3", "enospc");
 }
+
+#[test]
+fn leftovers_of_crashed_writers_are_swept_under_the_lock() {
+    let ws = Ws::new();
+    let tmp = ws.path("agents/.millrace-abc123.tmp");
+    let fresh = ws.path("agents/.millrace-fresh.tmp");
+    let run = ws.path("agents/runs/20260101T000000000000Z__dead");
+    std::fs::write(&tmp, "half").unwrap();
+    std::fs::write(&fresh, "a writer at work").unwrap();
+    std::fs::create_dir_all(&run).unwrap();
+    for p in [&tmp, &run] {
+        let ok = std::process::Command::new("touch")
+            .args(["-d", "2 minutes ago"])
+            .arg(p)
+            .status()
+            .unwrap();
+        assert!(ok.success());
+    }
+    ws.run(&["start", "--once"]).code(0);
+    assert!(!tmp.exists(), "an old temp file was left");
+    assert!(!run.exists(), "a run directory without its plan was left");
+    assert!(
+        fresh.exists(),
+        "a young temp file may be a writer's at work"
+    );
+}

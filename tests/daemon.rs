@@ -525,3 +525,34 @@ fn sigterm_stops_the_daemon_gracefully() {
     let (ok, out) = d.wait(30);
     assert!(ok && out.contains("STOP_AUTONOMY"), "{out}");
 }
+
+#[test]
+fn fifty_parallel_add_tasks_through_the_mailbox_lose_none() {
+    let ws = Ws::new();
+    let d = Daemon::start(&ws);
+    ws.run(&["pause"]).code(0);
+    let rounds = 20;
+    for round in 0..rounds {
+        let children: Vec<_> = (0..50)
+            .map(|i| {
+                ws.command(&["add-task", &format!("Round {round} task {i}"), "--json"])
+                    .stdout(Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        let mut ids = std::collections::HashSet::new();
+        for c in children {
+            let out = support::output_of(c);
+            assert!(out.status.success());
+            let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+            assert_eq!(v["mode"], "mailbox");
+            // Each CLI reports its own task, never another's.
+            assert!(ids.insert(v["payload"]["task_id"].as_str().unwrap().to_string()));
+        }
+    }
+    let q = ws.run(&["queue", "--json"]).code(0).json();
+    assert_eq!(q["backlog_depth"], 50 * rounds);
+    ws.run(&["stop"]).code(0);
+    assert!(d.wait(30).0);
+}

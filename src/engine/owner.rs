@@ -2,7 +2,7 @@
 //! pid/host/start-time record). A second `start` refuses while the owner
 //! lives; the lock of a dead owner is reclaimed.
 
-use crate::defs::layout::Layout;
+use crate::defs::layout::{Layout, MailboxDir};
 use std::path::PathBuf;
 
 use crate::store::lock::{self, FileLock, LockError, OwnerPurpose};
@@ -26,10 +26,75 @@ pub fn own(ws: &Workspace, purpose: OwnerPurpose) -> Result<FileLock, EngineErro
     {
         tracing::warn!(pgid, "ended the stage processes a dead runtime left behind");
     }
+    sweep_leftovers(ws);
     if let Some(dead) = &l.reclaimed_from {
         tracing::warn!(pid = dead.pid, purpose = %dead.purpose, "reclaimed the workspace lock of a dead process");
     }
     Ok(l)
+}
+
+/// Removes what crashed writers left: temp files of atomic writes older
+/// than a minute (a younger one may belong to a writer still at work, such
+/// as a concurrent `add-task`) and run directories that never got their
+/// frozen plan (a crash inside run creation). Under the engine lock.
+fn sweep_leftovers(ws: &Workspace) {
+    let layout = Layout::of(&ws.agents);
+    let old = |p: &std::path::Path| {
+        std::fs::symlink_metadata(p)
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age > std::time::Duration::from_secs(60))
+    };
+    let mut dirs = vec![
+        ws.agents.clone(),
+        layout.runtime_dir(),
+        layout
+            .compiled_plan()
+            .parent()
+            .map(Into::into)
+            .unwrap_or_default(),
+        layout.ideas_raw(),
+    ];
+    dirs.extend(
+        [
+            MailboxDir::Incoming,
+            MailboxDir::Processed,
+            MailboxDir::Failed,
+        ]
+        .map(|d| layout.mailbox(d)),
+    );
+    let active = crate::store::runs::active(&ws.agents)
+        .ok()
+        .flatten()
+        .map(|a| a.run_id);
+    if let Ok(entries) = std::fs::read_dir(layout.runs_dir()) {
+        for e in entries.flatten() {
+            let run = e.path();
+            let name = e.file_name().to_string_lossy().into_owned();
+            if !run.join(crate::store::runs::PLAN).exists()
+                && Some(&name) != active.as_ref()
+                && old(&run)
+            {
+                tracing::info!(run = %name, "removing a run directory left without its plan");
+                let _ = std::fs::remove_dir_all(&run);
+            } else {
+                dirs.push(run);
+            }
+        }
+    }
+    for dir in dirs {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.starts_with(".millrace-") && name.ends_with(".tmp") && old(&e.path()) {
+                tracing::info!(file = %e.path().display(), "removing a temp file left by a crash");
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+    }
 }
 
 /// The live owner, if any process owns the workspace now.

@@ -144,7 +144,7 @@ impl FileLock {
             Ok(()) => Self::claim(file, path, purpose),
             Err(TryLockError::WouldBlock) => Err(LockError::Held {
                 path: path.to_path_buf(),
-                owner: read_owner(path).unwrap_or_else(|| Owner {
+                owner: read_owner_settled(path).unwrap_or_else(|| Owner {
                     pid: 0,
                     host: "?".into(),
                     started_at: "?".into(),
@@ -236,6 +236,19 @@ fn open(path: &Path) -> Result<File, LockError> {
 }
 
 /// The owner record in a lock file, if any (held or stale).
+/// The owner record of a lock just taken by another process, which may
+/// still be writing it: read again for up to 200 ms.
+fn read_owner_settled(path: &Path) -> Option<Owner> {
+    let deadline = Instant::now() + Duration::from_millis(200);
+    loop {
+        match read_owner(path) {
+            Some(o) => return Some(o),
+            None if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(5)),
+            None => return None,
+        }
+    }
+}
+
 pub fn read_owner(path: &Path) -> Option<Owner> {
     let text = std::fs::read_to_string(path).ok()?;
     serde_json::from_str(&text).ok()
