@@ -126,3 +126,47 @@ fn a_symlinked_store_is_written_through() {
         .unwrap()
         .contains("Through the link"));
 }
+
+#[test]
+fn a_runaway_prompt_template_is_stopped() {
+    let ws = Ws::new();
+    ws.write(
+        "agents/prompts/runaway.md",
+        "{% for a in range(10000) %}{% for b in range(10000) %}{{ a }}{% endfor %}{% endfor %}\n",
+    );
+    ws.write(
+        "agents/registry/modes/standard.yaml",
+        "id: standard\nloops: { execution: standard }\nstages:\n  builder: { prompt: runaway.md }\n",
+    );
+    ws.add("Runaway");
+    let started = Instant::now();
+    let r = ws.run(&["start", "--once"]).code(3);
+    assert!(
+        r.stderr.contains("(config)") && r.stderr.contains("fuel"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn non_utf8_overlays_are_located() {
+    let ws = Ws::new();
+    std::fs::write(
+        ws.path("agents/registry/loops/bad.yaml"),
+        b"id: bad\nplane: ex\xffecution\n",
+    )
+    .unwrap();
+    let r = ws.run(&["plan", "validate"]).code(1);
+    assert!(
+        r.stderr
+            .contains("not UTF-8 (invalid byte at line 2, column 10)")
+            && r.stderr.contains("agents/registry/loops/bad.yaml:2:10"),
+        "{}",
+        r.stderr
+    );
+}

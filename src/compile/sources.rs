@@ -293,12 +293,32 @@ fn read_workspace_file(
         );
         return None;
     }
-    match std::fs::read_to_string(path) {
-        Ok(text) => Some(Source {
+    let bytes = std::fs::read(path);
+    match bytes.map(String::from_utf8) {
+        Ok(Ok(text)) => Some(Source {
             layer: Layer::Workspace,
             path: display,
             text: Cow::Owned(text),
         }),
+        Ok(Err(e)) => {
+            // Locate the first bad byte: line and column of the valid text
+            // before it.
+            let valid = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+            let valid = std::str::from_utf8(valid).unwrap_or_default();
+            let pos = crate::defs::config::offset_to_pos(valid, valid.len());
+            diags.push(
+                Diagnostic::error(
+                    "io.read",
+                    format!(
+                        "`{display}` is not UTF-8 (invalid byte at line {}, column {})",
+                        pos.line, pos.column
+                    ),
+                )
+                .at(display, pos)
+                .with_hint("save the file as UTF-8"),
+            );
+            None
+        }
         Err(err) => {
             diags.push(
                 Diagnostic::error("io.read", format!("cannot read `{display}`: {err}"))

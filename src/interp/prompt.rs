@@ -64,10 +64,16 @@ pub fn marker_contract(kind: &StageKindPlan, resume_targets: &[String]) -> Strin
     s
 }
 
-/// Renders the node's template with strict undefined.
+/// How much a prompt template may compute (minijinja fuel: roughly one
+/// unit per instruction): far beyond any real prompt, small enough that a
+/// runaway nested loop fails in well under a second.
+pub const RENDER_FUEL: u64 = 5_000_000;
+
+/// Renders the node's template with strict undefined and bounded work.
 pub fn render(template: &str, inputs: &PromptInputs<'_>) -> Result<String, minijinja::Error> {
     let mut env = Environment::new();
     env.set_undefined_behavior(UndefinedBehavior::Strict);
+    env.set_fuel(Some(RENDER_FUEL));
     let resume: Vec<String> = inputs
         .lp
         .routes
