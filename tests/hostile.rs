@@ -170,3 +170,42 @@ fn non_utf8_overlays_are_located() {
         r.stderr
     );
 }
+
+#[test]
+fn hand_edited_stores_are_linted_not_silently_merged() {
+    let ws = Ws::new();
+    ws.write(
+        "agents/tasksbacklog.md",
+        "# Task Backlog\n\n## 2026-11-24 - Same\n\nbody\n\n## 2026-11-24 -\n\nlost title\n\n## 2026-11-24 - Same\n",
+    );
+    let q = ws.run(&["queue", "inspect", "--json"]).code(0).json();
+    let warnings: Vec<&str> = q["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w.as_str().unwrap())
+        .collect();
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.starts_with("tasksbacklog.md line 7: a card heading without a title")),
+        "{warnings:?}"
+    );
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.contains("line 11: task id `2026-11-24__same` is also used at line 3")),
+        "{warnings:?}"
+    );
+    let h = ws.run(&["health", "--json"]).code(0).json();
+    assert!(h["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|c| c["check_id"] == "queue.cards"));
+    let status = ws.run(&["status", "--detail"]).code(0).stdout;
+    assert!(
+        status.contains("warning: tasksbacklog.md line 7"),
+        "{status}"
+    );
+}

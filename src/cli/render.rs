@@ -420,6 +420,9 @@ impl Render for Queue {
             task_line(q.next_task.as_ref())
         );
         frozen_lines(&mut s, &q.frozen_batches);
+        for w in &q.warnings {
+            let _ = writeln!(s, "warning: {w}");
+        }
         if inspect {
             for (i, t) in q.backlog.iter().enumerate() {
                 let _ = writeln!(s, "{:>4}. {} — {}", i + 1, t.task_id, t.title);
@@ -522,6 +525,9 @@ impl Render for crate::control::status::StatusReport {
         let _ = writeln!(s, "Plan: {plan}");
         if let Some(run) = &r.last_run {
             let _ = writeln!(s, "Last run: {} → {}", run.run_id, run.state);
+        }
+        for w in &r.queue_warnings {
+            let _ = writeln!(s, "warning: {w}");
         }
         if r.active_task.is_some() || r.next_task.is_some() {
             let _ = writeln!(s, "Active task card: {}", task_line(r.active_task.as_ref()));

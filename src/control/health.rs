@@ -264,6 +264,17 @@ fn workspace_checks(ws: &Workspace, checks: &mut Vec<Check>) {
             vec![],
         ),
     });
+    if let Ok(warnings) = queue.lint() {
+        if !warnings.is_empty() {
+            checks.push(check(
+                "queue.cards",
+                "workspace",
+                CheckStatus::Warn,
+                format!("{} problem(s) in the task stores", warnings.len()),
+                warnings,
+            ));
+        }
+    }
     if let Ok(batches) = queue.frozen_batches() {
         if !batches.is_empty() {
             checks.push(check(

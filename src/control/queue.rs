@@ -56,6 +56,7 @@ pub fn view(ws: &Workspace, with_backlog: bool) -> Result<QueueView> {
     let queue = Queue::new(&ws.agents);
     let mut view = queue.view(with_backlog)?;
     view.frozen_batches = queue.frozen_batches()?;
+    view.warnings = queue.lint()?;
     Ok(view)
 }
 

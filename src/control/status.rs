@@ -50,6 +50,8 @@ pub struct StatusReport {
     pub last_run: Option<RunMeta>,
     pub config_path: String,
     pub workspace_root: String,
+    /// With `--detail` only: problems in the task stores' text.
+    pub queue_warnings: Vec<String>,
     /// With `--detail` only.
     pub active_task: Option<TaskView>,
     pub next_task: Option<TaskView>,
@@ -167,7 +169,9 @@ pub fn status(ws: &Workspace, detail: bool) -> Result<StatusReport> {
     };
     let active_run = runs::active(&ws.agents).ok().flatten();
     let waiting = active_run.as_ref().and_then(|a| waiting(ws, &a.run_id));
+    let queue_warnings = if detail { queue.lint()? } else { Vec::new() };
     Ok(StatusReport {
+        queue_warnings,
         waiting,
         daemon,
         runtime: Runtime {

@@ -208,6 +208,43 @@ pub fn parse_heading(line: &str) -> Option<(&str, &str)> {
     (!title.is_empty()).then_some((date, title))
 }
 
+/// Problems of a store's text that parsing would silently absorb: a card
+/// heading with no title (it merges into the card above) and two cards
+/// with one id. Each as `line N: …`.
+pub fn lint(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut seen: std::collections::HashMap<String, usize> = Default::default();
+    let mut line_of_card = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let n = i + 1;
+        if parse_heading(line).is_some() {
+            line_of_card.push(n);
+            continue;
+        }
+        // Looks like a heading (`## <date> -`) but has no title.
+        let rest = line.strip_prefix("## ").map(str::trim);
+        if let Some(r) = rest {
+            let dated = r.len() >= 10 && parse_heading(&format!("## {} - x", &r[..10])).is_some();
+            let tail = r.get(10..).unwrap_or("").trim();
+            if dated && matches!(tail, "" | "-" | "—") {
+                out.push(format!(
+                    "line {n}: a card heading without a title; it is read as part of the card above"
+                ));
+            }
+        }
+    }
+    let (_, cards) = scan(text);
+    for (card, line) in cards.iter().zip(line_of_card) {
+        let id = card.view().task_id;
+        if let Some(first) = seen.insert(id.clone(), line) {
+            out.push(format!(
+                "line {line}: task id `{id}` is also used at line {first}; `start` runs the first, `reorder` refuses both"
+            ));
+        }
+    }
+    out
+}
+
 /// Lowercase; runs of characters outside `[a-z0-9]` become `-`; trimmed;
 /// empty becomes `task` (spec §3.1).
 pub fn slug(text: &str) -> String {

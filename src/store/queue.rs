@@ -71,6 +71,8 @@ pub struct QueueView {
     /// Batches a quarantine froze into the backburner (`queue thaw`).
     pub frozen_batches: Vec<FrozenBatch>,
     pub next_task: Option<TaskView>,
+    /// Problems in the stores' text (`tasksbacklog.md line 7: …`).
+    pub warnings: Vec<String>,
 }
 
 impl Snapshot {
@@ -85,6 +87,7 @@ impl Snapshot {
             backlog_depth: self.backlog.len(),
             frozen_batches: Vec::new(),
             next_task: self.backlog.first().map(Card::view),
+            warnings: Vec::new(),
         }
     }
 }
@@ -199,6 +202,7 @@ impl Queue {
             backlog_depth: cards.len(),
             frozen_batches: Vec::new(),
             next_task,
+            warnings: Vec::new(),
         })
     }
 
@@ -579,6 +583,26 @@ fn batch_of(text: &str, id: &str, from: usize, to: usize) -> (FrozenBatch, Vec<C
 }
 
 impl Queue {
+    /// Problems in the active and backlog stores' text, each prefixed with
+    /// the store's file name.
+    pub fn lint(&self) -> Result<Vec<String>> {
+        let mut out = Vec::new();
+        for name in [ACTIVE, BACKLOG] {
+            let path = Layout::of(&self.agents).rel(name);
+            let text = match super::safe::read_text(&path, STORE_LIMIT) {
+                Ok(t) => t,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(source) => return Err(QueueError::Io { path, source }),
+            };
+            out.extend(
+                super::cards::lint(&text)
+                    .into_iter()
+                    .map(|w| format!("{name} {w}")),
+            );
+        }
+        Ok(out)
+    }
+
     /// Batches frozen by quarantines that are still in the backburner,
     /// oldest first.
     pub fn frozen_batches(&self) -> Result<Vec<FrozenBatch>> {
