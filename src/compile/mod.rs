@@ -77,7 +77,11 @@ pub fn compile(inputs: &Inputs, mode: Option<&str>) -> Compiled {
         );
         let mut d = Diagnostic::error("mode.unknown", format!("unknown mode `{wanted}`"));
         if mode.is_none() {
-            d = d.in_file(inputs.config_path.clone());
+            // Named by `[plan] mode`: point at it.
+            d = d.at(
+                inputs.config_path.clone(),
+                crate::defs::config::toml_pos(&inputs.config_text, "plan", "mode"),
+            );
         }
         d = match did_you_mean(wanted, names.iter().copied()) {
             Some(s) => d.with_hint(format!("did you mean `{s}`?")),

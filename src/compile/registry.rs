@@ -285,8 +285,39 @@ impl Registry {
                 break;
             }
             if !progressed {
+                let base_of: BTreeMap<&str, &str> = waiting
+                    .iter()
+                    .filter_map(|i| Some((i.def.id.as_str(), i.def.extends.as_deref()?)))
+                    .collect();
                 for item in &waiting {
                     let base = item.def.extends.as_deref().unwrap_or_default();
+                    // Follow the chain: back at this loop means a cycle.
+                    let mut chain = vec![item.def.id.as_str()];
+                    let mut at = base;
+                    while let Some(next) = base_of.get(at) {
+                        chain.push(at);
+                        if at == item.def.id {
+                            break;
+                        }
+                        if chain.len() > base_of.len() + 1 {
+                            break;
+                        }
+                        at = next;
+                    }
+                    if chain.last() == Some(&item.def.id.as_str()) && chain.len() > 1 {
+                        diags.push(
+                            self.error(
+                                &item.origin.child("extends"),
+                                "registry.extends_cycle",
+                                format!(
+                                    "loops extend each other in a cycle: {}",
+                                    chain.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(" → ")
+                                ),
+                            )
+                            .with_hint("a loop can extend a packaged loop of its own id, but not a chain that comes back to it"),
+                        );
+                        continue;
+                    }
                     let known: Vec<&str> = self.loops.keys().map(String::as_str).collect();
                     let mut d = self.error(
                         &item.origin.child("extends"),

@@ -75,6 +75,7 @@ pub const CODES: &[&str] = &[
     "prompt.syntax",
     "prompt.unknown_variable",
     "registry.duplicate",
+    "registry.extends_cycle",
     "registry.plane_mismatch",
     "registry.unknown_edge",
     "registry.unknown_loop",

@@ -356,6 +356,27 @@ fn config_set(ws: &Workspace, key: &str, value: &str, daemon: bool) -> Result<Ap
     if new_text == text {
         return Ok(Applied::no("config already current"));
     }
+    // What the plan is made of must still compile, or every run would fail.
+    if ["plan.", "stages.", "runners.", "execution.", "outage."]
+        .iter()
+        .any(|p| key.starts_with(p))
+    {
+        let mut candidate = ws.clone();
+        candidate.config = config.clone();
+        candidate.config_text = new_text.clone();
+        let compiled = super::plan::compile_workspace(&candidate, None);
+        if compiled.plan.is_none() {
+            let first = compiled
+                .diagnostics
+                .iter()
+                .find(|d| d.is_error())
+                .map(|d| format!("{}: {}", d.code, d.message))
+                .unwrap_or_default();
+            return Err(format!(
+                "{key} = {value} would leave a plan that does not compile ({first}); nothing was written"
+            ));
+        }
+    }
     atomic::write(&ws.config_path, new_text.as_bytes())
         .map_err(|e| format!("{}: {e}", ws.config_path.display()))?;
     let boundary_name = crate::defs::serde_name(&boundary);
