@@ -97,6 +97,7 @@ pub const CODES: &[&str] = &[
     "yaml.limit",
     "yaml.multiple_documents",
     "yaml.syntax",
+    "yaml.tag",
     "yaml.too_large",
 ];
 

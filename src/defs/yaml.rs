@@ -211,6 +211,20 @@ impl Builder<'_> {
         }
     }
 
+    /// Definitions are plain data: only the YAML core schema's own tags
+    /// (`!!str`, `!!int`…) are allowed, never an application tag such as
+    /// `!!python/object`, which would otherwise be silently ignored.
+    fn check_tag(&self, tag: Option<&Tag>, at: Pos) -> Result<(), Diagnostic> {
+        match tag {
+            Some(t) if !t.is_yaml_core_schema() => Err(self.error(
+                "yaml.tag",
+                format!("the tag `{t}` is not allowed; definitions are plain data"),
+                at,
+            )),
+            _ => Ok(()),
+        }
+    }
+
     fn event(&mut self, event: Event<'_>, at: Pos) -> Result<(), Diagnostic> {
         match event {
             Event::DocumentStart(..) => {
@@ -254,6 +268,7 @@ impl Builder<'_> {
                     self.doc.key_positions.insert(child, at);
                     return Ok(());
                 }
+                self.check_tag(tag.as_deref(), at)?;
                 let pointer = self.child_pointer(at)?;
                 self.count(1, at)?;
                 let value = resolve_scalar(&text, style, tag.as_deref());
@@ -263,7 +278,8 @@ impl Builder<'_> {
                 self.doc.positions.insert(pointer, at);
                 self.attach(value);
             }
-            Event::SequenceStart(_, anchor, _) | Event::MappingStart(_, anchor, _) => {
+            Event::SequenceStart(_, anchor, ref tag) | Event::MappingStart(_, anchor, ref tag) => {
+                self.check_tag(tag.as_deref(), at)?;
                 let pointer = self.child_pointer(at)?;
                 self.count(1, at)?;
                 if self.stack.len() >= MAX_DEPTH {
