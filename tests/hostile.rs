@@ -209,3 +209,28 @@ fn hand_edited_stores_are_linted_not_silently_merged() {
         "{status}"
     );
 }
+
+#[test]
+fn an_overlay_cycle_names_the_overlay_and_corrupt_run_files_are_named() {
+    let ws = Ws::new();
+    ws.write(
+        "agents/registry/loops/standard.yaml",
+        "id: standard\nplane: execution\nextends: standard\nedges:\n  - { from: update, on: [UPDATE_COMPLETE], to: builder }\n",
+    );
+    let r = ws.run(&["plan", "validate"]).code(1);
+    assert!(
+        r.stderr.contains("graph.unbounded_cycle")
+            && r.stderr
+                .contains("--> agents/registry/loops/standard.yaml:5"),
+        "{}",
+        r.stderr
+    );
+    std::fs::remove_file(ws.path("agents/registry/loops/standard.yaml")).unwrap();
+    ws.add("Run once");
+    let done = ws.run(&["start", "--once", "--json"]).code(0).json();
+    let run_dir = done["run"]["run_dir"].as_str().unwrap().to_string();
+    ws.write(&format!("{run_dir}/plan.json"), "{ not a plan");
+    let id = done["run"]["run_id"].as_str().unwrap().to_string();
+    let r = ws.run(&["run-provenance", &id]).code(1);
+    assert!(r.stderr.contains("plan.json"), "{}", r.stderr);
+}

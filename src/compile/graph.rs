@@ -672,7 +672,18 @@ fn check_structure(
             .into_iter()
             .collect();
         let first = names[0];
-        let origin = &lp.nodes.get(first).map_or(&lp.origin, |n| &n.origin);
+        // An edge of the cycle that a workspace overlay added is the likely
+        // cause: point there rather than at the packaged loop.
+        let in_cycle = |id: &str| names.contains(&id);
+        let overlay_edge = lp.edges.iter().find(|e| {
+            in_cycle(&e.def.from)
+                && in_cycle(&e.def.to)
+                && reg.file(e.origin.file).layer == super::sources::Layer::Workspace
+        });
+        let origin = match overlay_edge {
+            Some(e) => &e.origin,
+            None => lp.nodes.get(first).map_or(&lp.origin, |n| &n.origin),
+        };
         diags.push(
             reg.key_error(
                 origin,

@@ -185,6 +185,11 @@ pub struct Transition {
     pub content_hash: String,
 }
 
+/// `e` with the file it is about named in its message.
+fn named(path: &Path, e: io::Error) -> io::Error {
+    io::Error::new(e.kind(), format!("{}: {e}", path.display()))
+}
+
 /// A run's directory.
 #[derive(Debug, Clone)]
 pub struct RunDir {
@@ -224,9 +229,14 @@ impl RunDir {
     }
 
     pub fn plan(&self) -> io::Result<FrozenPlan> {
-        let text = std::fs::read_to_string(self.path.join(PLAN))?;
-        let plan = FrozenPlan::from_json(&text)
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+        let path = self.path.join(PLAN);
+        let text = std::fs::read_to_string(&path).map_err(|e| named(&path, e))?;
+        let plan = FrozenPlan::from_json(&text).map_err(|e| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("{}: {e}", path.display()),
+            )
+        })?;
         if !plan.verify() {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidData,
@@ -252,8 +262,14 @@ impl RunDir {
     }
 
     pub fn meta(&self) -> io::Result<RunMeta> {
-        let text = std::fs::read_to_string(self.path.join("run.json"))?;
-        serde_json::from_str(&text).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+        let path = self.path.join("run.json");
+        let text = std::fs::read_to_string(&path).map_err(|e| named(&path, e))?;
+        serde_json::from_str(&text).map_err(|e| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("{}: {e}", path.display()),
+            )
+        })
     }
 
     /// Opens the history for appending (keep the handle for a run's life).
@@ -273,16 +289,20 @@ impl RunDir {
             Err(e) => return Err(e),
         };
         let mut out = Vec::new();
-        for line in io::BufReader::new(f).lines() {
-            let line = line?;
+        let path = self.path.join(HISTORY);
+        for (n, line) in io::BufReader::new(f).lines().enumerate() {
+            let line = line.map_err(|e| named(&path, e))?;
             if line.trim().is_empty() {
                 continue;
             }
             match serde_json::from_str(&line) {
                 Ok(t) => out.push(t),
-                Err(e) => {
-                    tracing::warn!(run = %self.id, "skipping unreadable transition record: {e}")
-                }
+                // A torn last line (a crash mid-append) or a hand edit.
+                Err(e) => tracing::warn!(
+                    "{}:{}: skipping unreadable transition record: {e}",
+                    path.display(),
+                    n + 1
+                ),
             }
         }
         Ok(out)
