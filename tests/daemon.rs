@@ -556,3 +556,28 @@ fn fifty_parallel_add_tasks_through_the_mailbox_lose_none() {
     ws.run(&["stop"]).code(0);
     assert!(d.wait(30).0);
 }
+
+#[test]
+fn a_stop_left_for_a_dead_daemon_does_not_stop_the_next() {
+    let ws = Ws::new();
+    ws.write(
+        "agents/.runtime/commands/incoming/old__stop.json",
+        r#"{"command_id":"old__stop","issued_at":"2026-01-01T00:00:00.000000Z","command":"stop","payload":{},"issuer":"cli"}"#,
+    );
+    let d = Daemon::start(&ws);
+    until(
+        10,
+        || {
+            ws.path("agents/.runtime/commands/failed/old__stop.json")
+                .exists()
+        },
+        "the stale stop failed",
+    );
+    assert!(ws
+        .read("agents/.runtime/commands/failed/old__stop.json")
+        .contains("stale"));
+    ws.add("Still served");
+    until(30, || ws.cards_in("tasksarchive.md") == 1, "task archived");
+    ws.run(&["stop"]).code(0);
+    assert!(d.wait(30).0);
+}

@@ -121,6 +121,21 @@ fn check_uncached(
             return None;
         }
     };
+    // A frozen plan carries each prompt's own text: a template that pulls
+    // in another would pass here and fail at every run.
+    if let Some((pos, what)) = find_composition(&source.text) {
+        diags.push(
+            Diagnostic::error(
+                "prompt.include",
+                format!(
+                    "prompt template uses `{what}`; prompts are frozen with the plan one file each"
+                ),
+            )
+            .at(display, pos)
+            .with_hint("inline the text, or use a macro defined in the same template"),
+        );
+        return None;
+    }
     let globals: Vec<&str> = env.globals().map(|(n, _)| n).collect();
     let mut unknown: Vec<String> = template
         .undeclared_variables(false)
@@ -150,6 +165,28 @@ fn check_uncached(
         sha256: sha256_hex(source.text.as_bytes()),
         template: source.text.to_string(),
     })
+}
+
+/// The first `{% include %}`, `import`, `from` or `extends` tag, if any.
+fn find_composition(text: &str) -> Option<(Pos, &'static str)> {
+    for (i, line) in text.lines().enumerate() {
+        let mut rest = line;
+        let mut offset = 0;
+        while let Some(at) = rest.find("{%") {
+            let after = rest[at + 2..].trim_start_matches(['-', '+', ' ', '\t']);
+            for word in ["include", "import", "from", "extends"] {
+                if after.starts_with(word)
+                    && after[word.len()..].starts_with(|c: char| c.is_whitespace())
+                {
+                    let col = line[..offset + at].chars().count() + 1;
+                    return Some((Pos::new(i + 1, col), word));
+                }
+            }
+            offset += at + 2;
+            rest = &rest[at + 2..];
+        }
+    }
+    None
 }
 
 /// Best-effort location of a variable's first use inside `{{ }}` or `{% %}`.

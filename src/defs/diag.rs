@@ -71,6 +71,7 @@ pub const CODES: &[&str] = &[
     "path.escape",
     "path.loop",
     "path.special",
+    "prompt.include",
     "prompt.missing",
     "prompt.syntax",
     "prompt.unknown_variable",

@@ -36,7 +36,7 @@ use crate::store::queue::Queue;
 use crate::store::workspace::Workspace;
 use crate::store::{runs, status, time};
 
-use super::commands::Applied;
+use super::commands::{Applied, Command};
 use super::cycle::{self, Cycle};
 use super::mailbox::{self, CommandResult};
 use super::state::{self, RuntimeState};
@@ -70,6 +70,9 @@ fn build_runtime(ws: &Workspace, control: &Arc<RunControl>, options: &Options) -
 }
 
 pub fn run(ws: Workspace, options: Options) -> Result<DaemonReport, EngineError> {
+    // Before the lock is taken: a command sent once this daemon is visible
+    // is never older than its start.
+    let started_at = time::now_iso();
     let lock = owner::own(&ws, OwnerPurpose::Daemon)?;
     if options.adapter.is_none() {
         // In-process runners spawn nothing; and a test process must not reap
@@ -80,7 +83,7 @@ pub fn run(ws: Workspace, options: Options) -> Result<DaemonReport, EngineError>
         .enable_all()
         .build()
         .map_err(EngineError::io("cannot start the async runtime"))?;
-    let report = runtime.block_on(Daemon::new(ws, options).run());
+    let report = runtime.block_on(Daemon::new(ws, options, started_at).run());
     drop(lock);
     report
 }
@@ -123,7 +126,7 @@ struct Daemon {
 type Running = Option<JoinHandle<Result<Cycle, EngineError>>>;
 
 impl Daemon {
-    fn new(ws: Workspace, options: Options) -> Daemon {
+    fn new(ws: Workspace, options: Options, started_at: String) -> Daemon {
         let control = Arc::new(RunControl::recording(Layout::of(&ws.agents).stage_group()));
         let rt = Arc::new(build_runtime(&ws, &control, &options));
         Daemon {
@@ -133,7 +136,7 @@ impl Daemon {
             control,
             options,
             started: Instant::now(),
-            started_at: time::now_iso(),
+            started_at,
             stop_reason: None,
             stop_deadline: None,
             not_before: None,
@@ -433,6 +436,18 @@ impl Daemon {
                     continue;
                 }
                 Err((reason, raw)) => (raw, Err(reason)),
+                // A stop, pause or resume meant for an earlier daemon (left
+                // behind when it died) must not act on this one.
+                Ok((env, command))
+                    if matches!(command, Command::Stop | Command::Pause | Command::Resume)
+                        && env.issued_at < self.started_at =>
+                {
+                    let reason = format!(
+                        "stale: issued at {} for a daemon that has ended (this one started at {})",
+                        env.issued_at, self.started_at
+                    );
+                    (Some(json!(env)), Err(reason))
+                }
                 Ok((env, command)) => {
                     self.event(
                         EventKind::Control(ControlEvent::CommandReceived),
