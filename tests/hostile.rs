@@ -38,6 +38,15 @@ fn special_files_are_refused_within_a_second() {
         r.stderr
     );
     assert!(started.elapsed() < Duration::from_secs(1));
+    // A fifo as the event log or a runtime record.
+    std::fs::remove_file(ws.path("agents/engine_events.log")).unwrap();
+    mkfifo(&ws.path("agents/engine_events.log"));
+    let started = Instant::now();
+    let r = ws.run(&["logs"]).code(1);
+    assert!(r.stderr.contains("a fifo"), "{}", r.stderr);
+    mkfifo(&ws.path("agents/.runtime/queue_journal.json"));
+    ws.run(&["add-task", "Blocked by nothing"]).code(1);
+    assert!(started.elapsed() < Duration::from_secs(2));
     // A device as an idea.
     let r = ws.run(&["add-idea", "/dev/zero"]).code(2);
     assert!(r.stderr.contains("a device"), "{}", r.stderr);

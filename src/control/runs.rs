@@ -47,7 +47,8 @@ pub struct PlanIdentity {
 
 pub fn provenance(ws: &Workspace, run_id: &str) -> Result<Provenance> {
     let dir = open(ws, run_id)?;
-    let text = std::fs::read_to_string(dir.path.join(crate::store::runs::PLAN))
+    let plan_path = dir.path.join(crate::store::runs::PLAN);
+    let text = crate::store::safe::read_text(&plan_path, crate::store::safe::RECORD_LIMIT)
         .map_err(ControlError::io(&dir.path))?;
     let plan = FrozenPlan::from_json(&text)
         .map_err(|e| ControlError::record(run_id, "plan.json is not a frozen plan")(e.into()))?;

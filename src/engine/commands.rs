@@ -350,7 +350,7 @@ fn config_set(ws: &Workspace, key: &str, value: &str, daemon: bool) -> Result<Ap
             "cannot change startup-only field at runtime: {key}"
         ));
     }
-    let text = std::fs::read_to_string(&ws.config_path)
+    let text = crate::store::safe::read_text(&ws.config_path, 1 << 20)
         .map_err(|e| format!("{}: {e}", ws.config_path.display()))?;
     let (new_text, config) = set_in_text(&text, key, value)?;
     if new_text == text {

@@ -169,7 +169,9 @@ pub fn wait_for_result(
     let deadline = Instant::now() + timeout;
     loop {
         for which in [MailboxDir::Processed, MailboxDir::Failed] {
-            if let Ok(text) = std::fs::read_to_string(dir(agents, which).join(&name)) {
+            if let Ok(text) =
+                safe::read_text(&dir(agents, which).join(&name), MAX_ENVELOPE_BYTES * 2)
+            {
                 if let Ok(v) = serde_json::from_str::<Value>(&text) {
                     if let Ok(r) = serde_json::from_value(v["result"].clone()) {
                         return Some(r);

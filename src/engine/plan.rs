@@ -71,6 +71,8 @@ pub fn reusable(ws: &Workspace) -> Option<FrozenPlan> {
 
 /// The persisted plan, current or not, if it exists and verifies.
 pub fn persisted(ws: &Workspace) -> Option<FrozenPlan> {
-    let text = std::fs::read_to_string(ws.compiled_plan_path()).ok()?;
+    let text =
+        crate::store::safe::read_text(&ws.compiled_plan_path(), crate::store::safe::RECORD_LIMIT)
+            .ok()?;
     FrozenPlan::from_json(&text).ok().filter(FrozenPlan::verify)
 }

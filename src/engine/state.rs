@@ -55,7 +55,7 @@ pub fn path(agents: &Path) -> PathBuf {
 }
 
 pub fn read(agents: &Path) -> Option<RuntimeState> {
-    serde_json::from_str(&std::fs::read_to_string(path(agents)).ok()?).ok()
+    serde_json::from_str(&crate::store::safe::read_text(&path(agents), 1 << 20).ok()?).ok()
 }
 
 /// Writes the state if anything but the clock fields changed since `last`.

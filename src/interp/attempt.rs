@@ -42,6 +42,9 @@ struct Attempt {
     started: Instant,
 }
 
+/// How much of an agent's stdout or final message is read for its marker.
+const OUTPUT_LIMIT: u64 = 64 << 20;
+
 /// What a stage attempt is normalised to.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Verdict {
@@ -440,11 +443,14 @@ pub fn normalise(kind: &StageKindPlan, result: &StageResult, paths: &StagePaths)
     if let Some(e) = &result.exit.spawn_error {
         return class_fail(AttemptClass::Config, format!("spawn_failed: {e}"), None);
     }
-    let stdout = std::fs::read_to_string(&paths.stdout).unwrap_or_default();
+    // The agent could leave anything at these paths: read only regular
+    // files, bounded.
+    let read = |p: &std::path::Path| crate::store::safe::read_text(p, OUTPUT_LIMIT).ok();
+    let stdout = read(&paths.stdout).unwrap_or_default();
     let last = result
         .final_text
         .clone()
-        .or_else(|| std::fs::read_to_string(&paths.last).ok())
+        .or_else(|| read(&paths.last))
         .unwrap_or_default();
     let found = last_marker(&stdout)
         .map(|m| (m, OutcomeSource::Stdout))

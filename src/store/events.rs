@@ -68,7 +68,7 @@ impl EventLog {
         if n == 0 {
             return Ok(Vec::new());
         }
-        let mut f = match std::fs::File::open(&self.path) {
+        let mut f = match super::safe::open_regular(&self.path) {
             Ok(f) => f,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
             Err(e) => return Err(e),

@@ -91,7 +91,7 @@ fn apply_all(agents: &Path, writes: &[FileWrite]) -> io::Result<()> {
 /// Returns the operation name when something was recovered.
 pub fn recover(agents: &Path) -> io::Result<Option<String>> {
     let path = journal_path(agents);
-    let text = match std::fs::read_to_string(&path) {
+    let text = match super::safe::read_text(&path, 1 << 30) {
         Ok(t) => t,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(e),

@@ -315,7 +315,9 @@ impl Queue {
         // The archive only grows: append the card instead of rewriting the
         // whole file (it holds every task ever finished).
         let archive_path = Layout::of(&self.agents).rel(ARCHIVE);
-        let existing = std::fs::read(&archive_path).ok();
+        let existing = super::safe::read_text(&archive_path, STORE_LIMIT)
+            .ok()
+            .map(String::into_bytes);
         let separator = match existing.as_deref() {
             None => format!("{}\n\n", default_preamble(ARCHIVE)),
             Some(b) if b.is_empty() || b.ends_with(b"\n\n") => String::new(),
@@ -472,7 +474,8 @@ impl Queue {
             card.id, req.run_id, req.stage, req.reason, card.raw
         );
         let active_text =
-            std::fs::read_to_string(Layout::of(&self.agents).rel(ACTIVE)).unwrap_or_default();
+            super::safe::read_text(&Layout::of(&self.agents).rel(ACTIVE), STORE_LIMIT)
+                .unwrap_or_default();
         let latch = serde_json::json!({
             "state": "frozen",
             "batch_id": batch_id,
@@ -623,8 +626,8 @@ impl Queue {
     /// recovery latch records the thaw.
     pub fn thaw(&self, batch_id: Option<&str>) -> Result<Thawed> {
         let _lock = self.lock()?;
-        let text =
-            std::fs::read_to_string(Layout::of(&self.agents).rel(BACKBURNER)).unwrap_or_default();
+        let text = super::safe::read_text(&Layout::of(&self.agents).rel(BACKBURNER), STORE_LIMIT)
+            .unwrap_or_default();
         let blocks = freeze_blocks(&text);
         let ids = || {
             blocks
@@ -674,7 +677,7 @@ impl Queue {
         backburner.push('\n');
         let mut writes = vec![(BACKBURNER, backburner), (BACKLOG, backlog.render())];
         let latch_path = Layout::of(&self.agents).rel(LATCH);
-        if let Ok(latch) = std::fs::read_to_string(&latch_path) {
+        if let Ok(latch) = super::safe::read_text(&latch_path, super::safe::RECORD_LIMIT) {
             if let Ok(mut v) = serde_json::from_str::<serde_json::Value>(&latch) {
                 if v["batch_id"] == id.as_str() {
                     v["state"] = "thawed".into();
@@ -696,7 +699,11 @@ impl Queue {
 
     /// The quarantine already recorded for `run_dir`, if the latch says so.
     fn latch_for(&self, run_dir: &str) -> Option<QuarantineOutcome> {
-        let text = std::fs::read_to_string(Layout::of(&self.agents).rel(LATCH)).ok()?;
+        let text = super::safe::read_text(
+            &Layout::of(&self.agents).rel(LATCH),
+            super::safe::RECORD_LIMIT,
+        )
+        .ok()?;
         let v: serde_json::Value = serde_json::from_str(&text).ok()?;
         (v["run_dir"] == run_dir).then(|| QuarantineOutcome {
             batch_id: v["batch_id"].as_str().unwrap_or_default().to_string(),

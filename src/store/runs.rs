@@ -230,7 +230,8 @@ impl RunDir {
 
     pub fn plan(&self) -> io::Result<FrozenPlan> {
         let path = self.path.join(PLAN);
-        let text = std::fs::read_to_string(&path).map_err(|e| named(&path, e))?;
+        let text = super::safe::read_text(&path, super::safe::RECORD_LIMIT)
+            .map_err(|e| named(&path, e))?;
         let plan = FrozenPlan::from_json(&text).map_err(|e| {
             io::Error::new(
                 io::ErrorKind::InvalidData,
@@ -263,7 +264,8 @@ impl RunDir {
 
     pub fn meta(&self) -> io::Result<RunMeta> {
         let path = self.path.join("run.json");
-        let text = std::fs::read_to_string(&path).map_err(|e| named(&path, e))?;
+        let text = super::safe::read_text(&path, super::safe::RECORD_LIMIT)
+            .map_err(|e| named(&path, e))?;
         serde_json::from_str(&text).map_err(|e| {
             io::Error::new(
                 io::ErrorKind::InvalidData,
@@ -283,7 +285,7 @@ impl RunDir {
     /// Every record, in order. A torn last line (crash mid-append) is
     /// ignored: the step it described had not been acted on.
     pub fn history(&self) -> io::Result<Vec<Transition>> {
-        let f = match std::fs::File::open(self.path.join(HISTORY)) {
+        let f = match super::safe::open_regular(&self.path.join(HISTORY)) {
             Ok(f) => f,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
             Err(e) => return Err(e),
@@ -345,7 +347,7 @@ fn active_path(agents: &Path) -> PathBuf {
 }
 
 pub fn active(agents: &Path) -> io::Result<Option<ActiveRun>> {
-    match std::fs::read_to_string(active_path(agents)) {
+    match super::safe::read_text(&active_path(agents), super::safe::RECORD_LIMIT) {
         Ok(text) => serde_json::from_str(&text)
             .map(Some)
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e)),

@@ -58,6 +58,28 @@ pub fn read_text(path: &Path, limit: u64) -> io::Result<String> {
     }
 }
 
+/// Opens `path` for reading only if it is a regular file (a fifo or device
+/// is refused before any open that could block).
+pub fn open_regular(path: &Path) -> io::Result<std::fs::File> {
+    let meta = std::fs::metadata(path)?;
+    if !meta.is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "not a regular file ({}); refused without reading it",
+                kind_of(&meta)
+            ),
+        ));
+    }
+    std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+}
+
+/// Largest record file read whole (plans, run records, journals).
+pub const RECORD_LIMIT: u64 = 256 << 20;
+
 /// What kind of file `meta` describes, in words.
 pub fn kind_of(meta: &std::fs::Metadata) -> &'static str {
     use std::os::unix::fs::FileTypeExt;
