@@ -243,3 +243,20 @@ fn an_overlay_cycle_names_the_overlay_and_corrupt_run_files_are_named() {
     let r = ws.run(&["run-provenance", &id]).code(1);
     assert!(r.stderr.contains("plan.json"), "{}", r.stderr);
 }
+
+#[test]
+fn a_choice_in_the_schema_says_what_it_expected_and_where() {
+    let ws = Ws::new();
+    ws.write(
+        "agents/registry/loops/standard.yaml",
+        "id: standard\nplane: execution\nextends: standard\nthresholds:\n  - counter: quickfix_attempts\n    count: [{ node: qa, on: QUICKFIX_NEEDED }]\n    limit: 99999999999999999999999\n    exhausted: troubleshoot\n",
+    );
+    let r = ws.run(&["plan", "validate"]).code(1);
+    assert!(
+        r.stderr
+            .contains("expected a whole number of at least 0, or an object with `config`")
+            && r.stderr.contains("standard.yaml:7:12"),
+        "{}",
+        r.stderr
+    );
+}

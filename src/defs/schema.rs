@@ -120,18 +120,31 @@ pub fn load<T: DeserializeOwned>(
             }
             _ => {
                 let at = doc.pos(&pointer);
+                // For "any of" errors the useful part is what was expected.
+                let expected = matches!(
+                    err.kind(),
+                    ValidationErrorKind::AnyOf { .. } | ValidationErrorKind::OneOfNotValid { .. }
+                )
+                .then(|| expected_at(kind, &pointer))
+                .flatten();
+                let message = match &expected {
+                    Some(e) => format!(
+                        "{} at {}: expected {e}, found {}",
+                        kind.noun(),
+                        display_pointer(&pointer),
+                        short(&err.instance().to_string())
+                    ),
+                    None => format!(
+                        "{} at {}: {}",
+                        kind.noun(),
+                        display_pointer(&pointer),
+                        short(&err.to_string())
+                    ),
+                };
                 diags.push(
-                    Diagnostic::error(
-                        "schema.violation",
-                        format!(
-                            "{} at {}: {}",
-                            kind.noun(),
-                            display_pointer(&pointer),
-                            short(&err.to_string())
-                        ),
-                    )
-                    .at(file, at)
-                    .with_hint(format!("the schema is schemas/{}", kind.schema_file())),
+                    Diagnostic::error("schema.violation", message)
+                        .at(file, at)
+                        .with_hint(format!("the schema is schemas/{}", kind.schema_file())),
                 );
             }
         }
@@ -170,6 +183,73 @@ fn allowed_properties(kind: DocKind, pointer: &str) -> Vec<String> {
         .unwrap_or_default();
     keys.sort();
     keys
+}
+
+/// What the schema accepts at `pointer`, in words, when it is a choice
+/// (`a number of at least 0, or an object with `config``).
+fn expected_at(kind: DocKind, pointer: &str) -> Option<String> {
+    let schema = kind.schema();
+    let defs = schema.get("$defs").cloned().unwrap_or(Value::Null);
+    let mut node = deref(&schema, &defs);
+    for seg in pointer.split('/').skip(1) {
+        let next = node
+            .get("properties")
+            .and_then(|p| p.get(seg))
+            .or_else(|| node.get("items"))
+            .or_else(|| node.get("additionalProperties").filter(|v| v.is_object()))
+            .cloned()?;
+        node = deref(&next, &defs);
+    }
+    let choices = node
+        .get("anyOf")
+        .or_else(|| node.get("oneOf"))?
+        .as_array()?;
+    let words: Vec<String> = choices
+        .iter()
+        .map(|c| describe_schema(&deref(c, &defs)))
+        .collect();
+    Some(words.join(", or "))
+}
+
+fn describe_schema(s: &Value) -> String {
+    if let Some(values) = s.get("enum").and_then(Value::as_array) {
+        let v: Vec<String> = values
+            .iter()
+            .map(|v| format!("`{}`", v.as_str().unwrap_or("?")))
+            .collect();
+        return format!("one of {}", v.join(", "));
+    }
+    if let Some(c) = s.get("const") {
+        return format!("`{c}`");
+    }
+    let ty = s.get("type").and_then(Value::as_str).unwrap_or("a value");
+    match ty {
+        "integer" | "number" => {
+            let min = s.get("minimum").and_then(Value::as_f64);
+            let max = s.get("maximum").and_then(Value::as_f64);
+            match (min, max) {
+                (Some(lo), Some(hi)) => format!("a whole number from {lo} to {hi}"),
+                (Some(lo), None) => format!("a whole number of at least {lo}"),
+                _ => "a number".to_string(),
+            }
+        }
+        "object" => {
+            let keys: Vec<String> = s
+                .get("properties")
+                .and_then(Value::as_object)
+                .map(|m| m.keys().map(|k| format!("`{k}`")).collect())
+                .unwrap_or_default();
+            if keys.is_empty() {
+                "an object".to_string()
+            } else {
+                format!("an object with {}", keys.join(", "))
+            }
+        }
+        "string" => "a string".to_string(),
+        "array" => "a list".to_string(),
+        "boolean" => "true or false".to_string(),
+        other => other.to_string(),
+    }
 }
 
 fn deref(node: &Value, defs: &Value) -> Value {
