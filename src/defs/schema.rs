@@ -220,7 +220,10 @@ fn describe_schema(s: &Value) -> String {
         return format!("one of {}", v.join(", "));
     }
     if let Some(c) = s.get("const") {
-        return format!("`{c}`");
+        return match c.as_str() {
+            Some(text) => format!("`{text}`"),
+            None => format!("`{c}`"),
+        };
     }
     let ty = s.get("type").and_then(Value::as_str).unwrap_or("a value");
     match ty {
