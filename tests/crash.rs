@@ -137,3 +137,45 @@ fn leftovers_of_crashed_writers_are_swept_under_the_lock() {
         "a young temp file may be a writer's at work"
     );
 }
+
+#[test]
+fn a_kill_during_a_quarantine_converges_with_every_card_frozen_once() {
+    for point in [
+        "journal.written#2",
+        "journal.apply#3",
+        "journal.apply#6",
+        "run.finished",
+    ] {
+        let ws = Ws::new();
+        for t in TITLES {
+            ws.add(t);
+        }
+        ws.script("builder", &["BLOCKED"]);
+        ws.script("troubleshoot", &["BLOCKED"]);
+        ws.script("consult", &["NEEDS_RESEARCH"]);
+        let out = ws
+            .command(&["start", "--once"])
+            .env("MILLRACE_FAILPOINTS", format!("{point}=abort"))
+            .output_within();
+        assert!(!out.status.success(), "{point} did not fire");
+        ws.run(&["start", "--once"]).code(0);
+        let backburner = ws.read("agents/tasksbackburner.md");
+        for t in TITLES {
+            assert_eq!(
+                backburner.matches(&format!(" - {t}\n")).count(),
+                1,
+                "{point}: `{t}` not frozen exactly once:\n{backburner}"
+            );
+            for store in ["tasks.md", "tasksbacklog.md", "tasksarchive.md"] {
+                assert!(
+                    !ws.read(&format!("agents/{store}")).contains(t),
+                    "{point}: `{t}` in {store}"
+                );
+            }
+        }
+        assert!(
+            !ws.path("agents/.runtime/active_run.json").exists(),
+            "{point}"
+        );
+    }
+}
