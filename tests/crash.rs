@@ -179,3 +179,29 @@ fn a_kill_during_a_quarantine_converges_with_every_card_frozen_once() {
         );
     }
 }
+
+#[test]
+fn a_torn_add_task_append_is_replaced_not_followed() {
+    let ws = Ws::new();
+    ws.add("Before");
+    let out = ws
+        .command(&["add-task", "Torn"])
+        .env("MILLRACE_FAILPOINTS", "append.torn=torn")
+        .output_within();
+    assert!(!out.status.success());
+    ws.add("After");
+    let q = ws.run(&["queue", "inspect", "--json"]).code(0).json();
+    let titles: Vec<&str> = q["backlog"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["title"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        titles,
+        ["Before", "Torn", "After"],
+        "{}",
+        ws.read("agents/tasksbacklog.md")
+    );
+    assert!(q["warnings"].as_array().unwrap().is_empty(), "{q}");
+}

@@ -74,17 +74,25 @@ impl EventLog {
             Err(e) => return Err(e),
         };
         let len = f.seek(SeekFrom::End(0))?;
-        let mut start = len;
-        let mut buf = Vec::new();
+        // Read backwards chunk by chunk, counting newlines only in each new
+        // chunk, until there are more than `n`: linear in what is shown,
+        // independent of the log's size.
         const CHUNK: u64 = 64 * 1024;
-        while start > 0 && buf.iter().filter(|b| **b == b'\n').count() <= n {
+        let mut chunks: Vec<Vec<u8>> = Vec::new();
+        let mut newlines = 0usize;
+        let mut start = len;
+        while start > 0 && newlines <= n {
             let from = start.saturating_sub(CHUNK);
             let mut chunk = vec![0; (start - from) as usize];
             f.seek(SeekFrom::Start(from))?;
             f.read_exact(&mut chunk)?;
-            chunk.extend_from_slice(&buf);
-            buf = chunk;
+            newlines += chunk.iter().filter(|b| **b == b'\n').count();
+            chunks.push(chunk);
             start = from;
+        }
+        let mut buf = Vec::with_capacity(chunks.iter().map(Vec::len).sum());
+        for c in chunks.iter().rev() {
+            buf.extend_from_slice(c);
         }
         let text = String::from_utf8_lossy(&buf);
         let mut lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();

@@ -248,19 +248,63 @@ impl Queue {
     }
 
     /// Appends a card to the backlog (`add-task`).
+    ///
+    /// The card is appended (journaled with the backlog's length, so a torn
+    /// append is replaced on replay); the backlog is read only to refuse a
+    /// duplicate id, never rewritten.
     pub fn add(&self, card: Card) -> Result<Card> {
         let _lock = self.lock()?;
-        let mut backlog = self.read_store(BACKLOG)?;
+        let path = Layout::of(&self.agents).rel(BACKLOG);
+        let text = match super::safe::read_text(&path, STORE_LIMIT) {
+            Ok(t) => Some(t),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(source) => return Err(QueueError::Io { path, source }),
+        };
         let (_, active) = self.read_active()?;
-        if backlog.position(&card.id).is_some() || active.as_ref().is_some_and(|a| a.id == card.id)
-        {
+        let queued = text.as_deref().is_some_and(|t| {
+            super::cards::scan(t)
+                .1
+                .iter()
+                .any(|c| c.view().task_id == card.id)
+        });
+        if queued || active.as_ref().is_some_and(|a| a.id == card.id) {
             return Err(QueueError::Invalid(format!(
                 "task id `{}` is already queued; use another title or add a `**Task-ID:**` field",
                 card.id
             )));
         }
-        backlog.cards.push(card.clone());
-        self.commit("add_task", vec![(BACKLOG, backlog.render())])?;
+        let Some(text) = text else {
+            // No backlog yet: write it whole.
+            let store = StoreFile {
+                preamble: default_preamble(BACKLOG).to_string(),
+                cards: vec![card.clone()],
+            };
+            self.commit("add_task", vec![(BACKLOG, store.render())])?;
+            return Ok(card);
+        };
+        // What `render` would put between the last card and this one.
+        let separator = if text.trim().is_empty() {
+            format!("{}\n\n", default_preamble(BACKLOG))
+        } else if text.ends_with("\n\n") {
+            String::new()
+        } else if text.ends_with('\n') {
+            "\n".to_string()
+        } else {
+            "\n\n".to_string()
+        };
+        self.commit_raw(
+            "add_task",
+            vec![FileWrite {
+                path: BACKLOG.into(),
+                contents: Some(format!("{separator}{}\n", card.raw)),
+                append: true,
+                base_len: Some(if text.trim().is_empty() {
+                    0
+                } else {
+                    text.len() as u64
+                }),
+            }],
+        )?;
         Ok(card)
     }
 
