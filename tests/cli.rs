@@ -9,6 +9,9 @@ use support::{bin, output_of, OutputWithin, Ws};
 #[test]
 fn init_then_validate_persists_a_stable_plan() {
     let ws = Ws::new();
+    // `init` persisted the plan already, so `status` never compiles.
+    let path = ws.root.join("agents/state/compiled_plan.json");
+    let first = std::fs::read(&path).unwrap();
     let r = ws.run(&["plan", "validate"]).code(0);
     assert!(
         r.stdout
@@ -16,9 +19,9 @@ fn init_then_validate_persists_a_stable_plan() {
         "{}",
         r.stdout
     );
-    assert!(r.stdout.contains("wrote agents/state/compiled_plan.json"));
-    let path = ws.root.join("agents/state/compiled_plan.json");
-    let first = std::fs::read(&path).unwrap();
+    assert!(r
+        .stdout
+        .contains("unchanged agents/state/compiled_plan.json"));
     let r = ws.run(&["plan", "validate"]).code(0);
     assert!(
         r.stdout
@@ -131,10 +134,12 @@ fn every_problem_of_a_broken_overlay_is_reported_at_once() {
         "agents/registry/loops/mine.yaml",
         &BROKEN_LOOP.replace(", modle: o3", ""),
     );
+    let before = std::fs::read(ws.root.join("agents/state/compiled_plan.json")).unwrap();
     let r = ws.run(&["plan", "validate", "--mode", "mine"]).code(1);
     insta::assert_snapshot!("broken_overlay_graph", r.stderr);
-    assert!(
-        !ws.root.join("agents/state/compiled_plan.json").exists(),
+    assert_eq!(
+        std::fs::read(ws.root.join("agents/state/compiled_plan.json")).unwrap(),
+        before,
         "a failed compile must not write a plan"
     );
 }

@@ -173,6 +173,13 @@ pub fn init(dest: &Path, force: bool, demo: bool) -> Result<InitReport> {
         atomic::write(&path, contents.as_bytes()).map_err(ControlError::io(&path))?;
         report.created_file_count += 1;
     }
+    // Persist the compiled plan now, so that the first `status` or `health`
+    // reuses it instead of compiling.
+    if let Ok(ws) = super::Workspace::open(&dest.join(CONFIG_FILE)) {
+        if let Err(e) = crate::engine::plan::current(&ws, true) {
+            tracing::warn!("the new workspace's plan does not compile: {e}");
+        }
+    }
     if demo {
         let queue = crate::store::queue::Queue::new(&agents);
         if queue.snapshot()?.backlog.is_empty() {

@@ -105,13 +105,9 @@ pub struct PlanState {
 pub fn status(ws: &Workspace, detail: bool) -> Result<StatusReport> {
     let queue = Queue::new(&ws.agents);
     let (active_task, next_task, backlog_depth) = if detail {
-        let snap = queue.snapshot()?;
-        let depth = snap.backlog.len();
-        (
-            snap.active.map(|c| c.view()),
-            snap.backlog.first().map(|c| c.view()),
-            depth,
-        )
+        // Only the cards shown are built.
+        let (depth, next) = queue.backlog_head()?;
+        (queue.active()?.map(|c| c.view()), next, depth)
     } else {
         (None, None, queue.backlog_depth()?)
     };
@@ -155,10 +151,16 @@ pub fn status(ws: &Workspace, detail: bool) -> Result<StatusReport> {
             current: false,
         },
     };
-    let last_run = runs::list(&ws.agents).ok().and_then(|ids| {
-        ids.into_iter()
-            .find_map(|id| RunDir::open(&ws.agents, &id)?.meta().ok())
-    });
+    // The pointer the last finished run left; listing `runs/` only when
+    // it is missing (an older workspace) or stale.
+    let last_run = runs::last(&ws.agents)
+        .and_then(|id| RunDir::open(&ws.agents, &id)?.meta().ok())
+        .or_else(|| {
+            runs::list(&ws.agents).ok().and_then(|ids| {
+                ids.into_iter()
+                    .find_map(|id| RunDir::open(&ws.agents, &id)?.meta().ok())
+            })
+        });
     let daemon = if owner
         .as_ref()
         .is_some_and(|o| o.purpose == OwnerPurpose::Daemon)

@@ -274,6 +274,11 @@ impl<'a> Layout<'a> {
         self.runtime_dir().join("stage_group")
     }
 
+    /// The id of the run that finished last.
+    pub fn last_run(&self) -> PathBuf {
+        self.runtime_dir().join("last_run")
+    }
+
     pub fn queue_journal(&self) -> PathBuf {
         self.runtime_dir().join("queue_journal.json")
     }

@@ -198,6 +198,7 @@ fn finalize(
             .map_err(InterpError::io("cannot write run.json"))?;
     }
     runs::clear_active(&rt.agents).map_err(InterpError::io("cannot clear active_run.json"))?;
+    runs::set_last(&rt.agents, &dir.id);
     tracing::warn!(run = %dir.id, "completed a run that had finished before a crash");
     Ok(RunReport {
         run_dir: dir

@@ -80,6 +80,7 @@ impl Driver<'_> {
             .write_meta(&self.meta)
             .map_err(InterpError::io("cannot write run.json"))?;
         crate::store::failpoint::hit("run.meta").map_err(InterpError::io("run.meta"))?;
+        runs::set_last(&self.rt.agents, &self.dir.id);
         runs::clear_active(&self.rt.agents)
             .map_err(InterpError::io("cannot clear active_run.json"))?;
         Ok(RunReport {

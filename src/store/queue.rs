@@ -214,6 +214,24 @@ impl Queue {
         Ok(self.read_active()?.1)
     }
 
+    /// Number of backlog cards and the first one, building only that one.
+    pub fn backlog_head(&self) -> Result<(usize, Option<TaskView>)> {
+        if journal::pending(&self.agents) {
+            return self
+                .snapshot()
+                .map(|s| (s.backlog.len(), s.backlog.first().map(Card::view)));
+        }
+        let path = Layout::of(&self.agents).rel(BACKLOG);
+        match super::safe::read_text(&path, STORE_LIMIT) {
+            Ok(text) => {
+                let (_, cards) = super::cards::scan(&text);
+                Ok((cards.len(), cards.first().map(|c| c.view())))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok((0, None)),
+            Err(source) => Err(QueueError::Io { path, source }),
+        }
+    }
+
     /// Number of backlog cards, without building them.
     pub fn backlog_depth(&self) -> Result<usize> {
         if journal::pending(&self.agents) {

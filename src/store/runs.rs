@@ -365,6 +365,20 @@ pub fn set_active(agents: &Path, run: &ActiveRun) -> io::Result<()> {
     )
 }
 
+/// Records `run_id` as the run that finished last (derived: a lost write
+/// only makes `status` list the run directories).
+pub fn set_last(agents: &Path, run_id: &str) {
+    let _ = atomic::write_volatile(&Layout::of(agents).last_run(), run_id.as_bytes());
+}
+
+/// The run that finished last, if recorded.
+pub fn last(agents: &Path) -> Option<String> {
+    super::safe::read_text(&Layout::of(agents).last_run(), 4096)
+        .ok()
+        .map(|t| t.trim().to_string())
+        .filter(|t| run_id_is_safe(t))
+}
+
 pub fn clear_active(agents: &Path) -> io::Result<()> {
     match std::fs::remove_file(active_path(agents)) {
         Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
