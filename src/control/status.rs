@@ -171,7 +171,23 @@ pub fn status(ws: &Workspace, detail: bool) -> Result<StatusReport> {
     };
     let active_run = runs::active(&ws.agents).ok().flatten();
     let waiting = active_run.as_ref().and_then(|a| waiting(ws, &a.run_id));
-    let queue_warnings = if detail { queue.lint()? } else { Vec::new() };
+    // Headings without a title are cheap to find; duplicate ids need every
+    // card built, which `queue inspect` and `health` do.
+    let queue_warnings = if detail {
+        let path = crate::defs::layout::Layout::of(&ws.agents)
+            .store(crate::defs::layout::TaskStore::Backlog);
+        crate::store::safe::read_text(&path, 1 << 30)
+            .map(|t| {
+                crate::store::cards::lint_headings(&t)
+                    .0
+                    .into_iter()
+                    .map(|w| format!("tasksbacklog.md {w}"))
+                    .collect()
+            })
+            .unwrap_or_default()
+    } else {
+        Vec::new()
+    };
     Ok(StatusReport {
         queue_warnings,
         waiting,

@@ -212,37 +212,58 @@ pub fn parse_heading(line: &str) -> Option<(&str, &str)> {
 /// heading with no title (it merges into the card above) and two cards
 /// with one id. Each as `line N: …`.
 pub fn lint(text: &str) -> Vec<String> {
+    let (mut out, line_of_card) = lint_headings(text);
+    let (_, cards) = scan(text);
+    let ids = cards.iter().map(|c| c.view().task_id);
+    out.extend(duplicate_ids(ids, &line_of_card));
+    out
+}
+
+/// The ids used twice, as `line N: …` (`lines[i]` is card `i`'s heading).
+pub fn duplicate_ids(ids: impl Iterator<Item = String>, lines: &[usize]) -> Vec<String> {
     let mut out = Vec::new();
     let mut seen: std::collections::HashMap<String, usize> = Default::default();
-    let mut line_of_card = Vec::new();
-    for (i, line) in text.lines().enumerate() {
-        let n = i + 1;
-        if parse_heading(line).is_some() {
-            line_of_card.push(n);
-            continue;
-        }
-        // Looks like a heading (`## <date> -`) but has no title.
-        let rest = line.strip_prefix("## ").map(str::trim);
-        if let Some(r) = rest {
-            let dated = r.len() >= 10 && parse_heading(&format!("## {} - x", &r[..10])).is_some();
-            let tail = r.get(10..).unwrap_or("").trim();
-            if dated && matches!(tail, "" | "-" | "—") {
-                out.push(format!(
-                    "line {n}: a card heading without a title; it is read as part of the card above"
-                ));
-            }
-        }
-    }
-    let (_, cards) = scan(text);
-    for (card, line) in cards.iter().zip(line_of_card) {
-        let id = card.view().task_id;
-        if let Some(first) = seen.insert(id.clone(), line) {
+    for (id, line) in ids.zip(lines.iter().copied()) {
+        if let Some(first) = seen.get(&id) {
             out.push(format!(
                 "line {line}: task id `{id}` is also used at line {first}; `start` runs the first, `reorder` refuses both"
             ));
+        } else {
+            seen.insert(id, line);
         }
     }
     out
+}
+
+/// Headings without a title (`line N: …`), and the line of every card
+/// heading. A cheap pass over `## ` lines only.
+pub fn lint_headings(text: &str) -> (Vec<String>, Vec<usize>) {
+    let mut out = Vec::new();
+    let mut line_of_card = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        // Only `## ` lines can be headings; everything else is skipped cheaply.
+        let Some(rest) = line.strip_prefix("## ") else {
+            continue;
+        };
+        if parse_heading(line).is_some() {
+            line_of_card.push(i + 1);
+            continue;
+        }
+        // Looks like a heading (`## <date> -`) but has no title.
+        let r = rest.trim();
+        let dated = r.len() >= 10 && {
+            let b = r.as_bytes();
+            b[..4].iter().all(u8::is_ascii_digit) && b[4] == b'-' && b[7] == b'-'
+        };
+        let tail = r.get(10..).unwrap_or("").trim();
+        if dated && matches!(tail, "" | "-" | "—") {
+            out.push(format!(
+                "line {}: a card heading without a title; it is read as part of the card above",
+                i + 1
+            ));
+        }
+    }
+    (out, line_of_card)
 }
 
 /// Lowercase; runs of characters outside `[a-z0-9]` become `-`; trimmed;

@@ -651,7 +651,17 @@ impl Queue {
     /// Problems in the active and backlog stores' text, each prefixed with
     /// the store's file name.
     pub fn lint(&self) -> Result<Vec<String>> {
+        self.lint_with(None::<std::iter::Empty<String>>)
+    }
+
+    /// [`Queue::lint`], with the backlog's ids when the caller has them
+    /// (then only headings are scanned: no card is built twice).
+    pub fn lint_with(
+        &self,
+        backlog_ids: Option<impl Iterator<Item = String>>,
+    ) -> Result<Vec<String>> {
         let mut out = Vec::new();
+        let mut backlog_ids = backlog_ids;
         for name in [ACTIVE, BACKLOG] {
             let path = Layout::of(&self.agents).rel(name);
             let text = match super::safe::read_text(&path, STORE_LIMIT) {
@@ -659,11 +669,15 @@ impl Queue {
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
                 Err(source) => return Err(QueueError::Io { path, source }),
             };
-            out.extend(
-                super::cards::lint(&text)
-                    .into_iter()
-                    .map(|w| format!("{name} {w}")),
-            );
+            let found = match (name, backlog_ids.take()) {
+                (BACKLOG, Some(ids)) => {
+                    let (mut w, lines) = super::cards::lint_headings(&text);
+                    w.extend(super::cards::duplicate_ids(ids, &lines));
+                    w
+                }
+                _ => super::cards::lint(&text),
+            };
+            out.extend(found.into_iter().map(|w| format!("{name} {w}")));
         }
         Ok(out)
     }
