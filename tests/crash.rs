@@ -190,13 +190,8 @@ fn a_torn_add_task_append_is_replaced_not_followed() {
         .output_within();
     assert!(!out.status.success());
     ws.add("After");
+    let titles = ws.backlog_titles();
     let q = ws.run(&["queue", "inspect", "--json"]).code(0).json();
-    let titles: Vec<&str> = q["backlog"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t["title"].as_str().unwrap())
-        .collect();
     assert_eq!(
         titles,
         ["Before", "Torn", "After"],

@@ -159,35 +159,9 @@ pub fn load<T: DeserializeOwned>(
     })
 }
 
-/// Keys the schema allows in the object at `pointer`, for hints.
-fn allowed_properties(kind: DocKind, pointer: &str) -> Vec<String> {
-    let schema = kind.schema();
-    let defs = schema.get("$defs").cloned().unwrap_or(Value::Null);
-    let mut node = deref(&schema, &defs);
-    for seg in pointer.split('/').skip(1) {
-        let next = node
-            .get("properties")
-            .and_then(|p| p.get(seg))
-            .or_else(|| node.get("items"))
-            .or_else(|| node.get("additionalProperties").filter(|v| v.is_object()))
-            .cloned();
-        match next {
-            Some(next) => node = deref(&next, &defs),
-            None => return Vec::new(),
-        }
-    }
-    let mut keys: Vec<String> = node
-        .get("properties")
-        .and_then(Value::as_object)
-        .map(|m| m.keys().cloned().collect())
-        .unwrap_or_default();
-    keys.sort();
-    keys
-}
-
-/// What the schema accepts at `pointer`, in words, when it is a choice
-/// (`a number of at least 0, or an object with `config``).
-fn expected_at(kind: DocKind, pointer: &str) -> Option<String> {
+/// The schema node that describes the value at `pointer` (with `$ref`s
+/// resolved), and the `$defs` to resolve its children.
+fn schema_at(kind: DocKind, pointer: &str) -> Option<(Value, Value)> {
     let schema = kind.schema();
     let defs = schema.get("$defs").cloned().unwrap_or(Value::Null);
     let mut node = deref(&schema, &defs);
@@ -200,6 +174,27 @@ fn expected_at(kind: DocKind, pointer: &str) -> Option<String> {
             .cloned()?;
         node = deref(&next, &defs);
     }
+    Some((node, defs))
+}
+
+/// Keys the schema allows in the object at `pointer`, for hints.
+fn allowed_properties(kind: DocKind, pointer: &str) -> Vec<String> {
+    let Some((node, _)) = schema_at(kind, pointer) else {
+        return Vec::new();
+    };
+    let mut keys: Vec<String> = node
+        .get("properties")
+        .and_then(Value::as_object)
+        .map(|m| m.keys().cloned().collect())
+        .unwrap_or_default();
+    keys.sort();
+    keys
+}
+
+/// What the schema accepts at `pointer`, in words, when it is a choice
+/// (`a number of at least 0, or an object with `config``).
+fn expected_at(kind: DocKind, pointer: &str) -> Option<String> {
+    let (node, defs) = schema_at(kind, pointer)?;
     let choices = node
         .get("anyOf")
         .or_else(|| node.get("oneOf"))?

@@ -279,6 +279,16 @@ impl Ws {
         Run::new(out, args).in_workspace(&self.root)
     }
 
+    /// Titles of the backlog, in order (`queue inspect --json`).
+    pub fn backlog_titles(&self) -> Vec<String> {
+        self.run(&["queue", "inspect", "--json"]).code(0).json()["backlog"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["title"].as_str().unwrap().to_string())
+            .collect()
+    }
+
     pub fn add(&self, title: &str) {
         self.run(&["add-task", title]).code(0);
     }
