@@ -214,17 +214,17 @@ pub fn parse_heading(line: &str) -> Option<(&str, &str)> {
 pub fn lint(text: &str) -> Vec<String> {
     let (mut out, line_of_card) = lint_headings(text);
     let (_, cards) = scan(text);
-    let ids = cards.iter().map(|c| c.view().task_id);
-    out.extend(duplicate_ids(ids, &line_of_card));
+    let ids: Vec<String> = cards.iter().map(|c| c.view().task_id).collect();
+    out.extend(duplicate_ids(ids.iter().map(String::as_str), &line_of_card));
     out
 }
 
 /// The ids used twice, as `line N: …` (`lines[i]` is card `i`'s heading).
-pub fn duplicate_ids(ids: impl Iterator<Item = String>, lines: &[usize]) -> Vec<String> {
+pub fn duplicate_ids<'a>(ids: impl Iterator<Item = &'a str>, lines: &[usize]) -> Vec<String> {
     let mut out = Vec::new();
-    let mut seen: std::collections::HashMap<String, usize> = Default::default();
+    let mut seen: std::collections::HashMap<&str, usize> = Default::default();
     for (id, line) in ids.zip(lines.iter().copied()) {
-        if let Some(first) = seen.get(&id) {
+        if let Some(first) = seen.get(id) {
             out.push(format!(
                 "line {line}: task id `{id}` is also used at line {first}; `start` runs the first, `reorder` refuses both"
             ));

@@ -651,14 +651,14 @@ impl Queue {
     /// Problems in the active and backlog stores' text, each prefixed with
     /// the store's file name.
     pub fn lint(&self) -> Result<Vec<String>> {
-        self.lint_with(None::<std::iter::Empty<String>>)
+        self.lint_with(None::<std::iter::Empty<&str>>)
     }
 
     /// [`Queue::lint`], with the backlog's ids when the caller has them
     /// (then only headings are scanned: no card is built twice).
-    pub fn lint_with(
+    pub fn lint_with<'a>(
         &self,
-        backlog_ids: Option<impl Iterator<Item = String>>,
+        backlog_ids: Option<impl Iterator<Item = &'a str>>,
     ) -> Result<Vec<String>> {
         let mut out = Vec::new();
         let mut backlog_ids = backlog_ids;
@@ -669,8 +669,13 @@ impl Queue {
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
                 Err(source) => return Err(QueueError::Io { path, source }),
             };
-            let found = match (name, backlog_ids.take()) {
-                (BACKLOG, Some(ids)) => {
+            let ids = if name == BACKLOG {
+                backlog_ids.take()
+            } else {
+                None
+            };
+            let found = match ids {
+                Some(ids) => {
                     let (mut w, lines) = super::cards::lint_headings(&text);
                     w.extend(super::cards::duplicate_ids(ids, &lines));
                     w
