@@ -268,6 +268,51 @@ pub fn lint_headings(text: &str) -> (Vec<String>, Vec<usize>) {
 
 /// Lowercase; runs of characters outside `[a-z0-9]` become `-`; trimmed;
 /// empty becomes `task` (spec §3.1).
+/// Whether a store's text may hold a card with id `id`: false only when it
+/// certainly does not (no card builds; a `true` is confirmed by a scan).
+/// A generated id `<date>__<slug>` needs a heading of that date whose title
+/// slugs the same; an explicit `Task-ID` field needs the id's text.
+pub fn may_hold_id(text: &str, id: &str) -> bool {
+    if text.contains(id) {
+        return true;
+    }
+    let Some((date, s)) = id.split_once("__") else {
+        return true;
+    };
+    text.lines()
+        .filter(|l| l.starts_with("## "))
+        .filter_map(parse_heading)
+        .any(|(d, t)| d == date && slug_eq(t, s))
+}
+
+/// `slug(title) == s` without building the slug (ASCII titles).
+fn slug_eq(title: &str, s: &str) -> bool {
+    if !title.is_ascii() {
+        return slug(title) == s;
+    }
+    let mut want = s.bytes();
+    let mut dash = false;
+    let mut any = false;
+    for c in title.bytes().map(|c| c.to_ascii_lowercase()) {
+        if c.is_ascii_lowercase() || c.is_ascii_digit() {
+            if dash && any && want.next() != Some(b'-') {
+                return false;
+            }
+            dash = false;
+            any = true;
+            if want.next() != Some(c) {
+                return false;
+            }
+        } else {
+            dash = true;
+        }
+    }
+    if !any {
+        return s == "task";
+    }
+    want.next().is_none()
+}
+
 pub fn slug(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut dash = false;
@@ -343,6 +388,25 @@ impl StoreFile {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_id_prefilter_never_misses_a_duplicate() {
+        for title in [
+            "Fix: the  parser!",
+            "fix the parser",
+            "Ünïcode title",
+            "!!!",
+            "a-b c",
+        ] {
+            assert!(slug_eq(title, &slug(title)), "{title}");
+            assert!(!slug_eq(title, "something-else"), "{title}");
+        }
+        let text = "# Task Backlog\n\n## 2026-11-24 - Fix: the  parser!\n\n## 2026-11-23 - Other\n- **Task-ID:** custom-7\n";
+        assert!(may_hold_id(text, "2026-11-24__fix-the-parser"));
+        assert!(!may_hold_id(text, "2026-11-23__fix-the-parser"));
+        assert!(may_hold_id(text, "custom-7"));
+        assert!(!may_hold_id(text, "2026-11-24__new-task"));
+    }
 
     const STORE: &str = "# Task Backlog\n\nSome notes.\n\n## 2026-11-23 - First demo task\n- **Spec-ID:** SPEC-1\n\nDo it.\n\n## Not a card heading\n\n## 2026-11-24 — Second: with/ symbols!\n**Task-ID:** custom-id\n";
 

@@ -279,11 +279,13 @@ impl Queue {
             Err(source) => return Err(QueueError::Io { path, source }),
         };
         let (_, active) = self.read_active()?;
+        // Cards are built only when the text may hold the id at all.
         let queued = text.as_deref().is_some_and(|t| {
-            super::cards::scan(t)
-                .1
-                .iter()
-                .any(|c| c.view().task_id == card.id)
+            super::cards::may_hold_id(t, &card.id)
+                && super::cards::scan(t)
+                    .1
+                    .iter()
+                    .any(|c| c.view().task_id == card.id)
         });
         if queued || active.as_ref().is_some_and(|a| a.id == card.id) {
             return Err(QueueError::Invalid(format!(
