@@ -104,12 +104,14 @@ pub struct PlanState {
 
 pub fn status(ws: &Workspace, detail: bool) -> Result<StatusReport> {
     let queue = Queue::new(&ws.agents);
-    let (active_task, next_task, backlog_depth) = if detail {
-        // Only the cards shown are built.
-        let (depth, next) = queue.backlog_head()?;
-        (queue.active()?.map(|c| c.view()), next, depth)
+    let (active_task, next_task, backlog_depth, queue_warnings) = if detail {
+        // One read of the backlog; only the cards shown are built. Headings
+        // without a title are cheap to find; duplicate ids need every card
+        // built, which `queue inspect` and `health` do.
+        let (depth, next, warnings) = queue.backlog_head()?;
+        (queue.active()?.map(|c| c.view()), next, depth, warnings)
     } else {
-        (None, None, queue.backlog_depth()?)
+        (None, None, queue.backlog_depth()?, Vec::new())
     };
     let active_task_id = match &active_task {
         Some(t) => Some(t.task_id.clone()),
@@ -171,23 +173,6 @@ pub fn status(ws: &Workspace, detail: bool) -> Result<StatusReport> {
     };
     let active_run = runs::active(&ws.agents).ok().flatten();
     let waiting = active_run.as_ref().and_then(|a| waiting(ws, &a.run_id));
-    // Headings without a title are cheap to find; duplicate ids need every
-    // card built, which `queue inspect` and `health` do.
-    let queue_warnings = if detail {
-        let path = crate::defs::layout::Layout::of(&ws.agents)
-            .store(crate::defs::layout::TaskStore::Backlog);
-        crate::store::safe::read_text(&path, 1 << 30)
-            .map(|t| {
-                crate::store::cards::lint_headings(&t)
-                    .0
-                    .into_iter()
-                    .map(|w| format!("tasksbacklog.md {w}"))
-                    .collect()
-            })
-            .unwrap_or_default()
-    } else {
-        Vec::new()
-    };
     Ok(StatusReport {
         queue_warnings,
         waiting,

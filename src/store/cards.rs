@@ -72,6 +72,23 @@ impl<'a> CardRef<'a> {
     }
 }
 
+/// The first card of a store's text, without splitting the rest.
+pub fn scan_first(text: &str) -> Option<CardRef<'_>> {
+    let mut offset = 0;
+    let mut start = None;
+    for line in text.split_inclusive('\n') {
+        if parse_heading(line.trim_end_matches(['\n', '\r'])).is_some() {
+            if start.is_some() {
+                break;
+            }
+            start = Some(offset);
+        }
+        offset += line.len();
+    }
+    let start = start?;
+    scan(&text[start..offset]).1.into_iter().next()
+}
+
 /// Splits a store's text into its preamble and borrowed cards.
 pub fn scan(text: &str) -> (&str, Vec<CardRef<'_>>) {
     let mut starts = Vec::new();

@@ -214,22 +214,29 @@ impl Queue {
         Ok(self.read_active()?.1)
     }
 
-    /// Number of backlog cards and the first one, building only that one.
-    pub fn backlog_head(&self) -> Result<(usize, Option<TaskView>)> {
-        if journal::pending(&self.agents) {
-            return self
-                .snapshot()
-                .map(|s| (s.backlog.len(), s.backlog.first().map(Card::view)));
-        }
+    /// Number of backlog cards, the first one (the only one built), and
+    /// headings without a title, from one read of the backlog.
+    pub fn backlog_head(&self) -> Result<(usize, Option<TaskView>, Vec<String>)> {
         let path = Layout::of(&self.agents).rel(BACKLOG);
-        match super::safe::read_text(&path, STORE_LIMIT) {
-            Ok(text) => {
-                let (_, cards) = super::cards::scan(&text);
-                Ok((cards.len(), cards.first().map(|c| c.view())))
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok((0, None)),
-            Err(source) => Err(QueueError::Io { path, source }),
+        let text = match super::safe::read_text(&path, STORE_LIMIT) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+            Err(source) => return Err(QueueError::Io { path, source }),
+        };
+        let warnings = super::cards::lint_headings(&text)
+            .0
+            .into_iter()
+            .map(|w| format!("{BACKLOG} {w}"))
+            .collect();
+        if journal::pending(&self.agents) {
+            let s = self.snapshot()?;
+            return Ok((s.backlog.len(), s.backlog.first().map(Card::view), warnings));
         }
+        Ok((
+            StoreFile::count_cards(&text),
+            super::cards::scan_first(&text).map(|c| c.view()),
+            warnings,
+        ))
     }
 
     /// Number of backlog cards, without building them.
