@@ -259,20 +259,8 @@ fn mode_plan(
         planes,
         stage_kinds: kind_plans,
         prompts: prompt_plans,
-        outage: outage_plan(&inputs.config.outage),
+        outage: inputs.config.outage.clone(),
     })
-}
-
-/// The `[outage]` bounds as frozen into a plan.
-pub fn outage_plan(o: &crate::defs::config::OutageConfig) -> plan::OutagePlan {
-    plan::OutagePlan {
-        wait_initial_seconds: o.wait_initial_seconds,
-        wait_max_seconds: o.wait_max_seconds,
-        max_waits: o.max_waits,
-        probe_command: o.probe_command.clone(),
-        stall_seconds: o.stall_seconds,
-        timeout_is_outage: o.timeout_is_outage,
-    }
 }
 
 /// What a plan for `mode_id` compiled from `inputs` would be fingerprinted

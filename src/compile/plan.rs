@@ -12,6 +12,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::defs::config::sha256_hex;
+use crate::defs::config::OutageConfig;
 use crate::defs::loop_def::{Condition, CountDef, QueueEffect, TaskSize, TerminalClass};
 use crate::defs::stage_kind::{Effort, OutcomeClass, OutcomeDecl, Plane};
 
@@ -86,38 +87,8 @@ pub struct PlanContent {
     pub stage_kinds: BTreeMap<String, StageKindPlan>,
     /// Prompt templates used by the nodes, keyed by [`NodePlan::prompt`].
     pub prompts: BTreeMap<String, PromptPlan>,
-    /// How runs wait out environment faults (from `[outage]`).
-    pub outage: OutagePlan,
-}
-
-/// The bounds on waiting out environment faults, frozen with the plan.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct OutagePlan {
-    pub wait_initial_seconds: u64,
-    pub wait_max_seconds: u64,
-    /// 0: unbounded.
-    pub max_waits: u32,
-    pub probe_command: Vec<String>,
-    /// 0: off.
-    pub stall_seconds: u64,
-    pub timeout_is_outage: bool,
-}
-
-impl OutagePlan {
-    /// The wait before retry number `n` (1-based): doubling, capped.
-    pub fn wait_before(&self, n: u32) -> u64 {
-        let doubled = self
-            .wait_initial_seconds
-            .saturating_mul(1u64 << n.saturating_sub(1).min(32));
-        doubled.min(self.wait_max_seconds.max(self.wait_initial_seconds))
-    }
-
-    /// The longest a run can wait on transient faults before a daemon
-    /// pauses it (`None`: unbounded).
-    pub fn max_wait_seconds(&self) -> Option<u64> {
-        (self.max_waits > 0).then(|| (1..=self.max_waits).map(|n| self.wait_before(n)).sum())
-    }
+    /// How runs wait out environment faults: `[outage]`, frozen.
+    pub outage: OutageConfig,
 }
 
 impl PlanContent {

@@ -131,6 +131,35 @@ pub struct OutageConfig {
     pub timeout_is_outage: bool,
 }
 
+impl OutageConfig {
+    /// The wait before retry number `n` (1-based): doubling, capped.
+    pub fn wait_before(&self, n: u32) -> u64 {
+        let doubled = self
+            .wait_initial_seconds
+            .saturating_mul(1u64 << n.saturating_sub(1).min(32));
+        doubled.min(self.wait_max_seconds.max(self.wait_initial_seconds))
+    }
+
+    /// The longest a run can wait on transient faults before a daemon
+    /// pauses it (`None`: unbounded).
+    pub fn max_wait_seconds(&self) -> Option<u64> {
+        (self.max_waits > 0).then(|| (1..=self.max_waits).map(|n| self.wait_before(n)).sum())
+    }
+
+    /// Whether an attempt of `class` is waited out (NET_WAIT): transient
+    /// faults, and timeouts when `timeout_is_outage`.
+    pub fn waits_out(&self, class: super::records::AttemptClass) -> bool {
+        class.is_transient()
+            || (class == super::records::AttemptClass::Timeout && self.timeout_is_outage)
+    }
+
+    /// Whether an attempt of `class` is the environment's fault, never
+    /// routed: what is waited out, and what needs a person.
+    pub fn is_fault(&self, class: super::records::AttemptClass) -> bool {
+        self.waits_out(class) || class.needs_person()
+    }
+}
+
 impl Default for OutageConfig {
     fn default() -> Self {
         OutageConfig {

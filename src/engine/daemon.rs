@@ -24,7 +24,6 @@ use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::mpsc::unbounded_channel;
 use tokio::task::JoinHandle;
 
-use crate::defs::records::AttemptClass;
 use crate::defs::stage_kind::Plane;
 use crate::interp::{EnvironmentFault, EventListener, InterpError, RunControl, Runtime};
 use crate::runner::{process, Adapter};
@@ -510,10 +509,8 @@ impl Daemon {
         let outage = runs::RunDir::open(&self.ws.agents, &fault.run_id)
             .and_then(|d| d.plan().ok())
             .map(|p| p.content.outage)
-            .unwrap_or_else(|| crate::compile::outage_plan(&self.ws.config.outage));
-        let transient = fault.class.is_transient()
-            || (fault.class == AttemptClass::Timeout && outage.timeout_is_outage);
-        if !transient {
+            .unwrap_or_else(|| self.ws.config.outage.clone());
+        if !outage.waits_out(fault.class) {
             self.pause_for(
                 format!("env_blocked: {}: {}", fault.class, fault.message),
                 fault,

@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::compile::plan::{NodePlan, OutagePlan, StageKindPlan, Target};
+use crate::compile::plan::{NodePlan, StageKindPlan, Target};
+use crate::defs::config::OutageConfig;
 use crate::defs::marker::Marker;
 use crate::defs::records::AttemptClass;
 use crate::defs::stage_kind::OutcomeClass;
@@ -61,9 +62,8 @@ pub struct Verdict {
 
 impl Verdict {
     /// An environment fault under `outage`: the run waits, nothing routes.
-    pub fn is_fault(&self, outage: &OutagePlan) -> bool {
-        self.class.is_environment()
-            || (self.class == AttemptClass::Timeout && outage.timeout_is_outage)
+    pub fn is_fault(&self, outage: &OutageConfig) -> bool {
+        outage.is_fault(self.class)
     }
 }
 
