@@ -230,7 +230,7 @@ pub fn main() -> ExitCode {
     let format = if cli.json { Format::Json } else { cli.format };
     let mut out = Output::new(format);
     let result = run(cli, &mut out).and_then(|status| {
-        out.flush().map_err(ControlError::Output)?;
+        out.flush()?;
         Ok(status)
     });
     match result {
@@ -244,13 +244,6 @@ pub fn main() -> ExitCode {
             render::error(&err, format == Format::Json);
             ExitCode::from(err.exit_status().code())
         }
-    }
-}
-
-/// Writing stdout failed: the command fails with that reason.
-impl From<std::io::Error> for ControlError {
-    fn from(e: std::io::Error) -> ControlError {
-        ControlError::Output(e)
     }
 }
 
@@ -407,7 +400,7 @@ fn run(cli: Cli, out: &mut Output) -> Result<ExitStatus, ControlError> {
                 Format::Dot => render::plan_dot(&plan),
                 Format::Mermaid => render::plan_mermaid(&plan),
             };
-            out.writer().write_all(text.as_bytes())?;
+            out.write_text(&text)?;
         }
         Command::Plan(PlanCommand::Diff { run_a, run_b }) => {
             out.print(&control::runs::diff(&open()?, &run_a, &run_b)?)?
@@ -432,7 +425,7 @@ fn run(cli: Cli, out: &mut Output) -> Result<ExitStatus, ControlError> {
         }
         Command::Schema(SchemaCommand::Export { dir }) => {
             for path in control::schema::export(&dir)? {
-                writeln!(out.writer(), "wrote {}", path.display())?;
+                out.write_text(&format!("wrote {}\n", path.display()))?;
             }
         }
     }

@@ -11,6 +11,8 @@ use clap::ValueEnum;
 use serde::ser::SerializeSeq;
 use serde::{Serialize, Serializer};
 
+use crate::control::ControlError;
+
 /// How a command prints its result (`--format`; `--json` is `--format json`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
 pub enum Format {
@@ -48,12 +50,21 @@ impl Output {
         self.format == Format::Json
     }
 
-    /// Prints `value` in the chosen format.
-    pub fn print(&mut self, value: &dyn Render) -> io::Result<()> {
+    /// Prints `value` in the chosen format; a failed write is the
+    /// command's failure ([`ControlError::Output`]).
+    pub fn print(&mut self, value: &dyn Render) -> Result<(), ControlError> {
         match self.format {
             Format::Json => value.json(&mut self.out),
             _ => value.text(&mut self.out),
         }
+        .map_err(ControlError::Output)
+    }
+
+    /// Writes text as it is (outputs with formats of their own).
+    pub fn write_text(&mut self, text: &str) -> Result<(), ControlError> {
+        self.out
+            .write_all(text.as_bytes())
+            .map_err(ControlError::Output)
     }
 
     /// The raw writer, for outputs with formats of their own (`plan show`).
@@ -61,8 +72,8 @@ impl Output {
         &mut self.out
     }
 
-    pub fn flush(&mut self) -> io::Result<()> {
-        self.out.flush()
+    pub fn flush(&mut self) -> Result<(), ControlError> {
+        self.out.flush().map_err(ControlError::Output)
     }
 }
 
