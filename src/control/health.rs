@@ -390,7 +390,7 @@ fn plan_checks(
     let mut not_ready = Vec::new();
     for (runner_id, nodes) in by_runner {
         let cfg = ws.config.runners.get(&runner_id);
-        let kind = crate::runner::kind_of(&runner_id, cfg);
+        let kind = crate::defs::config::RunnerKind::of(&runner_id, cfg);
         let exe = crate::runner::executable(kind, &cfg.cloned().unwrap_or_default());
         let resolved = exe.as_deref().and_then(which);
         let message = match (&exe, &resolved) {

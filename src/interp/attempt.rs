@@ -210,7 +210,7 @@ impl Driver<'_> {
         let node = &a.node;
         let config = self.rt.config.runners.get(&node.runner);
         StageRequest {
-            kind: runner::kind_of(&node.runner, config),
+            kind: crate::defs::config::RunnerKind::of(&node.runner, config),
             runner_id: node.runner.clone(),
             config: config.cloned().unwrap_or_default(),
             workspace: self.rt.root.clone(),

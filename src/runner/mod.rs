@@ -115,12 +115,6 @@ pub trait Adapter {
     fn run(&self, req: &StageRequest) -> StageResult;
 }
 
-/// The adapter kind of a runner id: explicit `kind`, else the built-in of
-/// that name, else `subprocess`.
-pub fn kind_of(runner_id: &str, config: Option<&RunnerConfig>) -> RunnerKind {
-    RunnerKind::of(runner_id, config)
-}
-
 pub fn adapter(kind: RunnerKind) -> Box<dyn Adapter> {
     match kind {
         RunnerKind::Codex => Box::new(codex::Codex),
