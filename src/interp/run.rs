@@ -18,7 +18,7 @@ use std::path::Path;
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use crate::compile::plan::{FrozenPlan, LoopPlan, Target};
+use crate::compile::plan::{FrozenPlan, LoopPlan, Target, TerminalPlan};
 use crate::defs::config::IntegrationMode;
 use crate::defs::loop_def::TaskSize;
 use crate::defs::marker::Marker;
@@ -182,13 +182,7 @@ fn finalize(
     status: Option<Marker>,
     history: &[Transition],
 ) -> Result<RunReport> {
-    let t = plan.content.planes[&meta.plane]
-        .terminals
-        .get(terminal)
-        .cloned()
-        .ok_or_else(|| {
-            InterpError::Inconsistent(format!("frozen plan has no terminal state `{terminal}`"))
-        })?;
+    let t = terminal_state(&plan.content.planes[&meta.plane], terminal)?;
     let class = crate::defs::serde_name(&t.class);
     if meta.finished_at.is_none() {
         meta.state = terminal.to_string();
@@ -201,12 +195,7 @@ fn finalize(
     runs::set_last(&rt.agents, &dir.id);
     tracing::warn!(run = %dir.id, "completed a run that had finished before a crash");
     Ok(RunReport {
-        run_dir: dir
-            .path
-            .strip_prefix(&rt.root)
-            .unwrap_or(&dir.path)
-            .display()
-            .to_string(),
+        run_dir: relative_to(&rt.root, &dir.path),
         run_id: dir.id,
         plan_id: plan.plan_id,
         task_id: meta.task_id,
@@ -543,11 +532,21 @@ impl<'a> Driver<'a> {
 
     /// `p` relative to the workspace root, for records.
     pub(super) fn relative(&self, p: &Path) -> String {
-        p.strip_prefix(&self.rt.root)
-            .unwrap_or(p)
-            .display()
-            .to_string()
+        relative_to(&self.rt.root, p)
     }
+}
+
+/// `p` relative to `root` (or `p` itself when outside it), for records.
+fn relative_to(root: &Path, p: &Path) -> String {
+    p.strip_prefix(root).unwrap_or(p).display().to_string()
+}
+
+/// Terminal state `id` of loop `lp`; a compiled plan always has the
+/// terminals its routes name, so a miss means the frozen copy is damaged.
+pub(super) fn terminal_state(lp: &LoopPlan, id: &str) -> Result<TerminalPlan> {
+    lp.terminals.get(id).cloned().ok_or_else(|| {
+        InterpError::Inconsistent(format!("frozen plan has no terminal state `{id}`"))
+    })
 }
 
 /// `base` (a JSON object) with the keys of `extra` added.

@@ -16,7 +16,7 @@ use crate::store::queue::QuarantineRequest;
 use crate::store::runs::{self, Transition, TransitionEvent};
 use crate::store::time;
 
-use super::run::{merged, Driver, Result, RunReport, StatusMode};
+use super::run::{merged, terminal_state, Driver, Result, RunReport, StatusMode};
 use super::InterpError;
 
 /// A queue mutation a terminal state performed, as recorded.
@@ -38,16 +38,7 @@ impl QueueMutation {
 impl Driver<'_> {
     /// Applies terminal state `terminal_id` and ends the run.
     pub(super) fn finish(mut self, terminal_id: &str) -> Result<RunReport> {
-        let t = self
-            .lp()
-            .terminals
-            .get(terminal_id)
-            .cloned()
-            .ok_or_else(|| {
-                InterpError::Inconsistent(format!(
-                    "frozen plan has no terminal state `{terminal_id}`"
-                ))
-            })?;
+        let t = terminal_state(self.lp(), terminal_id)?;
         tracing::debug!(terminal = terminal_id, "terminal reached");
         let ctx = json!({ "run_id": self.dir.id, "terminal": terminal_id, "task_id": self.meta.task_id, "title": self.meta.task_title });
         self.set_status(&Marker::from_plan(&t.status), StatusMode::Transition, &ctx)?;
