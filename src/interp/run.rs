@@ -139,7 +139,7 @@ pub fn resume(rt: &Runtime, run_id: &str) -> Result<Option<RunReport>> {
     let task = match &meta.task_id {
         None => None,
         Some(id) => {
-            let active = rt.queue.snapshot()?.active;
+            let active = rt.queue.active()?;
             match active {
                 Some(card) if &card.id == id => Some(card),
                 // The terminal queue effect may already have moved the card.

@@ -35,39 +35,48 @@ enum Sync {
 }
 
 fn replace(path: &Path, contents: &[u8], sync: Sync) -> io::Result<()> {
-    // A symlinked file (a store kept elsewhere) is written where it points,
-    // not replaced by a regular file.
-    let resolved;
-    let path = match fs::symlink_metadata(path) {
-        Ok(m) if m.file_type().is_symlink() => {
-            resolved = fs::canonicalize(path)?;
-            resolved.as_path()
-        }
-        _ => path,
-    };
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    fs::create_dir_all(dir)?;
-    // Keep the mode of the file replaced; a new file gets 0666 less the
-    // umask, as any other new file would.
-    use std::os::unix::fs::PermissionsExt;
-    let mode = fs::metadata(path).map_or(0o666, |m| m.permissions().mode() & 0o7777);
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".millrace-")
-        .suffix(".tmp")
-        .permissions(fs::Permissions::from_mode(mode))
-        .tempfile_in(dir)?;
+    let path = &resolve_link(path)?;
+    let mut tmp = temp_beside(path)?;
     tmp.write_all(contents)?;
     if sync != Sync::None {
         tmp.as_file().sync_data()?;
     }
     tmp.persist(path).map_err(|e| e.error)?;
     if sync == Sync::FileAndDir {
-        sync_dir(dir)?;
+        sync_dir(parent(path))?;
     }
     Ok(())
+}
+
+/// A symlinked file (a store kept elsewhere) is written where it points,
+/// not replaced by a regular file.
+fn resolve_link(path: &Path) -> io::Result<std::path::PathBuf> {
+    match fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_symlink() => fs::canonicalize(path),
+        _ => Ok(path.to_path_buf()),
+    }
+}
+
+fn parent(path: &Path) -> &Path {
+    match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    }
+}
+
+/// A temp file in `path`'s directory (created if missing) with the mode of
+/// the file it will replace; a new file gets 0666 less the umask, as any
+/// other new file would.
+fn temp_beside(path: &Path) -> io::Result<tempfile::NamedTempFile> {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = parent(path);
+    fs::create_dir_all(dir)?;
+    let mode = fs::metadata(path).map_or(0o666, |m| m.permissions().mode() & 0o7777);
+    tempfile::Builder::new()
+        .prefix(".millrace-")
+        .suffix(".tmp")
+        .permissions(fs::Permissions::from_mode(mode))
+        .tempfile_in(dir)
 }
 
 /// Makes `path` its first `base` bytes followed by `suffix`, then syncs:
@@ -111,22 +120,45 @@ pub fn append_at(path: &Path, base: u64, suffix: &[u8]) -> io::Result<()> {
     f.sync_data()
 }
 
+/// Cuts `bytes` out of `path` at byte `at` by writing the rest to a temp
+/// file and renaming it over (synced, directory left to the caller, like
+/// [`write_file_synced`]). Returns `false`, changing nothing, when the file
+/// does not hold `bytes` at `at` (the cut was already made). The rest is
+/// copied by the kernel (`copy_file_range`), never read into memory, so
+/// taking the first card off a large backlog costs a copy, not a parse.
+pub fn cut(path: &Path, at: u64, bytes: &[u8]) -> io::Result<bool> {
+    use std::io::{Read, Seek, SeekFrom};
+    let path = &resolve_link(path)?;
+    let mut src = super::safe::open_regular(path)?;
+    let len = src.metadata()?.len();
+    let end = at + bytes.len() as u64;
+    if end > len {
+        return Ok(false);
+    }
+    let mut held = vec![0; bytes.len()];
+    src.seek(SeekFrom::Start(at))?;
+    src.read_exact(&mut held)?;
+    if held != bytes {
+        return Ok(false);
+    }
+    let mut tmp = temp_beside(path)?;
+    src.seek(SeekFrom::Start(0))?;
+    io::copy(&mut (&src).take(at), tmp.as_file_mut())?;
+    src.seek(SeekFrom::Start(end))?;
+    io::copy(&mut src, tmp.as_file_mut())?;
+    tmp.as_file().sync_data()?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(true)
+}
+
 /// Creates `path` with `contents` atomically and durably, refusing to
 /// replace an existing file (`AlreadyExists`).
 pub fn write_new(path: &Path, contents: &[u8]) -> io::Result<()> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    fs::create_dir_all(dir)?;
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".millrace-")
-        .suffix(".tmp")
-        .tempfile_in(dir)?;
+    let mut tmp = temp_beside(path)?;
     tmp.write_all(contents)?;
     tmp.as_file().sync_data()?;
     tmp.persist_noclobber(path).map_err(|e| e.error)?;
-    sync_dir(dir)
+    sync_dir(parent(path))
 }
 
 /// Appends `suffix` unless `path` already ends with it, then syncs. Safe to
@@ -176,6 +208,31 @@ pub fn sync_dir(dir: &Path) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_cut_happens_once_keeps_the_mode_and_writes_through_a_symlink() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().join("real.md");
+        fs::write(&real, "head\nCARD\ntail\n").unwrap();
+        fs::set_permissions(&real, fs::Permissions::from_mode(0o640)).unwrap();
+        let link = dir.path().join("link.md");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        assert!(cut(&link, 5, b"CARD\n").unwrap());
+        assert_eq!(fs::read_to_string(&real).unwrap(), "head\ntail\n");
+        assert!(fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        assert_eq!(
+            fs::metadata(&real).unwrap().permissions().mode() & 0o777,
+            0o640
+        );
+        // A replay finds other bytes there (or the file too short): no change.
+        assert!(!cut(&link, 5, b"CARD\n").unwrap());
+        assert!(!cut(&link, 50, b"CARD\n").unwrap());
+        assert_eq!(fs::read_to_string(&real).unwrap(), "head\ntail\n");
+    }
 
     #[test]
     fn replacing_keeps_modes_and_writes_through_symlinks() {

@@ -89,6 +89,25 @@ pub fn scan_first(text: &str) -> Option<CardRef<'_>> {
     scan(&text[start..offset]).1.into_iter().next()
 }
 
+/// Byte span of the first card of `text`: its heading to the next card's
+/// heading (or the end of `text`), and whether a next heading closed it
+/// (when `text` is a prefix of a longer file, an unclosed card may go on).
+pub fn first_span(text: &str) -> Option<(usize, usize, bool)> {
+    let mut offset = 0;
+    let mut start = None;
+    for line in text.split_inclusive('\n') {
+        if line.starts_with("##") && parse_heading(line.trim_end_matches(['\n', '\r'])).is_some() {
+            if let Some(start) = start {
+                return Some((start, offset, true));
+            }
+            start = Some(offset);
+        }
+        offset += line.len();
+    }
+    // A last line without its newline may be a heading cut in half.
+    Some((start?, text.len(), false))
+}
+
 /// Splits a store's text into its preamble and borrowed cards.
 pub fn scan(text: &str) -> (&str, Vec<CardRef<'_>>) {
     let mut starts = Vec::new();

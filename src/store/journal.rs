@@ -1,12 +1,13 @@
 //! Redo journal for multi-file queue mutations.
 //!
-//! Moving a card between stores rewrites two or more files. Each rewrite is
+//! Moving a card between stores changes two or more files. Each change is
 //! atomic, but a crash between them would leave the card in both stores or
-//! in none. So a mutation first writes the complete new contents of every
-//! file it touches into one journal file (atomically), then applies them,
-//! then deletes the journal. Whoever takes the queue lock next finds a
-//! leftover journal and re-applies it: applying is idempotent, and after it
-//! every card is in exactly one store.
+//! in none. So a mutation first records every change it will make in one
+//! journal file (atomically): small files whole, and for the large stores
+//! only the intent (append these bytes at this length, cut this card out at
+//! this offset). Then it applies them and deletes the journal. Whoever takes
+//! the queue lock next finds a leftover journal and re-applies it: every
+//! change is idempotent, and after it every card is in exactly one store.
 
 use crate::defs::layout::Layout;
 use std::io;
@@ -16,25 +17,54 @@ use serde::{Deserialize, Serialize};
 
 use super::atomic;
 
-/// One file's new state: its contents, or `None` to delete it. With
-/// `append`, `contents` is appended unless the file already ends with it
-/// (so large append-only stores are not rewritten, and a replay after a
-/// crash does not append twice).
-#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
-pub struct FileWrite {
-    /// Path relative to the agents directory.
-    pub path: String,
-    pub contents: Option<String>,
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub append: bool,
-    /// With `append`: the file's length before the append. A replay
-    /// truncates back to it first, so a torn append (a crash or a full disk
-    /// mid-write) is replaced, never followed by a second copy.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub base_len: Option<u64>,
+/// One file's change, recorded so that applying it twice is the same as
+/// applying it once.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum FileWrite {
+    /// The file's whole new contents, or `None` to delete it.
+    Replace {
+        /// Path relative to the agents directory.
+        path: String,
+        contents: Option<String>,
+    },
+    /// `contents` appended at byte `base_len`, the file's length before the
+    /// append. A replay truncates back to it first, so a torn append (a
+    /// crash or a full disk mid-write) is replaced, never followed by a
+    /// second copy; a file that already ends with it is left alone.
+    Append {
+        path: String,
+        contents: String,
+        base_len: u64,
+    },
+    /// `bytes` cut out of the file at byte `at`, if they are still there (a
+    /// replay after the cut finds the next card there instead and changes
+    /// nothing). The journal holds the card moved, not the store it leaves.
+    Cut {
+        path: String,
+        at: u64,
+        bytes: String,
+    },
 }
 
-#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
+impl FileWrite {
+    pub fn replace(path: &str, contents: String) -> FileWrite {
+        FileWrite::Replace {
+            path: path.to_string(),
+            contents: Some(contents),
+        }
+    }
+
+    fn path(&self) -> &str {
+        match self {
+            FileWrite::Replace { path, .. }
+            | FileWrite::Append { path, .. }
+            | FileWrite::Cut { path, .. } => path,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
 struct Entry {
     op: String,
     written_at: String,
@@ -47,7 +77,7 @@ pub fn journal_path(agents: &Path) -> PathBuf {
 
 /// Applies `writes` as one crash-atomic transaction. Caller holds the lock.
 pub fn commit(agents: &Path, op: &str, writes: Vec<FileWrite>) -> io::Result<()> {
-    if writes.len() == 1 && !writes[0].append {
+    if let [FileWrite::Replace { .. }] = writes.as_slice() {
         // One atomic rename needs no journal.
         return apply_all(agents, &writes);
     }
@@ -80,7 +110,7 @@ fn apply_all(agents: &Path, writes: &[FileWrite]) -> io::Result<()> {
     for w in writes {
         super::failpoint::hit("journal.apply")?;
         apply(agents, w)?;
-        if let Some(d) = Layout::of(agents).rel(&w.path).parent() {
+        if let Some(d) = Layout::of(agents).rel(w.path()).parent() {
             dirs.insert(d.to_path_buf());
         }
     }
@@ -113,14 +143,17 @@ pub fn pending(agents: &Path) -> bool {
 }
 
 fn apply(agents: &Path, w: &FileWrite) -> io::Result<()> {
-    let path = Layout::of(agents).rel(&w.path);
-    match &w.contents {
-        Some(text) if w.append => match w.base_len {
-            Some(base) => atomic::append_at(&path, base, text.as_bytes()),
-            None => atomic::append_once(&path, text.as_bytes()),
-        },
-        Some(text) => atomic::write_file_synced(&path, text.as_bytes()),
-        None => match std::fs::remove_file(&path) {
+    let path = Layout::of(agents).rel(w.path());
+    match w {
+        FileWrite::Append {
+            contents, base_len, ..
+        } => atomic::append_at(&path, *base_len, contents.as_bytes()),
+        FileWrite::Cut { at, bytes, .. } => atomic::cut(&path, *at, bytes.as_bytes()).map(drop),
+        FileWrite::Replace {
+            contents: Some(text),
+            ..
+        } => atomic::write_file_synced(&path, text.as_bytes()),
+        FileWrite::Replace { contents: None, .. } => match std::fs::remove_file(&path) {
             Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
             _ => Ok(()),
         },
@@ -142,17 +175,15 @@ mod tests {
         let a = dir.path();
         std::fs::write(a.join("from.md"), "card").unwrap();
         let writes = vec![
-            FileWrite {
+            FileWrite::Append {
                 path: "to.md".into(),
-                contents: Some("card".into()),
-                append: true,
-                base_len: None,
+                contents: "card".into(),
+                base_len: 0,
             },
-            FileWrite {
+            FileWrite::Cut {
                 path: "from.md".into(),
-                contents: Some(String::new()),
-                append: false,
-                base_len: None,
+                at: 0,
+                bytes: "card".into(),
             },
         ];
         CRASH_AFTER_JOURNAL.with(|c| c.set(true));

@@ -118,6 +118,14 @@ pub struct Queue {
     agents: PathBuf,
 }
 
+/// The backlog's first card and where it sits in the file.
+struct Head {
+    card: Card,
+    at: u64,
+    /// The card's bytes up to the next card's heading.
+    bytes: String,
+}
+
 impl Queue {
     pub fn new(agents: &Path) -> Queue {
         Queue {
@@ -255,12 +263,7 @@ impl Queue {
     fn commit(&self, op: &str, writes: Vec<(&str, String)>) -> Result<()> {
         let writes = writes
             .into_iter()
-            .map(|(path, contents)| FileWrite {
-                path: path.to_string(),
-                contents: Some(contents),
-                append: false,
-                base_len: None,
-            })
+            .map(|(path, contents)| FileWrite::replace(path, contents))
             .collect();
         self.commit_raw(op, writes)
     }
@@ -321,15 +324,14 @@ impl Queue {
         };
         self.commit_raw(
             "add_task",
-            vec![FileWrite {
+            vec![FileWrite::Append {
                 path: BACKLOG.into(),
-                contents: Some(format!("{separator}{}\n", card.raw)),
-                append: true,
-                base_len: Some(if text.trim().is_empty() {
+                contents: format!("{separator}{}\n", card.raw),
+                base_len: if text.trim().is_empty() {
                     0
                 } else {
                     text.len() as u64
-                }),
+                },
             }],
         )?;
         Ok(card)
@@ -343,17 +345,79 @@ impl Queue {
         if let Some(card) = active {
             return Ok(Some((card, false)));
         }
-        let mut backlog = self.read_store(BACKLOG)?;
-        if backlog.cards.is_empty() {
+        // Only the first card is read; the rest of the backlog is copied by
+        // the kernel, and the journal records the card, not the backlog.
+        let Some(head) = self.backlog_first()? else {
             return Ok(None);
-        }
-        let card = backlog.cards.remove(0);
-        active_store.cards = vec![card.clone()];
-        self.commit(
+        };
+        active_store.cards = vec![head.card.clone()];
+        self.commit_raw(
             "promote_next",
-            vec![(ACTIVE, active_store.render()), (BACKLOG, backlog.render())],
+            vec![
+                FileWrite::replace(ACTIVE, active_store.render()),
+                FileWrite::Cut {
+                    path: BACKLOG.into(),
+                    at: head.at,
+                    bytes: head.bytes,
+                },
+            ],
         )?;
-        Ok(Some((card, true)))
+        Ok(Some((head.card, true)))
+    }
+
+    /// The backlog's first card with its byte span (heading to the next
+    /// card's heading), reading only as far as that next heading.
+    fn backlog_first(&self) -> Result<Option<Head>> {
+        use std::io::Read;
+        let path = Layout::of(&self.agents).rel(BACKLOG);
+        let io = |source| QueueError::Io {
+            path: path.clone(),
+            source,
+        };
+        let file = match super::safe::open_regular(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(io(e)),
+        };
+        let mut reader = file.take(STORE_LIMIT);
+        let mut buf = Vec::new();
+        let mut want = 64 << 10;
+        loop {
+            let got = (&mut reader).take(want).read_to_end(&mut buf).map_err(io)?;
+            let eof = (got as u64) < want;
+            // Only the first card must be UTF-8 (a chunk may also end
+            // inside a character); a bad byte further on is reported when
+            // its card is reached.
+            let (text, bad_at) = match std::str::from_utf8(&buf) {
+                Ok(t) => (t, None),
+                Err(e) => {
+                    let valid = std::str::from_utf8(&buf[..e.valid_up_to()]).expect("valid prefix");
+                    let bad = (eof || e.error_len().is_some()).then_some(e.valid_up_to());
+                    (valid, bad)
+                }
+            };
+            let span = super::cards::first_span(text);
+            if let Some((start, end, closed)) = span {
+                if closed || (eof && bad_at.is_none()) {
+                    let bytes = &text[start..end];
+                    return Ok(Some(Head {
+                        card: super::cards::scan(bytes).1[0].to_card(),
+                        at: start as u64,
+                        bytes: bytes.to_string(),
+                    }));
+                }
+            }
+            match bad_at {
+                Some(at) => {
+                    return Err(io(std::io::Error::new(
+                        std::io::ErrorKind::InvalidData,
+                        format!("not UTF-8 (first bad byte at offset {at})"),
+                    )))
+                }
+                None if eof => return Ok(None),
+                None => want *= 2,
+            }
+        }
     }
 
     /// Moves the active card `id` to the archive.
@@ -385,35 +449,50 @@ impl Queue {
         };
         // The archive only grows: append the card instead of rewriting the
         // whole file (it holds every task ever finished).
-        let archive_path = Layout::of(&self.agents).rel(ARCHIVE);
-        let existing = super::safe::read_text(&archive_path, STORE_LIMIT)
-            .ok()
-            .map(String::into_bytes);
-        let separator = match existing.as_deref() {
-            None => format!("{}\n\n", default_preamble(ARCHIVE)),
-            Some(b) if b.is_empty() || b.ends_with(b"\n\n") => String::new(),
-            Some(b) if b.ends_with(b"\n") => "\n".to_string(),
-            Some(_) => "\n\n".to_string(),
-        };
+        let (base_len, separator) = self.append_point(ARCHIVE)?;
         active_store.cards.clear();
         self.commit_raw(
             "archive_task",
             vec![
-                FileWrite {
+                FileWrite::Append {
                     path: ARCHIVE.into(),
-                    contents: Some(format!("{separator}{}\n", card.raw)),
-                    append: true,
-                    base_len: Some(existing.as_ref().map_or(0, |b| b.len() as u64)),
+                    contents: format!("{separator}{}\n", card.raw),
+                    base_len,
                 },
-                FileWrite {
-                    path: ACTIVE.into(),
-                    contents: Some(active_store.render()),
-                    append: false,
-                    base_len: None,
-                },
+                FileWrite::replace(ACTIVE, active_store.render()),
             ],
         )?;
         Ok(card)
+    }
+
+    /// Where a card is appended to store `name`, and what must go before it
+    /// so that the file reads as `render` would write it; reads only the
+    /// file's last two bytes.
+    fn append_point(&self, name: &str) -> Result<(u64, String)> {
+        use std::io::{Read, Seek, SeekFrom};
+        let path = Layout::of(&self.agents).rel(name);
+        let io = |source| QueueError::Io {
+            path: path.clone(),
+            source,
+        };
+        let mut file = match super::safe::open_regular(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Ok((0, format!("{}\n\n", default_preamble(name))))
+            }
+            Err(e) => return Err(io(e)),
+        };
+        let len = file.metadata().map_err(io)?.len();
+        let mut tail = Vec::with_capacity(2);
+        file.seek(SeekFrom::Start(len.saturating_sub(2)))
+            .map_err(io)?;
+        file.read_to_end(&mut tail).map_err(io)?;
+        let separator = match tail.as_slice() {
+            [] | [.., b'\n', b'\n'] => "",
+            [.., b'\n'] => "\n",
+            _ => "\n\n",
+        };
+        Ok((len, separator.to_string()))
     }
 
     /// Rewrites the backlog in the given order (spec §3.4 validation).
@@ -857,6 +936,52 @@ mod tests {
             archive.starts_with("# Task Archive\n\n## 2026-11-23 - One\nbody"),
             "{archive}"
         );
+    }
+
+    #[test]
+    fn promote_reads_past_a_first_card_longer_than_a_chunk_and_keeps_the_rest_verbatim() {
+        let (dir, q) = queue();
+        let long_body = "ä line of a long card body\n".repeat(10_000); // ~270 KiB
+        let rest = "## 2026-11-23 - Second\n\nbody two\n\n\n## 2026-11-23 - Third\nx\n";
+        let text = format!(
+            "# Task Backlog\n\nhand-written note\n\n## 2026-11-23 - First\n{long_body}\n{rest}"
+        );
+        std::fs::write(dir.path().join(BACKLOG), &text).unwrap();
+        let (c, _) = q.active_or_promote().unwrap().unwrap();
+        assert_eq!(c.id, "2026-11-23__first");
+        assert_eq!(c.raw.lines().count(), 10_001);
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join(BACKLOG)).unwrap(),
+            format!("# Task Backlog\n\nhand-written note\n\n{rest}"),
+            "the preamble and the cards behind are untouched"
+        );
+        // The last card closes at the end of the file.
+        q.archive_active(&c.id).unwrap();
+        q.active_or_promote().unwrap();
+        q.archive_active("2026-11-23__second").unwrap();
+        let (last, _) = q.active_or_promote().unwrap().unwrap();
+        assert_eq!(last.raw, "## 2026-11-23 - Third\nx");
+        assert_eq!(q.backlog_depth().unwrap(), 0);
+        q.archive_active(&last.id).unwrap();
+        assert!(q.active_or_promote().unwrap().is_none());
+    }
+
+    #[test]
+    fn a_first_card_that_is_not_utf8_is_refused_with_the_file_and_nothing_moves() {
+        let (dir, q) = queue();
+        let mut text = b"# Task Backlog\n\n## 2026-11-23 - Bad \xff title\nbody\n".to_vec();
+        std::fs::write(dir.path().join(BACKLOG), &text).unwrap();
+        let err = q.active_or_promote().unwrap_err().to_string();
+        assert!(
+            err.contains("tasksbacklog.md") && err.contains("not UTF-8"),
+            "{err}"
+        );
+        assert_eq!(std::fs::read(dir.path().join(BACKLOG)).unwrap(), text);
+        assert!(q.active().unwrap().is_none());
+        // A bad byte in a later card does not stop the first from running.
+        text = b"## 2026-11-23 - Good\nbody\n\n## 2026-11-23 - Later \xff\n".to_vec();
+        std::fs::write(dir.path().join(BACKLOG), &text).unwrap();
+        assert_eq!(q.active_or_promote().unwrap().unwrap().0.title, "Good");
     }
 
     #[test]
