@@ -4,7 +4,7 @@
 //! 1M-line event log; `status` with 10k run directories.
 //!
 //! Each figure is the median wall time of whole release-binary processes,
-//! and the largest peak RSS among them (from `wait4`). Sizes can be chosen
+//! and the peak RSS of one more run under `/usr/bin/time`. Sizes can be chosen
 //! with `SCALE_SIZES=1000,10000`. Figures go to docs/benchmarks.md.
 
 mod common;
@@ -17,47 +17,76 @@ use common::{millrace, trivial_runner_workspace, BIN};
 
 const RUNS: usize = 7;
 
-/// Runs one process to completion: wall time and peak RSS in KiB.
-fn measure(ws: &Path, args: &[&str]) -> (f64, i64) {
+/// Runs one process to completion: its wall time in ms.
+fn wall(ws: &Path, args: &[&str]) -> f64 {
     let t = Instant::now();
-    let child = Command::new(BIN)
+    let status = Command::new(BIN)
         .arg("--config")
         .arg(ws.join("millrace.toml"))
         .args(args)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
-        .spawn()
+        .status()
         .unwrap();
-    // Reaped by `wait4` below (for its rusage), not by `Child::wait`.
-    let pid = std::mem::ManuallyDrop::new(child).id() as libc::pid_t;
-    let mut status = 0;
-    // SAFETY: plain FFI calls with valid out-pointers.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-    let wall = t.elapsed().as_secs_f64() * 1000.0;
-    assert_eq!(r, pid);
-    assert!(
-        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
-        "{args:?} failed"
-    );
-    (wall, usage.ru_maxrss)
+    assert!(status.success(), "{args:?} failed");
+    t.elapsed().as_secs_f64() * 1000.0
+}
+
+/// Peak RSS in KiB of one more run, from `/usr/bin/time` (a process
+/// spawned from this large benchmark process would be charged this
+/// process's pages until it execs); 0 without it.
+fn peak_rss(ws: &Path, args: &[&str]) -> i64 {
+    let out = tempfile::NamedTempFile::new().unwrap();
+    let ran = Command::new("/usr/bin/time")
+        .args(["-f", "%M", "-o"])
+        .arg(out.path())
+        .arg(BIN)
+        .arg("--config")
+        .arg(ws.join("millrace.toml"))
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+    match ran {
+        Ok(s) if s.success() => std::fs::read_to_string(out.path())
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap_or(0),
+        _ => 0,
+    }
+}
+
+fn measure(ws: &Path, args: &[&str]) -> (f64, i64) {
+    (wall(ws, args), 0)
 }
 
 fn row(label: &str, samples: Vec<(f64, i64)>) {
-    let mut walls: Vec<f64> = samples.iter().map(|s| s.0).collect();
+    let mut walls: Vec<f64> = samples
+        .iter()
+        .map(|s| s.0)
+        .filter(|w| !w.is_nan())
+        .collect();
     walls.sort_by(|a, b| a.partial_cmp(b).unwrap());
     let rss = samples.iter().map(|s| s.1).max().unwrap_or(0);
+    let rss = if rss > 0 {
+        format!("peak RSS {:.1} MB", rss as f64 / 1024.0)
+    } else {
+        "peak RSS n/a".into()
+    };
     println!(
-        "{label}: median {:.1} ms, min {:.1} ms, peak RSS {:.1} MB ({} runs)",
+        "{label}: median {:.1} ms, min {:.1} ms, {rss} ({} runs)",
         walls[walls.len() / 2],
         walls[0],
-        rss as f64 / 1024.0,
         walls.len()
     );
 }
 
+/// `RUNS` timed runs, then one more for the peak RSS.
 fn repeat(ws: &Path, args: &[&str]) -> Vec<(f64, i64)> {
-    (0..RUNS).map(|_| measure(ws, args)).collect()
+    let mut samples: Vec<_> = (0..RUNS).map(|_| measure(ws, args)).collect();
+    samples.push((f64::NAN, peak_rss(ws, args)));
+    samples
 }
 
 /// `n` cards written straight into the backlog (no add-task per card).
@@ -91,9 +120,10 @@ fn cards(n: usize) {
     ] {
         row(&format!("{n} cards: {name}"), repeat(&ws, args));
     }
-    let adds = (0..RUNS)
+    let mut adds: Vec<_> = (0..RUNS)
         .map(|i| measure(&ws, &["add-task", &format!("Added task {i}")]))
         .collect();
+    adds.push((f64::NAN, peak_rss(&ws, &["add-task", "Added for the RSS"])));
     row(&format!("{n} cards: add-task"), adds);
 
     // `queue reorder` takes every id on the command line; at 100k that is
@@ -117,9 +147,7 @@ fn cards(n: usize) {
         .collect();
     row(&format!("{n} cards: queue reorder (in-process)"), reorders);
 
-    let once = (0..RUNS)
-        .map(|_| measure(&ws, &["start", "--once"]))
-        .collect();
+    let once = repeat(&ws, &["start", "--once"]);
     row(&format!("{n} cards: start --once (one task)"), once);
 
     // A daemon drains 20 tasks off the same backlog.

@@ -56,13 +56,6 @@ pub fn view(ws: &Workspace, with_backlog: bool) -> Result<QueueView> {
     let queue = Queue::new(&ws.agents);
     let mut view = queue.view(with_backlog)?;
     view.frozen_batches = queue.frozen_batches()?;
-    view.warnings = if with_backlog {
-        // The cards are built for the output anyway: reuse their ids.
-        let ids = view.backlog.iter().map(|t| t.task_id.as_str());
-        queue.lint_with(Some(ids))?
-    } else {
-        queue.lint_with(None::<std::iter::Empty<&str>>)?
-    };
     Ok(view)
 }
 

@@ -250,25 +250,24 @@ pub fn parse_heading(line: &str) -> Option<(&str, &str)> {
 pub fn lint(text: &str) -> Vec<String> {
     let (mut out, line_of_card) = lint_headings(text);
     let (_, cards) = scan(text);
-    let ids: Vec<String> = cards.iter().map(|c| c.view().task_id).collect();
-    out.extend(duplicate_ids(ids.iter().map(String::as_str), &line_of_card));
-    out
-}
-
-/// The ids used twice, as `line N: …` (`lines[i]` is card `i`'s heading).
-pub fn duplicate_ids<'a>(ids: impl Iterator<Item = &'a str>, lines: &[usize]) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut seen: std::collections::HashMap<&str, usize> = Default::default();
-    for (id, line) in ids.zip(lines.iter().copied()) {
-        if let Some(first) = seen.get(id) {
-            out.push(format!(
-                "line {line}: task id `{id}` is also used at line {first}; `start` runs the first, `reorder` refuses both"
-            ));
-        } else {
-            seen.insert(id, line);
+    let mut seen: std::collections::HashMap<String, usize> = Default::default();
+    for (card, line) in cards.iter().zip(line_of_card) {
+        let id = card.view().task_id;
+        match seen.get(&id) {
+            Some(&first) => out.push(duplicate_warning(line, &id, first)),
+            None => {
+                seen.insert(id, line);
+            }
         }
     }
     out
+}
+
+/// The lint line for task id `id` at `line`, first used at `first`.
+pub fn duplicate_warning(line: usize, id: &str, first: usize) -> String {
+    format!(
+        "line {line}: task id `{id}` is also used at line {first}; `start` runs the first, `reorder` refuses both"
+    )
 }
 
 /// Headings without a title (`line N: …`), and the line of every card
@@ -277,29 +276,44 @@ pub fn lint_headings(text: &str) -> (Vec<String>, Vec<usize>) {
     let mut out = Vec::new();
     let mut line_of_card = Vec::new();
     for (i, line) in text.lines().enumerate() {
-        // Only `## ` lines can be headings; everything else is skipped cheaply.
-        let Some(rest) = line.strip_prefix("## ") else {
-            continue;
-        };
-        if parse_heading(line).is_some() {
-            line_of_card.push(i + 1);
-            continue;
-        }
-        // Looks like a heading (`## <date> -`) but has no title.
-        let r = rest.trim();
-        let dated = r.len() >= 10 && {
-            let b = r.as_bytes();
-            b[..4].iter().all(u8::is_ascii_digit) && b[4] == b'-' && b[7] == b'-'
-        };
-        let tail = r.get(10..).unwrap_or("").trim();
-        if dated && matches!(tail, "" | "-" | "—") {
-            out.push(format!(
-                "line {}: a card heading without a title; it is read as part of the card above",
-                i + 1
-            ));
+        match heading_kind(line) {
+            Some(Heading::Card) => line_of_card.push(i + 1),
+            Some(Heading::Untitled) => out.push(untitled_warning(i + 1)),
+            None => {}
         }
     }
     (out, line_of_card)
+}
+
+/// What a `## ` line is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Heading {
+    /// A card heading.
+    Card,
+    /// Looks like a card heading (`## <date> -`) but has no title, so it
+    /// is read as part of the card above.
+    Untitled,
+}
+
+/// Whether `line` is a card heading or a heading without a title; `None`
+/// for every other line (cheaply: only `## ` lines are looked at).
+pub fn heading_kind(line: &str) -> Option<Heading> {
+    let rest = line.strip_prefix("## ")?;
+    if parse_heading(line).is_some() {
+        return Some(Heading::Card);
+    }
+    let r = rest.trim();
+    let dated = r.len() >= 10 && {
+        let b = r.as_bytes();
+        b[..4].iter().all(u8::is_ascii_digit) && b[4] == b'-' && b[7] == b'-'
+    };
+    let tail = r.get(10..).unwrap_or("").trim();
+    (dated && matches!(tail, "" | "-" | "—")).then_some(Heading::Untitled)
+}
+
+/// The lint line for an untitled heading at `line`.
+pub fn untitled_warning(line: usize) -> String {
+    format!("line {line}: a card heading without a title; it is read as part of the card above")
 }
 
 /// Lowercase; runs of characters outside `[a-z0-9]` become `-`; trimmed;

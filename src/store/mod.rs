@@ -15,5 +15,6 @@ pub mod queue;
 pub mod runs;
 pub mod safe;
 pub mod status;
+pub mod stream;
 pub mod time;
 pub mod workspace;

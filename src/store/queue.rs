@@ -118,6 +118,11 @@ pub struct Queue {
     agents: PathBuf,
 }
 
+/// What [`Queue::backlog_depth_memo`] last counted: the backlog file's
+/// identity, size and change time, and its depth.
+#[derive(Debug, Default)]
+pub struct DepthMemo(Option<((u64, u64, u64, i64, i64), usize)>);
+
 /// The backlog's first card and where it sits in the file.
 struct Head {
     card: Card,
@@ -171,13 +176,20 @@ impl Queue {
         Ok((store, card))
     }
 
-    /// The queue now. Takes the lock only to recover a crashed mutation.
+    /// Read paths take no lock; with a journal left by an unfinished
+    /// mutation they wait for the lock (finishing it if it crashed) and
+    /// hold it while they read.
+    fn settled(&self) -> Result<Option<FileLock>> {
+        if journal::pending(&self.agents) {
+            return self.lock().map(Some);
+        }
+        Ok(None)
+    }
+
+    /// The queue now, every card built (small stores and mutations only;
+    /// read paths over the backlog stream it).
     pub fn snapshot(&self) -> Result<Snapshot> {
-        let _guard = if journal::pending(&self.agents) {
-            Some(self.lock()?)
-        } else {
-            None
-        };
+        let _settled = self.settled()?;
         let (_, active) = self.read_active()?;
         Ok(Snapshot {
             active,
@@ -185,79 +197,135 @@ impl Queue {
         })
     }
 
-    /// The queue view without building owned cards (read path for large
-    /// backlogs).
+    /// The queue view and the stores' lint from one constant-memory pass
+    /// over the backlog (`with_backlog` keeps every card's view).
     pub fn view(&self, with_backlog: bool) -> Result<QueueView> {
-        if journal::pending(&self.agents) {
-            return self.snapshot().map(|s| s.view(with_backlog));
-        }
+        let _settled = self.settled()?;
         let active = self.read_active()?.1.map(|c| c.view());
-        let path = Layout::of(&self.agents).rel(BACKLOG);
-        let text = match super::safe::read_text(&path, STORE_LIMIT) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-            Err(source) => return Err(QueueError::Io { path, source }),
-        };
-        let (_, cards) = super::cards::scan(&text);
-        let next_task = cards.first().map(|c| c.view());
+        let mut warnings = self.walk(ACTIVE, |_| {})?;
+        let (mut backlog, mut depth, mut next_task) = (Vec::new(), 0, None);
+        warnings.extend(self.walk(BACKLOG, |view| {
+            depth += 1;
+            if next_task.is_none() {
+                next_task = Some(view.clone());
+            }
+            if with_backlog {
+                backlog.push(view);
+            }
+        })?);
         Ok(QueueView {
             active_task: active,
-            backlog: if with_backlog {
-                cards.iter().map(|c| c.view()).collect()
-            } else {
-                Vec::new()
-            },
-            backlog_depth: cards.len(),
+            backlog,
+            backlog_depth: depth,
             frozen_batches: Vec::new(),
             next_task,
-            warnings: Vec::new(),
+            warnings,
         })
+    }
+
+    /// Every card of store `name` in one constant-memory pass: `each` gets
+    /// each card's view; returns the store's lint (headings without a
+    /// title, then ids used twice), each line prefixed with the store's name.
+    fn walk(&self, name: &str, mut each: impl FnMut(TaskView)) -> Result<Vec<String>> {
+        use super::cards::{heading_kind, Heading};
+        let path = Layout::of(&self.agents).rel(name);
+        let mut untitled = Vec::new();
+        let mut duplicates = Vec::new();
+        let mut seen: std::collections::HashMap<String, usize> = Default::default();
+        super::stream::cards(
+            &path,
+            STORE_LIMIT,
+            |n, line| {
+                if heading_kind(line) == Some(Heading::Untitled) {
+                    untitled.push(format!("{name} {}", super::cards::untitled_warning(n)));
+                }
+            },
+            |n, card| {
+                let view = card.view();
+                match seen.get(&view.task_id) {
+                    Some(&first) => duplicates.push(format!(
+                        "{name} {}",
+                        super::cards::duplicate_warning(n, &view.task_id, first)
+                    )),
+                    None => {
+                        seen.insert(view.task_id.clone(), n);
+                    }
+                }
+                each(view);
+                std::ops::ControlFlow::Continue(())
+            },
+        )
+        .map_err(|source| QueueError::Io { path, source })?;
+        untitled.append(&mut duplicates);
+        Ok(untitled)
     }
 
     /// The active card only (does not read the backlog).
     pub fn active(&self) -> Result<Option<Card>> {
-        if journal::pending(&self.agents) {
-            return self.snapshot().map(|s| s.active);
-        }
+        let _settled = self.settled()?;
         Ok(self.read_active()?.1)
     }
 
     /// Number of backlog cards, the first one (the only one built), and
-    /// headings without a title, from one read of the backlog.
+    /// headings without a title, from one constant-memory pass.
     pub fn backlog_head(&self) -> Result<(usize, Option<TaskView>, Vec<String>)> {
-        let path = Layout::of(&self.agents).rel(BACKLOG);
-        let text = match super::safe::read_text(&path, STORE_LIMIT) {
-            Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-            Err(source) => return Err(QueueError::Io { path, source }),
-        };
-        let warnings = super::cards::lint_headings(&text)
-            .0
-            .into_iter()
-            .map(|w| format!("{BACKLOG} {w}"))
-            .collect();
-        if journal::pending(&self.agents) {
-            let s = self.snapshot()?;
-            return Ok((s.backlog.len(), s.backlog.first().map(Card::view), warnings));
-        }
-        Ok((
-            StoreFile::count_cards(&text),
-            super::cards::scan_first(&text).map(|c| c.view()),
-            warnings,
-        ))
+        use super::cards::{heading_kind, Heading};
+        let _settled = self.settled()?;
+        let (mut depth, mut first, mut warnings) = (0, String::new(), Vec::new());
+        self.backlog_lines(|n, line| {
+            match heading_kind(line) {
+                Some(Heading::Card) => depth += 1,
+                Some(Heading::Untitled) => {
+                    warnings.push(format!("{BACKLOG} {}", super::cards::untitled_warning(n)))
+                }
+                None => {}
+            }
+            if depth == 1 {
+                first.push_str(line);
+                first.push('\n');
+            }
+        })?;
+        let next = super::cards::scan_first(&first).map(|c| c.view());
+        Ok((depth, next, warnings))
     }
 
-    /// Number of backlog cards, without building them.
+    /// Number of backlog cards, counted over the headings in one
+    /// constant-memory pass (no card is built).
     pub fn backlog_depth(&self) -> Result<usize> {
-        if journal::pending(&self.agents) {
-            return self.snapshot().map(|s| s.backlog.len());
+        let _settled = self.settled()?;
+        let mut depth = 0;
+        self.backlog_lines(|_, line| {
+            if line.starts_with("##") && super::cards::parse_heading(line).is_some() {
+                depth += 1;
+            }
+        })?;
+        Ok(depth)
+    }
+
+    /// [`Queue::backlog_depth`], recounted only when the backlog file is
+    /// not the one `memo` counted (another inode, size or change time).
+    pub fn backlog_depth_memo(&self, memo: &mut DepthMemo) -> Result<usize> {
+        use std::os::unix::fs::MetadataExt;
+        let sig = std::fs::metadata(Layout::of(&self.agents).rel(BACKLOG))
+            .ok()
+            .map(|m| (m.dev(), m.ino(), m.len(), m.ctime(), m.ctime_nsec()));
+        if let (Some(sig), Some((seen, depth))) = (sig, memo.0) {
+            if sig == seen && !journal::pending(&self.agents) {
+                return Ok(depth);
+            }
         }
+        let depth = self.backlog_depth()?;
+        memo.0 = sig.map(|s| (s, depth));
+        Ok(depth)
+    }
+
+    fn backlog_lines(&self, mut f: impl FnMut(usize, &str)) -> Result<()> {
         let path = Layout::of(&self.agents).rel(BACKLOG);
-        match super::safe::read_text(&path, STORE_LIMIT) {
-            Ok(text) => Ok(StoreFile::count_cards(&text)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(0),
-            Err(source) => Err(QueueError::Io { path, source }),
-        }
+        super::stream::lines(&path, STORE_LIMIT, |n, line| {
+            f(n, line);
+            std::ops::ControlFlow::Continue(())
+        })
+        .map_err(|source| QueueError::Io { path, source })
     }
 
     fn commit(&self, op: &str, writes: Vec<(&str, String)>) -> Result<()> {
@@ -278,60 +346,45 @@ impl Queue {
     /// Appends a card to the backlog (`add-task`).
     ///
     /// The card is appended (journaled with the backlog's length, so a torn
-    /// append is replaced on replay); the backlog is read only to refuse a
-    /// duplicate id, never rewritten.
+    /// append is replaced on replay); the backlog is streamed once to refuse
+    /// a duplicate id (a card's view is built only when its text may hold
+    /// the id), never held in memory or rewritten.
     pub fn add(&self, card: Card) -> Result<Card> {
         let _lock = self.lock()?;
-        let path = Layout::of(&self.agents).rel(BACKLOG);
-        let text = match super::safe::read_text(&path, STORE_LIMIT) {
-            Ok(t) => Some(t),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-            Err(source) => return Err(QueueError::Io { path, source }),
-        };
         let (_, active) = self.read_active()?;
-        // Cards are built only when the text may hold the id at all.
-        let queued = text.as_deref().is_some_and(|t| {
-            super::cards::may_hold_id(t, &card.id)
-                && super::cards::scan(t)
-                    .1
-                    .iter()
-                    .any(|c| c.view().task_id == card.id)
-        });
+        let path = Layout::of(&self.agents).rel(BACKLOG);
+        let (mut queued, mut blank) = (false, true);
+        super::stream::cards(
+            &path,
+            STORE_LIMIT,
+            |_, line| blank &= line.trim().is_empty(),
+            |_, c| {
+                queued = super::cards::may_hold_id(c.raw, &card.id) && c.view().task_id == card.id;
+                if queued {
+                    std::ops::ControlFlow::Break(())
+                } else {
+                    std::ops::ControlFlow::Continue(())
+                }
+            },
+        )
+        .map_err(|source| QueueError::Io { path, source })?;
         if queued || active.as_ref().is_some_and(|a| a.id == card.id) {
             return Err(QueueError::Invalid(format!(
                 "task id `{}` is already queued; use another title or add a `**Task-ID:**` field",
                 card.id
             )));
         }
-        let Some(text) = text else {
-            // No backlog yet: write it whole.
-            let store = StoreFile {
-                preamble: default_preamble(BACKLOG).to_string(),
-                cards: vec![card.clone()],
-            };
-            self.commit("add_task", vec![(BACKLOG, store.render())])?;
-            return Ok(card);
-        };
-        // What `render` would put between the last card and this one.
-        let separator = if text.trim().is_empty() {
-            format!("{}\n\n", default_preamble(BACKLOG))
-        } else if text.ends_with("\n\n") {
-            String::new()
-        } else if text.ends_with('\n') {
-            "\n".to_string()
-        } else {
-            "\n\n".to_string()
+        // A blank backlog is replaced by the preamble and the card.
+        let (base_len, separator) = match self.append_point(BACKLOG)? {
+            (len, _) if len > 0 && blank => (0, format!("{}\n\n", default_preamble(BACKLOG))),
+            point => point,
         };
         self.commit_raw(
             "add_task",
             vec![FileWrite::Append {
                 path: BACKLOG.into(),
                 contents: format!("{separator}{}\n", card.raw),
-                base_len: if text.trim().is_empty() {
-                    0
-                } else {
-                    text.len() as u64
-                },
+                base_len,
             }],
         )?;
         Ok(card)
@@ -739,39 +792,8 @@ impl Queue {
     /// Problems in the active and backlog stores' text, each prefixed with
     /// the store's file name.
     pub fn lint(&self) -> Result<Vec<String>> {
-        self.lint_with(None::<std::iter::Empty<&str>>)
-    }
-
-    /// [`Queue::lint`], with the backlog's ids when the caller has them
-    /// (then only headings are scanned: no card is built twice).
-    pub fn lint_with<'a>(
-        &self,
-        backlog_ids: Option<impl Iterator<Item = &'a str>>,
-    ) -> Result<Vec<String>> {
-        let mut out = Vec::new();
-        let mut backlog_ids = backlog_ids;
-        for name in [ACTIVE, BACKLOG] {
-            let path = Layout::of(&self.agents).rel(name);
-            let text = match super::safe::read_text(&path, STORE_LIMIT) {
-                Ok(t) => t,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-                Err(source) => return Err(QueueError::Io { path, source }),
-            };
-            let ids = if name == BACKLOG {
-                backlog_ids.take()
-            } else {
-                None
-            };
-            let found = match ids {
-                Some(ids) => {
-                    let (mut w, lines) = super::cards::lint_headings(&text);
-                    w.extend(super::cards::duplicate_ids(ids, &lines));
-                    w
-                }
-                _ => super::cards::lint(&text),
-            };
-            out.extend(found.into_iter().map(|w| format!("{name} {w}")));
-        }
+        let mut out = self.walk(ACTIVE, |_| {})?;
+        out.extend(self.walk(BACKLOG, |_| {})?);
         Ok(out)
     }
 
