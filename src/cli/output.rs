@@ -42,7 +42,7 @@ impl Output {
     pub fn new(format: Format) -> Output {
         Output {
             format,
-            out: io::BufWriter::new(io::stdout()),
+            out: io::BufWriter::with_capacity(64 << 10, io::stdout()),
         }
     }
 

@@ -329,10 +329,12 @@ pub fn may_hold_id(text: &str, id: &str) -> bool {
     let Some((date, s)) = id.split_once("__") else {
         return true;
     };
-    text.lines()
-        .filter(|l| l.starts_with("## "))
-        .filter_map(parse_heading)
-        .any(|(d, t)| d == date && slug_eq(t, s))
+    // Only lines holding the date can be headings of that date.
+    text.match_indices(date).any(|(at, _)| {
+        let start = text[..at].rfind('\n').map_or(0, |i| i + 1);
+        let end = text[at..].find('\n').map_or(text.len(), |i| at + i);
+        parse_heading(&text[start..end]).is_some_and(|(d, t)| d == date && slug_eq(t, s))
+    })
 }
 
 /// `slug(title) == s` without building the slug (ASCII titles).
@@ -373,13 +375,14 @@ pub fn slug(text: &str) -> String {
         lowered = text.to_lowercase();
         &lowered
     };
-    for c in text.chars().map(|c| c.to_ascii_lowercase()) {
+    // Only ASCII letters and digits are kept, so bytes will do.
+    for c in text.bytes().map(|c| c.to_ascii_lowercase()) {
         if c.is_ascii_lowercase() || c.is_ascii_digit() {
             if dash && !out.is_empty() {
                 out.push('-');
             }
             dash = false;
-            out.push(c);
+            out.push(char::from(c));
         } else {
             dash = true;
         }

@@ -121,7 +121,10 @@ pub struct Queue {
 /// What [`Queue::backlog_depth_memo`] last counted: the backlog file's
 /// identity, size and change time, and its depth.
 #[derive(Debug, Default)]
-pub struct DepthMemo(Option<((u64, u64, u64, i64, i64), usize)>);
+pub struct DepthMemo(Option<(FileSig, usize)>);
+
+/// A file's device, inode, size and change time (seconds, nanoseconds).
+type FileSig = (u64, u64, u64, i64, i64);
 
 /// The backlog's first card and where it sits in the file.
 struct Head {
@@ -227,37 +230,56 @@ impl Queue {
     /// each card's view; returns the store's lint (headings without a
     /// title, then ids used twice), each line prefixed with the store's name.
     fn walk(&self, name: &str, mut each: impl FnMut(TaskView)) -> Result<Vec<String>> {
-        use super::cards::{heading_kind, Heading};
+        use super::stream::Item;
         let path = Layout::of(&self.agents).rel(name);
+        let io = |source| QueueError::Io {
+            path: path.clone(),
+            source,
+        };
+        // Places are byte offsets until the end, when the few that are
+        // reported get their line numbers.
         let mut untitled = Vec::new();
-        let mut duplicates = Vec::new();
-        let mut seen: std::collections::HashMap<String, usize> = Default::default();
-        super::stream::cards(
-            &path,
-            STORE_LIMIT,
-            |n, line| {
-                if heading_kind(line) == Some(Heading::Untitled) {
-                    untitled.push(format!("{name} {}", super::cards::untitled_warning(n)));
-                }
-            },
-            |n, card| {
-                let view = card.view();
-                match seen.get(&view.task_id) {
-                    Some(&first) => duplicates.push(format!(
-                        "{name} {}",
-                        super::cards::duplicate_warning(n, &view.task_id, first)
-                    )),
-                    None => {
-                        seen.insert(view.task_id.clone(), n);
+        let mut duplicates: Vec<(u64, String, u64)> = Vec::new();
+        // A fast hasher: ids come from the workspace's own files and a
+        // 100k-card lint hashes 100k of them.
+        let mut seen: foldhash::HashMap<String, u64> = Default::default();
+        super::stream::cards(&path, STORE_LIMIT, |at, item| {
+            match item {
+                Item::Untitled => untitled.push(at),
+                Item::Card(card) => {
+                    let view = card.view();
+                    match seen.get(&view.task_id) {
+                        Some(&first) => duplicates.push((at, view.task_id.clone(), first)),
+                        None => {
+                            seen.insert(view.task_id.clone(), at);
+                        }
                     }
+                    each(view);
                 }
-                each(view);
-                std::ops::ControlFlow::Continue(())
-            },
-        )
-        .map_err(|source| QueueError::Io { path, source })?;
-        untitled.append(&mut duplicates);
-        Ok(untitled)
+            }
+            std::ops::ControlFlow::Continue(())
+        })
+        .map_err(io)?;
+        let mut places = untitled.clone();
+        places.extend(duplicates.iter().flat_map(|d| [d.0, d.2]));
+        let lines = super::stream::line_numbers(&path, &places).map_err(io)?;
+        let (untitled_lines, duplicate_lines) = lines.split_at(untitled.len());
+        let mut out: Vec<String> = untitled_lines
+            .iter()
+            .map(|&n| format!("{name} {}", super::cards::untitled_warning(n)))
+            .collect();
+        out.extend(
+            duplicates
+                .iter()
+                .zip(duplicate_lines.chunks(2))
+                .map(|(d, l)| {
+                    format!(
+                        "{name} {}",
+                        super::cards::duplicate_warning(l[0], &d.1, l[1])
+                    )
+                }),
+        );
+        Ok(out)
     }
 
     /// The active card only (does not read the backlog).
@@ -266,26 +288,19 @@ impl Queue {
         Ok(self.read_active()?.1)
     }
 
-    /// Number of backlog cards, the first one (the only one built), and
-    /// headings without a title, from one constant-memory pass.
+    /// Number of backlog cards, the first one (the only one built, from
+    /// the head of the file), and headings without a title.
     pub fn backlog_head(&self) -> Result<(usize, Option<TaskView>, Vec<String>)> {
-        use super::cards::{heading_kind, Heading};
         let _settled = self.settled()?;
-        let (mut depth, mut first, mut warnings) = (0, String::new(), Vec::new());
-        self.backlog_lines(|n, line| {
-            match heading_kind(line) {
-                Some(Heading::Card) => depth += 1,
-                Some(Heading::Untitled) => {
-                    warnings.push(format!("{BACKLOG} {}", super::cards::untitled_warning(n)))
-                }
-                None => {}
-            }
-            if depth == 1 {
-                first.push_str(line);
-                first.push('\n');
-            }
-        })?;
-        let next = super::cards::scan_first(&first).map(|c| c.view());
+        let (depth, untitled) = self.count_headings()?;
+        let path = Layout::of(&self.agents).rel(BACKLOG);
+        let lines = super::stream::line_numbers(&path, &untitled)
+            .map_err(|source| QueueError::Io { path, source })?;
+        let warnings = lines
+            .into_iter()
+            .map(|n| format!("{BACKLOG} {}", super::cards::untitled_warning(n)))
+            .collect();
+        let next = self.backlog_first()?.map(|h| h.card.view());
         Ok((depth, next, warnings))
     }
 
@@ -293,13 +308,28 @@ impl Queue {
     /// constant-memory pass (no card is built).
     pub fn backlog_depth(&self) -> Result<usize> {
         let _settled = self.settled()?;
-        let mut depth = 0;
-        self.backlog_lines(|_, line| {
-            if line.starts_with("##") && super::cards::parse_heading(line).is_some() {
-                depth += 1;
+        Ok(self.count_headings()?.0)
+    }
+
+    /// Card headings of the backlog, and where the headings without a
+    /// title are.
+    fn count_headings(&self) -> Result<(usize, Vec<u64>)> {
+        use super::cards::{heading_kind, Heading};
+        let path = Layout::of(&self.agents).rel(BACKLOG);
+        let (mut depth, mut untitled) = (0, Vec::new());
+        super::stream::chunks(&path, STORE_LIMIT, |offset, text| {
+            for start in super::stream::heading_starts(text) {
+                let line = text[start..].lines().next().unwrap_or("");
+                match heading_kind(line) {
+                    Some(Heading::Card) => depth += 1,
+                    Some(Heading::Untitled) => untitled.push(offset + start as u64),
+                    None => {}
+                }
             }
-        })?;
-        Ok(depth)
+            std::ops::ControlFlow::Continue(())
+        })
+        .map_err(|source| QueueError::Io { path, source })?;
+        Ok((depth, untitled))
     }
 
     /// [`Queue::backlog_depth`], recounted only when the backlog file is
@@ -317,15 +347,6 @@ impl Queue {
         let depth = self.backlog_depth()?;
         memo.0 = sig.map(|s| (s, depth));
         Ok(depth)
-    }
-
-    fn backlog_lines(&self, mut f: impl FnMut(usize, &str)) -> Result<()> {
-        let path = Layout::of(&self.agents).rel(BACKLOG);
-        super::stream::lines(&path, STORE_LIMIT, |n, line| {
-            f(n, line);
-            std::ops::ControlFlow::Continue(())
-        })
-        .map_err(|source| QueueError::Io { path, source })
     }
 
     fn commit(&self, op: &str, writes: Vec<(&str, String)>) -> Result<()> {
@@ -353,21 +374,35 @@ impl Queue {
         let _lock = self.lock()?;
         let (_, active) = self.read_active()?;
         let path = Layout::of(&self.agents).rel(BACKLOG);
-        let (mut queued, mut blank) = (false, true);
-        super::stream::cards(
-            &path,
-            STORE_LIMIT,
-            |_, line| blank &= line.trim().is_empty(),
-            |_, c| {
-                queued = super::cards::may_hold_id(c.raw, &card.id) && c.view().task_id == card.id;
+        let (mut maybe, mut queued, mut blank) = (false, false, true);
+        let io = |source| QueueError::Io {
+            path: path.clone(),
+            source,
+        };
+        // Whole blocks of text are searched for the id first; cards are
+        // built only when one may hold it.
+        super::stream::chunks(&path, STORE_LIMIT, |_, text| {
+            blank &= text.trim().is_empty();
+            maybe = super::cards::may_hold_id(text, &card.id);
+            if maybe {
+                std::ops::ControlFlow::Break(())
+            } else {
+                std::ops::ControlFlow::Continue(())
+            }
+        })
+        .map_err(io)?;
+        if maybe {
+            super::stream::cards(&path, STORE_LIMIT, |_, item| {
+                queued =
+                    matches!(item, super::stream::Item::Card(c) if c.view().task_id == card.id);
                 if queued {
                     std::ops::ControlFlow::Break(())
                 } else {
                     std::ops::ControlFlow::Continue(())
                 }
-            },
-        )
-        .map_err(|source| QueueError::Io { path, source })?;
+            })
+            .map_err(io)?;
+        }
         if queued || active.as_ref().is_some_and(|a| a.id == card.id) {
             return Err(QueueError::Invalid(format!(
                 "task id `{}` is already queued; use another title or add a `**Task-ID:**` field",
