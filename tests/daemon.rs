@@ -506,6 +506,90 @@ fn logs_follow_streams_new_events() {
 }
 
 #[test]
+fn the_event_log_rotates_and_logs_and_follow_read_across_rotations() {
+    let ws = Ws::new();
+    ws.run(&["config", "set", "engine.event_log_max_bytes", "1500"])
+        .code(0);
+    ws.run(&["config", "set", "engine.event_log_keep", "50"])
+        .code(0);
+    // A follower that must see 40 consecutive task.added events, however
+    // many rotations (one every ~6 events) happen while it follows. It may
+    // start before or after any add: keep adding until it is done.
+    let mut follower = ws
+        .command(&[
+            "logs",
+            "--follow",
+            "--tail",
+            "0",
+            "--limit",
+            "40",
+            "--idle-timeout",
+            "30",
+            "--json",
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut added = 0;
+    until(
+        120,
+        || {
+            if follower.try_wait().unwrap().is_some() {
+                return true;
+            }
+            ws.add(&format!("Rotating task {added}"));
+            added += 1;
+            false
+        },
+        "the follower to see 40 events",
+    );
+    let rotated = ws.path("agents/engine_events.1.log");
+    assert!(rotated.exists(), "the log was rotated");
+    assert!(
+        std::fs::metadata(ws.path("agents/engine_events.log"))
+            .unwrap()
+            .len()
+            < 3000,
+        "the live log stays near its bound"
+    );
+    let out = support::output_of(follower);
+    let titles: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .map(|e| e["payload"]["title"].as_str().unwrap_or("").to_string())
+        .collect();
+    let first: usize = titles[0]
+        .trim_start_matches("Rotating task ")
+        .parse()
+        .unwrap();
+    let expected: Vec<String> = (first..first + 40)
+        .map(|n| format!("Rotating task {n}"))
+        .collect();
+    assert_eq!(
+        titles, expected,
+        "the follower saw every event once, in order"
+    );
+    // `logs --tail` reads back across the rotated files, in order.
+    let expected: Vec<String> = (added - 40..added)
+        .map(|n| format!("Rotating task {n}"))
+        .collect();
+    let tail = ws.run(&["logs", "--tail", "40", "--json"]).code(0).json();
+    let titles: Vec<&str> = tail
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["payload"]["title"].as_str().unwrap())
+        .collect();
+    assert_eq!(titles, expected);
+    let text = ws.run(&["logs", "--tail", "2"]).code(0).stdout;
+    assert_eq!(text.lines().count(), 2);
+    assert!(
+        text.contains(&format!("Rotating task {}", added - 1)),
+        "{text}"
+    );
+}
+
+#[test]
 fn sigterm_stops_the_daemon_gracefully() {
     let ws = Ws::new();
     let d = Daemon::start(&ws);

@@ -614,27 +614,50 @@ impl Render for crate::control::runs::Provenance {
     }
 }
 
-impl Render for Vec<crate::store::events::Event> {
+impl Render for crate::control::logs::Tail {
     fn text(&self, out: &mut dyn Write) -> io::Result<()> {
-        let events = self;
-        if events.is_empty() {
-            out.write_all(b"No events.\n")?;
-            return Ok(());
-        }
-        let mut s = String::new();
-        for e in events {
-            let _ = writeln!(
-                s,
+        let mut any = false;
+        self.each(|e| {
+            any = true;
+            writeln!(
+                out,
                 "{} {} source={} payload={}",
                 e.timestamp, e.kind, e.source, e.payload
-            );
+            )
+        })?;
+        if !any {
+            out.write_all(b"No events.\n")?;
         }
-        out.write_all(s.as_bytes())?;
         Ok(())
     }
 
     fn json(&self, out: &mut dyn Write) -> io::Result<()> {
-        write_json_ordered(out, &SortedSeq(self))
+        write_json_ordered(out, &EventSeq(self))
+    }
+}
+
+/// The tail as a JSON array, each event sorted on its own and written as
+/// it is read.
+struct EventSeq<'a>(&'a crate::control::logs::Tail);
+
+impl serde::Serialize for EventSeq<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::{Error, SerializeSeq};
+        let mut seq = s.serialize_seq(None)?;
+        let mut failed = None;
+        let read = self.0.each(|e| {
+            seq.serialize_element(&crate::cli::output::Sorted(&e))
+                .map_err(|err| {
+                    let msg = err.to_string();
+                    failed = Some(err);
+                    io::Error::other(msg)
+                })
+        });
+        if let Some(err) = failed {
+            return Err(err);
+        }
+        read.map_err(S::Error::custom)?;
+        seq.end()
     }
 }
 

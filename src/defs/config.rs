@@ -42,6 +42,13 @@ pub struct EngineConfig {
     /// How long `stop` lets a running stage finish before its process group
     /// is terminated (the run stays resumable).
     pub stop_grace_seconds: u64,
+    /// `engine_events.log` moves to `engine_events.1.log` (and older ones
+    /// one number up) once an append takes it past this many bytes; 0
+    /// never rotates.
+    pub event_log_max_bytes: u64,
+    /// Rotated event logs kept; the oldest beyond this is deleted.
+    #[schemars(range(min = 1, max = 1000))]
+    pub event_log_keep: u32,
 }
 
 impl Default for EngineConfig {
@@ -52,6 +59,8 @@ impl Default for EngineConfig {
             poll_interval_seconds: 60,
             inter_task_delay_seconds: 0,
             stop_grace_seconds: 30,
+            event_log_max_bytes: 64 << 20,
+            event_log_keep: 4,
         }
     }
 }

@@ -245,6 +245,13 @@ impl<'a> Layout<'a> {
         self.agents.join(EVENTS)
     }
 
+    /// The `n`th newest rotated event log (`engine_events.1.log` is the
+    /// newest).
+    pub fn events_log_rotated(&self, n: u32) -> PathBuf {
+        let stem = EVENTS.strip_suffix(".log").unwrap_or(EVENTS);
+        self.agents.join(format!("{stem}.{n}.log"))
+    }
+
     pub fn history_index(&self) -> PathBuf {
         self.agents.join(HISTORY_INDEX)
     }

@@ -14,9 +14,7 @@ use serde_json::{json, Value};
 use crate::defs::config::{set_in_text, Boundary};
 use crate::store::atomic;
 use crate::store::cards::Card;
-use crate::store::events::{
-    ConfigEvent, EventKind, EventLog, EventSource, HandoffEvent, PlaneEvent,
-};
+use crate::store::events::{ConfigEvent, EventKind, EventSource, HandoffEvent, PlaneEvent};
 use crate::store::queue::Queue;
 use crate::store::time;
 use crate::store::workspace::Workspace;
@@ -271,8 +269,8 @@ pub fn apply(ws: &Workspace, cmd: &Command, life: &mut dyn Lifecycle) -> Result<
             title,
             body,
             spec_id,
-        } => add_task(&ws.agents, title, body.as_deref(), spec_id.as_deref()),
-        Command::AddIdea { name, text } => add_idea(&ws.agents, name, text),
+        } => add_task(ws, title, body.as_deref(), spec_id.as_deref()),
+        Command::AddIdea { name, text } => add_idea(ws, name, text),
         Command::QueueReorder { task_ids } => queue_reorder(&ws.agents, task_ids),
         Command::QueueThaw { batch_id } => queue_thaw(&ws.agents, batch_id.as_deref()),
         Command::SetConfig { key, value } => {
@@ -288,14 +286,16 @@ pub fn apply(ws: &Workspace, cmd: &Command, life: &mut dyn Lifecycle) -> Result<
 }
 
 fn add_task(
-    agents: &Path,
+    ws: &Workspace,
     title: &str,
     body: Option<&str>,
     spec_id: Option<&str>,
 ) -> Result<Applied, String> {
     let card = Card::new(&time::local_date(), title, body, spec_id);
-    let card = Queue::new(agents).add(card).map_err(|e| e.to_string())?;
-    EventLog::new(agents)
+    let card = Queue::new(&ws.agents)
+        .add(card)
+        .map_err(|e| e.to_string())?;
+    ws.event_log()
         .append(
             EventKind::execution(PlaneEvent::TaskAdded),
             EventSource::Control,
@@ -325,13 +325,13 @@ fn queue_thaw(agents: &Path, batch_id: Option<&str>) -> Result<Applied, String> 
 }
 
 /// Copies an idea file into `agents/ideas/raw/` for research.
-fn add_idea(agents: &Path, name: &str, text: &str) -> Result<Applied, String> {
-    let dest = Layout::of(agents)
+fn add_idea(ws: &Workspace, name: &str, text: &str) -> Result<Applied, String> {
+    let dest = Layout::of(&ws.agents)
         .ideas_raw()
         .join(format!("{}__{name}", time::now_stamp()));
     atomic::write(&dest, text.as_bytes()).map_err(|e| format!("{}: {e}", dest.display()))?;
     let path = dest.display().to_string();
-    EventLog::new(agents)
+    ws.event_log()
         .append(
             EventKind::Handoff(HandoffEvent::IdeaSubmitted),
             EventSource::Adapter,
@@ -380,7 +380,7 @@ fn config_set(ws: &Workspace, key: &str, value: &str, daemon: bool) -> Result<Ap
     atomic::write(&ws.config_path, new_text.as_bytes())
         .map_err(|e| format!("{}: {e}", ws.config_path.display()))?;
     let boundary_name = crate::defs::serde_name(&boundary);
-    EventLog::new(&ws.agents)
+    ws.event_log()
         .append(
             EventKind::Config(ConfigEvent::Changed),
             EventSource::Control,

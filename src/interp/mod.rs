@@ -102,7 +102,10 @@ pub type EventListener = Arc<dyn Fn(&crate::store::events::Event) + Send + Sync>
 impl Runtime {
     pub fn new(root: PathBuf, agents: PathBuf, config: Config) -> Runtime {
         Runtime {
-            events: EventLog::new(&agents),
+            events: EventLog::with_rotation(
+                &agents,
+                crate::store::events::Rotation::of(&config.engine),
+            ),
             history: Default::default(),
             queue: Queue::new(&agents),
             control: Arc::new(RunControl::default()),

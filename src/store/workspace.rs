@@ -38,6 +38,14 @@ pub struct Workspace {
 }
 
 impl Workspace {
+    /// The event log, rotated as `[engine]` says.
+    pub fn event_log(&self) -> super::events::EventLog {
+        super::events::EventLog::with_rotation(
+            &self.agents,
+            super::events::Rotation::of(&self.config.engine),
+        )
+    }
+
     /// Opens the workspace whose config is `config_path`.
     pub fn open(config_path: &Path) -> Result<Workspace, OpenError> {
         let config_path = absolute(config_path);
