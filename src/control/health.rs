@@ -237,22 +237,25 @@ fn workspace_checks(ws: &Workspace, checks: &mut Vec<Check>) {
         )
     });
     let queue = Queue::new(&ws.agents);
-    checks.push(match queue.snapshot() {
-        Ok(s) if journal::pending(&ws.agents) => check(
+    // One constant-memory pass: counts and the stores' lint.
+    let pending = journal::pending(&ws.agents);
+    let view = queue.view(false);
+    checks.push(match &view {
+        Ok(v) if pending => check(
             "queue.integrity",
             "workspace",
             CheckStatus::Warn,
-            "an interrupted queue mutation will be completed",
-            vec![format!("backlog {}", s.backlog.len())],
+            "an interrupted queue mutation was completed",
+            vec![format!("backlog {}", v.backlog_depth)],
         ),
-        Ok(s) => check(
+        Ok(v) => check(
             "queue.integrity",
             "workspace",
             CheckStatus::Pass,
             format!(
                 "{} active, {} queued",
-                usize::from(s.active.is_some()),
-                s.backlog.len()
+                usize::from(v.active_task.is_some()),
+                v.backlog_depth
             ),
             vec![],
         ),
@@ -264,14 +267,14 @@ fn workspace_checks(ws: &Workspace, checks: &mut Vec<Check>) {
             vec![],
         ),
     });
-    if let Ok(warnings) = queue.lint() {
-        if !warnings.is_empty() {
+    if let Ok(v) = view {
+        if !v.warnings.is_empty() {
             checks.push(check(
                 "queue.cards",
                 "workspace",
                 CheckStatus::Warn,
-                format!("{} problem(s) in the task stores", warnings.len()),
-                warnings,
+                format!("{} problem(s) in the task stores", v.warnings.len()),
+                v.warnings,
             ));
         }
     }

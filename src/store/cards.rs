@@ -244,45 +244,11 @@ pub fn parse_heading(line: &str) -> Option<(&str, &str)> {
     (!title.is_empty()).then_some((date, title))
 }
 
-/// Problems of a store's text that parsing would silently absorb: a card
-/// heading with no title (it merges into the card above) and two cards
-/// with one id. Each as `line N: …`.
-pub fn lint(text: &str) -> Vec<String> {
-    let (mut out, line_of_card) = lint_headings(text);
-    let (_, cards) = scan(text);
-    let mut seen: std::collections::HashMap<String, usize> = Default::default();
-    for (card, line) in cards.iter().zip(line_of_card) {
-        let id = card.view().task_id;
-        match seen.get(&id) {
-            Some(&first) => out.push(duplicate_warning(line, &id, first)),
-            None => {
-                seen.insert(id, line);
-            }
-        }
-    }
-    out
-}
-
 /// The lint line for task id `id` at `line`, first used at `first`.
 pub fn duplicate_warning(line: usize, id: &str, first: usize) -> String {
     format!(
         "line {line}: task id `{id}` is also used at line {first}; `start` runs the first, `reorder` refuses both"
     )
-}
-
-/// Headings without a title (`line N: …`), and the line of every card
-/// heading. A cheap pass over `## ` lines only.
-pub fn lint_headings(text: &str) -> (Vec<String>, Vec<usize>) {
-    let mut out = Vec::new();
-    let mut line_of_card = Vec::new();
-    for (i, line) in text.lines().enumerate() {
-        match heading_kind(line) {
-            Some(Heading::Card) => line_of_card.push(i + 1),
-            Some(Heading::Untitled) => out.push(untitled_warning(i + 1)),
-            None => {}
-        }
-    }
-    (out, line_of_card)
 }
 
 /// What a `## ` line is.

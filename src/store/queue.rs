@@ -824,14 +824,6 @@ fn batch_of(text: &str, id: &str, from: usize, to: usize) -> (FrozenBatch, Vec<C
 }
 
 impl Queue {
-    /// Problems in the active and backlog stores' text, each prefixed with
-    /// the store's file name.
-    pub fn lint(&self) -> Result<Vec<String>> {
-        let mut out = self.walk(ACTIVE, |_| {})?;
-        out.extend(self.walk(BACKLOG, |_| {})?);
-        Ok(out)
-    }
-
     /// Batches frozen by quarantines that are still in the backburner,
     /// oldest first.
     pub fn frozen_batches(&self) -> Result<Vec<FrozenBatch>> {
