@@ -96,11 +96,15 @@ fn codex_drives_a_task_builder_qa_update_to_archived() {
         "builder.1.prompt.md",
         "builder.1.stdout.log",
         "builder.1.last.md",
-        "builder.1.invocation.json",
         "builder.1.result.json",
     ] {
         assert!(ws.path(&format!("{dir}/{f}")).is_file(), "{f} missing");
     }
+    assert!(
+        !ws.path(&format!("{dir}/builder.1.invocation.json"))
+            .exists(),
+        "the invocation is part of the result"
+    );
     let prompt = ws.read(&format!("{dir}/builder.1.prompt.md"));
     assert!(
         prompt.contains("## Active task: First demo task")
@@ -108,8 +112,9 @@ fn codex_drives_a_task_builder_qa_update_to_archived() {
             && prompt.contains("`### BUILDER_COMPLETE`"),
         "{prompt}"
     );
-    let inv: serde_json::Value =
-        serde_json::from_str(&ws.read(&format!("{dir}/builder.1.invocation.json"))).unwrap();
+    let result: serde_json::Value =
+        serde_json::from_str(&ws.read(&format!("{dir}/builder.1.result.json"))).unwrap();
+    let inv = &result["invocation"];
     assert_eq!(inv["argv"][0], "codex");
     assert!(inv["env_names"]
         .as_array()
@@ -521,25 +526,43 @@ fn claude_and_pi_adapters_run_end_to_end() {
     assert_eq!(finished[0]["usage"]["cost_usd"], 0.5);
     assert_eq!(finished[1]["usage"]["total"], 8, "pi session stats");
     let run_dir = format!("agents/runs/{}", r["run"]["run_id"].as_str().unwrap());
-    assert!(ws
-        .read(&format!("{run_dir}/qa.1.last.md"))
+    let qa: serde_json::Value =
+        serde_json::from_str(&ws.read(&format!("{run_dir}/qa.1.result.json"))).unwrap();
+    assert!(qa["last_message"]
+        .as_str()
+        .unwrap()
         .ends_with("### QA_COMPLETE"));
+    // Four files per attempt: no last-message file the agent did not
+    // write, the invocation in the result.
+    let mut files: Vec<String> = std::fs::read_dir(ws.path(&run_dir))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.starts_with("qa.1."))
+        .collect();
+    files.sort();
+    assert_eq!(
+        files,
+        [
+            "qa.1.prompt.md",
+            "qa.1.result.json",
+            "qa.1.stderr.log",
+            "qa.1.stdout.log"
+        ]
+    );
     assert!(
         !ws.read(&format!("{run_dir}/qa.1.stdout.log"))
             .contains("message_update"),
         "bulky snapshots are dropped"
     );
     // Claude's own retries are capped so millrace's backoff decides.
-    let inv: serde_json::Value =
-        serde_json::from_str(&ws.read(&format!("{run_dir}/builder.1.invocation.json"))).unwrap();
-    assert!(inv["env_names"]
+    let builder: serde_json::Value =
+        serde_json::from_str(&ws.read(&format!("{run_dir}/builder.1.result.json"))).unwrap();
+    assert!(builder["invocation"]["env_names"]
         .as_array()
         .unwrap()
         .iter()
         .any(|n| n == "CLAUDE_CODE_MAX_RETRIES"));
     // Pi's session id is recorded.
-    let qa: serde_json::Value =
-        serde_json::from_str(&ws.read(&format!("{run_dir}/qa.1.result.json"))).unwrap();
     assert_eq!(qa["session_id"], "pi-session-1");
 }
 
@@ -712,9 +735,10 @@ fn readme_main_job_runs_the_demo_task_to_archived() {
         .as_str()
         .unwrap()
         .to_string();
-    let inv: serde_json::Value =
-        serde_json::from_str(&ws.read(&format!("agents/runs/{run_id}/builder.1.invocation.json")))
+    let result: serde_json::Value =
+        serde_json::from_str(&ws.read(&format!("agents/runs/{run_id}/builder.1.result.json")))
             .unwrap();
+    let inv = &result["invocation"];
     assert_eq!(
         (inv["kind"].as_str(), inv["argv"][1].as_str()),
         (Some("demo"), Some("demo-agent"))

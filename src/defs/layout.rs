@@ -86,19 +86,20 @@ pub enum StageArtifact {
     Prompt,
     Stdout,
     Stderr,
-    /// The agent's final message.
+    /// The agent's final message, when the agent itself writes one
+    /// (`MILLRACE_LAST_RESPONSE_PATH`, Codex `-o`); otherwise the message
+    /// is in the result.
     Last,
-    Invocation,
+    /// The attempt's record: invocation, exit, outcome, usage, last message.
     Result,
 }
 
 impl StageArtifact {
-    pub const ALL: [StageArtifact; 6] = [
+    pub const ALL: [StageArtifact; 5] = [
         StageArtifact::Prompt,
         StageArtifact::Stdout,
         StageArtifact::Stderr,
         StageArtifact::Last,
-        StageArtifact::Invocation,
         StageArtifact::Result,
     ];
 
@@ -108,7 +109,6 @@ impl StageArtifact {
             StageArtifact::Stdout => "stdout.log",
             StageArtifact::Stderr => "stderr.log",
             StageArtifact::Last => "last.md",
-            StageArtifact::Invocation => "invocation.json",
             StageArtifact::Result => "result.json",
         }
     }

@@ -102,3 +102,17 @@ pub struct Fault {
     /// The CLI's own words, one line.
     pub message: String,
 }
+
+/// How a stage's agent was started: exact argv and the names (not values)
+/// of the variables set for it. Part of the attempt's `result.json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Invocation {
+    pub argv: Vec<String>,
+    pub cwd: String,
+    pub env_names: Vec<String>,
+    pub kind: crate::defs::config::RunnerKind,
+    pub runner: String,
+    /// How the prompt was passed (`prompt` on stdin, `rpc`, …).
+    pub stdin: String,
+    pub timeout_seconds: u64,
+}

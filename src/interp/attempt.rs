@@ -189,10 +189,12 @@ impl Driver<'_> {
             Ok(text) => {
                 let _ = std::fs::write(&a.paths.prompt, text);
                 let req = self.request(a, text.clone());
-                match &self.rt.adapter {
+                let mut result = match &self.rt.adapter {
                     Some(adapter) => adapter.run(&req),
                     None => runner::adapter(req.kind).run(&req),
-                }
+                };
+                result.invocation = req.invocation.take();
+                result
             }
             Err(why) => runner::failed_to_start(&self.request(a, String::new()), why.clone()),
         };
@@ -229,6 +231,7 @@ impl Driver<'_> {
             stall: Some(self.plan.content.outage.stall_seconds)
                 .filter(|s| *s > 0)
                 .map(Duration::from_secs),
+            invocation: Default::default(),
         }
     }
 
@@ -505,6 +508,8 @@ fn write_result(
         duration_ms: result.exit.duration.as_millis() as u64,
         exit_code: result.exit.code,
         failure: verdict.failure.clone(),
+        invocation: result.invocation.clone(),
+        last_message: result.final_text.clone(),
         marker: verdict.marker.clone(),
         next: next.clone(),
         outcome: routed.then(|| verdict.outcome.clone()),

@@ -51,9 +51,6 @@ impl Adapter for Claude {
             Err(failed) => return *failed,
         };
         let parsed = parse_events(&std::fs::read_to_string(&req.paths.stdout).unwrap_or_default());
-        if let Some(text) = &parsed.result {
-            let _ = std::fs::write(&req.paths.last, text);
-        }
         // A refusal to start (root + bypassPermissions) only says why on stderr.
         let fault = parsed.fault.clone().or_else(|| {
             (parsed.result.is_none() && exit.code.is_some_and(|c| c != 0))
@@ -67,6 +64,7 @@ impl Adapter for Claude {
             session_id: parsed.session_id,
             agent_error: parsed.error,
             fault,
+            invocation: None,
         }
     }
 }

@@ -68,9 +68,6 @@ impl Adapter for Codex {
             .ok()
             .filter(|t| !t.trim().is_empty())
             .or(parsed.last_agent_message.clone());
-        if let (Some(t), false) = (&final_text, req.paths.last.exists()) {
-            let _ = std::fs::write(&req.paths.last, t);
-        }
         let fault = parsed.fault(exit.timed_out || exit.stalled);
         StageResult {
             exit,
@@ -79,6 +76,7 @@ impl Adapter for Codex {
             session_id: parsed.thread_id,
             agent_error: parsed.failure,
             fault,
+            invocation: None,
         }
     }
 }

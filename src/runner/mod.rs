@@ -3,10 +3,10 @@
 //!
 //! Every adapter runs its agent as a child process in its own process group
 //! with the workspace as working directory, sets the `MILLRACE_*`
-//! environment (spec §6.1), writes `<node>.<attempt>.invocation.json` (exact
-//! argv and the names — not values — of the variables it set), sends stdout
-//! and stderr to files, and returns the final text and token usage it could
-//! extract. Deciding the outcome is the interpreter's job.
+//! environment (spec §6.1), records its [`Invocation`] (exact argv and the
+//! names — not values — of the variables it set) for the attempt's result,
+//! sends stdout and stderr to files, and returns the final text and token
+//! usage it could extract. Deciding the outcome is the interpreter's job.
 
 pub mod claude;
 pub mod codex;
@@ -22,10 +22,9 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
-use serde::Serialize;
-
 use crate::defs::config::{RunnerConfig, RunnerKind};
 use crate::defs::layout::StageArtifact;
+pub use crate::defs::records::Invocation;
 use crate::defs::records::{Fault, Usage};
 use crate::defs::stage_kind::Effort;
 
@@ -37,9 +36,9 @@ pub struct StagePaths {
     pub prompt: PathBuf,
     pub stdout: PathBuf,
     pub stderr: PathBuf,
-    /// Final message of the agent (`-o` for Codex; written by us otherwise).
+    /// Where the agent may write its final message (`-o` for Codex,
+    /// `MILLRACE_LAST_RESPONSE_PATH`); not written by us.
     pub last: PathBuf,
-    pub invocation: PathBuf,
     /// The normalised result, written by the interpreter.
     pub result: PathBuf,
 }
@@ -53,19 +52,17 @@ impl StagePaths {
             stdout: p(StageArtifact::Stdout),
             stderr: p(StageArtifact::Stderr),
             last: p(StageArtifact::Last),
-            invocation: p(StageArtifact::Invocation),
             result: p(StageArtifact::Result),
         }
     }
 
     /// Every artifact path, in [`StageArtifact::ALL`] order.
-    pub fn all(&self) -> [&PathBuf; 6] {
+    pub fn all(&self) -> [&PathBuf; 5] {
         [
             &self.prompt,
             &self.stdout,
             &self.stderr,
             &self.last,
-            &self.invocation,
             &self.result,
         ]
     }
@@ -94,6 +91,23 @@ pub struct StageRequest {
     pub group: process::StageGroup,
     /// End the stage when it writes nothing for this long.
     pub stall: Option<Duration>,
+    /// Filled by [`command`] with how the agent was started.
+    pub invocation: InvocationSlot,
+}
+
+/// Where [`command`] leaves the attempt's [`Invocation`] for the
+/// interpreter (an adapter returns only what came back).
+#[derive(Debug, Clone, Default)]
+pub struct InvocationSlot(std::sync::Arc<std::sync::Mutex<Option<Invocation>>>);
+
+impl InvocationSlot {
+    fn set(&self, inv: Invocation) {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = Some(inv);
+    }
+
+    pub fn take(&self) -> Option<Invocation> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).take()
+    }
 }
 
 /// What came back from the agent.
@@ -109,6 +123,9 @@ pub struct StageResult {
     pub agent_error: Option<String>,
     /// An environment fault recognised in the CLI's output.
     pub fault: Option<Fault>,
+    /// How the agent was started (set by the interpreter from the
+    /// request's slot).
+    pub invocation: Option<Invocation>,
 }
 
 pub trait Adapter {
@@ -202,39 +219,23 @@ pub fn network_allowed(req: &StageRequest) -> bool {
     }
 }
 
-/// `<node>.<attempt>.invocation.json`.
-#[derive(Debug, Serialize)]
-struct Invocation<'a> {
-    runner: &'a str,
-    kind: RunnerKind,
-    argv: Vec<String>,
-    env_names: Vec<String>,
-    cwd: String,
-    stdin: &'a str,
-    timeout_seconds: u64,
-}
-
 /// Builds the command, records the invocation and returns the command.
 pub fn command(req: &StageRequest, program: &str, args: &[String], stdin: &str) -> Command {
     let env = environment(req);
     let mut env_names: Vec<String> = env.iter().map(|(k, _)| k.clone()).collect();
     env_names.sort();
     env_names.dedup();
-    let inv = Invocation {
-        runner: &req.runner_id,
+    req.invocation.set(Invocation {
+        runner: req.runner_id.clone(),
         kind: req.kind,
         argv: std::iter::once(program.to_string())
             .chain(args.iter().cloned())
             .collect(),
         env_names,
         cwd: req.workspace.display().to_string(),
-        stdin,
+        stdin: stdin.to_string(),
         timeout_seconds: req.timeout.as_secs(),
-    };
-    let text = serde_json::to_string_pretty(&inv).expect("invocation serialises") + "\n";
-    if let Err(e) = std::fs::write(&req.paths.invocation, text) {
-        tracing::warn!("cannot write {}: {e}", req.paths.invocation.display());
-    }
+    });
     let mut cmd = Command::new(program);
     cmd.args(args).envs(env).current_dir(&req.workspace);
     cmd

@@ -122,9 +122,6 @@ impl Adapter for Pi {
             exit.code = Some(124);
         }
         note_timeout(req, &exit);
-        if let Some(text) = &outcome.text {
-            let _ = std::fs::write(&req.paths.last, text);
-        }
         StageResult {
             exit,
             final_text: outcome.text,
@@ -132,6 +129,7 @@ impl Adapter for Pi {
             session_id: outcome.session_id,
             fault: outcome.error.as_deref().and_then(fault::fault),
             agent_error: outcome.error,
+            invocation: None,
         }
     }
 }

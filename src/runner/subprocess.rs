@@ -40,19 +40,18 @@ impl Adapter for Demo {
     }
 }
 
-/// Prompt on stdin (and in `MILLRACE_PROMPT`); stdout copied to the
-/// last-message file when the agent wrote none (spec §6.1).
+/// Prompt on stdin (and in `MILLRACE_PROMPT`); the final message is the
+/// last-message file when the agent wrote one, else its stdout (v0.2.0
+/// copies stdout into the file; we keep it in the result instead).
 fn run_with_stdin_prompt(req: &StageRequest, program: &str, args: &[String]) -> StageResult {
     let exit = match run_with_prompt(req, program, args) {
         Ok(exit) => exit,
         Err(failed) => return *failed,
     };
     let final_text = std::fs::read_to_string(&req.paths.last).ok().or_else(|| {
-        let stdout = std::fs::read_to_string(&req.paths.stdout)
+        std::fs::read_to_string(&req.paths.stdout)
             .ok()
-            .filter(|s| !s.trim().is_empty())?;
-        let _ = std::fs::write(&req.paths.last, &stdout);
-        Some(stdout)
+            .filter(|s| !s.trim().is_empty())
     });
     StageResult {
         exit,

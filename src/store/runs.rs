@@ -85,6 +85,14 @@ pub struct StageResultRecord {
     pub duration_ms: u64,
     pub exit_code: Option<i32>,
     pub failure: Option<String>,
+    /// How the agent was started; none when it never was (a prompt that
+    /// did not render).
+    #[serde(default)]
+    pub invocation: Option<crate::defs::records::Invocation>,
+    /// The agent's final message as its CLI reported it (or its stdout, for
+    /// a plain subprocess).
+    #[serde(default)]
+    pub last_message: Option<String>,
     /// The marker the agent emitted, legal or not.
     pub marker: Option<Marker>,
     pub next: Target,
