@@ -70,13 +70,27 @@ fn parent(path: &Path) -> &Path {
 fn temp_beside(path: &Path) -> io::Result<tempfile::NamedTempFile> {
     use std::os::unix::fs::PermissionsExt;
     let dir = parent(path);
-    fs::create_dir_all(dir)?;
     let mode = fs::metadata(path).map_or(0o666, |m| m.permissions().mode() & 0o7777);
-    tempfile::Builder::new()
-        .prefix(".millrace-")
-        .suffix(".tmp")
-        .permissions(fs::Permissions::from_mode(mode))
-        .tempfile_in(dir)
+    in_dir(dir, || {
+        tempfile::Builder::new()
+            .prefix(".millrace-")
+            .suffix(".tmp")
+            .permissions(fs::Permissions::from_mode(mode))
+            .tempfile_in(dir)
+    })
+}
+
+/// Runs `create` (which makes a file in `dir`), creating `dir` and trying
+/// again only when it is missing: directories exist after `init`, so the
+/// common case costs no `mkdir`.
+pub fn in_dir<T>(dir: &Path, create: impl Fn() -> io::Result<T>) -> io::Result<T> {
+    match create() {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            fs::create_dir_all(dir)?;
+            create()
+        }
+        other => other,
+    }
 }
 
 /// Makes `path` its first `base` bytes followed by `suffix`, then syncs:
@@ -85,15 +99,14 @@ fn temp_beside(path: &Path) -> io::Result<tempfile::NamedTempFile> {
 /// a crash at any point.
 pub fn append_at(path: &Path, base: u64, suffix: &[u8]) -> io::Result<()> {
     use std::io::{Read, Seek, SeekFrom};
-    if let Some(dir) = path.parent() {
-        fs::create_dir_all(dir)?;
-    }
-    let mut f = fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(path)?;
+    let mut f = in_dir(parent(path), || {
+        fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)
+    })?;
     let len = f.metadata()?.len();
     if len < base {
         // Not the file the journal saw: append without truncating anything.
@@ -165,14 +178,13 @@ pub fn write_new(path: &Path, contents: &[u8]) -> io::Result<()> {
 /// repeat after a crash: a second apply changes nothing.
 pub fn append_once(path: &Path, suffix: &[u8]) -> io::Result<()> {
     use std::io::{Read, Seek, SeekFrom};
-    if let Some(dir) = path.parent() {
-        fs::create_dir_all(dir)?;
-    }
-    let mut f = fs::OpenOptions::new()
-        .read(true)
-        .append(true)
-        .create(true)
-        .open(path)?;
+    let mut f = in_dir(parent(path), || {
+        fs::OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create(true)
+            .open(path)
+    })?;
     let len = f.metadata()?.len();
     if len >= suffix.len() as u64 {
         let mut tail = vec![0; suffix.len()];

@@ -21,8 +21,7 @@ impl History {
             return Ok(());
         };
         let dir = Layout::of(agents).history_dir();
-        std::fs::create_dir_all(&dir)?;
-        std::fs::write(dir.join(&file), detail)?;
+        super::atomic::in_dir(&dir, || std::fs::write(dir.join(&file), &detail))?;
         let mut slot = self.index.lock().unwrap_or_else(|p| p.into_inner());
         if slot.is_none() {
             *slot = Some(

@@ -220,19 +220,19 @@ impl Drop for FileLock {
 }
 
 fn open(path: &Path) -> Result<File, LockError> {
-    if let Some(dir) = path.parent() {
-        let _ = std::fs::create_dir_all(dir);
-    }
-    OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(path)
-        .map_err(|source| LockError::Io {
-            path: path.to_path_buf(),
-            source,
-        })
+    let dir = path.parent().unwrap_or(Path::new("."));
+    super::atomic::in_dir(dir, || {
+        OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)
+    })
+    .map_err(|source| LockError::Io {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 /// The owner record in a lock file, if any (held or stale).
