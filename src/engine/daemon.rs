@@ -598,7 +598,7 @@ impl Daemon {
     }
 
     fn state(&mut self) -> RuntimeState {
-        let queue = Queue::new(&self.ws.agents);
+        let queue = Queue::new(&self.ws.agents).unsettled();
         let active_run = runs::active(&self.ws.agents).ok().flatten();
         RuntimeState {
             process_running: true,

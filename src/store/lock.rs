@@ -158,7 +158,10 @@ impl FileLock {
         }
     }
 
-    /// Retries every 50 ms for up to `timeout` (spec §3.3: 15 s for the queue).
+    /// Retries for up to `timeout` (spec §3.3: 15 s for the queue), first
+    /// after 1 ms and then backing off to every 50 ms: queue mutations
+    /// take milliseconds, and a fixed 50 ms poll made every wait on one
+    /// cost 50 ms.
     pub fn acquire(
         path: &Path,
         purpose: OwnerPurpose,
@@ -166,13 +169,14 @@ impl FileLock {
     ) -> Result<FileLock, LockError> {
         let start = Instant::now();
         let file = open(path)?;
+        let mut pause = Duration::from_millis(1);
+        let longest = Duration::from_millis(50).min(timeout / 100).max(pause);
         loop {
             match file.try_lock() {
                 Ok(()) => return Self::claim(file, path, purpose),
                 Err(TryLockError::WouldBlock) if start.elapsed() < timeout => {
-                    std::thread::sleep(
-                        Duration::from_millis(2).max(Duration::from_millis(50).min(timeout / 100)),
-                    );
+                    std::thread::sleep(pause);
+                    pause = (pause * 2).min(longest);
                 }
                 Err(TryLockError::WouldBlock) => {
                     return Err(LockError::Timeout {

@@ -116,6 +116,8 @@ pub struct QuarantineOutcome {
 
 pub struct Queue {
     agents: PathBuf,
+    /// Whether reads wait for an unfinished mutation (see `settled`).
+    settle: bool,
 }
 
 /// What [`Queue::backlog_depth_memo`] last counted: the backlog file's
@@ -138,7 +140,16 @@ impl Queue {
     pub fn new(agents: &Path) -> Queue {
         Queue {
             agents: agents.to_path_buf(),
+            settle: true,
         }
+    }
+
+    /// Reads that never wait for the lock: a mutation in flight may show
+    /// half done. For a daemon's own state record, which must not stall its
+    /// event loop while its run thread holds the lock.
+    pub fn unsettled(mut self) -> Queue {
+        self.settle = false;
+        self
     }
 
     pub fn lock_path(&self) -> PathBuf {
@@ -183,7 +194,7 @@ impl Queue {
     /// mutation they wait for the lock (finishing it if it crashed) and
     /// hold it while they read.
     fn settled(&self) -> Result<Option<FileLock>> {
-        if journal::pending(&self.agents) {
+        if self.settle && journal::pending(&self.agents) {
             return self.lock().map(Some);
         }
         Ok(None)
