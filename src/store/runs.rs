@@ -227,7 +227,8 @@ impl RunDir {
     pub fn create(agents: &Path, run_id: &str, plan: &FrozenPlan) -> io::Result<RunDir> {
         let dir = RunDir::at(agents, run_id);
         std::fs::create_dir_all(&dir.path)?;
-        atomic::write(
+        // Derived from plan.json, for people: not worth a sync.
+        atomic::write_volatile(
             &dir.path.join("plan.md"),
             crate::compile::describe::plan_text(plan).as_bytes(),
         )?;
@@ -283,11 +284,26 @@ impl RunDir {
     }
 
     /// Opens the history for appending (keep the handle for a run's life).
+    /// The history, open for appending. A torn last line (a crash
+    /// mid-append) is ended first, so the next record starts a line of its
+    /// own instead of being glued to the fragment.
     pub fn history_writer(&self) -> io::Result<std::fs::File> {
-        OpenOptions::new()
+        use std::io::{Read, Seek, SeekFrom};
+        let mut f = OpenOptions::new()
             .create(true)
+            .read(true)
             .append(true)
-            .open(self.path.join(HISTORY))
+            .open(self.path.join(HISTORY))?;
+        let len = f.metadata()?.len();
+        if len > 0 {
+            let mut last = [0u8];
+            f.seek(SeekFrom::Start(len - 1))?;
+            f.read_exact(&mut last)?;
+            if last[0] != b'\n' {
+                f.write_all(b"\n")?;
+            }
+        }
+        Ok(f)
     }
 
     /// Every record, in order. A torn last line (crash mid-append) is
@@ -324,11 +340,18 @@ impl RunDir {
     }
 }
 
-/// Appends a record to an open history and fsyncs it before returning.
+/// Appends a record to an open history; every record but `stage.started`
+/// is fsynced before returning. A `stage.started` lost to a power loss (a
+/// killed process loses nothing) replays as a stage that had not started,
+/// which resume runs again just as it reruns a started one; the stage's
+/// `stage.finished` sync makes it durable with it.
 pub fn append_to(file: &mut std::fs::File, record: &Transition) -> io::Result<()> {
     let mut line = serde_json::to_string(record).expect("transition serialises");
     line.push('\n');
     file.write_all(line.as_bytes())?;
+    if record.event == TransitionEvent::StageStarted {
+        return Ok(());
+    }
     file.sync_data()
 }
 
@@ -406,4 +429,33 @@ pub fn list(agents: &Path) -> io::Result<Vec<String>> {
     };
     ids.sort_unstable_by(|a, b| b.cmp(a));
     Ok(ids)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_torn_last_history_line_is_ended_before_the_next_append() {
+        let dir = tempfile::tempdir().unwrap();
+        let run = RunDir::at(dir.path(), "r1");
+        std::fs::create_dir_all(&run.path).unwrap();
+        std::fs::write(run.path.join(HISTORY), "{\"whole\":1}\n{\"torn").unwrap();
+        run.history_writer()
+            .unwrap()
+            .write_all(b"{\"next\":2}\n")
+            .unwrap();
+        assert_eq!(
+            std::fs::read_to_string(run.path.join(HISTORY)).unwrap(),
+            "{\"whole\":1}\n{\"torn\n{\"next\":2}\n"
+        );
+        // A whole file is left as it is.
+        run.history_writer()
+            .unwrap()
+            .write_all(b"{\"more\":3}\n")
+            .unwrap();
+        assert!(std::fs::read_to_string(run.path.join(HISTORY))
+            .unwrap()
+            .ends_with("2}\n{\"more\":3}\n"));
+    }
 }
