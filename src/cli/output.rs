@@ -97,18 +97,21 @@ fn json_err(e: serde_json::Error) -> io::Error {
 /// sorted through `serde_json::Value`; types whose lists can be large
 /// serialise them with [`SortedSeq`] instead.
 pub fn write_json<T: Serialize + ?Sized>(out: &mut dyn Write, value: &T) -> io::Result<()> {
-    Sorted(value)
-        .serialize(&mut pretty(&mut *out))
-        .map_err(json_err)?;
-    out.write_all(b"\n")
+    write_json_ordered(out, &Sorted(value))
 }
 
 /// Writes `value` as indented JSON and a newline, streaming: for values
 /// whose fields are declared in sorted order and whose large lists are
 /// [`SortedSeq`]s.
 pub fn write_json_ordered<T: Serialize + ?Sized>(out: &mut dyn Write, value: &T) -> io::Result<()> {
-    value.serialize(&mut pretty(&mut *out)).map_err(json_err)?;
-    out.write_all(b"\n")
+    // The serializer writes token by token; a buffer of a concrete type
+    // keeps those writes out of `dyn Write` calls.
+    let mut buffered = io::BufWriter::with_capacity(64 << 10, out);
+    value
+        .serialize(&mut pretty(&mut buffered))
+        .map_err(json_err)?;
+    buffered.write_all(b"\n")?;
+    buffered.flush()
 }
 
 /// Serialises like `T` with every object's keys sorted (through a

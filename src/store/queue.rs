@@ -128,6 +128,15 @@ pub struct DepthMemo(Option<(FileSig, usize)>);
 /// A file's device, inode, size and change time (seconds, nanoseconds).
 type FileSig = (u64, u64, u64, i64, i64);
 
+/// What one pass over a store found (see `Queue::walk`).
+struct Walked {
+    depth: usize,
+    first: Option<TaskView>,
+    /// Every card's view, when they were kept.
+    views: Vec<TaskView>,
+    warnings: Vec<String>,
+}
+
 /// The backlog's first card and where it sits in the file.
 struct Head {
     card: Card,
@@ -211,36 +220,31 @@ impl Queue {
         })
     }
 
-    /// The queue view and the stores' lint from one constant-memory pass
-    /// over the backlog (`with_backlog` keeps every card's view).
+    /// The queue view and the stores' lint from one pass over the backlog
+    /// (`with_backlog` keeps every card's view; without, only the ids are
+    /// kept, for the duplicate check).
     pub fn view(&self, with_backlog: bool) -> Result<QueueView> {
         let _settled = self.settled()?;
         let active = self.read_active()?.1.map(|c| c.view());
-        let mut warnings = self.walk(ACTIVE, |_| {})?;
-        let (mut backlog, mut depth, mut next_task) = (Vec::new(), 0, None);
-        warnings.extend(self.walk(BACKLOG, |view| {
-            depth += 1;
-            if next_task.is_none() {
-                next_task = Some(view.clone());
-            }
-            if with_backlog {
-                backlog.push(view);
-            }
-        })?);
+        let mut warnings = self.walk(ACTIVE, false)?.warnings;
+        let walked = self.walk(BACKLOG, with_backlog)?;
+        warnings.extend(walked.warnings);
         Ok(QueueView {
             active_task: active,
-            backlog,
-            backlog_depth: depth,
+            backlog: walked.views,
+            backlog_depth: walked.depth,
             frozen_batches: Vec::new(),
-            next_task,
+            next_task: walked.first,
             warnings,
         })
     }
 
-    /// Every card of store `name` in one constant-memory pass: `each` gets
-    /// each card's view; returns the store's lint (headings without a
-    /// title, then ids used twice), each line prefixed with the store's name.
-    fn walk(&self, name: &str, mut each: impl FnMut(TaskView)) -> Result<Vec<String>> {
+    /// Every card of store `name` in one pass: their number, the first
+    /// card's view, every view when `keep_views`, and the store's lint
+    /// (headings without a title, then ids used twice), each line prefixed
+    /// with the store's name. The duplicate check borrows the ids it keeps
+    /// (no id is copied into a set).
+    fn walk(&self, name: &str, keep_views: bool) -> Result<Walked> {
         use super::stream::Item;
         let path = Layout::of(&self.agents).rel(name);
         let io = |source| QueueError::Io {
@@ -250,47 +254,82 @@ impl Queue {
         // Places are byte offsets until the end, when the few that are
         // reported get their line numbers.
         let mut untitled = Vec::new();
-        let mut duplicates: Vec<(u64, String, u64)> = Vec::new();
-        // A fast hasher: ids come from the workspace's own files and a
-        // 100k-card lint hashes 100k of them.
-        let mut seen: foldhash::HashMap<String, u64> = Default::default();
+        let (mut views, mut ids, mut offsets) = (Vec::new(), Vec::new(), Vec::new());
+        let mut first = None;
         super::stream::cards(&path, STORE_LIMIT, |at, item| {
             match item {
                 Item::Untitled => untitled.push(at),
                 Item::Card(card) => {
                     let view = card.view();
-                    match seen.get(&view.task_id) {
-                        Some(&first) => duplicates.push((at, view.task_id.clone(), first)),
-                        None => {
-                            seen.insert(view.task_id.clone(), at);
-                        }
+                    if first.is_none() {
+                        first = Some(view.clone());
                     }
-                    each(view);
+                    offsets.push(at);
+                    if keep_views {
+                        views.push(view);
+                    } else {
+                        ids.push(view.task_id);
+                    }
                 }
             }
             std::ops::ControlFlow::Continue(())
         })
         .map_err(io)?;
+        let duplicates: Vec<(usize, usize)> = {
+            let all: Box<dyn Iterator<Item = &str>> = if keep_views {
+                Box::new(views.iter().map(|v| v.task_id.as_str()))
+            } else {
+                Box::new(ids.iter().map(String::as_str))
+            };
+            // A fast hasher: ids come from the workspace's own files and a
+            // 100k-card lint hashes 100k of them.
+            let mut seen: foldhash::HashMap<&str, usize> = Default::default();
+            all.enumerate()
+                .filter_map(|(i, id)| match seen.entry(id) {
+                    std::collections::hash_map::Entry::Occupied(e) => Some((i, *e.get())),
+                    std::collections::hash_map::Entry::Vacant(e) => {
+                        e.insert(i);
+                        None
+                    }
+                })
+                .collect()
+        };
+        let id_of = |i: usize| {
+            if keep_views {
+                views[i].task_id.as_str()
+            } else {
+                ids[i].as_str()
+            }
+        };
         let mut places = untitled.clone();
-        places.extend(duplicates.iter().flat_map(|d| [d.0, d.2]));
+        places.extend(
+            duplicates
+                .iter()
+                .flat_map(|&(i, f)| [offsets[i], offsets[f]]),
+        );
         let lines = super::stream::line_numbers(&path, &places).map_err(io)?;
         let (untitled_lines, duplicate_lines) = lines.split_at(untitled.len());
-        let mut out: Vec<String> = untitled_lines
+        let mut warnings: Vec<String> = untitled_lines
             .iter()
             .map(|&n| format!("{name} {}", super::cards::untitled_warning(n)))
             .collect();
-        out.extend(
+        warnings.extend(
             duplicates
                 .iter()
                 .zip(duplicate_lines.chunks(2))
-                .map(|(d, l)| {
+                .map(|(&(i, _), l)| {
                     format!(
                         "{name} {}",
-                        super::cards::duplicate_warning(l[0], &d.1, l[1])
+                        super::cards::duplicate_warning(l[0], id_of(i), l[1])
                     )
                 }),
         );
-        Ok(out)
+        Ok(Walked {
+            depth: offsets.len(),
+            first,
+            views,
+            warnings,
+        })
     }
 
     /// The active card only (does not read the backlog).
