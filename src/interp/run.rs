@@ -481,7 +481,11 @@ impl<'a> Driver<'a> {
         context: &Value,
     ) -> Result<Marker> {
         let previous = self.status();
-        status::write(&self.rt.agents, self.plane(), marker)?;
+        // Written only when the marker changes (an agent may have written
+        // it itself).
+        if previous != *marker {
+            status::write(&self.rt.agents, self.plane(), marker)?;
+        }
         let payload = merged(
             context,
             json!({
