@@ -7,7 +7,7 @@ mod common;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
-use common::{millrace, trivial_runner_workspace, BIN};
+use common::{archived, millrace, trivial_runner_workspace, BIN};
 use std::time::{Duration, Instant};
 
 fn workspace() -> (tempfile::TempDir, std::path::PathBuf) {
@@ -22,14 +22,6 @@ fn daemon(ws: &Path) -> Child {
         .stdout(Stdio::null())
         .spawn()
         .unwrap()
-}
-
-fn archived(ws: &Path) -> usize {
-    std::fs::read_to_string(ws.join("agents/tasksarchive.md"))
-        .unwrap_or_default()
-        .lines()
-        .filter(|l| l.starts_with("## 20"))
-        .count()
 }
 
 fn stop(ws: &Path, mut d: Child) {

@@ -13,7 +13,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{init, millrace, trivial_runner_workspace};
+use common::{fill_backlog, init, millrace, trivial_runner_workspace};
 use std::time::{Duration, Instant};
 
 fn stats(name: &str, mut xs: Vec<f64>) {
@@ -98,13 +98,7 @@ fn engine_overhead_in_process() {
 
 fn big_backlog() {
     let (_d, ws) = init();
-    let mut text = String::from("# Task Backlog\n");
-    for i in 0..10_000 {
-        text.push_str(&format!(
-            "\n## 2026-11-23 - Backlog task number {i}\n- **Spec-ID:** SPEC-{i}\n\nImplement part {i} of the plan, with tests and docs.\n"
-        ));
-    }
-    std::fs::write(ws.join("agents/tasksbacklog.md"), text).unwrap();
+    fill_backlog(&ws, 10_000);
     let runs = 30;
     for (name, args) in [
         ("status --json", vec!["status", "--json"]),

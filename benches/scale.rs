@@ -13,7 +13,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{millrace, trivial_runner_workspace, BIN};
+use common::{archived, fill_backlog, millrace, trivial_runner_workspace, BIN};
 
 const RUNS: usize = 7;
 
@@ -87,25 +87,6 @@ fn repeat(ws: &Path, args: &[&str]) -> Vec<(f64, i64)> {
     let mut samples: Vec<_> = (0..RUNS).map(|_| measure(ws, args)).collect();
     samples.push((f64::NAN, peak_rss(ws, args)));
     samples
-}
-
-/// `n` cards written straight into the backlog (no add-task per card).
-fn fill_backlog(ws: &Path, n: usize) {
-    let mut text = String::from("# Task Backlog\n");
-    for i in 0..n {
-        text.push_str(&format!(
-            "\n## 2026-11-23 - Backlog task number {i}\n- **Spec-ID:** SPEC-{i}\n\nImplement part {i} of the plan, with tests and docs.\n"
-        ));
-    }
-    std::fs::write(ws.join("agents/tasksbacklog.md"), text).unwrap();
-}
-
-fn archived(ws: &Path) -> usize {
-    std::fs::read_to_string(ws.join("agents/tasksarchive.md"))
-        .unwrap_or_default()
-        .lines()
-        .filter(|l| l.starts_with("## 20"))
-        .count()
 }
 
 fn cards(n: usize) {

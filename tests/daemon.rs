@@ -456,12 +456,11 @@ fn config_set_validates_and_reaches_a_running_daemon() {
     );
 }
 
-#[test]
-fn logs_follow_streams_new_events() {
-    let ws = Ws::new();
-    // The follower may start before or after any add: keep adding until it
-    // has seen two, then check that it saw two consecutive ones. It cannot
-    // hang: --idle-timeout ends it, and the wait is bounded.
+/// Runs `logs --follow --json` for `limit` new events while adding tasks
+/// titled `<prefix> <n>` until it ends (it may start before or after any
+/// add; --idle-timeout and the bounded wait keep it from hanging). Returns
+/// the titles it saw and how many tasks were added.
+fn follow_adds(ws: &Ws, limit: usize, prefix: &str) -> (Vec<String>, usize) {
     let mut follower = ws
         .command(&[
             "logs",
@@ -469,7 +468,7 @@ fn logs_follow_streams_new_events() {
             "--tail",
             "0",
             "--limit",
-            "2",
+            &limit.to_string(),
             "--idle-timeout",
             "30",
             "--json",
@@ -477,25 +476,32 @@ fn logs_follow_streams_new_events() {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut n = 0;
+    let mut added = 0;
     until(
-        60,
+        120,
         || {
             if follower.try_wait().unwrap().is_some() {
                 return true;
             }
-            n += 1;
-            ws.add(&format!("Task {n}"));
+            ws.add(&format!("{prefix} {added}"));
+            added += 1;
             false
         },
-        "the follower to see two events",
+        "the follower to see its events",
     );
     let out = support::output_of(follower);
-    let titles: Vec<String> = String::from_utf8_lossy(&out.stdout)
+    let titles = String::from_utf8_lossy(&out.stdout)
         .lines()
         .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
-        .map(|e| e["payload"]["title"].as_str().unwrap().to_string())
+        .map(|e| e["payload"]["title"].as_str().unwrap_or("").to_string())
         .collect();
+    (titles, added)
+}
+
+#[test]
+fn logs_follow_streams_new_events() {
+    let ws = Ws::new();
+    let (titles, _) = follow_adds(&ws, 2, "Task");
     assert_eq!(titles.len(), 2, "{titles:?}");
     let k: u32 = titles[0].trim_start_matches("Task ").parse().unwrap();
     assert_eq!(titles[1], format!("Task {}", k + 1));
@@ -512,37 +518,9 @@ fn the_event_log_rotates_and_logs_and_follow_read_across_rotations() {
         .code(0);
     ws.run(&["config", "set", "engine.event_log_keep", "50"])
         .code(0);
-    // A follower that must see 40 consecutive task.added events, however
-    // many rotations (one every ~6 events) happen while it follows. It may
-    // start before or after any add: keep adding until it is done.
-    let mut follower = ws
-        .command(&[
-            "logs",
-            "--follow",
-            "--tail",
-            "0",
-            "--limit",
-            "40",
-            "--idle-timeout",
-            "30",
-            "--json",
-        ])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut added = 0;
-    until(
-        120,
-        || {
-            if follower.try_wait().unwrap().is_some() {
-                return true;
-            }
-            ws.add(&format!("Rotating task {added}"));
-            added += 1;
-            false
-        },
-        "the follower to see 40 events",
-    );
+    // The follower must see 40 consecutive task.added events, however many
+    // rotations (one every ~6 events) happen while it follows.
+    let (titles, added) = follow_adds(&ws, 40, "Rotating task");
     let rotated = ws.path("agents/engine_events.1.log");
     assert!(rotated.exists(), "the log was rotated");
     assert!(
@@ -552,12 +530,6 @@ fn the_event_log_rotates_and_logs_and_follow_read_across_rotations() {
             < 3000,
         "the live log stays near its bound"
     );
-    let out = support::output_of(follower);
-    let titles: Vec<String> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
-        .map(|e| e["payload"]["title"].as_str().unwrap_or("").to_string())
-        .collect();
     let first: usize = titles[0]
         .trim_start_matches("Rotating task ")
         .parse()

@@ -57,3 +57,23 @@ pub fn trivial_runner_workspace() -> (tempfile::TempDir, PathBuf) {
     millrace(&ws, &["plan", "validate"]);
     (d, ws)
 }
+
+/// `n` cards written straight into the backlog (no add-task per card).
+pub fn fill_backlog(ws: &Path, n: usize) {
+    let mut text = String::from("# Task Backlog\n");
+    for i in 0..n {
+        text.push_str(&format!(
+            "\n## 2026-11-23 - Backlog task number {i}\n- **Spec-ID:** SPEC-{i}\n\nImplement part {i} of the plan, with tests and docs.\n"
+        ));
+    }
+    std::fs::write(ws.join("agents/tasksbacklog.md"), text).unwrap();
+}
+
+/// Cards in the archive.
+pub fn archived(ws: &Path) -> usize {
+    std::fs::read_to_string(ws.join("agents/tasksarchive.md"))
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.starts_with("## 20"))
+        .count()
+}
