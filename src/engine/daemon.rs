@@ -31,7 +31,7 @@ use crate::store::events::{
     ConfigEvent, ControlEvent, EngineEvent, EventKind, EventSource, HandoffEvent, PlanEvent,
 };
 use crate::store::lock::OwnerPurpose;
-use crate::store::queue::{DepthMemo, Queue};
+use crate::store::queue::Queue;
 use crate::store::workspace::Workspace;
 use crate::store::{runs, status, time};
 
@@ -102,9 +102,10 @@ struct Daemon {
     plan_id: Option<String>,
     plan_problem: Option<String>,
     last_state: Option<RuntimeState>,
-    /// The backlog depth for state.json, recounted only when the backlog
-    /// file changed (state is written on every wake).
-    depth_memo: DepthMemo,
+    /// The queue as state.json reads it, without waiting for the lock its
+    /// run thread may hold; it recounts the backlog only when the file
+    /// changed (state is written on every wake).
+    state_queue: Queue,
     /// Whether a run was in flight when the current mailbox command arrived.
     run_in_flight: bool,
     /// Why the daemon paused itself (an environment fault), if it did.
@@ -131,6 +132,7 @@ impl Daemon {
     fn new(ws: Workspace, options: Options, started_at: String) -> Daemon {
         let control = Arc::new(RunControl::recording(Layout::of(&ws.agents).stage_group()));
         let rt = Arc::new(build_runtime(&ws, &control, &options));
+        let state_queue = Queue::new(&ws.agents).unsettled();
         Daemon {
             config_path: ws.config_path.clone(),
             ws,
@@ -145,7 +147,7 @@ impl Daemon {
             plan_id: None,
             plan_problem: None,
             last_state: None,
-            depth_memo: DepthMemo::default(),
+            state_queue,
             run_in_flight: false,
             pause_reason: None,
             net_waits: 0,
@@ -598,7 +600,7 @@ impl Daemon {
     }
 
     fn state(&mut self) -> RuntimeState {
-        let queue = Queue::new(&self.ws.agents).unsettled();
+        let queue = &self.state_queue;
         let active_run = runs::active(&self.ws.agents).ok().flatten();
         RuntimeState {
             process_running: true,
@@ -617,7 +619,7 @@ impl Daemon {
             research_status: status::read(&self.ws.agents, Plane::Research)
                 .map_or_else(|_| "INVALID".into(), |m| m.to_string()),
             active_task_id: queue.active().ok().flatten().map(|c| c.id),
-            backlog_depth: queue.backlog_depth_memo(&mut self.depth_memo).unwrap_or(0),
+            backlog_depth: queue.backlog_depth().unwrap_or(0),
             deferred_queue_size: 0,
             uptime_seconds: self.started.elapsed().as_secs(),
             config_hash: self.ws.config.hash(),

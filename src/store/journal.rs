@@ -81,6 +81,20 @@ pub fn commit(agents: &Path, op: &str, writes: Vec<FileWrite>) -> io::Result<()>
         // One atomic rename needs no journal.
         return apply_all(agents, &writes);
     }
+    let n = writes.len();
+    commit_then(agents, op, writes, n)?.finish()
+}
+
+/// Journals `writes` and applies the first `now` of them; the rest are
+/// applied by [`Tail::finish`], which may run on another thread. Until it
+/// has, the journal stays, so a crash in between (or a failed finish)
+/// replays them at the next lock. Caller holds the lock until `finish`.
+pub fn commit_then(
+    agents: &Path,
+    op: &str,
+    mut writes: Vec<FileWrite>,
+    now: usize,
+) -> io::Result<Tail> {
     let entry = Entry {
         op: op.to_string(),
         written_at: super::time::now_iso(),
@@ -98,22 +112,57 @@ pub fn commit(agents: &Path, op: &str, writes: Vec<FileWrite>) -> io::Result<()>
         return Err(io::Error::other("simulated crash after journal"));
     }
     super::failpoint::hit("journal.written")?;
-    apply_all(agents, &entry.writes)?;
-    super::failpoint::hit("journal.applied")?;
-    std::fs::remove_file(&path)
+    writes = entry.writes;
+    let rest = writes.split_off(now.min(writes.len()));
+    // Directories are synced once, by `finish`: the journal covers these
+    // writes until then.
+    for w in &writes {
+        super::failpoint::hit("journal.apply")?;
+        apply(agents, w)?;
+    }
+    Ok(Tail {
+        agents: agents.to_path_buf(),
+        done: writes,
+        rest,
+    })
+}
+
+/// The part of a journaled commit still to apply (see [`commit_then`]).
+pub struct Tail {
+    agents: PathBuf,
+    done: Vec<FileWrite>,
+    rest: Vec<FileWrite>,
+}
+
+impl Tail {
+    /// Applies the remaining writes, syncs every touched directory once,
+    /// and removes the journal.
+    pub fn finish(self) -> io::Result<()> {
+        for w in &self.rest {
+            super::failpoint::hit("journal.apply")?;
+            apply(&self.agents, w)?;
+        }
+        sync_dirs(&self.agents, self.done.iter().chain(&self.rest))?;
+        super::failpoint::hit("journal.applied")?;
+        std::fs::remove_file(journal_path(&self.agents))
+    }
 }
 
 /// Applies every write, then syncs each touched directory once; only then
 /// may the journal go (a lost deletion just replays idempotent writes).
 fn apply_all(agents: &Path, writes: &[FileWrite]) -> io::Result<()> {
-    let mut dirs = std::collections::BTreeSet::new();
     for w in writes {
         super::failpoint::hit("journal.apply")?;
         apply(agents, w)?;
-        if let Some(d) = Layout::of(agents).rel(w.path()).parent() {
-            dirs.insert(d.to_path_buf());
-        }
     }
+    sync_dirs(agents, writes)
+}
+
+fn sync_dirs<'a>(agents: &Path, writes: impl IntoIterator<Item = &'a FileWrite>) -> io::Result<()> {
+    let dirs: std::collections::BTreeSet<PathBuf> = writes
+        .into_iter()
+        .filter_map(|w| Layout::of(agents).rel(w.path()).parent().map(Path::to_path_buf))
+        .collect();
     dirs.iter().try_for_each(|d| atomic::sync_dir(d))
 }
 

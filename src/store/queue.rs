@@ -7,6 +7,7 @@
 //! crashed mutation must be recovered first.
 
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde::Serialize;
@@ -118,12 +119,26 @@ pub struct Queue {
     agents: PathBuf,
     /// Whether reads wait for an unfinished mutation (see `settled`).
     settle: bool,
+    /// The last promote's backlog cut, finishing on its own thread while
+    /// the task starts; the next lock taken through this queue waits for
+    /// it and reports its error.
+    background: Mutex<Option<std::thread::JoinHandle<Result<()>>>>,
+    /// The backlog depth last counted, against the file it counted.
+    memo: Arc<Mutex<DepthMemo>>,
 }
 
-/// What [`Queue::backlog_depth_memo`] last counted: the backlog file's
-/// identity, size and change time, and its depth.
-#[derive(Debug, Default)]
-pub struct DepthMemo(Option<(FileSig, usize)>);
+impl Drop for Queue {
+    fn drop(&mut self) {
+        if let Err(e) = self.finish_background() {
+            tracing::warn!("{e}; the next queue lock completes it");
+        }
+    }
+}
+
+/// What a queue last counted: the backlog file's identity, size and change
+/// time, and its depth.
+#[derive(Debug, Default, Clone, Copy)]
+struct DepthMemo(Option<(FileSig, usize)>);
 
 /// A file's device, inode, size and change time (seconds, nanoseconds).
 type FileSig = (u64, u64, u64, i64, i64);
@@ -150,6 +165,8 @@ impl Queue {
         Queue {
             agents: agents.to_path_buf(),
             settle: true,
+            background: Mutex::new(None),
+            memo: Default::default(),
         }
     }
 
@@ -165,14 +182,34 @@ impl Queue {
         Layout::of(&self.agents).queue_lock()
     }
 
-    /// Takes the queue lock and finishes any interrupted mutation.
+    /// Takes the queue lock and finishes any interrupted mutation (first
+    /// waiting for this queue's own cut in the background, whose failure
+    /// is this call's error: the journal keeps it for the next lock).
     pub fn lock(&self) -> Result<FileLock> {
+        self.finish_background()?;
         let lock = FileLock::acquire(&self.lock_path(), OwnerPurpose::QueueMutation, LOCK_TIMEOUT)?;
         journal::recover(&self.agents).map_err(|source| QueueError::Io {
             path: journal::journal_path(&self.agents),
             source,
         })?;
         Ok(lock)
+    }
+
+    /// Waits for the cut of the last promote, if one is in flight.
+    fn finish_background(&self) -> Result<()> {
+        let handle = self
+            .background
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        match handle.map(std::thread::JoinHandle::join) {
+            Some(Ok(result)) => result,
+            Some(Err(_)) => Err(QueueError::Invalid(
+                "the backlog cut of the last promote panicked; the next queue lock completes it"
+                    .into(),
+            )),
+            None => Ok(()),
+        }
     }
 
     fn read_store(&self, name: &str) -> Result<StoreFile> {
@@ -355,10 +392,27 @@ impl Queue {
     }
 
     /// Number of backlog cards, counted over the headings in one
-    /// constant-memory pass (no card is built).
+    /// constant-memory pass (no card is built), unless this queue counted
+    /// the same file before (same inode, size and change time).
     pub fn backlog_depth(&self) -> Result<usize> {
         let _settled = self.settled()?;
-        Ok(self.count_headings()?.0)
+        let sig = self.backlog_sig();
+        let mut memo = self.memo.lock().unwrap_or_else(|p| p.into_inner());
+        if let (Some(sig), Some((seen, depth))) = (sig, memo.0) {
+            if sig == seen {
+                return Ok(depth);
+            }
+        }
+        let depth = self.count_headings()?.0;
+        *memo = DepthMemo(sig.map(|s| (s, depth)));
+        Ok(depth)
+    }
+
+    fn backlog_sig(&self) -> Option<FileSig> {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata(Layout::of(&self.agents).rel(BACKLOG))
+            .ok()
+            .map(|m| (m.dev(), m.ino(), m.len(), m.ctime(), m.ctime_nsec()))
     }
 
     /// Card headings of the backlog, and where the headings without a
@@ -380,23 +434,6 @@ impl Queue {
         })
         .map_err(|source| QueueError::Io { path, source })?;
         Ok((depth, untitled))
-    }
-
-    /// [`Queue::backlog_depth`], recounted only when the backlog file is
-    /// not the one `memo` counted (another inode, size or change time).
-    pub fn backlog_depth_memo(&self, memo: &mut DepthMemo) -> Result<usize> {
-        use std::os::unix::fs::MetadataExt;
-        let sig = std::fs::metadata(Layout::of(&self.agents).rel(BACKLOG))
-            .ok()
-            .map(|m| (m.dev(), m.ino(), m.len(), m.ctime(), m.ctime_nsec()));
-        if let (Some(sig), Some((seen, depth))) = (sig, memo.0) {
-            if sig == seen && !journal::pending(&self.agents) {
-                return Ok(depth);
-            }
-        }
-        let depth = self.backlog_depth()?;
-        memo.0 = sig.map(|s| (s, depth));
-        Ok(depth)
     }
 
     fn commit(&self, op: &str, writes: Vec<(&str, String)>) -> Result<()> {
@@ -478,7 +515,7 @@ impl Queue {
     /// The active card, promoting the first backlog card if none is active.
     /// Returns the card and whether it was promoted now.
     pub fn active_or_promote(&self) -> Result<Option<(Card, bool)>> {
-        let _lock = self.lock()?;
+        let lock = self.lock()?;
         let (mut active_store, active) = self.read_active()?;
         if let Some(card) = active {
             return Ok(Some((card, false)));
@@ -489,17 +526,39 @@ impl Queue {
             return Ok(None);
         };
         active_store.cards = vec![head.card.clone()];
-        self.commit_raw(
-            "promote_next",
-            vec![
-                FileWrite::replace(ACTIVE, active_store.render()),
-                FileWrite::Cut {
-                    path: BACKLOG.into(),
-                    at: head.at,
-                    bytes: head.bytes,
-                },
-            ],
-        )?;
+        let writes = vec![
+            FileWrite::replace(ACTIVE, active_store.render()),
+            FileWrite::Cut {
+                path: BACKLOG.into(),
+                at: head.at,
+                bytes: head.bytes,
+            },
+        ];
+        // The card is active once the journal and tasks.md are written.
+        // Cutting it out of the backlog copies and syncs the rest of the
+        // file, which grows with the backlog: that happens on its own
+        // thread while the task starts, holding the lock (readers wait for
+        // it) with the journal in place (a crash replays it), and counts
+        // the backlog for the report at the end of the run.
+        let io = |source| QueueError::Io {
+            path: self.agents.clone(),
+            source,
+        };
+        let tail = journal::commit_then(&self.agents, "promote_next", writes, 1).map_err(io)?;
+        let (agents, memo) = (self.agents.clone(), self.memo.clone());
+        let cut = std::thread::spawn(move || {
+            let _lock = lock;
+            tail.finish().map_err(|source| QueueError::Io {
+                path: agents.clone(),
+                source,
+            })?;
+            let queue = Queue::new(&agents);
+            let depth = queue.count_headings()?.0;
+            *memo.lock().unwrap_or_else(|p| p.into_inner()) =
+                DepthMemo(queue.backlog_sig().map(|sig| (sig, depth)));
+            Ok(())
+        });
+        *self.background.lock().unwrap_or_else(|p| p.into_inner()) = Some(cut);
         Ok(Some((head.card, true)))
     }
 
@@ -1049,6 +1108,9 @@ mod tests {
         let (c, _) = q.active_or_promote().unwrap().unwrap();
         assert_eq!(c.id, "2026-11-23__first");
         assert_eq!(c.raw.lines().count(), 10_001);
+        // The cut finishes in the background; a settled read waits for it.
+        assert_eq!(q.backlog_depth().unwrap(), 2);
+        assert!(!journal::pending(dir.path()));
         assert_eq!(
             std::fs::read_to_string(dir.path().join(BACKLOG)).unwrap(),
             format!("# Task Backlog\n\nhand-written note\n\n{rest}"),
