@@ -282,6 +282,12 @@ impl<'a> Layout<'a> {
     }
 
     /// The id of the run that finished last.
+    /// The backlog's card count, valid only for the file it was counted
+    /// from (derived; rebuilt by any count).
+    pub fn backlog_depth_index(&self) -> PathBuf {
+        self.runtime_dir().join("backlog_depth.json")
+    }
+
     pub fn last_run(&self) -> PathBuf {
         self.runtime_dir().join("last_run")
     }

@@ -161,7 +161,12 @@ fn apply_all(agents: &Path, writes: &[FileWrite]) -> io::Result<()> {
 fn sync_dirs<'a>(agents: &Path, writes: impl IntoIterator<Item = &'a FileWrite>) -> io::Result<()> {
     let dirs: std::collections::BTreeSet<PathBuf> = writes
         .into_iter()
-        .filter_map(|w| Layout::of(agents).rel(w.path()).parent().map(Path::to_path_buf))
+        .filter_map(|w| {
+            Layout::of(agents)
+                .rel(w.path())
+                .parent()
+                .map(Path::to_path_buf)
+        })
         .collect();
     dirs.iter().try_for_each(|d| atomic::sync_dir(d))
 }

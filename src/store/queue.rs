@@ -135,6 +135,13 @@ impl Drop for Queue {
     }
 }
 
+/// `.runtime/backlog_depth.json`.
+#[derive(Debug, Serialize, serde::Deserialize)]
+struct DepthIndex {
+    sig: FileSig,
+    depth: usize,
+}
+
 /// What a queue last counted: the backlog file's identity, size and change
 /// time, and its depth.
 #[derive(Debug, Default, Clone, Copy)]
@@ -391,21 +398,51 @@ impl Queue {
         Ok((depth, next, warnings))
     }
 
-    /// Number of backlog cards, counted over the headings in one
-    /// constant-memory pass (no card is built), unless this queue counted
-    /// the same file before (same inode, size and change time).
+    /// Number of backlog cards: known when this queue or the depth index
+    /// counted exactly this file (same inode, size and change time), else
+    /// counted over the headings in one constant-memory pass.
     pub fn backlog_depth(&self) -> Result<usize> {
         let _settled = self.settled()?;
         let sig = self.backlog_sig();
-        let mut memo = self.memo.lock().unwrap_or_else(|p| p.into_inner());
-        if let (Some(sig), Some((seen, depth))) = (sig, memo.0) {
-            if sig == seen {
-                return Ok(depth);
-            }
+        if let Some(depth) = sig.and_then(|sig| self.known_depth(sig)) {
+            return Ok(depth);
         }
         let depth = self.count_headings()?.0;
-        *memo = DepthMemo(sig.map(|s| (s, depth)));
+        if let Some(sig) = sig {
+            self.remember_depth(sig, depth);
+        }
         Ok(depth)
+    }
+
+    /// The depth `.runtime/backlog_depth.json` records, if it was counted
+    /// from exactly this file.
+    fn indexed_depth(&self, sig: FileSig) -> Option<usize> {
+        let path = Layout::of(&self.agents).backlog_depth_index();
+        let text = super::safe::read_text(&path, 4096).ok()?;
+        let index: DepthIndex = serde_json::from_str(&text).ok()?;
+        (index.sig == sig).then_some(index.depth)
+    }
+
+    /// Remembers `depth` for the backlog file `sig` names, in this queue
+    /// and in the index other processes read (a cache: written without
+    /// sync, and a failed write only costs the next reader a count).
+    fn remember_depth(&self, sig: FileSig, depth: usize) {
+        *self.memo.lock().unwrap_or_else(|p| p.into_inner()) = DepthMemo(Some((sig, depth)));
+        let path = Layout::of(&self.agents).backlog_depth_index();
+        let text = serde_json::to_string(&DepthIndex { sig, depth }).expect("index serialises");
+        if let Err(e) = super::atomic::write_volatile(&path, text.as_bytes()) {
+            tracing::debug!("cannot write {}: {e}", path.display());
+        }
+    }
+
+    /// The depth of the backlog file `sig` names, if this queue or the
+    /// index knows it.
+    fn known_depth(&self, sig: FileSig) -> Option<usize> {
+        let memo = self.memo.lock().unwrap_or_else(|p| p.into_inner()).0;
+        match memo {
+            Some((seen, depth)) if seen == sig => Some(depth),
+            _ => self.indexed_depth(sig),
+        }
     }
 
     fn backlog_sig(&self) -> Option<FileSig> {
@@ -501,6 +538,7 @@ impl Queue {
             (len, _) if len > 0 && blank => (0, format!("{}\n\n", default_preamble(BACKLOG))),
             point => point,
         };
+        let before = self.backlog_sig().and_then(|sig| self.known_depth(sig));
         self.commit_raw(
             "add_task",
             vec![FileWrite::Append {
@@ -509,6 +547,10 @@ impl Queue {
                 base_len,
             }],
         )?;
+        // One card more than the file before, when that was counted.
+        if let (Some(depth), Some(sig)) = (before, self.backlog_sig()) {
+            self.remember_depth(sig, depth + 1);
+        }
         Ok(card)
     }
 
@@ -545,17 +587,27 @@ impl Queue {
             source,
         };
         let tail = journal::commit_then(&self.agents, "promote_next", writes, 1).map_err(io)?;
-        let (agents, memo) = (self.agents.clone(), self.memo.clone());
+        let queue = Queue {
+            agents: self.agents.clone(),
+            settle: true,
+            background: Mutex::new(None),
+            memo: self.memo.clone(),
+        };
         let cut = std::thread::spawn(move || {
             let _lock = lock;
+            // One card fewer than the file before, when that was counted.
+            let before = queue.backlog_sig().and_then(|sig| queue.known_depth(sig));
             tail.finish().map_err(|source| QueueError::Io {
-                path: agents.clone(),
+                path: queue.agents.clone(),
                 source,
             })?;
-            let queue = Queue::new(&agents);
-            let depth = queue.count_headings()?.0;
-            *memo.lock().unwrap_or_else(|p| p.into_inner()) =
-                DepthMemo(queue.backlog_sig().map(|sig| (sig, depth)));
+            let depth = match before {
+                Some(d) => d.saturating_sub(1),
+                None => queue.count_headings()?.0,
+            };
+            if let Some(sig) = queue.backlog_sig() {
+                queue.remember_depth(sig, depth);
+            }
             Ok(())
         });
         *self.background.lock().unwrap_or_else(|p| p.into_inner()) = Some(cut);
@@ -1125,6 +1177,33 @@ mod tests {
         assert_eq!(q.backlog_depth().unwrap(), 0);
         q.archive_active(&last.id).unwrap();
         assert!(q.active_or_promote().unwrap().is_none());
+    }
+
+    #[test]
+    fn the_depth_index_follows_promotes_and_adds_and_a_hand_edit_is_recounted() {
+        let (dir, q) = queue();
+        for t in ["A", "B", "C"] {
+            q.add(card(t)).unwrap();
+        }
+        assert_eq!(q.backlog_depth().unwrap(), 3);
+        // Another process (a fresh queue) reads the index, not the file.
+        let index = dir.path().join(".runtime/backlog_depth.json");
+        assert!(index.exists());
+        q.active_or_promote().unwrap();
+        assert_eq!(Queue::new(dir.path()).backlog_depth().unwrap(), 2);
+        q.add(card("D")).unwrap();
+        assert_eq!(Queue::new(dir.path()).backlog_depth().unwrap(), 3);
+        // A hand edit makes a different file: counted again.
+        let text = std::fs::read_to_string(dir.path().join(BACKLOG)).unwrap();
+        std::fs::write(
+            dir.path().join(BACKLOG),
+            format!("{text}\n## 2026-11-23 - E\n"),
+        )
+        .unwrap();
+        assert_eq!(Queue::new(dir.path()).backlog_depth().unwrap(), 4);
+        // A stale or broken index is ignored.
+        std::fs::write(&index, "{not json").unwrap();
+        assert_eq!(Queue::new(dir.path()).backlog_depth().unwrap(), 4);
     }
 
     #[test]
