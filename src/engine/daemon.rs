@@ -599,7 +599,7 @@ impl Daemon {
         ready
     }
 
-    fn state(&mut self) -> RuntimeState {
+    fn state(&self) -> RuntimeState {
         let queue = &self.state_queue;
         let active_run = runs::active(&self.ws.agents).ok().flatten();
         RuntimeState {

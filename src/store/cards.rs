@@ -72,23 +72,6 @@ impl<'a> CardRef<'a> {
     }
 }
 
-/// The first card of a store's text, without splitting the rest.
-pub fn scan_first(text: &str) -> Option<CardRef<'_>> {
-    let mut offset = 0;
-    let mut start = None;
-    for line in text.split_inclusive('\n') {
-        if parse_heading(line.trim_end_matches(['\n', '\r'])).is_some() {
-            if start.is_some() {
-                break;
-            }
-            start = Some(offset);
-        }
-        offset += line.len();
-    }
-    let start = start?;
-    scan(&text[start..offset]).1.into_iter().next()
-}
-
 /// Byte span of the first card of `text`: its heading to the next card's
 /// heading (or the end of `text`), and whether a next heading closed it
 /// (when `text` is a prefix of a longer file, an unclosed card may go on).
@@ -376,13 +359,6 @@ impl StoreFile {
         }
     }
 
-    /// Counts cards without building them (fast path for status).
-    pub fn count_cards(text: &str) -> usize {
-        text.lines()
-            .filter(|l| l.starts_with("##") && parse_heading(l).is_some())
-            .count()
-    }
-
     /// `preamble + "\n\n" + cards joined by "\n\n" + "\n"`.
     pub fn render(&self) -> String {
         let mut out = String::with_capacity(
@@ -442,7 +418,6 @@ mod tests {
         );
         assert_eq!(s.cards[1].id, "custom-id");
         assert_eq!(s.cards[1].title, "Second: with/ symbols!");
-        assert_eq!(StoreFile::count_cards(STORE), 2);
     }
 
     #[test]

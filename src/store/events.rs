@@ -55,18 +55,14 @@ impl Rotation {
     }
 }
 
-impl Default for Rotation {
-    fn default() -> Self {
-        Rotation::of(&Default::default())
-    }
-}
-
 /// Rotated files a reader looks for at most (beyond any sane `keep`).
 const MAX_ROTATED: u32 = 1000;
 
 impl EventLog {
+    /// With the default rotation (tests; the runtime takes `[engine]`'s).
+    #[cfg(test)]
     pub fn new(agents: &Path) -> EventLog {
-        EventLog::with_rotation(agents, Rotation::default())
+        EventLog::with_rotation(agents, Rotation::of(&Default::default()))
     }
 
     pub fn with_rotation(agents: &Path, rotation: Rotation) -> EventLog {
@@ -171,6 +167,7 @@ impl EventLog {
     }
 
     /// The last `n` events, oldest first (see [`EventLog::tail_each`]).
+    #[cfg(test)]
     pub fn tail(&self, n: usize) -> io::Result<Vec<Event>> {
         let mut out = Vec::new();
         self.tail_each(n, |e| {
