@@ -116,10 +116,7 @@ pub fn commit_then(
     let rest = writes.split_off(now.min(writes.len()));
     // Directories are synced once, by `finish`: the journal covers these
     // writes until then.
-    for w in &writes {
-        super::failpoint::hit("journal.apply")?;
-        apply(agents, w)?;
-    }
+    apply_each(agents, &writes)?;
     Ok(Tail {
         agents: agents.to_path_buf(),
         done: writes,
@@ -138,10 +135,7 @@ impl Tail {
     /// Applies the remaining writes, syncs every touched directory once,
     /// and removes the journal.
     pub fn finish(self) -> io::Result<()> {
-        for w in &self.rest {
-            super::failpoint::hit("journal.apply")?;
-            apply(&self.agents, w)?;
-        }
+        apply_each(&self.agents, &self.rest)?;
         sync_dirs(&self.agents, self.done.iter().chain(&self.rest))?;
         super::failpoint::hit("journal.applied")?;
         std::fs::remove_file(journal_path(&self.agents))
@@ -151,11 +145,15 @@ impl Tail {
 /// Applies every write, then syncs each touched directory once; only then
 /// may the journal go (a lost deletion just replays idempotent writes).
 fn apply_all(agents: &Path, writes: &[FileWrite]) -> io::Result<()> {
-    for w in writes {
-        super::failpoint::hit("journal.apply")?;
-        apply(agents, w)?;
-    }
+    apply_each(agents, writes)?;
     sync_dirs(agents, writes)
+}
+
+fn apply_each(agents: &Path, writes: &[FileWrite]) -> io::Result<()> {
+    writes.iter().try_for_each(|w| {
+        super::failpoint::hit("journal.apply")?;
+        apply(agents, w)
+    })
 }
 
 fn sync_dirs<'a>(agents: &Path, writes: impl IntoIterator<Item = &'a FileWrite>) -> io::Result<()> {
