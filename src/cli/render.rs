@@ -435,6 +435,39 @@ impl Render for Queue {
 impl Render for crate::control::start::StartReport {
     fn text(&self, out: &mut dyn Write) -> io::Result<()> {
         let r = self;
+        if let Some(run) = &r.research_run {
+            let mut s = format!(
+                "research run {}{}: {} `{}` → {} ({}) after {} stage(s)\n",
+                run.run_id,
+                if run.resumed { " (resumed)" } else { "" },
+                run.item.as_ref().map_or("", |i| i.family.as_str()),
+                run.task_title.as_deref().unwrap_or("(no item)"),
+                run.terminal,
+                run.terminal_class,
+                run.stages_run
+            );
+            if let Some(e) = &run.effects {
+                let mut done = Vec::new();
+                if !e.appended.is_empty() {
+                    done.push(format!("{} card(s) queued", e.appended.len()));
+                }
+                if let Some(b) = &e.batch_id {
+                    done.push(format!(
+                        "frozen batch {b} thawed ({} card(s))",
+                        e.thawed.len()
+                    ));
+                }
+                if let Some(d) = &e.decision {
+                    done.push(format!("completion decision {d}"));
+                }
+                done.extend(e.moved.iter().map(|m| format!("moved to {m}")));
+                if !done.is_empty() {
+                    let _ = writeln!(s, "{}", done.join("; "));
+                }
+            }
+            let _ = writeln!(s, "details: millrace run-provenance {}", run.run_id);
+            out.write_all(s.as_bytes())?;
+        }
         // An empty backlog is not news: stay quiet.
         let Some(run) = &r.run else { return Ok(()) };
         let mut s = format!(

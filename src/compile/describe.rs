@@ -4,10 +4,10 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use crate::defs::loop_def::TaskSize;
+use crate::defs::loop_def::{Effect, TaskSize};
 use crate::defs::serde_name;
 
-use super::plan::{FrozenPlan, LoopPlan, PromptPlan, Target};
+use super::plan::{FrozenPlan, LoopPlan, PlanContent, PromptPlan, Target};
 
 pub fn plan_text(plan: &FrozenPlan) -> String {
     let c = &plan.content;
@@ -52,12 +52,21 @@ pub fn plan_text(plan: &FrozenPlan) -> String {
     );
     for lp in c.planes.values() {
         s.push('\n');
-        loop_text(&mut s, lp, &c.prompts);
+        loop_text(&mut s, lp, c);
+    }
+    let mut shown: Vec<&str> = c.planes.values().map(|l| l.loop_id.as_str()).collect();
+    for (family, lp) in &c.research {
+        let _ = writeln!(s, "\nresearch family {family}: loop {}", lp.loop_id);
+        if !shown.contains(&lp.loop_id.as_str()) {
+            shown.push(&lp.loop_id);
+            loop_text(&mut s, lp, c);
+        }
     }
     s
 }
 
-fn loop_text(s: &mut String, lp: &LoopPlan, prompts: &BTreeMap<String, PromptPlan>) {
+fn loop_text(s: &mut String, lp: &LoopPlan, c: &PlanContent) {
+    let prompts: &BTreeMap<String, PromptPlan> = &c.prompts;
     let _ = writeln!(
         s,
         "{} loop {} — {} ({})",
@@ -96,6 +105,28 @@ fn loop_text(s: &mut String, lp: &LoopPlan, prompts: &BTreeMap<String, PromptPla
                 .get(&n.prompt)
                 .map_or(n.prompt.as_str(), |p| p.source.as_str())
         );
+    }
+    let mut artifacts = Vec::new();
+    for n in lp.nodes.values() {
+        let kind = c.kind_of(n);
+        for a in &kind.artifacts {
+            artifacts.push(format!(
+                "    {:<14} writes {:<20} {:<10} {}",
+                n.node_id,
+                a.name,
+                serde_name(&a.format),
+                a.path
+            ));
+        }
+        for i in &kind.inputs {
+            artifacts.push(format!("    {:<14} reads  {i}", n.node_id));
+        }
+    }
+    if !artifacts.is_empty() {
+        let _ = writeln!(s, "  artifacts:");
+        for line in artifacts {
+            let _ = writeln!(s, "{line}");
+        }
     }
     let _ = writeln!(s, "  routes:");
     for (node, table) in &lp.routes {
@@ -155,6 +186,16 @@ fn loop_text(s: &mut String, lp: &LoopPlan, prompts: &BTreeMap<String, PromptPla
             t.status,
             serde_name(&t.queue)
         );
+        for e in &t.effects {
+            let what = match e {
+                Effect::AppendCards { artifact, position } => {
+                    format!("append_cards {artifact} ({})", serde_name(position))
+                }
+                Effect::WriteDecision { artifact } => format!("write_decision {artifact}"),
+                other => other.name().to_string(),
+            };
+            let _ = writeln!(s, "      then {what}");
+        }
     }
     let _ = writeln!(
         s,

@@ -4,6 +4,7 @@
 //! it finds into one [`Diagnostics`] list; compilation fails if any of them is
 //! an error, so a user sees all problems of a broken overlay at once.
 
+pub mod artifacts;
 pub mod describe;
 pub mod graph;
 pub mod params;
@@ -15,6 +16,7 @@ pub mod templates;
 use std::collections::BTreeMap;
 
 use crate::defs::diag::{did_you_mean, Diagnostic, Diagnostics};
+use crate::defs::research::ResearchFamily;
 use crate::defs::schema::DocKind;
 use crate::defs::stage_kind::Plane;
 
@@ -43,10 +45,12 @@ pub fn compile(inputs: &Inputs, mode: Option<&str>) -> Compiled {
     let mut diags = Diagnostics::new();
     let registry = Registry::load(inputs, &mut diags);
     params::check_config_stages(&registry, inputs, &mut diags);
+    artifacts::check_kinds(&registry, &mut diags);
 
     let mut checked = BTreeMap::new();
     for (id, lp) in &registry.loops {
         if let Some(c) = graph::check_loop(&registry, lp, &inputs.config, &mut diags) {
+            artifacts::check_loop(&registry, lp, &c, &mut diags);
             checked.insert(id.clone(), c);
         }
     }
@@ -135,116 +139,60 @@ fn mode_plan(
         }
     }
     let mut planes = BTreeMap::new();
-    let mut prompt_plans = BTreeMap::new();
-    let mut kind_plans = BTreeMap::new();
+    let mut out = LoopOutputs::default();
     for (plane, loop_id) in &def.loops {
         let at = mode.origin.child("loops").child(plane.as_str());
-        let Some(lp) = reg.loops.get(loop_id) else {
-            if reg.is_broken(DocKind::Loop, loop_id) {
-                // Its own errors are reported; the mode cannot compile.
-                diags.push(
-                    Diagnostic::error(
-                        "mode.broken_loop",
-                        format!("mode `{}` uses loop `{loop_id}`, which has errors", def.id),
-                    )
-                    .at(reg.file(at.file).display.clone(), reg.pos(&at)),
-                );
-                continue;
-            }
-            let mut d = reg.error(
-                &at,
-                "mode.unknown_loop",
-                format!("mode `{}` selects unknown loop `{loop_id}`", def.id),
-            );
-            d = match did_you_mean(loop_id, reg.loops.keys().map(String::as_str)) {
-                Some(s) => d.with_hint(format!("did you mean `{s}`?")),
-                None => d.with_hint("see `millrace loops list`"),
-            };
-            diags.push(d);
-            continue;
-        };
-        if lp.plane != *plane {
-            diags.push(reg.error(
-                &at,
-                "mode.plane_mismatch",
-                format!(
-                    "loop `{loop_id}` is a `{}` loop, not `{}`",
-                    lp.plane.as_str(),
-                    plane.as_str()
-                ),
-            ));
-            continue;
+        if let Some(p) = loop_plan(
+            reg, inputs, prompts, mode, loop_id, *plane, &at, checked, &mut out, diags,
+        ) {
+            planes.insert(*plane, p);
         }
-        let mut nodes = BTreeMap::new();
-        for (node_id, node) in &lp.nodes {
-            let Some(kind) = reg.stage_kinds.get(&node.def.stage) else {
-                continue;
-            };
-            if let Some((n, p)) = params::resolve_node(
-                reg,
-                inputs,
-                prompts,
-                mode,
-                node_id,
-                &node.origin,
-                node.def.overrides(),
-                kind,
-                diags,
-            ) {
-                nodes.insert(node_id.clone(), n);
-                prompt_plans.insert(p.path.clone(), p);
-                kind_plans
-                    .entry(kind.def.id.clone())
-                    .or_insert_with(|| StageKindPlan {
-                        id: kind.def.id.clone(),
-                        plane: kind.def.plane,
-                        title: kind.def.title.clone(),
-                        running_marker: kind.def.running_marker.clone(),
-                        outcomes: kind.def.outcomes.clone(),
-                        failure_outcome: kind.def.failure_outcome.clone(),
-                        source: reg.file(kind.origin.file).display.clone(),
-                    });
-            }
-        }
-        let Some(routing) = checked.get(loop_id) else {
-            continue;
-        };
-        planes.insert(
-            *plane,
-            LoopPlan {
-                loop_id: lp.id.clone(),
-                plane: lp.plane,
-                title: lp.title.clone(),
-                size: lp.size,
-                source: reg.file(lp.origin.file).display.clone(),
-                extends: lp.extends.clone(),
-                entries: lp
-                    .entry
-                    .iter()
-                    .map(|(k, v)| (k.clone(), v.def.clone()))
-                    .collect(),
-                nodes,
-                terminals: lp
-                    .terminals
-                    .iter()
-                    .map(|(k, t)| {
-                        (
-                            k.clone(),
-                            TerminalPlan {
-                                class: t.def.class,
-                                status: t.def.status.clone(),
-                                queue: t.def.queue,
-                                description: t.def.description.clone(),
-                            },
-                        )
-                    })
-                    .collect(),
-                routes: routing.routes.clone(),
-                thresholds: routing.thresholds.clone(),
-                max_stage_runs: routing.max_stage_runs,
-            },
-        );
     }
+    // Each research family runs the loop the mode names for it, else the
+    // mode's research loop when that loop takes the family's intake, else
+    // the packaged loop of the family.
+    let mut research = BTreeMap::new();
+    for family in ResearchFamily::ALL {
+        let (loop_id, at) = match def.research.get(&family) {
+            Some(id) => (
+                id.clone(),
+                mode.origin.child("research").child(family.as_str()),
+            ),
+            None => match planes.get(&Plane::Research) {
+                Some(lp) if lp.entries.contains_key(family.entry()) => {
+                    research.insert(family, lp.clone());
+                    continue;
+                }
+                _ => (family.default_loop().to_string(), mode.origin.clone()),
+            },
+        };
+        if let Some(p) = loop_plan(
+            reg,
+            inputs,
+            prompts,
+            mode,
+            &loop_id,
+            Plane::Research,
+            &at,
+            checked,
+            &mut out,
+            diags,
+        ) {
+            if !p.entries.contains_key(family.entry()) {
+                diags.push(reg.error(
+                    &at,
+                    "mode.plane_mismatch",
+                    format!(
+                        "loop `{loop_id}` serves the `{family}` research family but has no `{}` entry",
+                        family.entry()
+                    ),
+                ));
+                continue;
+            }
+            research.insert(family, p);
+        }
+    }
+    let (prompt_plans, kind_plans) = (out.prompts, out.kinds);
     if diags.error_count() > errors_before {
         return None;
     }
@@ -257,9 +205,138 @@ fn mode_plan(
             source: reg.file(mode.origin.file).display.clone(),
         },
         planes,
+        research,
         stage_kinds: kind_plans,
         prompts: prompt_plans,
         outage: inputs.config.outage.clone(),
+    })
+}
+
+/// Prompts and stage kinds the loops of one mode use.
+#[derive(Default)]
+struct LoopOutputs {
+    prompts: BTreeMap<String, plan::PromptPlan>,
+    kinds: BTreeMap<String, StageKindPlan>,
+}
+
+/// The plan of loop `loop_id` as mode `mode` places it on `plane` (`at`
+/// is where the mode names it); `None` with diagnostics when it cannot be.
+#[allow(clippy::too_many_arguments)]
+fn loop_plan(
+    reg: &Registry,
+    inputs: &Inputs,
+    prompts: &mut PromptChecker,
+    mode: &registry::Item<crate::defs::mode::ModeDef>,
+    loop_id: &str,
+    plane: Plane,
+    at: &registry::Origin,
+    checked: &BTreeMap<String, graph::CheckedLoop>,
+    out: &mut LoopOutputs,
+    diags: &mut Diagnostics,
+) -> Option<LoopPlan> {
+    let def = &mode.def;
+    let Some(lp) = reg.loops.get(loop_id) else {
+        if reg.is_broken(DocKind::Loop, loop_id) {
+            // Its own errors are reported; the mode cannot compile.
+            diags.push(
+                Diagnostic::error(
+                    "mode.broken_loop",
+                    format!("mode `{}` uses loop `{loop_id}`, which has errors", def.id),
+                )
+                .at(reg.file(at.file).display.clone(), reg.pos(at)),
+            );
+            return None;
+        }
+        let mut d = reg.error(
+            at,
+            "mode.unknown_loop",
+            format!("mode `{}` selects unknown loop `{loop_id}`", def.id),
+        );
+        d = match did_you_mean(loop_id, reg.loops.keys().map(String::as_str)) {
+            Some(s) => d.with_hint(format!("did you mean `{s}`?")),
+            None => d.with_hint("see `millrace loops list`"),
+        };
+        diags.push(d);
+        return None;
+    };
+    if lp.plane != plane {
+        diags.push(reg.error(
+            at,
+            "mode.plane_mismatch",
+            format!(
+                "loop `{loop_id}` is a `{}` loop, not `{}`",
+                lp.plane.as_str(),
+                plane.as_str()
+            ),
+        ));
+        return None;
+    }
+    let mut nodes = BTreeMap::new();
+    for (node_id, node) in &lp.nodes {
+        let Some(kind) = reg.stage_kinds.get(&node.def.stage) else {
+            continue;
+        };
+        if let Some((n, p)) = params::resolve_node(
+            reg,
+            inputs,
+            prompts,
+            mode,
+            node_id,
+            &node.origin,
+            node.def.overrides(),
+            kind,
+            diags,
+        ) {
+            nodes.insert(node_id.clone(), n);
+            out.prompts.insert(p.path.clone(), p);
+            out.kinds
+                .entry(kind.def.id.clone())
+                .or_insert_with(|| StageKindPlan {
+                    id: kind.def.id.clone(),
+                    plane: kind.def.plane,
+                    title: kind.def.title.clone(),
+                    running_marker: kind.def.running_marker.clone(),
+                    outcomes: kind.def.outcomes.clone(),
+                    failure_outcome: kind.def.failure_outcome.clone(),
+                    source: reg.file(kind.origin.file).display.clone(),
+                    artifacts: kind.def.artifacts.clone(),
+                    inputs: kind.def.inputs.clone(),
+                });
+        }
+    }
+    let routing = checked.get(loop_id)?;
+    Some(LoopPlan {
+        loop_id: lp.id.clone(),
+        plane: lp.plane,
+        title: lp.title.clone(),
+        size: lp.size,
+        source: reg.file(lp.origin.file).display.clone(),
+        extends: lp.extends.clone(),
+        entries: lp
+            .entry
+            .iter()
+            .map(|(k, v)| (k.clone(), v.def.clone()))
+            .collect(),
+        nodes,
+        terminals: lp
+            .terminals
+            .iter()
+            .map(|(k, t)| {
+                (
+                    k.clone(),
+                    TerminalPlan {
+                        class: t.def.class,
+                        status: t.def.status.clone(),
+                        queue: t.def.queue,
+                        effects: t.def.effects.clone(),
+                        description: t.def.description.clone(),
+                    },
+                )
+            })
+            .collect(),
+        routes: routing.routes.clone(),
+        thresholds: routing.thresholds.clone(),
+        max_stage_runs: routing.max_stage_runs,
     })
 }
 

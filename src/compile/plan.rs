@@ -13,8 +13,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::defs::config::sha256_hex;
 use crate::defs::config::OutageConfig;
-use crate::defs::loop_def::{Condition, CountDef, QueueEffect, TaskSize, TerminalClass};
-use crate::defs::stage_kind::{Effort, OutcomeClass, OutcomeDecl, Plane};
+use crate::defs::loop_def::{Condition, CountDef, Effect, QueueEffect, TaskSize, TerminalClass};
+use crate::defs::research::ResearchFamily;
+use crate::defs::stage_kind::{ArtifactDecl, Effort, OutcomeClass, OutcomeDecl, Plane};
 
 use super::sources::Layer;
 
@@ -83,6 +84,9 @@ pub struct PlanContent {
     pub mode: ModeInfo,
     /// One loop per plane the mode uses.
     pub planes: BTreeMap<Plane, LoopPlan>,
+    /// The loop serving each research family.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub research: BTreeMap<ResearchFamily, LoopPlan>,
     /// Stage kinds used by the nodes, keyed by [`NodePlan::stage_kind`].
     pub stage_kinds: BTreeMap<String, StageKindPlan>,
     /// Prompt templates used by the nodes, keyed by [`NodePlan::prompt`].
@@ -95,6 +99,15 @@ impl PlanContent {
     /// The stage kind of a node (always present in a compiled plan).
     pub fn kind_of(&self, node: &NodePlan) -> &StageKindPlan {
         &self.stage_kinds[&node.stage_kind]
+    }
+
+    /// The loop with id `loop_id` on `plane` (a run records both).
+    pub fn loop_plan(&self, plane: Plane, loop_id: &str) -> Option<&LoopPlan> {
+        self.planes
+            .get(&plane)
+            .filter(|l| l.loop_id == loop_id)
+            .or_else(|| self.research.values().find(|l| l.loop_id == loop_id))
+            .filter(|l| l.plane == plane)
     }
 }
 
@@ -109,9 +122,27 @@ pub struct StageKindPlan {
     pub outcomes: Vec<OutcomeDecl>,
     pub failure_outcome: String,
     pub source: String,
+    /// Files the stage must produce (see [`ArtifactDecl`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub artifacts: Vec<ArtifactDecl>,
+    /// Artifacts of earlier stages the stage reads.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub inputs: Vec<String>,
 }
 
 impl StageKindPlan {
+    /// The artifacts that must exist and validate when the stage ends with
+    /// `marker`.
+    pub fn artifacts_on<'a>(&'a self, marker: &'a str) -> impl Iterator<Item = &'a ArtifactDecl> {
+        self.artifacts.iter().filter(move |a| {
+            if a.required_on.is_empty() {
+                self.outcome_class(marker) == Some(OutcomeClass::Success)
+            } else {
+                a.required_on.iter().any(|m| m == marker)
+            }
+        })
+    }
+
     pub fn outcome_class(&self, marker: &str) -> Option<OutcomeClass> {
         self.outcomes
             .iter()
@@ -196,6 +227,8 @@ pub struct TerminalPlan {
     pub class: TerminalClass,
     pub status: String,
     pub queue: QueueEffect,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub effects: Vec<Effect>,
     pub description: Option<String>,
 }
 

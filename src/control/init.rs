@@ -96,7 +96,9 @@ pub struct InitReport {
 /// Config of a demo workspace: the `demo` mode runs every stage with the
 /// bundled demo agent.
 pub fn demo_config() -> String {
-    DEFAULT_CONFIG.replace("mode = \"standard\"", "mode = \"demo\"")
+    DEFAULT_CONFIG
+        .replace("mode = \"standard\"", "mode = \"demo\"")
+        .replace("[research]\nmode = \"stub\"", "[research]\nmode = \"auto\"")
 }
 
 pub const DEMO_TASK_TITLE: &str = "Write the demo hello file";

@@ -20,9 +20,12 @@ use super::{Result, Workspace};
 /// What `start --once` did.
 #[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct StartReport {
-    /// `ran`, `resumed` or `idle` (nothing to do).
+    /// Execution: `ran`, `resumed` or `idle` (nothing to do).
     pub outcome: &'static str,
     pub run: Option<run::RunReport>,
+    /// Research: `ran`, `resumed` or `idle` (nothing ready or allowed).
+    pub research_outcome: &'static str,
+    pub research_run: Option<run::RunReport>,
     pub backlog_depth: usize,
     /// A dead owner whose stale workspace lock was reclaimed.
     pub reclaimed_lock_from: Option<Owner>,
@@ -41,19 +44,31 @@ pub fn once(ws: &Workspace) -> Result<StartReport> {
         EventKind::Engine(EngineEvent::Started),
         json!({"mode": "once", "config_hash": ws.config.hash()}),
     );
-    let result = cycle::run_one(ws, &rt, None);
+    // One pass of each plane: research first, so that cards it makes (or
+    // a batch it thaws) are run by the execution pass of the same start.
+    let research = cycle::research_one(ws, &rt, None, "engine-start");
+    let result = match research {
+        Ok(r) if !rt.control.stop_requested() => cycle::run_one(ws, &rt, None).map(|e| (r, e)),
+        Ok(r) => Ok((r, Cycle::Idle)),
+        Err(e) => Err(e),
+    };
     rt.event(
         EventKind::Engine(EngineEvent::Stopped),
         json!({"mode": "once", "paused": false}),
     );
-    let (outcome, run) = match result? {
+    let (research, execution) = result?;
+    let split = |c: Cycle| match c {
         Cycle::Idle => ("idle", None),
         Cycle::Ran(r) => ("ran", Some(r)),
         Cycle::Resumed(r) => ("resumed", Some(r)),
     };
+    let (outcome, run) = split(execution);
+    let (research_outcome, research_run) = split(research);
     Ok(StartReport {
         outcome,
         run,
+        research_outcome,
+        research_run,
         backlog_depth: rt.queue.backlog_depth()?,
         reclaimed_lock_from: lock.reclaimed_from.clone(),
     })

@@ -199,6 +199,14 @@ pub struct ResearchConfig {
     pub idle_poll_seconds: u64,
     pub stage_retry_max: u32,
     pub stage_retry_backoff_seconds: u64,
+    /// Audit the work when the backlog drains (research modes other than
+    /// `stub`). An audit runs once per drained backlog.
+    pub audit_on_empty: bool,
+    /// Consecutive FAIL decisions after which no audit starts on its own
+    /// (an `ideas/audit/incoming/` request still starts one).
+    pub audit_max_failures: u32,
+    /// How often spec review may send a spec back before goalspec blocks.
+    pub spec_review_max_revisions: u32,
 }
 
 impl Default for ResearchConfig {
@@ -209,6 +217,9 @@ impl Default for ResearchConfig {
             idle_poll_seconds: 60,
             stage_retry_max: 1,
             stage_retry_backoff_seconds: 5,
+            audit_on_empty: true,
+            audit_max_failures: 3,
+            spec_review_max_revisions: 2,
         }
     }
 }

@@ -43,6 +43,8 @@ pub enum Severity {
 /// `tests/fixtures/diagnostics/<code>.fixture` whose located message is
 /// snapshot-tested, and docs/authoring.md lists them.
 pub const CODES: &[&str] = &[
+    "artifact.invalid",
+    "artifact.missing_producer",
     "config.invalid",
     "config.unknown_stage_kind",
     "graph.dead_edge",

@@ -190,6 +190,26 @@ pub const REGISTRY_README: &str = "registry/README.md";
 /// The research recovery latch (spec §3.4), relative to `agents/`.
 pub const RECOVERY_LATCH: &str = ".runtime/research_recovery_latch.json";
 pub const INCIDENTS_INCOMING: &str = "ideas/incidents/incoming";
+/// Where goalspec takes ideas from, and where they go when done or blocked.
+pub const IDEAS_RAW: &str = "ideas/raw";
+pub const IDEAS_FINISHED: &str = "ideas/finished";
+pub const IDEAS_BLOCKED: &str = "ideas/blocked";
+pub const INCIDENTS_ARCHIVED: &str = "ideas/incidents/archived";
+pub const INCIDENTS_BLOCKED: &str = "ideas/incidents/blocked";
+/// Audit requests dropped by an operator, and where they go after.
+pub const AUDIT_INCOMING: &str = "ideas/audit/incoming";
+pub const AUDIT_PASSED: &str = "ideas/audit/passed";
+pub const AUDIT_FAILED: &str = "ideas/audit/failed";
+/// Specs goalspec writes (`specs/<Spec-ID>.md`).
+pub const SPECS: &str = "specs";
+/// The latest audit decision (spec §5.7).
+pub const COMPLETION_DECISION: &str = "reports/completion_decision.json";
+pub const AUDIT_HISTORY: &str = "audit_history.md";
+pub const AUDIT_SUMMARY: &str = "audit_summary.json";
+/// Research requests recorded, not run, in `stub` mode (spec §5.7).
+pub const DEFERRED: &str = ".deferred";
+/// The research plane's persisted state (spec §1.9 `runtime`).
+pub const RESEARCH_STATE: &str = "research_state.json";
 
 /// Files `init` creates, relative to `agents/`, in creation order.
 pub const FILES: &[&str] = &[
@@ -274,6 +294,22 @@ impl<'a> Layout<'a> {
 
     pub fn active_run(&self) -> PathBuf {
         self.runtime_dir().join("active_run.json")
+    }
+
+    /// The research run in progress (one at a time).
+    pub fn active_research_run(&self) -> PathBuf {
+        self.runtime_dir().join("active_research_run.json")
+    }
+
+    /// The research loop lock (spec §5.7 `research_loop.lock`).
+    pub fn research_lock(&self) -> PathBuf {
+        self.agents.join(".locks").join("research_loop.lock")
+    }
+
+    /// The record that a run's terminal effects were applied, relative to
+    /// `agents/` (it is written in the effects' own journal transaction).
+    pub fn run_effects_rel(run_id: &str) -> String {
+        format!("runs/{run_id}/effects.json")
     }
 
     /// The process group of the stage running now (removed between stages).

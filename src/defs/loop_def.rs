@@ -168,8 +168,73 @@ pub struct TerminalDef {
     pub status: String,
     /// What happens to the work item.
     pub queue: QueueEffect,
+    /// What the engine applies, in order and as one journaled transaction,
+    /// when a run reaches this terminal (research loops).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub effects: Vec<Effect>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
+}
+
+/// A change to the workspace the engine makes for a run that reached a
+/// terminal state. Agents never edit the task stores; they write
+/// artifacts, and effects move what the artifacts hold into the stores.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "effect", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Effect {
+    /// Appends the cards of a `task_cards` artifact to the backlog, each
+    /// stamped with the run's `Spec-ID` when it names none.
+    AppendCards {
+        artifact: String,
+        #[serde(default)]
+        position: CardPosition,
+    },
+    /// Returns the frozen batch of the incident being resolved to the
+    /// backlog, right behind the cards this transaction put at the front,
+    /// and marks the recovery latch thawed.
+    ThawBatch,
+    /// Records a `json` artifact holding `{decision: PASS|FAIL, reasons,
+    /// …}` as `reports/completion_decision.json`, appends it to
+    /// `audit_history.md`, and writes (PASS) or removes (FAIL)
+    /// `AUTONOMY_COMPLETE`.
+    WriteDecision { artifact: String },
+    /// Moves the idea being worked on to `ideas/finished/`.
+    ArchiveIdea,
+    /// Moves the incident being worked on to `ideas/incidents/archived/`.
+    ArchiveIncident,
+}
+
+impl Effect {
+    /// The artifact the effect consumes, if any.
+    pub fn artifact(&self) -> Option<&str> {
+        match self {
+            Effect::AppendCards { artifact, .. } | Effect::WriteDecision { artifact } => {
+                Some(artifact)
+            }
+            _ => None,
+        }
+    }
+
+    pub fn name(&self) -> &'static str {
+        match self {
+            Effect::AppendCards { .. } => "append_cards",
+            Effect::ThawBatch => "thaw_batch",
+            Effect::WriteDecision { .. } => "write_decision",
+            Effect::ArchiveIdea => "archive_idea",
+            Effect::ArchiveIncident => "archive_incident",
+        }
+    }
+}
+
+/// Where appended cards go in the backlog.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CardPosition {
+    /// After every card already queued.
+    #[default]
+    Back,
+    /// Before every card already queued (remediation runs first).
+    Front,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]

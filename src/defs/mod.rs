@@ -13,6 +13,7 @@ pub mod loop_def;
 pub mod marker;
 pub mod mode;
 pub mod records;
+pub mod research;
 pub mod schema;
 pub mod stage_kind;
 pub mod yaml;

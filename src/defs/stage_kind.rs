@@ -141,6 +141,60 @@ pub struct StageKind {
     /// Fields a loop node, a mode or the config may override.
     #[serde(default)]
     pub overridable: Vec<OverrideField>,
+    /// Files the stage must produce; checked when it reports an outcome that
+    /// requires them (see [`ArtifactDecl::required_on`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub artifacts: Vec<ArtifactDecl>,
+    /// Artifacts of earlier stages this stage reads (its prompt gets their
+    /// paths); the compiler proves each is produced on every path here.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub inputs: Vec<String>,
+}
+
+/// A file a stage must write, and how it is checked.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ArtifactDecl {
+    /// Name other stages (`inputs`) and terminal effects refer to it by.
+    #[schemars(regex(pattern = r"^[a-z][a-z0-9_]*$"))]
+    pub name: String,
+    /// Path relative to `agents/`, a template over `run.id`, `item.id` and
+    /// `item.spec_id` (e.g. `runs/{{ run.id }}/artifacts/brief.md`,
+    /// `specs/{{ item.spec_id }}.md`). It must stay inside `agents/`.
+    pub path: String,
+    pub format: ArtifactFormat,
+    /// For `json`: the JSON Schema the document must match.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema: Option<serde_json::Value>,
+    /// For `task_cards`: the fewest cards accepted (default 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub min_cards: Option<u32>,
+    /// Outcome markers on which the artifact must exist and validate
+    /// (default: every `success` outcome).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub required_on: Vec<String>,
+    /// For `json`: per outcome marker, values the document must hold, keyed
+    /// by JSON pointer (e.g. `AUDIT_PASS: { "/decision": "PASS" }`), so the
+    /// document cannot contradict the marker.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub expect:
+        std::collections::BTreeMap<String, std::collections::BTreeMap<String, serde_json::Value>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+/// How an artifact is checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ArtifactFormat {
+    /// Non-empty UTF-8 text.
+    Markdown,
+    /// Task cards (`## YYYY-MM-DD - Title` blocks): each parses, has a
+    /// title, and no id repeats within the file or the task stores.
+    TaskCards,
+    /// A JSON document, matching `schema` when one is given.
+    Json,
 }
 
 fn default_failure_outcome() -> String {

@@ -1,14 +1,18 @@
-//! One engine cycle: finish an interrupted run, or promote the next task and
-//! run it to a terminal state.
+//! One engine cycle: finish an interrupted run, or start the next one. The
+//! execution plane promotes the next task; the research plane takes the
+//! next ready work item of the families its mode allows (see [`research`]).
 
 use serde_json::json;
 
 use crate::compile::plan::FrozenPlan;
+use crate::defs::stage_kind::Plane;
 use crate::interp::{run, Runtime};
 use crate::store::events::{EventKind, PlaneEvent};
+use crate::store::lock::{FileLock, OwnerPurpose};
 use crate::store::runs;
 use crate::store::workspace::Workspace;
 
+use super::research::{self, Ready};
 use super::{plan, EngineError};
 
 /// What a cycle did.
@@ -20,7 +24,7 @@ pub enum Cycle {
     Resumed(run::RunReport),
 }
 
-/// Whether a cycle would have something to do.
+/// Whether an execution cycle would have something to do.
 pub fn has_work(ws: &Workspace, rt: &Runtime) -> Result<bool, EngineError> {
     if runs::active(&ws.agents)
         .map_err(EngineError::io("active_run.json"))?
@@ -31,15 +35,15 @@ pub fn has_work(ws: &Workspace, rt: &Runtime) -> Result<bool, EngineError> {
     Ok(rt.queue.active()?.is_some() || rt.queue.backlog_depth()? > 0)
 }
 
-/// Runs one cycle. `plan` is the current plan when the caller already
-/// checked it (the daemon does, at every run boundary).
+/// Runs one execution cycle. `plan` is the current plan when the caller
+/// already checked it (the daemon does, at every run boundary).
 pub fn run_one(
     ws: &Workspace,
     rt: &Runtime,
     plan: Option<FrozenPlan>,
 ) -> Result<Cycle, EngineError> {
     if let Some(active) = runs::active(&ws.agents).map_err(EngineError::io("active_run.json"))? {
-        if let Some(report) = run::resume(rt, &active.run_id)? {
+        if let Some(report) = run::resume(rt, Plane::Execution, &active.run_id)? {
             return Ok(Cycle::Resumed(report));
         }
     }
@@ -66,5 +70,73 @@ pub fn run_one(
             }
             Ok(Cycle::Ran(run::start(rt, &plan, card)?))
         }
+    }
+}
+
+/// Runs one research cycle: resumes the interrupted research run, or
+/// starts one for the next ready item. `Idle` when nothing is ready (in
+/// `stub` mode ready items are recorded as deferred instead).
+pub fn research_one(
+    ws: &Workspace,
+    rt: &Runtime,
+    plan: Option<FrozenPlan>,
+    trigger: &str,
+) -> Result<Cycle, EngineError> {
+    if let Some(active) = runs::active_in(&ws.agents, Plane::Research)
+        .map_err(EngineError::io("active_research_run.json"))?
+    {
+        let _lock = research_lock(ws, rt)?;
+        if let Some(report) = run::resume(rt, Plane::Research, &active.run_id)? {
+            return Ok(Cycle::Resumed(report));
+        }
+    }
+    let plan = match plan {
+        Some(p) => p,
+        None => plan::current(ws, true)?,
+    };
+    let Ready::Run { item, reason } = research::select(ws, rt, &plan, trigger)? else {
+        return Ok(Cycle::Idle);
+    };
+    rt.event(
+        EventKind::research(PlaneEvent::ModeSelected),
+        json!({"trigger": trigger, "runtime_mode": item.family.as_str().to_ascii_uppercase(), "selected_family": item.family, "reason": reason, "item_id": item.id}),
+    );
+    let _lock = research_lock(ws, rt)?;
+    let lp = &plan.content.research[&item.family];
+    rt.event(
+        EventKind::research(PlaneEvent::DispatchCompiled),
+        json!({"plan_id": plan.plan_id, "loop_id": lp.loop_id, "family": item.family, "item_id": item.id, "max_stage_runs": lp.max_stage_runs}),
+    );
+    Ok(Cycle::Ran(run::start_research(rt, &plan, item)?))
+}
+
+/// `agents/.locks/research_loop.lock`: one research run at a time, also
+/// against a tool outside this engine; released when dropped.
+fn research_lock<'a>(ws: &Workspace, rt: &'a Runtime) -> Result<ResearchLock<'a>, EngineError> {
+    let path = crate::defs::layout::Layout::of(&ws.agents).research_lock();
+    let lock = FileLock::try_acquire(&path, OwnerPurpose::Other("research run".into()))?;
+    rt.event(
+        EventKind::research(PlaneEvent::LockAcquired),
+        json!({"path": path.display().to_string(), "scope": "plane_run"}),
+    );
+    Ok(ResearchLock {
+        _lock: lock,
+        rt,
+        path,
+    })
+}
+
+struct ResearchLock<'a> {
+    _lock: FileLock,
+    rt: &'a Runtime,
+    path: std::path::PathBuf,
+}
+
+impl Drop for ResearchLock<'_> {
+    fn drop(&mut self) {
+        self.rt.event(
+            EventKind::research(PlaneEvent::LockReleased),
+            json!({"path": self.path.display().to_string()}),
+        );
     }
 }

@@ -40,7 +40,7 @@ use super::cycle::{self, Cycle};
 use super::mailbox::{self, CommandResult};
 use super::state::{self, RuntimeState};
 use super::watcher::{self, Wake};
-use super::{commands, owner, plan, EngineError};
+use super::{commands, owner, plan, research, EngineError};
 
 /// How long an `[outage] probe_command` may take.
 const PROBE_TIMEOUT_SECS: u64 = 10;
@@ -124,6 +124,10 @@ struct Daemon {
     command_id: Option<String>,
     runs_finished: u32,
     runs_interrupted: u32,
+    /// Whether the last cycle was a research one (the planes take turns).
+    last_pass_research: bool,
+    /// Whether a stale `AUTONOMY_COMPLETE` was reported.
+    stale_completion_reported: bool,
 }
 
 type Running = Option<JoinHandle<Result<Cycle, EngineError>>>;
@@ -158,6 +162,8 @@ impl Daemon {
             command_id: None,
             runs_finished: 0,
             runs_interrupted: 0,
+            last_pass_research: false,
+            stale_completion_reported: false,
         }
     }
 
@@ -287,9 +293,28 @@ impl Daemon {
     }
 
     fn check_markers(&mut self) {
-        for m in StopMarker::ALL {
-            if Layout::of(&self.ws.agents).stop_marker(m).exists() {
-                self.request_stop(m.file_name());
+        if Layout::of(&self.ws.agents)
+            .stop_marker(StopMarker::StopAutonomy)
+            .exists()
+        {
+            self.request_stop(StopMarker::StopAutonomy.file_name());
+        }
+        // AUTONOMY_COMPLETE is obeyed only with a PASS decision behind it
+        // and nothing left to do; a stale one is reported once.
+        if Layout::of(&self.ws.agents)
+            .stop_marker(StopMarker::AutonomyComplete)
+            .exists()
+        {
+            let c = research::completion(&self.ws, &self.rt);
+            if c.marker_honored {
+                self.request_stop(StopMarker::AutonomyComplete.file_name());
+            } else if !self.stale_completion_reported {
+                self.stale_completion_reported = true;
+                tracing::warn!(reason = %c.reason, "AUTONOMY_COMPLETE is present but not obeyed");
+                self.event(
+                    EventKind::Engine(EngineEvent::CompletionStale),
+                    json!({"marker_path": c.marker_path, "reason": c.reason, "latest_decision": c.latest_decision}),
+                );
             }
         }
     }
@@ -361,13 +386,50 @@ impl Daemon {
             }
         }
         let rt = self.rt.clone();
-        if !cycle::has_work(&self.ws, &rt)? {
+        let research_pass = self.research_next(current.as_ref(), &rt)?;
+        if !research_pass && !cycle::has_work(&self.ws, &rt)? {
             return Ok(None);
         }
+        self.last_pass_research = research_pass;
         let ws = self.ws.clone();
         Ok(Some(tokio::task::spawn_blocking(move || {
-            cycle::run_one(&ws, &rt, current)
+            if research_pass {
+                cycle::research_one(&ws, &rt, current, "daemon-loop")
+            } else {
+                cycle::run_one(&ws, &rt, current)
+            }
         })))
+    }
+
+    /// Whether the next cycle is a research one: an interrupted research
+    /// run resumes first, an interrupted execution run next; otherwise a
+    /// ready research family takes turns with the execution backlog.
+    fn research_next(
+        &mut self,
+        plan: Option<&crate::compile::plan::FrozenPlan>,
+        rt: &Runtime,
+    ) -> Result<bool, EngineError> {
+        let agents = &self.ws.agents;
+        if runs::active_in(agents, Plane::Research)
+            .map_err(EngineError::io("active_research_run.json"))?
+            .is_some()
+        {
+            return Ok(true);
+        }
+        if runs::active(agents)
+            .map_err(EngineError::io("active_run.json"))?
+            .is_some()
+        {
+            return Ok(false);
+        }
+        let Some(plan) = plan else { return Ok(false) };
+        let scans = research::scan(&self.ws, rt, Some(plan))?;
+        if scans.iter().any(|s| s.ready && !s.enabled) {
+            // Recorded as deferred (once each), not run.
+            research::select(&self.ws, rt, plan, "daemon-loop")?;
+        }
+        let ready = scans.iter().any(|s| s.ready && s.enabled);
+        Ok(ready && (!self.last_pass_research || !cycle::has_work(&self.ws, rt)?))
     }
 
     fn report_problem(&mut self, problem: String, details: Value) {

@@ -8,6 +8,7 @@ pub mod daemon;
 pub mod mailbox;
 pub mod owner;
 pub mod plan;
+pub mod research;
 pub mod state;
 pub mod watcher;
 

@@ -4,6 +4,7 @@
 //! `stage.faulted` and stop the run at the same node without routing. In
 //! that order, so a crash anywhere resumes correctly.
 
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
@@ -40,6 +41,8 @@ struct Attempt {
     prompt: std::result::Result<String, String>,
     /// The parameters bound to this attempt, recorded with both records.
     bound: Bound,
+    /// What the stage works on and must write, for scripted agents.
+    work_env: Vec<(String, String)>,
     started: Instant,
 }
 
@@ -77,9 +80,22 @@ impl Driver<'_> {
             // the next start runs it again.
             return Err(self.interrupted(node_id));
         }
-        let verdict = normalise(&attempt.kind, &result, &attempt.paths);
+        let mut verdict = normalise(&attempt.kind, &result, &attempt.paths);
         if verdict.is_fault(&self.plan.content.outage) {
             return Err(self.faulted(attempt, result, verdict));
+        }
+        if verdict.class == AttemptClass::Outcome {
+            // A claimed outcome without the artifacts it owes is the
+            // agent's failure, routed like any other.
+            if let Some(why) = self.check_artifacts(&attempt.kind, &verdict.outcome) {
+                verdict = Verdict {
+                    class: AttemptClass::TaskFailure,
+                    outcome: Marker::from_plan(&attempt.kind.failure_outcome),
+                    source: OutcomeSource::Failure,
+                    failure: Some(why),
+                    marker: verdict.marker,
+                };
+            }
         }
         let resume = result
             .final_text
@@ -127,6 +143,26 @@ impl Driver<'_> {
         let paths = StagePaths::new(&self.dir.path, node_id, number);
         let _ = std::fs::remove_file(&paths.last);
         let status_file = status::path(&self.rt.agents, self.plane());
+        let (outputs, inputs) = self.artifact_views(&kind);
+        for a in &outputs {
+            // The agent writes into directories that exist.
+            if let Some(parent) = Path::new(&a.path).parent() {
+                let _ = std::fs::create_dir_all(parent);
+            }
+        }
+        let work_env = self.work_env(&outputs, &inputs);
+        let item_body = self
+            .meta
+            .item
+            .as_ref()
+            .and_then(|i| i.path.as_ref())
+            .and_then(|p| {
+                crate::store::safe::read_text(
+                    &self.rt.agents.join(p),
+                    crate::store::research::ITEM_LIMIT,
+                )
+                .ok()
+            });
         let prompt = prompt::render(
             &prompt_plan.template,
             &PromptInputs {
@@ -143,6 +179,10 @@ impl Driver<'_> {
                 counters: &self.counters,
                 previous: &self.previous,
                 status_file: &status_file,
+                item: self.meta.item.as_ref(),
+                item_body: item_body.as_deref(),
+                outputs: &outputs,
+                inputs: &inputs,
             },
         )
         .map_err(|e| {
@@ -178,6 +218,7 @@ impl Driver<'_> {
             paths,
             prompt,
             bound,
+            work_env,
             started,
         })
     }
@@ -212,6 +253,7 @@ impl Driver<'_> {
         let node = &a.node;
         let config = self.rt.config.runners.get(&node.runner);
         StageRequest {
+            work_env: a.work_env.clone(),
             kind: crate::defs::config::RunnerKind::of(&node.runner, config),
             runner_id: node.runner.clone(),
             config: config.cloned().unwrap_or_default(),

@@ -6,6 +6,7 @@
 //! `attempt` runs one stage (render → invoke → normalise → route → record),
 //! `terminal` applies a terminal state's queue effect.
 
+pub mod artifacts;
 pub mod attempt;
 pub mod prompt;
 pub mod route;

@@ -9,7 +9,11 @@ use minijinja::{Environment, UndefinedBehavior};
 use serde::Serialize;
 
 use crate::compile::plan::{LoopPlan, NodePlan, StageKindPlan};
+use crate::defs::stage_kind::ArtifactFormat;
 use crate::store::cards::Card;
+use crate::store::research::WorkItem;
+
+use super::artifacts::ArtifactView;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct PreviousStage {
@@ -34,6 +38,50 @@ pub struct PromptInputs<'a> {
     pub counters: &'a BTreeMap<String, u32>,
     pub previous: &'a [PreviousStage],
     pub status_file: &'a Path,
+    /// The research work item (idea, incident, audit) and its file's text.
+    pub item: Option<&'a WorkItem>,
+    pub item_body: Option<&'a str>,
+    /// Artifacts the stage must write, and those of earlier stages it reads.
+    pub outputs: &'a [ArtifactView],
+    pub inputs: &'a [ArtifactView],
+}
+
+/// The paragraph telling the agent which files to read and write.
+pub fn artifact_contract(outputs: &[ArtifactView], inputs: &[ArtifactView]) -> String {
+    let mut s = String::new();
+    if !inputs.is_empty() {
+        s.push_str("Read these artifacts of earlier stages:\n");
+        for a in inputs {
+            s.push_str(&format!("- `{}`: {}\n", a.name, a.path));
+        }
+        s.push('\n');
+    }
+    if !outputs.is_empty() {
+        s.push_str(
+            "Write these artifacts (the run fails the stage if one is missing or invalid):\n",
+        );
+        for a in outputs {
+            let format = match a.format {
+                ArtifactFormat::Markdown => "markdown".to_string(),
+                ArtifactFormat::TaskCards => {
+                    "task cards: `## YYYY-MM-DD - Title` headings, each followed by its body; no other `## ` headings".to_string()
+                }
+                ArtifactFormat::Json => "one JSON document".to_string(),
+            };
+            s.push_str(&format!(
+                "- `{}` at {} ({format}; required on {}){}\n",
+                a.name,
+                a.path,
+                a.required_on.join(", "),
+                a.description
+                    .as_ref()
+                    .map(|d| format!(": {d}"))
+                    .unwrap_or_default()
+            ));
+        }
+        s.push_str("Do not edit the task stores (tasks.md, tasksbacklog.md, …) yourself: the runtime moves what your artifacts hold into them.\n");
+    }
+    s
 }
 
 /// The paragraph telling the agent how to end its reply.
@@ -102,6 +150,16 @@ pub fn render(template: &str, inputs: &PromptInputs<'_>) -> Result<String, minij
         stage => minijinja::context! { id => &inputs.kind.id, title => &inputs.kind.title, running_marker => &inputs.kind.running_marker },
         outcomes => minijinja::value::Serde(&inputs.kind.outcomes),
         marker_contract => marker_contract(inputs.kind, &resume),
+        item => inputs.item.map(|i| minijinja::context! {
+            family => i.family.as_str(), id => &i.id, title => &i.title, spec_id => &i.spec_id,
+            path => i.path.as_ref().map(|p| display(&inputs.agents.join(p))),
+            batch_id => &i.batch_id, body => inputs.item_body,
+        }),
+        artifacts => minijinja::context! {
+            outputs => minijinja::value::Serde(inputs.outputs),
+            inputs => minijinja::value::Serde(inputs.inputs),
+        },
+        artifact_contract => artifact_contract(inputs.outputs, inputs.inputs),
         attempt => inputs.attempt,
         counters => inputs.counters,
         previous => minijinja::value::Serde(inputs.previous),

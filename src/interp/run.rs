@@ -25,6 +25,7 @@ use crate::defs::marker::Marker;
 use crate::defs::stage_kind::Plane;
 use crate::store::cards::{slug, Card};
 use crate::store::events::{EventKind, PlaneEvent};
+use crate::store::research::WorkItem;
 use crate::store::runs::{self, ActiveRun, RunDir, RunMeta, Transition, TransitionEvent};
 use crate::store::{failpoint, status, time};
 
@@ -49,25 +50,74 @@ pub struct RunReport {
     pub status: Marker,
     pub stages_run: u32,
     pub resumed: bool,
+    /// The research work item, for a research run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub item: Option<WorkItem>,
+    /// What a research run's terminal effects did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub effects: Option<crate::store::research::EffectsApplied>,
 }
 
 /// Starts a run of `task` through the `execution` loop of `plan`.
 pub fn start(rt: &Runtime, plan: &FrozenPlan, task: Card) -> Result<RunReport> {
-    let plane = Plane::Execution;
-    let lp = plan.content.planes.get(&plane).ok_or_else(|| {
+    let lp = plan.content.planes.get(&Plane::Execution).ok_or_else(|| {
         InterpError::Inconsistent(format!(
             "mode `{}` has no execution loop",
             plan.content.mode.id
         ))
     })?;
+    let run_id = format!("{}__{}", time::now_stamp(), slug(&task.id));
+    let facts = facts(rt, lp, &task);
+    begin(rt, plan, lp, "task", run_id, Work::Task(task), facts)
+}
+
+/// Starts a research run of `item` through the loop of its family.
+pub fn start_research(rt: &Runtime, plan: &FrozenPlan, item: WorkItem) -> Result<RunReport> {
+    let lp = plan.content.research.get(&item.family).ok_or_else(|| {
+        InterpError::Inconsistent(format!(
+            "plan `{}` has no loop for the `{}` research family",
+            plan.plan_id, item.family
+        ))
+    })?;
+    let run_id = format!("{}__{}-{}", time::now_stamp(), item.family, slug(&item.id));
+    begin(
+        rt,
+        plan,
+        lp,
+        item.family.entry(),
+        run_id,
+        Work::Item(item),
+        Facts::new(),
+    )
+}
+
+/// What a run works on.
+enum Work {
+    Task(Card),
+    Item(WorkItem),
+}
+
+fn begin(
+    rt: &Runtime,
+    plan: &FrozenPlan,
+    lp: &LoopPlan,
+    entry_key: &str,
+    run_id: String,
+    work: Work,
+    facts: Facts,
+) -> Result<RunReport> {
+    let plane = lp.plane;
     let entry = lp
         .entries
-        .get("task")
+        .get(entry_key)
         .ok_or_else(|| {
-            InterpError::Inconsistent(format!("loop `{}` has no `task` entry", lp.loop_id))
+            InterpError::Inconsistent(format!("loop `{}` has no `{entry_key}` entry", lp.loop_id))
         })?
         .clone();
-    let run_id = format!("{}__{}", time::now_stamp(), slug(&task.id));
+    let (task, item) = match work {
+        Work::Task(t) => (Some(t), None),
+        Work::Item(i) => (None, Some(i)),
+    };
     let dir = RunDir::create(&rt.agents, &run_id, plan)
         .map_err(InterpError::io(format!("cannot create run {run_id}")))?;
     let meta = RunMeta {
@@ -77,13 +127,17 @@ pub fn start(rt: &Runtime, plan: &FrozenPlan, task: Card) -> Result<RunReport> {
         mode_id: plan.content.mode.id.clone(),
         plane,
         loop_id: lp.loop_id.clone(),
-        task_id: Some(task.id.clone()),
-        task_title: Some(task.title.clone()),
+        task_id: task.as_ref().map(|t| t.id.clone()),
+        task_title: task
+            .as_ref()
+            .map(|t| t.title.clone())
+            .or_else(|| item.as_ref().map(|i| i.title.clone())),
         started_at: time::now_iso(),
         finished_at: None,
         state: "running".into(),
         terminal_class: None,
-        facts: facts(rt, lp, &task),
+        facts,
+        item,
     };
     dir.write_meta(&meta)
         .map_err(InterpError::io("cannot write run.json"))?;
@@ -91,7 +145,7 @@ pub fn start(rt: &Runtime, plan: &FrozenPlan, task: Card) -> Result<RunReport> {
     let active = ActiveRun {
         run_id: run_id.clone(),
         plane,
-        task_id: Some(task.id.clone()),
+        task_id: meta.task_id.clone(),
         started_at: meta.started_at.clone(),
     };
     let next = Target::Node(entry);
@@ -100,13 +154,13 @@ pub fn start(rt: &Runtime, plan: &FrozenPlan, task: Card) -> Result<RunReport> {
         plan.clone(),
         dir,
         meta,
-        Some(task),
+        task,
         Progress::new(next.clone()),
     );
     tracing::debug!(run = %run.dir.id, "run created");
     // The start is recorded before the run is made active: a crash between
-    // the two leaves the task active and no pointer, so the next start
-    // simply starts a fresh run for it.
+    // the two leaves the task active (or the item in its intake) and no
+    // pointer, so the next start simply starts a fresh run for it.
     run.record(Transition {
         next: Some(next),
         ..run.transition(TransitionEvent::RunStarted)
@@ -121,13 +175,14 @@ pub fn start(rt: &Runtime, plan: &FrozenPlan, task: Card) -> Result<RunReport> {
 /// is nothing to resume: the run never recorded its start (a crash right
 /// after it was created), so the active pointer is dropped and the next
 /// cycle starts afresh.
-pub fn resume(rt: &Runtime, run_id: &str) -> Result<Option<RunReport>> {
+pub fn resume(rt: &Runtime, plane: Plane, run_id: &str) -> Result<Option<RunReport>> {
     let Some(dir) = RunDir::open(&rt.agents, run_id) else {
         tracing::warn!(
             run = run_id,
             "the active run has no frozen plan; dropping it"
         );
-        runs::clear_active(&rt.agents).map_err(InterpError::io("cannot clear active_run.json"))?;
+        runs::clear_active_in(&rt.agents, plane)
+            .map_err(InterpError::io("cannot clear active_run.json"))?;
         return Ok(None);
     };
     let plan = dir.plan().map_err(InterpError::io(format!(
@@ -136,6 +191,12 @@ pub fn resume(rt: &Runtime, run_id: &str) -> Result<Option<RunReport>> {
     let meta = dir
         .meta()
         .map_err(InterpError::io(format!("cannot read run.json of {run_id}")))?;
+    if plan.content.loop_plan(meta.plane, &meta.loop_id).is_none() {
+        return Err(InterpError::Inconsistent(format!(
+            "the frozen plan of {run_id} has no loop `{}`",
+            meta.loop_id
+        )));
+    }
     let task = match &meta.task_id {
         None => None,
         Some(id) => {
@@ -156,7 +217,7 @@ pub fn resume(rt: &Runtime, run_id: &str) -> Result<Option<RunReport>> {
                 run = run_id,
                 "the active run never recorded its start; dropping it"
             );
-            runs::clear_active(&rt.agents)
+            runs::clear_active_in(&rt.agents, plane)
                 .map_err(InterpError::io("cannot clear active_run.json"))?;
             return Ok(None);
         }
@@ -182,7 +243,13 @@ fn finalize(
     status: Option<Marker>,
     history: &[Transition],
 ) -> Result<RunReport> {
-    let t = terminal_state(&plan.content.planes[&meta.plane], terminal)?;
+    let lp = plan
+        .content
+        .loop_plan(meta.plane, &meta.loop_id)
+        .ok_or_else(|| {
+            InterpError::Inconsistent(format!("frozen plan has no loop `{}`", meta.loop_id))
+        })?;
+    let t = terminal_state(lp, terminal)?;
     let class = crate::defs::serde_name(&t.class);
     if meta.finished_at.is_none() {
         meta.state = terminal.to_string();
@@ -191,9 +258,11 @@ fn finalize(
         dir.write_meta(&meta)
             .map_err(InterpError::io("cannot write run.json"))?;
     }
-    runs::clear_active(&rt.agents).map_err(InterpError::io("cannot clear active_run.json"))?;
+    runs::clear_active_in(&rt.agents, meta.plane)
+        .map_err(InterpError::io("cannot clear active_run.json"))?;
     runs::set_last(&rt.agents, &dir.id);
     tracing::warn!(run = %dir.id, "completed a run that had finished before a crash");
+    let effects = crate::store::research::applied(&rt.agents, &dir.id);
     Ok(RunReport {
         run_dir: relative_to(&rt.root, &dir.path),
         run_id: dir.id,
@@ -204,6 +273,8 @@ fn finalize(
         terminal_class: class,
         queue_effect: crate::defs::serde_name(&t.queue),
         status: status.unwrap_or_else(Marker::idle),
+        item: meta.item.clone(),
+        effects,
         stages_run: history
             .iter()
             .filter(|t| t.event == TransitionEvent::StageFinished)
@@ -399,7 +470,10 @@ impl<'a> Driver<'a> {
     }
 
     pub(super) fn lp(&self) -> &LoopPlan {
-        &self.plan.content.planes[&self.plane()]
+        self.plan
+            .content
+            .loop_plan(self.plane(), &self.meta.loop_id)
+            .expect("a run's frozen plan holds its loop")
     }
 
     pub(super) fn stages_run(&self) -> u32 {

@@ -6,13 +6,15 @@
 use serde_json::json;
 
 use crate::compile::plan::{Target, TerminalPlan};
-use crate::defs::layout::StageArtifact;
-use crate::defs::loop_def::QueueEffect;
+use crate::defs::layout::{self, StageArtifact};
+use crate::defs::loop_def::{CardPosition, Effect, QueueEffect, TerminalClass};
 use crate::defs::marker::Marker;
+use crate::defs::research::ResearchFamily;
 use crate::defs::serde_name;
 use crate::defs::stage_kind::Plane;
 use crate::store::events::{EventKind, EventSource, HandoffEvent, PlaneEvent};
 use crate::store::queue::QuarantineRequest;
+use crate::store::research::{self, EffectOp, EffectsApplied, WorkItem};
 use crate::store::runs::{self, Transition, TransitionEvent};
 use crate::store::time;
 
@@ -54,6 +56,12 @@ impl Driver<'_> {
                 self.set_status(&Marker::idle(), StatusMode::Transition, &ctx)?;
             }
         }
+        let mut effects = None;
+        if let Some(item) = self.meta.item.clone() {
+            let applied = self.research_effects(&item, &t)?;
+            mutations.extend(applied.summary());
+            effects = Some(applied);
+        }
         tracing::debug!(?mutations, "queue effect applied");
         let final_status = self.status();
         self.record(Transition {
@@ -72,7 +80,7 @@ impl Driver<'_> {
             .map_err(InterpError::io("cannot write run.json"))?;
         crate::store::failpoint::hit("run.meta").map_err(InterpError::io("run.meta"))?;
         runs::set_last(&self.rt.agents, &self.dir.id);
-        runs::clear_active(&self.rt.agents)
+        runs::clear_active_in(&self.rt.agents, self.plane())
             .map_err(InterpError::io("cannot clear active_run.json"))?;
         Ok(RunReport {
             run_id: self.dir.id.clone(),
@@ -86,7 +94,140 @@ impl Driver<'_> {
             status: final_status,
             stages_run: self.stages_run(),
             resumed: self.resumed,
+            item: self.meta.item.clone(),
+            effects,
         })
+    }
+
+    /// Applies the terminal's effects for a research work item (or parks
+    /// the item when the run ended without success and has none), as one
+    /// journaled transaction recorded in the run, then reports them.
+    fn research_effects(&self, item: &WorkItem, t: &TerminalPlan) -> Result<EffectsApplied> {
+        let inconsistent =
+            |e: String| InterpError::Inconsistent(format!("run {}: {e}", self.dir.id));
+        let ops = match research::applied(&self.rt.agents, &self.dir.id) {
+            // Applied before a crash: the record answers, artifacts are not re-read.
+            Some(_) => Vec::new(),
+            None => self.effect_ops(item, t).map_err(inconsistent)?,
+        };
+        let applied = self.rt.queue.apply_effects(&self.dir.id, item, &ops)?;
+        if applied.replayed {
+            return Ok(applied);
+        }
+        if !applied.appended.is_empty() {
+            self.emit(
+                PlaneEvent::CardsAppended,
+                json!({"run_id": self.dir.id, "spec_id": item.spec_id, "task_ids": applied.appended, "backlog_depth": applied.backlog_depth}),
+            );
+        }
+        if let Some(batch) = &applied.batch_id {
+            self.rt.event(
+                EventKind::Handoff(HandoffEvent::BacklogRepopulated),
+                json!({
+                    "trigger": format!("research_run:{}", self.dir.id),
+                    "batch_id": batch,
+                    "failure_signature": "needs_research",
+                    "thawed_cards": applied.thawed.len(),
+                    "backlog_depth": applied.backlog_depth,
+                    "next_task_id": applied.appended.first().or(applied.thawed.first()),
+                    "parent_run_id": self.dir.id,
+                    "decision_type": "remediation",
+                    "remediation_spec_id": item.spec_id,
+                    "remediation_record_path": item.path.as_ref().map(|p| format!("agents/{p}")),
+                }),
+            );
+        }
+        if let Some(decision) = &applied.decision {
+            self.emit(
+                PlaneEvent::CompletionDecided,
+                json!({"run_id": self.dir.id, "decision": decision}),
+            );
+        }
+        Ok(applied)
+    }
+
+    fn effect_ops(
+        &self,
+        item: &WorkItem,
+        t: &TerminalPlan,
+    ) -> std::result::Result<Vec<EffectOp>, String> {
+        let artifacts = self.loop_artifacts();
+        let decl = |name: &str| {
+            artifacts
+                .get(name)
+                .ok_or_else(|| format!("the frozen plan declares no artifact `{name}`"))
+        };
+        let source = item
+            .path
+            .as_ref()
+            .map(|p| format!("agents/{p}"))
+            .unwrap_or_else(|| format!("run {}", self.dir.id));
+        let mut ops = Vec::new();
+        for effect in &t.effects {
+            match effect {
+                Effect::AppendCards { artifact, position } => {
+                    let cards = self
+                        .read_cards(decl(artifact)?)?
+                        .iter()
+                        .map(|c| research::stamp(c, &item.spec_id, &source))
+                        .collect();
+                    ops.push(EffectOp::AppendCards {
+                        cards,
+                        front: *position == CardPosition::Front,
+                    });
+                }
+                Effect::ThawBatch => {
+                    if let Some(batch_id) = &item.batch_id {
+                        ops.push(EffectOp::ThawBatch {
+                            batch_id: batch_id.clone(),
+                        });
+                    }
+                }
+                Effect::WriteDecision { artifact } => {
+                    ops.push(EffectOp::WriteDecision {
+                        decision: self.read_json(decl(artifact)?)?,
+                    });
+                }
+                Effect::ArchiveIdea | Effect::ArchiveIncident => {
+                    let to_dir = match effect {
+                        Effect::ArchiveIdea => layout::IDEAS_FINISHED,
+                        _ => layout::INCIDENTS_ARCHIVED,
+                    };
+                    if let Some(from) = &item.path {
+                        ops.push(EffectOp::MoveItem {
+                            from: from.clone(),
+                            to_dir: to_dir.into(),
+                        });
+                    }
+                }
+            }
+        }
+        if t.effects.is_empty() && t.class != TerminalClass::Success {
+            // Parked, so that the family does not take it again at once;
+            // an operator moves it back to retry.
+            match (item.family, &item.path) {
+                (ResearchFamily::Audit, path) => {
+                    ops.push(EffectOp::AuditBlocked);
+                    if let Some(from) = path {
+                        ops.push(EffectOp::MoveItem {
+                            from: from.clone(),
+                            to_dir: layout::AUDIT_FAILED.into(),
+                        });
+                    }
+                }
+                (family, Some(from)) => ops.push(EffectOp::MoveItem {
+                    from: from.clone(),
+                    to_dir: if family == ResearchFamily::Goalspec {
+                        layout::IDEAS_BLOCKED
+                    } else {
+                        layout::INCIDENTS_BLOCKED
+                    }
+                    .into(),
+                }),
+                _ => {}
+            }
+        }
+        Ok(ops)
     }
 
     fn archive(&self, task_id: &str) -> Result<QueueMutation> {

@@ -2,6 +2,7 @@
 //! scripted, so routing, recording, resume and terminal effects are checked
 //! without spawning an agent.
 
+use crate::defs::stage_kind::Plane;
 use std::sync::Arc;
 
 use crate::compile::plan::FrozenPlan;
@@ -161,7 +162,9 @@ fn an_environment_fault_stops_the_run_at_the_same_node_without_routing() {
     let mut rt = Runtime::new(f.rt.root.clone(), f.rt.agents.clone(), f.rt.config.clone());
     let agent = Arc::new(Scripted::new());
     rt.adapter = Some(agent.clone());
-    let r = run::resume(&rt, &fault.run_id).unwrap().unwrap();
+    let r = run::resume(&rt, Plane::Execution, &fault.run_id)
+        .unwrap()
+        .unwrap();
     assert_eq!(r.terminal, "archived");
     assert_eq!(agent.calls()[0], ("builder".to_string(), 2));
 }
@@ -188,7 +191,9 @@ fn a_run_resumes_an_in_flight_stage_as_a_new_attempt() {
         "# Active Task\n\n## 2026-11-24 - Once\n",
     )
     .unwrap();
-    let r2 = run::resume(&f.rt, &r.run_id).unwrap().unwrap();
+    let r2 = run::resume(&f.rt, Plane::Execution, &r.run_id)
+        .unwrap()
+        .unwrap();
     assert!(r2.resumed);
     assert_eq!(r2.terminal, "archived");
     let calls = agent.calls();
@@ -217,11 +222,15 @@ fn a_finished_or_unstarted_run_converges_instead_of_wedging() {
         },
     )
     .unwrap();
-    let done = run::resume(&f.rt, &r.run_id).unwrap().unwrap();
+    let done = run::resume(&f.rt, Plane::Execution, &r.run_id)
+        .unwrap()
+        .unwrap();
     assert_eq!((done.terminal.as_str(), done.resumed), ("archived", true));
     assert!(runs::active(&f.rt.agents).unwrap().is_none());
     assert_eq!(dir.meta().unwrap().state, "archived");
     // A run that never recorded its start is dropped, not resumed.
     std::fs::write(dir.path.join(runs::HISTORY), "").unwrap();
-    assert!(run::resume(&f.rt, &r.run_id).unwrap().is_none());
+    assert!(run::resume(&f.rt, Plane::Execution, &r.run_id)
+        .unwrap()
+        .is_none());
 }

@@ -71,6 +71,10 @@ impl StagePaths {
 /// Everything an adapter needs for one stage attempt.
 #[derive(Debug, Clone)]
 pub struct StageRequest {
+    /// What the stage works on and must write, for agents driven by
+    /// scripts: `MILLRACE_ITEM_*`, `MILLRACE_ARTIFACT_<NAME>` and
+    /// `MILLRACE_ARTIFACTS` (a JSON object of name → path).
+    pub work_env: Vec<(String, String)>,
     pub runner_id: String,
     pub kind: RunnerKind,
     pub config: RunnerConfig,
@@ -199,6 +203,7 @@ pub fn environment(req: &StageRequest) -> Vec<(String, String)> {
             req.config.max_retries().to_string(),
         ));
     }
+    env.extend(req.work_env.iter().cloned());
     if req.prompt.len() <= MAX_PROMPT_ENV {
         env.push(("MILLRACE_PROMPT".into(), req.prompt.clone()));
     } else {

@@ -56,6 +56,17 @@ event_group!(
         TaskArchived => "task.archived", plane;
         TaskQuarantined => "task.quarantined", plane;
         BacklogEmpty => "backlog.empty", plane;
+        // The research plane's own (v0.2.0 names, spec §7.4).
+        Received => "received", plane;
+        Deferred => "deferred", plane;
+        ScanCompleted => "scan.completed", plane;
+        ModeSelected => "mode.selected", plane;
+        DispatchCompiled => "dispatch.compiled", plane;
+        LockAcquired => "lock.acquired", plane;
+        LockReleased => "lock.released", plane;
+        CardsAppended => "cards.appended", plane;
+        CompletionDecided => "completion.decided", plane;
+        ItemRejected => "item.rejected", plane;
     }
 );
 
@@ -64,6 +75,8 @@ event_group!(
     HandoffEvent {
         IdeaSubmitted => "idea_submitted", Adapter;
         NeedsResearch => "needs_research", plane;
+        BacklogEmptyAudit => "backlog_empty_audit", plane;
+        BacklogRepopulated => "backlog_repopulated", Engine;
     }
 );
 
@@ -77,6 +90,7 @@ event_group!(
         Resumed => "resumed", Control;
         NetWait => "net_wait", Engine;
         CycleFailed => "cycle.failed", Engine;
+        CompletionStale => "completion.stale", Engine;
     }
 );
 
@@ -155,6 +169,10 @@ impl fmt::Display for EventSource {
 impl EventKind {
     pub fn execution(e: PlaneEvent) -> EventKind {
         EventKind::Plane(Plane::Execution, e)
+    }
+
+    pub fn research(e: PlaneEvent) -> EventKind {
+        EventKind::Plane(Plane::Research, e)
     }
 
     /// The source an event is recorded with; plane events (and hand-offs

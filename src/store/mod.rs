@@ -12,6 +12,7 @@ pub mod history;
 pub mod journal;
 pub mod lock;
 pub mod queue;
+pub mod research;
 pub mod runs;
 pub mod safe;
 pub mod status;

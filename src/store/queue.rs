@@ -37,7 +37,7 @@ fn default_preamble(name: &str) -> &'static str {
 const LOCK_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// Largest store file read (a fifo or a device is refused, never read).
-const STORE_LIMIT: u64 = 1 << 30;
+pub(super) const STORE_LIMIT: u64 = 1 << 30;
 
 #[derive(Debug, thiserror::Error)]
 pub enum QueueError {
@@ -54,7 +54,7 @@ pub enum QueueError {
     Invalid(String),
 }
 
-type Result<T> = std::result::Result<T, QueueError>;
+pub(super) type Result<T> = std::result::Result<T, QueueError>;
 
 /// The queue at one instant.
 #[derive(Debug, Clone)]
@@ -200,6 +200,49 @@ impl Queue {
             )),
             None => Ok(()),
         }
+    }
+
+    pub(super) fn agents(&self) -> &Path {
+        &self.agents
+    }
+
+    /// Store `name` parsed whole (caller holds the lock).
+    pub(super) fn store_file(&self, name: &str) -> Result<StoreFile> {
+        self.read_store(name)
+    }
+
+    /// [`Queue::backlog_depth`] for a caller holding the lock.
+    pub(super) fn backlog_depth_locked(&self) -> Result<usize> {
+        self.backlog_depth()
+    }
+
+    /// Cards in the archive, counted in one constant-memory pass.
+    pub fn archive_depth(&self) -> usize {
+        let path = Layout::of(&self.agents).rel(ARCHIVE);
+        let mut depth = 0;
+        let _ = super::stream::chunks(&path, STORE_LIMIT, |_, text| {
+            for start in super::stream::heading_starts(text) {
+                let line = text[start..].lines().next().unwrap_or("");
+                if matches!(
+                    super::cards::heading_kind(line),
+                    Some(super::cards::Heading::Card)
+                ) {
+                    depth += 1;
+                }
+            }
+            std::ops::ControlFlow::Continue(())
+        });
+        depth
+    }
+
+    /// [`Queue::append_point`] for the effects transaction.
+    pub(super) fn append_point_of(&self, name: &str) -> Result<(u64, String)> {
+        self.append_point(name)
+    }
+
+    /// Commits `writes` as one journaled transaction (caller holds the lock).
+    pub(super) fn commit_writes(&self, op: &str, writes: Vec<FileWrite>) -> Result<()> {
+        self.commit_raw(op, writes)
     }
 
     fn read_store(&self, name: &str) -> Result<StoreFile> {

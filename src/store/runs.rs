@@ -44,6 +44,9 @@ pub struct RunMeta {
     /// Routing facts fixed at run start (e.g. `integration`).
     #[serde(default)]
     pub facts: BTreeMap<String, serde_json::Value>,
+    /// The research work item (idea, incident, audit) of a research run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub item: Option<super::research::WorkItem>,
 }
 
 /// Parameters bound to a stage attempt, as recorded.
@@ -373,12 +376,23 @@ pub struct ActiveRun {
     pub started_at: String,
 }
 
-fn active_path(agents: &Path) -> PathBuf {
-    Layout::of(agents).active_run()
+/// Each plane has its own pointer: a research run and an execution run
+/// may both be unfinished after a crash, and each resumes on its own.
+fn active_path(agents: &Path, plane: Plane) -> PathBuf {
+    match plane {
+        Plane::Execution => Layout::of(agents).active_run(),
+        Plane::Research => Layout::of(agents).active_research_run(),
+    }
 }
 
+/// The unfinished execution run, if any.
 pub fn active(agents: &Path) -> io::Result<Option<ActiveRun>> {
-    match super::safe::read_text(&active_path(agents), super::safe::RECORD_LIMIT) {
+    active_in(agents, Plane::Execution)
+}
+
+/// The unfinished run of `plane`, if any.
+pub fn active_in(agents: &Path, plane: Plane) -> io::Result<Option<ActiveRun>> {
+    match super::safe::read_text(&active_path(agents, plane), super::safe::RECORD_LIMIT) {
         Ok(text) => serde_json::from_str(&text)
             .map(Some)
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e)),
@@ -389,7 +403,7 @@ pub fn active(agents: &Path) -> io::Result<Option<ActiveRun>> {
 
 pub fn set_active(agents: &Path, run: &ActiveRun) -> io::Result<()> {
     atomic::write(
-        &active_path(agents),
+        &active_path(agents, run.plane),
         serde_json::to_string_pretty(run)
             .expect("serialises")
             .as_bytes(),
@@ -411,7 +425,11 @@ pub fn last(agents: &Path) -> Option<String> {
 }
 
 pub fn clear_active(agents: &Path) -> io::Result<()> {
-    match std::fs::remove_file(active_path(agents)) {
+    clear_active_in(agents, Plane::Execution)
+}
+
+pub fn clear_active_in(agents: &Path, plane: Plane) -> io::Result<()> {
+    match std::fs::remove_file(active_path(agents, plane)) {
         Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
         _ => Ok(()),
     }
