@@ -61,6 +61,8 @@ fn every_json_output_matches_its_schema() {
         (vec!["queue"], 0),
         (vec!["queue", "inspect"], 0),
         (vec!["status", "--detail"], 0),
+        (vec!["research"], 0),
+        (vec!["research", "history"], 0),
         (vec!["run-provenance", &run_id], 0),
         (vec!["logs", "--tail", "5"], 0),
         (vec!["config", "show"], 0),

@@ -108,6 +108,11 @@ enum Command {
         #[arg(long)]
         detail: bool,
     },
+    /// The research plane: mode, ready families, deferred requests, completion
+    Research {
+        #[command(subcommand)]
+        command: Option<ResearchCommand>,
+    },
     /// The frozen plan and every transition of one run
     RunProvenance { run_id: String },
     /// The last events of agents/engine_events.log
@@ -148,6 +153,15 @@ enum Command {
     /// The bundled demo agent, run by the `demo` runner
     #[command(hide = true)]
     DemoAgent,
+}
+
+#[derive(Debug, Subcommand)]
+enum ResearchCommand {
+    /// Research runs, newest first, with their items and effects
+    History {
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -327,6 +341,12 @@ fn run(cli: Cli, out: &mut Output) -> Result<ExitStatus, ControlError> {
             wait(&send),
         )?)?,
         Command::Status { detail } => out.print(&control::status::status(&open()?, detail)?)?,
+        Command::Research { command } => match command {
+            None => out.print(&control::research::report(&open()?)?)?,
+            Some(ResearchCommand::History { limit }) => {
+                out.print(&control::research::history(&open()?, limit)?)?
+            }
+        },
         Command::RunProvenance { run_id } => {
             out.print(&control::runs::provenance(&open()?, &run_id)?)?
         }

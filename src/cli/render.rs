@@ -510,8 +510,18 @@ impl Render for crate::control::status::StatusReport {
             _ => "stopped".to_string(),
         };
         let mut s = format!(
-            "Process: {process}\nExecution status: {}\nResearch status: {}\n",
-            rt.execution_status, rt.research_status
+            "Process: {process}\nExecution status: {}\nResearch status: {} (mode {}{}{})\n",
+            rt.execution_status,
+            rt.research_status,
+            crate::defs::serde_name(&rt.research_mode),
+            rt.active_research_run
+                .as_ref()
+                .map(|a| format!("; run {}", a.run_id))
+                .unwrap_or_default(),
+            rt.completion_decision
+                .as_ref()
+                .map(|d| format!("; completion {d}"))
+                .unwrap_or_default()
         );
         if let Some(d) = &r.daemon {
             let flags = if d.stop_requested { ", stopping" } else { "" };
@@ -904,4 +914,125 @@ impl Serialize for ProvenanceJson<'_> {
         map.serialize_entry("transitions", &SortedSeq(&p.transitions))?;
         map.end()
     }
+}
+
+impl Render for crate::control::research::ResearchReport {
+    fn text(&self, out: &mut dyn Write) -> io::Result<()> {
+        let r = self;
+        let enabled: Vec<&str> = r.enabled_families.iter().map(|f| f.as_str()).collect();
+        let mut s = format!(
+            "Research mode: {} ({})\nResearch status: {}\nEnabled families: {}\n",
+            crate::defs::serde_name(&r.configured_mode),
+            r.enabled_reason,
+            r.status,
+            if enabled.is_empty() {
+                "none".to_string()
+            } else {
+                enabled.join(", ")
+            }
+        );
+        if let Some(p) = &r.plan_problem {
+            let _ = writeln!(s, "Plan: {p}");
+        }
+        for f in &r.queue_families {
+            let first = f
+                .first_item
+                .as_ref()
+                .map(|i| {
+                    format!(
+                        " — next: {} ({})",
+                        i.title,
+                        i.path
+                            .as_deref()
+                            .map_or("automatic".to_string(), |p| format!("agents/{p}"))
+                    )
+                })
+                .unwrap_or_default();
+            let _ = writeln!(
+                s,
+                "  {:<9} {} item(s){}{}",
+                f.family.as_str(),
+                f.item_count,
+                if f.ready && !f.enabled {
+                    " [ready, not enabled]"
+                } else if f.ready {
+                    " [ready]"
+                } else {
+                    ""
+                },
+                first
+            );
+            for rej in &f.rejected {
+                let _ = writeln!(s, "            refused {}: {}", rej.path, rej.reason);
+            }
+        }
+        match &r.active_run {
+            Some(a) => {
+                let _ = writeln!(s, "Active research run: {}", a.run_id);
+            }
+            None => s.push_str("Active research run: none\n"),
+        }
+        if r.deferred_breadcrumb_count > 0 {
+            let _ = writeln!(
+                s,
+                "Deferred requests: {} (agents/.deferred/)",
+                r.deferred_breadcrumb_count
+            );
+        }
+        let a = &r.audit_summary.counts;
+        let _ = writeln!(
+            s,
+            "Audits: {} ({} pass, {} fail, {} blocked)",
+            a.total, a.pass, a.fail, a.blocked
+        );
+        let c = &r.completion_state;
+        let _ = writeln!(
+            s,
+            "Completion: decision {}; AUTONOMY_COMPLETE {}{}",
+            c.latest_decision.as_deref().unwrap_or("none"),
+            if c.marker_present {
+                "present"
+            } else {
+                "absent"
+            },
+            if c.marker_present && !c.marker_honored {
+                format!(" but not obeyed ({})", c.reason)
+            } else {
+                String::new()
+            }
+        );
+        out.write_all(s.as_bytes())
+    }
+
+    sorted_json!();
+}
+
+impl Render for crate::control::research::ResearchHistory {
+    fn text(&self, out: &mut dyn Write) -> io::Result<()> {
+        let mut s = String::new();
+        if self.runs.is_empty() {
+            s.push_str("no research runs\n");
+        }
+        for r in &self.runs {
+            let item = r.item.as_ref().map_or(String::new(), |i| {
+                format!("{} `{}`", i.family.as_str(), i.title)
+            });
+            let effects = r
+                .effects
+                .as_ref()
+                .map(|e| e.summary().join(", "))
+                .filter(|e| !e.is_empty());
+            let _ = writeln!(
+                s,
+                "{}  {}  {}{}",
+                r.run_id,
+                r.state,
+                item,
+                effects.map(|e| format!("  [{e}]")).unwrap_or_default()
+            );
+        }
+        out.write_all(s.as_bytes())
+    }
+
+    sorted_json!();
 }

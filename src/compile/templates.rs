@@ -11,7 +11,20 @@ use super::plan::PromptPlan;
 use super::sources::{is_contained, Inputs};
 
 /// Top-level variables of the prompt render context (docs/authoring.md).
-pub const CONTEXT: [(&str, &str); 11] = [
+pub const CONTEXT: [(&str, &str); 15] = [
+    (
+        "item",
+        "research work item: family, id, title, spec_id, path, batch_id, body (the file's text); none for task runs",
+    ),
+    (
+        "artifacts",
+        "outputs and inputs of the stage: lists of {name, path, format, description, required_on}",
+    ),
+    (
+        "artifact_contract",
+        "ready-made paragraph naming the artifacts to read and to write, with paths and formats",
+    ),
+    ("today", "today's UTC date, YYYY-MM-DD (card headings)"),
     (
         "task",
         "active task: id, title, body, spec_id, date, fields (map); none for runs without a task",

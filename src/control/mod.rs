@@ -10,6 +10,7 @@ pub mod logs;
 pub mod mailbox;
 pub mod plan;
 pub mod queue;
+pub mod research;
 pub mod runs;
 pub mod schema;
 pub mod start;

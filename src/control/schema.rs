@@ -62,6 +62,14 @@ pub fn all() -> Vec<(&'static str, String)> {
             text_of(s!(super::status::StatusReport)),
         ),
         (
+            "output/research.schema.json",
+            text_of(s!(super::research::ResearchReport)),
+        ),
+        (
+            "output/research-history.schema.json",
+            text_of(s!(super::research::ResearchHistory)),
+        ),
+        (
             "output/provenance.schema.json",
             text_of(s!(super::runs::Provenance)),
         ),

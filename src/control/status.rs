@@ -70,6 +70,12 @@ pub struct Runtime {
     pub frozen_batches: Vec<crate::store::queue::FrozenBatch>,
     /// An interrupted or running run; the next `start` finishes it.
     pub active_run: Option<ActiveRun>,
+    /// `[research] mode` (`stub` records requests without running them).
+    pub research_mode: crate::defs::config::ResearchMode,
+    /// The research run in progress or interrupted, if any.
+    pub active_research_run: Option<ActiveRun>,
+    /// The latest audit decision (`PASS`, `FAIL`), if any.
+    pub completion_decision: Option<String>,
     pub config_hash: String,
 }
 
@@ -186,6 +192,10 @@ pub fn status(ws: &Workspace, detail: bool) -> Result<StatusReport> {
             backlog_depth,
             frozen_batches: queue.frozen_batches()?,
             active_run,
+            research_mode: ws.config.research.mode,
+            active_research_run: runs::active_in(&ws.agents, Plane::Research).ok().flatten(),
+            completion_decision: crate::store::research::completion_decision(&ws.agents)
+                .and_then(|d| d["decision"].as_str().map(str::to_string)),
             config_hash: ws.config.hash(),
         },
         plan,

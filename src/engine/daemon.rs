@@ -305,7 +305,7 @@ impl Daemon {
             .stop_marker(StopMarker::AutonomyComplete)
             .exists()
         {
-            let c = research::completion(&self.ws, &self.rt);
+            let c = research::completion(&self.ws, &self.state_queue);
             if c.marker_honored {
                 self.request_stop(StopMarker::AutonomyComplete.file_name());
             } else if !self.stale_completion_reported {
@@ -423,7 +423,7 @@ impl Daemon {
             return Ok(false);
         }
         let Some(plan) = plan else { return Ok(false) };
-        let scans = research::scan(&self.ws, rt, Some(plan))?;
+        let scans = research::scan(&self.ws, &rt.queue, Some(plan))?;
         if scans.iter().any(|s| s.ready && !s.enabled) {
             // Recorded as deferred (once each), not run.
             research::select(&self.ws, rt, plan, "daemon-loop")?;

@@ -16,6 +16,7 @@ use crate::defs::research::ResearchFamily;
 use crate::defs::stage_kind::Plane;
 use crate::interp::Runtime;
 use crate::store::events::{EventKind, HandoffEvent, PlaneEvent};
+use crate::store::queue::Queue;
 use crate::store::research::{self as items, Rejected, WorkItem};
 use crate::store::workspace::Workspace;
 use crate::store::{atomic, runs, time};
@@ -76,7 +77,7 @@ pub fn enabled(ws: &Workspace, plan: Option<&FrozenPlan>) -> (Vec<ResearchFamily
 /// Every family's intake now.
 pub fn scan(
     ws: &Workspace,
-    rt: &Runtime,
+    queue: &Queue,
     plan: Option<&FrozenPlan>,
 ) -> Result<Vec<FamilyScan>, EngineError> {
     let (on, _) = enabled(ws, plan);
@@ -94,7 +95,7 @@ pub fn scan(
             contract_paths: contract_paths(family),
         };
         if family == ResearchFamily::Audit {
-            let due = audit_due(ws, rt)?;
+            let due = audit_due(ws, queue)?;
             scan.audit_due = Some(due);
             if scan.first_item.is_none() && due {
                 scan.ready = true;
@@ -133,7 +134,7 @@ fn contract_paths(family: ResearchFamily) -> Vec<String> {
 /// Whether the execution plane has drained work that no audit has looked
 /// at: nothing active, queued or frozen, and the archive changed since the
 /// last audit (and the failures in a row are under the bound).
-fn audit_due(ws: &Workspace, rt: &Runtime) -> Result<bool, EngineError> {
+fn audit_due(ws: &Workspace, queue: &Queue) -> Result<bool, EngineError> {
     let cfg = &ws.config.research;
     if !cfg.audit_on_empty {
         return Ok(false);
@@ -151,12 +152,16 @@ fn audit_due(ws: &Workspace, rt: &Runtime) -> Result<bool, EngineError> {
     {
         return Ok(false);
     }
+    if !queue.archive_has_cards() {
+        // Nothing was ever done: there is nothing to audit.
+        return Ok(false);
+    }
     let idle = runs::active(&ws.agents)
         .map_err(EngineError::io("active_run.json"))?
         .is_none()
-        && rt.queue.active()?.is_none()
-        && rt.queue.backlog_depth()? == 0
-        && rt.queue.frozen_batches()?.is_empty();
+        && queue.active()?.is_none()
+        && queue.backlog_depth()? == 0
+        && queue.frozen_batches()?.is_empty();
     Ok(idle)
 }
 
@@ -168,7 +173,7 @@ pub fn select(
     plan: &FrozenPlan,
     trigger: &str,
 ) -> Result<Ready, EngineError> {
-    let scans = scan(ws, rt, Some(plan))?;
+    let scans = scan(ws, &rt.queue, Some(plan))?;
     let ready: Vec<&FamilyScan> = scans.iter().filter(|s| s.ready).collect();
     if ready.is_empty() {
         return Ok(Ready::Nothing);
@@ -299,7 +304,7 @@ pub struct Completion {
     pub reason: String,
 }
 
-pub fn completion(ws: &Workspace, rt: &Runtime) -> Completion {
+pub fn completion(ws: &Workspace, queue: &Queue) -> Completion {
     let agents = &ws.agents;
     let marker_present = Layout::of(agents)
         .stop_marker(StopMarker::AutonomyComplete)
@@ -307,7 +312,7 @@ pub fn completion(ws: &Workspace, rt: &Runtime) -> Completion {
     let latest_decision =
         items::completion_decision(agents).and_then(|d| d["decision"].as_str().map(str::to_string));
     let pending =
-        || rt.queue.active().ok().flatten().is_some() || rt.queue.backlog_depth().unwrap_or(0) > 0;
+        || queue.active().ok().flatten().is_some() || queue.backlog_depth().unwrap_or(0) > 0;
     let reason = match (&latest_decision, marker_present) {
         (_, false) => "marker_missing",
         (None, true) => "decision_missing",

@@ -1,0 +1,435 @@
+//! The research plane through the real binary: fake agents write the
+//! declared artifacts (or fail to), and the engine turns them into cards,
+//! thaws and completion decisions.
+
+mod support;
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use support::{output_of, Ws};
+
+const CARDS: &str = "# Cards\n\n## 2026-11-24 - Parse the config\nRead millrace.toml.\n\n## 2026-11-24 - Validate the config\nCheck every key.\n\n## 2026-11-24 - Document the config\nWrite the docs.\n";
+
+/// A workspace whose research plane runs every family.
+fn research_ws() -> Ws {
+    let ws = Ws::new();
+    ws.write(
+        "millrace.toml",
+        &ws.read("millrace.toml")
+            .replace("[research]\nmode = \"stub\"", "[research]\nmode = \"auto\""),
+    );
+    ws
+}
+
+fn once(ws: &Ws) -> serde_json::Value {
+    ws.run(&["start", "--once", "--json"]).code(0).json()
+}
+
+fn idea(ws: &Ws, name: &str, text: &str) {
+    ws.write(&format!("agents/ideas/raw/{name}"), text);
+}
+
+fn history(ws: &Ws, run_id: &str) -> Vec<serde_json::Value> {
+    ws.read(&format!("agents/runs/{run_id}/transition_history.jsonl"))
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// Every card id of a store, in order.
+fn ids(ws: &Ws, store: &str) -> Vec<String> {
+    ws.read(&format!("agents/{store}"))
+        .lines()
+        .filter_map(|l| l.strip_prefix("## 2026-11-24 - "))
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn an_idea_becomes_a_spec_and_cards_each_traceable_to_it() {
+    let ws = research_ws();
+    idea(
+        &ws,
+        "config.md",
+        "# Config loader\n\nLoad and check the config.\n",
+    );
+    ws.write("fake/art.task_cards", CARDS);
+    let r = once(&ws);
+    let research = &r["research_run"];
+    assert_eq!(r["research_outcome"], "ran");
+    assert_eq!(research["terminal"], "idle", "{research:#}");
+    assert_eq!(research["effects"]["appended"].as_array().unwrap().len(), 3);
+    // The execution pass of the same start ran the first new card.
+    assert_eq!(r["outcome"], "ran");
+    assert_eq!(r["run"]["task_title"], "Parse the config");
+    assert_eq!(
+        ids(&ws, "tasksbacklog.md"),
+        ["Validate the config", "Document the config"]
+    );
+    for store in ["tasksbacklog.md", "tasksarchive.md"] {
+        let text = ws.read(&format!("agents/{store}"));
+        for card in text.split("\n## ").skip(1) {
+            assert!(
+                card.contains("- **Spec-ID:** SPEC-config"),
+                "{store}: {card}"
+            );
+            assert!(
+                card.contains("- **Source:** agents/ideas/raw/config.md"),
+                "{store}: {card}"
+            );
+        }
+    }
+    assert!(ws.path("agents/specs/SPEC-config.md").exists());
+    assert!(ws.path("agents/ideas/finished/config.md").exists());
+    assert!(!ws.path("agents/ideas/raw/config.md").exists());
+    let visited: Vec<String> = ws
+        .trace()
+        .iter()
+        .map(|l| l.split('#').next().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        visited[..5],
+        [
+            "goal_intake",
+            "objective_profile_sync",
+            "spec_synthesis",
+            "spec_review",
+            "taskmaster"
+        ]
+    );
+    // The taskmaster was told where to write, in its prompt and environment.
+    let run_id = research["run_id"].as_str().unwrap();
+    let prompt = ws.read(&format!("agents/runs/{run_id}/taskmaster.1.prompt.md"));
+    assert!(
+        prompt.contains(&format!("agents/runs/{run_id}/artifacts/task_cards.md")),
+        "{prompt}"
+    );
+    assert!(ws
+        .read("fake/taskmaster.env")
+        .contains("MILLRACE_ARTIFACT_TASK_CARDS"));
+    let types = ws.event_types();
+    for t in [
+        "research.mode.selected",
+        "research.dispatch.compiled",
+        "research.cards.appended",
+    ] {
+        assert!(types.iter().any(|x| x == t), "no {t} in {types:?}");
+    }
+}
+
+#[test]
+fn a_claimed_success_without_its_artifact_is_a_task_failure() {
+    let ws = research_ws();
+    idea(&ws, "x.md", "An idea\n");
+    ws.script("taskmaster", &["NOART"]);
+    let r = once(&ws);
+    let research = &r["research_run"];
+    assert_eq!(research["terminal"], "blocked", "{research:#}");
+    let run_id = research["run_id"].as_str().unwrap();
+    let finished = history(&ws, run_id)
+        .into_iter()
+        .rfind(|t| t["event"] == "stage.finished")
+        .unwrap();
+    assert_eq!(finished["class"], "task_failure");
+    let failure = finished["failure"].as_str().unwrap();
+    assert!(
+        failure.starts_with("artifact `task_cards`: missing"),
+        "{failure}"
+    );
+    // Nothing reached the stores; the idea is parked, not retried forever.
+    assert_eq!(ws.cards_in("tasksbacklog.md"), 0);
+    assert!(ws.path("agents/ideas/blocked/x.md").exists());
+    assert_eq!(ws.read("agents/research_status.md"), "### BLOCKED\n");
+    let again = once(&ws);
+    assert_eq!(again["research_outcome"], "idle");
+}
+
+#[test]
+fn invalid_cards_are_refused_with_the_line() {
+    let ws = research_ws();
+    idea(&ws, "x.md", "An idea\n");
+    ws.write(
+        "fake/art.task_cards",
+        "## 2026-11-24 - One\n\n## 2026-11-24 - Two\n\n## Notes (not a card)\n",
+    );
+    let r = once(&ws);
+    let run_id = r["research_run"]["run_id"].as_str().unwrap();
+    let failure = history(&ws, run_id)
+        .into_iter()
+        .rfind(|t| t["event"] == "stage.finished")
+        .unwrap()["failure"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        failure.contains("task_cards.md: line 5: `## Notes"),
+        "{failure}"
+    );
+    assert_eq!(ws.cards_in("tasksbacklog.md"), 0);
+    // A card id already queued is refused too.
+    ws.add("One");
+    idea(&ws, "y.md", "Another idea\n");
+    ws.write(
+        "fake/art.task_cards",
+        "## 2026-11-24 - One\n\n## 2026-11-24 - Two\n",
+    );
+    ws.write("agents/tasks.md", "# Active\n");
+    let r = ws.run(&["start", "--once", "--json"]).code(0).json();
+    let run_id = r["research_run"]["run_id"].as_str().unwrap();
+    let failure = history(&ws, run_id)
+        .into_iter()
+        .rfind(|t| t["event"] == "stage.finished")
+        .unwrap()["failure"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        failure.contains("already in the task stores: 2026-11-24__one"),
+        "{failure}"
+    );
+}
+
+#[test]
+fn a_kill_between_the_stage_and_its_effects_appends_the_cards_once() {
+    for point in ["effects.apply", "journal.written", "run.finished"] {
+        let ws = research_ws();
+        idea(&ws, "x.md", "An idea\n");
+        ws.write("fake/art.task_cards", CARDS);
+        let out = ws
+            .command(&["start", "--once"])
+            .env("MILLRACE_FAILPOINTS", format!("{point}=abort"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let out = output_of(out);
+        assert!(!out.status.success(), "{point}: the process was not killed");
+        let r = once(&ws);
+        assert_eq!(r["research_outcome"], "resumed", "{point}: {r:#}");
+        let all: Vec<String> = ids(&ws, "tasksbacklog.md")
+            .into_iter()
+            .chain(ids(&ws, "tasksarchive.md"))
+            .collect();
+        assert_eq!(all.len(), 3, "{point}: {all:?}");
+        assert!(ws.path("agents/ideas/finished/x.md").exists(), "{point}");
+        assert!(!ws.path("agents/ideas/raw/x.md").exists(), "{point}");
+    }
+}
+
+#[test]
+fn an_incident_queues_remediation_ahead_of_the_thawed_batch_in_order() {
+    let ws = research_ws();
+    for t in ["Hopeless", "Second", "Third"] {
+        ws.add(t);
+    }
+    ws.script("qa", &["QUICKFIX_NEEDED"]);
+    ws.script("doublecheck", &["QUICKFIX_NEEDED"]);
+    ws.script("troubleshoot", &["BLOCKED"]);
+    ws.script("consult", &["NEEDS_RESEARCH"]);
+    let r = once(&ws);
+    assert_eq!(r["run"]["queue_effect"], "quarantine");
+    assert_eq!(ws.cards_in("tasksbacklog.md"), 0);
+    for node in ["qa", "doublecheck", "troubleshoot", "consult"] {
+        std::fs::remove_file(ws.path(&format!("fake/{node}"))).unwrap();
+    }
+    ws.write(
+        "fake/art.incident_resolve.remediation_cards",
+        "## 2026-11-24 - Fix the root cause\nWhat the incident found.\n\n## 2026-11-24 - Add a regression test\n",
+    );
+    let r = once(&ws);
+    let research = &r["research_run"];
+    assert_eq!(research["item"]["family"], "incident", "{research:#}");
+    assert_eq!(research["terminal"], "idle", "{research:#}");
+    assert_eq!(research["effects"]["thawed"].as_array().unwrap().len(), 3);
+    // Remediation first, then the frozen batch in its order; the execution
+    // pass of the same start ran the first remediation card.
+    assert_eq!(r["run"]["task_title"], "Fix the root cause");
+    assert_eq!(
+        ids(&ws, "tasksbacklog.md"),
+        ["Add a regression test", "Hopeless", "Second", "Third"]
+    );
+    assert!(!ws
+        .read("agents/tasksbackburner.md")
+        .contains("freeze:start"));
+    let latch: serde_json::Value =
+        serde_json::from_str(&ws.read("agents/.runtime/research_recovery_latch.json")).unwrap();
+    assert_eq!(latch["state"], "thawed");
+    let incidents = std::fs::read_dir(ws.path("agents/ideas/incidents/archived"))
+        .unwrap()
+        .count();
+    assert_eq!(incidents, 1);
+    let types = ws.event_types();
+    assert!(
+        types.iter().any(|t| t == "handoff.backlog_repopulated"),
+        "{types:?}"
+    );
+}
+
+/// Drains the backlog and audits it, with the gatekeeper scripted.
+fn audited(decision: &str, marker: &str, remediation: Option<&str>) -> (Ws, serde_json::Value) {
+    let ws = research_ws();
+    ws.add("Only task");
+    assert_eq!(once(&ws)["outcome"], "ran");
+    ws.write("fake/art.completion_decision", decision);
+    ws.script("audit_gatekeeper", &[marker]);
+    if let Some(cards) = remediation {
+        ws.write("fake/art.audit_gatekeeper.remediation_cards", cards);
+    }
+    let r = once(&ws);
+    (ws, r)
+}
+
+#[test]
+fn an_audit_fail_records_the_decision_and_queues_remediation() {
+    let (ws, r) = audited(
+        r#"{"decision": "FAIL", "reasons": ["no tests for the parser"]}"#,
+        "AUDIT_FAIL",
+        Some("## 2026-11-24 - Test the parser\n"),
+    );
+    assert_eq!(r["research_run"]["terminal"], "audit_fail", "{r:#}");
+    let decision: serde_json::Value =
+        serde_json::from_str(&ws.read("agents/reports/completion_decision.json")).unwrap();
+    assert_eq!(decision["decision"], "FAIL");
+    assert_eq!(decision["reasons"][0], "no tests for the parser");
+    assert_eq!(decision["counts"]["archived_tasks"], 1);
+    assert!(!ws.path("agents/AUTONOMY_COMPLETE").exists());
+    assert!(ws.read("agents/audit_history.md").contains("FAIL"));
+    // The remediation card was queued and run by the same start.
+    assert_eq!(r["run"]["task_title"], "Test the parser");
+    let research = ws.run(&["research", "--json"]).code(0).json();
+    assert_eq!(research["latest_completion_decision"]["decision"], "FAIL");
+    assert_eq!(research["audit_summary"]["counts"]["fail"], 1);
+}
+
+#[test]
+fn a_decision_that_contradicts_the_marker_is_refused() {
+    let (ws, r) = audited(
+        r#"{"decision": "FAIL", "reasons": ["gap"]}"#,
+        "AUDIT_PASS",
+        None,
+    );
+    assert_eq!(r["research_run"]["terminal"], "blocked", "{r:#}");
+    let run_id = r["research_run"]["run_id"].as_str().unwrap();
+    let failure = history(&ws, run_id)
+        .into_iter()
+        .rfind(|t| t["event"] == "stage.finished")
+        .unwrap()["failure"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(failure.contains("`/decision` is \"FAIL\""), "{failure}");
+    // A PASS with reasons breaks the schema.
+    let (ws, r) = audited(
+        r#"{"decision": "PASS", "reasons": ["but"]}"#,
+        "AUDIT_PASS",
+        None,
+    );
+    assert_eq!(r["research_run"]["terminal"], "blocked");
+    assert!(!ws.path("agents/AUTONOMY_COMPLETE").exists());
+}
+
+fn wait_daemon(ws: &Ws, secs: u64) -> String {
+    let child = ws
+        .command(&["start", "--daemon"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    let pid = child.id();
+    let watcher = std::thread::spawn(move || output_of(child));
+    while !watcher.is_finished() {
+        assert!(
+            Instant::now() < deadline,
+            "the daemon did not stop in {secs}s"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = pid;
+    let out = watcher.join().unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn the_demo_turns_an_idea_into_work_and_stops_on_a_pass() {
+    let ws = Ws::with_init(&["--demo"]);
+    ws.write("idea.md", "# A greeting page\n\nGreet the visitor.\n");
+    ws.run(&["add-idea", "idea.md"]).code(0);
+    let out = wait_daemon(&ws, 60);
+    assert!(out.contains("daemon stopped (AUTONOMY_COMPLETE)"), "{out}");
+    let decision: serde_json::Value =
+        serde_json::from_str(&ws.read("agents/reports/completion_decision.json")).unwrap();
+    assert_eq!(decision["decision"], "PASS");
+    assert_eq!(decision["reasons"], serde_json::json!([]));
+    // The demo task and the idea's two cards, all archived.
+    assert_eq!(ws.cards_in("tasksarchive.md"), 3);
+    let history = ws.run(&["research", "history", "--json"]).code(0).json();
+    let states: Vec<&str> = history["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["state"].as_str().unwrap())
+        .collect();
+    assert_eq!(states, ["audit_pass", "idle"]);
+    // Started again, the completion still holds: it stops at once.
+    let out = wait_daemon(&ws, 30);
+    assert!(out.contains("AUTONOMY_COMPLETE"), "{out}");
+}
+
+#[test]
+fn a_stale_autonomy_complete_is_reported_not_obeyed() {
+    let ws = Ws::with_init(&["--demo"]);
+    ws.write("agents/AUTONOMY_COMPLETE", "left over\n");
+    let research = ws.run(&["research", "--json"]).code(0).json();
+    assert_eq!(research["completion_state"]["marker_present"], true);
+    assert_eq!(research["completion_state"]["marker_honored"], false);
+    assert_eq!(research["completion_state"]["reason"], "decision_missing");
+    // The daemon runs the demo task (and its audit, which passes and then
+    // completes for real) instead of stopping on the stale marker.
+    let out = wait_daemon(&ws, 60);
+    assert!(out.contains("AUTONOMY_COMPLETE"), "{out}");
+    assert_eq!(ws.cards_in("tasksarchive.md"), 1);
+    let types = ws.event_types();
+    let stale = types.iter().position(|t| t == "engine.completion.stale");
+    let archived = types.iter().position(|t| t == "execution.task.archived");
+    assert!(stale.is_some() && stale < archived, "{types:?}");
+}
+
+#[test]
+fn stub_mode_defers_requests_once_and_runs_nothing() {
+    let ws = Ws::new();
+    idea(&ws, "x.md", "An idea\n");
+    let r = once(&ws);
+    assert_eq!(r["research_outcome"], "idle");
+    once(&ws);
+    let research = ws.run(&["research", "--json"]).code(0).json();
+    assert_eq!(research["configured_mode"], "stub");
+    assert_eq!(research["deferred_breadcrumb_count"], 1);
+    assert_eq!(research["queue_families"][1]["family"], "goalspec");
+    assert_eq!(research["queue_families"][1]["ready"], true);
+    assert_eq!(research["queue_families"][1]["enabled"], false);
+    assert!(ws.path("agents/ideas/raw/x.md").exists());
+    let types = ws.event_types();
+    assert_eq!(
+        types.iter().filter(|t| *t == "research.deferred").count(),
+        1
+    );
+}
+
+#[test]
+fn hostile_intake_files_are_refused_without_blocking_the_family() {
+    let ws = research_ws();
+    ws.write("agents/ideas/raw/a-binary.md", "");
+    std::fs::write(ws.path("agents/ideas/raw/a-binary.md"), [0xff, 0xfe, 0xfd]).unwrap();
+    idea(&ws, "b-good.md", "A good idea\n");
+    ws.write("fake/art.task_cards", CARDS);
+    let r = once(&ws);
+    assert_eq!(r["research_run"]["item"]["id"], "b-good");
+    let research = ws.run(&["research", "--json"]).code(0).json();
+    let refused = &research["queue_families"][1]["rejected"][0];
+    assert_eq!(refused["path"], "agents/ideas/raw/a-binary.md");
+    assert!(ws.path("agents/ideas/raw/a-binary.md").exists());
+}
