@@ -433,3 +433,111 @@ fn hostile_intake_files_are_refused_without_blocking_the_family() {
     assert_eq!(refused["path"], "agents/ideas/raw/a-binary.md");
     assert!(ws.path("agents/ideas/raw/a-binary.md").exists());
 }
+
+fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let dest = to.join(entry.file_name());
+        if entry.path().is_dir() {
+            std::fs::create_dir_all(&dest).unwrap();
+            copy_tree(&entry.path(), &dest);
+        } else {
+            std::fs::copy(entry.path(), dest).unwrap();
+        }
+    }
+}
+
+/// The authoring guide's worked overlay: an execution stage whose JSON
+/// report is checked against its schema and its marker.
+#[test]
+fn the_security_review_overlay_gates_on_its_report() {
+    let example =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/examples/security-review");
+    let setup = |report: &str| {
+        let ws = Ws::new();
+        copy_tree(&example, &ws.root.join("agents"));
+        ws.run(&["config", "set", "plan.mode", "secure"]).code(0);
+        ws.add("Add a login form");
+        ws.write("fake/art.security_report", report);
+        ws
+    };
+    let ws = setup(r#"{"clear": true, "findings": []}"#);
+    let r = once(&ws);
+    assert_eq!(r["run"]["terminal"], "archived", "{r:#}");
+    assert_eq!(
+        ws.nodes_visited(),
+        ["builder", "qa", "security_review", "update"]
+    );
+    // A clear verdict that the report contradicts is the agent's failure:
+    // routed like BLOCKED (to troubleshoot), never archived as clear.
+    let ws = setup(
+        r#"{"clear": false, "findings": [{"severity": "high", "file": "login.rs", "issue": "SQL built by hand"}]}"#,
+    );
+    ws.script("troubleshoot", &["BLOCKED"]);
+    ws.script("consult", &["BLOCKED"]);
+    let r = once(&ws);
+    assert_ne!(r["run"]["terminal"], "archived", "{r:#}");
+    let visited = ws.nodes_visited();
+    assert_eq!(
+        visited[..4],
+        ["builder", "qa", "security_review", "troubleshoot"],
+        "{visited:?}"
+    );
+    let run_id = r["run"]["run_id"].as_str().unwrap();
+    let failure = history(&ws, run_id)
+        .into_iter()
+        .find(|t| t["event"] == "stage.finished" && t["node"] == "security_review")
+        .unwrap()["failure"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(failure.contains("`/clear` is false"), "{failure}");
+}
+
+#[test]
+fn effects_outside_their_family_do_not_compile() {
+    let ws = Ws::new();
+    ws.write(
+        "agents/registry/loops/mine.yaml",
+        "id: mine\nplane: execution\nextends: standard\nterminals:\n  archived:\n    class: success\n    status: UPDATE_COMPLETE\n    queue: archive\n    effects: [{ effect: archive_idea }]\n",
+    );
+    let r = ws.run(&["plan", "validate"]).code(1);
+    assert!(
+        r.stderr.contains(
+            "effect `archive_idea` of terminal `archived` needs a loop with an `idea` entry"
+        ),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn a_task_loop_may_queue_follow_up_cards_from_an_artifact() {
+    let ws = Ws::new();
+    ws.write(
+        "agents/registry/stages/followup.yaml",
+        "id: followup\nplane: execution\nrunning_marker: FOLLOWUP_RUNNING\noutcomes:\n  - { marker: FOLLOWUPS_WRITTEN, class: success }\n  - { marker: BLOCKED, class: blocked }\nprompt: update.md\nrunner: codex\ntimeout_seconds: 60\nartifacts:\n  - { name: followups, path: \"runs/{{ run.id }}/artifacts/followups.md\", format: task_cards }\n",
+    );
+    ws.write(
+        "agents/registry/loops/withfollow.yaml",
+        "id: withfollow\nplane: execution\nextends: standard\nnodes:\n  followup: { stage: followup }\nedges:\n  - { from: update, on: [UPDATE_COMPLETE], to: followup }\n  - { from: followup, on: [FOLLOWUPS_WRITTEN], to: archived }\n  - { from: followup, on: [BLOCKED], to: troubleshoot }\nterminals:\n  archived:\n    class: success\n    status: UPDATE_COMPLETE\n    queue: archive\n    effects: [{ effect: append_cards, artifact: followups }]\n",
+    );
+    ws.write(
+        "agents/registry/modes/withfollow.yaml",
+        "id: withfollow\nloops:\n  execution: withfollow\n",
+    );
+    ws.run(&["config", "set", "plan.mode", "withfollow"])
+        .code(0);
+    ws.add_with_body("Ship it", "Ship the thing.");
+    ws.write("fake/art.followups", "## 2026-11-24 - Announce it\n");
+    let r = once(&ws);
+    assert_eq!(r["run"]["terminal"], "archived", "{r:#}");
+    assert_eq!(
+        r["run"]["effects"]["appended"][0],
+        "2026-11-24__announce-it"
+    );
+    assert_eq!(ids(&ws, "tasksbacklog.md"), ["Announce it"]);
+    assert!(ws
+        .read("agents/tasksbacklog.md")
+        .contains("- **Spec-ID:** SPEC-"));
+}

@@ -237,10 +237,26 @@ pub fn check_loop(
     for (id, t) in &lp.terminals {
         let here = avail.get(&Target::Terminal(id.clone()));
         for (i, effect) in t.def.effects.iter().enumerate() {
+            let origin = t.origin.child("effects").child(&i.to_string());
+            let needs_entry = match effect {
+                Effect::ThawBatch | Effect::ArchiveIncident => Some("incident"),
+                Effect::ArchiveIdea => Some("idea"),
+                Effect::WriteDecision { .. } => Some("audit"),
+                Effect::AppendCards { .. } => None,
+            };
+            if let Some(entry) = needs_entry.filter(|e| !lp.entry.contains_key(*e)) {
+                diags.push(reg.error(
+                    &origin,
+                    "artifact.invalid",
+                    format!(
+                        "effect `{}` of terminal `{id}` needs a loop with an `{entry}` entry (the research family it acts on)",
+                        effect.name()
+                    ),
+                ));
+            }
             let Some(name) = effect.artifact() else {
                 continue;
             };
-            let origin = t.origin.child("effects").child(&i.to_string());
             if here.is_some_and(|h| !h.contains(name)) || !declared.contains_key(name) {
                 missing(
                     diags,

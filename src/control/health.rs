@@ -381,12 +381,16 @@ fn plan_checks(
         }
     };
     let mut by_runner: std::collections::BTreeMap<String, Vec<String>> = Default::default();
-    for lp in plan.content.planes.values() {
+    // The research loops count only when research runs them.
+    let (families, _) = crate::engine::research::enabled(ws, Some(&plan));
+    let research = families.iter().filter_map(|f| plan.content.research.get(f));
+    for lp in plan.content.planes.values().chain(research) {
         for n in lp.nodes.values() {
-            by_runner
-                .entry(n.runner.clone())
-                .or_default()
-                .push(format!("{}.{}", lp.loop_id, n.node_id));
+            let nodes = by_runner.entry(n.runner.clone()).or_default();
+            let name = format!("{}.{}", lp.loop_id, n.node_id);
+            if !nodes.contains(&name) {
+                nodes.push(name);
+            }
         }
     }
     let mut missing = Vec::new();

@@ -46,9 +46,15 @@ pub fn once(ws: &Workspace) -> Result<StartReport> {
     );
     // One pass of each plane: research first, so that cards it makes (or
     // a batch it thaws) are run by the execution pass of the same start.
-    let research = cycle::research_one(ws, &rt, None, "engine-start");
+    let mut plan = None;
+    let research = match cycle::research_one(ws, &rt, &mut plan, "engine-start") {
+        // A plan that does not compile must not keep an interrupted task
+        // run from finishing on its frozen copy; the execution pass reports it.
+        Err(crate::engine::EngineError::Plan(_)) => Ok(Cycle::Idle),
+        other => other,
+    };
     let result = match research {
-        Ok(r) if !rt.control.stop_requested() => cycle::run_one(ws, &rt, None).map(|e| (r, e)),
+        Ok(r) if !rt.control.stop_requested() => cycle::run_one(ws, &rt, &mut plan).map(|e| (r, e)),
         Ok(r) => Ok((r, Cycle::Idle)),
         Err(e) => Err(e),
     };

@@ -35,22 +35,28 @@ pub fn has_work(ws: &Workspace, rt: &Runtime) -> Result<bool, EngineError> {
     Ok(rt.queue.active()?.is_some() || rt.queue.backlog_depth()? > 0)
 }
 
-/// Runs one execution cycle. `plan` is the current plan when the caller
+/// The current plan, compiled (or reused) the first time a cycle needs it;
+/// `slot` keeps it for the next cycle of the same start.
+fn current(ws: &Workspace, slot: &mut Option<FrozenPlan>) -> Result<FrozenPlan, EngineError> {
+    if slot.is_none() {
+        *slot = Some(plan::current(ws, true)?);
+    }
+    Ok(slot.clone().expect("just set"))
+}
+
+/// Runs one execution cycle. `plan` holds the current plan when the caller
 /// already checked it (the daemon does, at every run boundary).
 pub fn run_one(
     ws: &Workspace,
     rt: &Runtime,
-    plan: Option<FrozenPlan>,
+    plan: &mut Option<FrozenPlan>,
 ) -> Result<Cycle, EngineError> {
     if let Some(active) = runs::active(&ws.agents).map_err(EngineError::io("active_run.json"))? {
         if let Some(report) = run::resume(rt, Plane::Execution, &active.run_id)? {
             return Ok(Cycle::Resumed(report));
         }
     }
-    let plan = match plan {
-        Some(p) => p,
-        None => plan::current(ws, true)?,
-    };
+    let plan = current(ws, plan)?;
     tracing::debug!(plan = %plan.plan_id, "plan ready");
     let next = rt.queue.active_or_promote()?;
     match next {
@@ -79,7 +85,7 @@ pub fn run_one(
 pub fn research_one(
     ws: &Workspace,
     rt: &Runtime,
-    plan: Option<FrozenPlan>,
+    plan: &mut Option<FrozenPlan>,
     trigger: &str,
 ) -> Result<Cycle, EngineError> {
     if let Some(active) = runs::active_in(&ws.agents, Plane::Research)
@@ -90,10 +96,7 @@ pub fn research_one(
             return Ok(Cycle::Resumed(report));
         }
     }
-    let plan = match plan {
-        Some(p) => p,
-        None => plan::current(ws, true)?,
-    };
+    let plan = current(ws, plan)?;
     let Ready::Run { item, reason } = research::select(ws, rt, &plan, trigger)? else {
         return Ok(Cycle::Idle);
     };

@@ -393,10 +393,11 @@ impl Daemon {
         self.last_pass_research = research_pass;
         let ws = self.ws.clone();
         Ok(Some(tokio::task::spawn_blocking(move || {
+            let mut current = current;
             if research_pass {
-                cycle::research_one(&ws, &rt, current, "daemon-loop")
+                cycle::research_one(&ws, &rt, &mut current, "daemon-loop")
             } else {
-                cycle::run_one(&ws, &rt, current)
+                cycle::run_one(&ws, &rt, &mut current)
             }
         })))
     }

@@ -31,6 +31,12 @@ pub struct ArtifactView {
 }
 
 impl Driver<'_> {
+    /// `(spec id, item id)` of the run, for cards and paths.
+    pub(super) fn artifact_vars(&self) -> (String, String) {
+        let (item, spec) = self.path_vars();
+        (spec, item)
+    }
+
     /// The values artifact path templates render with.
     fn path_vars(&self) -> (String, String) {
         match (&self.meta.item, &self.task) {
@@ -244,6 +250,13 @@ pub fn parse_cards(text: &str, min: usize) -> Result<Vec<Card>, String> {
         if line.trim_start().starts_with("```") {
             fence = !fence;
         }
+        if line.trim_start().starts_with("<!-- research_recovery:") {
+            // Would be read as the bounds of a frozen batch once queued.
+            return Err(format!(
+                "line {}: cards may not contain freeze markers (`<!-- research_recovery:…`)",
+                i + 1
+            ));
+        }
         if fence || !line.starts_with("## ") {
             continue;
         }
@@ -294,5 +307,9 @@ mod tests {
         let bad = "## 2026-11-24 - One\n\n## Notes\n";
         assert!(parse_cards(bad, 1).unwrap_err().starts_with("line 3:"));
         assert!(parse_cards("no cards\n", 1).is_err());
+        let marker = "## 2026-11-24 - One\n<!-- research_recovery:freeze:end B -->\n";
+        assert!(parse_cards(marker, 1)
+            .unwrap_err()
+            .contains("freeze markers"));
     }
 }

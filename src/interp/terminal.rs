@@ -58,7 +58,23 @@ impl Driver<'_> {
         }
         let mut effects = None;
         if let Some(item) = self.meta.item.clone() {
-            let applied = self.research_effects(&item, &t)?;
+            let applied = self.terminal_effects(&item, &t)?;
+            mutations.extend(applied.summary());
+            effects = Some(applied);
+        } else if !t.effects.is_empty() {
+            // A task run's terminal may queue follow-up cards too; the
+            // compiler allows it no other effect, so the item stands in
+            // only for the card stamp (family unused).
+            let (spec_id, _) = self.artifact_vars();
+            let item = WorkItem {
+                family: ResearchFamily::Goalspec,
+                id: self.meta.task_id.clone().unwrap_or_default(),
+                title: self.meta.task_title.clone().unwrap_or_default(),
+                path: None,
+                spec_id,
+                batch_id: None,
+            };
+            let applied = self.terminal_effects(&item, &t)?;
             mutations.extend(applied.summary());
             effects = Some(applied);
         }
@@ -102,15 +118,8 @@ impl Driver<'_> {
     /// Applies the terminal's effects for a research work item (or parks
     /// the item when the run ended without success and has none), as one
     /// journaled transaction recorded in the run, then reports them.
-    fn research_effects(&self, item: &WorkItem, t: &TerminalPlan) -> Result<EffectsApplied> {
-        let inconsistent =
-            |e: String| InterpError::Inconsistent(format!("run {}: {e}", self.dir.id));
-        let ops = match research::applied(&self.rt.agents, &self.dir.id) {
-            // Applied before a crash: the record answers, artifacts are not re-read.
-            Some(_) => Vec::new(),
-            None => self.effect_ops(item, t).map_err(inconsistent)?,
-        };
-        let applied = self.rt.queue.apply_effects(&self.dir.id, item, &ops)?;
+    fn terminal_effects(&self, item: &WorkItem, t: &TerminalPlan) -> Result<EffectsApplied> {
+        let applied = self.effects_for(item, t)?;
         if applied.replayed {
             return Ok(applied);
         }
@@ -144,6 +153,21 @@ impl Driver<'_> {
             );
         }
         Ok(applied)
+    }
+
+    /// Builds and applies the effects (once: a replay finds the record).
+    fn effects_for(&self, item: &WorkItem, t: &TerminalPlan) -> Result<EffectsApplied> {
+        let inconsistent =
+            |e: String| InterpError::Inconsistent(format!("run {}: {e}", self.dir.id));
+        let ops = match research::applied(&self.rt.agents, &self.dir.id) {
+            // Applied before a crash: the record answers, artifacts are not re-read.
+            Some(_) => Vec::new(),
+            None => self.effect_ops(item, t).map_err(inconsistent)?,
+        };
+        Ok(self
+            .rt
+            .queue
+            .apply_effects(&self.dir.id, &item.spec_id, item.path.as_deref(), &ops)?)
     }
 
     fn effect_ops(
@@ -202,7 +226,7 @@ impl Driver<'_> {
                 }
             }
         }
-        if t.effects.is_empty() && t.class != TerminalClass::Success {
+        if t.effects.is_empty() && t.class != TerminalClass::Success && self.meta.item.is_some() {
             // Parked, so that the family does not take it again at once;
             // an operator moves it back to retry.
             match (item.family, &item.path) {

@@ -308,7 +308,8 @@ impl Queue {
     pub fn apply_effects(
         &self,
         run_id: &str,
-        item: &WorkItem,
+        spec_id: &str,
+        item_path: Option<&str>,
         ops: &[EffectOp],
     ) -> Result<EffectsApplied> {
         let _lock = self.lock()?;
@@ -374,7 +375,7 @@ impl Queue {
                                 v["state"] = "thawed".into();
                                 v["thawed_at"] = super::time::now_iso().into();
                                 v["remediation_decision"] =
-                                    json!({"run_id": run_id, "spec_id": item.spec_id});
+                                    json!({"run_id": run_id, "spec_id": spec_id});
                                 writes.push(FileWrite::replace(
                                     layout::RECOVERY_LATCH,
                                     serde_json::to_string_pretty(&v).expect("latch serialises")
@@ -386,11 +387,11 @@ impl Queue {
                 }
                 EffectOp::WriteDecision { decision } => {
                     let verdict = decision["decision"].as_str().unwrap_or("FAIL").to_string();
-                    writes.extend(self.decision_writes(run_id, item, &verdict, decision));
+                    writes.extend(self.decision_writes(run_id, item_path, &verdict, decision));
                     out.decision = Some(verdict);
                 }
                 EffectOp::AuditBlocked => {
-                    writes.extend(self.decision_writes(run_id, item, "BLOCKED", &json!({})));
+                    writes.extend(self.decision_writes(run_id, item_path, "BLOCKED", &json!({})));
                     out.decision = Some("BLOCKED".into());
                 }
                 EffectOp::MoveItem { from, to_dir } => {
@@ -462,7 +463,7 @@ impl Queue {
     fn decision_writes(
         &self,
         run_id: &str,
-        item: &WorkItem,
+        item_path: Option<&str>,
         verdict: &str,
         decision: &Value,
     ) -> Vec<FileWrite> {
@@ -539,7 +540,7 @@ impl Queue {
             contents: (verdict == "PASS")
                 .then(|| format!("completion decision PASS by run {run_id} at {now}\n")),
         });
-        if let Some(from) = &item.path {
+        if let Some(from) = item_path {
             let name = Path::new(from)
                 .file_name()
                 .map(|n| n.to_string_lossy().to_string())
@@ -552,7 +553,7 @@ impl Queue {
             if let Ok(text) = super::safe::read_text(&Layout::of(agents).rel(from), ITEM_LIMIT) {
                 writes.push(FileWrite::replace(&format!("{dir}/{name}"), text));
                 writes.push(FileWrite::Replace {
-                    path: from.clone(),
+                    path: from.to_string(),
                     contents: None,
                 });
             }
