@@ -20,7 +20,9 @@ use super::{Result, Workspace};
 /// `research --json`.
 #[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct ResearchReport {
+    pub config_path: String,
     pub configured_mode: ResearchMode,
+    pub configured_idle_mode: crate::defs::config::IdleMode,
     /// The families allowed to run, and why (`auto`, `forced-by-config`,
     /// `mode-selects-research-loop`; none in `stub` mode).
     pub enabled_families: Vec<ResearchFamily>,
@@ -56,7 +58,9 @@ pub fn report(ws: &Workspace) -> Result<ResearchReport> {
         .map(|n| format!("agents/{}/{n}", layout::DEFERRED))
         .collect();
     Ok(ResearchReport {
+        config_path: ws.config_path.display().to_string(),
         configured_mode: ws.config.research.mode,
+        configured_idle_mode: ws.config.research.idle_mode,
         enabled_reason: if enabled_families.is_empty() {
             "stub: requests are recorded as deferred, not run".into()
         } else {

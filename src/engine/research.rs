@@ -297,6 +297,8 @@ pub struct Completion {
     pub marker_present: bool,
     /// The latest decision (`PASS`, `FAIL`), if any.
     pub latest_decision: Option<String>,
+    /// Whether the latest decision allows completion (it is PASS).
+    pub completion_allowed: bool,
     /// Marker present, latest decision PASS, and no task active or queued.
     pub marker_honored: bool,
     /// `honored`, `marker_missing`, `decision_missing`, `decision_not_pass`
@@ -323,6 +325,7 @@ pub fn completion(ws: &Workspace, queue: &Queue) -> Completion {
     Completion {
         marker_path: format!("agents/{}", StopMarker::AutonomyComplete.file_name()),
         marker_present,
+        completion_allowed: latest_decision.as_deref() == Some("PASS"),
         latest_decision,
         marker_honored: reason == "honored",
         reason: reason.to_string(),
