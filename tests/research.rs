@@ -192,7 +192,15 @@ fn invalid_cards_are_refused_with_the_line() {
 
 #[test]
 fn a_kill_between_the_stage_and_its_effects_appends_the_cards_once() {
-    for point in ["effects.apply", "journal.written", "run.finished"] {
+    // Killed mid-stage, between the effects' journal and its application,
+    // and after the effects before `run.finished`: the next start resumes
+    // the research run and the cards are queued exactly once.
+    for point in [
+        "stage.started#3",
+        "effects.apply",
+        "journal.written",
+        "run.finished",
+    ] {
         let ws = research_ws();
         idea(&ws, "x.md", "An idea\n");
         ws.write("fake/art.task_cards", CARDS);
@@ -540,4 +548,45 @@ fn a_task_loop_may_queue_follow_up_cards_from_an_artifact() {
     assert!(ws
         .read("agents/tasksbacklog.md")
         .contains("- **Spec-ID:** SPEC-"));
+}
+
+#[test]
+fn spec_review_may_send_the_spec_back_a_bounded_number_of_times() {
+    let ws = research_ws();
+    idea(&ws, "x.md", "An idea\n");
+    ws.write("fake/art.task_cards", CARDS);
+    ws.script("spec_review", &["SPEC_REVISION_NEEDED", "IDLE"]);
+    let r = once(&ws);
+    assert_eq!(r["research_run"]["terminal"], "idle", "{r:#}");
+    let visited: Vec<String> = ws
+        .trace()
+        .iter()
+        .map(|l| l.split('#').next().unwrap().to_string())
+        .take(7)
+        .collect();
+    assert_eq!(
+        visited,
+        [
+            "goal_intake",
+            "objective_profile_sync",
+            "spec_synthesis",
+            "spec_review",
+            "spec_synthesis",
+            "spec_review",
+            "taskmaster"
+        ]
+    );
+    // Always sent back: blocked after `research.spec_review_max_revisions`.
+    let ws = research_ws();
+    idea(&ws, "y.md", "Another idea\n");
+    ws.script("spec_review", &["SPEC_REVISION_NEEDED"]);
+    let r = once(&ws);
+    assert_eq!(r["research_run"]["terminal"], "blocked", "{r:#}");
+    let reviews = ws
+        .trace()
+        .iter()
+        .filter(|l| l.starts_with("spec_review#"))
+        .count();
+    assert_eq!(reviews, 3, "{:?}", ws.trace());
+    assert!(ws.path("agents/ideas/blocked/y.md").exists());
 }
