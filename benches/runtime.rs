@@ -96,6 +96,65 @@ fn engine_overhead_in_process() {
     );
 }
 
+/// Runner time of run `run_id`.
+fn runner_ms_of(ws: &Path, run_id: &str) -> f64 {
+    std::fs::read_to_string(
+        ws.join("agents/runs")
+            .join(run_id)
+            .join("transition_history.jsonl"),
+    )
+    .unwrap()
+    .lines()
+    .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+    .filter_map(|t| t["duration_ms"].as_f64())
+    .sum()
+}
+
+/// One idea per `start --once` process: a goalspec research run (five
+/// stages, artifacts checked, cards appended and the idea archived in one
+/// journaled transaction) and then the execution pass over its first card,
+/// with the bundled demo agent (which writes the artifacts).
+fn research_overhead_per_process() {
+    let (_d, ws) = init();
+    let cfg = std::fs::read_to_string(ws.join("millrace.toml"))
+        .unwrap()
+        .replace("mode = \"standard\"", "mode = \"demo\"")
+        .replace(
+            "[research]\nmode = \"stub\"",
+            "[research]\nmode = \"auto\"\naudit_on_empty = false",
+        );
+    std::fs::write(ws.join("millrace.toml"), cfg).unwrap();
+    millrace(&ws, &["plan", "validate"]);
+    let newest = |kind: &str| {
+        std::fs::read_dir(ws.join("agents/runs"))
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.contains(kind))
+            .max()
+            .unwrap()
+    };
+    let mut overhead = Vec::new();
+    for i in 0..TASKS {
+        std::fs::write(
+            ws.join(format!("agents/ideas/raw/idea-{i:03}.md")),
+            format!("# Idea {i}\n\nDo thing {i}.\n"),
+        )
+        .unwrap();
+        let wall = ms(millrace(&ws, &["start", "--once"]));
+        let research = newest("__goalspec-");
+        let meta = std::fs::read_to_string(ws.join("agents/runs").join(&research).join("run.json"))
+            .unwrap();
+        assert!(meta.contains("\"state\": \"idle\""), "{meta}");
+        let task = newest("__2026-");
+        overhead.push(wall - runner_ms_of(&ws, &research) - runner_ms_of(&ws, &task));
+    }
+    stats(
+        "  engine overhead, whole process, one idea → goalspec run (5 stages) + its first card (3 stages)",
+        overhead,
+    );
+}
+
 fn big_backlog() {
     let (_d, ws) = init();
     fill_backlog(&ws, 10_000);
@@ -119,5 +178,6 @@ fn big_backlog() {
 fn main() {
     engine_overhead_per_process();
     engine_overhead_in_process();
+    research_overhead_per_process();
     big_backlog();
 }

@@ -15,6 +15,7 @@ pub mod templates;
 
 use std::collections::BTreeMap;
 
+use crate::defs::config::ResearchMode;
 use crate::defs::diag::{did_you_mean, Diagnostic, Diagnostics};
 use crate::defs::research::ResearchFamily;
 use crate::defs::schema::DocKind;
@@ -150,9 +151,27 @@ fn mode_plan(
     }
     // Each research family runs the loop the mode names for it, else the
     // mode's research loop when that loop takes the family's intake, else
-    // the packaged loop of the family.
+    // the packaged loop of the family. Only the families `[research] mode`
+    // lets run are planned (every run copies the plan, so a `stub`
+    // workspace does not carry loops it never runs); the loops themselves
+    // are checked either way.
     let mut research = BTreeMap::new();
-    for family in ResearchFamily::ALL {
+    let served = |f: ResearchFamily| {
+        planes
+            .get(&Plane::Research)
+            .is_some_and(|lp| lp.entries.contains_key(f.entry()))
+    };
+    let enabled: Vec<ResearchFamily> = ResearchFamily::ALL
+        .into_iter()
+        .filter(|f| match inputs.config.research.mode {
+            ResearchMode::Auto => true,
+            ResearchMode::Goalspec => *f == ResearchFamily::Goalspec,
+            ResearchMode::Incident => *f == ResearchFamily::Incident,
+            ResearchMode::Audit => *f == ResearchFamily::Audit,
+            ResearchMode::Stub => served(*f),
+        })
+        .collect();
+    for family in enabled {
         let (loop_id, at) = match def.research.get(&family) {
             Some(id) => (
                 id.clone(),

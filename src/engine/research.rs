@@ -13,7 +13,6 @@ use crate::compile::plan::FrozenPlan;
 use crate::defs::config::ResearchMode;
 use crate::defs::layout::{self, Layout, StopMarker};
 use crate::defs::research::ResearchFamily;
-use crate::defs::stage_kind::Plane;
 use crate::interp::Runtime;
 use crate::store::events::{EventKind, HandoffEvent, PlaneEvent};
 use crate::store::queue::Queue;
@@ -50,28 +49,31 @@ pub struct FamilyScan {
     pub contract_paths: Vec<String>,
 }
 
-/// Which families may run, and why.
+/// Which families may run, and why: the plan holds a loop for exactly the
+/// families `[research] mode` (or, in `stub` mode, the plan's mode) lets
+/// run; without a plan the config alone decides.
 pub fn enabled(ws: &Workspace, plan: Option<&FrozenPlan>) -> (Vec<ResearchFamily>, &'static str) {
-    match ws.config.research.mode {
-        ResearchMode::Auto => (ResearchFamily::ALL.to_vec(), "auto"),
-        ResearchMode::Goalspec => (vec![ResearchFamily::Goalspec], "forced-by-config"),
-        ResearchMode::Incident => (vec![ResearchFamily::Incident], "forced-by-config"),
-        ResearchMode::Audit => (vec![ResearchFamily::Audit], "forced-by-config"),
-        ResearchMode::Stub => {
-            // A mode that names a research loop (v0.2.0's research_* modes)
-            // runs the families that loop takes in.
-            let served = plan
-                .and_then(|p| p.content.planes.get(&Plane::Research))
-                .map(|lp| {
-                    ResearchFamily::ALL
-                        .into_iter()
-                        .filter(|f| lp.entries.contains_key(f.entry()))
-                        .collect()
-                })
-                .unwrap_or_default();
-            (served, "mode-selects-research-loop")
-        }
-    }
+    let why = match ws.config.research.mode {
+        ResearchMode::Auto => "auto",
+        ResearchMode::Stub => "mode-selects-research-loop",
+        _ => "forced-by-config",
+    };
+    let families = match plan {
+        Some(p) => p.content.research.keys().copied().collect(),
+        None => match ws.config.research.mode {
+            ResearchMode::Auto => ResearchFamily::ALL.to_vec(),
+            ResearchMode::Goalspec => vec![ResearchFamily::Goalspec],
+            ResearchMode::Incident => vec![ResearchFamily::Incident],
+            ResearchMode::Audit => vec![ResearchFamily::Audit],
+            ResearchMode::Stub => Vec::new(),
+        },
+    };
+    // `auto` order: incidents, ideas, audits.
+    let families = ResearchFamily::ALL
+        .into_iter()
+        .filter(|f| families.contains(f))
+        .collect();
+    (families, why)
 }
 
 /// Every family's intake now.
@@ -136,11 +138,13 @@ fn contract_paths(family: ResearchFamily) -> Vec<String> {
 /// last audit (and the failures in a row are under the bound).
 fn audit_due(ws: &Workspace, queue: &Queue) -> Result<bool, EngineError> {
     let cfg = &ws.config.research;
-    if !cfg.audit_on_empty {
+    // Cheapest first: this runs before every task (the backlog depth is
+    // remembered, the rest are a stat or a small read).
+    if !cfg.audit_on_empty || queue.backlog_depth()? > 0 {
         return Ok(false);
     }
     let archived = items::archive_bytes(&ws.agents);
-    if archived == 0 {
+    if archived == 0 || queue.active()?.is_some() {
         return Ok(false);
     }
     let summary = items::audit_summary(&ws.agents);
@@ -152,17 +156,12 @@ fn audit_due(ws: &Workspace, queue: &Queue) -> Result<bool, EngineError> {
     {
         return Ok(false);
     }
-    if !queue.archive_has_cards() {
-        // Nothing was ever done: there is nothing to audit.
-        return Ok(false);
-    }
-    let idle = runs::active(&ws.agents)
-        .map_err(EngineError::io("active_run.json"))?
-        .is_none()
-        && queue.active()?.is_none()
-        && queue.backlog_depth()? == 0
-        && queue.frozen_batches()?.is_empty();
-    Ok(idle)
+    // Nothing was ever done: there is nothing to audit.
+    Ok(queue.archive_has_cards()
+        && runs::active(&ws.agents)
+            .map_err(EngineError::io("active_run.json"))?
+            .is_none()
+        && queue.frozen_batches()?.is_empty())
 }
 
 /// The next research item to run, or nothing; in `stub` mode (with no
@@ -179,15 +178,19 @@ pub fn select(
         return Ok(Ready::Nothing);
     }
     let (_, why) = enabled(ws, Some(plan));
-    rt.event(
-        EventKind::research(PlaneEvent::ScanCompleted),
-        json!({
-            "trigger": trigger,
-            "goalspec_ready": scans.iter().any(|s| s.family == ResearchFamily::Goalspec && s.ready),
-            "incident_ready": scans.iter().any(|s| s.family == ResearchFamily::Incident && s.ready),
-            "audit_ready": scans.iter().any(|s| s.family == ResearchFamily::Audit && s.ready),
-        }),
-    );
+    if ready.iter().any(|s| s.enabled) {
+        // Reported only when it leads to a run: an idle `stub` workspace
+        // scans at every start and must not fill the log.
+        rt.event(
+            EventKind::research(PlaneEvent::ScanCompleted),
+            json!({
+                "trigger": trigger,
+                "goalspec_ready": scans.iter().any(|s| s.family == ResearchFamily::Goalspec && s.ready),
+                "incident_ready": scans.iter().any(|s| s.family == ResearchFamily::Incident && s.ready),
+                "audit_ready": scans.iter().any(|s| s.family == ResearchFamily::Audit && s.ready),
+            }),
+        );
+    }
     match ready.iter().find(|s| s.enabled) {
         Some(s) => {
             let item = s.first_item.clone().expect("a ready family has an item");
