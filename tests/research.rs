@@ -395,6 +395,13 @@ fn a_stale_autonomy_complete_is_reported_not_obeyed() {
     assert_eq!(research["completion_state"]["marker_present"], true);
     assert_eq!(research["completion_state"]["marker_honored"], false);
     assert_eq!(research["completion_state"]["reason"], "decision_missing");
+    let health = ws.run(&["health", "--json"]).code(0).json();
+    let warned = health["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|c| c["check_id"] == "research.completion" && c["status"] == "warn");
+    assert!(warned, "{health:#}");
     // The daemon runs the demo task (and its audit, which passes and then
     // completes for real) instead of stopping on the stale marker.
     let out = wait_daemon(&ws, 60);
@@ -439,6 +446,19 @@ fn hostile_intake_files_are_refused_without_blocking_the_family() {
     let research = ws.run(&["research", "--json"]).code(0).json();
     let refused = &research["queue_families"][1]["rejected"][0];
     assert_eq!(refused["path"], "agents/ideas/raw/a-binary.md");
+    let health = ws.run(&["health", "--json"]).json();
+    let intake = health["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["check_id"] == "research.intake")
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(intake["status"], "warn", "{health:#}");
+    assert!(intake["details"][0]
+        .as_str()
+        .unwrap()
+        .starts_with("agents/ideas/raw/a-binary.md: "));
     assert!(ws.path("agents/ideas/raw/a-binary.md").exists());
 }
 

@@ -139,6 +139,12 @@ impl Render for ValidateReport {
         if let Some(n) = r.max_stage_runs {
             let _ = writeln!(s, "every run ends within {n} stage executions");
         }
+        for (family, n) in &r.research_max_stage_runs {
+            let _ = writeln!(
+                s,
+                "every {family} research run ends within {n} stage executions"
+            );
+        }
         if let Some(p) = &r.plan_path {
             let verb = if r.plan_written { "wrote" } else { "unchanged" };
             let _ = writeln!(s, "{verb} {p}");

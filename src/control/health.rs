@@ -87,6 +87,41 @@ fn check(
     }
 }
 
+/// Files the research intake refuses, and an `AUTONOMY_COMPLETE` that is
+/// not obeyed: both warnings, as neither blocks a run.
+fn research_checks(ws: &Workspace, queue: &crate::store::queue::Queue, checks: &mut Vec<Check>) {
+    let refused: Vec<String> = crate::defs::research::ResearchFamily::ALL
+        .into_iter()
+        .flat_map(|f| crate::store::research::pending(&ws.agents, f).1)
+        .map(|r| format!("{}: {}", r.path, r.reason))
+        .collect();
+    if !refused.is_empty() {
+        checks.push(check(
+            "research.intake",
+            "workspace",
+            CheckStatus::Warn,
+            format!(
+                "{} file(s) in the research intake cannot be read as work and are skipped",
+                refused.len()
+            ),
+            refused,
+        ));
+    }
+    let c = crate::engine::research::completion(ws, queue);
+    if c.marker_present && !c.marker_honored {
+        checks.push(check(
+            "research.completion",
+            "workspace",
+            CheckStatus::Warn,
+            format!(
+                "{} is present but not obeyed ({}); delete it or let an audit decide",
+                c.marker_path, c.reason
+            ),
+            vec![],
+        ));
+    }
+}
+
 /// Runs the checks; `doctor` adds runner versions and lock state.
 pub fn report(config_path: &Path, doctor: bool) -> HealthReport {
     let mut checks = Vec::new();
@@ -295,6 +330,7 @@ fn workspace_checks(ws: &Workspace, checks: &mut Vec<Check>) {
             ));
         }
     }
+    research_checks(ws, &queue, checks);
     if let Some(w) = runs::active(&ws.agents)
         .ok()
         .flatten()

@@ -23,7 +23,12 @@ pub struct ValidateReport {
     /// Where the plan was persisted (relative to the workspace), if it was.
     pub plan_path: Option<String>,
     pub plan_written: bool,
+    /// The proved bound of the execution loop (the largest over the
+    /// mode's plane loops).
     pub max_stage_runs: Option<u64>,
+    /// The proved bound of each planned research family's loop.
+    pub research_max_stage_runs:
+        std::collections::BTreeMap<crate::defs::research::ResearchFamily, u64>,
     pub error_count: usize,
     pub warning_count: usize,
     pub diagnostics: Diagnostics,
@@ -42,6 +47,7 @@ pub fn validate(ws: &Workspace, mode: Option<&str>) -> Result<ValidateReport> {
         plan_path: None,
         plan_written: false,
         max_stage_runs: None,
+        research_max_stage_runs: Default::default(),
         error_count: compiled.diagnostics.error_count(),
         warning_count: compiled.diagnostics.warning_count(),
         diagnostics: compiled.diagnostics,
@@ -54,6 +60,12 @@ pub fn validate(ws: &Workspace, mode: Option<&str>) -> Result<ValidateReport> {
         report.content_hash = Some(plan.content_hash.clone());
         report.fingerprint = Some(plan.fingerprint.digest.clone());
         report.max_stage_runs = plan.content.planes.values().map(|p| p.max_stage_runs).max();
+        report.research_max_stage_runs = plan
+            .content
+            .research
+            .iter()
+            .map(|(f, lp)| (*f, lp.max_stage_runs))
+            .collect();
     }
     Ok(report)
 }

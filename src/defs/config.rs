@@ -470,6 +470,32 @@ impl Config {
             0,
             DAY,
         )?;
+        // Loop bounds: the compiler proves termination for any number, but
+        // a bound in the billions proves nothing useful.
+        within(
+            "execution.quickfix_max_attempts",
+            u64::from(self.execution.quickfix_max_attempts),
+            0,
+            100,
+        )?;
+        within(
+            "execution.recovery_max_rounds",
+            u64::from(self.execution.recovery_max_rounds),
+            0,
+            100,
+        )?;
+        within(
+            "research.spec_review_max_revisions",
+            u64::from(self.research.spec_review_max_revisions),
+            0,
+            20,
+        )?;
+        within(
+            "research.audit_max_failures",
+            u64::from(self.research.audit_max_failures),
+            0,
+            100,
+        )?;
         let d = self.watchers.debounce_seconds;
         if !(d.is_finite() && (0.0..=3600.0).contains(&d)) {
             return Err((

@@ -683,7 +683,7 @@ impl Daemon {
                 .map_or_else(|_| "INVALID".into(), |m| m.to_string()),
             active_task_id: queue.active().ok().flatten().map(|c| c.id),
             backlog_depth: queue.backlog_depth().unwrap_or(0),
-            deferred_queue_size: 0,
+            deferred_queue_size: research::deferred(&self.ws.agents).len(),
             uptime_seconds: self.started.elapsed().as_secs(),
             config_hash: self.ws.config.hash(),
             asset_bundle_version: crate::store::workspace::BUNDLE_VERSION.to_string(),
