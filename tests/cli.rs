@@ -371,7 +371,7 @@ fn config_stage_overrides_reach_the_plan_with_provenance() {
 fn authoring_guide_example_validates() {
     let ws = Ws::new();
     let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/examples/overlay");
-    copy_tree(&example, &ws.root.join("agents"));
+    support::copy_tree(&example, &ws.root.join("agents"));
     let r = ws.run(&["plan", "validate", "--mode", "careful"]).code(0);
     assert!(
         r.stdout.contains("compiled to plan-careful-"),
@@ -389,19 +389,6 @@ fn authoring_guide_example_validates() {
         lp["routes"]["builder"]["BUILDER_COMPLETE"]["candidates"][0]["target"]["node"],
         "lint"
     );
-}
-
-fn copy_tree(from: &Path, to: &Path) {
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let dest = to.join(entry.file_name());
-        if entry.path().is_dir() {
-            std::fs::create_dir_all(&dest).unwrap();
-            copy_tree(&entry.path(), &dest);
-        } else {
-            std::fs::copy(entry.path(), dest).unwrap();
-        }
-    }
 }
 
 #[test]

@@ -37,6 +37,18 @@ fn history(ws: &Ws, run_id: &str) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// The failure recorded by the last finished stage of `run_id` (of `node`
+/// when given).
+fn failure_of(ws: &Ws, run_id: &str, node: Option<&str>) -> String {
+    history(ws, run_id)
+        .into_iter()
+        .rfind(|t| t["event"] == "stage.finished" && node.is_none_or(|n| t["node"] == n))
+        .unwrap()["failure"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
 /// Every card id of a store, in order.
 fn ids(ws: &Ws, store: &str) -> Vec<String> {
     ws.read(&format!("agents/{store}"))
@@ -155,13 +167,7 @@ fn invalid_cards_are_refused_with_the_line() {
     );
     let r = once(&ws);
     let run_id = r["research_run"]["run_id"].as_str().unwrap();
-    let failure = history(&ws, run_id)
-        .into_iter()
-        .rfind(|t| t["event"] == "stage.finished")
-        .unwrap()["failure"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let failure = failure_of(&ws, run_id, None);
     assert!(
         failure.contains("task_cards.md: line 5: `## Notes"),
         "{failure}"
@@ -177,13 +183,7 @@ fn invalid_cards_are_refused_with_the_line() {
     ws.write("agents/tasks.md", "# Active\n");
     let r = ws.run(&["start", "--once", "--json"]).code(0).json();
     let run_id = r["research_run"]["run_id"].as_str().unwrap();
-    let failure = history(&ws, run_id)
-        .into_iter()
-        .rfind(|t| t["event"] == "stage.finished")
-        .unwrap()["failure"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let failure = failure_of(&ws, run_id, None);
     assert!(
         failure.contains("already in the task stores: 2026-11-24__one"),
         "{failure}"
@@ -320,13 +320,7 @@ fn a_decision_that_contradicts_the_marker_is_refused() {
     );
     assert_eq!(r["research_run"]["terminal"], "blocked", "{r:#}");
     let run_id = r["research_run"]["run_id"].as_str().unwrap();
-    let failure = history(&ws, run_id)
-        .into_iter()
-        .rfind(|t| t["event"] == "stage.finished")
-        .unwrap()["failure"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let failure = failure_of(&ws, run_id, None);
     assert!(failure.contains("`/decision` is \"FAIL\""), "{failure}");
     // A PASS with reasons breaks the schema.
     let (ws, r) = audited(
@@ -462,19 +456,6 @@ fn hostile_intake_files_are_refused_without_blocking_the_family() {
     assert!(ws.path("agents/ideas/raw/a-binary.md").exists());
 }
 
-fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let dest = to.join(entry.file_name());
-        if entry.path().is_dir() {
-            std::fs::create_dir_all(&dest).unwrap();
-            copy_tree(&entry.path(), &dest);
-        } else {
-            std::fs::copy(entry.path(), dest).unwrap();
-        }
-    }
-}
-
 /// The authoring guide's worked overlay: an execution stage whose JSON
 /// report is checked against its schema and its marker.
 #[test]
@@ -483,7 +464,7 @@ fn the_security_review_overlay_gates_on_its_report() {
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/examples/security-review");
     let setup = |report: &str| {
         let ws = Ws::new();
-        copy_tree(&example, &ws.root.join("agents"));
+        support::copy_tree(&example, &ws.root.join("agents"));
         ws.run(&["config", "set", "plan.mode", "secure"]).code(0);
         ws.add("Add a login form");
         ws.write("fake/art.security_report", report);
@@ -512,13 +493,7 @@ fn the_security_review_overlay_gates_on_its_report() {
         "{visited:?}"
     );
     let run_id = r["run"]["run_id"].as_str().unwrap();
-    let failure = history(&ws, run_id)
-        .into_iter()
-        .find(|t| t["event"] == "stage.finished" && t["node"] == "security_review")
-        .unwrap()["failure"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let failure = failure_of(&ws, run_id, Some("security_review"));
     assert!(failure.contains("`/clear` is false"), "{failure}");
 }
 

@@ -989,7 +989,7 @@ const FREEZE_START: &str = "<!-- research_recovery:freeze:start ";
 const FREEZE_END: &str = "<!-- research_recovery:freeze:end ";
 
 /// One freeze block of the backburner: (batch id, first line, last line).
-fn freeze_blocks(text: &str) -> Vec<(String, usize, usize)> {
+pub(super) fn freeze_blocks(text: &str) -> Vec<(String, usize, usize)> {
     let lines: Vec<&str> = text.lines().collect();
     let mut out = Vec::new();
     for (i, l) in lines.iter().enumerate() {
@@ -1006,7 +1006,7 @@ fn freeze_blocks(text: &str) -> Vec<(String, usize, usize)> {
 }
 
 /// The batch of the block at lines `from..=to` of `text`.
-fn batch_of(text: &str, id: &str, from: usize, to: usize) -> (FrozenBatch, Vec<Card>) {
+pub(super) fn batch_of(text: &str, id: &str, from: usize, to: usize) -> (FrozenBatch, Vec<Card>) {
     let lines: Vec<&str> = text.lines().collect();
     let comment = |key: &str| {
         lines[from..=to].iter().find_map(|l| {

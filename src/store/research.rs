@@ -266,9 +266,6 @@ pub fn applied(agents: &Path, run_id: &str) -> Option<EffectsApplied> {
     serde_json::from_str(&text).ok()
 }
 
-const FREEZE_START: &str = "<!-- research_recovery:freeze:start ";
-const FREEZE_END: &str = "<!-- research_recovery:freeze:end ";
-
 impl Queue {
     /// Which of `ids` a card in the active, backlog, archive or backburner
     /// store already has (one streaming pass over each).
@@ -565,17 +562,11 @@ impl Queue {
 /// Cuts freeze block `batch_id` out of the backburner's text: the rest of
 /// the text and the block's cards, or `None` when there is no such block.
 fn cut_block(text: &str, batch_id: &str) -> Option<(String, Vec<Card>)> {
+    let (id, from, to) = super::queue::freeze_blocks(text)
+        .into_iter()
+        .find(|b| b.0 == batch_id)?;
+    let (_, cards) = super::queue::batch_of(text, &id, from, to);
     let lines: Vec<&str> = text.lines().collect();
-    let start = format!("{FREEZE_START}{batch_id} -->");
-    let end = format!("{FREEZE_END}{batch_id} -->");
-    let from = lines.iter().position(|l| l.trim() == start)?;
-    let to = from + lines[from..].iter().position(|l| l.trim() == end)?;
-    let inner: Vec<&str> = lines[from + 1..to]
-        .iter()
-        .filter(|l| !l.trim_start().starts_with("<!--"))
-        .copied()
-        .collect();
-    let cards = StoreFile::parse(&format!("# frozen\n\n{}\n", inner.join("\n"))).cards;
     let mut rest: Vec<&str> = lines[..from].to_vec();
     rest.extend_from_slice(&lines[to + 1..]);
     let mut rest = rest.join("\n").trim_end().to_string();

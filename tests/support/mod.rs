@@ -187,6 +187,20 @@ while IFS= read -r line; do
 done
 "#;
 
+/// Copies the directory tree `from` into `to` (which exists).
+pub fn copy_tree(from: &Path, to: &Path) {
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let dest = to.join(entry.file_name());
+        if entry.path().is_dir() {
+            std::fs::create_dir_all(&dest).unwrap();
+            copy_tree(&entry.path(), &dest);
+        } else {
+            std::fs::copy(entry.path(), dest).unwrap();
+        }
+    }
+}
+
 /// A workspace made by `millrace init`, with fake agents on PATH.
 pub struct Ws {
     pub dir: tempfile::TempDir,
