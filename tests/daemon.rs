@@ -637,3 +637,37 @@ fn a_stop_left_for_a_dead_daemon_does_not_stop_the_next() {
     ws.run(&["stop"]).code(0);
     assert!(d.wait(30).0);
 }
+
+#[test]
+fn a_budget_cap_pauses_the_daemon_and_raising_it_then_resume_continues_the_run() {
+    let ws = Ws::new();
+    ws.write(
+        "agents/registry/modes/viaclaude.yaml",
+        "id: viaclaude\nloops: { execution: standard }\ndefaults: { runner: claude, model: sonnet }\n",
+    );
+    ws.run(&["config", "set", "plan.mode", "viaclaude"]).code(0);
+    ws.run(&["config", "set", "budget.task.usd", "0.5"]).code(0);
+    ws.write("fake/cost", "0.20");
+    ws.add("Capped");
+    let d = Daemon::start(&ws);
+    until(
+        30,
+        || {
+            state(&ws)["pause_reason"]
+                .as_str()
+                .is_some_and(|r| r.starts_with("budget: budget.task.usd"))
+        },
+        "a budget pause",
+    );
+    assert_eq!(ws.nodes_visited(), ["builder", "qa"]);
+    ws.run(&["config", "set", "budget.task.usd", "1"]).code(0);
+    ws.run(&["resume"]).code(0);
+    until(
+        30,
+        || ws.cards_in("tasksarchive.md") == 1,
+        "the task archived",
+    );
+    assert_eq!(ws.nodes_visited(), ["builder", "qa", "update"]);
+    ws.run(&["stop"]).code(0);
+    assert!(d.wait(30).0);
+}

@@ -108,6 +108,15 @@ enum Command {
         #[arg(long)]
         detail: bool,
     },
+    /// What stage attempts spent (tokens, USD, invocations, wall time), from the run histories
+    Usage {
+        /// Group by
+        #[arg(long, value_enum, default_value_t = UsageBy::Day)]
+        by: UsageBy,
+        /// First UTC day counted: YYYY-MM-DD, `today` or `<N>d`
+        #[arg(long)]
+        since: Option<String>,
+    },
     /// The research plane: mode, ready families, deferred requests, completion
     Research {
         #[command(subcommand)]
@@ -153,6 +162,15 @@ enum Command {
     /// The bundled demo agent, run by the `demo` runner
     #[command(hide = true)]
     DemoAgent,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum UsageBy {
+    Task,
+    Run,
+    Stage,
+    Runner,
+    Day,
 }
 
 #[derive(Debug, Subcommand)]
@@ -341,6 +359,16 @@ fn run(cli: Cli, out: &mut Output) -> Result<ExitStatus, ControlError> {
             wait(&send),
         )?)?,
         Command::Status { detail } => out.print(&control::status::status(&open()?, detail)?)?,
+        Command::Usage { by, since } => {
+            let by = match by {
+                UsageBy::Task => control::usage::By::Task,
+                UsageBy::Run => control::usage::By::Run,
+                UsageBy::Stage => control::usage::By::Stage,
+                UsageBy::Runner => control::usage::By::Runner,
+                UsageBy::Day => control::usage::By::Day,
+            };
+            out.print(&control::usage::usage(&open()?, by, since.as_deref())?)?
+        }
         Command::Research { command } => match command {
             None => out.print(&control::research::report(&open()?)?)?,
             Some(ResearchCommand::History { limit }) => {

@@ -558,6 +558,13 @@ impl Render for crate::control::status::StatusReport {
                 w.class, w.node, w.since, w.message, w.hint
             );
         }
+        if let Some(b) = &r.budget_pause {
+            let _ = writeln!(
+                s,
+                "Paused by a budget cap at `{}` since {}: {}",
+                b.node, b.since, b.message
+            );
+        }
         if let Some(a) = &rt.active_run {
             let _ = writeln!(
                 s,
@@ -1035,6 +1042,39 @@ impl Render for crate::control::research::ResearchHistory {
                 r.state,
                 item,
                 effects.map(|e| format!("  [{e}]")).unwrap_or_default()
+            );
+        }
+        out.write_all(s.as_bytes())
+    }
+
+    sorted_json!();
+}
+
+impl Render for crate::control::usage::UsageReport {
+    fn text(&self, out: &mut dyn Write) -> io::Result<()> {
+        let line = |key: &str, x: &crate::store::ledger::Spend| {
+            format!(
+                "{key:<48} {:>10} {:>12} {:>6} {:>10}\n",
+                format!("${:.4}", x.usd),
+                x.tokens,
+                x.invocations,
+                format!("{:.1}s", x.wall_ms / 1000.0)
+            )
+        };
+        let by = crate::defs::serde_name(&self.by);
+        let mut s = format!(
+            "{by:<48} {:>10} {:>12} {:>6} {:>10}\n",
+            "usd", "tokens", "calls", "wall"
+        );
+        for r in &self.rows {
+            s.push_str(&line(&r.key, &r.spend));
+        }
+        s.push_str(&line("total", &self.total));
+        if self.total.unpriced > 0 {
+            let _ = writeln!(
+                s,
+                "{} attempt(s) reported tokens but no cost and their model has no [prices.<model>] entry: their USD is not counted",
+                self.total.unpriced
             );
         }
         out.write_all(s.as_bytes())

@@ -60,6 +60,7 @@ pub const OUTPUT_SCHEMAS: &[(&str, &str)] = &[
     ("pause", "output/operation.schema.json"),
     ("resume", "output/operation.schema.json"),
     ("status", "output/status.schema.json"),
+    ("usage", "output/usage.schema.json"),
     ("research", "output/research.schema.json"),
     ("research history", "output/research-history.schema.json"),
     ("run-provenance", "output/provenance.schema.json"),

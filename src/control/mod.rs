@@ -15,6 +15,7 @@ pub mod runs;
 pub mod schema;
 pub mod start;
 pub mod status;
+pub mod usage;
 
 use std::path::PathBuf;
 
@@ -37,16 +38,20 @@ pub enum ExitStatus {
     /// The run is waiting on its environment (a bad key, an outage, a rate
     /// limit): nothing of the task failed; fix it or wait, then start again.
     Environment = 3,
+    /// A budget cap paused the run before a stage: raise the cap, then
+    /// start again (the run continues at the same stage).
+    Budget = 4,
     /// Stopped by SIGINT or SIGTERM; the run resumes on the next start.
     Interrupted = 130,
 }
 
 impl ExitStatus {
-    pub const ALL: [ExitStatus; 5] = [
+    pub const ALL: [ExitStatus; 6] = [
         ExitStatus::Ok,
         ExitStatus::Failure,
         ExitStatus::Usage,
         ExitStatus::Environment,
+        ExitStatus::Budget,
         ExitStatus::Interrupted,
     ];
 
@@ -64,6 +69,9 @@ impl ExitStatus {
             }
             ExitStatus::Environment => {
                 "waiting on the environment (auth, rate limit, outage, runner config): the run resumes at the same stage"
+            }
+            ExitStatus::Budget => {
+                "paused by a budget cap: raise it (`config set budget.…`), then start again; the run continues at the same stage"
             }
         }
     }
@@ -118,6 +126,9 @@ pub enum ControlError {
     /// The run waits on its environment; it resumes at the same stage.
     #[error("{0}")]
     Environment(Box<crate::interp::EnvironmentFault>),
+    /// A budget cap paused the run; it continues once the cap is raised.
+    #[error("{0}")]
+    Budget(Box<crate::interp::budget::BudgetStop>),
     /// Writing the command's output failed (a full disk, a closed pipe).
     #[error("cannot write the output: {0}")]
     Output(#[source] std::io::Error),
@@ -134,6 +145,7 @@ impl ControlError {
         match self {
             ControlError::Usage(_) => ExitStatus::Usage,
             ControlError::Environment(_) => ExitStatus::Environment,
+            ControlError::Budget(_) => ExitStatus::Budget,
             ControlError::Interp(crate::interp::InterpError::Interrupted(_)) => {
                 ExitStatus::Interrupted
             }
@@ -146,6 +158,10 @@ impl ControlError {
         match self {
             ControlError::NotFound { hint, .. } => hint.clone(),
             ControlError::Environment(f) => Some(environment_hint(f.class, &f.runner)),
+            ControlError::Budget(b) => Some(format!(
+                "`millrace config set {} <higher>` (or remove the cap), then `millrace start`; `millrace usage` shows what was spent",
+                b.cap
+            )),
             ControlError::Busy(_) => Some("wait for it to finish, or stop it; a lock left by a dead process is reclaimed automatically".into()),
             ControlError::Queue(crate::store::queue::QueueError::Lock(_)) => Some(
                 "another command holds the queue lock; retry when it has finished".into(),
@@ -178,6 +194,7 @@ impl From<crate::interp::InterpError> for ControlError {
     fn from(e: crate::interp::InterpError) -> Self {
         match e {
             crate::interp::InterpError::Environment(f) => ControlError::Environment(f),
+            crate::interp::InterpError::Budget(b) => ControlError::Budget(b),
             other => ControlError::Interp(other),
         }
     }

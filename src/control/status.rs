@@ -15,6 +15,29 @@ use crate::store::runs::TransitionEvent;
 
 use super::{environment_hint, Result, Workspace};
 
+/// A run paused by a budget cap, as its history records it.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct BudgetPause {
+    pub run_id: String,
+    /// The node the run continues at.
+    pub node: String,
+    /// What was spent, the cap and how to raise it.
+    pub message: String,
+    pub since: String,
+}
+
+/// The budget pause the run's history ends with, if it does.
+pub fn budget_pause(ws: &Workspace, run_id: &str) -> Option<BudgetPause> {
+    let history = RunDir::open(&ws.agents, run_id)?.history().ok()?;
+    let last = history.last()?;
+    (last.event == TransitionEvent::RunPaused).then(|| BudgetPause {
+        run_id: run_id.to_string(),
+        node: last.node.clone().unwrap_or_default(),
+        message: last.failure.clone().unwrap_or_default(),
+        since: last.timestamp.clone(),
+    })
+}
+
 /// The environment fault the run's history ends with, if it does.
 pub fn waiting(ws: &Workspace, run_id: &str) -> Option<Waiting> {
     let history = RunDir::open(&ws.agents, run_id)?.history().ok()?;
@@ -47,6 +70,8 @@ pub struct StatusReport {
     pub plan: PlanState,
     /// Why the active run is waiting on its environment, when it is.
     pub waiting: Option<Waiting>,
+    /// The budget cap an active run (of either plane) is paused at.
+    pub budget_pause: Option<BudgetPause>,
     pub last_run: Option<RunMeta>,
     pub config_path: String,
     pub workspace_root: String,
@@ -179,9 +204,19 @@ pub fn status(ws: &Workspace, detail: bool) -> Result<StatusReport> {
     };
     let active_run = runs::active(&ws.agents).ok().flatten();
     let waiting = active_run.as_ref().and_then(|a| waiting(ws, &a.run_id));
+    let budget_pause = active_run
+        .iter()
+        .chain(
+            runs::active_in(&ws.agents, Plane::Research)
+                .ok()
+                .flatten()
+                .iter(),
+        )
+        .find_map(|a| budget_pause(ws, &a.run_id));
     Ok(StatusReport {
         queue_warnings,
         waiting,
+        budget_pause,
         daemon,
         runtime: Runtime {
             process_running,

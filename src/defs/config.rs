@@ -29,6 +29,74 @@ pub struct Config {
     pub stages: BTreeMap<String, StageOverrides>,
     /// Runners declared by the workspace, keyed by runner id.
     pub runners: BTreeMap<String, RunnerConfig>,
+    /// Spend caps, checked before every stage (see [`BudgetConfig`]).
+    pub budget: BudgetConfig,
+    /// USD per million tokens, by model id, for runners that report tokens
+    /// but no cost.
+    pub prices: BTreeMap<String, Price>,
+}
+
+/// `[budget]`: caps on what runs may spend, read from the live config at
+/// every stage boundary (raising one lets a paused run continue).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct BudgetConfig {
+    /// Every run of one task together.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub task: Option<Caps>,
+    /// One run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub run: Option<Caps>,
+    /// Every run, per UTC day.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub day: Option<Caps>,
+    /// One stage kind within one run, keyed by stage kind id.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub stage: BTreeMap<String, Caps>,
+}
+
+impl BudgetConfig {
+    pub fn is_empty(&self) -> bool {
+        self.task.is_none() && self.run.is_none() && self.day.is_none() && self.stage.is_empty()
+    }
+}
+
+/// Limits of one budget scope; unset means unlimited. Tokens are input plus
+/// output as recorded.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct Caps {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub usd: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tokens: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub invocations: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub wall_seconds: Option<u64>,
+}
+
+/// `[prices.<model>]`: USD per million tokens.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct Price {
+    pub input_per_mtok: f64,
+    /// Cached input; defaults to the input price when unset.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cached_input_per_mtok: Option<f64>,
+    pub output_per_mtok: f64,
+}
+
+impl Price {
+    /// The cost of `u` at this price.
+    pub fn cost(&self, u: &super::records::Usage) -> f64 {
+        let cached = u.cached_input.min(u.input);
+        let fresh = u.input - cached;
+        (fresh as f64 * self.input_per_mtok
+            + cached as f64 * self.cached_input_per_mtok.unwrap_or(self.input_per_mtok)
+            + u.output as f64 * self.output_per_mtok)
+            / 1_000_000.0
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -470,6 +538,43 @@ impl Config {
             0,
             DAY,
         )?;
+        let b = &self.budget;
+        let scopes = [("task", &b.task), ("run", &b.run), ("day", &b.day)];
+        let named = scopes
+            .iter()
+            .filter_map(|(n, c)| c.as_ref().map(|c| (format!("budget.{n}"), c)))
+            .chain(
+                b.stage
+                    .iter()
+                    .map(|(k, c)| (format!("budget.stage.{k}"), c)),
+            );
+        for (key, caps) in named {
+            if let Some(usd) = caps.usd {
+                if !(usd.is_finite() && (0.0..=1e9).contains(&usd)) {
+                    return Err((
+                        format!("{key}.usd"),
+                        format!("must be a number of dollars from 0 to 1e9, not {usd}"),
+                    ));
+                }
+            }
+        }
+        for (model, p) in &self.prices {
+            for v in [
+                Some(p.input_per_mtok),
+                p.cached_input_per_mtok,
+                Some(p.output_per_mtok),
+            ]
+            .into_iter()
+            .flatten()
+            {
+                if !(v.is_finite() && (0.0..=1e6).contains(&v)) {
+                    return Err((
+                        format!("prices.{model}"),
+                        format!("prices must be from 0 to 1e6 USD per million tokens, not {v}"),
+                    ));
+                }
+            }
+        }
         // Loop bounds: the compiler proves termination for any number, but
         // a bound in the billions proves nothing useful.
         within(
@@ -717,7 +822,9 @@ pub fn set_in_text(text: &str, key: &str, value: &str) -> Result<(String, Config
         ));
     }
     let known = Config::default();
-    let dynamic = matches!(segments[0], "stages" | "runners");
+    // Sections with optional or user-named tables: the typed parse of the
+    // result checks them.
+    let dynamic = matches!(segments[0], "stages" | "runners" | "budget" | "prices");
     if !dynamic && known.get(key).is_none() {
         let mut prefix = String::new();
         for seg in &segments {

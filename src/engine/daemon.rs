@@ -462,6 +462,19 @@ impl Daemon {
             Ok(Err(EngineError::Interp(InterpError::Environment(fault)))) => {
                 self.environment_fault(&fault);
             }
+            Ok(Err(EngineError::Interp(InterpError::Budget(stop)))) => {
+                // Nothing is retried until a person raises the cap.
+                tracing::warn!("{stop}; paused until the cap is raised and `millrace resume`");
+                self.control.set_paused(true);
+                self.retry_at = None;
+                self.last_fault = None;
+                let reason = format!("budget: {}", stop.message);
+                self.event(
+                    EventKind::Engine(EngineEvent::Paused),
+                    json!({"run_id": stop.run_id, "reason": reason, "cap": stop.cap}),
+                );
+                self.pause_reason = Some(reason);
+            }
             Ok(Err(EngineError::Interp(InterpError::Interrupted(run_id)))) => {
                 self.runs_interrupted += 1;
                 tracing::info!(run = %run_id, "run interrupted; it resumes on the next start");

@@ -8,6 +8,7 @@
 
 pub mod artifacts;
 pub mod attempt;
+pub mod budget;
 pub mod prompt;
 pub mod route;
 pub mod run;
@@ -165,6 +166,9 @@ pub enum InterpError {
     /// the same node and resumes there.
     #[error("{}", .0)]
     Environment(Box<EnvironmentFault>),
+    /// A budget cap: the run waits at the same node until it is raised.
+    #[error("{}", .0)]
+    Budget(Box<budget::BudgetStop>),
 }
 
 /// Why a run is waiting on its environment.

@@ -391,7 +391,7 @@ impl Progress {
                         next = t.next.clone();
                     }
                 }
-                TransitionEvent::RunInterrupted => {}
+                TransitionEvent::RunInterrupted | TransitionEvent::RunPaused => {}
             }
         }
         // The agent was running when the process died: run it again; the
@@ -425,6 +425,8 @@ pub(super) struct Driver<'a> {
     pub(super) resumed: bool,
     /// Open append handle of `transition_history.jsonl`.
     history: Option<std::fs::File>,
+    /// What the run and its scopes spent (read when a budget is checked).
+    pub(super) accounts: Option<super::budget::Accounts>,
 }
 
 /// How a status change came about (the `transition_mode` of v0.2.0's
@@ -462,6 +464,7 @@ impl<'a> Driver<'a> {
             next: progress.next,
             resumed: false,
             history: None,
+            accounts: None,
         }
     }
 
@@ -543,7 +546,9 @@ impl<'a> Driver<'a> {
         }
         let file = self.history.as_mut().expect("just opened");
         runs::append_to(file, &t)
-            .map_err(InterpError::io("cannot append to transition_history.jsonl"))
+            .map_err(InterpError::io("cannot append to transition_history.jsonl"))?;
+        self.account(&t);
+        Ok(())
     }
 
     /// Writes the plane's status and reports the change; returns the
@@ -586,6 +591,9 @@ impl<'a> Driver<'a> {
                             self.dir.id,
                             self.lp().max_stage_runs
                         )));
+                    }
+                    if let Some(stop) = self.budget_stop(&node) {
+                        return Err(self.budget_paused(stop));
                     }
                     self.run_stage(&node)?;
                 }

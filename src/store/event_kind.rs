@@ -51,6 +51,7 @@ event_group!(
         CounterIncremented => "counter.incremented", plane;
         CounterExhausted => "counter.exhausted", plane;
         RunInterrupted => "run.interrupted", plane;
+        BudgetExhausted => "budget.exhausted", plane;
         TaskAdded => "task.added", Control;
         TaskPromoted => "task.promoted", plane;
         TaskArchived => "task.archived", plane;

@@ -10,6 +10,7 @@ pub mod events;
 pub mod failpoint;
 pub mod history;
 pub mod journal;
+pub mod ledger;
 pub mod lock;
 pub mod queue;
 pub mod research;

@@ -127,6 +127,10 @@ pub enum TransitionEvent {
     /// Informational: a stop interrupted the run; replay ignores it.
     #[serde(rename = "run.interrupted")]
     RunInterrupted,
+    /// Informational: a budget cap paused the run before `node`; replay
+    /// ignores it (the run continues at that node).
+    #[serde(rename = "run.paused")]
+    RunPaused,
     #[serde(rename = "run.finished")]
     RunFinished,
 }

@@ -164,7 +164,8 @@ case "$m" in
           printf '{"type":"result","subtype":"success","is_error":false,"result":"%s","session_id":"s-1","permission_denials":[{"tool_name":"Bash","tool_use_id":"t1","tool_input":{"command":"npm test"}}],"usage":{"input_tokens":1,"output_tokens":1}}\n' "$text"; exit 0;;
   ROOT) echo "--dangerously-skip-permissions cannot be used with root/sudo privileges for security reasons" >&2; exit 1;;
 esac
-printf '{"type":"result","subtype":"success","is_error":false,"result":"%s","session_id":"s-1","total_cost_usd":0.5,"usage":{"input_tokens":10,"cache_read_input_tokens":5,"cache_creation_input_tokens":1,"output_tokens":3}}\n' "$text"
+cost=$(cat "$W/fake/cost" 2>/dev/null || echo 0.5)
+printf '{"type":"result","subtype":"success","is_error":false,"result":"%s","session_id":"s-1","total_cost_usd":%s,"usage":{"input_tokens":10,"cache_read_input_tokens":5,"cache_creation_input_tokens":1,"output_tokens":3}}\n' "$text" "$cost"
 "#;
 
 pub const FAKE_PI: &str = r#"#!/usr/bin/env bash

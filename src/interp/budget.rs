@@ -1,0 +1,239 @@
+//! Budgets: before each stage starts, what the run, its task, the UTC day
+//! and the stage kind have spent (from the transition histories, see
+//! [`crate::store::ledger`]) plus what the next attempt may cost is held
+//! against `[budget]` of the live config. At a cap the run pauses at that
+//! stage boundary (`run.paused`, nothing routed, nothing lost); with the
+//! cap raised the next start continues the same run at the same node.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use serde_json::json;
+
+use crate::defs::config::{Caps, Price};
+use crate::defs::marker::Marker;
+use crate::store::cards::slug;
+use crate::store::events::PlaneEvent;
+use crate::store::ledger::{self, Spend};
+use crate::store::runs::{Transition, TransitionEvent};
+
+use super::run::{Driver, StatusMode};
+use super::InterpError;
+
+/// The status of a plane paused by a budget cap.
+pub const BUDGET_PAUSED: &str = "BUDGET_PAUSED";
+
+/// Why a run paused before a stage.
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
+pub struct BudgetStop {
+    pub run_id: String,
+    /// The node the run waits at.
+    pub node: String,
+    /// The cap, as its config key (`budget.task.usd`).
+    pub cap: String,
+    pub limit: f64,
+    pub spent: f64,
+    /// What the next attempt may add: the largest attempt of the run so far
+    /// (1 for invocations).
+    pub next: f64,
+    pub message: String,
+}
+
+impl std::fmt::Display for BudgetStop {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "run {} paused before `{}`: {}",
+            self.run_id, self.node, self.message
+        )
+    }
+}
+
+/// What the budget check keeps between stages of one run.
+#[derive(Debug, Default)]
+pub(super) struct Accounts {
+    run: Spend,
+    by_kind: BTreeMap<String, Spend>,
+    /// The largest single attempt so far (per metric).
+    largest: Spend,
+    /// Spent by the task's other runs, and by other runs today.
+    task_prior: Spend,
+    day_prior: Spend,
+}
+
+impl Accounts {
+    fn add(&mut self, kind: &str, s: &Spend) {
+        self.run.merge(s);
+        self.by_kind.entry(kind.to_string()).or_default().merge(s);
+        let l = &mut self.largest;
+        l.usd = l.usd.max(s.usd);
+        l.tokens = l.tokens.max(s.tokens);
+        l.wall_ms = l.wall_ms.max(s.wall_ms);
+    }
+}
+
+impl Driver<'_> {
+    /// Counts a recorded attempt, once the accounts exist.
+    pub(super) fn account(&mut self, t: &Transition) {
+        if !ledger::is_attempt(t) {
+            return;
+        }
+        let prices = self.rt.config.prices.clone();
+        if let Some(a) = self.accounts.as_mut() {
+            a.add(
+                t.stage_kind.as_deref().unwrap_or(""),
+                &Spend::of(t, &prices),
+            );
+        }
+    }
+
+    /// The accounts, read from the histories the first time a cap is
+    /// checked (never when no budget is set).
+    fn accounts(&mut self) -> &Accounts {
+        if self.accounts.is_none() {
+            let prices: BTreeMap<String, Price> = self.rt.config.prices.clone();
+            let mut a = Accounts::default();
+            for e in ledger::run_entries(&self.rt.agents, &self.dir.id, &prices) {
+                a.add(&e.stage_kind, &e.spend);
+            }
+            let own = self.dir.id.clone();
+            let budget = &self.rt.config.budget;
+            if let (Some(task), Some(_)) = (&self.meta.task_id, &budget.task) {
+                let suffix = format!("__{}", slug(task));
+                for e in ledger::entries(&self.rt.agents, None, &prices, |id| {
+                    id != own && id.ends_with(&suffix)
+                }) {
+                    a.task_prior.merge(&e.spend);
+                }
+            }
+            if budget.day.is_some() {
+                let today = crate::store::time::now_iso()
+                    .chars()
+                    .take(10)
+                    .collect::<String>();
+                let since = ledger::day_before(&today);
+                for e in ledger::entries(&self.rt.agents, Some(&since), &prices, |id| id != own) {
+                    if e.day == today {
+                        a.day_prior.merge(&e.spend);
+                    }
+                }
+            }
+            self.accounts = Some(a);
+        }
+        self.accounts.as_ref().expect("just set")
+    }
+
+    /// The first cap the next attempt of `node_id` could pass, if any.
+    pub(super) fn budget_stop(&mut self, node_id: &str) -> Option<BudgetStop> {
+        let budget = self.rt.config.budget.clone();
+        if budget.is_empty() {
+            return None;
+        }
+        let kind = self
+            .lp()
+            .nodes
+            .get(node_id)
+            .map(|n| n.stage_kind.clone())
+            .unwrap_or_default();
+        let run_id = self.dir.id.clone();
+        let has_task = self.meta.task_id.is_some();
+        let a = self.accounts();
+        let mut task = a.run;
+        task.merge(&a.task_prior);
+        let mut day = a.run;
+        day.merge(&a.day_prior);
+        let kind_spent = a.by_kind.get(&kind).copied().unwrap_or_default();
+        let scopes: Vec<(String, Option<&Caps>, Spend)> = vec![
+            ("budget.run".into(), budget.run.as_ref(), a.run),
+            (
+                "budget.task".into(),
+                budget.task.as_ref().filter(|_| has_task),
+                task,
+            ),
+            ("budget.day".into(), budget.day.as_ref(), day),
+            (
+                format!("budget.stage.{kind}"),
+                budget.stage.get(&kind),
+                kind_spent,
+            ),
+        ];
+        let largest = a.largest;
+        for (scope, caps, spent) in scopes {
+            let Some(caps) = caps else { continue };
+            let checks = [
+                ("usd", caps.usd, spent.usd, largest.usd),
+                (
+                    "tokens",
+                    caps.tokens.map(|t| t as f64),
+                    spent.tokens as f64,
+                    largest.tokens as f64,
+                ),
+                (
+                    "invocations",
+                    caps.invocations.map(|i| i as f64),
+                    spent.invocations as f64,
+                    1.0,
+                ),
+                (
+                    "wall_seconds",
+                    caps.wall_seconds.map(|w| w as f64),
+                    spent.wall_ms / 1000.0,
+                    largest.wall_ms / 1000.0,
+                ),
+            ];
+            for (metric, limit, used, next) in checks {
+                let Some(limit) = limit else { continue };
+                // A little slack for float sums of dollars.
+                if used + next > limit + 1e-9 {
+                    let show = |v: f64| {
+                        if metric == "usd" {
+                            format!("${v:.2}")
+                        } else {
+                            format!("{v:.0}")
+                        }
+                    };
+                    let message = format!(
+                        "{scope}.{metric}: spent {}, the next attempt may add {} (the largest so far), cap {}; raise it (`millrace config set {scope}.{metric} …`) and start again, the run continues at `{node_id}`",
+                        show(used),
+                        show(next),
+                        show(limit)
+                    );
+                    return Some(BudgetStop {
+                        run_id,
+                        node: node_id.to_string(),
+                        cap: format!("{scope}.{metric}"),
+                        limit,
+                        spent: used,
+                        next,
+                        message,
+                    });
+                }
+            }
+        }
+        None
+    }
+
+    /// Records the pause (replay ignores it: the run resumes at the node),
+    /// sets BUDGET_PAUSED and reports it.
+    pub(super) fn budget_paused(&mut self, stop: BudgetStop) -> InterpError {
+        let recorded = self.record(Transition {
+            node: Some(stop.node.clone()),
+            failure: Some(stop.message.clone()),
+            route_reason: Some(format!("budget cap {} reached", stop.cap)),
+            ..self.transition(TransitionEvent::RunPaused)
+        });
+        if let Err(e) = recorded {
+            return e;
+        }
+        let ctx =
+            json!({"run_id": self.dir.id, "node_id": stop.node, "task_id": self.meta.task_id});
+        if let Err(e) = self.set_status(&Marker::from_plan(BUDGET_PAUSED), StatusMode::Raw, &ctx) {
+            return e;
+        }
+        self.emit(
+            PlaneEvent::BudgetExhausted,
+            json!({"run_id": self.dir.id, "node_id": stop.node, "cap": stop.cap, "limit": stop.limit, "spent": stop.spent, "next": stop.next, "message": stop.message}),
+        );
+        InterpError::Budget(Box::new(stop))
+    }
+}

@@ -1,0 +1,220 @@
+//! The usage ledger: what every stage attempt spent, read from the runs'
+//! transition histories. Usage is part of each fsynced `stage.finished`
+//! (or `stage.faulted`) record, so the ledger is exactly the sum of the
+//! histories: it survives `kill -9` by construction and is never counted
+//! twice.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::defs::config::Price;
+use crate::defs::records::Usage;
+
+use super::runs::{self, RunDir, Transition, TransitionEvent};
+
+/// What some stage attempts spent together.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, schemars::JsonSchema)]
+pub struct Spend {
+    /// Reported by the runner, else computed from `[prices]`; attempts with
+    /// neither add nothing (see `unpriced`).
+    pub usd: f64,
+    /// Input plus output tokens.
+    pub tokens: u64,
+    pub input_tokens: u64,
+    pub cached_input_tokens: u64,
+    pub output_tokens: u64,
+    pub reasoning_tokens: u64,
+    /// Stage attempts (agent invocations).
+    pub invocations: u64,
+    pub wall_ms: f64,
+    /// Attempts that reported tokens but no cost, with no price for their
+    /// model.
+    pub unpriced: u64,
+}
+
+impl Spend {
+    /// Adds one attempt.
+    pub fn add(
+        &mut self,
+        usage: Option<&Usage>,
+        model: Option<&str>,
+        wall_ms: f64,
+        prices: &BTreeMap<String, Price>,
+    ) {
+        self.invocations += 1;
+        self.wall_ms += wall_ms;
+        let Some(u) = usage else { return };
+        self.input_tokens += u.input;
+        self.cached_input_tokens += u.cached_input;
+        self.output_tokens += u.output;
+        self.reasoning_tokens += u.reasoning_output;
+        self.tokens += u.input + u.output;
+        match (u.cost_usd, model.and_then(|m| prices.get(m))) {
+            (Some(c), _) => self.usd += c,
+            (None, Some(p)) => self.usd += p.cost(u),
+            (None, None) if u.input + u.output > 0 => self.unpriced += 1,
+            _ => {}
+        }
+    }
+
+    pub fn merge(&mut self, o: &Spend) {
+        self.usd += o.usd;
+        self.tokens += o.tokens;
+        self.input_tokens += o.input_tokens;
+        self.cached_input_tokens += o.cached_input_tokens;
+        self.output_tokens += o.output_tokens;
+        self.reasoning_tokens += o.reasoning_tokens;
+        self.invocations += o.invocations;
+        self.wall_ms += o.wall_ms;
+        self.unpriced += o.unpriced;
+    }
+
+    /// One attempt's spend.
+    pub fn of(t: &Transition, prices: &BTreeMap<String, Price>) -> Spend {
+        let mut s = Spend::default();
+        let model = t.bound.as_ref().and_then(|b| b.model.as_deref());
+        s.add(
+            t.usage.as_ref(),
+            model,
+            t.duration_ms.unwrap_or(0.0),
+            prices,
+        );
+        s
+    }
+}
+
+/// Whether a transition record is a finished stage attempt (one that spent).
+pub fn is_attempt(t: &Transition) -> bool {
+    matches!(
+        t.event,
+        TransitionEvent::StageFinished | TransitionEvent::StageFaulted
+    )
+}
+
+/// One stage attempt, as the ledger lists it.
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
+pub struct Entry {
+    pub run_id: String,
+    pub task_id: Option<String>,
+    pub node: String,
+    pub stage_kind: String,
+    pub runner: String,
+    pub model: Option<String>,
+    /// `YYYY-MM-DD` (UTC) the attempt ended.
+    pub day: String,
+    pub timestamp: String,
+    pub spend: Spend,
+}
+
+/// Every stage attempt of run `run_id`.
+pub fn run_entries(agents: &Path, run_id: &str, prices: &BTreeMap<String, Price>) -> Vec<Entry> {
+    let Some(dir) = RunDir::open(agents, run_id) else {
+        return Vec::new();
+    };
+    let task_id = dir.meta().ok().and_then(|m| m.task_id);
+    dir.history()
+        .unwrap_or_default()
+        .iter()
+        .filter(|t| is_attempt(t))
+        .map(|t| Entry {
+            run_id: run_id.to_string(),
+            task_id: task_id.clone(),
+            node: t.node.clone().unwrap_or_default(),
+            stage_kind: t.stage_kind.clone().unwrap_or_default(),
+            runner: t
+                .bound
+                .as_ref()
+                .map(|b| b.runner.clone())
+                .unwrap_or_default(),
+            model: t.bound.as_ref().and_then(|b| b.model.clone()),
+            day: t.timestamp.chars().take(10).collect(),
+            timestamp: t.timestamp.clone(),
+            spend: Spend::of(t, prices),
+        })
+        .collect()
+}
+
+/// The UTC date (`YYYY-MM-DD`) a run id's stamp names.
+fn run_day(run_id: &str) -> Option<String> {
+    let d = run_id.get(..8)?;
+    d.chars()
+        .all(|c| c.is_ascii_digit())
+        .then(|| format!("{}-{}-{}", &d[..4], &d[4..6], &d[6..8]))
+}
+
+/// Every stage attempt of runs started on or after `since` (`YYYY-MM-DD`;
+/// all runs when `None`), oldest run first, filtered by `keep_run`.
+pub fn entries(
+    agents: &Path,
+    since: Option<&str>,
+    prices: &BTreeMap<String, Price>,
+    keep_run: impl Fn(&str) -> bool,
+) -> Vec<Entry> {
+    let mut ids = runs::list(agents).unwrap_or_default();
+    ids.reverse();
+    ids.into_iter()
+        .filter(|id| match (since, run_day(id)) {
+            (Some(s), Some(d)) => d.as_str() >= s,
+            _ => true,
+        })
+        .filter(|id| keep_run(id))
+        .flat_map(|id| run_entries(agents, &id, prices))
+        .filter(|e| since.is_none_or(|s| e.day.as_str() >= s))
+        .collect()
+}
+
+/// The UTC day before `day` (`YYYY-MM-DD`), for scanning runs that may
+/// have spent on `day` after starting the day before.
+pub fn day_before(day: &str) -> String {
+    day.parse::<jiff::civil::Date>()
+        .ok()
+        .and_then(|d| d.yesterday().ok())
+        .map_or_else(|| day.to_string(), |d| d.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cost_comes_from_the_runner_else_the_price_table() {
+        let prices: BTreeMap<String, Price> = [(
+            "m".to_string(),
+            Price {
+                input_per_mtok: 2.0,
+                cached_input_per_mtok: Some(1.0),
+                output_per_mtok: 10.0,
+            },
+        )]
+        .into_iter()
+        .collect();
+        let u = Usage {
+            input: 1_000_000,
+            cached_input: 500_000,
+            output: 100_000,
+            ..Usage::default()
+        };
+        let mut s = Spend::default();
+        s.add(Some(&u), Some("m"), 10.0, &prices);
+        assert!((s.usd - (1.0 + 0.5 + 1.0)).abs() < 1e-9, "{}", s.usd);
+        s.add(
+            Some(&Usage {
+                cost_usd: Some(0.2),
+                ..u.clone()
+            }),
+            Some("m"),
+            5.0,
+            &prices,
+        );
+        assert!((s.usd - 2.7).abs() < 1e-9);
+        s.add(Some(&u), Some("unknown"), 0.0, &prices);
+        assert_eq!((s.invocations, s.unpriced, s.tokens), (3, 1, 3_300_000));
+        assert_eq!(
+            run_day("20261124T141350479237Z__x").as_deref(),
+            Some("2026-11-24")
+        );
+        assert_eq!(day_before("2026-03-01"), "2026-02-28");
+    }
+}

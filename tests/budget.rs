@@ -1,0 +1,122 @@
+//! Budgets and the usage ledger through the real binary: a fake `claude`
+//! reports a cost per stage; caps pause runs before the stage that could
+//! pass them, and raising the cap continues the same run.
+
+mod support;
+
+use std::process::Stdio;
+
+use support::{output_of, Ws};
+
+/// A workspace whose stages all run the fake `claude`, at `usd` per stage.
+fn priced(usd: &str) -> Ws {
+    let ws = Ws::new();
+    ws.write(
+        "agents/registry/modes/viaclaude.yaml",
+        "id: viaclaude\nloops: { execution: standard }\ndefaults: { runner: claude, model: sonnet }\n",
+    );
+    ws.run(&["config", "set", "plan.mode", "viaclaude"]).code(0);
+    ws.write("fake/cost", usd);
+    ws
+}
+
+#[test]
+fn a_task_cap_pauses_before_the_stage_that_could_pass_it_and_raising_it_resumes() {
+    let ws = priced("0.20");
+    ws.add("Capped");
+    ws.run(&["config", "set", "budget.task.usd", "0.5"]).code(0);
+    // $0.20 per stage: after two stages $0.40 is spent and the third could
+    // reach $0.60, past the $0.50 cap.
+    let r = ws.run(&["start", "--once"]).code(4);
+    assert!(
+        r.stderr.contains("budget.task.usd: spent $0.40"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(ws.nodes_visited(), ["builder", "qa"]);
+    assert_eq!(ws.read("agents/status.md"), "### BUDGET_PAUSED\n");
+    let status = ws.run(&["status", "--json"]).code(0).json();
+    let pause = &status["budget_pause"];
+    assert_eq!(pause["node"], "update", "{status:#}");
+    assert!(pause["message"].as_str().unwrap().contains("cap $0.50"));
+    let run_id = status["runtime"]["active_run"]["run_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // Still capped: pauses again, nothing runs.
+    ws.run(&["start", "--once"]).code(4);
+    assert_eq!(ws.nodes_visited(), ["builder", "qa"]);
+    ws.run(&["config", "set", "budget.task.usd", "1.0"]).code(0);
+    let r = ws.run(&["start", "--once", "--json"]).code(0).json();
+    assert_eq!(r["outcome"], "resumed");
+    assert_eq!(r["run"]["run_id"], run_id.as_str());
+    assert_eq!(r["run"]["terminal"], "archived");
+    assert_eq!(ws.nodes_visited(), ["builder", "qa", "update"]);
+    let usage = ws.run(&["usage", "--by", "task", "--json"]).code(0).json();
+    assert!(
+        (usage["total"]["usd"].as_f64().unwrap() - 0.6).abs() < 1e-9,
+        "{usage:#}"
+    );
+    assert_eq!(usage["total"]["invocations"], 3);
+    assert_eq!(usage["rows"][0]["key"], "2026-11-24__capped");
+    let types = ws.event_types();
+    assert_eq!(
+        types
+            .iter()
+            .filter(|t| *t == "execution.budget.exhausted")
+            .count(),
+        2
+    );
+}
+
+#[test]
+fn run_invocation_and_stage_caps_name_their_key() {
+    let ws = priced("0.01");
+    ws.add("One");
+    ws.run(&["config", "set", "budget.run.invocations", "1"])
+        .code(0);
+    let r = ws.run(&["start", "--once"]).code(4);
+    assert!(r.stderr.contains("budget.run.invocations"), "{}", r.stderr);
+    assert_eq!(ws.nodes_visited(), ["builder"]);
+
+    let ws = priced("0.30");
+    ws.add("Two");
+    ws.append_config("[budget.stage.qa]\nusd = 0.1\n");
+    // qa has not spent yet; the largest attempt so far (builder, $0.30)
+    // is what the next attempt may cost.
+    let r = ws.run(&["start", "--once"]).code(4);
+    assert!(r.stderr.contains("budget.stage.qa.usd"), "{}", r.stderr);
+}
+
+#[test]
+fn the_ledger_is_the_histories_so_a_kill_neither_resets_nor_double_counts() {
+    let ws = priced("0.20");
+    ws.add("Killed");
+    // Killed right after qa's stage.finished is recorded.
+    let out = ws
+        .command(&["start", "--once"])
+        .env("MILLRACE_FAILPOINTS", "stage.finished#2=abort")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    assert!(!output_of(out).status.success());
+    let usage = ws.run(&["usage", "--json"]).code(0).json();
+    assert_eq!(usage["total"]["invocations"], 2, "{usage:#}");
+    ws.run(&["config", "set", "budget.task.usd", "0.5"]).code(0);
+    // The two recorded stages count against the cap after the restart.
+    ws.run(&["start", "--once"]).code(4);
+    ws.run(&["config", "set", "budget.task.usd", "5"]).code(0);
+    ws.run(&["start", "--once"]).code(0);
+    let usage = ws.run(&["usage", "--by", "stage", "--json"]).code(0).json();
+    assert_eq!(usage["total"]["invocations"], 3, "{usage:#}");
+    assert!((usage["total"]["usd"].as_f64().unwrap() - 0.6).abs() < 1e-9);
+    let stages: Vec<&str> = usage["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["key"].as_str().unwrap())
+        .collect();
+    assert_eq!(stages, ["builder", "qa", "update"]);
+}
