@@ -39,6 +39,8 @@ fn a_task_cap_pauses_before_the_stage_that_could_pass_it_and_raising_it_resumes(
     let pause = &status["budget_pause"];
     assert_eq!(pause["node"], "update", "{status:#}");
     assert!(pause["message"].as_str().unwrap().contains("cap $0.50"));
+    // Two of the loop's 54 proved stage executions are spent.
+    assert_eq!(status["remaining_worst_case"]["stage_runs"], 52);
     let run_id = status["runtime"]["active_run"]["run_id"]
         .as_str()
         .unwrap()
@@ -119,4 +121,63 @@ fn the_ledger_is_the_histories_so_a_kill_neither_resets_nor_double_counts() {
         .map(|r| r["key"].as_str().unwrap())
         .collect();
     assert_eq!(stages, ["builder", "qa", "update"]);
+}
+
+#[test]
+fn the_worst_case_is_the_proved_bound_times_the_stage_ceilings() {
+    let ws = Ws::new();
+    let v = ws.run(&["plan", "validate", "--json"]).code(0).json();
+    let standard = &v["worst_case"][0];
+    assert_eq!(standard["loop_id"], "standard");
+    // No ceiling for codex: the USD worst case is unbounded, and says why.
+    assert_eq!(standard["usd"], serde_json::Value::Null);
+    assert_eq!(standard["uncapped_nodes"].as_array().unwrap().len(), 8);
+    ws.run(&["config", "set", "runners.codex.max_usd_per_stage", "0.25"])
+        .code(0);
+    let v = ws.run(&["plan", "validate", "--json"]).code(0).json();
+    let standard = &v["worst_case"][0];
+    // By hand: the standard loop's proved bound is 54 stage executions
+    // (`plan validate`), each at most 600 s and $0.25.
+    assert_eq!(v["max_stage_runs"], 54);
+    assert_eq!(standard["stage_runs"], 54);
+    assert_eq!(standard["wall_seconds"], 54 * 600);
+    assert!(
+        (standard["usd"].as_f64().unwrap() - 13.5).abs() < 1e-9,
+        "{standard:#}"
+    );
+    let shown = ws.run(&["plan", "show"]).code(0);
+    assert!(
+        shown.stdout.contains("worst case of a `standard` run: 54 stages × ≤ 600 s = 9.0 h; $13.50 (≤ $0.25 per stage)"),
+        "{}",
+        shown.stdout
+    );
+}
+
+#[test]
+fn admission_refuses_a_task_whose_worst_case_exceeds_what_is_left() {
+    let ws = priced("0.01");
+    ws.add("Big");
+    ws.run(&["config", "set", "runners.claude.max_usd_per_stage", "0.25"])
+        .code(0);
+    ws.run(&["config", "set", "budget.task.usd", "5"]).code(0);
+    ws.run(&["config", "set", "budget.admission", "worst_case"])
+        .code(0);
+    let r = ws.run(&["start", "--once"]).code(4);
+    assert!(
+        r.stderr.contains("not started: its worst case is $13.50"),
+        "{}",
+        r.stderr
+    );
+    assert!(ws.nodes_visited().is_empty());
+    // The default only warns: the task runs, the event says why.
+    ws.run(&["config", "set", "budget.admission", "warn"])
+        .code(0);
+    ws.run(&["start", "--once"]).code(0);
+    assert_eq!(ws.nodes_visited(), ["builder", "qa", "update"]);
+    assert!(ws
+        .event_types()
+        .iter()
+        .any(|t| t == "execution.budget.admission"));
+    // Claude is told the ceiling.
+    assert!(ws.read("fake-calls.log").contains("--max-budget-usd 0.25"));
 }

@@ -443,7 +443,14 @@ fn run(cli: Cli, out: &mut Output) -> Result<ExitStatus, ControlError> {
                 None => control::plan::show(&ws, mode.as_deref())?,
             };
             let text = match out.format {
-                Format::Text => crate::compile::describe::plan_text(&plan),
+                Format::Text => {
+                    let mut t = crate::compile::describe::plan_text(&plan);
+                    t.push('\n');
+                    t.push_str(&render::worst_case_text(&control::plan::worst_cases(
+                        &ws, &plan,
+                    )));
+                    t
+                }
                 Format::Json => plan.to_canonical_json(),
                 Format::Dot => render::plan_dot(&plan),
                 Format::Mermaid => render::plan_mermaid(&plan),

@@ -145,6 +145,7 @@ impl Render for ValidateReport {
                 "every {family} research run ends within {n} stage executions"
             );
         }
+        s.push_str(&worst_case_text(&r.worst_case));
         if let Some(p) = &r.plan_path {
             let verb = if r.plan_written { "wrote" } else { "unchanged" };
             let _ = writeln!(s, "{verb} {p}");
@@ -556,6 +557,17 @@ impl Render for crate::control::status::StatusReport {
                 s,
                 "Waiting on the environment: {} at `{}` since {}: {}\nhint: {}",
                 w.class, w.node, w.since, w.message, w.hint
+            );
+        }
+        if let Some(w) = &r.remaining_worst_case {
+            let usd = w
+                .usd
+                .map_or_else(|| "unbounded USD".to_string(), |u| format!("${u:.2}"));
+            let _ = writeln!(
+                s,
+                "Worst case left for the active run: {} stages, {:.1} h, {usd}",
+                w.stage_runs,
+                w.wall_seconds as f64 / 3600.0
             );
         }
         if let Some(b) = &r.budget_pause {
@@ -1081,4 +1093,28 @@ impl Render for crate::control::usage::UsageReport {
     }
 
     sorted_json!();
+}
+
+/// One line per loop: the worst case of one run.
+pub fn worst_case_text(cases: &[crate::compile::cost::WorstCase]) -> String {
+    let mut s = String::new();
+    for w in cases {
+        let hours = w.wall_seconds as f64 / 3600.0;
+        let usd = match w.usd {
+            Some(u) => format!(
+                "${u:.2} (≤ ${:.2} per stage)",
+                w.max_stage_usd.unwrap_or(0.0)
+            ),
+            None => format!(
+                "unbounded USD (no [runners.<id>] max_usd_per_stage for {})",
+                w.uncapped_nodes.join(", ")
+            ),
+        };
+        let _ = writeln!(
+            s,
+            "worst case of a `{}` run: {} stages × ≤ {} s = {:.1} h; {usd}",
+            w.loop_id, w.stage_runs, w.max_stage_seconds, hours
+        );
+    }
+    s
 }

@@ -29,6 +29,9 @@ pub struct ValidateReport {
     /// The proved bound of each planned research family's loop.
     pub research_max_stage_runs:
         std::collections::BTreeMap<crate::defs::research::ResearchFamily, u64>,
+    /// What one run of each loop can spend at most (proved stage bound ×
+    /// per-stage timeout and USD ceiling).
+    pub worst_case: Vec<crate::compile::cost::WorstCase>,
     pub error_count: usize,
     pub warning_count: usize,
     pub diagnostics: Diagnostics,
@@ -48,6 +51,7 @@ pub fn validate(ws: &Workspace, mode: Option<&str>) -> Result<ValidateReport> {
         plan_written: false,
         max_stage_runs: None,
         research_max_stage_runs: Default::default(),
+        worst_case: Vec::new(),
         error_count: compiled.diagnostics.error_count(),
         warning_count: compiled.diagnostics.warning_count(),
         diagnostics: compiled.diagnostics,
@@ -60,6 +64,7 @@ pub fn validate(ws: &Workspace, mode: Option<&str>) -> Result<ValidateReport> {
         report.content_hash = Some(plan.content_hash.clone());
         report.fingerprint = Some(plan.fingerprint.digest.clone());
         report.max_stage_runs = plan.content.planes.values().map(|p| p.max_stage_runs).max();
+        report.worst_case = worst_cases(ws, &plan);
         report.research_max_stage_runs = plan
             .content
             .research
@@ -197,4 +202,21 @@ fn not_found<'a>(
         message: format!("unknown {what} `{name}`"),
         hint: Some(hint),
     }
+}
+
+/// The worst case of one run of each loop of `plan` under `ws`'s config:
+/// the plane loops, then each planned research family's.
+pub fn worst_cases(ws: &Workspace, plan: &FrozenPlan) -> Vec<crate::compile::cost::WorstCase> {
+    let c = &plan.content;
+    let mut seen = Vec::new();
+    c.planes
+        .values()
+        .chain(c.research.values())
+        .filter(|lp| {
+            let new = !seen.contains(&lp.loop_id);
+            seen.push(lp.loop_id.clone());
+            new
+        })
+        .map(|lp| crate::compile::cost::worst_case(lp, &ws.config, lp.max_stage_runs))
+        .collect()
 }

@@ -72,6 +72,9 @@ pub struct StatusReport {
     pub waiting: Option<Waiting>,
     /// The budget cap an active run (of either plane) is paused at.
     pub budget_pause: Option<BudgetPause>,
+    /// What the active execution run can still spend at most: its loop's
+    /// proved bound less the stages it ran, times the stage ceilings.
+    pub remaining_worst_case: Option<crate::compile::cost::WorstCase>,
     pub last_run: Option<RunMeta>,
     pub config_path: String,
     pub workspace_root: String,
@@ -204,6 +207,22 @@ pub fn status(ws: &Workspace, detail: bool) -> Result<StatusReport> {
     };
     let active_run = runs::active(&ws.agents).ok().flatten();
     let waiting = active_run.as_ref().and_then(|a| waiting(ws, &a.run_id));
+    let remaining_worst_case = active_run.as_ref().and_then(|a| {
+        let dir = RunDir::open(&ws.agents, &a.run_id)?;
+        let (plan, meta) = (dir.plan().ok()?, dir.meta().ok()?);
+        let lp = plan.content.loop_plan(meta.plane, &meta.loop_id)?;
+        let ran = dir
+            .history()
+            .ok()?
+            .iter()
+            .filter(|t| t.event == TransitionEvent::StageFinished)
+            .count() as u64;
+        Some(crate::compile::cost::worst_case(
+            lp,
+            &ws.config,
+            lp.max_stage_runs.saturating_sub(ran),
+        ))
+    });
     let budget_pause = active_run
         .iter()
         .chain(
@@ -217,6 +236,7 @@ pub fn status(ws: &Workspace, detail: bool) -> Result<StatusReport> {
         queue_warnings,
         waiting,
         budget_pause,
+        remaining_worst_case,
         daemon,
         runtime: Runtime {
             process_running,

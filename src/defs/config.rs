@@ -41,6 +41,10 @@ pub struct Config {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct BudgetConfig {
+    /// What a task whose worst case (proved stage bound × per-stage
+    /// ceilings) exceeds its remaining `[budget.task]` gets: `warn` (an
+    /// event, the run starts) or `worst_case` (it does not start).
+    pub admission: Admission,
     /// Every run of one task together.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub task: Option<Caps>,
@@ -53,6 +57,14 @@ pub struct BudgetConfig {
     /// One stage kind within one run, keyed by stage kind id.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub stage: BTreeMap<String, Caps>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Admission {
+    #[default]
+    Warn,
+    WorstCase,
 }
 
 impl BudgetConfig {
@@ -378,6 +390,11 @@ pub struct RunnerConfig {
     /// always off; Codex caps retries only per custom provider (set them in
     /// `args` with the provider).
     pub max_retries: Option<u32>,
+    /// The most one stage may cost, in USD. Claude enforces it
+    /// (`--max-budget-usd`); for every runner it bounds the worst case that
+    /// `plan show` and `[budget] admission = "worst_case"` use.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_usd_per_stage: Option<f64>,
 }
 
 impl RunnerConfig {

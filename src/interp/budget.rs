@@ -237,3 +237,57 @@ impl Driver<'_> {
         InterpError::Budget(Box::new(stop))
     }
 }
+
+/// `[budget] admission`: the worst case of a fresh run of `lp` for `task`
+/// against what `[budget.task]` leaves. `Err` refuses the run (with
+/// `admission = "worst_case"`); a warning is an event and the run starts.
+pub(super) fn admit(
+    rt: &super::Runtime,
+    lp: &crate::compile::plan::LoopPlan,
+    task: &crate::store::cards::Card,
+) -> Result<(), InterpError> {
+    use crate::defs::config::Admission;
+    let budget = &rt.config.budget;
+    let Some(cap) = budget.task.as_ref().and_then(|c| c.usd) else {
+        return Ok(());
+    };
+    let worst = crate::compile::cost::worst_case(lp, &rt.config, lp.max_stage_runs);
+    let suffix = format!("__{}", slug(&task.id));
+    let mut spent = Spend::default();
+    for e in ledger::entries(&rt.agents, None, &rt.config.prices, |id| {
+        id.ends_with(&suffix)
+    }) {
+        spent.merge(&e.spend);
+    }
+    let left = cap - spent.usd;
+    let fits = worst.usd.is_some_and(|w| w <= left + 1e-9);
+    if fits {
+        return Ok(());
+    }
+    let why = match worst.usd {
+        Some(w) => format!("its worst case is ${w:.2} ({} stages × ${:.2}), ${left:.2} of budget.task.usd is left", worst.stage_runs, worst.max_stage_usd.unwrap_or(0.0)),
+        None => format!("its worst case is unbounded (no max_usd_per_stage for the runners of {}), ${left:.2} of budget.task.usd is left", worst.uncapped_nodes.join(", ")),
+    };
+    let payload = json!({"task_id": task.id, "loop_id": lp.loop_id, "worst_case_usd": worst.usd, "left_usd": left, "admission": budget.admission});
+    rt.event(
+        crate::store::events::EventKind::Plane(lp.plane, PlaneEvent::BudgetAdmission),
+        payload,
+    );
+    if budget.admission == Admission::Warn {
+        tracing::warn!(task = %task.id, "{why}; starting anyway ([budget] admission = \"warn\")");
+        return Ok(());
+    }
+    let entry = lp.entries.get("task").cloned().unwrap_or_default();
+    Err(InterpError::Budget(Box::new(BudgetStop {
+        run_id: String::new(),
+        node: entry,
+        cap: "budget.task.usd".into(),
+        limit: cap,
+        spent: spent.usd,
+        next: worst.usd.unwrap_or(f64::INFINITY),
+        message: format!(
+            "task `{}` not started: {why} ([budget] admission = \"worst_case\")",
+            task.id
+        ),
+    })))
+}

@@ -66,6 +66,7 @@ pub fn start(rt: &Runtime, plan: &FrozenPlan, task: Card) -> Result<RunReport> {
             plan.content.mode.id
         ))
     })?;
+    super::budget::admit(rt, lp, &task)?;
     let run_id = format!("{}__{}", time::now_stamp(), slug(&task.id));
     let facts = facts(rt, lp, &task);
     begin(rt, plan, lp, "task", run_id, Work::Task(task), facts)

@@ -38,6 +38,9 @@ impl Claude {
             mode.to_string(),
             "--no-session-persistence".into(),
         ]);
+        if let Some(usd) = req.config.max_usd_per_stage {
+            a.extend(["--max-budget-usd".into(), format!("{usd}")]);
+        }
         a.extend(req.config.args.iter().cloned());
         a
     }

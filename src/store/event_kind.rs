@@ -52,6 +52,7 @@ event_group!(
         CounterExhausted => "counter.exhausted", plane;
         RunInterrupted => "run.interrupted", plane;
         BudgetExhausted => "budget.exhausted", plane;
+        BudgetAdmission => "budget.admission", plane;
         TaskAdded => "task.added", Control;
         TaskPromoted => "task.promoted", plane;
         TaskArchived => "task.archived", plane;

@@ -1,0 +1,64 @@
+//! Worst case before the run: the compiler's proved bound on stage
+//! executions of a loop, times what one stage may take (its timeout) and
+//! cost (its runner's `max_usd_per_stage`), is the most a run of that loop
+//! can spend.
+
+use schemars::JsonSchema;
+use serde::Serialize;
+
+use crate::defs::config::Config;
+
+use super::plan::LoopPlan;
+
+/// The most one run of a loop can spend.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+pub struct WorstCase {
+    pub loop_id: String,
+    /// Stage executions of `max_stage_runs` still to come (all of them
+    /// before the run starts).
+    pub stage_runs: u64,
+    /// The longest timeout of the loop's nodes.
+    pub max_stage_seconds: u64,
+    /// `stage_runs × max_stage_seconds`.
+    pub wall_seconds: u64,
+    /// The largest per-stage USD ceiling of the loop's nodes.
+    pub max_stage_usd: Option<f64>,
+    /// `stage_runs × max_stage_usd`; `None` when a node's runner has no
+    /// ceiling (its cost is unbounded).
+    pub usd: Option<f64>,
+    /// Nodes whose runner has no `max_usd_per_stage`.
+    pub uncapped_nodes: Vec<String>,
+}
+
+/// The worst case of `remaining` more stage executions of loop `lp`.
+pub fn worst_case(lp: &LoopPlan, config: &Config, remaining: u64) -> WorstCase {
+    let max_stage_seconds = lp
+        .nodes
+        .values()
+        .map(|n| n.timeout_seconds)
+        .max()
+        .unwrap_or(0);
+    let mut uncapped_nodes = Vec::new();
+    let mut max_stage_usd: Option<f64> = None;
+    for n in lp.nodes.values() {
+        match config
+            .runners
+            .get(&n.runner)
+            .and_then(|r| r.max_usd_per_stage)
+        {
+            Some(c) => max_stage_usd = Some(max_stage_usd.map_or(c, |m: f64| m.max(c))),
+            None => uncapped_nodes.push(n.node_id.clone()),
+        }
+    }
+    WorstCase {
+        loop_id: lp.loop_id.clone(),
+        stage_runs: remaining,
+        max_stage_seconds,
+        wall_seconds: remaining.saturating_mul(max_stage_seconds),
+        usd: max_stage_usd
+            .filter(|_| uncapped_nodes.is_empty())
+            .map(|c| c * remaining as f64),
+        max_stage_usd,
+        uncapped_nodes,
+    }
+}
