@@ -181,3 +181,87 @@ fn admission_refuses_a_task_whose_worst_case_exceeds_what_is_left() {
     // Claude is told the ceiling.
     assert!(ws.read("fake-calls.log").contains("--max-budget-usd 0.25"));
 }
+
+#[test]
+fn simulate_reproduces_a_real_run_given_its_outcomes() {
+    let ws = Ws::new();
+    ws.add("Bumpy");
+    ws.script("qa", &["QUICKFIX_NEEDED"]);
+    ws.script("doublecheck", &["QUICKFIX_NEEDED", "QA_COMPLETE"]);
+    let real = ws.run(&["start", "--once", "--json"]).code(0).json();
+    let visited = ws.nodes_visited();
+    let sim = ws
+        .run(&[
+            "plan",
+            "simulate",
+            "--outcomes",
+            "qa=QUICKFIX_NEEDED,doublecheck=QUICKFIX_NEEDED,doublecheck=QA_COMPLETE",
+            "--json",
+        ])
+        .code(0)
+        .json();
+    let nodes: Vec<&str> = sim["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["node"].as_str().unwrap())
+        .collect();
+    assert_eq!(nodes, visited);
+    assert_eq!(sim["terminal"], real["run"]["terminal"]);
+    assert_eq!(sim["unused"], serde_json::json!([]));
+    // The last step's counters are the run's.
+    let run_id = real["run"]["run_id"].as_str().unwrap();
+    let last = ws
+        .read(&format!("agents/runs/{run_id}/transition_history.jsonl"))
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .rfind(|t| t["event"] == "stage.finished")
+        .unwrap();
+    assert_eq!(
+        sim["steps"].as_array().unwrap().last().unwrap()["counters"],
+        last["counters"]
+    );
+    // Nothing ran: no new run directory.
+    assert_eq!(
+        std::fs::read_dir(ws.path("agents/runs")).unwrap().count(),
+        1
+    );
+}
+
+#[test]
+fn simulate_shows_where_a_budget_would_pause_and_the_longest_path() {
+    let ws = Ws::new();
+    ws.run(&["config", "set", "runners.codex.max_usd_per_stage", "0.25"])
+        .code(0);
+    ws.run(&["config", "set", "budget.run.usd", "1"]).code(0);
+    let sim = ws
+        .run(&["plan", "simulate", "--worst-case", "--json"])
+        .code(0)
+        .json();
+    assert_eq!(sim["stages_run"], 4, "{sim:#}");
+    assert_eq!(sim["terminal"], serde_json::Value::Null);
+    assert!(sim["budget_pause"]
+        .as_str()
+        .unwrap()
+        .starts_with("budget.run.usd $1.00 would pause the run"));
+    ws.run(&["config", "set", "budget.run.usd", "100"]).code(0);
+    let sim = ws
+        .run(&["plan", "simulate", "--worst-case", "--json"])
+        .code(0)
+        .json();
+    // The longest path the routing allows, within the proved bound.
+    let n = sim["stages_run"].as_u64().unwrap();
+    assert!(
+        n > 5 && n <= sim["max_stage_runs"].as_u64().unwrap(),
+        "{sim:#}"
+    );
+    assert_eq!(sim["terminal"], "needs_research");
+    let r = ws
+        .run(&["plan", "simulate", "--outcomes", "qa=NOPE"])
+        .code(2);
+    assert!(
+        r.stderr.contains("`NOPE` is not an outcome of `qa`"),
+        "{}",
+        r.stderr
+    );
+}

@@ -237,6 +237,28 @@ enum PlanCommand {
     },
     /// What differs between the frozen plans of two runs
     Diff { run_a: String, run_b: String },
+    /// Walk a loop with scripted outcomes instead of agents: path, counters, spend, terminal
+    Simulate {
+        /// Mode id or alias (default: [plan] mode of the config)
+        #[arg(long)]
+        mode: Option<String>,
+        /// A loop id or research family (default: the execution loop)
+        #[arg(long = "loop")]
+        loop_id: Option<String>,
+        /// `node=MARKER[*N],…`, consumed in order per node; a node with none
+        /// left takes its first success outcome
+        #[arg(long, conflicts_with_all = ["script", "worst_case"])]
+        outcomes: Option<String>,
+        /// A file of outcomes (the same items, one or more per line, `#` comments)
+        #[arg(long, conflicts_with = "worst_case")]
+        script: Option<PathBuf>,
+        /// Follow the longest path the routing allows
+        #[arg(long)]
+        worst_case: bool,
+        /// A routing fact, `name=value` (e.g. `integration=true`)
+        #[arg(long)]
+        fact: Vec<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -435,6 +457,42 @@ fn run(cli: Cli, out: &mut Output) -> Result<ExitStatus, ControlError> {
             let ok = report.ok;
             out.print(&report)?;
             return Ok(status_of(ok));
+        }
+        Command::Plan(PlanCommand::Simulate {
+            mode,
+            loop_id,
+            outcomes,
+            script,
+            worst_case,
+            fact,
+        }) => {
+            let ws = open()?;
+            let plan = control::plan::show(&ws, mode.as_deref())?;
+            let text = match (&outcomes, &script) {
+                (Some(o), _) => o.clone(),
+                (None, Some(path)) => crate::store::safe::read_text(path, 1 << 20)
+                    .map_err(ControlError::io(path.clone()))?,
+                (None, None) => String::new(),
+            };
+            let facts = fact
+                .iter()
+                .map(|f| {
+                    let (k, v) = f.split_once('=').ok_or_else(|| {
+                        ControlError::Usage(format!("--fact takes `name=value`, not `{f}`"))
+                    })?;
+                    let v = serde_json::from_str(v).unwrap_or(serde_json::Value::String(v.into()));
+                    Ok((k.to_string(), v))
+                })
+                .collect::<Result<_, ControlError>>()?;
+            let script = control::simulate::parse_outcomes(&text)?;
+            out.print(&control::simulate::simulate(
+                &ws,
+                &plan,
+                loop_id.as_deref(),
+                script,
+                facts,
+                worst_case,
+            )?)?
         }
         Command::Plan(PlanCommand::Show { mode, run }) => {
             let ws = open()?;

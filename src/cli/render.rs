@@ -1118,3 +1118,82 @@ pub fn worst_case_text(cases: &[crate::compile::cost::WorstCase]) -> String {
     }
     s
 }
+
+impl Render for crate::control::simulate::Simulation {
+    fn text(&self, out: &mut dyn Write) -> io::Result<()> {
+        let mut s = format!("simulated loop {} of {}\n", self.loop_id, self.plan_id);
+        for (i, st) in self.steps.iter().enumerate() {
+            let counters: Vec<String> = self
+                .steps
+                .get(i)
+                .map(|st| {
+                    st.counters
+                        .iter()
+                        .filter(|(_, v)| **v > 0)
+                        .map(|(k, v)| format!("{k}={v}"))
+                        .collect()
+                })
+                .unwrap_or_default();
+            let _ = writeln!(
+                s,
+                "{:>3}. {:<14} {:<24} → {:<16} {}{}",
+                i + 1,
+                st.node,
+                st.outcome,
+                st.next,
+                if st.source == "default" {
+                    "(default) "
+                } else {
+                    ""
+                },
+                if counters.is_empty() {
+                    String::new()
+                } else {
+                    format!("[{}]", counters.join(" "))
+                }
+            );
+        }
+        match (&self.terminal, &self.budget_pause) {
+            (_, Some(p)) => {
+                let _ = writeln!(s, "paused: {p}");
+            }
+            (Some(t), None) => {
+                let _ = writeln!(
+                    s,
+                    "terminal {t} ({}) after {} stage(s); the proved bound is {}",
+                    self.terminal_status.as_deref().unwrap_or(""),
+                    self.stages_run,
+                    self.max_stage_runs
+                );
+            }
+            (None, None) => {
+                let _ = writeln!(
+                    s,
+                    "stopped at the proved bound of {} stages",
+                    self.max_stage_runs
+                );
+            }
+        }
+        if let Some(last) = self.steps.last() {
+            let usd = last.worst_usd.map_or_else(
+                || "unbounded USD (no stage ceilings)".into(),
+                |u| format!("at most ${u:.2}"),
+            );
+            let _ = writeln!(
+                s,
+                "spend by then: {usd}, at most {:.1} h",
+                last.worst_seconds as f64 / 3600.0
+            );
+        }
+        if !self.unused.is_empty() {
+            let _ = writeln!(
+                s,
+                "unused outcomes (the routing never asked): {}",
+                self.unused.join(", ")
+            );
+        }
+        out.write_all(s.as_bytes())
+    }
+
+    sorted_json!();
+}

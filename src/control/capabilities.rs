@@ -73,6 +73,7 @@ pub const OUTPUT_SCHEMAS: &[(&str, &str)] = &[
     ("plan validate", "output/validate.schema.json"),
     ("plan show", "frozen-plan.schema.json"),
     ("plan diff", "output/plan-diff.schema.json"),
+    ("plan simulate", "output/simulate.schema.json"),
     ("modes list", "output/modes.schema.json"),
     ("modes show", "mode.schema.json"),
     ("loops list", "output/loops.schema.json"),

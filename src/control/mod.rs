@@ -13,6 +13,7 @@ pub mod queue;
 pub mod research;
 pub mod runs;
 pub mod schema;
+pub mod simulate;
 pub mod start;
 pub mod status;
 pub mod usage;

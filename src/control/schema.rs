@@ -62,6 +62,10 @@ pub fn all() -> Vec<(&'static str, String)> {
             text_of(s!(super::status::StatusReport)),
         ),
         (
+            "output/simulate.schema.json",
+            text_of(s!(super::simulate::Simulation)),
+        ),
+        (
             "output/usage.schema.json",
             text_of(s!(super::usage::UsageReport)),
         ),
