@@ -23,6 +23,8 @@ use super::templates::PromptChecker;
 enum Place<'a> {
     Yaml(&'a Origin),
     Toml(String),
+    /// A workspace file that is itself the value (v0.2.0's `agents/_*.md`).
+    File(String),
 }
 
 struct Layer<'a> {
@@ -58,22 +60,41 @@ pub fn resolve_node(
 ) -> Option<(NodePlan, PromptPlan)> {
     let k = &kind.def;
     let config = &inputs.config;
-    let mut layers = vec![
-        Layer {
-            name: "stage_kind",
-            overrides: StageOverrides {
-                runner: Some(k.runner.clone()),
-                model: k.model.clone(),
-                effort: k.effort,
-                timeout_seconds: Some(k.timeout_seconds),
-                prompt: Some(k.prompt.clone()),
-            },
-            place: Place::Yaml(&kind.origin),
-            lenient: false,
+    let agents_dir = config.paths.agents_dir.to_string_lossy().to_string();
+    let mut layers = vec![Layer {
+        name: "stage_kind",
+        overrides: StageOverrides {
+            runner: Some(k.runner.clone()),
+            model: k.model.clone(),
+            effort: k.effort,
+            timeout_seconds: Some(k.timeout_seconds),
+            prompt: Some(k.prompt.clone()),
+            ..StageOverrides::default()
         },
+        place: Place::Yaml(&kind.origin),
+        lenient: false,
+    }];
+    // A migrated v0.2.0 workspace keeps its prompts as `agents/_<name>.md`:
+    // they replace the packaged prompt (explicit overrides still win).
+    let v020 = v020_prompt(&k.id);
+    if inputs
+        .prompt(&v020)
+        .is_some_and(|s| s.layer == super::sources::Layer::Workspace)
+    {
+        layers.push(Layer {
+            name: "v020_prompt_file",
+            overrides: StageOverrides {
+                prompt: Some(v020.clone()),
+                ..StageOverrides::default()
+            },
+            place: Place::File(format!("{agents_dir}/{v020}")),
+            lenient: true,
+        });
+    }
+    layers.extend([
         Layer {
             name: "mode_defaults",
-            overrides: mode.def.defaults.clone(),
+            overrides: with_prompt_file(mode.def.defaults.clone(), &agents_dir),
             place: Place::Yaml(&mode.origin),
             lenient: true,
         },
@@ -83,12 +104,12 @@ pub fn resolve_node(
             place: Place::Yaml(node_origin),
             lenient: false,
         },
-    ];
+    ]);
     let mode_stage_origin = mode.origin.child("stages").child(&k.id);
     if let Some(o) = mode.def.stages.get(&k.id) {
         layers.push(Layer {
             name: "mode_stage",
-            overrides: o.clone(),
+            overrides: with_prompt_file(o.clone(), &agents_dir),
             place: Place::Yaml(&mode_stage_origin),
             lenient: false,
         });
@@ -96,7 +117,7 @@ pub fn resolve_node(
     if let Some(o) = config.stages.get(&k.id) {
         layers.push(Layer {
             name: "config",
-            overrides: o.clone(),
+            overrides: with_prompt_file(o.clone(), &agents_dir),
             place: Place::Toml(format!("stages.{}", k.id)),
             lenient: false,
         });
@@ -282,7 +303,41 @@ fn locate(
                 toml_pos(&inputs.config_text, table, field),
             )
         }
+        Place::File(path) => (path.clone(), String::new(), Pos::START),
     }
+}
+
+/// v0.2.0's prompt file of stage kind `kind` (`agents/_<name>.md`).
+pub fn v020_prompt(kind: &str) -> String {
+    let name = match kind {
+        "builder" => "start",
+        "integration" => "integrate",
+        "qa" => "check",
+        "large_plan" => "start_large_plan",
+        "large_execute" => "start_large_execute",
+        other => other,
+    };
+    format!("_{name}.md")
+}
+
+/// `overrides` with v0.2.0's `prompt_file` (a path from the workspace
+/// root) turned into a prompt path, when `prompt` is not set: under
+/// `agents/prompts/` it is relative to it; a file directly in `agents/`
+/// (v0.2.0's `agents/_start.md`) is found by its name.
+fn with_prompt_file(mut o: StageOverrides, agents_dir: &str) -> StageOverrides {
+    if let (None, Some(file)) = (&o.prompt, &o.prompt_file) {
+        let file = file.trim_start_matches("./");
+        let agents = agents_dir.trim_end_matches('/');
+        let rel = file
+            .strip_prefix(&format!("{agents}/prompts/"))
+            .or_else(|| {
+                file.strip_prefix(&format!("{agents}/"))
+                    .filter(|r| !r.contains('/'))
+            })
+            .unwrap_or(file);
+        o.prompt = Some(rel.to_string());
+    }
+    o
 }
 
 /// Checks `[stages.<kind>]` keys of the config name real stage kinds.

@@ -162,6 +162,41 @@ impl Inputs {
                 inputs.prompts.push((rel, source));
             }
         }
+        // v0.2.0 kept its stage prompts as `agents/_<name>.md`: they are
+        // prompts of a migrated workspace, found by their file name.
+        let mut v020: Vec<PathBuf> = std::fs::read_dir(agents_dir)
+            .map(|d| {
+                d.filter_map(|e| e.ok())
+                    .map(|e| e.path())
+                    .filter(|p| {
+                        p.file_name()
+                            .and_then(|n| n.to_str())
+                            .is_some_and(|n| n.starts_with('_') && n.ends_with(".md"))
+                            // Fifos, devices and broken links are not prompts.
+                            && p.metadata().is_ok_and(|m| m.is_file())
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        v020.sort();
+        for path in v020 {
+            let name = path
+                .file_name()
+                .expect("listed")
+                .to_string_lossy()
+                .to_string();
+            if inputs
+                .prompts
+                .iter()
+                .any(|(rel, s)| *rel == name && s.layer == Layer::Workspace)
+            {
+                continue; // agents/prompts/<name> wins
+            }
+            if let Some(source) = read_workspace_file(&path, workspace_root, &canonical_root, diags)
+            {
+                inputs.prompts.push((name, source));
+            }
+        }
         inputs
     }
 

@@ -34,6 +34,25 @@ pub struct Config {
     /// USD per million tokens, by model id, for runners that report tokens
     /// but no cost.
     pub prices: BTreeMap<String, Price>,
+    /// v0.2.0 sections, accepted so that a migrated `millrace.toml` loads;
+    /// what of them has no effect here is reported by `health` (see
+    /// [`Config::compat_notes`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sizing: Option<serde_json::Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub routing: Option<serde_json::Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub policies: Option<serde_json::Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub boundaries: Option<serde_json::Value>,
+}
+
+/// A v0.2.0 setting that loads but does not act here, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CompatNote {
+    /// Dotted key, e.g. `policies.usage.enabled`.
+    pub key: String,
+    pub note: String,
 }
 
 /// `[budget]`: caps on what runs may spend, read from the live config at
@@ -504,6 +523,64 @@ impl Config {
                 .at(file, toml_pos(text, table, field))
         })?;
         Ok(config)
+    }
+
+    /// The v0.2.0 settings of this config that take no effect, with what to
+    /// use instead. Defaults and settings equal to our behaviour are not
+    /// listed.
+    pub fn compat_notes(&self) -> Vec<CompatNote> {
+        let mut out = Vec::new();
+        let mut leaf = |key: String, note: &str| {
+            out.push(CompatNote {
+                key,
+                note: note.to_string(),
+            })
+        };
+        fn walk(
+            prefix: &str,
+            v: &serde_json::Value,
+            f: &mut dyn FnMut(String, &serde_json::Value),
+        ) {
+            match v {
+                serde_json::Value::Object(m) if !m.is_empty() => {
+                    for (k, v) in m {
+                        walk(&format!("{prefix}.{k}"), v, f);
+                    }
+                }
+                other => f(prefix.to_string(), other),
+            }
+        }
+        let sections: [(&str, &Option<serde_json::Value>, &str); 4] = [
+            ("sizing", &self.sizing, "size routing is not implemented: `[plan] mode` chooses the loop (use the `large` mode for large work)"),
+            ("routing", &self.routing, "stage order is the loop's graph: write an overlay loop (docs/authoring.md) instead"),
+            ("policies", &self.policies, "not implemented here"),
+            ("boundaries", &self.boundaries, "config changes apply at the next run boundary; the v0.2.0 boundary lists are not used"),
+        ];
+        for (name, value, why) in sections {
+            let Some(v) = value else { continue };
+            walk(name, v, &mut |key, value| {
+                let note = match key.as_str() {
+                    k if k.starts_with("policies.outage.") => "use `[outage]` (waits, backoff, probe_command)",
+                    k if k.starts_with("policies.usage.") => "use `[budget]` caps (usd, tokens, invocations, wall_seconds) and `millrace usage`",
+                    k if k.starts_with("policies.complexity.") => "complexity routing is not implemented: set models per stage with `[stages.<kind>]` or a mode",
+                    k if k.starts_with("policies.search.") => "search is not enabled for any stage here",
+                    k if k.starts_with("policies.network_guard.") => "use `[runners.<id>] network = false`",
+                    k if k.starts_with("policies.preflight.") => "runner problems are classified per attempt; `millrace doctor` checks runners",
+                    _ => why,
+                };
+                let _ = value;
+                leaf(key, note);
+            });
+        }
+        for (kind, o) in &self.stages {
+            if o.allow_search == Some(true) {
+                leaf(
+                    format!("stages.{kind}.allow_search"),
+                    "search is not enabled for any stage here",
+                );
+            }
+        }
+        out
     }
 
     /// Values the types allow but the runtime cannot use: zero or absurd

@@ -88,6 +88,7 @@ impl NodeDef {
             effort: self.effort,
             timeout_seconds: self.timeout_seconds,
             prompt: self.prompt.clone(),
+            ..StageOverrides::default()
         }
     }
 }
@@ -108,6 +109,13 @@ pub struct StageOverrides {
     /// Prompt template path relative to the prompt roots.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prompt: Option<String>,
+    /// v0.2.0's spelling of a prompt override: a file relative to the
+    /// workspace, e.g. `agents/_start.md` (`prompt` wins when both are set).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt_file: Option<String>,
+    /// v0.2.0's per-stage search switch: accepted, reported by `health`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allow_search: Option<bool>,
 }
 
 impl StageOverrides {

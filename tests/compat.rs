@@ -1,0 +1,184 @@
+//! A migrating user's v0.2.0 `millrace.toml` (what v0.2.0's `init` writes,
+//! spec §2.3, plus every optional section of its schema, §2.4) loads; what
+//! takes no effect is reported by `health` with its line; v0.2.0's stage
+//! prompt files are used.
+
+mod support;
+
+use support::Ws;
+
+const V020: &str = r#"[engine]
+mode = "once"
+idle_mode = "watch"
+poll_interval_seconds = 60
+inter_task_delay_seconds = 0
+
+[paths]
+workspace = "."
+agents_dir = "agents"
+
+[execution]
+integration_mode = "never"
+quickfix_max_attempts = 2
+run_update_on_empty = false
+
+[sizing]
+mode = "hybrid"
+
+[sizing.repo]
+file_count_threshold = 999999999
+nonempty_line_count_threshold = 999999999
+
+[sizing.task]
+file_count_threshold = 999999999
+nonempty_line_count_threshold = 999999999
+
+[research]
+mode = "stub"
+idle_mode = "poll"
+idle_poll_seconds = 60
+stage_retry_max = 1
+stage_retry_backoff_seconds = 5
+
+[watchers]
+debounce_seconds = 0.5
+roots = ["agents", "ideas_raw", "commands_incoming", "config_file"]
+
+[routing]
+builder_success_sequence = ["qa"]
+builder_success_sequence_with_integration = ["integration", "qa"]
+qa_success_sequence = ["update"]
+backlog_empty_sequence = ["update"]
+quickfix_stage = "hotfix"
+quickfix_verification_stage = "doublecheck"
+escalation_sequence = ["troubleshoot", "consult"]
+
+[policies.search]
+execution_enabled = false
+execution_exception = false
+research_enabled = false
+research_exception = false
+
+[policies.complexity]
+enabled = false
+default_band = "moderate"
+
+[policies.complexity.profiles.moderate]
+kind = "model_profile"
+id = "model.complexity.moderate"
+version = "1.0.0"
+
+[policies.usage]
+enabled = true
+provider = "codex"
+cache_max_age_secs = 900
+
+[policies.usage.execution]
+remaining_threshold = 0.1
+refresh_utc = "MON 00:00"
+
+[policies.network_guard]
+enabled = false
+execution_policy = "deny"
+research_policy = "deny"
+
+[policies.preflight]
+enabled = true
+transport_check = true
+
+[policies.outage]
+enabled = true
+wait_initial_seconds = 15
+wait_max_seconds = 300
+max_probes = 0
+probe_timeout_seconds = 5
+probe_host = "api.openai.com"
+probe_port = 443
+policy = "pause_resume"
+route_to_blocker = false
+route_to_incident = false
+
+[stages.builder]
+runner = "codex"
+model = "gpt-5.3-codex"
+timeout_seconds = 600
+prompt_file = "agents/_start.md"
+allow_search = false
+
+[stages.qa]
+runner = "codex"
+model = "gpt-5.3-codex"
+timeout_seconds = 600
+prompt_file = "agents/_check.md"
+allow_search = false
+
+[boundaries]
+startup_only = ["paths.workspace", "paths.agents_dir"]
+live_immediate = ["engine.poll_interval_seconds", "engine.inter_task_delay_seconds"]
+"#;
+
+#[test]
+fn a_full_v020_config_loads_and_health_names_what_takes_no_effect() {
+    let ws = Ws::new();
+    ws.write("millrace.toml", V020);
+    ws.write(
+        "agents/_start.md",
+        "# v0.2.0 builder prompt\n\nBuild the active task.\n",
+    );
+    ws.write("agents/_check.md", "# v0.2.0 QA prompt\n");
+    ws.write("agents/_update.md", "# v0.2.0 update prompt\n");
+    let health = ws.run(&["health", "--json"]).code(0).json();
+    let compat = health["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["check_id"] == "config.compat")
+        .cloned()
+        .unwrap();
+    assert_eq!(compat["status"], "warn");
+    let details: Vec<&str> = compat["details"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d.as_str().unwrap())
+        .collect();
+    let usage = details
+        .iter()
+        .find(|d| d.contains("`policies.usage.enabled`"))
+        .unwrap();
+    // Named with its line, and what to use instead.
+    assert!(usage.contains("millrace.toml:63:"), "{usage}");
+    assert!(usage.contains("[budget]"), "{usage}");
+    assert!(details.iter().any(|d| d.contains("`sizing.mode`")));
+    assert!(details
+        .iter()
+        .any(|d| d.contains("`boundaries.startup_only`")));
+    // Every command works; the v0.2.0 prompts are the stages' prompts.
+    ws.add("Migrated");
+    let r = ws.run(&["start", "--once", "--json"]).code(0).json();
+    assert_eq!(r["run"]["terminal"], "archived");
+    let run_id = r["run"]["run_id"].as_str().unwrap();
+    let prompt = ws.read(&format!("agents/runs/{run_id}/builder.1.prompt.md"));
+    assert!(prompt.starts_with("# v0.2.0 builder prompt"), "{prompt}");
+    assert!(ws
+        .read(&format!("agents/runs/{run_id}/update.1.prompt.md"))
+        .starts_with("# v0.2.0 update prompt"));
+    // The history records where each stage's prompt came from.
+    let history = ws.read(&format!("agents/runs/{run_id}/transition_history.jsonl"));
+    assert!(
+        history.contains(r#""prompt":"agents/_start.md""#),
+        "{history}"
+    );
+    let show = ws.run(&["plan", "show", "--json"]).code(0).json();
+    let update = &show["content"]["planes"]["execution"]["nodes"]["update"];
+    assert_eq!(update["provenance"]["prompt"]["layer"], "v020_prompt_file");
+    for cmd in [
+        &["status"][..],
+        &["queue"],
+        &["config", "show"],
+        &["plan", "validate"],
+        &["research"],
+    ] {
+        ws.run(cmd).code(0);
+    }
+}
