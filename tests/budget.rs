@@ -265,3 +265,55 @@ fn simulate_shows_where_a_budget_would_pause_and_the_longest_path() {
         r.stderr
     );
 }
+
+#[test]
+fn a_check_stage_routes_on_the_command_exit_code_and_hands_its_output_on() {
+    let ws = Ws::new();
+    ws.run(&["config", "set", "plan.mode", "checked"]).code(0);
+    // Fails the first time (printing why), passes the second.
+    ws.append_config(
+        "[runners.command]\ncommand = [\"sh\", \"-c\", \"n=$(cat count 2>/dev/null || echo 0); echo $((n+1)) > count; if [ $n -ge 1 ]; then echo 'all 12 tests passed'; else echo 'test parser::empty failed'; exit 1; fi\"]\n",
+    );
+    ws.add("Checked");
+    let r = ws.run(&["start", "--once", "--json"]).code(0).json();
+    assert_eq!(r["run"]["terminal"], "archived", "{r:#}");
+    // Only agents appear in the fake trace; the run's history has them all.
+    assert_eq!(ws.nodes_visited(), ["builder", "builder", "qa", "update"]);
+    let run_id = r["run"]["run_id"].as_str().unwrap();
+    let history = ws.read(&format!("agents/runs/{run_id}/transition_history.jsonl"));
+    let finished: Vec<(String, String)> = history
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|t| t["event"] == "stage.finished")
+        .map(|t| {
+            (
+                t["node"].as_str().unwrap().to_string(),
+                t["outcome"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        finished[..4],
+        [
+            ("builder".to_string(), "BUILDER_COMPLETE".to_string()),
+            ("check".to_string(), "QUICKFIX_NEEDED".to_string()),
+            ("builder".to_string(), "BUILDER_COMPLETE".to_string()),
+            ("check".to_string(), "QA_COMPLETE".to_string()),
+        ]
+    );
+    // The builder's second prompt carries the failed check's verdict.
+    let prompt = ws.read(&format!("agents/runs/{run_id}/builder.2.prompt.md"));
+    assert!(
+        prompt.contains(
+            "- check: QUICKFIX_NEEDED — check failed (exit 1): test parser::empty failed"
+        ),
+        "{prompt}"
+    );
+    // A check costs nothing and is bounded like any stage.
+    let v = ws.run(&["plan", "validate", "--json"]).code(0).json();
+    assert!(v["worst_case"][0]["uncapped_nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|n| n != "check"));
+}

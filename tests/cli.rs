@@ -293,7 +293,7 @@ fn modes_and_loops_list_and_show() {
         .iter()
         .map(|m| m["id"].as_str().unwrap())
         .collect();
-    assert_eq!(ids.len(), 8, "{ids:?}");
+    assert_eq!(ids.len(), 9, "{ids:?}");
     let loops = ws.run(&["loops", "list"]).code(0);
     insta::assert_snapshot!("loops_list", loops.stdout);
     let shown = ws.run(&["loops", "show", "quick_build"]).code(0);

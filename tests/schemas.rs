@@ -50,5 +50,5 @@ fn packaged_yaml_files_declare_their_schema() {
             checked += 1;
         }
     }
-    assert_eq!(checked, 23 + 7 + 8);
+    assert_eq!(checked, 24 + 8 + 9);
 }

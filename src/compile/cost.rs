@@ -6,7 +6,7 @@
 use schemars::JsonSchema;
 use serde::Serialize;
 
-use crate::defs::config::Config;
+use crate::defs::config::{Config, RunnerKind};
 
 use super::plan::LoopPlan;
 
@@ -41,11 +41,18 @@ pub fn worst_case(lp: &LoopPlan, config: &Config, remaining: u64) -> WorstCase {
     let mut uncapped_nodes = Vec::new();
     let mut max_stage_usd: Option<f64> = None;
     for n in lp.nodes.values() {
-        match config
-            .runners
-            .get(&n.runner)
-            .and_then(|r| r.max_usd_per_stage)
-        {
+        let runner = config.runners.get(&n.runner);
+        // A check command and the demo agent cost nothing.
+        let free = matches!(
+            RunnerKind::of(&n.runner, runner),
+            RunnerKind::Command | RunnerKind::Demo
+        );
+        let ceiling = if free {
+            Some(0.0)
+        } else {
+            runner.and_then(|r| r.max_usd_per_stage)
+        };
+        match ceiling {
             Some(c) => max_stage_usd = Some(max_stage_usd.map_or(c, |m: f64| m.max(c))),
             None => uncapped_nodes.push(n.node_id.clone()),
         }

@@ -402,9 +402,9 @@ mod tests {
                 .filter(|(kind, _)| *kind == k)
                 .count()
         };
-        assert_eq!(count(DocKind::StageKind), 23);
-        assert_eq!(count(DocKind::Loop), 7);
-        assert_eq!(count(DocKind::Mode), 8);
+        assert_eq!(count(DocKind::StageKind), 24);
+        assert_eq!(count(DocKind::Loop), 8);
+        assert_eq!(count(DocKind::Mode), 9);
         assert!(inputs.prompt("builder.md").is_some());
     }
 

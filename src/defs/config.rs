@@ -433,15 +433,19 @@ pub enum RunnerKind {
     Pi,
     Subprocess,
     Demo,
+    /// A deterministic check: runs `command` and maps its exit code to the
+    /// stage's outcomes (0 → the first, anything else → the second).
+    Command,
 }
 
 impl RunnerKind {
-    pub const BUILTIN: [(&'static str, RunnerKind); 5] = [
+    pub const BUILTIN: [(&'static str, RunnerKind); 6] = [
         ("codex", RunnerKind::Codex),
         ("claude", RunnerKind::Claude),
         ("pi", RunnerKind::Pi),
         ("subprocess", RunnerKind::Subprocess),
         ("demo", RunnerKind::Demo),
+        ("command", RunnerKind::Command),
     ];
 
     /// The adapter kind of a runner id: explicit `kind`, else the built-in

@@ -491,7 +491,11 @@ pub fn normalise(kind: &StageKindPlan, result: &StageResult, paths: &StagePaths)
     // The agent could leave anything at these paths: read only regular
     // files, bounded.
     let read = |p: &std::path::Path| crate::store::safe::read_text(p, OUTPUT_LIMIT).ok();
-    let stdout = read(&paths.stdout).unwrap_or_default();
+    let stdout = if result.outcome_in_final_text {
+        String::new()
+    } else {
+        read(&paths.stdout).unwrap_or_default()
+    };
     let last = result
         .final_text
         .clone()

@@ -68,6 +68,7 @@ impl Adapter for Claude {
             agent_error: parsed.error,
             fault,
             invocation: None,
+            outcome_in_final_text: false,
         }
     }
 }

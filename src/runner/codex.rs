@@ -77,6 +77,7 @@ impl Adapter for Codex {
             agent_error: parsed.failure,
             fault,
             invocation: None,
+            outcome_in_final_text: false,
         }
     }
 }

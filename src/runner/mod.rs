@@ -130,6 +130,9 @@ pub struct StageResult {
     /// How the agent was started (set by the interpreter from the
     /// request's slot).
     pub invocation: Option<Invocation>,
+    /// The outcome is the final text's marker only: stdout is a tool's
+    /// output (a check command), not an agent's reply.
+    pub outcome_in_final_text: bool,
 }
 
 pub trait Adapter {
@@ -143,6 +146,7 @@ pub fn adapter(kind: RunnerKind) -> Box<dyn Adapter> {
         RunnerKind::Pi => Box::new(pi::Pi),
         RunnerKind::Subprocess => Box::new(subprocess::Subprocess),
         RunnerKind::Demo => Box::new(subprocess::Demo),
+        RunnerKind::Command => Box::new(subprocess::Check),
     }
 }
 
@@ -156,7 +160,7 @@ pub fn executable(kind: RunnerKind, config: &RunnerConfig) -> Option<String> {
         RunnerKind::Demo => std::env::current_exe()
             .ok()
             .map(|p| p.display().to_string()),
-        RunnerKind::Subprocess => None,
+        RunnerKind::Subprocess | RunnerKind::Command => None,
     })
 }
 

@@ -130,6 +130,7 @@ impl Adapter for Pi {
             fault: outcome.error.as_deref().and_then(fault::fault),
             agent_error: outcome.error,
             invocation: None,
+            outcome_in_final_text: false,
         }
     }
 }
