@@ -117,6 +117,9 @@ enum Command {
         #[arg(long)]
         since: Option<String>,
     },
+    /// Diagnostics bundles: copies of the stores and a run, redacted
+    #[command(subcommand)]
+    Diagnostics(DiagnosticsCommand),
     /// The research plane: mode, ready families, deferred requests, completion
     Research {
         #[command(subcommand)]
@@ -162,6 +165,19 @@ enum Command {
     /// The bundled demo agent, run by the `demo` runner
     #[command(hide = true)]
     DemoAgent,
+}
+
+#[derive(Debug, Subcommand)]
+enum DiagnosticsCommand {
+    /// Every bundle, newest first
+    List,
+    /// One bundle
+    Show { id: String },
+    /// Write a bundle now (of the active or last run, or `--run`)
+    Create {
+        #[arg(long)]
+        run: Option<String>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -381,6 +397,18 @@ fn run(cli: Cli, out: &mut Output) -> Result<ExitStatus, ControlError> {
             wait(&send),
         )?)?,
         Command::Status { detail } => out.print(&control::status::status(&open()?, detail)?)?,
+        Command::Diagnostics(c) => {
+            let ws = open()?;
+            match c {
+                DiagnosticsCommand::List => out.print(&control::diagnostics::list(&ws))?,
+                DiagnosticsCommand::Show { id } => {
+                    out.print(&control::diagnostics::show(&ws, &id)?)?
+                }
+                DiagnosticsCommand::Create { run } => {
+                    out.print(&control::diagnostics::create(&ws, run.as_deref())?)?
+                }
+            }
+        }
         Command::Usage { by, since } => {
             let by = match by {
                 UsageBy::Task => control::usage::By::Task,

@@ -1197,3 +1197,45 @@ impl Render for crate::control::simulate::Simulation {
 
     sorted_json!();
 }
+
+impl Render for crate::store::diagnostics::Bundle {
+    fn text(&self, out: &mut dyn Write) -> io::Result<()> {
+        let mut s = format!("{}\n", self.path);
+        let _ = writeln!(s, "  run: {}", self.run_id.as_deref().unwrap_or("-"));
+        let _ = writeln!(s, "  why: {}", self.reason.as_deref().unwrap_or("-"));
+        let _ = writeln!(
+            s,
+            "  files: {}; redacted in: {}",
+            self.files,
+            if self.redacted.is_empty() {
+                "none".to_string()
+            } else {
+                self.redacted.join(", ")
+            }
+        );
+        out.write_all(s.as_bytes())
+    }
+
+    sorted_json!();
+}
+
+impl Render for crate::control::diagnostics::BundleList {
+    fn text(&self, out: &mut dyn Write) -> io::Result<()> {
+        let mut s = String::new();
+        if self.bundles.is_empty() {
+            s.push_str("no diagnostics bundles\n");
+        }
+        for b in &self.bundles {
+            let _ = writeln!(
+                s,
+                "{}  {}  {}",
+                b.created_at.as_deref().unwrap_or(""),
+                b.id,
+                b.reason.as_deref().unwrap_or("")
+            );
+        }
+        out.write_all(s.as_bytes())
+    }
+
+    sorted_json!();
+}

@@ -61,6 +61,12 @@ pub const OUTPUT_SCHEMAS: &[(&str, &str)] = &[
     ("resume", "output/operation.schema.json"),
     ("status", "output/status.schema.json"),
     ("usage", "output/usage.schema.json"),
+    ("diagnostics list", "output/diagnostics.schema.json"),
+    ("diagnostics show", "output/diagnostics-bundle.schema.json"),
+    (
+        "diagnostics create",
+        "output/diagnostics-bundle.schema.json",
+    ),
     ("research", "output/research.schema.json"),
     ("research history", "output/research-history.schema.json"),
     ("run-provenance", "output/provenance.schema.json"),

@@ -4,6 +4,7 @@
 
 pub mod capabilities;
 pub mod config;
+pub mod diagnostics;
 pub mod health;
 pub mod init;
 pub mod logs;

@@ -62,6 +62,14 @@ pub fn all() -> Vec<(&'static str, String)> {
             text_of(s!(super::status::StatusReport)),
         ),
         (
+            "output/diagnostics.schema.json",
+            text_of(s!(super::diagnostics::BundleList)),
+        ),
+        (
+            "output/diagnostics-bundle.schema.json",
+            text_of(s!(crate::store::diagnostics::Bundle)),
+        ),
+        (
             "output/simulate.schema.json",
             text_of(s!(super::simulate::Simulation)),
         ),

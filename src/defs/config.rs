@@ -34,6 +34,8 @@ pub struct Config {
     /// USD per million tokens, by model id, for runners that report tokens
     /// but no cost.
     pub prices: BTreeMap<String, Price>,
+    /// Diagnostics bundles.
+    pub diagnostics: DiagnosticsConfig,
     /// v0.2.0 sections, accepted so that a migrated `millrace.toml` loads;
     /// what of them has no effect here is reported by `health` (see
     /// [`Config::compat_notes`]).
@@ -45,6 +47,16 @@ pub struct Config {
     pub policies: Option<serde_json::Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub boundaries: Option<serde_json::Value>,
+}
+
+/// `[diagnostics]`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct DiagnosticsConfig {
+    /// Literal strings replaced by `<redacted>` in every file a bundle
+    /// copies (besides secret-named keys and secret environment values).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub redact: Vec<String>,
 }
 
 /// A v0.2.0 setting that loads but does not act here, and why.

@@ -632,6 +632,26 @@ impl Daemon {
 
     fn pause_for(&mut self, reason: String, fault: &EnvironmentFault) {
         tracing::warn!("{reason}; paused until `millrace resume`");
+        if reason.starts_with("net_wait_exhausted") {
+            // (A fault that needs a person got its bundle from the run.)
+            match crate::store::diagnostics::create(
+                &self.ws.agents,
+                Some(&fault.run_id),
+                &format!("{}-net-wait-exhausted", fault.node),
+                &reason,
+                &self.ws.config.hash(),
+                &crate::interp::run::redaction(&self.ws.config),
+            ) {
+                Ok(b) => self.event(
+                    EventKind::Plane(
+                        Plane::Execution,
+                        crate::store::events::PlaneEvent::DiagnosticsCreated,
+                    ),
+                    json!({"run_id": fault.run_id, "path": b.path, "reason": reason}),
+                ),
+                Err(e) => tracing::warn!("cannot write a diagnostics bundle: {e}"),
+            }
+        }
         self.control.set_paused(true);
         self.retry_at = None;
         self.last_fault = None;

@@ -320,6 +320,17 @@ impl Driver<'_> {
         if let Err(e) = self.set_status(&marker, StatusMode::Raw, &a.context) {
             return e;
         }
+        if verdict.class.needs_person() {
+            // The run pauses until a person acts: leave them the evidence.
+            self.diagnose(
+                &format!("{}-{}", a.node.node_id, verdict.class),
+                &format!(
+                    "environment fault at `{}` ({}): {message}",
+                    a.node.node_id, verdict.class
+                ),
+                false,
+            );
+        }
         self.emit(
             PlaneEvent::StageFailed,
             merged(
@@ -429,6 +440,37 @@ impl Driver<'_> {
         })?;
         crate::store::failpoint::hit("stage.finished")
             .map_err(InterpError::io("stage.finished"))?;
+        // Evidence while it is fresh: on every threshold exhaustion, and on
+        // the run's first escalation (a blocked or escalating outcome).
+        let class = a.kind.outcome_class(&verdict.outcome);
+        if decision.exhausted {
+            let counter = decision.counted.as_ref().map_or("", |c| c.0.as_str());
+            self.diagnose(
+                &format!("{node_id}-{counter}-exhausted"),
+                &format!(
+                    "threshold `{counter}` exhausted at `{node_id}` ({}): {}",
+                    verdict.outcome, decision.reason
+                ),
+                false,
+            );
+        } else if matches!(
+            class,
+            Some(OutcomeClass::Blocked | OutcomeClass::Escalation)
+        ) {
+            self.diagnose(
+                &format!("{node_id}-escalation"),
+                &format!(
+                    "`{node_id}` ended with {}{}",
+                    verdict.outcome,
+                    verdict
+                        .failure
+                        .as_ref()
+                        .map(|f| format!(": {f}"))
+                        .unwrap_or_default()
+                ),
+                true,
+            );
+        }
         tracing::debug!(
             node = %node_id,
             total_us = a.started.elapsed().as_micros() as u64,

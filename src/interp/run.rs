@@ -617,10 +617,55 @@ impl<'a> Driver<'a> {
         InterpError::Interrupted(self.dir.id.clone())
     }
 
+    /// Writes a diagnostics bundle for this run (spec §9.2) and reports it;
+    /// with `once`, only when the run has none yet. A bundle that cannot be
+    /// written is logged, never a reason to stop the run.
+    pub(super) fn diagnose(&self, label: &str, reason: &str, once: bool) -> Option<String> {
+        if once && crate::store::diagnostics::exists_for(&self.rt.agents, &self.dir.id) {
+            return None;
+        }
+        let redaction = redaction(&self.rt.config);
+        match crate::store::diagnostics::create(
+            &self.rt.agents,
+            Some(&self.dir.id),
+            label,
+            reason,
+            &self.rt.config.hash(),
+            &redaction,
+        ) {
+            Ok(b) => {
+                self.emit(
+                    PlaneEvent::DiagnosticsCreated,
+                    json!({"run_id": self.dir.id, "label": label, "reason": reason, "path": b.path, "redacted": b.redacted}),
+                );
+                Some(b.path)
+            }
+            Err(e) => {
+                tracing::warn!(run = %self.dir.id, "cannot write a diagnostics bundle: {e}");
+                None
+            }
+        }
+    }
+
     /// `p` relative to the workspace root, for records.
     pub(super) fn relative(&self, p: &Path) -> String {
         relative_to(&self.rt.root, p)
     }
+}
+
+/// What a diagnostics bundle of this config redacts: `[diagnostics]
+/// redact`, and the secret-looking environment of this process and of the
+/// runners.
+pub fn redaction(config: &crate::defs::config::Config) -> crate::store::diagnostics::Redaction {
+    crate::store::diagnostics::Redaction::from_env(
+        &config.diagnostics.redact,
+        config
+            .runners
+            .values()
+            .flat_map(|r| r.env.iter().map(|(k, v)| (k.clone(), v.clone())))
+            .collect::<Vec<_>>()
+            .into_iter(),
+    )
 }
 
 /// `p` relative to `root` (or `p` itself when outside it), for records.

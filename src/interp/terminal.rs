@@ -329,9 +329,17 @@ impl Driver<'_> {
                 "retained_backlog_cards": 0,
             }),
         );
+        let diagnostics = self.diagnose(
+            "quarantine",
+            &format!(
+                "task `{task_id}` quarantined for research: {}",
+                handoff["reason"].as_str().unwrap_or("")
+            ),
+            false,
+        );
         self.emit(
             PlaneEvent::TaskQuarantined,
-            json!({"task_id": task_id, "title": title, "diagnostics_dir": null, "handoff_id": out.handoff_id}),
+            json!({"task_id": task_id, "title": title, "diagnostics_dir": diagnostics, "handoff_id": out.handoff_id}),
         );
         self.rt.event_from(
             EventKind::Handoff(HandoffEvent::NeedsResearch),

@@ -53,6 +53,7 @@ event_group!(
         RunInterrupted => "run.interrupted", plane;
         BudgetExhausted => "budget.exhausted", plane;
         BudgetAdmission => "budget.admission", plane;
+        DiagnosticsCreated => "diagnostics.created", plane;
         TaskAdded => "task.added", Control;
         TaskPromoted => "task.promoted", plane;
         TaskArchived => "task.archived", plane;

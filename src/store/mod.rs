@@ -5,6 +5,7 @@
 
 pub mod atomic;
 pub mod cards;
+pub mod diagnostics;
 pub mod event_kind;
 pub mod events;
 pub mod failpoint;

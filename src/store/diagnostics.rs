@@ -1,0 +1,417 @@
+//! Diagnostics bundles (spec §9.2): a self-contained copy of what explains
+//! a run's trouble — the stores, the run directory, a manifest with the
+//! sha256 of every file, `failure_summary.md` and `policy_evidence.json` —
+//! with secrets redacted in every copied file. A bundle is assembled in a
+//! temporary directory and renamed into place, so a crash leaves none or a
+//! whole one.
+
+use std::collections::BTreeSet;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use crate::defs::layout::{self, Layout, TaskStore};
+
+use super::cards::slug;
+use super::runs::{RunDir, Transition};
+
+/// What to redact besides keys that name secrets.
+#[derive(Debug, Clone, Default)]
+pub struct Redaction {
+    /// Literal strings replaced wherever they appear (configured patterns,
+    /// and the values of secret-looking environment variables).
+    pub values: Vec<String>,
+}
+
+impl Redaction {
+    /// Configured literals plus the values of this process's environment
+    /// variables whose names look secret (`*KEY*`, `*TOKEN*`, `*SECRET*`,
+    /// `*PASSWORD*`) and are long enough to be one.
+    pub fn from_env(
+        configured: &[String],
+        extra_env: impl Iterator<Item = (String, String)>,
+    ) -> Redaction {
+        let secret_name = |n: &str| {
+            let n = n.to_ascii_uppercase();
+            ["KEY", "TOKEN", "SECRET", "PASSWORD", "AUTH"]
+                .iter()
+                .any(|s| n.contains(s))
+        };
+        let mut values: BTreeSet<String> = configured
+            .iter()
+            .filter(|v| !v.is_empty())
+            .cloned()
+            .collect();
+        for (k, v) in std::env::vars().chain(extra_env) {
+            if secret_name(&k) && v.len() >= 8 {
+                values.insert(v);
+            }
+        }
+        Redaction {
+            values: values.into_iter().collect(),
+        }
+    }
+
+    fn text(&self, text: &str) -> (String, bool) {
+        let mut out = text.to_string();
+        let mut hit = false;
+        for v in &self.values {
+            if out.contains(v.as_str()) {
+                out = out.replace(v.as_str(), "<redacted>");
+                hit = true;
+            }
+        }
+        (out, hit)
+    }
+}
+
+/// Whether a JSON key names a secret.
+fn secret_key(k: &str) -> bool {
+    let k = k.to_ascii_lowercase();
+    matches!(
+        k.as_str(),
+        "authorization" | "cookie" | "env" | "environment" | "headers" | "probe_command"
+    ) || ["api_key", "apikey", "password", "secret", "token"]
+        .iter()
+        .any(|s| k.contains(s))
+        && !k.ends_with("_tokens")
+        && !k.starts_with("tokens")
+        && k != "token_count"
+}
+
+/// Redacts secret keys of `v` in place; true when something was.
+fn redact_value(v: &mut Value, r: &Redaction) -> bool {
+    match v {
+        Value::Object(m) => {
+            let mut hit = false;
+            for (k, v) in m.iter_mut() {
+                if secret_key(k) && !v.is_null() && !v.is_number() {
+                    *v = Value::String("<redacted>".into());
+                    hit = true;
+                } else {
+                    hit |= redact_value(v, r);
+                }
+            }
+            hit
+        }
+        Value::Array(a) => a.iter_mut().fold(false, |h, v| redact_value(v, r) | h),
+        Value::String(s) => {
+            let (t, hit) = r.text(s);
+            if hit {
+                *s = t;
+            }
+            hit
+        }
+        _ => false,
+    }
+}
+
+/// A copied file's text with secrets redacted: JSON (and JSON lines) by
+/// key and value, anything else by value.
+fn redact_file(name: &str, text: &str, r: &Redaction) -> (String, bool) {
+    if name.ends_with(".json") {
+        if let Ok(mut v) = serde_json::from_str::<Value>(text) {
+            let hit = redact_value(&mut v, r);
+            return (
+                serde_json::to_string_pretty(&v).unwrap_or_default() + "\n",
+                hit,
+            );
+        }
+    }
+    if name.ends_with(".jsonl") {
+        let mut hit = false;
+        let lines: Vec<String> = text
+            .lines()
+            .map(|l| match serde_json::from_str::<Value>(l) {
+                Ok(mut v) => {
+                    hit |= redact_value(&mut v, r);
+                    v.to_string()
+                }
+                Err(_) => {
+                    let (t, h) = r.text(l);
+                    hit |= h;
+                    t
+                }
+            })
+            .collect();
+        return (lines.join("\n") + "\n", hit);
+    }
+    r.text(text)
+}
+
+/// One bundle, as listed.
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
+pub struct Bundle {
+    /// Directory name, `diag-<run>-<label>-<stamp>`.
+    pub id: String,
+    /// Path relative to the workspace.
+    pub path: String,
+    pub run_id: Option<String>,
+    pub label: Option<String>,
+    pub created_at: Option<String>,
+    pub reason: Option<String>,
+    pub files: usize,
+    /// Files in which something was redacted.
+    pub redacted: Vec<String>,
+}
+
+/// The largest file copied whole into a bundle; a larger one (a huge
+/// backlog) is cut to its last part, marked as such.
+const COPY_LIMIT: u64 = 16 << 20;
+
+/// Reads `path` (regular files only), keeping the last `COPY_LIMIT` bytes.
+fn read_tail(path: &Path) -> Option<String> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut f = super::safe::open_regular(path).ok()?;
+    let len = f.metadata().ok()?.len();
+    let mut buf = Vec::new();
+    if len > COPY_LIMIT {
+        f.seek(SeekFrom::Start(len - COPY_LIMIT)).ok()?;
+        buf.extend_from_slice(format!("[first {} bytes left out]\n", len - COPY_LIMIT).as_bytes());
+    }
+    f.take(COPY_LIMIT).read_to_end(&mut buf).ok()?;
+    Some(String::from_utf8_lossy(&buf).into_owned())
+}
+
+/// Creates a bundle for run `run_id` (the stores alone when `None`).
+pub fn create(
+    agents: &Path,
+    run_id: Option<&str>,
+    label: &str,
+    reason: &str,
+    config_hash: &str,
+    redaction: &Redaction,
+) -> io::Result<Bundle> {
+    let root = Layout::of(agents).rel("diagnostics");
+    let stamp = jiff::Timestamp::now()
+        .strftime("%Y%m%dT%H%M%S%6fZ")
+        .to_string();
+    let id = format!(
+        "diag-{}-{}-{stamp}",
+        slug(run_id.unwrap_or("workspace"))
+            .chars()
+            .take(60)
+            .collect::<String>(),
+        slug(label)
+    );
+    let tmp = root.join(format!(".{id}.tmp"));
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir_all(&tmp)?;
+    let mut files: Vec<(String, String)> = Vec::new();
+    let mut redacted = Vec::new();
+    type Put<'a> = (&'a mut Vec<(String, String)>, &'a mut Vec<String>);
+    let put = |rel: String, text: String, (files, redacted): Put<'_>| -> io::Result<()> {
+        let (text, hit) = redact_file(&rel, &text, redaction);
+        if hit {
+            redacted.push(rel.clone());
+        }
+        let path = tmp.join(&rel);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        std::fs::write(&path, &text)?;
+        files.push((rel, crate::defs::config::sha256_hex(text.as_bytes())));
+        Ok(())
+    };
+    for name in [
+        TaskStore::Active.file_name(),
+        TaskStore::Backlog.file_name(),
+        TaskStore::Blocker.file_name(),
+        layout::STATUS,
+        layout::RESEARCH_STATUS,
+    ] {
+        if let Some(text) = read_tail(&Layout::of(agents).rel(name)) {
+            put(name.to_string(), text, (&mut files, &mut redacted))?;
+        }
+    }
+    let mut last: Option<Transition> = None;
+    let mut stage_logs = (String::new(), String::new(), String::new());
+    if let Some(run) = run_id.and_then(|id| RunDir::open(agents, id)) {
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(&run.path)?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .collect();
+        entries.sort();
+        for p in entries {
+            let name = p
+                .file_name()
+                .map(|n| n.to_string_lossy().to_string())
+                .unwrap_or_default();
+            if let Some(text) = read_tail(&p) {
+                if name.ends_with(".stdout.log") {
+                    stage_logs.0 = format!("run/{name}");
+                }
+                if name.ends_with(".stderr.log") {
+                    stage_logs.1 = format!("run/{name}");
+                }
+                put(format!("run/{name}"), text, (&mut files, &mut redacted))?;
+            }
+        }
+        let history = run.history().unwrap_or_default();
+        last = history.iter().rev().find(|t| t.node.is_some()).cloned();
+        stage_logs.2 = run.id.clone();
+    }
+    let now = super::time::now_iso();
+    let node = last
+        .as_ref()
+        .and_then(|t| t.node.clone())
+        .unwrap_or_default();
+    let marker = last
+        .as_ref()
+        .and_then(|t| t.outcome.clone().or(t.status_after.clone()))
+        .map(|m| m.to_string())
+        .unwrap_or_default();
+    let summary = format!(
+        "# Failure summary\n\n- **Stage:** {node}\n- **Marker:** {marker}\n- **Run dir:** agents/runs/{}\n- **Stdout log:** {}\n- **Stderr log:** {}\n- **Note:** {reason}\n- **Label:** {label}\n- **Created:** {now}\n- **Active config hashes:** engine_config_sha256={config_hash}\n- **Redacted:** {}\n",
+        stage_logs.2,
+        stage_logs.0,
+        stage_logs.1,
+        if redacted.is_empty() { "nothing".to_string() } else { redacted.join(", ") }
+    );
+    put(
+        "failure_summary.md".into(),
+        summary,
+        (&mut files, &mut redacted),
+    )?;
+    let evidence = json!({
+        "schema_version": "1.0",
+        "source": "runtime_transition_history",
+        "run_id": run_id,
+        "event_id": last.as_ref().map(|t| t.event_id.clone()),
+        "event_name": last.as_ref().map(|t| crate::defs::serde_name(&t.event)),
+        "timestamp": last.as_ref().map(|t| t.timestamp.clone()),
+        "node_id": node,
+        "decision": last.as_ref().and_then(|t| t.route_reason.clone()),
+        "failure": last.as_ref().and_then(|t| t.failure.clone()),
+        "class": last.as_ref().and_then(|t| t.class),
+        "label": label,
+        "reason": reason,
+        "redaction": {"redacted": !redacted.is_empty(), "redacted_paths": redacted.clone()},
+    });
+    put(
+        "policy_evidence.json".into(),
+        serde_json::to_string_pretty(&evidence).expect("serialises") + "\n",
+        (&mut files, &mut redacted),
+    )?;
+    files.sort();
+    let manifest = json!({
+        "schema_version": "1.0",
+        "generated_at": now,
+        "bundle": format!("agents/diagnostics/{id}"),
+        "run_id": run_id,
+        "label": label,
+        "reason": reason,
+        "files": files.iter().map(|(p, h)| json!({"path": p, "sha256": h})).collect::<Vec<_>>(),
+    });
+    std::fs::write(
+        tmp.join("manifest.json"),
+        serde_json::to_string_pretty(&manifest).expect("serialises") + "\n",
+    )?;
+    super::atomic::sync_dir(&tmp)?;
+    let dest = root.join(&id);
+    std::fs::rename(&tmp, &dest)?;
+    super::atomic::sync_dir(&root)?;
+    Ok(Bundle {
+        path: format!(
+            "{}/diagnostics/{id}",
+            agents
+                .file_name()
+                .map_or("agents".into(), |n| n.to_string_lossy().to_string())
+        ),
+        id,
+        run_id: run_id.map(str::to_string),
+        label: Some(label.to_string()),
+        created_at: Some(now),
+        reason: Some(reason.to_string()),
+        files: files.len() + 1,
+        redacted,
+    })
+}
+
+/// Whether run `run_id` already has a bundle.
+pub fn exists_for(agents: &Path, run_id: &str) -> bool {
+    let prefix = format!(
+        "diag-{}-",
+        slug(run_id).chars().take(60).collect::<String>()
+    );
+    std::fs::read_dir(Layout::of(agents).rel("diagnostics"))
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .any(|e| e.file_name().to_string_lossy().starts_with(&prefix))
+        })
+        .unwrap_or(false)
+}
+
+/// Every bundle, newest first.
+pub fn list(agents: &Path) -> Vec<Bundle> {
+    let root = Layout::of(agents).rel("diagnostics");
+    let mut out: Vec<Bundle> = std::fs::read_dir(&root)
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .filter(|e| e.file_name().to_string_lossy().starts_with("diag-"))
+                .filter_map(|e| read(agents, &e.file_name().to_string_lossy()))
+                .collect()
+        })
+        .unwrap_or_default();
+    out.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
+    out
+}
+
+/// Bundle `id`, from its manifest.
+pub fn read(agents: &Path, id: &str) -> Option<Bundle> {
+    if !super::runs::run_id_is_safe(id) {
+        return None;
+    }
+    let dir = Layout::of(agents).rel("diagnostics").join(id);
+    let text =
+        super::safe::read_text(&dir.join("manifest.json"), super::safe::RECORD_LIMIT).ok()?;
+    let m: Value = serde_json::from_str(&text).ok()?;
+    let evidence: Value =
+        super::safe::read_text(&dir.join("policy_evidence.json"), super::safe::RECORD_LIMIT)
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok())
+            .unwrap_or_default();
+    let s = |v: &Value| v.as_str().map(str::to_string);
+    Some(Bundle {
+        id: id.to_string(),
+        path: s(&m["bundle"]).unwrap_or_default(),
+        run_id: s(&m["run_id"]),
+        label: s(&m["label"]),
+        created_at: s(&m["generated_at"]),
+        reason: s(&m["reason"]),
+        files: m["files"].as_array().map_or(0, |f| f.len() + 1),
+        redacted: evidence["redaction"]["redacted_paths"]
+            .as_array()
+            .map(|a| a.iter().filter_map(s).collect())
+            .unwrap_or_default(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_are_redacted_by_key_and_value() {
+        let r = Redaction {
+            values: vec!["sk-live-123456".into()],
+        };
+        let (t, hit) = redact_file(
+            "x.json",
+            r#"{"api_key": "abc", "usage": {"input_tokens": 5}, "note": "key sk-live-123456 leaked", "Authorization": "Bearer x", "env": ["A"]}"#,
+            &r,
+        );
+        assert!(hit);
+        let v: Value = serde_json::from_str(&t).unwrap();
+        assert_eq!(v["api_key"], "<redacted>");
+        assert_eq!(v["Authorization"], "<redacted>");
+        assert_eq!(v["env"], "<redacted>");
+        assert_eq!(v["usage"]["input_tokens"], 5);
+        assert_eq!(v["note"], "key <redacted> leaked");
+        let (t, hit) = redact_file("s.log", "token sk-live-123456\n", &r);
+        assert!(hit && t == "token <redacted>\n");
+        let (_, hit) = redact_file("s.log", "nothing\n", &r);
+        assert!(!hit);
+    }
+}
