@@ -46,6 +46,13 @@ pub fn once(ws: &Workspace) -> Result<StartReport> {
     );
     // One pass of each plane: research first, so that cards it makes (or
     // a batch it thaws) are run by the execution pass of the same start.
+    let notify = !ws.config.notify.command.is_empty();
+    if notify {
+        // Also starts the cursor, so that this run's events are sent.
+        if let Err(e) = crate::engine::notify::deliver(ws) {
+            tracing::warn!("cannot deliver notifications: {e}");
+        }
+    }
     let mut plan = None;
     let research = match cycle::research_one(ws, &rt, &mut plan, "engine-start") {
         // A plan that does not compile must not keep an interrupted task
@@ -62,6 +69,11 @@ pub fn once(ws: &Workspace) -> Result<StartReport> {
         EventKind::Engine(EngineEvent::Stopped),
         json!({"mode": "once", "paused": false}),
     );
+    if notify {
+        if let Err(e) = crate::engine::notify::deliver(ws) {
+            tracing::warn!("cannot deliver notifications: {e}");
+        }
+    }
     let (research, execution) = result?;
     let split = |c: Cycle| match c {
         Cycle::Idle => ("idle", None),

@@ -36,6 +36,8 @@ pub struct Config {
     pub prices: BTreeMap<String, Price>,
     /// Diagnostics bundles.
     pub diagnostics: DiagnosticsConfig,
+    /// Notifications of what needs an operator.
+    pub notify: NotifyConfig,
     /// v0.2.0 sections, accepted so that a migrated `millrace.toml` loads;
     /// what of them has no effect here is reported by `health` (see
     /// [`Config::compat_notes`]).
@@ -47,6 +49,20 @@ pub struct Config {
     pub policies: Option<serde_json::Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub boundaries: Option<serde_json::Value>,
+}
+
+/// `[notify]`: a command run once per notifiable event, with the event as
+/// JSON on stdin and `MILLRACE_NOTIFY_*` in its environment.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct NotifyConfig {
+    /// Executable and arguments; empty: no notifications.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub command: Vec<String>,
+    /// The classes notified (default: all): `needs_input`, `run_failed`,
+    /// `paused`, `audit_decision`, `run_finished`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub classes: Vec<String>,
 }
 
 /// `[diagnostics]`.

@@ -211,6 +211,11 @@ impl Daemon {
                 }
             }
             self.write_state();
+            if !self.ws.config.notify.command.is_empty() {
+                if let Err(e) = super::notify::deliver(&self.ws) {
+                    tracing::warn!("cannot deliver notifications: {e}");
+                }
+            }
             let idle_wait = if watcher.is_some() {
                 Duration::from_secs(self.ws.config.engine.poll_interval_seconds.max(1) * 5)
             } else {
@@ -269,6 +274,11 @@ impl Daemon {
             EventKind::Engine(EngineEvent::Stopped),
             json!({"mode": "daemon", "paused": self.control.is_paused(), "reason": reason}),
         );
+        if !self.ws.config.notify.command.is_empty() {
+            if let Err(e) = super::notify::deliver(&self.ws) {
+                tracing::warn!("cannot deliver notifications: {e}");
+            }
+        }
         let mut final_state = self.state();
         final_state.process_running = false;
         let _ = state::write_if_changed(&self.ws.agents, &final_state, &mut None);

@@ -6,6 +6,7 @@ pub mod commands;
 pub mod cycle;
 pub mod daemon;
 pub mod mailbox;
+pub mod notify;
 pub mod owner;
 pub mod plan;
 pub mod research;
