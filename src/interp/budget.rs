@@ -274,7 +274,7 @@ pub(super) fn admit(
         payload,
     );
     if budget.admission == Admission::Warn {
-        tracing::warn!(task = %task.id, "{why}; starting anyway ([budget] admission = \"warn\")");
+        tracing::info!(task = %task.id, "{why}; starting anyway ([budget] admission = \"warn\")");
         return Ok(());
     }
     let entry = lp.entries.get("task").cloned().unwrap_or_default();
