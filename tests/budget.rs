@@ -317,3 +317,28 @@ fn a_check_stage_routes_on_the_command_exit_code_and_hands_its_output_on() {
         .iter()
         .all(|n| n != "check"));
 }
+
+#[test]
+fn a_day_cap_counts_every_run_of_the_day() {
+    let ws = priced("0.20");
+    ws.add("First");
+    ws.add("Second");
+    ws.run(&["config", "set", "budget.day.usd", "1.0"]).code(0);
+    ws.run(&["start", "--once"]).code(0);
+    // $0.60 today; the second task's builder and qa bring it to $1.00, and
+    // update could pass the cap.
+    let r = ws.run(&["start", "--once"]).code(4);
+    assert!(
+        r.stderr.contains("budget.day.usd: spent $1.00"),
+        "{}",
+        r.stderr
+    );
+    // The day index now holds the first run; the answer is the same from it.
+    assert!(ws.path("agents/.runtime/spend_day.json").exists());
+    let r = ws.run(&["start", "--once"]).code(4);
+    assert!(
+        r.stderr.contains("budget.day.usd: spent $1.00"),
+        "{}",
+        r.stderr
+    );
+}

@@ -111,12 +111,7 @@ impl Driver<'_> {
                     .chars()
                     .take(10)
                     .collect::<String>();
-                let since = ledger::day_before(&today);
-                for e in ledger::entries(&self.rt.agents, Some(&since), &prices, |id| id != own) {
-                    if e.day == today {
-                        a.day_prior.merge(&e.spend);
-                    }
-                }
+                a.day_prior = ledger::day_spend(&self.rt.agents, &today, &own, &prices);
             }
             self.accounts = Some(a);
         }

@@ -15,7 +15,9 @@ use crate::defs::records::Usage;
 use super::runs::{self, RunDir, Transition, TransitionEvent};
 
 /// What some stage attempts spent together.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, schemars::JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
 pub struct Spend {
     /// Reported by the runner, else computed from `[prices]`; attempts with
     /// neither add nothing (see `unpriced`).
@@ -163,6 +165,67 @@ pub fn entries(
         .flat_map(|id| run_entries(agents, &id, prices))
         .filter(|e| since.is_none_or(|s| e.day.as_str() >= s))
         .collect()
+}
+
+/// `.runtime/spend_day.json`: what each finished run spent on one UTC day.
+/// Derived from the histories (a finished run's never change), so a lost or
+/// stale index only costs a recount.
+#[derive(Debug, Default, Serialize, serde::Deserialize)]
+struct DayIndex {
+    day: String,
+    runs: BTreeMap<String, Spend>,
+}
+
+/// What every run but `own` spent on `day` (`YYYY-MM-DD`): finished runs
+/// from the day index, the others (and finished ones it lacks) from their
+/// histories, which then join the index. Constant work per run already
+/// indexed, instead of a read of every history of the day.
+pub fn day_spend(agents: &Path, day: &str, own: &str, prices: &BTreeMap<String, Price>) -> Spend {
+    let path = crate::defs::layout::Layout::of(agents)
+        .runtime_dir()
+        .join("spend_day.json");
+    let mut index: DayIndex = super::safe::read_text(&path, 64 << 20)
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .filter(|i: &DayIndex| i.day == day)
+        .unwrap_or_else(|| DayIndex {
+            day: day.to_string(),
+            runs: BTreeMap::new(),
+        });
+    let since = day_before(day);
+    let mut total = Spend::default();
+    let mut changed = false;
+    for id in runs::list(agents).unwrap_or_default() {
+        if id == own || run_day(&id).is_some_and(|d| d.as_str() < since.as_str()) {
+            continue;
+        }
+        if let Some(s) = index.runs.get(&id) {
+            total.merge(s);
+            continue;
+        }
+        let mut s = Spend::default();
+        for e in run_entries(agents, &id, prices)
+            .into_iter()
+            .filter(|e| e.day == day)
+        {
+            s.merge(&e.spend);
+        }
+        total.merge(&s);
+        let finished = RunDir::open(agents, &id)
+            .and_then(|d| d.meta().ok())
+            .is_some_and(|m| m.finished_at.is_some());
+        if finished {
+            index.runs.insert(id, s);
+            changed = true;
+        }
+    }
+    if changed {
+        let text = serde_json::to_string(&index).expect("index serialises");
+        if let Err(e) = super::atomic::write_volatile(&path, text.as_bytes()) {
+            tracing::debug!("cannot write {}: {e}", path.display());
+        }
+    }
+    total
 }
 
 /// The UTC day before `day` (`YYYY-MM-DD`), for scanning runs that may
