@@ -4,9 +4,7 @@
 
 mod support;
 
-use std::process::Stdio;
-
-use support::{output_of, Ws};
+use support::Ws;
 
 /// A workspace whose stages all run the fake `claude`, at `usd` per stage.
 fn priced(usd: &str) -> Ws {
@@ -95,15 +93,7 @@ fn the_ledger_is_the_histories_so_a_kill_neither_resets_nor_double_counts() {
     let ws = priced("0.20");
     ws.add("Killed");
     // Killed right after qa's stage.finished is recorded.
-    let out = ws
-        .command(&["start", "--once"])
-        .env("MILLRACE_FAILPOINTS", "stage.finished#2=abort")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    assert!(!output_of(out).status.success());
+    assert!(ws.killed_at(&["start", "--once"], "stage.finished#2"));
     let usage = ws.run(&["usage", "--json"]).code(0).json();
     assert_eq!(usage["total"]["invocations"], 2, "{usage:#}");
     ws.run(&["config", "set", "budget.task.usd", "0.5"]).code(0);

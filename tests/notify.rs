@@ -4,9 +4,7 @@
 
 mod support;
 
-use std::process::Stdio;
-
-use support::{output_of, Ws};
+use support::Ws;
 
 /// A workspace whose notify command appends each notification to `notes.log`.
 fn notified() -> Ws {
@@ -52,15 +50,7 @@ fn each_notifiable_event_is_sent_once_most_urgent_first() {
 fn a_kill_before_the_cursor_is_saved_repeats_with_the_same_key_and_loses_nothing() {
     let ws = notified();
     ws.add("One");
-    let out = ws
-        .command(&["start", "--once"])
-        .env("MILLRACE_FAILPOINTS", "notify.cursor#2=abort")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    assert!(!output_of(out).status.success());
+    assert!(ws.killed_at(&["start", "--once"], "notify.cursor#2"));
     assert_eq!(notes(&ws).len(), 1, "delivered before the kill");
     ws.add("Two");
     ws.run(&["start", "--once"]).code(0);

@@ -204,16 +204,10 @@ fn a_kill_between_the_stage_and_its_effects_appends_the_cards_once() {
         let ws = research_ws();
         idea(&ws, "x.md", "An idea\n");
         ws.write("fake/art.task_cards", CARDS);
-        let out = ws
-            .command(&["start", "--once"])
-            .env("MILLRACE_FAILPOINTS", format!("{point}=abort"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let out = output_of(out);
-        assert!(!out.status.success(), "{point}: the process was not killed");
+        assert!(
+            ws.killed_at(&["start", "--once"], point),
+            "{point}: the process was not killed"
+        );
         let r = once(&ws);
         assert_eq!(r["research_outcome"], "resumed", "{point}: {r:#}");
         let all: Vec<String> = ids(&ws, "tasksbacklog.md")

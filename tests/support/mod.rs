@@ -301,6 +301,20 @@ impl Ws {
         cmd
     }
 
+    /// Runs `args` with failpoint `point` set to abort (as `kill -9` would
+    /// at that write); true when the process was killed there.
+    pub fn killed_at(&self, args: &[&str], point: &str) -> bool {
+        let child = self
+            .command(args)
+            .env("MILLRACE_FAILPOINTS", format!("{point}=abort"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        !output_of(child).status.success()
+    }
+
     pub fn run(&self, args: &[&str]) -> Run {
         let out = self.command(args).output_within();
         Run::new(out, args).in_workspace(&self.root)
