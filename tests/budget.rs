@@ -149,6 +149,8 @@ fn admission_refuses_a_task_whose_worst_case_exceeds_what_is_left() {
     ws.add("Big");
     ws.run(&["config", "set", "runners.claude.max_usd_per_stage", "0.25"])
         .code(0);
+    ws.run(&["config", "set", "runners.claude.max_turns", "30"])
+        .code(0);
     ws.run(&["config", "set", "budget.task.usd", "5"]).code(0);
     ws.run(&["config", "set", "budget.admission", "worst_case"])
         .code(0);
@@ -169,7 +171,11 @@ fn admission_refuses_a_task_whose_worst_case_exceeds_what_is_left() {
         .iter()
         .any(|t| t == "execution.budget.admission"));
     // Claude is told the ceiling.
-    assert!(ws.read("fake-calls.log").contains("--max-budget-usd 0.25"));
+    let calls = ws.read("fake-calls.log");
+    assert!(
+        calls.contains("--max-budget-usd 0.25 --max-turns 30"),
+        "{calls}"
+    );
 }
 
 #[test]

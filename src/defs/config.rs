@@ -442,6 +442,9 @@ pub struct RunnerConfig {
     /// `plan show` and `[budget] admission = "worst_case"` use.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_usd_per_stage: Option<f64>,
+    /// The most agent turns one stage may take (Claude `--max-turns`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_turns: Option<u32>,
 }
 
 impl RunnerConfig {

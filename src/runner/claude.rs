@@ -41,6 +41,9 @@ impl Claude {
         if let Some(usd) = req.config.max_usd_per_stage {
             a.extend(["--max-budget-usd".into(), format!("{usd}")]);
         }
+        if let Some(turns) = req.config.max_turns {
+            a.extend(["--max-turns".into(), turns.to_string()]);
+        }
         a.extend(req.config.args.iter().cloned());
         a
     }
