@@ -182,3 +182,57 @@ fn a_full_v020_config_loads_and_health_names_what_takes_no_effect() {
         ws.run(cmd).code(0);
     }
 }
+
+#[test]
+fn complexity_routing_sets_stage_efforts_by_the_cards_band_and_records_why() {
+    let ws = Ws::new();
+    ws.append_config("[policies.complexity]\nenabled = true\ndefault_band = \"involved\"\n");
+    ws.add_with_body(
+        "Hard one",
+        "Rewrite the parser.\n\n- **Complexity:** complex",
+    );
+    ws.script("qa", &["QUICKFIX_NEEDED"]);
+    let r = ws.run(&["start", "--once", "--json"]).code(0).json();
+    let run_id = r["run"]["run_id"].as_str().unwrap();
+    let history: Vec<serde_json::Value> = ws
+        .read(&format!("agents/runs/{run_id}/transition_history.jsonl"))
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(
+        history[0]["route_reason"]
+            .as_str()
+            .unwrap()
+            .contains("complexity band `complex` (the card's `Complexity:` field)"),
+        "{}",
+        history[0]
+    );
+    let effort = |node: &str| {
+        history
+            .iter()
+            .find(|t| t["event"] == "stage.started" && t["node"] == node)
+            .map(|t| t["bound"]["effort"].as_str().unwrap_or("").to_string())
+            .unwrap()
+    };
+    assert_eq!(effort("builder"), "high");
+    assert_eq!(effort("qa"), "xhigh");
+    assert_eq!(effort("hotfix"), "medium");
+    assert_eq!(effort("doublecheck"), "xhigh");
+    // The default band for a card without the field.
+    ws.add("Plain");
+    let r = ws.run(&["start", "--once", "--json"]).code(0).json();
+    let run_id = r["run"]["run_id"].as_str().unwrap();
+    let meta: serde_json::Value =
+        serde_json::from_str(&ws.read(&format!("agents/runs/{run_id}/run.json"))).unwrap();
+    assert_eq!(meta["facts"]["complexity"], "involved");
+    let health = ws.run(&["health", "--json"]).json();
+    let compat = health["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["check_id"] == "config.compat");
+    assert!(
+        compat.is_none(),
+        "complexity settings take effect: {compat:?}"
+    );
+}

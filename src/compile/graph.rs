@@ -29,11 +29,18 @@ use super::plan::{OutcomeRoute, RouteCandidate, Target, ThresholdPlan};
 use super::registry::{Item, Origin, Registry, ResolvedLoop};
 
 /// Run facts an edge condition may test, with the JSON type of their value.
-pub const FACTS: [(&str, &str, &str); 1] = [(
-    "integration",
-    "boolean",
-    "whether the integration stage runs for this task (config `execution.integration_mode` and the card's `Integration:` field)",
-)];
+pub const FACTS: [(&str, &str, &str); 2] = [
+    (
+        "integration",
+        "boolean",
+        "whether the integration stage runs for this task (config `execution.integration_mode` and the card's `Integration:` field)",
+    ),
+    (
+        "complexity",
+        "string",
+        "the task's complexity band: the card's `Complexity:` field (`moderate`, `involved`, `complex`), else `[policies.complexity] default_band`, else `moderate`",
+    ),
+];
 
 /// The routing part of a loop plan, produced when the loop passes.
 #[derive(Debug)]

@@ -560,6 +560,18 @@ impl Config {
         Ok(config)
     }
 
+    /// v0.2.0 complexity routing (`[policies.complexity] enabled = true`):
+    /// the default band for cards without a `Complexity:` field.
+    pub fn complexity_default_band(&self) -> Option<String> {
+        let c = self.policies.as_ref()?.get("complexity")?;
+        (c.get("enabled")? == &serde_json::Value::Bool(true)).then(|| {
+            c.get("default_band")
+                .and_then(|b| b.as_str())
+                .unwrap_or("moderate")
+                .to_string()
+        })
+    }
+
     /// The v0.2.0 settings of this config that take no effect, with what to
     /// use instead. Defaults and settings equal to our behaviour are not
     /// listed.
@@ -597,7 +609,8 @@ impl Config {
                 let note = match key.as_str() {
                     k if k.starts_with("policies.outage.") => "use `[outage]` (waits, backoff, probe_command)",
                     k if k.starts_with("policies.usage.") => "use `[budget]` caps (usd, tokens, invocations, wall_seconds) and `millrace usage`",
-                    k if k.starts_with("policies.complexity.") => "complexity routing is not implemented: set models per stage with `[stages.<kind>]` or a mode",
+                    "policies.complexity.enabled" | "policies.complexity.default_band" => return,
+                    k if k.starts_with("policies.complexity.") => "the complexity profiles are v0.2.0's model.complexity.<band> (efforts per stage); other profiles are not loaded",
                     k if k.starts_with("policies.search.") => "search is not enabled for any stage here",
                     k if k.starts_with("policies.network_guard.") => "use `[runners.<id>] network = false`",
                     k if k.starts_with("policies.preflight.") => "runner problems are classified per attempt; `millrace doctor` checks runners",

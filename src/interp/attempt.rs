@@ -194,7 +194,7 @@ impl Driver<'_> {
         let bound = Bound {
             runner: node.runner.clone(),
             model: node.model.clone(),
-            effort: node.effort.map(|e| e.as_str().to_string()),
+            effort: self.effort_of(&node).map(|e| e.as_str().to_string()),
             timeout_seconds: node.timeout_seconds,
             prompt: prompt_plan.source.clone(),
             prompt_sha256: prompt_plan.sha256.clone(),
@@ -265,7 +265,7 @@ impl Driver<'_> {
             attempt: a.number,
             prompt,
             model: node.model.clone(),
-            effort: node.effort,
+            effort: self.effort_of(node),
             timeout: Duration::from_secs(node.timeout_seconds),
             outcomes: a.kind.outcomes.iter().map(|o| o.marker.clone()).collect(),
             paths: a.paths.clone(),

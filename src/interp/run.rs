@@ -162,8 +162,10 @@ fn begin(
     // The start is recorded before the run is made active: a crash between
     // the two leaves the task active (or the item in its intake) and no
     // pointer, so the next start simply starts a fresh run for it.
+    let decision = run.complexity_decision();
     run.record(Transition {
         next: Some(next),
+        route_reason: decision,
         ..run.transition(TransitionEvent::RunStarted)
     })?;
     failpoint::hit("run.started").map_err(InterpError::io("run.started"))?;
@@ -308,9 +310,45 @@ fn facts(rt: &Runtime, lp: &LoopPlan, task: &Card) -> Facts {
             IntegrationMode::LargeOnly => lp.size == TaskSize::Large,
         },
     };
-    [("integration".to_string(), Value::Bool(integration))]
-        .into_iter()
-        .collect()
+    [
+        ("integration".to_string(), Value::Bool(integration)),
+        (
+            "complexity".to_string(),
+            Value::String(complexity_band(rt, task)),
+        ),
+    ]
+    .into_iter()
+    .collect()
+}
+
+/// The card's `Complexity:` band (`moderate`, `involved`, `complex`), else
+/// the configured default, else `moderate`.
+pub(super) fn complexity_band(rt: &Runtime, task: &Card) -> String {
+    let card = task
+        .field("Complexity")
+        .map(|v| v.trim().to_ascii_lowercase());
+    match card.as_deref() {
+        Some(b @ ("moderate" | "involved" | "complex")) => b.to_string(),
+        _ => rt
+            .config
+            .complexity_default_band()
+            .unwrap_or_else(|| "moderate".to_string()),
+    }
+}
+
+/// v0.2.0's `model.complexity.<band>` profiles: the effort of the stage
+/// kinds they bind, when `[policies.complexity] enabled = true`.
+pub(super) fn complexity_effort(band: &str, kind: &str) -> Option<crate::defs::stage_kind::Effort> {
+    use crate::defs::stage_kind::Effort::{High, Medium, Xhigh};
+    Some(match (kind, band) {
+        ("builder" | "large_plan" | "large_execute" | "reassess", _) => High,
+        ("refactor" | "hotfix", _) => Medium,
+        ("qa", _) => Xhigh,
+        ("doublecheck", "complex") => Xhigh,
+        ("doublecheck", "involved") => High,
+        ("doublecheck", _) => Medium,
+        _ => return None,
+    })
 }
 
 /// Where a run stands: what the history records, rebuilt on resume.
@@ -615,6 +653,36 @@ impl<'a> Driver<'a> {
             json!({"run_id": self.dir.id, "node_id": node, "task_id": self.meta.task_id}),
         );
         InterpError::Interrupted(self.dir.id.clone())
+    }
+
+    /// With complexity routing on, the band and where it came from, as the
+    /// run's start records it.
+    fn complexity_decision(&self) -> Option<String> {
+        self.rt.config.complexity_default_band()?;
+        let band = self.meta.facts.get("complexity")?.as_str()?.to_string();
+        let from = match self.task.as_ref().and_then(|t| t.field("Complexity")) {
+            Some(f) if f.trim().eq_ignore_ascii_case(&band) => "the card's `Complexity:` field",
+            _ => "[policies.complexity] default_band",
+        };
+        Some(format!(
+            "complexity band `{band}` ({from}) selects model profile model.complexity.{band}"
+        ))
+    }
+
+    /// The effort a node runs with: the complexity profile's for its stage
+    /// kind when complexity routing is on, else the plan's.
+    pub(super) fn effort_of(
+        &self,
+        node: &crate::compile::plan::NodePlan,
+    ) -> Option<crate::defs::stage_kind::Effort> {
+        if self.rt.config.complexity_default_band().is_some() && self.plane() == Plane::Execution {
+            if let Some(band) = self.meta.facts.get("complexity").and_then(|b| b.as_str()) {
+                if let Some(e) = complexity_effort(band, &node.stage_kind) {
+                    return Some(e);
+                }
+            }
+        }
+        node.effort
     }
 
     /// Writes a diagnostics bundle for this run (spec §9.2) and reports it;
