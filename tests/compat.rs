@@ -149,7 +149,11 @@ fn a_full_v020_config_loads_and_health_names_what_takes_no_effect() {
     // Named with its line, and what to use instead.
     assert!(usage.contains("millrace.toml:63:"), "{usage}");
     assert!(usage.contains("[budget]"), "{usage}");
-    assert!(details.iter().any(|d| d.contains("`sizing.mode`")));
+    // Sizing takes effect: its keys are not listed.
+    assert!(
+        !details.iter().any(|d| d.contains("`sizing.")),
+        "{details:?}"
+    );
     assert!(details
         .iter()
         .any(|d| d.contains("`boundaries.startup_only`")));
@@ -234,5 +238,43 @@ fn complexity_routing_sets_stage_efforts_by_the_cards_band_and_records_why() {
     assert!(
         compat.is_none(),
         "complexity settings take effect: {compat:?}"
+    );
+}
+
+#[test]
+fn sizing_sends_a_large_card_to_the_large_loop_and_latches() {
+    let ws = Ws::new();
+    ws.append_config(
+        "[sizing]\nmode = \"task\"\n\n[sizing.task]\nnonempty_line_count_threshold = 3\n",
+    );
+    ws.add_with_body(
+        "Big",
+        "Touch src/a.rs.\nAnd src/b.rs.\nAnd src/c.rs.\nAnd the docs.",
+    );
+    ws.add("Small");
+    let r = ws.run(&["start", "--once", "--json"]).code(0).json();
+    let run_id = r["run"]["run_id"].as_str().unwrap().to_string();
+    let meta: serde_json::Value =
+        serde_json::from_str(&ws.read(&format!("agents/runs/{run_id}/run.json"))).unwrap();
+    assert_eq!(meta["loop_id"], "large", "{meta:#}");
+    assert_eq!(ws.read("agents/size_status.md"), "### LARGE\n");
+    let first = ws.read(&format!("agents/runs/{run_id}/transition_history.jsonl"));
+    let first: serde_json::Value = serde_json::from_str(first.lines().next().unwrap()).unwrap();
+    assert!(
+        first["route_reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("size LARGE (task sizing): the card has 4 non-empty lines (threshold 3)"),
+        "{first}"
+    );
+    // Latched: the next, small card runs large too.
+    let r = ws.run(&["start", "--once", "--json"]).code(0).json();
+    let run_id = r["run"]["run_id"].as_str().unwrap();
+    let meta: serde_json::Value =
+        serde_json::from_str(&ws.read(&format!("agents/runs/{run_id}/run.json"))).unwrap();
+    assert_eq!(meta["loop_id"], "large");
+    assert_eq!(
+        meta["facts"]["size_decision"],
+        "size LARGE: latched in size_status.md"
     );
 }

@@ -212,6 +212,33 @@ fn mode_plan(
             research.insert(family, p);
         }
     }
+    // `[sizing]` may route LARGE work to the `large` mode's execution loop.
+    let small = planes
+        .get(&Plane::Execution)
+        .is_some_and(|lp| lp.size == crate::defs::loop_def::TaskSize::Small);
+    let large = match (&inputs.config.sizing, reg.mode("large")) {
+        (Some(_), Some(large_mode)) if small => large_mode
+            .def
+            .loops
+            .get(&Plane::Execution)
+            .cloned()
+            .and_then(|id| {
+                let at = large_mode.origin.child("loops").child("execution");
+                loop_plan(
+                    reg,
+                    inputs,
+                    prompts,
+                    mode,
+                    &id,
+                    Plane::Execution,
+                    &at,
+                    checked,
+                    &mut out,
+                    diags,
+                )
+            }),
+        _ => None,
+    };
     let (prompt_plans, kind_plans) = (out.prompts, out.kinds);
     if diags.error_count() > errors_before {
         return None;
@@ -226,6 +253,7 @@ fn mode_plan(
         },
         planes,
         research,
+        large,
         stage_kinds: kind_plans,
         prompts: prompt_plans,
         outage: inputs.config.outage.clone(),

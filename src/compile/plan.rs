@@ -87,6 +87,10 @@ pub struct PlanContent {
     /// The loop serving each research family.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub research: BTreeMap<ResearchFamily, LoopPlan>,
+    /// With `[sizing]`: the execution loop for LARGE work (the `large`
+    /// mode's), when the mode's own execution loop serves small work.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub large: Option<LoopPlan>,
     /// Stage kinds used by the nodes, keyed by [`NodePlan::stage_kind`].
     pub stage_kinds: BTreeMap<String, StageKindPlan>,
     /// Prompt templates used by the nodes, keyed by [`NodePlan::prompt`].
@@ -107,6 +111,7 @@ impl PlanContent {
             .get(&plane)
             .filter(|l| l.loop_id == loop_id)
             .or_else(|| self.research.values().find(|l| l.loop_id == loop_id))
+            .or_else(|| self.large.as_ref().filter(|l| l.loop_id == loop_id))
             .filter(|l| l.plane == plane)
     }
 }

@@ -598,7 +598,7 @@ impl Config {
             }
         }
         let sections: [(&str, &Option<serde_json::Value>, &str); 4] = [
-            ("sizing", &self.sizing, "size routing is not implemented: `[plan] mode` chooses the loop (use the `large` mode for large work)"),
+            ("sizing", &self.sizing, "v0.2.0 sizing thresholds other than mode, repo and task are not used"),
             ("routing", &self.routing, "stage order is the loop's graph: write an overlay loop (docs/authoring.md) instead"),
             ("policies", &self.policies, "not implemented here"),
             ("boundaries", &self.boundaries, "config changes apply at the next run boundary; the v0.2.0 boundary lists are not used"),
@@ -607,6 +607,13 @@ impl Config {
             let Some(v) = value else { continue };
             walk(name, v, &mut |key, value| {
                 let note = match key.as_str() {
+                    "sizing.mode" => return,
+                    k if k.starts_with("sizing.repo.") || k.starts_with("sizing.task.") => {
+                        if k.ends_with("file_count_threshold") || k.ends_with("nonempty_line_count_threshold") {
+                            return;
+                        }
+                        "only file_count_threshold and nonempty_line_count_threshold are used"
+                    }
                     k if k.starts_with("policies.outage.") => "use `[outage]` (waits, backoff, probe_command)",
                     k if k.starts_with("policies.usage.") => "use `[budget]` caps (usd, tokens, invocations, wall_seconds) and `millrace usage`",
                     "policies.complexity.enabled" | "policies.complexity.default_band" => return,

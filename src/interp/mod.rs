@@ -12,6 +12,7 @@ pub mod budget;
 pub mod prompt;
 pub mod route;
 pub mod run;
+pub mod sizing;
 mod terminal;
 #[cfg(test)]
 mod tests;

@@ -66,9 +66,18 @@ pub fn start(rt: &Runtime, plan: &FrozenPlan, task: Card) -> Result<RunReport> {
             plan.content.mode.id
         ))
     })?;
+    // `[sizing]`: a LARGE task runs the large loop, when the plan has one.
+    let size = super::sizing::decide(rt, &task);
+    let lp = match (&size, &plan.content.large) {
+        (Some((true, _)), Some(large)) => large,
+        _ => lp,
+    };
     super::budget::admit(rt, lp, &task)?;
     let run_id = format!("{}__{}", time::now_stamp(), slug(&task.id));
-    let facts = facts(rt, lp, &task);
+    let mut facts = facts(rt, lp, &task);
+    if let Some((_, why)) = size {
+        facts.insert("size_decision".into(), Value::String(why));
+    }
     begin(rt, plan, lp, "task", run_id, Work::Task(task), facts)
 }
 
@@ -162,7 +171,18 @@ fn begin(
     // The start is recorded before the run is made active: a crash between
     // the two leaves the task active (or the item in its intake) and no
     // pointer, so the next start simply starts a fresh run for it.
-    let decision = run.complexity_decision();
+    let decision = [
+        run.meta
+            .facts
+            .get("size_decision")
+            .and_then(|v| v.as_str())
+            .map(str::to_string),
+        run.complexity_decision(),
+    ]
+    .into_iter()
+    .flatten()
+    .collect::<Vec<_>>();
+    let decision = (!decision.is_empty()).then(|| decision.join("; "));
     run.record(Transition {
         next: Some(next),
         route_reason: decision,
