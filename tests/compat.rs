@@ -144,11 +144,20 @@ fn a_full_v020_config_loads_and_health_names_what_takes_no_effect() {
         .collect();
     let usage = details
         .iter()
-        .find(|d| d.contains("`policies.usage.enabled`"))
-        .unwrap();
+        .find(|d| d.contains("`policies.usage.provider`"))
+        .unwrap_or_else(|| panic!("{details:#?}"));
     // Named with its line, and what to use instead.
-    assert!(usage.contains("millrace.toml:63:"), "{usage}");
-    assert!(usage.contains("[budget]"), "{usage}");
+    assert!(usage.contains("millrace.toml:64:"), "{usage}");
+    assert!(usage.contains("use `env` or `command`"), "{usage}");
+    assert!(
+        !details
+            .iter()
+            .any(|d| d.contains("`policies.usage.enabled`")),
+        "it takes effect"
+    );
+    assert!(details
+        .iter()
+        .any(|d| d.contains("`boundaries.startup_only`")));
     // Sizing takes effect: its keys are not listed.
     assert!(
         !details.iter().any(|d| d.contains("`sizing.")),
@@ -276,5 +285,44 @@ fn sizing_sends_a_large_card_to_the_large_loop_and_latches() {
     assert_eq!(
         meta["facts"]["size_decision"],
         "size LARGE: latched in size_status.md"
+    );
+}
+
+#[test]
+fn the_v020_usage_threshold_pauses_like_a_budget_cap() {
+    let ws = Ws::new();
+    ws.append_config("[policies.usage]\nenabled = true\nprovider = \"env\"\n\n[policies.usage.execution]\nremaining_threshold = 10\n");
+    ws.add("Metered");
+    let r = ws
+        .command(&["start", "--once"])
+        .env("USAGE_SAMPLER_ORCH_CURRENT", "5")
+        .output()
+        .unwrap();
+    assert_eq!(
+        r.status.code(),
+        Some(4),
+        "{}",
+        String::from_utf8_lossy(&r.stderr)
+    );
+    assert!(String::from_utf8_lossy(&r.stderr)
+        .contains("policies.usage.execution.remaining_threshold: usage sample 5"));
+    assert!(ws.nodes_visited().is_empty());
+    let r = ws
+        .command(&["start", "--once"])
+        .env("USAGE_SAMPLER_ORCH_CURRENT", "50")
+        .output()
+        .unwrap();
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    assert_eq!(ws.nodes_visited(), ["builder", "qa", "update"]);
+}
+
+#[test]
+fn an_integration_gate_on_the_card_runs_integration() {
+    let ws = Ws::new();
+    ws.add_with_body("Gated", "Wire the services.\n\n- **Gates:** INTEGRATION");
+    ws.run(&["start", "--once"]).code(0);
+    assert_eq!(
+        ws.nodes_visited(),
+        ["builder", "integration", "qa", "update"]
     );
 }

@@ -615,6 +615,10 @@ impl Config {
                         "only file_count_threshold and nonempty_line_count_threshold are used"
                     }
                     k if k.starts_with("policies.outage.") => "use `[outage]` (waits, backoff, probe_command)",
+                    "policies.usage.enabled" | "policies.usage.orch_command" => return,
+                    k if k.starts_with("policies.usage.execution.") && !k.ends_with("refresh_utc") => return,
+                    "policies.usage.provider" if matches!(value.as_str(), Some("env" | "command")) => return,
+                    "policies.usage.provider" => "the `codex` usage sampler is not implemented: use `env` or `command`, or `[budget]` caps",
                     k if k.starts_with("policies.usage.") => "use `[budget]` caps (usd, tokens, invocations, wall_seconds) and `millrace usage`",
                     "policies.complexity.enabled" | "policies.complexity.default_band" => return,
                     k if k.starts_with("policies.complexity.") => "the complexity profiles are v0.2.0's model.complexity.<band> (efforts per stage); other profiles are not loaded",
@@ -623,7 +627,6 @@ impl Config {
                     k if k.starts_with("policies.preflight.") => "runner problems are classified per attempt; `millrace doctor` checks runners",
                     _ => why,
                 };
-                let _ = value;
                 leaf(key, note);
             });
         }

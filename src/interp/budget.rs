@@ -120,6 +120,9 @@ impl Driver<'_> {
 
     /// The first cap the next attempt of `node_id` could pass, if any.
     pub(super) fn budget_stop(&mut self, node_id: &str) -> Option<BudgetStop> {
+        if let Some(stop) = self.usage_policy_stop(node_id) {
+            return Some(stop);
+        }
         let budget = self.rt.config.budget.clone();
         if budget.is_empty() {
             return None;
@@ -206,6 +209,79 @@ impl Driver<'_> {
             }
         }
         None
+    }
+
+    /// v0.2.0's usage policy (`[policies.usage]`, spec §10.1) on the same
+    /// pause: with `enabled`, a sampled usage figure (provider `env`: the
+    /// first of `USAGE_SAMPLER_ORCH_CURRENT`, `ORCH_WEEKLY_USAGE_CURRENT`,
+    /// `WEEKLY_USAGE_CURRENT`; `command`: the number `orch_command` prints)
+    /// held against `execution.remaining_threshold` (pause at or below) or
+    /// `consumed_threshold` (pause at or above). No sample: continue.
+    fn usage_policy_stop(&self, node_id: &str) -> Option<BudgetStop> {
+        let usage = self.rt.config.policies.as_ref()?.get("usage")?;
+        if usage.get("enabled")? != &serde_json::Value::Bool(true)
+            || self.plane() != crate::defs::stage_kind::Plane::Execution
+        {
+            return None;
+        }
+        let t = usage.get("execution")?;
+        let num = |k: &str| {
+            t.get(k)
+                .and_then(|v| v.as_f64().or_else(|| v.as_str()?.parse().ok()))
+        };
+        let (key, limit, remaining) = match (
+            num("remaining_threshold"),
+            num("consumed_threshold"),
+            num("legacy_threshold"),
+        ) {
+            (Some(r), _, _) => ("remaining_threshold", r, true),
+            (None, Some(c), _) => ("consumed_threshold", c, false),
+            (None, None, Some(l)) => ("legacy_threshold", l, true),
+            _ => return None,
+        };
+        let sample: f64 = match usage
+            .get("provider")
+            .and_then(|p| p.as_str())
+            .unwrap_or("codex")
+        {
+            "env" => [
+                "USAGE_SAMPLER_ORCH_CURRENT",
+                "ORCH_WEEKLY_USAGE_CURRENT",
+                "WEEKLY_USAGE_CURRENT",
+            ]
+            .iter()
+            .find_map(|k| std::env::var(k).ok()?.trim().parse().ok())?,
+            "command" => {
+                let cmd = usage.get("orch_command")?.as_str()?;
+                let out = std::process::Command::new("sh")
+                    .arg("-c")
+                    .arg(cmd)
+                    .output()
+                    .ok()?;
+                String::from_utf8_lossy(&out.stdout)
+                    .split_whitespace()
+                    .find_map(|w| w.parse().ok())?
+            }
+            // The codex app-server sampler is not implemented (`health` says so).
+            _ => return None,
+        };
+        let stop = if remaining {
+            sample <= limit
+        } else {
+            sample >= limit
+        };
+        stop.then(|| BudgetStop {
+            run_id: self.dir.id.clone(),
+            node: node_id.to_string(),
+            cap: format!("policies.usage.execution.{key}"),
+            limit,
+            spent: sample,
+            next: 0.0,
+            message: format!(
+                "policies.usage.execution.{key}: usage sample {sample} is {} the threshold {limit} (usage_budget_threshold); raise the threshold or wait for the quota, then start again",
+                if remaining { "at or below" } else { "at or above" }
+            ),
+        })
     }
 
     /// Records the pause (replay ignores it: the run resumes at the node),

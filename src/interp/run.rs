@@ -321,9 +321,15 @@ enum Replayed {
 /// Routing facts, fixed for the whole run.
 fn facts(rt: &Runtime, lp: &LoopPlan, task: &Card) -> Facts {
     let card = task.field("Integration").map(|v| v.to_ascii_lowercase());
+    // v0.2.0's gate: a card whose `Gates:` names INTEGRATION runs it.
+    let gated = task.field("Gates").is_some_and(|g| {
+        g.split([',', ' '])
+            .any(|x| x.trim().eq_ignore_ascii_case("integration"))
+    });
     let integration = match card.as_deref() {
         Some("force" | "forced" | "always" | "on" | "run" | "required" | "require") => true,
         Some("skip" | "suppress" | "never" | "off" | "disable" | "disabled") => false,
+        _ if gated => true,
         _ => match rt.config.execution.integration_mode {
             IntegrationMode::Always => true,
             IntegrationMode::Never => false,

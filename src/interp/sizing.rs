@@ -105,8 +105,9 @@ fn card_size(task: &Card) -> (u64, u64) {
     (files.len() as u64, lines)
 }
 
-/// Files and non-empty lines of the repository (not `agents/`, hidden,
-/// `target` or `node_modules`), counted until both limits are reached.
+/// Files and non-empty lines of the repository (not `agents/`, hidden
+/// directories, `target`, `staging`, `node_modules`, `venv`,
+/// `__pycache__`), counted until both limits are reached.
 fn repo_size(root: &Path, agents: &Path, file_limit: u64, line_limit: u64) -> (u64, u64) {
     let (mut files, mut lines) = (0u64, 0u64);
     let walk = walkdir::WalkDir::new(root).into_iter().filter_entry(|e| {
