@@ -137,7 +137,7 @@ fn the_worst_case_is_the_proved_bound_times_the_stage_ceilings() {
     );
     let shown = ws.run(&["plan", "show"]).code(0);
     assert!(
-        shown.stdout.contains("worst case of a `standard` run: 54 stages × ≤ 600 s = 9.0 h; $13.50 (≤ $0.25 per stage)"),
+        shown.stdout.contains("worst case of a `standard` run: 54 stages × ≤ 600 s = 9.0 h; $13.50 (≤ $0.25 per stage, declared: not enforced by the runners of builder"),
         "{}",
         shown.stdout
     );

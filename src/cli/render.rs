@@ -1101,6 +1101,11 @@ pub fn worst_case_text(cases: &[crate::compile::cost::WorstCase]) -> String {
     for w in cases {
         let hours = w.wall_seconds as f64 / 3600.0;
         let usd = match w.usd {
+            Some(u) if !w.unenforced_nodes.is_empty() => format!(
+                "${u:.2} (≤ ${:.2} per stage, declared: not enforced by the runners of {})",
+                w.max_stage_usd.unwrap_or(0.0),
+                w.unenforced_nodes.join(", ")
+            ),
             Some(u) => format!(
                 "${u:.2} (≤ ${:.2} per stage)",
                 w.max_stage_usd.unwrap_or(0.0)

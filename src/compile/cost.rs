@@ -28,6 +28,10 @@ pub struct WorstCase {
     pub usd: Option<f64>,
     /// Nodes whose runner has no `max_usd_per_stage`.
     pub uncapped_nodes: Vec<String>,
+    /// Nodes whose ceiling is declared but not enforced by their runner
+    /// (only Claude stops itself at `--max-budget-usd`; checks and the demo
+    /// agent cost nothing): the USD worst case holds only if they keep it.
+    pub unenforced_nodes: Vec<String>,
 }
 
 /// The worst case of `remaining` more stage executions of loop `lp`.
@@ -39,14 +43,19 @@ pub fn worst_case(lp: &LoopPlan, config: &Config, remaining: u64) -> WorstCase {
         .max()
         .unwrap_or(0);
     let mut uncapped_nodes = Vec::new();
+    let mut unenforced_nodes = Vec::new();
     let mut max_stage_usd: Option<f64> = None;
     for n in lp.nodes.values() {
         let runner = config.runners.get(&n.runner);
+        let kind = RunnerKind::of(&n.runner, runner);
         // A check command and the demo agent cost nothing.
-        let free = matches!(
-            RunnerKind::of(&n.runner, runner),
-            RunnerKind::Command | RunnerKind::Demo
-        );
+        let free = matches!(kind, RunnerKind::Command | RunnerKind::Demo);
+        if !free
+            && kind != RunnerKind::Claude
+            && runner.is_some_and(|r| r.max_usd_per_stage.is_some())
+        {
+            unenforced_nodes.push(n.node_id.clone());
+        }
         let ceiling = if free {
             Some(0.0)
         } else {
@@ -67,5 +76,6 @@ pub fn worst_case(lp: &LoopPlan, config: &Config, remaining: u64) -> WorstCase {
             .map(|c| c * remaining as f64),
         max_stage_usd,
         uncapped_nodes,
+        unenforced_nodes,
     }
 }
