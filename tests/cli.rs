@@ -350,7 +350,7 @@ fn schema_export_writes_every_schema() {
     let outputs = std::fs::read_dir(dir.path().join("s/output"))
         .unwrap()
         .count();
-    assert_eq!(outputs, 20);
+    assert_eq!(outputs, 23);
 }
 
 #[test]

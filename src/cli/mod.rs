@@ -117,6 +117,9 @@ enum Command {
         #[arg(long)]
         since: Option<String>,
     },
+    /// Copy the manifest's paths into a staging git repo, check it, commit and push it
+    #[command(subcommand)]
+    Publish(PublishCommand),
     /// Diagnostics bundles: copies of the stores and a run, redacted
     #[command(subcommand)]
     Diagnostics(DiagnosticsCommand),
@@ -165,6 +168,38 @@ enum Command {
     /// The bundled demo agent, run by the `demo` runner
     #[command(hide = true)]
     DemoAgent,
+}
+
+#[derive(Debug, clap::Args)]
+struct PublishTarget {
+    /// The staging repository (default: <workspace>/staging)
+    #[arg(long)]
+    staging_repo_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
+struct PublishCommit {
+    #[command(flatten)]
+    target: PublishTarget,
+    /// Commit message (default: `Millrace staging sync`)
+    #[arg(long, short = 'm')]
+    message: Option<String>,
+    /// Push to origin after committing
+    #[arg(long, overrides_with = "no_push")]
+    push: bool,
+    /// Do not push (the default)
+    #[arg(long)]
+    no_push: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum PublishCommand {
+    /// Copy agents/staging_manifest.yml's paths into the staging repo
+    Sync(PublishTarget),
+    /// Whether the staging repo could be committed and pushed (read-only)
+    Preflight(PublishCommit),
+    /// `git add -A`, commit, and with --push push to origin
+    Commit(PublishCommit),
 }
 
 #[derive(Debug, Subcommand)]
@@ -397,6 +432,26 @@ fn run(cli: Cli, out: &mut Output) -> Result<ExitStatus, ControlError> {
             wait(&send),
         )?)?,
         Command::Status { detail } => out.print(&control::status::status(&open()?, detail)?)?,
+        Command::Publish(c) => {
+            let ws = open()?;
+            match c {
+                PublishCommand::Sync(t) => {
+                    out.print(&control::publish::sync(&ws, t.staging_repo_dir.as_deref())?)?
+                }
+                PublishCommand::Preflight(c) => out.print(&control::publish::preflight(
+                    &ws,
+                    c.target.staging_repo_dir.as_deref(),
+                    c.message.as_deref(),
+                    c.push && !c.no_push,
+                )?)?,
+                PublishCommand::Commit(c) => out.print(&control::publish::commit(
+                    &ws,
+                    c.target.staging_repo_dir.as_deref(),
+                    c.message.as_deref(),
+                    c.push && !c.no_push,
+                )?)?,
+            }
+        }
         Command::Diagnostics(c) => {
             let ws = open()?;
             match c {

@@ -1244,3 +1244,58 @@ impl Render for crate::control::diagnostics::BundleList {
 
     sorted_json!();
 }
+
+impl Render for crate::control::publish::SyncReport {
+    fn text(&self, out: &mut dyn Write) -> io::Result<()> {
+        let mut s = format!(
+            "staging repo {}{}\n",
+            self.selection.staging_repo_dir,
+            if self.created_staging_dir {
+                " (created)"
+            } else {
+                ""
+            }
+        );
+        for e in &self.entries {
+            let _ = writeln!(s, "  {:<16} {} ({} file(s))", e.action, e.path, e.files);
+        }
+        out.write_all(s.as_bytes())
+    }
+
+    sorted_json!();
+}
+
+impl Render for crate::control::publish::Preflight {
+    fn text(&self, out: &mut dyn Write) -> io::Result<()> {
+        let mut s = self.status.clone();
+        if let Some(r) = &self.skip_reason {
+            let _ = write!(s, " ({r})");
+        }
+        let _ = writeln!(
+            s,
+            "\nbranch {}; origin {}; {} changed path(s)",
+            self.branch.as_deref().unwrap_or("(detached or none)"),
+            if self.origin_configured {
+                "configured"
+            } else {
+                "missing"
+            },
+            self.changed_paths.len()
+        );
+        out.write_all(s.as_bytes())
+    }
+
+    sorted_json!();
+}
+
+impl Render for crate::control::publish::CommitReport {
+    fn text(&self, out: &mut dyn Write) -> io::Result<()> {
+        let mut s = format!("{}\n", self.marker);
+        if let Some(sha) = &self.commit_sha {
+            let _ = writeln!(s, "commit {sha}");
+        }
+        out.write_all(s.as_bytes())
+    }
+
+    sorted_json!();
+}

@@ -61,6 +61,9 @@ pub const OUTPUT_SCHEMAS: &[(&str, &str)] = &[
     ("resume", "output/operation.schema.json"),
     ("status", "output/status.schema.json"),
     ("usage", "output/usage.schema.json"),
+    ("publish sync", "output/publish-sync.schema.json"),
+    ("publish preflight", "output/publish-preflight.schema.json"),
+    ("publish commit", "output/publish-commit.schema.json"),
     ("diagnostics list", "output/diagnostics.schema.json"),
     ("diagnostics show", "output/diagnostics-bundle.schema.json"),
     (

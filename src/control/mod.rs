@@ -10,6 +10,7 @@ pub mod init;
 pub mod logs;
 pub mod mailbox;
 pub mod plan;
+pub mod publish;
 pub mod queue;
 pub mod research;
 pub mod runs;

@@ -70,6 +70,18 @@ pub fn all() -> Vec<(&'static str, String)> {
             text_of(s!(crate::store::diagnostics::Bundle)),
         ),
         (
+            "output/publish-sync.schema.json",
+            text_of(s!(super::publish::SyncReport)),
+        ),
+        (
+            "output/publish-preflight.schema.json",
+            text_of(s!(super::publish::Preflight)),
+        ),
+        (
+            "output/publish-commit.schema.json",
+            text_of(s!(super::publish::CommitReport)),
+        ),
+        (
             "output/simulate.schema.json",
             text_of(s!(super::simulate::Simulation)),
         ),

@@ -1,0 +1,228 @@
+//! `publish` against a scratch staging repository with a bare origin: sync
+//! (never runtime noise), every preflight state, commit, push, no changes,
+//! a missing origin and a detached HEAD, through the real `git`.
+
+mod support;
+
+use std::path::Path;
+use std::process::Command;
+
+use support::Ws;
+
+fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .env("GIT_AUTHOR_NAME", "t")
+        .env("GIT_AUTHOR_EMAIL", "t@example.com")
+        .env("GIT_COMMITTER_NAME", "t")
+        .env("GIT_COMMITTER_EMAIL", "t@example.com")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A workspace with one finished run and a staging repo (`main`) whose
+/// origin is a bare repository.
+fn setup() -> (Ws, std::path::PathBuf, std::path::PathBuf) {
+    let ws = Ws::new();
+    ws.add("Publish me");
+    ws.run(&["start", "--once"]).code(0);
+    ws.write("README.md", "# Project\n");
+    let bare = ws.dir.path().join("origin.git");
+    let staging = ws.root.join("staging");
+    std::fs::create_dir_all(&staging).unwrap();
+    git(
+        ws.dir.path(),
+        &["init", "-q", "--bare", bare.to_str().unwrap()],
+    );
+    git(&staging, &["init", "-q", "-b", "main"]);
+    git(&staging, &["config", "user.name", "t"]);
+    git(&staging, &["config", "user.email", "t@example.com"]);
+    (ws, staging, bare)
+}
+
+#[test]
+fn sync_copies_the_manifest_but_never_runtime_noise() {
+    let (ws, staging, _) = setup();
+    let r = ws.run(&["publish", "sync", "--json"]).code(0).json();
+    assert_eq!(r["selection"]["manifest_source_kind"], "packaged");
+    assert!(staging.join("agents/tasksarchive.md").exists());
+    assert!(staging.join("README.md").exists());
+    for noise in [
+        "agents/runs",
+        "agents/.runtime",
+        "agents/.locks",
+        "agents/engine_events.log",
+        "agents/historylog",
+    ] {
+        assert!(!staging.join(noise).exists(), "{noise} was published");
+    }
+    // A workspace manifest: a missing required path is an error, a
+    // missing optional one is removed from the staging repo.
+    ws.write(
+        "agents/staging_manifest.yml",
+        "version: 1\npaths:\n  - agents/tasksarchive.md\noptional_paths:\n  - README.md\n",
+    );
+    std::fs::remove_file(ws.path("README.md")).unwrap();
+    let r = ws.run(&["publish", "sync", "--json"]).code(0).json();
+    let actions: Vec<&str> = r["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, ["synced", "removed_optional"]);
+    assert!(!staging.join("README.md").exists());
+    ws.write(
+        "agents/staging_manifest.yml",
+        "version: 1\npaths:\n  - nope.md\n",
+    );
+    let r = ws.run(&["publish", "sync"]).code(1);
+    assert!(
+        r.stderr.contains("manifest source missing: nope.md"),
+        "{}",
+        r.stderr
+    );
+    ws.write(
+        "agents/staging_manifest.yml",
+        "version: 1\npaths:\n  - ../outside\n",
+    );
+    let r = ws.run(&["publish", "sync"]).code(1);
+    assert!(
+        r.stderr
+            .contains("must be relative to the workspace and stay inside it"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn preflight_commit_and_push_through_git() {
+    let (ws, staging, bare) = setup();
+    ws.run(&["publish", "sync"]).code(0);
+    // No origin yet.
+    let p = ws
+        .run(&["publish", "preflight", "--push", "--json"])
+        .code(0)
+        .json();
+    assert_eq!(
+        (p["status"].as_str(), p["skip_reason"].as_str()),
+        (Some("ready"), Some("missing_origin"))
+    );
+    assert!(p["has_changes"].as_bool().unwrap());
+    let c = ws
+        .run(&["publish", "commit", "--push", "--json"])
+        .code(0)
+        .json();
+    assert_eq!(c["status"], "committed");
+    assert!(c["marker"]
+        .as_str()
+        .unwrap()
+        .starts_with("SKIP_PUBLISH reason=missing_origin path="));
+    // Nothing new.
+    let p = ws.run(&["publish", "preflight", "--json"]).code(0).json();
+    assert_eq!(p["status"], "no_changes");
+    let c = ws.run(&["publish", "commit", "--json"]).code(0).json();
+    assert_eq!(c["marker"], "NO_CHANGES");
+    // With an origin: pushed.
+    git(
+        &staging,
+        &["remote", "add", "origin", bare.to_str().unwrap()],
+    );
+    ws.write("README.md", "# Project, changed\n");
+    ws.run(&["publish", "sync"]).code(0);
+    let p = ws
+        .run(&["publish", "preflight", "--push", "--json"])
+        .code(0)
+        .json();
+    assert_eq!(
+        (p["status"].as_str(), p["publish_allowed"].as_bool()),
+        (Some("ready"), Some(true))
+    );
+    let c = ws
+        .run(&["publish", "commit", "--push", "-m", "sync 2", "--json"])
+        .code(0)
+        .json();
+    assert_eq!(c["marker"], "PUSH_OK remote=origin branch=main");
+    let sha = c["commit_sha"].as_str().unwrap();
+    assert_eq!(git(&bare, &["rev-parse", "main"]).trim(), sha);
+    assert!(git(&bare, &["log", "-1", "--format=%s", "main"]).contains("sync 2"));
+    // Without --push: committed, not pushed.
+    ws.write("README.md", "# Project, changed again\n");
+    ws.run(&["publish", "sync"]).code(0);
+    let c = ws.run(&["publish", "commit"]).code(0);
+    assert!(
+        c.stdout.starts_with("SKIP_PUBLISH reason=push_disabled"),
+        "{}",
+        c.stdout
+    );
+    // Detached HEAD: committed, the push is skipped.
+    git(&staging, &["checkout", "-q", "--detach"]);
+    ws.write("README.md", "# Detached\n");
+    ws.run(&["publish", "sync"]).code(0);
+    let c = ws
+        .run(&["publish", "commit", "--push", "--json"])
+        .code(0)
+        .json();
+    assert!(
+        c["marker"]
+            .as_str()
+            .unwrap()
+            .starts_with("SKIP_PUBLISH reason=detached_head"),
+        "{c:#}"
+    );
+    // No repository at all: skipped, exit 0.
+    let c = ws
+        .run(&[
+            "publish",
+            "commit",
+            "--staging-repo-dir",
+            ws.dir.path().join("none").to_str().unwrap(),
+            "--json",
+        ])
+        .code(0)
+        .json();
+    assert_eq!(c["status"], "skipped");
+    assert_eq!(c["skip_reason"], "missing_git_worktree");
+    // A git failure exits 1 with git's message: a push rejected by origin.
+    git(&staging, &["checkout", "-q", "main"]);
+    let other = ws.dir.path().join("other");
+    git(
+        ws.dir.path(),
+        &[
+            "clone",
+            "-q",
+            "-b",
+            "main",
+            bare.to_str().unwrap(),
+            other.to_str().unwrap(),
+        ],
+    );
+    std::fs::write(other.join("x"), "x").unwrap();
+    git(&other, &["add", "x"]);
+    git(
+        &other,
+        &[
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@e",
+            "commit",
+            "-q",
+            "-m",
+            "other",
+        ],
+    );
+    git(&other, &["push", "-q", "origin", "HEAD:main"]);
+    ws.write("README.md", "# Diverged\n");
+    ws.run(&["publish", "sync"]).code(0);
+    let r = ws.run(&["publish", "commit", "--push"]).code(1);
+    assert!(r.stderr.contains("git push"), "{}", r.stderr);
+}
