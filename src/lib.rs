@@ -7,3 +7,4 @@ pub mod engine;
 pub mod interp;
 pub mod runner;
 pub mod store;
+pub mod tui;

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-const LAYERS: [(&str, &[&str]); 8] = [
+const LAYERS: [(&str, &[&str]); 9] = [
     ("defs", &["defs"]),
     ("compile", &["defs", "compile"]),
     ("store", &["defs", "compile", "store"]),
@@ -22,7 +22,13 @@ const LAYERS: [(&str, &[&str]); 8] = [
     (
         "cli",
         &[
-            "defs", "compile", "store", "runner", "interp", "engine", "control", "cli",
+            "defs", "compile", "store", "runner", "interp", "engine", "control", "cli", "tui",
+        ],
+    ),
+    (
+        "tui",
+        &[
+            "defs", "compile", "store", "runner", "interp", "engine", "control", "tui",
         ],
     ),
 ];

@@ -117,6 +117,8 @@ enum Command {
         #[arg(long)]
         since: Option<String>,
     },
+    /// A terminal view: overview, queue, runs, research, logs, config (keys 1-7, ? help)
+    Tui,
     /// Copy the manifest's paths into a staging git repo, check it, commit and push it
     #[command(subcommand)]
     Publish(PublishCommand),
@@ -432,6 +434,7 @@ fn run(cli: Cli, out: &mut Output) -> Result<ExitStatus, ControlError> {
             wait(&send),
         )?)?,
         Command::Status { detail } => out.print(&control::status::status(&open()?, detail)?)?,
+        Command::Tui => crate::tui::run(open()?).map_err(ControlError::Output)?,
         Command::Publish(c) => {
             let ws = open()?;
             match c {
