@@ -50,6 +50,9 @@ fn the_tui_switches_panels_and_pauses_and_resumes_a_daemon() {
         &cmd,
     ]);
     let _kill = KillOnDrop(session.clone());
+    // The startup health gate first.
+    until_shown(&session, "Enter: continue");
+    tmux(&["send-keys", "-t", &session, "Enter"]);
     until_shown(&session, "1 Overview");
     until_shown(&session, "Backlog: 2");
     tmux(&["send-keys", "-t", &session, "2"]);

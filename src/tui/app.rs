@@ -93,6 +93,8 @@ fn compact(v: &serde_json::Value) -> String {
 }
 
 pub struct App {
+    /// The startup health gate: `health`'s report until Enter (or `c`).
+    pub gate: Option<control::health::HealthReport>,
     pub panel: Panel,
     pub help: bool,
     pub quit: bool,
@@ -106,6 +108,7 @@ pub struct App {
 impl App {
     pub fn new(snapshot: Snapshot) -> App {
         App {
+            gate: None,
             panel: Panel::Overview,
             help: false,
             quit: false,
@@ -118,6 +121,14 @@ impl App {
     /// Applies a key. Lifecycle keys go through the same mailbox-or-direct
     /// path as `millrace pause` / `resume` / `stop`.
     pub fn key(&mut self, ws: &Workspace, code: KeyCode) {
+        if self.gate.is_some() {
+            match code {
+                KeyCode::Enter | KeyCode::Char('c') => self.gate = None,
+                KeyCode::Char('q') | KeyCode::Esc => self.quit = true,
+                _ => {}
+            }
+            return;
+        }
         match code {
             KeyCode::Char('q') => self.quit = true,
             KeyCode::Char('?') => self.help = !self.help,

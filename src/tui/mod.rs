@@ -43,6 +43,7 @@ fn main_loop(ws: &Workspace) -> io::Result<()> {
     let mut terminal =
         ratatui::Terminal::new(ratatui::backend::CrosstermBackend::new(io::stdout()))?;
     let mut app = app::App::new(app::Snapshot::load(ws));
+    app.gate = Some(crate::control::health::report(&ws.config_path, false));
     let mut loaded = Instant::now();
     while !app.quit {
         terminal.draw(|f| view::render(f, &app))?;

@@ -22,6 +22,9 @@ pub const KEYS: &[(&str, &str)] = &[
 ];
 
 pub fn render(f: &mut Frame, app: &App) {
+    if let Some(report) = &app.gate {
+        return gate(f, report);
+    }
     let [tabs, body, strip] = Layout::vertical([
         Constraint::Length(1),
         Constraint::Min(1),
@@ -64,6 +67,44 @@ pub fn render(f: &mut Frame, app: &App) {
     if app.help {
         help(f, body);
     }
+}
+
+/// The startup health gate: every check that did not pass, with its
+/// details (the hints), then continue or quit.
+fn gate(f: &mut Frame, report: &crate::control::health::HealthReport) {
+    let status = crate::defs::serde_name(&report.status);
+    let mut lines = vec![Line::from(Span::styled(
+        format!("Health: {status} ({} check(s))", report.checks.len()),
+        Style::default().add_modifier(Modifier::BOLD),
+    ))];
+    for c in report
+        .checks
+        .iter()
+        .filter(|c| crate::defs::serde_name(&c.status) != "pass")
+    {
+        lines.push(Line::from(format!(
+            "{} {}: {}",
+            crate::defs::serde_name(&c.status).to_uppercase(),
+            c.check_id,
+            c.message
+        )));
+        for d in c.details.iter().take(3) {
+            lines.push(Line::from(format!("    {d}")));
+        }
+    }
+    if lines.len() == 1 {
+        lines.push(Line::from("every check passed"));
+    }
+    lines.push(Line::from(""));
+    lines.push(Line::from("Enter: continue    q: quit"));
+    f.render_widget(
+        Paragraph::new(lines).wrap(Wrap { trim: false }).block(
+            Block::default()
+                .borders(Borders::ALL)
+                .title("millrace health"),
+        ),
+        f.area(),
+    );
 }
 
 fn help(f: &mut Frame, area: Rect) {
@@ -265,6 +306,23 @@ mod tests {
         crate::control::queue::add_task(&ws, "Render me", None, None, false).unwrap();
         let app = App::new(Snapshot::load(&ws));
         (dir, app)
+    }
+
+    #[test]
+    fn the_health_gate_shows_what_failed_and_waits() {
+        let (dir, mut app) = app();
+        app.gate = Some(crate::control::health::report(
+            &dir.path().join("w/millrace.toml"),
+            false,
+        ));
+        let gate = screen(&app);
+        assert!(gate.contains("Health:"), "{gate}");
+        assert!(gate.contains("Enter: continue"), "{gate}");
+        // The fake-free test machine has no codex: the gate names it.
+        assert!(
+            gate.contains("execution.runners") || gate.contains("every check passed"),
+            "{gate}"
+        );
     }
 
     #[test]
