@@ -783,15 +783,17 @@ impl commands::Lifecycle for Daemon {
         if !self.control.is_paused() {
             return Applied::no("engine already running");
         }
-        self.control.set_paused(false);
-        self.pause_reason = None;
-        self.net_waits = 0;
-        self.not_before = None;
-        self.last_fault = None;
+        // Recorded before the held run is let go, so that the log never
+        // shows its next stage starting ahead of the resume.
         self.event(
             EventKind::Engine(EngineEvent::Resumed),
             json!({"command_id": self.command_id}),
         );
+        self.pause_reason = None;
+        self.net_waits = 0;
+        self.not_before = None;
+        self.last_fault = None;
+        self.control.set_paused(false);
         Applied::yes("engine resumed", json!({}))
     }
 
