@@ -226,3 +226,40 @@ fn preflight_commit_and_push_through_git() {
     let r = ws.run(&["publish", "commit", "--push"]).code(1);
     assert!(r.stderr.contains("git push"), "{}", r.stderr);
 }
+
+/// The TUI's Publish panel drives the same control calls: preflight on
+/// opening, sync / commit / push each behind a `y` confirmation.
+#[test]
+fn the_tui_publish_panel_syncs_commits_and_pushes_after_confirmation() {
+    use millrace::tui::app::{App, Overlay, Snapshot};
+    use ratatui::crossterm::event::{KeyCode, KeyEvent};
+    let (ws, staging, bare) = setup();
+    git(
+        &staging,
+        &["remote", "add", "origin", bare.to_str().unwrap()],
+    );
+    let open = millrace::control::Workspace::open(&ws.config()).unwrap();
+    let mut app = App::new(Snapshot::load(&open));
+    let press = |app: &mut App, c: char| app.key(&open, KeyEvent::from(KeyCode::Char(c)));
+    press(&mut app, '7');
+    let status = |app: &App| match &app.snapshot.preflight {
+        Some(Ok(p)) => p.status.clone(),
+        other => panic!("no preflight: {}", other.is_some()),
+    };
+    assert_eq!(status(&app), "no_changes", "an empty staging repo");
+    press(&mut app, 'S');
+    assert!(matches!(app.overlay, Overlay::Confirm(_)));
+    press(&mut app, 'y');
+    assert!(staging.join("agents/tasksarchive.md").exists());
+    assert_eq!(status(&app), "ready", "the panel reloads after the sync");
+    // A commit declined with `n` commits nothing.
+    press(&mut app, 'C');
+    press(&mut app, 'n');
+    assert_eq!(git(&staging, &["rev-list", "--all", "--count"]).trim(), "0");
+    press(&mut app, 'P');
+    press(&mut app, 'y');
+    let said = &app.notices.back().unwrap().1;
+    assert!(said.contains("PUSH_OK"), "{said}");
+    assert_eq!(git(&bare, &["log", "--oneline", "main"]).lines().count(), 1);
+    assert_eq!(status(&app), "no_changes");
+}

@@ -1,6 +1,8 @@
-//! `millrace tui` end to end under tmux: panels switch on keys, help opens,
-//! a live daemon is paused and resumed from the TUI, and `q` quits with the
-//! terminal restored. Skipped (and says so) where tmux is not installed.
+//! `millrace tui`: every panel rendered at 80×24 from a real workspace
+//! (insta snapshots, with times and ids masked), and the binary end to end
+//! under tmux: every panel, adding a task, the expanded stream, the
+//! palette, help, pausing and resuming a live daemon, quitting. The tmux
+//! test is skipped (and says so) where tmux is not installed.
 
 mod support;
 
@@ -57,8 +59,41 @@ fn the_tui_switches_panels_and_pauses_and_resumes_a_daemon() {
     until_shown(&session, "Backlog: 2");
     tmux(&["send-keys", "-t", &session, "2"]);
     until_shown(&session, "Queued for the view");
+    // Add a task through the form: it lands in the backlog store.
+    tmux(&["send-keys", "-t", &session, "a"]);
+    until_shown(&session, "New task title");
+    tmux(&["send-keys", "-t", &session, "-l", "Added from the TUI"]);
+    tmux(&["send-keys", "-t", &session, "Enter"]);
+    until_shown(&session, "Added from the TUI");
+    assert!(
+        ws.backlog_titles()
+            .iter()
+            .any(|t| t == "Added from the TUI"),
+        "{:?}",
+        ws.backlog_titles()
+    );
+    tmux(&["send-keys", "-t", &session, "3"]);
+    until_shown(&session, "Runs —");
+    tmux(&["send-keys", "-t", &session, "4"]);
+    until_shown(&session, "Mode: auto");
+    tmux(&["send-keys", "-t", &session, "5"]);
+    until_shown(&session, "task added: Added from the TUI");
+    tmux(&["send-keys", "-t", &session, "6"]);
+    until_shown(&session, "config hash");
+    tmux(&["send-keys", "-t", &session, "7"]);
+    until_shown(&session, "Status: skip_publish");
+    // The expanded stream, the palette and help open and close.
+    tmux(&["send-keys", "-t", &session, "e"]);
+    until_shown(&session, "Events — operator, following");
+    tmux(&["send-keys", "-t", &session, "Escape"]);
+    tmux(&["send-keys", "-t", &session, ":"]);
+    until_shown(&session, "Command palette");
+    tmux(&["send-keys", "-t", &session, "-l", "show over"]);
+    until_shown(&session, "show Overview");
+    tmux(&["send-keys", "-t", &session, "Enter"]);
+    until_shown(&session, "Daemon: not running");
     tmux(&["send-keys", "-t", &session, "?"]);
-    until_shown(&session, "close help");
+    until_shown(&session, "command palette");
     tmux(&["send-keys", "-t", &session, "Escape"]);
     // A live daemon, paused and resumed from the TUI through its mailbox.
     ws.write("fake/builder", "WAITGO\n");
@@ -77,12 +112,14 @@ fn the_tui_switches_panels_and_pauses_and_resumes_a_daemon() {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
+    until_shown(&session, "Daemon: running");
+    until_shown(&session, "Stage: `builder` attempt 1");
     tmux(&["send-keys", "-t", &session, "p"]);
     until_shown(&session, "engine paused");
-    tmux(&["send-keys", "-t", &session, "1"]);
-    until_shown(&session, "paused");
+    until_shown(&session, "Daemon: paused");
     tmux(&["send-keys", "-t", &session, "u"]);
     until_shown(&session, "engine resumed");
+    until_shown(&session, "Daemon: running");
     tmux(&["send-keys", "-t", &session, "q"]);
     let deadline = Instant::now() + Duration::from_secs(10);
     while tmux(&["has-session", "-t", &session]).is_empty()
@@ -110,5 +147,131 @@ impl Drop for KillOnDrop {
         let _ = Command::new("tmux")
             .args(["kill-session", "-t", &self.0])
             .output();
+    }
+}
+
+/// Renders `app` on an 80×24 test terminal, as text.
+fn screen(app: &millrace::tui::app::App) -> String {
+    use ratatui::backend::TestBackend;
+    let mut t = ratatui::Terminal::new(TestBackend::new(80, 24)).unwrap();
+    t.draw(|f| millrace::tui::view::render(f, app)).unwrap();
+    let buf = t.backend().buffer().clone();
+    let mut s = String::new();
+    for y in 0..buf.area.height {
+        for x in 0..buf.area.width {
+            s.push_str(buf[(x, y)].symbol());
+        }
+        s.push('\n');
+    }
+    s
+}
+
+#[test]
+fn every_panel_renders_at_80x24_from_a_real_workspace() {
+    use millrace::tui::app::{App, Overlay, Panel, Snapshot};
+    let ws = Ws::with_init(&["--demo"]);
+    ws.run(&["start", "--once"]).code(0);
+    ws.add("Queued for the view");
+    let open = millrace::control::Workspace::open(&ws.config()).unwrap();
+    let mut app = App::new(Snapshot::load(&open));
+    // A fixed clock: elapsed times are measured from here.
+    app.now = "2030-01-01T00:00:00Z".parse().unwrap();
+    let mut settings = insta::Settings::clone_current();
+    // Times, run ids, hashes, durations and the temp dir differ per run;
+    // their widths do not, so the layout does not move.
+    settings.add_filter(r"\d{8}T\d+Z__\d{4}-\d\d-\d\d", "[RUN]");
+    settings.add_filter(r"\d{4}-\d\d-\d\dT[\d:.]+Z", "[TIME]");
+    settings.add_filter(r"\b\d\d:\d\d:\d\d\b", "[HMS]");
+    settings.add_filter(r"\b\d\d-\d\d \d\d:\d\d\b", "[MM-DD HH:MM]");
+    settings.add_filter(r"\b[0-9a-f]{12,64}\b", "[HASH]");
+    settings.add_filter(r"\b20\d\d-\d\d-\d\d__", "[DATE]__");
+    settings.add_filter(r"\d+\.\ds\b", "[DUR]");
+    settings.add_filter(r"/[^ │]*/\.tmp[^ │/]*", "[TMP]");
+    settings.add_filter(r"(\d+h)?\d+m\d\ds|\b\d+s\b", "[AGO]");
+    let _guard = settings.bind_to_scope();
+    for (n, panel) in Panel::ALL.into_iter().enumerate() {
+        app.panel = panel;
+        if panel == Panel::Publish {
+            app.snapshot.load_preflight(&open);
+        }
+        let text = screen(&app);
+        assert!(
+            text.contains(&format!("{} {}", n + 1, panel.title())),
+            "{text}"
+        );
+        insta::assert_snapshot!(format!("tui_panel_{}", panel.title().to_lowercase()), text);
+    }
+    // The run-detail view of the run `start --once` made.
+    app.panel = Panel::Runs;
+    let run_id = app.snapshot.runs[0].run_id.clone();
+    app.snapshot.load_detail(&open, &run_id);
+    app.overlay = Overlay::RunDetail { run_id, scroll: 0 };
+    let detail = screen(&app);
+    assert!(detail.contains("plan "), "{detail}");
+    assert!(detail.contains("verified"), "{detail}");
+    insta::assert_snapshot!("tui_run_detail", detail);
+    app.overlay = Overlay::Stream;
+    let stream = screen(&app);
+    assert!(
+        stream.contains("task done and archived") || stream.contains("done and archived"),
+        "{stream}"
+    );
+    insta::assert_snapshot!("tui_stream_operator", stream);
+}
+
+/// SIGTERM ends the TUI with the terminal restored: it leaves the
+/// alternate screen and exits 0 (the pane is kept to look at).
+#[test]
+fn sigterm_restores_the_terminal() {
+    if Command::new("tmux").arg("-V").output().is_err() {
+        eprintln!("tmux is not installed: the TUI signal test is skipped");
+        return;
+    }
+    let ws = Ws::with_init(&["--demo"]);
+    let session = format!("millrace-tui-term-{}", std::process::id());
+    let bin = env!("CARGO_BIN_EXE_millrace");
+    let cmd = format!("exec {bin} --config {} tui", ws.config().display());
+    tmux(&[
+        "new-session",
+        "-d",
+        "-s",
+        &session,
+        "-x",
+        "80",
+        "-y",
+        "24",
+        "sh",
+    ]);
+    let _kill = KillOnDrop(session.clone());
+    tmux(&["set-option", "-t", &session, "remain-on-exit", "on"]);
+    tmux(&["respawn-pane", "-k", "-t", &session, &cmd]);
+    until_shown(&session, "Enter: continue");
+    tmux(&["send-keys", "-t", &session, "Enter"]);
+    until_shown(&session, "1 Overview");
+    let alt = tmux(&["display", "-p", "-t", &session, "#{alternate_on}"]);
+    assert_eq!(alt.trim(), "1", "the TUI draws on the alternate screen");
+    let pid = tmux(&["display", "-p", "-t", &session, "#{pane_pid}"]);
+    Command::new("kill")
+        .args(["-TERM", pid.trim()])
+        .status()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let dead = tmux(&[
+            "display",
+            "-p",
+            "-t",
+            &session,
+            "#{pane_dead} #{pane_dead_status} #{alternate_on}",
+        ]);
+        if dead.starts_with('1') {
+            assert_eq!(dead.trim(), "1 0 0", "dead, status, alternate screen");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the TUI did not end on SIGTERM: {dead}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
     }
 }

@@ -53,8 +53,14 @@ pub fn add_task(
 }
 
 pub fn view(ws: &Workspace, with_backlog: bool) -> Result<QueueView> {
+    view_head(ws, if with_backlog { usize::MAX } else { 0 })
+}
+
+/// The queue, listing the first `limit` backlog cards (a view that shows
+/// a window need not hold 100k cards).
+pub fn view_head(ws: &Workspace, limit: usize) -> Result<QueueView> {
     let queue = Queue::new(&ws.agents);
-    let mut view = queue.view(with_backlog)?;
+    let mut view = queue.view_head(limit)?;
     view.frozen_batches = queue.frozen_batches()?;
     Ok(view)
 }
@@ -77,7 +83,15 @@ pub fn add_idea(ws: &Workspace, file: &std::path::Path, wait: bool) -> Result<Op
         .and_then(|n| n.to_str())
         .unwrap_or("idea.md")
         .to_string();
-    let command = Command::AddIdea { name, text };
+    add_idea_text(ws, &name, &text, wait)
+}
+
+/// Sends an idea's text under file name `name` (the TUI's form).
+pub fn add_idea_text(ws: &Workspace, name: &str, text: &str, wait: bool) -> Result<Operation> {
+    let command = Command::AddIdea {
+        name: name.to_string(),
+        text: text.to_string(),
+    };
     command.validate().map_err(ControlError::Usage)?;
     mailbox::dispatch(ws, command, wait)
 }

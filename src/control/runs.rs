@@ -161,3 +161,67 @@ fn diff_values(path: &str, a: &Value, b: &Value, out: &mut Vec<Change>) {
         _ => {}
     }
 }
+
+/// One run as a list shows it: what it ran, how it ended, what it spent.
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
+pub struct RunSummary {
+    pub run_id: String,
+    pub plane: crate::defs::stage_kind::Plane,
+    pub loop_id: String,
+    pub task_id: Option<String>,
+    pub task_title: Option<String>,
+    /// `running`, or the terminal state the run ended in.
+    pub state: String,
+    pub terminal_class: Option<String>,
+    pub started_at: String,
+    pub finished_at: Option<String>,
+    /// Wall time from start to finish; none while running.
+    pub duration_seconds: Option<f64>,
+    pub spend: crate::store::ledger::Spend,
+}
+
+impl RunSummary {
+    pub fn finished(&self) -> bool {
+        self.finished_at.is_some()
+    }
+}
+
+fn seconds_between(a: &str, b: &str) -> Option<f64> {
+    let (a, b) = (
+        a.parse::<jiff::Timestamp>().ok()?,
+        b.parse::<jiff::Timestamp>().ok()?,
+    );
+    Some(b.duration_since(a).as_secs_f64())
+}
+
+/// Run `run_id` summarised; none when it has no readable `run.json`.
+pub fn summary(ws: &Workspace, run_id: &str) -> Option<RunSummary> {
+    let meta = RunDir::open(&ws.agents, run_id)?.meta().ok()?;
+    let mut spend = crate::store::ledger::Spend::default();
+    for e in crate::store::ledger::run_entries(&ws.agents, run_id, &ws.config.prices) {
+        spend.merge(&e.spend);
+    }
+    Some(RunSummary {
+        duration_seconds: meta
+            .finished_at
+            .as_deref()
+            .and_then(|f| seconds_between(&meta.started_at, f)),
+        run_id: meta.run_id,
+        plane: meta.plane,
+        loop_id: meta.loop_id,
+        task_id: meta.task_id,
+        task_title: meta.task_title,
+        state: meta.state,
+        terminal_class: meta.terminal_class,
+        started_at: meta.started_at,
+        finished_at: meta.finished_at,
+        spend,
+    })
+}
+
+/// The ids of the newest `limit` runs, newest first.
+pub fn recent_ids(ws: &Workspace, limit: usize) -> Vec<String> {
+    let mut ids = crate::store::runs::list(&ws.agents).unwrap_or_default();
+    ids.truncate(limit);
+    ids
+}

@@ -75,6 +75,9 @@ pub struct StatusReport {
     /// What the active execution run can still spend at most: its loop's
     /// proved bound less the stages it ran, times the stage ceilings.
     pub remaining_worst_case: Option<crate::compile::cost::WorstCase>,
+    /// The stage the active execution run is in (or last started), with its
+    /// attempt and when the run and the stage started.
+    pub active_stage: Option<ActiveStage>,
     pub last_run: Option<RunMeta>,
     pub config_path: String,
     pub workspace_root: String,
@@ -83,6 +86,20 @@ pub struct StatusReport {
     /// With `--detail` only.
     pub active_task: Option<TaskView>,
     pub next_task: Option<TaskView>,
+}
+
+/// Where the active run is: its current stage attempt.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct ActiveStage {
+    pub run_id: String,
+    pub run_started_at: String,
+    pub node: Option<String>,
+    pub stage_kind: Option<String>,
+    pub attempt: Option<u32>,
+    /// When the current attempt started; none between stages.
+    pub stage_started_at: Option<String>,
+    /// Stage attempts the run finished so far.
+    pub stages_finished: u64,
 }
 
 #[derive(Debug, Serialize, schemars::JsonSchema)]
@@ -207,22 +224,43 @@ pub fn status(ws: &Workspace, detail: bool) -> Result<StatusReport> {
     };
     let active_run = runs::active(&ws.agents).ok().flatten();
     let waiting = active_run.as_ref().and_then(|a| waiting(ws, &a.run_id));
-    let remaining_worst_case = active_run.as_ref().and_then(|a| {
+    // One read of the active run's history answers both where it is and
+    // what it can still spend.
+    let progress = active_run.as_ref().and_then(|a| {
         let dir = RunDir::open(&ws.agents, &a.run_id)?;
         let (plan, meta) = (dir.plan().ok()?, dir.meta().ok()?);
         let lp = plan.content.loop_plan(meta.plane, &meta.loop_id)?;
-        let ran = dir
-            .history()
-            .ok()?
+        let history = dir.history().ok()?;
+        let ran = history
             .iter()
             .filter(|t| t.event == TransitionEvent::StageFinished)
             .count() as u64;
-        Some(crate::compile::cost::worst_case(
-            lp,
-            &ws.config,
-            lp.max_stage_runs.saturating_sub(ran),
-        ))
+        let current = history.iter().rev().find(|t| {
+            matches!(
+                t.event,
+                TransitionEvent::StageStarted
+                    | TransitionEvent::StageFinished
+                    | TransitionEvent::StageFaulted
+            )
+        });
+        let in_stage = current.filter(|t| t.event == TransitionEvent::StageStarted);
+        let stage = ActiveStage {
+            run_id: a.run_id.clone(),
+            run_started_at: meta.started_at.clone(),
+            node: current.and_then(|t| t.node.clone()),
+            stage_kind: current.and_then(|t| t.stage_kind.clone()),
+            attempt: current.and_then(|t| t.attempt),
+            stage_started_at: in_stage.map(|t| t.timestamp.clone()),
+            stages_finished: ran,
+        };
+        let worst =
+            crate::compile::cost::worst_case(lp, &ws.config, lp.max_stage_runs.saturating_sub(ran));
+        Some((stage, worst))
     });
+    let (active_stage, remaining_worst_case) = match progress {
+        Some((s, w)) => (Some(s), Some(w)),
+        None => (None, None),
+    };
     let budget_pause = active_run
         .iter()
         .chain(
@@ -237,6 +275,7 @@ pub fn status(ws: &Workspace, detail: bool) -> Result<StatusReport> {
         waiting,
         budget_pause,
         remaining_worst_case,
+        active_stage,
         daemon,
         runtime: Runtime {
             process_running,

@@ -315,10 +315,16 @@ impl Queue {
     /// (`with_backlog` keeps every card's view; without, only the ids are
     /// kept, for the duplicate check).
     pub fn view(&self, with_backlog: bool) -> Result<QueueView> {
+        self.view_head(if with_backlog { usize::MAX } else { 0 })
+    }
+
+    /// Like [`Queue::view`], listing only the first `limit` backlog cards
+    /// (the depth, the next card and the lint still cover all of them).
+    pub fn view_head(&self, limit: usize) -> Result<QueueView> {
         let _settled = self.settled()?;
         let active = self.read_active()?.1.map(|c| c.view());
-        let mut warnings = self.walk(ACTIVE, false)?.warnings;
-        let walked = self.walk(BACKLOG, with_backlog)?;
+        let mut warnings = self.walk(ACTIVE, 0)?.warnings;
+        let walked = self.walk(BACKLOG, limit)?;
         warnings.extend(walked.warnings);
         Ok(QueueView {
             active_task: active,
@@ -331,11 +337,11 @@ impl Queue {
     }
 
     /// Every card of store `name` in one pass: their number, the first
-    /// card's view, every view when `keep_views`, and the store's lint
+    /// card's view, the views of the first `keep`, and the store's lint
     /// (headings without a title, then ids used twice), each line prefixed
     /// with the store's name. The duplicate check borrows the ids it keeps
     /// (no id is copied into a set).
-    fn walk(&self, name: &str, keep_views: bool) -> Result<Walked> {
+    fn walk(&self, name: &str, keep: usize) -> Result<Walked> {
         use super::stream::Item;
         let path = Layout::of(&self.agents).rel(name);
         let io = |source| QueueError::Io {
@@ -356,7 +362,7 @@ impl Queue {
                         first = Some(view.clone());
                     }
                     offsets.push(at);
-                    if keep_views {
+                    if views.len() < keep {
                         views.push(view);
                     } else {
                         ids.push(view.task_id);
@@ -367,11 +373,11 @@ impl Queue {
         })
         .map_err(io)?;
         let duplicates: Vec<(usize, usize)> = {
-            let all: Box<dyn Iterator<Item = &str>> = if keep_views {
-                Box::new(views.iter().map(|v| v.task_id.as_str()))
-            } else {
-                Box::new(ids.iter().map(String::as_str))
-            };
+            // The kept views come first, then the ids of the rest.
+            let all = views
+                .iter()
+                .map(|v| v.task_id.as_str())
+                .chain(ids.iter().map(String::as_str));
             // A fast hasher: ids come from the workspace's own files and a
             // 100k-card lint hashes 100k of them.
             let mut seen: foldhash::HashMap<&str, usize> = Default::default();
@@ -385,12 +391,9 @@ impl Queue {
                 })
                 .collect()
         };
-        let id_of = |i: usize| {
-            if keep_views {
-                views[i].task_id.as_str()
-            } else {
-                ids[i].as_str()
-            }
+        let id_of = |i: usize| match views.get(i) {
+            Some(v) => v.task_id.as_str(),
+            None => ids[i - views.len()].as_str(),
         };
         let mut places = untitled.clone();
         places.extend(

@@ -1,10 +1,17 @@
-//! The TUI's state and its update: what is shown (a [`Snapshot`] read
-//! through `control`), which panel, and what keys do.
+//! The TUI's state and its update: which panel and overlay is up, what is
+//! selected, and what keys and palette actions do. Reads come from a
+//! [`Snapshot`]; every change goes through `control` (the same
+//! mailbox-or-direct commands as the CLI), never to a store directly.
 
-use ratatui::crossterm::event::KeyCode;
+use std::collections::VecDeque;
+use std::sync::mpsc::Sender;
+
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 use crate::control::{self, Workspace};
 use crate::engine::commands::Command;
+
+pub use super::snapshot::Snapshot;
 
 /// The panels, on keys 1–7.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,53 +49,156 @@ impl Panel {
     }
 }
 
-/// What the panels show, read through `control` (errors kept as text).
-pub struct Snapshot {
-    pub status: Result<control::status::StatusReport, String>,
-    pub queue: Result<crate::store::queue::QueueView, String>,
-    pub research: Result<control::research::ResearchReport, String>,
-    pub runs: Vec<String>,
-    pub events: Vec<String>,
-    pub config: String,
+/// What the operator can ask for: from a key or from the palette.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    Show(Panel),
+    StartOnce,
+    StartDaemon,
+    Pause,
+    Resume,
+    Stop,
+    AddTask,
+    AddIdea,
+    Thaw,
+    Stream,
+    ToggleDebug,
+    PublishPreflight,
+    PublishSync,
+    PublishCommit,
+    PublishPush,
+    Refresh,
+    Help,
+    Quit,
 }
 
-impl Snapshot {
-    pub fn load(ws: &Workspace) -> Snapshot {
-        let text = |e: control::ControlError| e.to_string();
-        let mut events = Vec::new();
-        if let Ok(tail) = control::logs::tail(ws, 200) {
-            let _ = tail.each(|e| {
-                events.push(format!(
-                    "{} {} {}",
-                    e.timestamp.get(11..19).unwrap_or(""),
-                    e.kind,
-                    compact(&e.payload)
-                ));
-                Ok(())
-            });
+impl Action {
+    /// Everything the palette offers, in its order.
+    pub fn palette() -> Vec<Action> {
+        let mut all = vec![
+            Action::StartOnce,
+            Action::StartDaemon,
+            Action::Pause,
+            Action::Resume,
+            Action::Stop,
+        ];
+        all.extend(Panel::ALL.map(Action::Show));
+        all.extend([
+            Action::AddTask,
+            Action::AddIdea,
+            Action::Thaw,
+            Action::Stream,
+            Action::ToggleDebug,
+            Action::PublishPreflight,
+            Action::PublishSync,
+            Action::PublishCommit,
+            Action::PublishPush,
+            Action::Refresh,
+            Action::Help,
+            Action::Quit,
+        ]);
+        all
+    }
+
+    pub fn label(&self) -> String {
+        match self {
+            Action::Show(p) => format!("show {}", p.title()),
+            Action::StartOnce => "start once (one research and one execution pass)".into(),
+            Action::StartDaemon => "start daemon (in the background)".into(),
+            Action::Pause => "pause the daemon".into(),
+            Action::Resume => "resume the daemon".into(),
+            Action::Stop => "stop the daemon".into(),
+            Action::AddTask => "add a task".into(),
+            Action::AddIdea => "add an idea".into(),
+            Action::Thaw => "thaw the frozen batch".into(),
+            Action::Stream => "expanded event stream".into(),
+            Action::ToggleDebug => "toggle operator/debug mode".into(),
+            Action::PublishPreflight => "publish preflight".into(),
+            Action::PublishSync => "publish sync".into(),
+            Action::PublishCommit => "publish commit (no push)".into(),
+            Action::PublishPush => "publish commit and push".into(),
+            Action::Refresh => "refresh now".into(),
+            Action::Help => "keys".into(),
+            Action::Quit => "quit".into(),
         }
-        Snapshot {
-            status: control::status::status(ws, true).map_err(text),
-            queue: control::queue::view(ws, true).map_err(text),
-            research: control::research::report(ws).map_err(text),
-            runs: crate::store::runs::list(&ws.agents)
-                .unwrap_or_default()
-                .into_iter()
-                .take(50)
-                .collect(),
-            events,
-            config: serde_json::to_string_pretty(&control::config::show(ws)).unwrap_or_default(),
+    }
+
+    /// Actions that change something outside the TUI the operator might
+    /// not undo: asked for with `y` first.
+    fn confirm(&self) -> Option<&'static str> {
+        match self {
+            Action::Stop => Some("Stop the daemon?"),
+            Action::PublishSync => Some("Copy the manifest paths into the staging repo?"),
+            Action::PublishCommit => Some("Commit the staging repo (no push)?"),
+            Action::PublishPush => Some("Commit the staging repo and push to origin?"),
+            _ => None,
         }
     }
 }
 
-/// A payload on one line, shortened.
-fn compact(v: &serde_json::Value) -> String {
-    let s = v.to_string();
-    if s.len() > 120 {
-        format!("{}…", s.chars().take(119).collect::<String>())
-    } else {
-        s
+/// A one-line input.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Form {
+    AddTask,
+    AddIdea,
+    ConfigValue(String),
+    LogFilter,
+}
+
+impl Form {
+    pub fn prompt(&self) -> String {
+        match self {
+            Form::AddTask => "New task title".into(),
+            Form::AddIdea => "New idea (one line; it becomes the idea file)".into(),
+            Form::ConfigValue(k) => format!("Set {k} (validated like `config set`)"),
+            Form::LogFilter => "Show only events containing".into(),
+        }
+    }
+}
+
+/// What is drawn over (or instead of) the panel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Overlay {
+    None,
+    Help,
+    Palette {
+        query: String,
+        selected: usize,
+    },
+    Form {
+        form: Form,
+        input: String,
+    },
+    Confirm(Action),
+    /// The expanded event stream, full screen.
+    Stream,
+    RunDetail {
+        run_id: String,
+        scroll: u16,
+    },
+}
+
+/// Messages into the event loop: keys, file changes, timer ticks, and
+/// results of work started in the background.
+#[derive(Debug)]
+pub enum Msg {
+    Key(KeyEvent),
+    Changed,
+    Tick,
+    Notice(String),
+    Quit,
+}
+
+/// The expanded stream's position.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Scroll {
+    /// Lines up from the newest; 0 follows.
+    pub offset: usize,
+}
+
+impl Scroll {
+    pub fn following(&self) -> bool {
+        self.offset == 0
     }
 }
 
@@ -96,31 +206,104 @@ pub struct App {
     /// The startup health gate: `health`'s report until Enter (or `c`).
     pub gate: Option<control::health::HealthReport>,
     pub panel: Panel,
-    pub help: bool,
+    pub overlay: Overlay,
+    /// Debug mode shows raw event lines; operator mode narrates.
+    pub debug: bool,
     pub quit: bool,
-    /// Set when a key asked for fresh data.
+    /// Set when something asked for fresh data.
     pub reload: bool,
-    /// The last action's result, shown in the status strip.
-    pub notice: Option<String>,
+    /// Results of the operator's actions, newest last, with their time.
+    pub notices: VecDeque<(String, String)>,
     pub snapshot: Snapshot,
+    pub selected: [usize; 7],
+    pub stream: Scroll,
+    pub log_filter: String,
+    /// "Now" for elapsed times; fixed in tests.
+    pub now: jiff::Timestamp,
+    /// Where background work (start once, publish) reports back.
+    pub tx: Option<Sender<Msg>>,
 }
+
+const MAX_NOTICES: usize = 50;
 
 impl App {
     pub fn new(snapshot: Snapshot) -> App {
         App {
             gate: None,
             panel: Panel::Overview,
-            help: false,
+            overlay: Overlay::None,
+            debug: false,
             quit: false,
             reload: false,
-            notice: None,
+            notices: VecDeque::new(),
             snapshot,
+            selected: [0; 7],
+            stream: Scroll::default(),
+            log_filter: String::new(),
+            now: jiff::Timestamp::now(),
+            tx: None,
         }
     }
 
-    /// Applies a key. Lifecycle keys go through the same mailbox-or-direct
-    /// path as `millrace pause` / `resume` / `stop`.
-    pub fn key(&mut self, ws: &Workspace, code: KeyCode) {
+    fn sel(&self) -> usize {
+        self.selected[self.panel as usize]
+    }
+
+    /// How many rows the current panel can select.
+    fn rows(&self) -> usize {
+        let s = &self.snapshot;
+        match self.panel {
+            Panel::Queue => s.queue.as_ref().map_or(0, |q| q.backlog.len()),
+            Panel::Runs => s.runs.len(),
+            Panel::Config => s.config.len(),
+            _ => 0,
+        }
+    }
+
+    fn move_selection(&mut self, down: bool) {
+        let rows = self.rows();
+        let cur = &mut self.selected[self.panel as usize];
+        *cur = if down {
+            (*cur + 1).min(rows.saturating_sub(1))
+        } else {
+            cur.saturating_sub(1)
+        };
+    }
+
+    pub fn notify(&mut self, text: impl Into<String>) {
+        let time = jiff::Timestamp::now()
+            .strftime("%Y-%m-%dT%H:%M:%SZ")
+            .to_string();
+        self.notices.push_back((time, text.into()));
+        while self.notices.len() > MAX_NOTICES {
+            self.notices.pop_front();
+        }
+    }
+
+    /// Takes fresh data, keeping the stream where the operator scrolled
+    /// it and the selections in range.
+    pub fn replace_snapshot(&mut self, fresh: Snapshot) {
+        if !self.stream.following() {
+            self.stream.offset += fresh.events_after(&self.snapshot, self.debug);
+        }
+        self.snapshot = fresh;
+        for p in Panel::ALL {
+            let saved = self.panel;
+            self.panel = p;
+            let rows = self.rows();
+            self.selected[p as usize] = self.selected[p as usize].min(rows.saturating_sub(1));
+            self.panel = saved;
+        }
+    }
+
+    /// Applies a key.
+    pub fn key(&mut self, ws: &Workspace, k: KeyEvent) {
+        let code = k.code;
+        let ctrl = k.modifiers.contains(KeyModifiers::CONTROL);
+        if ctrl && code == KeyCode::Char('c') {
+            self.quit = true;
+            return;
+        }
         if self.gate.is_some() {
             match code {
                 KeyCode::Enter | KeyCode::Char('c') => self.gate = None,
@@ -129,28 +312,596 @@ impl App {
             }
             return;
         }
+        match std::mem::replace(&mut self.overlay, Overlay::None) {
+            Overlay::None => {}
+            Overlay::Help => {
+                if !matches!(code, KeyCode::Esc | KeyCode::Char('?' | 'q')) {
+                    self.overlay = Overlay::Help;
+                }
+                return;
+            }
+            Overlay::Palette {
+                mut query,
+                mut selected,
+            } => {
+                let matches = palette_matches(&query);
+                match code {
+                    KeyCode::Esc => {}
+                    KeyCode::Enter => {
+                        if let Some(a) = matches.get(selected).cloned() {
+                            self.act(ws, a);
+                        }
+                    }
+                    KeyCode::Up => {
+                        selected = selected.saturating_sub(1);
+                        self.overlay = Overlay::Palette { query, selected };
+                    }
+                    KeyCode::Down => {
+                        selected = (selected + 1).min(matches.len().saturating_sub(1));
+                        self.overlay = Overlay::Palette { query, selected };
+                    }
+                    KeyCode::Backspace => {
+                        query.pop();
+                        self.overlay = Overlay::Palette { query, selected: 0 };
+                    }
+                    KeyCode::Char(c) if !ctrl => {
+                        query.push(c);
+                        self.overlay = Overlay::Palette { query, selected: 0 };
+                    }
+                    _ => self.overlay = Overlay::Palette { query, selected },
+                }
+                return;
+            }
+            Overlay::Form { form, mut input } => {
+                match code {
+                    KeyCode::Esc => {}
+                    KeyCode::Enter => self.submit(ws, form, input.trim()),
+                    KeyCode::Backspace => {
+                        input.pop();
+                        self.overlay = Overlay::Form { form, input };
+                    }
+                    KeyCode::Char(c) if !ctrl => {
+                        input.push(c);
+                        self.overlay = Overlay::Form { form, input };
+                    }
+                    _ => self.overlay = Overlay::Form { form, input },
+                }
+                return;
+            }
+            Overlay::Confirm(action) => {
+                if matches!(code, KeyCode::Char('y' | 'Y')) {
+                    self.run(ws, action);
+                } else {
+                    self.notify(format!("{}: cancelled", action.label()));
+                }
+                return;
+            }
+            Overlay::Stream => {
+                let total = self.snapshot.stream_lines(self.debug).len();
+                match code {
+                    KeyCode::Esc | KeyCode::Char('e') => return,
+                    KeyCode::Up | KeyCode::Char('k') => {
+                        self.stream.offset = (self.stream.offset + 1).min(total.saturating_sub(1))
+                    }
+                    KeyCode::PageUp => {
+                        self.stream.offset = (self.stream.offset + 10).min(total.saturating_sub(1))
+                    }
+                    KeyCode::Down | KeyCode::Char('j') => {
+                        self.stream.offset = self.stream.offset.saturating_sub(1)
+                    }
+                    KeyCode::PageDown => self.stream.offset = self.stream.offset.saturating_sub(10),
+                    KeyCode::Char('l') | KeyCode::End => self.stream.offset = 0,
+                    KeyCode::Char('d') => self.debug = !self.debug,
+                    KeyCode::Char('q') => self.quit = true,
+                    _ => {}
+                }
+                self.overlay = Overlay::Stream;
+                return;
+            }
+            Overlay::RunDetail { run_id, scroll } => {
+                let scroll = match code {
+                    KeyCode::Esc | KeyCode::Char('q') | KeyCode::Backspace => return,
+                    KeyCode::Up | KeyCode::Char('k') => scroll.saturating_sub(1),
+                    KeyCode::Down | KeyCode::Char('j') => scroll.saturating_add(1),
+                    KeyCode::PageUp => scroll.saturating_sub(10),
+                    KeyCode::PageDown => scroll.saturating_add(10),
+                    _ => scroll,
+                };
+                self.overlay = Overlay::RunDetail { run_id, scroll };
+                return;
+            }
+        }
+        if ctrl && code == KeyCode::Char('p') {
+            self.open_palette();
+            return;
+        }
         match code {
             KeyCode::Char('q') => self.quit = true,
-            KeyCode::Char('?') => self.help = !self.help,
-            KeyCode::Esc => self.help = false,
-            KeyCode::Char('r') => self.reload = true,
+            KeyCode::Char('?') => self.overlay = Overlay::Help,
+            KeyCode::Char(':') => self.open_palette(),
+            KeyCode::Char('e') => self.act(ws, Action::Stream),
+            KeyCode::Char('d') => self.act(ws, Action::ToggleDebug),
+            KeyCode::Char('r') => self.act(ws, Action::Refresh),
             KeyCode::Char(c @ '1'..='7') => {
-                self.panel = Panel::ALL[(c as u8 - b'1') as usize];
-                self.help = false;
+                self.act(ws, Action::Show(Panel::ALL[(c as u8 - b'1') as usize]))
             }
-            KeyCode::Char(c @ ('p' | 'u' | 's')) => {
-                let cmd = match c {
-                    'p' => Command::Pause,
-                    'u' => Command::Resume,
-                    _ => Command::Stop,
-                };
-                self.notice = Some(match control::mailbox::dispatch(ws, cmd, true) {
-                    Ok(op) => op.message,
-                    Err(e) => e.to_string(),
-                });
-                self.reload = true;
+            KeyCode::Tab => {
+                let next = (self.panel as usize + 1) % Panel::ALL.len();
+                self.act(ws, Action::Show(Panel::ALL[next]));
             }
+            KeyCode::Char('p') => self.act(ws, Action::Pause),
+            KeyCode::Char('u') => self.act(ws, Action::Resume),
+            KeyCode::Char('s') => self.act(ws, Action::Stop),
+            KeyCode::Up | KeyCode::Char('k') => self.move_selection(false),
+            KeyCode::Down | KeyCode::Char('j') => self.move_selection(true),
+            _ => self.panel_key(ws, code),
+        }
+    }
+
+    /// Keys that mean something on one panel only.
+    fn panel_key(&mut self, ws: &Workspace, code: KeyCode) {
+        match (self.panel, code) {
+            (Panel::Queue, KeyCode::Char('a')) => self.act(ws, Action::AddTask),
+            (Panel::Queue, KeyCode::Char('t')) => self.act(ws, Action::Thaw),
+            (Panel::Queue, KeyCode::Char(c @ ('K' | 'J'))) => self.move_card(ws, c == 'K'),
+            (Panel::Runs, KeyCode::Enter) => {
+                if let Some(r) = self.snapshot.runs.get(self.sel()) {
+                    self.overlay = Overlay::RunDetail {
+                        run_id: r.run_id.clone(),
+                        scroll: 0,
+                    };
+                    self.snapshot.load_detail(ws, &r.run_id.clone());
+                }
+            }
+            (Panel::Research, KeyCode::Char('i')) => self.act(ws, Action::AddIdea),
+            (Panel::Logs, KeyCode::Char('/')) => {
+                self.overlay = Overlay::Form {
+                    form: Form::LogFilter,
+                    input: self.log_filter.clone(),
+                }
+            }
+            (Panel::Config, KeyCode::Enter) => {
+                if let Some(entry) = self.snapshot.config.get(self.sel()) {
+                    let input = serde_json::from_str::<String>(&entry.value)
+                        .unwrap_or_else(|_| entry.value.clone());
+                    self.overlay = Overlay::Form {
+                        form: Form::ConfigValue(entry.key.clone()),
+                        input,
+                    };
+                }
+            }
+            (Panel::Publish, KeyCode::Char('P')) => self.act(ws, Action::PublishPush),
+            (Panel::Publish, KeyCode::Char('S')) => self.act(ws, Action::PublishSync),
+            (Panel::Publish, KeyCode::Char('C')) => self.act(ws, Action::PublishCommit),
+            (Panel::Publish, KeyCode::Char('f')) => self.act(ws, Action::PublishPreflight),
             _ => {}
         }
+    }
+
+    fn open_palette(&mut self) {
+        self.overlay = Overlay::Palette {
+            query: String::new(),
+            selected: 0,
+        };
+    }
+
+    /// Asks first when the action needs it, else runs it.
+    pub fn act(&mut self, ws: &Workspace, action: Action) {
+        if action.confirm().is_some() {
+            self.overlay = Overlay::Confirm(action);
+        } else {
+            self.run(ws, action);
+        }
+    }
+
+    fn run(&mut self, ws: &Workspace, action: Action) {
+        let result = |r: control::Result<control::queue::Operation>| match r {
+            Ok(op) => op.message,
+            Err(e) => e.to_string(),
+        };
+        match action {
+            Action::Show(p) => {
+                self.panel = p;
+                if p == Panel::Publish && self.snapshot.preflight.is_none() {
+                    self.snapshot.load_preflight(ws);
+                }
+            }
+            Action::Pause | Action::Resume | Action::Stop => {
+                let cmd = match action {
+                    Action::Pause => Command::Pause,
+                    Action::Resume => Command::Resume,
+                    _ => Command::Stop,
+                };
+                let r = result(control::mailbox::dispatch(ws, cmd, true));
+                self.notify(r);
+                self.reload = true;
+            }
+            Action::StartOnce => self.spawn(ws, &["start", "--once"], "start --once"),
+            Action::StartDaemon => {
+                if control::mailbox::daemon_running(ws) {
+                    self.notify("a daemon already owns this workspace");
+                } else {
+                    self.spawn(ws, &["start", "--daemon"], "start --daemon");
+                }
+            }
+            Action::AddTask => {
+                self.overlay = Overlay::Form {
+                    form: Form::AddTask,
+                    input: String::new(),
+                }
+            }
+            Action::AddIdea => {
+                self.overlay = Overlay::Form {
+                    form: Form::AddIdea,
+                    input: String::new(),
+                }
+            }
+            Action::Thaw => {
+                let r = result(control::queue::thaw(ws, None, true));
+                self.notify(r);
+                self.reload = true;
+            }
+            Action::Stream => {
+                self.overlay = Overlay::Stream;
+                self.stream.offset = 0;
+            }
+            Action::ToggleDebug => {
+                self.debug = !self.debug;
+                self.notify(if self.debug {
+                    "debug mode: raw event lines"
+                } else {
+                    "operator mode: events in plain words"
+                });
+            }
+            Action::PublishPreflight => {
+                self.snapshot.load_preflight(ws);
+                self.panel = Panel::Publish;
+            }
+            Action::PublishSync => {
+                let r = match control::publish::sync(ws, None) {
+                    Ok(rep) => format!(
+                        "publish sync: {} path(s) into {}",
+                        rep.entries.len(),
+                        rep.selection.staging_repo_dir
+                    ),
+                    Err(e) => format!("publish sync failed: {e}"),
+                };
+                self.notify(r);
+                self.snapshot.load_preflight(ws);
+                self.panel = Panel::Publish;
+            }
+            Action::PublishCommit | Action::PublishPush => {
+                let push = action == Action::PublishPush;
+                let r = match control::publish::commit(ws, None, None, push) {
+                    Ok(rep) => format!("publish commit: {}", rep.marker),
+                    Err(e) => format!("publish commit failed: {e}"),
+                };
+                self.notify(r);
+                self.snapshot.load_preflight(ws);
+                self.panel = Panel::Publish;
+            }
+            Action::Refresh => {
+                self.reload = true;
+                if self.panel == Panel::Publish {
+                    self.snapshot.load_preflight(ws);
+                }
+            }
+            Action::Help => self.overlay = Overlay::Help,
+            Action::Quit => self.quit = true,
+        }
+    }
+
+    fn submit(&mut self, ws: &Workspace, form: Form, input: &str) {
+        let result = |r: control::Result<control::queue::Operation>| match r {
+            Ok(op) => op.message,
+            Err(e) => e.to_string(),
+        };
+        if input.is_empty() && form != Form::LogFilter {
+            self.notify(format!("{}: nothing entered", form.prompt()));
+            return;
+        }
+        let text = match &form {
+            Form::AddTask => result(control::queue::add_task(ws, input, None, None, true)),
+            Form::AddIdea => {
+                let name = format!("{}.md", slug(input));
+                let body = format!("# {input}\n");
+                result(control::queue::add_idea_text(ws, &name, &body, true))
+            }
+            Form::ConfigValue(key) => {
+                let r = control::config::set(ws, key, input, true);
+                format!("config set {key}: {}", result(r))
+            }
+            Form::LogFilter => {
+                self.log_filter = input.to_string();
+                return;
+            }
+        };
+        self.notify(text);
+        self.reload = true;
+    }
+
+    /// Runs `millrace --config … <args>` in the background, in its own
+    /// process group (it outlives the TUI), reporting its exit as a notice.
+    fn spawn(&mut self, ws: &Workspace, args: &[&str], what: &str) {
+        use std::os::unix::process::CommandExt;
+        let exe = match std::env::current_exe() {
+            Ok(e) => e,
+            Err(e) => return self.notify(format!("{what}: cannot find millrace: {e}")),
+        };
+        let child = std::process::Command::new(exe)
+            .arg("--config")
+            .arg(&ws.config_path)
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .process_group(0)
+            .spawn();
+        match child {
+            Ok(mut child) => {
+                self.notify(format!("{what}: started (pid {})", child.id()));
+                let tx = self.tx.clone();
+                let what = what.to_string();
+                std::thread::spawn(move || {
+                    let status = child.wait();
+                    if let Some(tx) = tx {
+                        let text = match status {
+                            Ok(s) => format!("{what}: exited with {}", s.code().unwrap_or(-1)),
+                            Err(e) => format!("{what}: {e}"),
+                        };
+                        let _ = tx.send(Msg::Notice(text));
+                    }
+                });
+            }
+            Err(e) => self.notify(format!("{what}: cannot start: {e}")),
+        }
+    }
+
+    /// Moves the selected backlog card one place up or down, sending the
+    /// whole new order (`queue reorder` refuses it if the backlog changed).
+    fn move_card(&mut self, ws: &Workspace, up: bool) {
+        let Ok(q) = &self.snapshot.queue else { return };
+        if q.backlog.len() < q.backlog_depth {
+            return self.notify(format!(
+                "the TUI reorders backlogs of up to {} cards; use `millrace queue reorder`",
+                super::snapshot::CARDS
+            ));
+        }
+        let i = self.sel();
+        let j = if up { i.checked_sub(1) } else { Some(i + 1) };
+        let Some(j) = j.filter(|j| *j < q.backlog.len()) else {
+            return;
+        };
+        let mut ids: Vec<String> = q.backlog.iter().map(|t| t.task_id.clone()).collect();
+        ids.swap(i, j);
+        let r = control::queue::reorder(ws, &ids, true);
+        match r {
+            Ok(op) => {
+                self.notify(op.message);
+                self.selected[Panel::Queue as usize] = j;
+            }
+            Err(e) => self.notify(e.to_string()),
+        }
+        self.reload = true;
+    }
+}
+
+/// The palette's actions where every word of `query` begins a word of the
+/// label; labels that begin with the query come first.
+pub fn palette_matches(query: &str) -> Vec<Action> {
+    let q = query.to_lowercase();
+    let mut found: Vec<(bool, Action)> = Action::palette()
+        .into_iter()
+        .filter_map(|a| {
+            let label = a.label().to_lowercase();
+            let words: Vec<&str> = label
+                .split(|c: char| !c.is_alphanumeric())
+                .filter(|w| !w.is_empty())
+                .collect();
+            q.split_whitespace()
+                .all(|qw| words.iter().any(|w| w.starts_with(qw)))
+                .then(|| (!label.starts_with(q.trim()), a))
+        })
+        .collect();
+    found.sort_by_key(|(later, _)| *later);
+    found.into_iter().map(|(_, a)| a).collect()
+}
+
+/// A file-name-safe form of an idea's first line.
+fn slug(s: &str) -> String {
+    let mut out = String::new();
+    for c in s.chars().flat_map(char::to_lowercase) {
+        if c.is_ascii_alphanumeric() {
+            out.push(c);
+        } else if !out.ends_with('-') && !out.is_empty() {
+            out.push('-');
+        }
+        if out.len() >= 48 {
+            break;
+        }
+    }
+    let out = out.trim_end_matches('-').to_string();
+    if out.is_empty() {
+        "idea".into()
+    } else {
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_palette_filters_by_every_word() {
+        assert_eq!(palette_matches("pub and push"), vec![Action::PublishPush]);
+        assert_eq!(palette_matches("pa")[0], Action::Pause);
+        assert_eq!(palette_matches("resu"), vec![Action::Resume]);
+        assert_eq!(palette_matches("").len(), Action::palette().len());
+        assert!(palette_matches("zzz").is_empty());
+    }
+
+    #[test]
+    fn slugs_are_safe_file_names() {
+        assert_eq!(slug("Add a CSV export!"), "add-a-csv-export");
+        assert_eq!(slug("../../etc"), "etc");
+        assert_eq!(slug("???"), "idea");
+    }
+
+    fn ws() -> (tempfile::TempDir, Workspace, App) {
+        let dir = tempfile::tempdir().unwrap();
+        control::init::init(&dir.path().join("w"), false, false).unwrap();
+        let ws = Workspace::open(&dir.path().join("w/millrace.toml")).unwrap();
+        for t in ["First card", "Second card"] {
+            control::queue::add_task(&ws, t, None, None, false).unwrap();
+        }
+        let mut app = App::new(Snapshot::load(&ws));
+        app.gate = None;
+        (dir, ws, app)
+    }
+
+    fn press(app: &mut App, ws: &Workspace, keys: &str) {
+        for c in keys.chars() {
+            app.key(ws, KeyEvent::from(KeyCode::Char(c)));
+        }
+    }
+
+    fn special(app: &mut App, ws: &Workspace, code: KeyCode) {
+        app.key(ws, KeyEvent::from(code));
+    }
+
+    fn reload(app: &mut App, ws: &Workspace) {
+        let fresh = Snapshot::load_after(ws, Some(&mut app.snapshot));
+        app.replace_snapshot(fresh);
+    }
+
+    fn titles(ws: &Workspace) -> Vec<String> {
+        control::queue::view(ws, true)
+            .unwrap()
+            .backlog
+            .into_iter()
+            .map(|t| t.title)
+            .collect()
+    }
+
+    #[test]
+    fn the_add_task_form_adds_through_control_and_esc_cancels() {
+        let (_d, ws, mut app) = ws();
+        press(&mut app, &ws, "2a");
+        assert!(matches!(app.overlay, Overlay::Form { .. }));
+        press(&mut app, &ws, "Third card");
+        special(&mut app, &ws, KeyCode::Enter);
+        assert_eq!(app.overlay, Overlay::None);
+        assert_eq!(titles(&ws), ["First card", "Second card", "Third card"]);
+        assert!(app.notices.back().unwrap().1.contains("task added"));
+        press(&mut app, &ws, "aNever");
+        special(&mut app, &ws, KeyCode::Esc);
+        assert_eq!(titles(&ws).len(), 3, "Esc sends nothing");
+    }
+
+    #[test]
+    fn cards_move_with_shift_k_and_j() {
+        let (_d, ws, mut app) = ws();
+        press(&mut app, &ws, "2j");
+        assert_eq!(app.selected[Panel::Queue as usize], 1);
+        press(&mut app, &ws, "K");
+        assert_eq!(titles(&ws), ["Second card", "First card"]);
+        assert_eq!(
+            app.selected[Panel::Queue as usize],
+            0,
+            "the selection follows the card"
+        );
+        reload(&mut app, &ws);
+        press(&mut app, &ws, "J");
+        assert_eq!(titles(&ws), ["First card", "Second card"]);
+    }
+
+    #[test]
+    fn the_palette_runs_the_selected_action_and_confirms_stop() {
+        let (_d, ws, mut app) = ws();
+        press(&mut app, &ws, ":show run");
+        special(&mut app, &ws, KeyCode::Enter);
+        assert_eq!(app.panel, Panel::Runs);
+        assert_eq!(app.overlay, Overlay::None);
+        // Ctrl-P opens it too; stop asks first, and anything but y cancels.
+        app.key(
+            &ws,
+            KeyEvent::new(KeyCode::Char('p'), KeyModifiers::CONTROL),
+        );
+        press(&mut app, &ws, "stop");
+        special(&mut app, &ws, KeyCode::Enter);
+        assert_eq!(app.overlay, Overlay::Confirm(Action::Stop));
+        press(&mut app, &ws, "n");
+        assert_eq!(app.overlay, Overlay::None);
+        assert!(app.notices.back().unwrap().1.contains("cancelled"));
+    }
+
+    #[test]
+    fn a_config_edit_goes_through_config_set_validation() {
+        let (_d, ws, mut app) = ws();
+        press(&mut app, &ws, "6");
+        let i = app
+            .snapshot
+            .config
+            .iter()
+            .position(|e| e.key == "execution.quickfix_max_attempts")
+            .unwrap();
+        app.selected[Panel::Config as usize] = i;
+        special(&mut app, &ws, KeyCode::Enter);
+        let Overlay::Form { input, .. } = &app.overlay else {
+            panic!("{:?}", app.overlay)
+        };
+        assert_eq!(input, "2", "the form starts from the current value");
+        special(&mut app, &ws, KeyCode::Backspace);
+        press(&mut app, &ws, "many");
+        special(&mut app, &ws, KeyCode::Enter);
+        let said = &app.notices.back().unwrap().1;
+        assert!(said.contains("execution.quickfix_max_attempts"), "{said}");
+        let text = std::fs::read_to_string(&ws.config_path).unwrap();
+        assert!(!text.contains("many"), "a refused value is not written");
+        special(&mut app, &ws, KeyCode::Enter);
+        special(&mut app, &ws, KeyCode::Backspace);
+        press(&mut app, &ws, "5");
+        special(&mut app, &ws, KeyCode::Enter);
+        let text = std::fs::read_to_string(&ws.config_path).unwrap();
+        assert!(text.contains("quickfix_max_attempts = 5"), "{text}");
+    }
+
+    #[test]
+    fn the_stream_stops_following_when_scrolled_and_l_follows_again() {
+        let (_d, ws, mut app) = ws();
+        press(&mut app, &ws, "e");
+        assert_eq!(app.overlay, Overlay::Stream);
+        assert!(app.stream.following());
+        special(&mut app, &ws, KeyCode::Up);
+        assert_eq!(app.stream.offset, 1);
+        // New events keep the scrolled view where it was.
+        control::queue::add_task(&ws, "Arrives later", None, None, false).unwrap();
+        reload(&mut app, &ws);
+        assert_eq!(app.stream.offset, 2);
+        press(&mut app, &ws, "l");
+        assert!(app.stream.following());
+        press(&mut app, &ws, "d");
+        assert!(app.debug);
+        special(&mut app, &ws, KeyCode::Esc);
+        assert_eq!(app.overlay, Overlay::None);
+    }
+
+    #[test]
+    fn an_idea_from_the_form_lands_in_the_intake() {
+        let (_d, ws, mut app) = ws();
+        press(&mut app, &ws, "4i");
+        press(&mut app, &ws, "Export as CSV");
+        special(&mut app, &ws, KeyCode::Enter);
+        let raw = ws.agents.join(crate::defs::layout::IDEAS_RAW);
+        let names: Vec<String> = std::fs::read_dir(&raw)
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        assert!(
+            names.iter().any(|n| n.ends_with("export-as-csv.md")),
+            "{names:?}"
+        );
     }
 }

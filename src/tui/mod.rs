@@ -1,12 +1,22 @@
 //! `millrace tui`: a terminal view over the same `control` API as the CLI.
-//! State (`app`), update (keys → state changes or `control` calls) and view
-//! (`view`, pure rendering) are kept apart; the TUI never writes a store
-//! itself. The terminal is restored on exit, on error and on panic.
+//! State and update (`app`), the data read through `control` (`snapshot`)
+//! and rendering (`view`, `panels`: pure functions) are kept apart; the TUI
+//! never writes a store itself.
+//!
+//! The loop sleeps on one channel fed by a key-reader thread, a file
+//! watcher on the workspace's state files (so an event shows within a
+//! fraction of a second without polling), a one-second tick for elapsed
+//! times, signal handlers and background work. The terminal is restored on
+//! exit, on error, on SIGTERM/SIGHUP and on panic.
 
 pub mod app;
+pub mod panels;
+pub mod snapshot;
 pub mod view;
 
 use std::io;
+use std::path::PathBuf;
+use std::sync::mpsc::{self, RecvTimeoutError, Sender};
 use std::time::{Duration, Instant};
 
 use ratatui::crossterm::event::{self, Event, KeyEventKind};
@@ -16,16 +26,26 @@ use ratatui::crossterm::terminal::{
 use ratatui::crossterm::ExecutableCommand;
 
 use crate::control::Workspace;
+use app::Msg;
 
-/// How often the view reloads what it shows.
-const REFRESH: Duration = Duration::from_millis(1000);
+/// Redraw at least this often (elapsed times move).
+const TICK: Duration = Duration::from_secs(1);
+/// While a process owns the workspace, reload at least this often even
+/// without a file event (a daemon killed with -9 leaves none).
+const RELOAD: Duration = Duration::from_secs(5);
+/// With nothing running, every change is a file event; this only guards
+/// against a missed one.
+const RELOAD_IDLE: Duration = Duration::from_secs(30);
+/// Reloads on file events are at least this far apart (a busy daemon
+/// writes many events a second; they share a reload).
+const SETTLE: Duration = Duration::from_millis(40);
 
 fn restore() {
     let _ = disable_raw_mode();
     let _ = io::stdout().execute(LeaveAlternateScreen);
 }
 
-/// Runs the TUI until `q`.
+/// Runs the TUI until `q`, Ctrl-C or a terminating signal.
 pub fn run(ws: Workspace) -> io::Result<()> {
     let hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
@@ -39,25 +59,137 @@ pub fn run(ws: Workspace) -> io::Result<()> {
     result
 }
 
+/// Reads keys on a thread of its own, so the loop can sleep on the channel.
+fn read_keys(tx: Sender<Msg>) {
+    std::thread::spawn(move || loop {
+        match event::read() {
+            Ok(Event::Key(k)) if k.kind == KeyEventKind::Press => {
+                if tx.send(Msg::Key(k)).is_err() {
+                    return;
+                }
+            }
+            Ok(Event::Resize(..)) => {
+                if tx.send(Msg::Tick).is_err() {
+                    return;
+                }
+            }
+            Ok(_) => {}
+            Err(_) => {
+                let _ = tx.send(Msg::Quit);
+                return;
+            }
+        }
+    });
+}
+
+/// SIGTERM and SIGHUP end the loop (which restores the terminal).
+fn on_signals(tx: Sender<Msg>) {
+    std::thread::spawn(move || {
+        let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .build()
+        else {
+            return;
+        };
+        rt.block_on(async move {
+            use tokio::signal::unix::{signal, SignalKind};
+            let (Ok(mut term), Ok(mut hup)) = (
+                signal(SignalKind::terminate()),
+                signal(SignalKind::hangup()),
+            ) else {
+                return;
+            };
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = hup.recv() => {}
+            }
+            let _ = tx.send(Msg::Quit);
+        });
+    });
+}
+
+/// The directories whose files the panels show: the stores, the event
+/// log and status files, runtime state, and the research intake.
+fn watched(ws: &Workspace) -> Vec<PathBuf> {
+    let layout = crate::defs::layout::Layout::of(&ws.agents);
+    let mut dirs = vec![
+        ws.agents.clone(),
+        layout.runtime_dir(),
+        layout.rel(crate::defs::layout::IDEAS_RAW),
+        layout.rel(crate::defs::layout::INCIDENTS_INCOMING),
+    ];
+    if let Some(parent) = ws.config_path.parent() {
+        dirs.push(parent.to_path_buf());
+    }
+    dirs.into_iter().filter(|d| d.is_dir()).collect()
+}
+
+fn watch(ws: &Workspace, tx: Sender<Msg>) -> Option<notify::RecommendedWatcher> {
+    use notify::{EventKind, RecursiveMode, Watcher};
+    let mut w = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
+        if let Ok(e) = res {
+            if !matches!(e.kind, EventKind::Access(_)) {
+                let _ = tx.send(Msg::Changed);
+            }
+        }
+    })
+    .ok()?;
+    for d in watched(ws) {
+        let _ = w.watch(&d, RecursiveMode::NonRecursive);
+    }
+    Some(w)
+}
+
 fn main_loop(ws: &Workspace) -> io::Result<()> {
     let mut terminal =
         ratatui::Terminal::new(ratatui::backend::CrosstermBackend::new(io::stdout()))?;
+    let (tx, rx) = mpsc::channel();
+    read_keys(tx.clone());
+    on_signals(tx.clone());
+    let _watcher = watch(ws, tx.clone());
     let mut app = app::App::new(app::Snapshot::load(ws));
+    app.tx = Some(tx);
     app.gate = Some(crate::control::health::report(&ws.config_path, false));
     let mut loaded = Instant::now();
+    let mut dirty = false;
     while !app.quit {
+        let reload_every = match &app.snapshot.status {
+            Ok(s) if !s.runtime.process_running => RELOAD_IDLE,
+            _ => RELOAD,
+        };
+        app.now = jiff::Timestamp::now();
         terminal.draw(|f| view::render(f, &app))?;
-        let wait = REFRESH.saturating_sub(loaded.elapsed());
-        if event::poll(wait)? {
-            if let Event::Key(k) = event::read()? {
-                if k.kind == KeyEventKind::Press {
-                    app.key(ws, k.code);
+        let wait = if dirty {
+            SETTLE.saturating_sub(loaded.elapsed())
+        } else {
+            TICK.min(reload_every.saturating_sub(loaded.elapsed()))
+        };
+        match rx.recv_timeout(wait) {
+            Ok(Msg::Key(k)) => app.key(ws, k),
+            Ok(Msg::Changed) => dirty = true,
+            Ok(Msg::Tick) | Err(RecvTimeoutError::Timeout) => {}
+            Ok(Msg::Notice(n)) => {
+                app.notify(n);
+                app.reload = true;
+            }
+            Ok(Msg::Quit) | Err(RecvTimeoutError::Disconnected) => app.quit = true,
+        }
+        let due = (dirty && loaded.elapsed() >= SETTLE) || loaded.elapsed() >= reload_every;
+        if app.reload || due {
+            // Events that arrive while loading are for the next load.
+            while let Ok(m) = rx.try_recv() {
+                match m {
+                    Msg::Changed => {}
+                    Msg::Key(k) => app.key(ws, k),
+                    Msg::Notice(n) => app.notify(n),
+                    Msg::Tick => {}
+                    Msg::Quit => app.quit = true,
                 }
             }
-        }
-        if loaded.elapsed() >= REFRESH || app.reload {
-            app.snapshot = app::Snapshot::load(ws);
+            let fresh = app::Snapshot::load_after(ws, Some(&mut app.snapshot));
+            app.replace_snapshot(fresh);
             app.reload = false;
+            dirty = false;
             loaded = Instant::now();
         }
     }

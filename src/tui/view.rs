@@ -1,5 +1,8 @@
 //! Rendering: a pure function of the [`App`]. No colors (it reads the same
 //! with `NO_COLOR`): emphasis is bold and reverse video only; it fits 80×24.
+//! The frame is tabs, the panel (or the expanded stream, or a run's
+//! details), the notices rail and the status strip; help, the palette,
+//! forms and confirmations are drawn over it.
 
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Modifier, Style};
@@ -7,27 +10,40 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
 use ratatui::Frame;
 
-use super::app::{App, Panel};
+use super::app::{palette_matches, App, Overlay, Panel};
+use super::panels;
+use crate::control::logs::Weight;
 
-/// Every key, for the status strip and `?`.
+/// Every key, for `?`.
 pub const KEYS: &[(&str, &str)] = &[
-    ("1-7", "switch panel"),
+    ("1-7 Tab", "switch panel"),
+    (": ^P", "command palette"),
+    ("e", "expanded event stream (Esc closes)"),
+    ("d", "operator / debug mode"),
+    ("↑↓ j k", "select; scroll the stream"),
+    ("l", "stream: back to following"),
+    ("p u s", "pause, resume, stop the daemon"),
+    ("a t K J", "queue: add task, thaw, move card"),
+    ("Enter", "runs: details; config: edit key"),
+    ("i", "research: add idea"),
+    ("/", "logs: filter"),
+    ("f S C P", "publish: preflight sync commit push"),
     ("r", "refresh now"),
-    ("p", "pause the daemon"),
-    ("u", "resume the daemon"),
-    ("s", "stop the daemon"),
-    ("?", "this help"),
-    ("Esc", "close help"),
-    ("q", "quit"),
+    ("?", "this help (Esc closes)"),
+    ("q ^C", "quit"),
 ];
+
+const BOLD: Style = Style::new().add_modifier(Modifier::BOLD);
+const REVERSED: Style = Style::new().add_modifier(Modifier::REVERSED);
 
 pub fn render(f: &mut Frame, app: &App) {
     if let Some(report) = &app.gate {
         return gate(f, report);
     }
-    let [tabs, body, strip] = Layout::vertical([
+    let [tabs, body, rail, strip] = Layout::vertical([
         Constraint::Length(1),
-        Constraint::Min(1),
+        Constraint::Min(3),
+        Constraint::Length(4),
         Constraint::Length(1),
     ])
     .areas(f.area());
@@ -36,37 +52,155 @@ pub fn render(f: &mut Frame, app: &App) {
         .enumerate()
         .flat_map(|(i, p)| {
             let style = if *p == app.panel {
-                Style::default().add_modifier(Modifier::REVERSED | Modifier::BOLD)
+                REVERSED.add_modifier(Modifier::BOLD)
             } else {
                 Style::default()
             };
             [
-                Span::styled(format!(" {} {} ", i + 1, p.title()), style),
+                Span::styled(format!("{} {}", i + 1, p.title()), style),
                 Span::raw(" "),
             ]
         })
         .collect();
     f.render_widget(Paragraph::new(Line::from(spans)), tabs);
-    let lines = panel_lines(app);
-    f.render_widget(
-        Paragraph::new(lines).wrap(Wrap { trim: false }).block(
-            Block::default()
-                .borders(Borders::ALL)
-                .title(app.panel.title()),
-        ),
-        body,
-    );
-    let strip_text = match &app.notice {
-        Some(n) => format!(" {n}  ·  ? help  q quit"),
-        None => " 1-7 panels  r refresh  p pause  u resume  ? help  q quit".to_string(),
-    };
-    f.render_widget(
-        Paragraph::new(strip_text).style(Style::default().add_modifier(Modifier::REVERSED)),
-        strip,
-    );
-    if app.help {
-        help(f, body);
+    match &app.overlay {
+        Overlay::Stream => stream(f, app, body),
+        Overlay::RunDetail { run_id, scroll } => {
+            let lines = panels::detail(app);
+            f.render_widget(
+                Paragraph::new(lines)
+                    .wrap(Wrap { trim: false })
+                    .scroll((*scroll, 0))
+                    .block(boxed(format!("Run {run_id} — ↑↓ scroll, Esc back"))),
+                body,
+            );
+        }
+        _ => panel(f, app, body),
     }
+    notices(f, app, rail);
+    f.render_widget(Paragraph::new(status_strip(app)).style(REVERSED), strip);
+    match &app.overlay {
+        Overlay::Help => help(f, body),
+        Overlay::Palette { query, selected } => palette(f, body, query, *selected),
+        Overlay::Form { form, input } => {
+            let r = Rect::new(body.x, body.bottom().saturating_sub(3), body.width, 3);
+            f.render_widget(Clear, r);
+            f.render_widget(
+                Paragraph::new(format!("{input}▏")).block(boxed(format!(
+                    "{} — Enter saves, Esc cancels",
+                    form.prompt()
+                ))),
+                r,
+            );
+        }
+        Overlay::Confirm(action) => {
+            let text = format!("{}: y to go on, any other key cancels", action.label());
+            let w = (text.chars().count() as u16 + 4).min(body.width);
+            let r = centered(body, w, 3);
+            f.render_widget(Clear, r);
+            f.render_widget(Paragraph::new(text).block(boxed("Confirm".into())), r);
+        }
+        _ => {}
+    }
+}
+
+fn boxed(title: String) -> Block<'static> {
+    Block::default().borders(Borders::ALL).title(title)
+}
+
+fn centered(area: Rect, w: u16, h: u16) -> Rect {
+    let (w, h) = (w.min(area.width), h.min(area.height));
+    Rect::new(
+        area.x + (area.width - w) / 2,
+        area.y + (area.height - h) / 2,
+        w,
+        h,
+    )
+}
+
+fn panel(f: &mut Frame, app: &App, area: Rect) {
+    let b = panels::body(app);
+    let title = if b.hint.is_empty() {
+        app.panel.title().to_string()
+    } else {
+        format!("{} — {}", app.panel.title(), b.hint)
+    };
+    // Keep the selected line on screen.
+    let inner = area.height.saturating_sub(2) as usize;
+    let scroll = b
+        .selected
+        .map_or(0, |s| s.saturating_sub(inner.saturating_sub(1)));
+    let mut p = Paragraph::new(b.lines).scroll((scroll as u16, 0));
+    if b.selected.is_none() {
+        p = p.wrap(Wrap { trim: false });
+    }
+    f.render_widget(p.block(boxed(title)), area);
+}
+
+/// The expanded stream: the newest events at the bottom, following unless
+/// scrolled up.
+fn stream(f: &mut Frame, app: &App, area: Rect) {
+    let lines = app.snapshot.stream_lines(app.debug);
+    let inner = area.height.saturating_sub(2) as usize;
+    let end = lines.len().saturating_sub(app.stream.offset);
+    let start = end.saturating_sub(inner);
+    let state = if app.stream.following() {
+        "following".to_string()
+    } else {
+        format!("paused {} line(s) up — l follows", app.stream.offset)
+    };
+    let mode = if app.debug { "debug" } else { "operator" };
+    let shown: Vec<Line> = lines[start..end]
+        .iter()
+        .map(|l| Line::from(l.clone()))
+        .collect();
+    f.render_widget(
+        Paragraph::new(shown).block(boxed(format!("Events — {mode}, {state}; Esc closes"))),
+        area,
+    );
+}
+
+/// The last few notices: results of the operator's actions and events
+/// that want attention, newest last.
+fn notices(f: &mut Frame, app: &App, area: Rect) {
+    let mut all: Vec<(&str, &str)> = app
+        .snapshot
+        .events
+        .iter()
+        .filter(|e| e.weight == Weight::Notice)
+        .map(|e| (e.timestamp.as_str(), e.text.as_str()))
+        .chain(app.notices.iter().map(|(t, n)| (t.as_str(), n.as_str())))
+        .collect();
+    all.sort_by(|a, b| a.0.cmp(b.0));
+    let rows = area.height.saturating_sub(1) as usize;
+    let lines: Vec<Line> = all[all.len().saturating_sub(rows)..]
+        .iter()
+        .map(|(t, n)| Line::from(format!("{} {n}", t.get(11..19).unwrap_or(t))))
+        .collect();
+    f.render_widget(
+        Paragraph::new(lines).block(Block::default().borders(Borders::TOP).title("Notices")),
+        area,
+    );
+}
+
+fn status_strip(app: &App) -> String {
+    let mode = if app.debug { "DEBUG" } else { "OPERATOR" };
+    let state = match &app.snapshot.status {
+        Ok(st) => {
+            let daemon = match &st.daemon {
+                Some(d) if d.paused => "paused",
+                Some(_) => "running",
+                None if st.runtime.process_running => "once",
+                None => "stopped",
+            };
+            format!(
+                "daemon {daemon} · {} · backlog {}",
+                st.runtime.execution_status, st.runtime.backlog_depth
+            )
+        }
+        Err(_) => "status unavailable".into(),
+    };
+    format!(" {mode} · {state} │ : palette ? help q quit")
 }
 
 /// The startup health gate: every check that did not pass, with its
@@ -75,7 +209,7 @@ fn gate(f: &mut Frame, report: &crate::control::health::HealthReport) {
     let status = crate::defs::serde_name(&report.status);
     let mut lines = vec![Line::from(Span::styled(
         format!("Health: {status} ({} check(s))", report.checks.len()),
-        Style::default().add_modifier(Modifier::BOLD),
+        BOLD,
     ))];
     for c in report
         .checks
@@ -98,185 +232,52 @@ fn gate(f: &mut Frame, report: &crate::control::health::HealthReport) {
     lines.push(Line::from(""));
     lines.push(Line::from("Enter: continue    q: quit"));
     f.render_widget(
-        Paragraph::new(lines).wrap(Wrap { trim: false }).block(
-            Block::default()
-                .borders(Borders::ALL)
-                .title("millrace health"),
-        ),
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .block(boxed("millrace health".into())),
         f.area(),
     );
 }
 
 fn help(f: &mut Frame, area: Rect) {
-    let w = 40.min(area.width);
-    let h = (KEYS.len() as u16 + 2).min(area.height);
-    let r = Rect::new(
-        area.x + (area.width - w) / 2,
-        area.y + (area.height - h) / 2,
-        w,
-        h,
-    );
+    let r = centered(area, 54, KEYS.len() as u16 + 2);
     let lines: Vec<Line> = KEYS
         .iter()
         .map(|(k, what)| {
             Line::from(vec![
-                Span::styled(
-                    format!(" {k:<5}"),
-                    Style::default().add_modifier(Modifier::BOLD),
-                ),
+                Span::styled(format!(" {k:<9}"), BOLD),
                 Span::raw(*what),
             ])
         })
         .collect();
     f.render_widget(Clear, r);
+    f.render_widget(Paragraph::new(lines).block(boxed("Keys".into())), r);
+}
+
+fn palette(f: &mut Frame, area: Rect, query: &str, selected: usize) {
+    let matches = palette_matches(query);
+    let h = (matches.len() as u16 + 3).min(area.height);
+    let r = Rect::new(area.x + 2, area.y, area.width.saturating_sub(4), h);
+    let mut lines = vec![Line::from(format!(": {query}▏"))];
+    let rows = h.saturating_sub(3) as usize;
+    let start = selected.saturating_sub(rows.saturating_sub(1));
+    for (i, a) in matches.iter().enumerate().skip(start).take(rows) {
+        let text = format!(" {}", a.label());
+        lines.push(if i == selected {
+            Line::styled(text, REVERSED)
+        } else {
+            Line::from(text)
+        });
+    }
+    if matches.is_empty() {
+        lines.push(Line::from(" no action matches"));
+    }
+    f.render_widget(Clear, r);
     f.render_widget(
-        Paragraph::new(lines).block(Block::default().borders(Borders::ALL).title("Keys")),
+        Paragraph::new(lines).block(boxed("Command palette — Enter runs, Esc closes".into())),
         r,
     );
 }
-
-fn panel_lines(app: &App) -> Vec<Line<'static>> {
-    let s = &app.snapshot;
-    let mut out: Vec<String> = Vec::new();
-    match app.panel {
-        Panel::Overview => match &s.status {
-            Ok(st) => {
-                let rt = &st.runtime;
-                out.push(format!(
-                    "Process: {}",
-                    if rt.process_running {
-                        "running"
-                    } else {
-                        "stopped"
-                    }
-                ));
-                out.push(format!(
-                    "Execution: {}   Research: {} (mode {})",
-                    rt.execution_status,
-                    rt.research_status,
-                    crate::defs::serde_name(&rt.research_mode)
-                ));
-                out.push(format!(
-                    "Active task: {}",
-                    rt.active_task_id.as_deref().unwrap_or("none")
-                ));
-                out.push(format!(
-                    "Backlog: {}   Frozen batches: {}",
-                    rt.backlog_depth,
-                    rt.frozen_batches.len()
-                ));
-                if let Some(d) = &st.daemon {
-                    out.push(format!(
-                        "Daemon: {}",
-                        if d.paused {
-                            format!("paused ({})", d.pause_reason.as_deref().unwrap_or("manual"))
-                        } else {
-                            "running".into()
-                        }
-                    ));
-                }
-                if let Some(a) = &rt.active_run {
-                    out.push(format!("Active run: {}", a.run_id));
-                }
-                if let Some(w) = &st.remaining_worst_case {
-                    let usd = w
-                        .usd
-                        .map_or_else(|| "unbounded USD".to_string(), |u| format!("${u:.2}"));
-                    out.push(format!("Worst case left: {} stages, {usd}", w.stage_runs));
-                }
-                if let Some(b) = &st.budget_pause {
-                    out.push(format!("Budget pause at `{}`: {}", b.node, b.message));
-                }
-                if let Some(w) = &st.waiting {
-                    out.push(format!(
-                        "Waiting on the environment: {} at `{}`",
-                        w.class, w.node
-                    ));
-                }
-                out.push(format!(
-                    "Plan: {}",
-                    st.plan.plan_id.as_deref().unwrap_or("none")
-                ));
-                if let Some(l) = &st.last_run {
-                    out.push(format!("Last run: {} → {}", l.run_id, l.state));
-                }
-            }
-            Err(e) => out.push(format!("status unavailable: {e}")),
-        },
-        Panel::Queue => match &s.queue {
-            Ok(q) => {
-                out.push(format!(
-                    "Active: {}",
-                    q.active_task
-                        .as_ref()
-                        .map_or("none".into(), |t| format!("{} — {}", t.task_id, t.title))
-                ));
-                out.push(format!("Backlog: {}", q.backlog_depth));
-                for (i, t) in q.backlog.iter().enumerate().take(100) {
-                    out.push(format!("{:>4}. {} — {}", i + 1, t.task_id, t.title));
-                }
-                for b in &q.frozen_batches {
-                    out.push(format!(
-                        "frozen {}: {} card(s)",
-                        b.batch_id,
-                        b.task_ids.len()
-                    ));
-                }
-            }
-            Err(e) => out.push(format!("queue unavailable: {e}")),
-        },
-        Panel::Runs => {
-            if s.runs.is_empty() {
-                out.push("no runs yet".into());
-            }
-            out.extend(s.runs.iter().cloned());
-        }
-        Panel::Research => match &s.research {
-            Ok(r) => {
-                out.push(format!(
-                    "Mode: {} ({})",
-                    crate::defs::serde_name(&r.configured_mode),
-                    r.enabled_reason
-                ));
-                out.push(format!("Status: {}", r.status));
-                for f in &r.queue_families {
-                    out.push(format!(
-                        "  {:<9} {} item(s){}",
-                        f.family.as_str(),
-                        f.item_count,
-                        if f.ready { " [ready]" } else { "" }
-                    ));
-                }
-                let c = &r.completion_state;
-                out.push(format!(
-                    "Completion: {} (marker {})",
-                    c.latest_decision.as_deref().unwrap_or("no decision"),
-                    if c.marker_present {
-                        "present"
-                    } else {
-                        "absent"
-                    }
-                ));
-            }
-            Err(e) => out.push(format!("research unavailable: {e}")),
-        },
-        Panel::Logs => {
-            if s.events.is_empty() {
-                out.push("no events yet".into());
-            }
-            out.extend(s.events.iter().rev().cloned());
-        }
-        Panel::Config => out.extend(s.config.lines().map(str::to_string)),
-        Panel::Publish => {
-            out.push(
-                "`millrace publish preflight` / `sync` / `commit` (the staging repo flow);".into(),
-            );
-            out.push("run them from a shell: publishing is not started from this view yet.".into());
-        }
-    }
-    out.into_iter().map(Line::from).collect()
-}
-
 #[cfg(test)]
 mod tests {
     use ratatui::backend::TestBackend;
@@ -326,22 +327,42 @@ mod tests {
     }
 
     #[test]
-    fn the_overview_queue_and_help_render_at_80x24() {
+    fn help_palette_forms_and_confirmations_draw_over_the_panel() {
+        use super::super::app::{Action, Form, Overlay};
         let (_d, mut app) = app();
         let overview = screen(&app);
-        assert!(overview.contains(" 1 Overview "), "{overview}");
+        assert!(overview.contains("1 Overview"), "{overview}");
         assert!(overview.contains("Execution: IDLE"), "{overview}");
         assert!(overview.contains("Backlog: 1"), "{overview}");
-        insta::assert_snapshot!("tui_overview", overview);
+        assert!(overview.contains("Notices"), "{overview}");
         app.panel = Panel::Queue;
         let queue = screen(&app);
-        assert!(queue.contains("1. "), "{queue}");
+        assert!(queue.contains("› "), "the first card is selected: {queue}");
         assert!(queue.contains("Render me"), "{queue}");
-        app.help = true;
+        app.overlay = Overlay::Help;
         let help = screen(&app);
         for (k, what) in super::KEYS {
             assert!(help.contains(what), "help lacks {k}: {help}");
         }
         insta::assert_snapshot!("tui_help", help);
+        app.overlay = Overlay::Palette {
+            query: "pa".into(),
+            selected: 0,
+        };
+        let palette = screen(&app);
+        assert!(palette.contains(": pa"), "{palette}");
+        assert!(palette.contains("pause the daemon"), "{palette}");
+        assert!(!palette.contains("resume the daemon"), "{palette}");
+        insta::assert_snapshot!("tui_palette", palette);
+        app.overlay = Overlay::Form {
+            form: Form::AddTask,
+            input: "Write the docs".into(),
+        };
+        let form = screen(&app);
+        assert!(form.contains("New task title"), "{form}");
+        assert!(form.contains("Write the docs"), "{form}");
+        app.overlay = Overlay::Confirm(Action::Stop);
+        let confirm = screen(&app);
+        assert!(confirm.contains("stop the daemon: y to go on"), "{confirm}");
     }
 }
