@@ -168,12 +168,13 @@ pub fn narrate(e: &Event) -> (Weight, String) {
             ),
             P::StageCompleted => (
                 Routine,
-                format!("stage `{}` finished: {}", s("node_id"), s("status")),
+                format!("{} `{}` finished: {}", plane(pl), s("node_id"), s("status")),
             ),
             P::StageFailed => (
                 Routine,
                 format!(
-                    "stage `{}` failed ({}): {}",
+                    "{} `{}` failed ({}): {}",
+                    plane(pl),
                     s("node_id"),
                     s("status"),
                     s("error")
@@ -254,7 +255,7 @@ pub fn narrate(e: &Event) -> (Weight, String) {
         },
         K::Engine(en) => match en {
             En::Started => (Routine, "engine started".into()),
-            En::Stopped => (Notice, "engine stopped".into()),
+            En::Stopped => (Routine, "engine stopped".into()),
             En::Paused => (Notice, "engine paused".into()),
             En::Resumed => (Notice, "engine resumed".into()),
             En::NetWait => (

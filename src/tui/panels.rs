@@ -109,7 +109,7 @@ fn overview(app: &App) -> Vec<String> {
         serde_name(&rt.research_mode)
     ));
     match (&st.active_task, &rt.active_task_id) {
-        (Some(t), _) => out.push(format!("Active task: {} — {}", t.task_id, t.title)),
+        (Some(t), _) => out.push(format!("Active task: {}", t.title)),
         (None, Some(id)) => out.push(format!("Active task: {id}")),
         (None, None) => out.push("Active task: none".into()),
     }
@@ -185,7 +185,7 @@ fn overview(app: &App) -> Vec<String> {
     if let Some(d) = &rt.completion_decision {
         out.push(format!("Completion decision: {d}"));
     }
-    if let Some(l) = &st.last_run {
+    if let Some(l) = st.last_run.as_ref().filter(|l| l.finished_at.is_some()) {
         out.push(format!(
             "Last run: {} — {} (loop {})",
             l.state,

@@ -172,6 +172,8 @@ fn notices(f: &mut Frame, app: &App, area: Rect) {
         .chain(app.notices.iter().map(|(t, n)| (t.as_str(), n.as_str())))
         .collect();
     all.sort_by(|a, b| a.0.cmp(b.0));
+    // An action's result and the event it caused often say the same.
+    all.dedup_by(|a, b| a.1 == b.1);
     let rows = area.height.saturating_sub(1) as usize;
     let lines: Vec<Line> = all[all.len().saturating_sub(rows)..]
         .iter()
@@ -188,19 +190,19 @@ fn status_strip(app: &App) -> String {
     let state = match &app.snapshot.status {
         Ok(st) => {
             let daemon = match &st.daemon {
-                Some(d) if d.paused => "paused",
-                Some(_) => "running",
-                None if st.runtime.process_running => "once",
-                None => "stopped",
+                Some(d) if d.paused => "daemon paused",
+                Some(_) => "daemon running",
+                None if st.runtime.process_running => "start --once",
+                None => "no daemon",
             };
             format!(
-                "daemon {daemon} · {} · backlog {}",
+                "{daemon} · {} · backlog {}",
                 st.runtime.execution_status, st.runtime.backlog_depth
             )
         }
         Err(_) => "status unavailable".into(),
     };
-    format!(" {mode} · {state} │ : palette ? help q quit")
+    format!(" {mode} · {state} │ : ? q")
 }
 
 /// The startup health gate: every check that did not pass, with its
