@@ -40,6 +40,7 @@ sleep 1
 
 lat=()
 for i in $(seq 1 10); do
+  sleep 0.5   # isolated events, as an operator makes them
   start=$(date +%s%N)
   "$bin" --config "$cfg" add-task "Latency probe $i" >/dev/null
   until shown "Latency probe $i"; do sleep 0.005; done
@@ -55,11 +56,17 @@ hz=$(getconf CLK_TCK)
 echo "idle CPU over 20 s: $(python3 -c "print(f'{($t1-$t0)/$hz/20*100:.2f} %')")"
 echo "RSS: $(awk '/VmRSS/ {printf "%.1f MB", $2/1024}' "/proc/$pid/status")  (backlog $backlog cards)"
 
-# Idle beside an idle daemon (paused, so it runs no card): heartbeats and
-# the 5 s liveness reload are all that happen.
+# Beside a daemon running the backlog (the demo agent: many file events a
+# second), then beside the same daemon paused (heartbeats and the 5 s
+# liveness reload are all that happen).
 "$bin" --config "$cfg" start --daemon >/dev/null 2>&1 &
 daemon=$!
-until "$bin" --config "$cfg" pause >/dev/null 2>&1; do sleep 0.1; done
+until "$bin" --config "$cfg" status --json 2>/dev/null | grep -q '"daemon": {'; do sleep 0.1; done
+sleep 1
+t0=$(ticks); sleep 10; t1=$(ticks)
+echo "CPU beside a busy daemon over 10 s: $(python3 -c "print(f'{($t1-$t0)/$hz/10*100:.2f} %')")"
+"$bin" --config "$cfg" pause >/dev/null
+until "$bin" --config "$cfg" status --json | grep -q '"paused": true'; do sleep 0.1; done
 sleep 2
 t0=$(ticks); sleep 20; t1=$(ticks)
 echo "idle CPU beside a paused daemon over 20 s: $(python3 -c "print(f'{($t1-$t0)/$hz/20*100:.2f} %')")"

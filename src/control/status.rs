@@ -300,3 +300,9 @@ pub fn status(ws: &Workspace, detail: bool) -> Result<StatusReport> {
         next_task,
     })
 }
+
+/// Whether a live process (daemon or `start --once`) owns the workspace:
+/// one lock probe, for views that poll only this.
+pub fn process_running(ws: &Workspace) -> bool {
+    engine::owner::is_owned(ws)
+}

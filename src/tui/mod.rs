@@ -16,7 +16,9 @@ pub mod view;
 
 use std::io;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError, Sender};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ratatui::crossterm::event::{self, Event, KeyEventKind};
@@ -30,15 +32,23 @@ use app::Msg;
 
 /// Redraw at least this often (elapsed times move).
 const TICK: Duration = Duration::from_secs(1);
-/// While a process owns the workspace, reload at least this often even
-/// without a file event (a daemon killed with -9 leaves none).
+/// While a process owns the workspace, check this often that it still
+/// does (a daemon killed with -9 writes no event); one lock probe, and a
+/// reload only when the answer changed.
 const RELOAD: Duration = Duration::from_secs(5);
 /// With nothing running, every change is a file event; this only guards
 /// against a missed one.
 const RELOAD_IDLE: Duration = Duration::from_secs(30);
+/// A file event's reload waits this long for the rest of its burst (one
+/// command writes several files).
+const QUIET: Duration = Duration::from_millis(15);
 /// Reloads on file events are at least this far apart (a busy daemon
-/// writes many events a second; they share a reload).
-const SETTLE: Duration = Duration::from_millis(40);
+/// writes many events a second; they share a reload), and at least five
+/// times the last reload's duration, up to `MAX_GAP`.
+const SETTLE: Duration = Duration::from_millis(100);
+/// The most a file event waits for its reload (the target is on screen
+/// within 250 ms).
+const MAX_GAP: Duration = Duration::from_millis(200);
 
 fn restore() {
     let _ = disable_raw_mode();
@@ -124,11 +134,18 @@ fn watched(ws: &Workspace) -> Vec<PathBuf> {
     dirs.into_iter().filter(|d| d.is_dir()).collect()
 }
 
-fn watch(ws: &Workspace, tx: Sender<Msg>) -> Option<notify::RecommendedWatcher> {
+/// Watches the state files. `pending` coalesces: one `Changed` is sent
+/// until the loop takes it (clears the flag and reloads), so a daemon
+/// writing hundreds of files a second wakes the loop once per reload.
+fn watch(
+    ws: &Workspace,
+    tx: Sender<Msg>,
+    pending: Arc<AtomicBool>,
+) -> Option<notify::RecommendedWatcher> {
     use notify::{EventKind, RecursiveMode, Watcher};
     let mut w = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
         if let Ok(e) = res {
-            if !matches!(e.kind, EventKind::Access(_)) {
+            if !matches!(e.kind, EventKind::Access(_)) && !pending.swap(true, Ordering::AcqRel) {
                 let _ = tx.send(Msg::Changed);
             }
         }
@@ -146,50 +163,88 @@ fn main_loop(ws: &Workspace) -> io::Result<()> {
     let (tx, rx) = mpsc::channel();
     read_keys(tx.clone());
     on_signals(tx.clone());
-    let _watcher = watch(ws, tx.clone());
+    let pending = Arc::new(AtomicBool::new(false));
+    let _watcher = watch(ws, tx.clone(), pending.clone());
     let mut app = app::App::new(app::Snapshot::load(ws));
     app.tx = Some(tx);
     app.gate = Some(crate::control::health::report(&ws.config_path, false));
     let mut loaded = Instant::now();
-    let mut dirty = false;
+    // Since when the data is stale (a file event came), if it is.
+    let mut dirty: Option<Instant> = None;
+    let mut gap = SETTLE;
+    let mut draw = true;
+    let mut drawn = Instant::now();
     while !app.quit {
         let reload_every = match &app.snapshot.status {
             Ok(s) if !s.runtime.process_running => RELOAD_IDLE,
             _ => RELOAD,
         };
-        app.now = jiff::Timestamp::now();
-        terminal.draw(|f| view::render(f, &app))?;
-        let wait = if dirty {
-            SETTLE.saturating_sub(loaded.elapsed())
-        } else {
-            TICK.min(reload_every.saturating_sub(loaded.elapsed()))
+        if draw || drawn.elapsed() >= TICK {
+            app.now = jiff::Timestamp::now();
+            terminal.draw(|f| view::render(f, &app))?;
+            drawn = Instant::now();
+            draw = false;
+        }
+        let until_reload = match dirty {
+            // A burst of writes (an add-task is several) settles first;
+            // under a steady stream the reload comes after `gap`.
+            Some(since) => QUIET
+                .saturating_sub(since.elapsed())
+                .max(gap.saturating_sub(loaded.elapsed())),
+            None => reload_every.saturating_sub(loaded.elapsed()),
         };
-        match rx.recv_timeout(wait) {
-            Ok(Msg::Key(k)) => app.key(ws, k),
-            Ok(Msg::Changed) => dirty = true,
-            Ok(Msg::Tick) | Err(RecvTimeoutError::Timeout) => {}
+        match rx.recv_timeout(until_reload.min(TICK.saturating_sub(drawn.elapsed()))) {
+            Ok(Msg::Key(k)) => {
+                app.key(ws, k);
+                draw = true;
+            }
+            // A file event only marks the data stale: a busy daemon writes
+            // many a second, and they share one reload (and one draw).
+            Ok(Msg::Changed) => {
+                dirty.get_or_insert_with(Instant::now);
+            }
+            Ok(Msg::Tick) => draw = true,
+            Err(RecvTimeoutError::Timeout) => {}
             Ok(Msg::Notice(n)) => {
                 app.notify(n);
                 app.reload = true;
             }
             Ok(Msg::Quit) | Err(RecvTimeoutError::Disconnected) => app.quit = true,
         }
-        let due = (dirty && loaded.elapsed() >= SETTLE) || loaded.elapsed() >= reload_every;
+        let due = match dirty {
+            Some(since) => since.elapsed() >= QUIET && loaded.elapsed() >= gap,
+            None if loaded.elapsed() < reload_every => false,
+            None if reload_every == RELOAD => {
+                let was = app
+                    .snapshot
+                    .status
+                    .as_ref()
+                    .is_ok_and(|s| s.runtime.process_running);
+                loaded = Instant::now();
+                crate::control::status::process_running(ws) != was
+            }
+            None => true,
+        };
         if app.reload || due {
             // Events that arrive while loading are for the next load.
             while let Ok(m) = rx.try_recv() {
                 match m {
-                    Msg::Changed => {}
+                    Msg::Changed | Msg::Tick => {}
                     Msg::Key(k) => app.key(ws, k),
                     Msg::Notice(n) => app.notify(n),
-                    Msg::Tick => {}
                     Msg::Quit => app.quit = true,
                 }
             }
+            pending.store(false, Ordering::Release);
+            let started = Instant::now();
             let fresh = app::Snapshot::load_after(ws, Some(&mut app.snapshot));
             app.replace_snapshot(fresh);
+            // Reloading takes at most a fifth of the time, within the
+            // latency target.
+            gap = (started.elapsed() * 5).clamp(SETTLE, MAX_GAP);
             app.reload = false;
-            dirty = false;
+            dirty = None;
+            draw = true;
             loaded = Instant::now();
         }
     }
