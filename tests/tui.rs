@@ -92,6 +92,12 @@ fn the_tui_switches_panels_and_pauses_and_resumes_a_daemon() {
     until_shown(&session, "show Overview");
     tmux(&["send-keys", "-t", &session, "Enter"]);
     until_shown(&session, "Daemon: not running");
+    // `start once` from the palette runs in the background and reports.
+    tmux(&["send-keys", "-t", &session, ":"]);
+    tmux(&["send-keys", "-t", &session, "-l", "start once"]);
+    tmux(&["send-keys", "-t", &session, "Enter"]);
+    until_shown(&session, "start --once: exited with 0");
+    until_shown(&session, "Last run: archived");
     tmux(&["send-keys", "-t", &session, "?"]);
     until_shown(&session, "command palette");
     tmux(&["send-keys", "-t", &session, "Escape"]);
@@ -220,7 +226,7 @@ fn every_panel_renders_at_80x24_from_a_real_workspace() {
 }
 
 /// SIGTERM ends the TUI with the terminal restored: it leaves the
-/// alternate screen and exits 0 (the pane is kept to look at).
+/// alternate screen and exits 0 (a shell around it prints the status).
 #[test]
 fn sigterm_restores_the_terminal() {
     if Command::new("tmux").arg("-V").output().is_err() {
@@ -230,7 +236,10 @@ fn sigterm_restores_the_terminal() {
     let ws = Ws::with_init(&["--demo"]);
     let session = format!("millrace-tui-term-{}", std::process::id());
     let bin = env!("CARGO_BIN_EXE_millrace");
-    let cmd = format!("exec {bin} --config {} tui", ws.config().display());
+    let cmd = format!(
+        "sh -c '{bin} --config {} tui; echo tui-exit=$?; sleep 30'",
+        ws.config().display()
+    );
     tmux(&[
         "new-session",
         "-d",
@@ -240,38 +249,24 @@ fn sigterm_restores_the_terminal() {
         "80",
         "-y",
         "24",
-        "sh",
+        &cmd,
     ]);
     let _kill = KillOnDrop(session.clone());
-    tmux(&["set-option", "-t", &session, "remain-on-exit", "on"]);
-    tmux(&["respawn-pane", "-k", "-t", &session, &cmd]);
     until_shown(&session, "Enter: continue");
     tmux(&["send-keys", "-t", &session, "Enter"]);
     until_shown(&session, "1 Overview");
     let alt = tmux(&["display", "-p", "-t", &session, "#{alternate_on}"]);
     assert_eq!(alt.trim(), "1", "the TUI draws on the alternate screen");
-    let pid = tmux(&["display", "-p", "-t", &session, "#{pane_pid}"]);
-    Command::new("kill")
-        .args(["-TERM", pid.trim()])
-        .status()
+    let shell = tmux(&["display", "-p", "-t", &session, "#{pane_pid}"]);
+    let out = Command::new("pgrep")
+        .args(["-P", shell.trim(), "millrace"])
+        .output()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let dead = tmux(&[
-            "display",
-            "-p",
-            "-t",
-            &session,
-            "#{pane_dead} #{pane_dead_status} #{alternate_on}",
-        ]);
-        if dead.starts_with('1') {
-            assert_eq!(dead.trim(), "1 0 0", "dead, status, alternate screen");
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the TUI did not end on SIGTERM: {dead}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let pid = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert!(!pid.is_empty(), "no millrace under the pane's shell");
+    Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    let pane = until_shown(&session, "tui-exit=");
+    assert!(pane.contains("tui-exit=0"), "{pane}");
+    let alt = tmux(&["display", "-p", "-t", &session, "#{alternate_on}"]);
+    assert_eq!(alt.trim(), "0", "the alternate screen was left");
 }
