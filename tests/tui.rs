@@ -16,6 +16,12 @@ fn tmux(args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// Starts `cmd` in a detached 80×24 tmux session, killed on drop.
+fn session(name: &str, cmd: &str) -> KillOnDrop {
+    tmux(&["new-session", "-d", "-s", name, "-x", "80", "-y", "24", cmd]);
+    KillOnDrop(name.to_string())
+}
+
 /// Waits (bounded) until the pane shows `text`; returns the pane.
 fn until_shown(session: &str, text: &str) -> String {
     let deadline = Instant::now() + Duration::from_secs(15);
@@ -37,34 +43,23 @@ fn the_tui_switches_panels_and_pauses_and_resumes_a_daemon() {
     }
     let ws = Ws::with_init(&["--demo"]);
     ws.add("Queued for the view");
-    let session = format!("millrace-tui-{}", std::process::id());
+    let name = format!("millrace-tui-{}", std::process::id());
     let bin = env!("CARGO_BIN_EXE_millrace");
     let cmd = format!("{bin} --config {} tui", ws.config().display());
-    tmux(&[
-        "new-session",
-        "-d",
-        "-s",
-        &session,
-        "-x",
-        "80",
-        "-y",
-        "24",
-        &cmd,
-    ]);
-    let _kill = KillOnDrop(session.clone());
+    let _kill = session(&name, &cmd);
     // The startup health gate first.
-    until_shown(&session, "Enter: continue");
-    tmux(&["send-keys", "-t", &session, "Enter"]);
-    until_shown(&session, "1 Overview");
-    until_shown(&session, "Backlog: 2");
-    tmux(&["send-keys", "-t", &session, "2"]);
-    until_shown(&session, "Queued for the view");
+    until_shown(&name, "Enter: continue");
+    tmux(&["send-keys", "-t", &name, "Enter"]);
+    until_shown(&name, "1 Overview");
+    until_shown(&name, "Backlog: 2");
+    tmux(&["send-keys", "-t", &name, "2"]);
+    until_shown(&name, "Queued for the view");
     // Add a task through the form: it lands in the backlog store.
-    tmux(&["send-keys", "-t", &session, "a"]);
-    until_shown(&session, "New task title");
-    tmux(&["send-keys", "-t", &session, "-l", "Added from the TUI"]);
-    tmux(&["send-keys", "-t", &session, "Enter"]);
-    until_shown(&session, "Added from the TUI");
+    tmux(&["send-keys", "-t", &name, "a"]);
+    until_shown(&name, "New task title");
+    tmux(&["send-keys", "-t", &name, "-l", "Added from the TUI"]);
+    tmux(&["send-keys", "-t", &name, "Enter"]);
+    until_shown(&name, "Added from the TUI");
     assert!(
         ws.backlog_titles()
             .iter()
@@ -72,35 +67,35 @@ fn the_tui_switches_panels_and_pauses_and_resumes_a_daemon() {
         "{:?}",
         ws.backlog_titles()
     );
-    tmux(&["send-keys", "-t", &session, "3"]);
-    until_shown(&session, "Runs —");
-    tmux(&["send-keys", "-t", &session, "4"]);
-    until_shown(&session, "Mode: auto");
-    tmux(&["send-keys", "-t", &session, "5"]);
-    until_shown(&session, "task added: Added from the TUI");
-    tmux(&["send-keys", "-t", &session, "6"]);
-    until_shown(&session, "config hash");
-    tmux(&["send-keys", "-t", &session, "7"]);
-    until_shown(&session, "Status: skip_publish");
+    tmux(&["send-keys", "-t", &name, "3"]);
+    until_shown(&name, "Runs —");
+    tmux(&["send-keys", "-t", &name, "4"]);
+    until_shown(&name, "Mode: auto");
+    tmux(&["send-keys", "-t", &name, "5"]);
+    until_shown(&name, "task added: Added from the TUI");
+    tmux(&["send-keys", "-t", &name, "6"]);
+    until_shown(&name, "config hash");
+    tmux(&["send-keys", "-t", &name, "7"]);
+    until_shown(&name, "Status: skip_publish");
     // The expanded stream, the palette and help open and close.
-    tmux(&["send-keys", "-t", &session, "e"]);
-    until_shown(&session, "Events — operator, following");
-    tmux(&["send-keys", "-t", &session, "Escape"]);
-    tmux(&["send-keys", "-t", &session, ":"]);
-    until_shown(&session, "Command palette");
-    tmux(&["send-keys", "-t", &session, "-l", "show over"]);
-    until_shown(&session, "show Overview");
-    tmux(&["send-keys", "-t", &session, "Enter"]);
-    until_shown(&session, "Daemon: not running");
+    tmux(&["send-keys", "-t", &name, "e"]);
+    until_shown(&name, "Events — operator, following");
+    tmux(&["send-keys", "-t", &name, "Escape"]);
+    tmux(&["send-keys", "-t", &name, ":"]);
+    until_shown(&name, "Command palette");
+    tmux(&["send-keys", "-t", &name, "-l", "show over"]);
+    until_shown(&name, "show Overview");
+    tmux(&["send-keys", "-t", &name, "Enter"]);
+    until_shown(&name, "Daemon: not running");
     // `start once` from the palette runs in the background and reports.
-    tmux(&["send-keys", "-t", &session, ":"]);
-    tmux(&["send-keys", "-t", &session, "-l", "start once"]);
-    tmux(&["send-keys", "-t", &session, "Enter"]);
-    until_shown(&session, "start --once: exited with 0");
-    until_shown(&session, "Last run: archived");
-    tmux(&["send-keys", "-t", &session, "?"]);
-    until_shown(&session, "command palette");
-    tmux(&["send-keys", "-t", &session, "Escape"]);
+    tmux(&["send-keys", "-t", &name, ":"]);
+    tmux(&["send-keys", "-t", &name, "-l", "start once"]);
+    tmux(&["send-keys", "-t", &name, "Enter"]);
+    until_shown(&name, "start --once: exited with 0");
+    until_shown(&name, "Last run: archived");
+    tmux(&["send-keys", "-t", &name, "?"]);
+    until_shown(&name, "command palette");
+    tmux(&["send-keys", "-t", &name, "Escape"]);
     // A live daemon, paused and resumed from the TUI through its mailbox.
     ws.write("fake/builder", "WAITGO\n");
     ws.run(&["config", "set", "plan.mode", "standard"]).code(0);
@@ -118,19 +113,19 @@ fn the_tui_switches_panels_and_pauses_and_resumes_a_daemon() {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
-    until_shown(&session, "Daemon: running");
-    until_shown(&session, "Stage: `builder` attempt 1");
-    tmux(&["send-keys", "-t", &session, "p"]);
-    until_shown(&session, "engine paused");
-    until_shown(&session, "Daemon: paused");
-    tmux(&["send-keys", "-t", &session, "u"]);
-    until_shown(&session, "engine resumed");
-    until_shown(&session, "Daemon: running");
-    tmux(&["send-keys", "-t", &session, "q"]);
+    until_shown(&name, "Daemon: running");
+    until_shown(&name, "Stage: `builder` attempt 1");
+    tmux(&["send-keys", "-t", &name, "p"]);
+    until_shown(&name, "engine paused");
+    until_shown(&name, "Daemon: paused");
+    tmux(&["send-keys", "-t", &name, "u"]);
+    until_shown(&name, "engine resumed");
+    until_shown(&name, "Daemon: running");
+    tmux(&["send-keys", "-t", &name, "q"]);
     let deadline = Instant::now() + Duration::from_secs(10);
-    while tmux(&["has-session", "-t", &session]).is_empty()
+    while tmux(&["has-session", "-t", &name]).is_empty()
         && Command::new("tmux")
-            .args(["has-session", "-t", &session])
+            .args(["has-session", "-t", &name])
             .status()
             .is_ok_and(|s| s.success())
     {
@@ -158,18 +153,7 @@ impl Drop for KillOnDrop {
 
 /// Renders `app` on an 80×24 test terminal, as text.
 fn screen(app: &millrace::tui::app::App) -> String {
-    use ratatui::backend::TestBackend;
-    let mut t = ratatui::Terminal::new(TestBackend::new(80, 24)).unwrap();
-    t.draw(|f| millrace::tui::view::render(f, app)).unwrap();
-    let buf = t.backend().buffer().clone();
-    let mut s = String::new();
-    for y in 0..buf.area.height {
-        for x in 0..buf.area.width {
-            s.push_str(buf[(x, y)].symbol());
-        }
-        s.push('\n');
-    }
-    s
+    millrace::tui::view::text(app, 80, 24)
 }
 
 #[test]
@@ -234,30 +218,19 @@ fn sigterm_restores_the_terminal() {
         return;
     }
     let ws = Ws::with_init(&["--demo"]);
-    let session = format!("millrace-tui-term-{}", std::process::id());
+    let name = format!("millrace-tui-term-{}", std::process::id());
     let bin = env!("CARGO_BIN_EXE_millrace");
     let cmd = format!(
         "sh -c '{bin} --config {} tui; echo tui-exit=$?; sleep 30'",
         ws.config().display()
     );
-    tmux(&[
-        "new-session",
-        "-d",
-        "-s",
-        &session,
-        "-x",
-        "80",
-        "-y",
-        "24",
-        &cmd,
-    ]);
-    let _kill = KillOnDrop(session.clone());
-    until_shown(&session, "Enter: continue");
-    tmux(&["send-keys", "-t", &session, "Enter"]);
-    until_shown(&session, "1 Overview");
-    let alt = tmux(&["display", "-p", "-t", &session, "#{alternate_on}"]);
+    let _kill = session(&name, &cmd);
+    until_shown(&name, "Enter: continue");
+    tmux(&["send-keys", "-t", &name, "Enter"]);
+    until_shown(&name, "1 Overview");
+    let alt = tmux(&["display", "-p", "-t", &name, "#{alternate_on}"]);
     assert_eq!(alt.trim(), "1", "the TUI draws on the alternate screen");
-    let shell = tmux(&["display", "-p", "-t", &session, "#{pane_pid}"]);
+    let shell = tmux(&["display", "-p", "-t", &name, "#{pane_pid}"]);
     let out = Command::new("pgrep")
         .args(["-P", shell.trim(), "millrace"])
         .output()
@@ -265,8 +238,8 @@ fn sigterm_restores_the_terminal() {
     let pid = String::from_utf8_lossy(&out.stdout).trim().to_string();
     assert!(!pid.is_empty(), "no millrace under the pane's shell");
     Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-    let pane = until_shown(&session, "tui-exit=");
+    let pane = until_shown(&name, "tui-exit=");
     assert!(pane.contains("tui-exit=0"), "{pane}");
-    let alt = tmux(&["display", "-p", "-t", &session, "#{alternate_on}"]);
+    let alt = tmux(&["display", "-p", "-t", &name, "#{alternate_on}"]);
     assert_eq!(alt.trim(), "0", "the alternate screen was left");
 }

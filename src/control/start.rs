@@ -97,36 +97,20 @@ pub fn once(ws: &Workspace) -> Result<StartReport> {
 /// SIGTERM and `grace`, then SIGKILL; the run resumes on the next start. A
 /// second signal kills the stage at once.
 fn forward_signals(control: Arc<RunControl>, grace: Duration) {
-    use tokio::signal::unix::{signal, SignalKind};
-    std::thread::spawn(move || {
-        let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-        else {
-            return;
-        };
-        runtime.block_on(async move {
-            let (Ok(mut term), Ok(mut int)) = (
-                signal(SignalKind::terminate()),
-                signal(SignalKind::interrupt()),
-            ) else {
-                return;
-            };
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = int.recv() => {}
-            }
+    use tokio::signal::unix::SignalKind;
+    let kinds = vec![SignalKind::terminate(), SignalKind::interrupt()];
+    super::signals::on_signals(kinds, move |n| {
+        if n == 1 {
             tracing::warn!("stop requested by signal; the run resumes on the next start");
             control.request_stop();
             let group = control.stage_group().clone();
             std::thread::spawn(move || group.terminate(grace));
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = int.recv() => {}
-            }
+            true
+        } else {
             tracing::warn!("second signal: ending the stage now");
             control.stage_group().kill();
-        });
+            false
+        }
     });
 }
 

@@ -94,27 +94,11 @@ fn read_keys(tx: Sender<Msg>) {
 
 /// SIGTERM and SIGHUP end the loop (which restores the terminal).
 fn on_signals(tx: Sender<Msg>) {
-    std::thread::spawn(move || {
-        let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-            .enable_io()
-            .build()
-        else {
-            return;
-        };
-        rt.block_on(async move {
-            use tokio::signal::unix::{signal, SignalKind};
-            let (Ok(mut term), Ok(mut hup)) = (
-                signal(SignalKind::terminate()),
-                signal(SignalKind::hangup()),
-            ) else {
-                return;
-            };
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = hup.recv() => {}
-            }
-            let _ = tx.send(Msg::Quit);
-        });
+    use tokio::signal::unix::SignalKind;
+    let kinds = vec![SignalKind::terminate(), SignalKind::hangup()];
+    crate::control::signals::on_signals(kinds, move |_| {
+        let _ = tx.send(Msg::Quit);
+        false
     });
 }
 

@@ -104,6 +104,24 @@ pub fn render(f: &mut Frame, app: &App) {
     }
 }
 
+/// The screen `render` draws for `app` at `width`×`height`, as text (for
+/// snapshots and captures).
+pub fn text(app: &App, width: u16, height: u16) -> String {
+    let backend = ratatui::backend::TestBackend::new(width, height);
+    let mut t = ratatui::Terminal::new(backend).expect("a test backend cannot fail");
+    t.draw(|f| render(f, app))
+        .expect("a test backend cannot fail");
+    let buf = t.backend().buffer();
+    let mut s = String::new();
+    for y in 0..buf.area.height {
+        for x in 0..buf.area.width {
+            s.push_str(buf[(x, y)].symbol());
+        }
+        s.push('\n');
+    }
+    s
+}
+
 fn boxed(title: String) -> Block<'static> {
     Block::default().borders(Borders::ALL).title(title)
 }
@@ -282,24 +300,10 @@ fn palette(f: &mut Frame, area: Rect, query: &str, selected: usize) {
 }
 #[cfg(test)]
 mod tests {
-    use ratatui::backend::TestBackend;
-    use ratatui::Terminal;
-
     use super::super::app::{App, Panel, Snapshot};
-    use super::render;
 
     fn screen(app: &App) -> String {
-        let mut t = Terminal::new(TestBackend::new(80, 24)).unwrap();
-        t.draw(|f| render(f, app)).unwrap();
-        let buf = t.backend().buffer().clone();
-        let mut s = String::new();
-        for y in 0..buf.area.height {
-            for x in 0..buf.area.width {
-                s.push_str(buf[(x, y)].symbol());
-            }
-            s.push('\n');
-        }
-        s
+        super::text(app, 80, 24)
     }
 
     fn app() -> (tempfile::TempDir, App) {
