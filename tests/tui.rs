@@ -243,3 +243,35 @@ fn sigterm_restores_the_terminal() {
     let alt = tmux(&["display", "-p", "-t", &name, "#{alternate_on}"]);
     assert_eq!(alt.trim(), "0", "the alternate screen was left");
 }
+
+/// A hostile workspace (fifos for the event log and the backlog) does not
+/// block the view: each panel says what it cannot read, naming the file.
+#[test]
+fn fifos_in_the_workspace_do_not_block_the_view() {
+    use millrace::tui::app::{App, Panel, Snapshot};
+    let ws = Ws::with_init(&["--demo"]);
+    for f in ["agents/engine_events.log", "agents/tasksbacklog.md"] {
+        let p = ws.path(f);
+        let _ = std::fs::remove_file(&p);
+        let c = std::ffi::CString::new(p.to_str().unwrap()).unwrap();
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
+    }
+    let open = millrace::control::Workspace::open(&ws.config()).unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut app = App::new(Snapshot::load(&open));
+        let mut screens = Vec::new();
+        for p in [Panel::Queue, Panel::Logs] {
+            app.panel = p;
+            screens.push(screen(&app));
+        }
+        let _ = tx.send(screens);
+    });
+    let screens = rx
+        .recv_timeout(Duration::from_secs(20))
+        .expect("the view blocked on a fifo");
+    assert!(screens[0].contains("queue unavailable"), "{}", screens[0]);
+    assert!(screens[0].contains("tasksbacklog.md"), "{}", screens[0]);
+    assert!(screens[1].contains("events unavailable"), "{}", screens[1]);
+    assert!(screens[1].contains("engine_events.log"), "{}", screens[1]);
+}

@@ -336,6 +336,9 @@ fn research(app: &App) -> Vec<String> {
 
 fn logs(app: &App) -> Vec<String> {
     let mut out = Vec::new();
+    if let Some(e) = &app.snapshot.events_error {
+        out.push(format!("events unavailable: {e}"));
+    }
     if !app.log_filter.is_empty() {
         out.push(format!("filter: {}", app.log_filter));
     }

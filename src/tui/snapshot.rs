@@ -38,6 +38,8 @@ pub struct Snapshot {
     pub research: Result<control::research::ResearchReport, String>,
     pub runs: Vec<control::runs::RunSummary>,
     pub events: Vec<EventLine>,
+    /// Why the event log could not be read, when it could not.
+    pub events_error: Option<String>,
     pub config: Vec<control::config::ConfigEntry>,
     pub config_hash: String,
     /// Loaded when the Publish panel opens, on `r` there, and after a
@@ -58,18 +60,21 @@ impl Snapshot {
     pub fn load_after(ws: &Workspace, previous: Option<&mut Snapshot>) -> Snapshot {
         let text = |e: control::ControlError| e.to_string();
         let mut events = Vec::new();
-        if let Ok(tail) = control::logs::tail(ws, EVENTS) {
-            let _ = tail.each(|e| {
-                let (weight, text) = control::logs::narrate(&e);
-                events.push(EventLine {
-                    timestamp: e.timestamp.clone(),
-                    weight,
-                    text,
-                    raw: serde_json::to_string(&e).unwrap_or_default(),
-                });
-                Ok(())
+        let read = control::logs::tail(ws, EVENTS)
+            .map_err(text)
+            .and_then(|tail| {
+                tail.each(|e| {
+                    let (weight, text) = control::logs::narrate(&e);
+                    events.push(EventLine {
+                        timestamp: e.timestamp.clone(),
+                        weight,
+                        text,
+                        raw: serde_json::to_string(&e).unwrap_or_default(),
+                    });
+                    Ok(())
+                })
+                .map_err(|e| e.to_string())
             });
-        }
         let (mut finished, preflight, detail) = match previous {
             Some(p) => (
                 std::mem::take(&mut p.finished),
@@ -96,6 +101,7 @@ impl Snapshot {
             research: control::research::report(ws).map_err(text),
             runs,
             events,
+            events_error: read.err(),
             config: control::config::effective(ws),
             config_hash: ws.config.hash(),
             preflight,
