@@ -579,3 +579,40 @@ fn spec_review_may_send_the_spec_back_a_bounded_number_of_times() {
     assert_eq!(reviews, 3, "{:?}", ws.trace());
     assert!(ws.path("agents/ideas/blocked/y.md").exists());
 }
+
+/// An audit request dropped into `ideas/audit/incoming/` wakes an idle
+/// daemon at once (it watches the intake), not at its next poll.
+#[test]
+fn an_audit_request_wakes_an_idle_daemon() {
+    let ws = Ws::with_init(&["--demo"]);
+    ws.run(&["config", "set", "engine.poll_interval_seconds", "300"])
+        .code(0);
+    // Nothing queued: the daemon idles.
+    std::fs::remove_file(ws.path("agents/tasksbacklog.md")).unwrap();
+    ws.run(&["queue"]).code(0);
+    let mut child = ws
+        .command(&["start", "--daemon"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !ws.event_types().iter().any(|t| t == "engine.started") {
+        assert!(Instant::now() < deadline, "the daemon did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    ws.write("agents/ideas/audit/incoming/request.md", "# Audit now\n");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the audit request did not wake the daemon within 15 s");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = output_of(child);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("AUTONOMY_COMPLETE"), "{text}");
+}

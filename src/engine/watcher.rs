@@ -1,8 +1,9 @@
 //! File watching for the daemon (notify/inotify). Only the paths an operator
 //! or another process changes are watched, so the runtime's own writes
 //! (status files, events, runs) do not wake it: the backlog store, the
-//! mailbox, raw ideas, overlays and prompts, `millrace.toml`, and the
-//! `STOP_AUTONOMY` / `AUTONOMY_COMPLETE` marker files.
+//! mailbox, raw ideas, audit requests, overlays and prompts,
+//! `millrace.toml`, and the `STOP_AUTONOMY` / `AUTONOMY_COMPLETE` marker
+//! files.
 
 use crate::defs::layout::{Layout, StopMarker};
 use std::path::{Path, PathBuf};
@@ -21,6 +22,8 @@ pub enum Wake {
     /// next run boundary.
     Inputs,
     Idea(PathBuf),
+    /// A file in `ideas/audit/incoming/`: an operator asks for an audit.
+    AuditRequest,
     /// `STOP_AUTONOMY` or `AUTONOMY_COMPLETE` appeared.
     Marker(StopMarker),
 }
@@ -34,6 +37,7 @@ struct Paths {
     agents: PathBuf,
     incoming: PathBuf,
     ideas: PathBuf,
+    audit: PathBuf,
     registry: PathBuf,
     prompts: PathBuf,
     config: PathBuf,
@@ -51,6 +55,9 @@ impl Paths {
         }
         if parent == self.ideas {
             return Some(Wake::Idea(p.to_path_buf()));
+        }
+        if parent == self.audit {
+            return Some(Wake::AuditRequest);
         }
         if p == self.config || p.starts_with(&self.registry) || p.starts_with(&self.prompts) {
             return Some(Wake::Inputs);
@@ -73,6 +80,7 @@ pub fn start(ws: &Workspace, tx: UnboundedSender<Wake>) -> notify::Result<FileWa
         agents: ws.agents.clone(),
         incoming: crate::engine::mailbox::incoming_dir(&ws.agents),
         ideas: layout.ideas_raw(),
+        audit: layout.rel(crate::defs::layout::AUDIT_INCOMING),
         registry: layout.registry(),
         prompts: layout.prompts(),
         config: ws.config_path.clone(),
@@ -80,6 +88,7 @@ pub fn start(ws: &Workspace, tx: UnboundedSender<Wake>) -> notify::Result<FileWa
     for d in [
         &paths.incoming,
         &paths.ideas,
+        &paths.audit,
         &paths.registry,
         &paths.prompts,
     ] {
@@ -89,6 +98,7 @@ pub fn start(ws: &Workspace, tx: UnboundedSender<Wake>) -> notify::Result<FileWa
         (paths.agents.clone(), RecursiveMode::NonRecursive),
         (paths.incoming.clone(), RecursiveMode::NonRecursive),
         (paths.ideas.clone(), RecursiveMode::NonRecursive),
+        (paths.audit.clone(), RecursiveMode::NonRecursive),
         (paths.registry.clone(), RecursiveMode::Recursive),
         (paths.prompts.clone(), RecursiveMode::Recursive),
         (
