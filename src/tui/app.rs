@@ -399,6 +399,7 @@ impl App {
                 return;
             }
             Overlay::RunDetail { run_id, scroll } => {
+                let last = super::panels::detail(self).len().saturating_sub(1) as u16;
                 let scroll = match code {
                     KeyCode::Esc | KeyCode::Char('q') | KeyCode::Backspace => return,
                     KeyCode::Up | KeyCode::Char('k') => scroll.saturating_sub(1),
@@ -406,7 +407,8 @@ impl App {
                     KeyCode::PageUp => scroll.saturating_sub(10),
                     KeyCode::PageDown => scroll.saturating_add(10),
                     _ => scroll,
-                };
+                }
+                .min(last);
                 self.overlay = Overlay::RunDetail { run_id, scroll };
                 return;
             }

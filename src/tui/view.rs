@@ -83,7 +83,8 @@ pub fn render(f: &mut Frame, app: &App) {
         Overlay::Help => help(f, body),
         Overlay::Palette { query, selected } => palette(f, body, query, *selected),
         Overlay::Form { form, input } => {
-            let r = Rect::new(body.x, body.bottom().saturating_sub(3), body.width, 3);
+            let r = Rect::new(body.x, body.bottom().saturating_sub(3), body.width, 3)
+                .intersection(body);
             f.render_widget(Clear, r);
             f.render_widget(
                 Paragraph::new(format!("{input}▏")).block(boxed(format!(
@@ -277,7 +278,7 @@ fn help(f: &mut Frame, area: Rect) {
 fn palette(f: &mut Frame, area: Rect, query: &str, selected: usize) {
     let matches = palette_matches(query);
     let h = (matches.len() as u16 + 3).min(area.height);
-    let r = Rect::new(area.x + 2, area.y, area.width.saturating_sub(4), h);
+    let r = Rect::new(area.x + 2, area.y, area.width.saturating_sub(4), h).intersection(area);
     let mut lines = vec![Line::from(format!(": {query}▏"))];
     let rows = h.saturating_sub(3) as usize;
     let start = selected.saturating_sub(rows.saturating_sub(1));
@@ -370,5 +371,44 @@ mod tests {
         app.overlay = Overlay::Confirm(Action::Stop);
         let confirm = screen(&app);
         assert!(confirm.contains("stop the daemon: y to go on"), "{confirm}");
+    }
+
+    #[test]
+    fn tiny_terminals_do_not_panic() {
+        use super::super::app::{Action, Form, Overlay};
+        let (d, mut app) = app();
+        let overlays = [
+            Overlay::None,
+            Overlay::Help,
+            Overlay::Palette {
+                query: String::new(),
+                selected: 3,
+            },
+            Overlay::Form {
+                form: Form::AddTask,
+                input: "x".repeat(200),
+            },
+            Overlay::Confirm(Action::PublishPush),
+            Overlay::Stream,
+            Overlay::RunDetail {
+                run_id: "r".into(),
+                scroll: 500,
+            },
+        ];
+        for (w, h) in [(1, 1), (10, 3), (20, 5), (40, 10), (200, 60)] {
+            app.gate = Some(crate::control::health::report(
+                &d.path().join("w/millrace.toml"),
+                false,
+            ));
+            let _ = super::text(&app, w, h);
+            app.gate = None;
+            for p in Panel::ALL {
+                app.panel = p;
+                for o in &overlays {
+                    app.overlay = o.clone();
+                    let _ = super::text(&app, w, h);
+                }
+            }
+        }
     }
 }
