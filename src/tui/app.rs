@@ -906,4 +906,52 @@ mod tests {
             "{names:?}"
         );
     }
+
+    /// Thousands of keys in a pseudo-random order (everything but the
+    /// palette, which could start processes) never panic, and selections
+    /// stay on a row.
+    #[test]
+    fn random_keys_never_panic_and_keep_selections_in_range() {
+        let (_d, ws, mut app) = ws();
+        let keys: Vec<KeyCode> = "1234567eEdjkKJatiflrq?/ xyn0"
+            .chars()
+            .map(KeyCode::Char)
+            .chain([
+                KeyCode::Enter,
+                KeyCode::Esc,
+                KeyCode::Up,
+                KeyCode::Down,
+                KeyCode::PageUp,
+                KeyCode::PageDown,
+                KeyCode::Backspace,
+                KeyCode::Tab,
+                KeyCode::End,
+            ])
+            .collect();
+        let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+        for step in 0..3000 {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let code = keys[(seed >> 33) as usize % keys.len()];
+            // `:` never comes up, but a form or the palette may be open.
+            app.key(&ws, KeyEvent::from(code));
+            app.quit = false;
+            if step % 50 == 0 {
+                reload(&mut app, &ws);
+            }
+            let _ = super::super::view::text(&app, 80, 24);
+            for p in Panel::ALL {
+                let saved = app.panel;
+                app.panel = p;
+                let rows = app.rows();
+                assert!(
+                    app.selected[p as usize] < rows.max(1),
+                    "{p:?} selection {} of {rows}",
+                    app.selected[p as usize]
+                );
+                app.panel = saved;
+            }
+        }
+    }
 }
