@@ -275,3 +275,19 @@ fn fifos_in_the_workspace_do_not_block_the_view() {
     assert!(screens[1].contains("events unavailable"), "{}", screens[1]);
     assert!(screens[1].contains("engine_events.log"), "{}", screens[1]);
 }
+
+/// Without a terminal the TUI refuses with a usage error that says what to
+/// use instead (rather than a raw I/O error from the terminal setup).
+#[test]
+fn without_a_terminal_the_tui_says_what_to_use_instead() {
+    let ws = Ws::with_init(&["--demo"]);
+    let out = ws
+        .command(&["tui"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("needs a terminal"), "{err}");
+    assert!(err.contains("logs --follow"), "{err}");
+}

@@ -434,7 +434,17 @@ fn run(cli: Cli, out: &mut Output) -> Result<ExitStatus, ControlError> {
             wait(&send),
         )?)?,
         Command::Status { detail } => out.print(&control::status::status(&open()?, detail)?)?,
-        Command::Tui => crate::tui::run(open()?).map_err(ControlError::Output)?,
+        Command::Tui => {
+            use std::io::IsTerminal;
+            if !(std::io::stdin().is_terminal() && std::io::stdout().is_terminal()) {
+                return Err(ControlError::Usage(
+                    "millrace tui needs a terminal on stdin and stdout; without one, use \
+                     `status`, `logs --follow` or `start --daemon --monitor`"
+                        .into(),
+                ));
+            }
+            crate::tui::run(open()?).map_err(ControlError::Output)?
+        }
         Command::Publish(c) => {
             let ws = open()?;
             match c {
