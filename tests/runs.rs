@@ -744,3 +744,43 @@ fn readme_main_job_runs_the_demo_task_to_archived() {
         (Some("demo"), Some("demo-agent"))
     );
 }
+
+/// `execution.run_update_on_empty`: once the backlog drains, one update
+/// with no task (run id `…__update-empty`, only the update stage), and not
+/// again until more work is archived. Off (the init default), nothing.
+#[test]
+fn an_update_runs_once_per_drained_backlog_when_asked() {
+    let ws = Ws::new();
+    ws.add("Only task");
+    assert_eq!(start(&ws)["outcome"], "ran");
+    // Off: a drained backlog is idle.
+    assert_eq!(start(&ws)["outcome"], "idle");
+    ws.run(&["config", "set", "execution.run_update_on_empty", "true"])
+        .code(0);
+    let r = start(&ws);
+    assert_eq!(r["outcome"], "ran", "{r:#}");
+    let run_id = r["run"]["run_id"].as_str().unwrap().to_string();
+    assert!(run_id.ends_with("__update-empty"), "{run_id}");
+    assert_eq!(r["run"]["terminal"], "archived", "{r:#}");
+    assert_eq!(ws.nodes_visited(), ["builder", "qa", "update", "update"]);
+    let prompt = ws.read(&format!("agents/runs/{run_id}/update.1.prompt.md"));
+    assert!(prompt.contains("the backlog drained"), "{prompt}");
+    assert_eq!(ws.cards_in("tasksarchive.md"), 1, "nothing else archived");
+    let meta: serde_json::Value =
+        serde_json::from_str(&ws.read(&format!("agents/runs/{run_id}/run.json"))).unwrap();
+    assert_eq!(meta["task_id"], serde_json::Value::Null);
+    assert_eq!(meta["facts"]["backlog_empty"], true);
+    // Once per drain: idle now, and again after the next task is archived.
+    assert_eq!(start(&ws)["outcome"], "idle");
+    ws.add("Second task");
+    assert_eq!(start(&ws)["outcome"], "ran");
+    let r = start(&ws);
+    assert!(
+        r["run"]["run_id"]
+            .as_str()
+            .unwrap()
+            .ends_with("__update-empty"),
+        "{r:#}"
+    );
+    assert_eq!(start(&ws)["outcome"], "idle");
+}

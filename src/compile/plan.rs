@@ -188,6 +188,20 @@ pub struct LoopPlan {
     pub max_stage_runs: u64,
 }
 
+impl LoopPlan {
+    /// The entry a run normally starts at: `task` for an execution loop,
+    /// else the first entry other than `empty` (the taskless update of
+    /// `execution.run_update_on_empty`).
+    pub fn main_entry(&self) -> Option<&String> {
+        self.entries.get("task").or_else(|| {
+            self.entries
+                .iter()
+                .find(|(k, _)| k.as_str() != "empty")
+                .map(|(_, v)| v)
+        })
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NodePlan {

@@ -134,9 +134,7 @@ pub fn simulate(
     let longest = worst.then(|| longest_path(lp, &facts));
     let mut longest = longest.map(VecDeque::from);
     let entry = lp
-        .entries
-        .values()
-        .next()
+        .main_entry()
         .cloned()
         .ok_or_else(|| ControlError::Usage(format!("loop `{}` has no entry", lp.loop_id)))?;
     let ceiling = crate::compile::cost::worst_case(lp, &ws.config, 1);
@@ -278,7 +276,7 @@ fn longest_path(lp: &LoopPlan, facts: &BTreeMap<String, Value>) -> Vec<String> {
         memo.insert(key, best.clone());
         best
     }
-    let Some(entry) = lp.entries.values().next() else {
+    let Some(entry) = lp.main_entry() else {
         return Vec::new();
     };
     walk(lp, facts, entry, &BTreeMap::new(), 0, &mut BTreeMap::new())

@@ -189,6 +189,8 @@ pub const QUICKFIX: &str = "quickfix.md";
 pub const REGISTRY_README: &str = "registry/README.md";
 /// The research recovery latch (spec §3.4), relative to `agents/`.
 pub const RECOVERY_LATCH: &str = ".runtime/research_recovery_latch.json";
+/// The archive size the last update-on-empty ran for (one per drain).
+pub const UPDATE_ON_EMPTY: &str = ".runtime/update_on_empty.json";
 pub const INCIDENTS_INCOMING: &str = "ideas/incidents/incoming";
 /// Where goalspec takes ideas from, and where they go when done or blocked.
 pub const IDEAS_RAW: &str = "ideas/raw";

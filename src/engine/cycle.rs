@@ -32,7 +32,39 @@ pub fn has_work(ws: &Workspace, rt: &Runtime) -> Result<bool, EngineError> {
     {
         return Ok(true);
     }
-    Ok(rt.queue.active()?.is_some() || rt.queue.backlog_depth()? > 0)
+    Ok(rt.queue.active()?.is_some()
+        || rt.queue.backlog_depth()? > 0
+        || update_on_empty_due(ws, rt)?)
+}
+
+/// `execution.run_update_on_empty`: an update with no task is due once per
+/// drained backlog — nothing active or queued, nothing frozen, and the
+/// archive changed since the last one (v0.2.0 runs one every idle cycle,
+/// which spends on every poll).
+fn update_on_empty_due(ws: &Workspace, rt: &Runtime) -> Result<bool, EngineError> {
+    if !ws.config.execution.run_update_on_empty || rt.queue.backlog_depth()? > 0 {
+        return Ok(false);
+    }
+    let archived = crate::store::research::archive_bytes(&ws.agents);
+    if archived == 0 || archived == last_update_on_empty(ws) {
+        return Ok(false);
+    }
+    Ok(rt.queue.active()?.is_none()
+        && rt.queue.frozen_batches()?.is_empty()
+        && rt.queue.archive_has_cards())
+}
+
+fn update_on_empty_path(ws: &Workspace) -> std::path::PathBuf {
+    crate::defs::layout::Layout::of(&ws.agents).rel(crate::defs::layout::UPDATE_ON_EMPTY)
+}
+
+/// The archive size the last update-on-empty ran for (0: none yet).
+fn last_update_on_empty(ws: &Workspace) -> u64 {
+    crate::store::safe::read_text(&update_on_empty_path(ws), 4096)
+        .ok()
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+        .and_then(|v| v["archive_bytes"].as_u64())
+        .unwrap_or(0)
 }
 
 /// The current plan, compiled (or reused) the first time a cycle needs it;
@@ -65,7 +97,20 @@ pub fn run_one(
                 EventKind::execution(PlaneEvent::BacklogEmpty),
                 json!({"backlog_depth": 0, "run_update_on_empty": ws.config.execution.run_update_on_empty}),
             );
-            Ok(Cycle::Idle)
+            if !update_on_empty_due(ws, rt)? {
+                return Ok(Cycle::Idle);
+            }
+            // Recorded before the run: at most one update per drain (a
+            // crash in between skips it rather than paying twice; a crash
+            // during the run resumes it like any other).
+            let archived = crate::store::research::archive_bytes(&ws.agents);
+            let record = json!({"archive_bytes": archived, "at": crate::store::time::now_iso()});
+            crate::store::atomic::write(&update_on_empty_path(ws), record.to_string().as_bytes())
+                .map_err(EngineError::io("update_on_empty.json"))?;
+            match run::start_update_on_empty(rt, &plan)? {
+                Some(report) => Ok(Cycle::Ran(report)),
+                None => Ok(Cycle::Idle),
+            }
         }
         Some((card, promoted)) => {
             if promoted {

@@ -101,10 +101,47 @@ pub fn start_research(rt: &Runtime, plan: &FrozenPlan, item: WorkItem) -> Result
     )
 }
 
+/// Starts the update with no task that `execution.run_update_on_empty`
+/// asks for once the backlog drains (run id `…__update-empty`), at the
+/// execution loop's `empty` entry; none when the loop has no such entry.
+pub fn start_update_on_empty(rt: &Runtime, plan: &FrozenPlan) -> Result<Option<RunReport>> {
+    let Some(lp) = plan.content.planes.get(&Plane::Execution) else {
+        return Ok(None);
+    };
+    if !lp.entries.contains_key(EMPTY_ENTRY) {
+        tracing::info!(
+            "execution.run_update_on_empty is set but loop `{}` has no `{EMPTY_ENTRY}` entry",
+            lp.loop_id
+        );
+        return Ok(None);
+    }
+    let run_id = format!("{}__update-empty", time::now_stamp());
+    let facts: Facts = [
+        ("integration".to_string(), Value::Bool(false)),
+        (
+            "complexity".to_string(),
+            Value::String(
+                rt.config
+                    .complexity_default_band()
+                    .unwrap_or_else(|| "moderate".to_string()),
+            ),
+        ),
+        ("backlog_empty".to_string(), Value::Bool(true)),
+    ]
+    .into_iter()
+    .collect();
+    begin(rt, plan, lp, EMPTY_ENTRY, run_id, Work::Empty, facts).map(Some)
+}
+
+/// The entry of an execution loop a taskless update starts at.
+pub const EMPTY_ENTRY: &str = "empty";
+
 /// What a run works on.
 enum Work {
     Task(Card),
     Item(WorkItem),
+    /// Nothing: an update after the backlog drained.
+    Empty,
 }
 
 fn begin(
@@ -127,6 +164,7 @@ fn begin(
     let (task, item) = match work {
         Work::Task(t) => (Some(t), None),
         Work::Item(i) => (None, Some(i)),
+        Work::Empty => (None, None),
     };
     let dir = RunDir::create(&rt.agents, &run_id, plan)
         .map_err(InterpError::io(format!("cannot create run {run_id}")))?;
