@@ -671,3 +671,42 @@ fn a_budget_cap_pauses_the_daemon_and_raising_it_then_resume_continues_the_run()
     ws.run(&["stop"]).code(0);
     assert!(d.wait(30).0);
 }
+
+/// With `execution.run_update_on_empty`, a daemon that drains its backlog
+/// runs one update with no task, then idles (no update per poll).
+#[test]
+fn a_drained_daemon_runs_one_update_then_idles() {
+    let ws = Ws::new();
+    ws.run(&["config", "set", "execution.run_update_on_empty", "true"])
+        .code(0);
+    ws.run(&["config", "set", "engine.poll_interval_seconds", "1"])
+        .code(0);
+    ws.add("The only task");
+    let d = Daemon::start(&ws);
+    let update_runs = || {
+        std::fs::read_dir(ws.path("agents/runs"))
+            .map(|d| {
+                d.flatten()
+                    .filter(|e| e.file_name().to_string_lossy().ends_with("__update-empty"))
+                    .count()
+            })
+            .unwrap_or(0)
+    };
+    until(30, || update_runs() == 1, "the update-on-empty run");
+    until(
+        30,
+        || {
+            ws.nodes_visited() == ["builder", "qa", "update", "update"]
+                && !ws.path("agents/.runtime/active_run.json").exists()
+        },
+        "the update to finish",
+    );
+    // An idle daemon wakes at least every 5 × poll_interval_seconds: after
+    // one such wake-up, still one.
+    std::thread::sleep(Duration::from_secs(6));
+    assert_eq!(update_runs(), 1);
+    ws.run(&["stop"]).code(0);
+    let (ok, out) = d.wait(30);
+    assert!(ok, "{out}");
+    assert!(out.contains("2 run(s) finished"), "{out}");
+}
