@@ -326,14 +326,17 @@ fn a_decision_that_contradicts_the_marker_is_refused() {
     assert!(!ws.path("agents/AUTONOMY_COMPLETE").exists());
 }
 
-fn wait_daemon(ws: &Ws, secs: u64) -> String {
-    let child = ws
-        .command(&["start", "--daemon"])
+fn spawn_daemon(ws: &Ws) -> std::process::Child {
+    ws.command(&["start", "--daemon"])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .unwrap();
+        .unwrap()
+}
+
+fn wait_daemon(ws: &Ws, secs: u64) -> String {
+    let child = spawn_daemon(ws);
     let deadline = Instant::now() + Duration::from_secs(secs);
     let pid = child.id();
     let watcher = std::thread::spawn(move || output_of(child));
@@ -590,13 +593,7 @@ fn an_audit_request_wakes_an_idle_daemon() {
     // Nothing queued: the daemon idles.
     std::fs::remove_file(ws.path("agents/tasksbacklog.md")).unwrap();
     ws.run(&["queue"]).code(0);
-    let mut child = ws
-        .command(&["start", "--daemon"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_daemon(&ws);
     let deadline = Instant::now() + Duration::from_secs(20);
     while !ws.event_types().iter().any(|t| t == "engine.started") {
         assert!(Instant::now() < deadline, "the daemon did not start");
