@@ -849,7 +849,10 @@ mod tests {
         let config = dir.path().join("millrace.toml");
         std::fs::write(
             &config,
-            format!("[engine]\npoll_interval_seconds = 1\n{extra}"),
+            // No update with no task after the drain: these tests count runs.
+            format!(
+                "[engine]\npoll_interval_seconds = 1\n[execution]\nrun_update_on_empty = false\n{extra}"
+            ),
         )
         .unwrap();
         let ws = Workspace::open(&config).unwrap();

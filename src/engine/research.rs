@@ -40,6 +40,9 @@ pub struct FamilyScan {
     pub ready: bool,
     pub item_count: usize,
     pub first_item: Option<WorkItem>,
+    /// The pending items in the order they run (the first
+    /// [`LISTED_ITEMS`]).
+    pub items: Vec<WorkItem>,
     /// For audits: whether a drained backlog is due for an audit.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub audit_due: Option<bool>,
@@ -77,6 +80,9 @@ pub fn enabled(ws: &Workspace, plan: Option<&FrozenPlan>) -> (Vec<ResearchFamily
 }
 
 /// Every family's intake now.
+/// How many pending items a scan lists.
+pub const LISTED_ITEMS: usize = 20;
+
 pub fn scan(
     ws: &Workspace,
     queue: &Queue,
@@ -91,6 +97,7 @@ pub fn scan(
             enabled: on.contains(&family),
             ready: !pending.is_empty(),
             item_count: pending.len(),
+            items: pending.iter().take(LISTED_ITEMS).cloned().collect(),
             first_item: pending.into_iter().next(),
             audit_due: None,
             rejected,
@@ -103,6 +110,7 @@ pub fn scan(
                 scan.ready = true;
                 scan.item_count = 1;
                 scan.first_item = Some(items::automatic_audit());
+                scan.items = scan.first_item.iter().cloned().collect();
             }
         }
         out.push(scan);

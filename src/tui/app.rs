@@ -905,6 +905,11 @@ mod tests {
             names.iter().any(|n| n.ends_with("export-as-csv.md")),
             "{names:?}"
         );
+        // The Research panel lists it under goalspec.
+        reload(&mut app, &ws);
+        let screen = super::super::view::text(&app, 80, 24);
+        assert!(screen.contains("goalspec  1 item(s)"), "{screen}");
+        assert!(screen.contains("  Export as CSV (ideas/raw/"), "{screen}");
     }
 
     /// Thousands of keys in a pseudo-random order (everything but the

@@ -288,7 +288,7 @@ fn research(app: &App) -> Vec<String> {
     }
     for f in &r.queue_families {
         out.push(format!(
-            "{:<9} {} item(s){}{}",
+            "{:<9} {} item(s){}",
             f.family.as_str(),
             f.item_count,
             if !f.enabled {
@@ -297,12 +297,15 @@ fn research(app: &App) -> Vec<String> {
                 " [ready]"
             } else {
                 ""
-            },
-            f.first_item
-                .as_ref()
-                .map(|i| format!(" next: {}", i.title))
-                .unwrap_or_default()
+            }
         ));
+        for i in &f.items {
+            let at = i.path.as_deref().map(|p| format!(" ({p})"));
+            out.push(format!("  {}{}", i.title, at.unwrap_or_default()));
+        }
+        if f.item_count > f.items.len() {
+            out.push(format!("  … and {} more", f.item_count - f.items.len()));
+        }
         for x in &f.rejected {
             out.push(format!("  refused {}: {}", x.path, x.reason));
         }
