@@ -13,8 +13,14 @@ struct Daemon(Option<Child>);
 
 impl Daemon {
     fn start(ws: &Ws) -> Daemon {
+        Daemon::start_with_log(ws, "warn")
+    }
+
+    /// With `RUST_LOG=<log>` (the daemon's log goes to stderr).
+    fn start_with_log(ws: &Ws, log: &str) -> Daemon {
         let child = ws
             .command(&["start", "--daemon"])
+            .env("RUST_LOG", log)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -29,7 +35,13 @@ impl Daemon {
     }
 
     /// Waits for the daemon to exit; returns its stdout.
-    fn wait(mut self, secs: u64) -> (bool, String) {
+    fn wait(self, secs: u64) -> (bool, String) {
+        let (ok, stdout, _) = self.wait_output(secs);
+        (ok, stdout)
+    }
+
+    /// Waits for the daemon to exit; returns its stdout and stderr.
+    fn wait_output(mut self, secs: u64) -> (bool, String, String) {
         let mut child = self.0.take().unwrap();
         let deadline = Instant::now() + Duration::from_secs(secs);
         loop {
@@ -38,6 +50,7 @@ impl Daemon {
                 return (
                     status.success(),
                     String::from_utf8_lossy(&out.stdout).into_owned(),
+                    String::from_utf8_lossy(&out.stderr).into_owned(),
                 );
             }
             assert!(
@@ -709,4 +722,58 @@ fn a_drained_daemon_runs_one_update_then_idles() {
     let (ok, out) = d.wait(30);
     assert!(ok, "{out}");
     assert!(out.contains("2 run(s) finished"), "{out}");
+}
+
+/// `engine.idle_mode = "poll"` (for file systems without inotify, such as
+/// NFS): no watcher; the daemon still takes a command within a poll.
+/// In watch mode an idea written in several writes is submitted once
+/// within `watchers.debounce_seconds`.
+#[test]
+fn poll_mode_takes_work_without_a_watcher_and_ideas_are_debounced() {
+    let ws = Ws::new();
+    ws.run(&["config", "set", "engine.poll_interval_seconds", "1"])
+        .code(0);
+    let d = Daemon::start(&ws);
+    let idea = ws.path("agents/ideas/raw/idea.md");
+    {
+        use std::io::Write;
+        let mut f = std::fs::File::create(&idea).unwrap();
+        for part in ["# An idea\n", "\nMore.\n", "\nAnd more.\n"] {
+            f.write_all(part.as_bytes()).unwrap();
+            f.flush().unwrap();
+            std::thread::sleep(Duration::from_millis(30));
+        }
+    }
+    until(
+        10,
+        || {
+            ws.event_types()
+                .iter()
+                .any(|t| t == "handoff.idea_submitted")
+        },
+        "idea_submitted",
+    );
+    std::thread::sleep(Duration::from_millis(700));
+    let submitted = ws
+        .event_types()
+        .iter()
+        .filter(|t| *t == "handoff.idea_submitted")
+        .count();
+    assert_eq!(submitted, 1, "{:?}", ws.event_types());
+    ws.run(&["stop"]).code(0);
+    assert!(d.wait(30).0);
+
+    ws.run(&["config", "set", "engine.idle_mode", "poll"])
+        .code(0);
+    let d = Daemon::start_with_log(&ws, "info");
+    ws.add("Taken by polling");
+    until(
+        20,
+        || ws.cards_in("tasksarchive.md") == 1,
+        "the task archived",
+    );
+    ws.run(&["stop"]).code(0);
+    let (ok, _, err) = d.wait_output(30);
+    assert!(ok, "{err}");
+    assert!(err.contains("engine.idle_mode = \"poll\""), "{err}");
 }

@@ -13,6 +13,7 @@
 //! `state.json` and events until the inputs are fixed. Runs already started
 //! keep their frozen plans.
 
+use crate::defs::config::IdleMode;
 use crate::defs::layout::{Layout, StopMarker};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -126,6 +127,9 @@ struct Daemon {
     runs_interrupted: u32,
     /// Whether the last cycle was a research one (the planes take turns).
     last_pass_research: bool,
+    /// When each raw idea was last reported submitted: one file written in
+    /// several writes is reported once per `watchers.debounce_seconds`.
+    ideas_seen: std::collections::HashMap<PathBuf, Instant>,
     /// Whether a stale `AUTONOMY_COMPLETE` was reported.
     stale_completion_reported: bool,
 }
@@ -163,6 +167,7 @@ impl Daemon {
             runs_finished: 0,
             runs_interrupted: 0,
             last_pass_research: false,
+            ideas_seen: Default::default(),
             stale_completion_reported: false,
         }
     }
@@ -171,16 +176,44 @@ impl Daemon {
         self.rt.event(kind, payload);
     }
 
+    /// `handoff.idea_submitted` for a file in `ideas/raw/`, unless it was
+    /// reported within `watchers.debounce_seconds` (v0.2.0 suppresses the
+    /// same kind and path within the window too).
+    fn idea_submitted(&mut self, path: PathBuf) {
+        let window = Duration::from_secs_f64(self.ws.config.watchers.debounce_seconds.max(0.0));
+        let now = Instant::now();
+        self.ideas_seen
+            .retain(|_, at| now.duration_since(*at) < window);
+        if self.ideas_seen.contains_key(&path) {
+            return;
+        }
+        self.event(
+            EventKind::Handoff(HandoffEvent::IdeaSubmitted),
+            json!({"path": path.display().to_string()}),
+        );
+        self.ideas_seen.insert(path, now);
+    }
+
     async fn run(mut self) -> Result<DaemonReport, EngineError> {
         let (tx, mut rx) = unbounded_channel();
-        let watcher = match watcher::start(&self.ws, tx) {
-            Ok(w) => Some(w),
-            Err(e) => {
-                tracing::warn!(
-                    "file watching unavailable ({e}); polling every {}s",
-                    self.ws.config.engine.poll_interval_seconds
-                );
-                None
+        // Poll mode is for file systems without change notification (NFS,
+        // some container mounts), as v0.2.0's.
+        let watcher = if self.ws.config.engine.idle_mode == IdleMode::Poll {
+            tracing::info!(
+                "engine.idle_mode = \"poll\": polling every {}s",
+                self.ws.config.engine.poll_interval_seconds
+            );
+            None
+        } else {
+            match watcher::start(&self.ws, tx) {
+                Ok(w) => Some(w),
+                Err(e) => {
+                    tracing::warn!(
+                        "file watching unavailable ({e}); polling every {}s",
+                        self.ws.config.engine.poll_interval_seconds
+                    );
+                    None
+                }
             }
         };
         let mut sigterm =
@@ -242,7 +275,7 @@ impl Daemon {
                     }
                     for w in wakes {
                         if let Wake::Idea(path) = w {
-                            self.event(EventKind::Handoff(HandoffEvent::IdeaSubmitted), json!({"path": path.display().to_string()}));
+                            self.idea_submitted(path);
                         }
                     }
                 }

@@ -94,22 +94,56 @@ pub fn start(ws: &Workspace, tx: UnboundedSender<Wake>) -> notify::Result<FileWa
     ] {
         let _ = std::fs::create_dir_all(d);
     }
-    let watched = [
-        (paths.agents.clone(), RecursiveMode::NonRecursive),
-        (paths.incoming.clone(), RecursiveMode::NonRecursive),
-        (paths.ideas.clone(), RecursiveMode::NonRecursive),
-        (paths.audit.clone(), RecursiveMode::NonRecursive),
-        (paths.registry.clone(), RecursiveMode::Recursive),
-        (paths.prompts.clone(), RecursiveMode::Recursive),
+    // `[watchers] roots` chooses what is watched (v0.2.0's names); the
+    // registry, the prompts and the audit intake live under `agents`.
+    use crate::defs::config::WatchRoot;
+    let roots = &ws.config.watchers.roots;
+    let config_dir = paths
+        .config
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+    let watched: Vec<(PathBuf, RecursiveMode)> = [
         (
-            paths
-                .config
-                .parent()
-                .map(Path::to_path_buf)
-                .unwrap_or_default(),
+            WatchRoot::Agents,
+            paths.agents.clone(),
             RecursiveMode::NonRecursive,
         ),
-    ];
+        (
+            WatchRoot::CommandsIncoming,
+            paths.incoming.clone(),
+            RecursiveMode::NonRecursive,
+        ),
+        (
+            WatchRoot::IdeasRaw,
+            paths.ideas.clone(),
+            RecursiveMode::NonRecursive,
+        ),
+        (
+            WatchRoot::Agents,
+            paths.audit.clone(),
+            RecursiveMode::NonRecursive,
+        ),
+        (
+            WatchRoot::Agents,
+            paths.registry.clone(),
+            RecursiveMode::Recursive,
+        ),
+        (
+            WatchRoot::Agents,
+            paths.prompts.clone(),
+            RecursiveMode::Recursive,
+        ),
+        (
+            WatchRoot::ConfigFile,
+            config_dir,
+            RecursiveMode::NonRecursive,
+        ),
+    ]
+    .into_iter()
+    .filter(|(root, _, _)| roots.contains(root))
+    .map(|(_, dir, mode)| (dir, mode))
+    .collect();
     let mut watcher = notify::recommended_watcher(move |res: notify::Result<Event>| {
         let Ok(event) = res else { return };
         if matches!(event.kind, EventKind::Access(_)) {
