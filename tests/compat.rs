@@ -254,8 +254,16 @@ fn complexity_routing_sets_stage_efforts_by_the_cards_band_and_records_why() {
 fn sizing_sends_a_large_card_to_the_large_loop_and_latches() {
     let ws = Ws::new();
     ws.append_config(
-        "[sizing]\nmode = \"task\"\n\n[sizing.task]\nnonempty_line_count_threshold = 3\n",
+        "[sizing]\nmode = \"task\"\n\n[sizing.task]\nfile_count_threshold = 3\nnonempty_line_count_threshold = 3\n",
     );
+    // One signal of three (lines) is not enough (v0.2.0's two-of-three).
+    ws.add_with_body("Long", "One.\nTwo.\nThree.\nFour.");
+    let r = ws.run(&["start", "--once", "--json"]).code(0).json();
+    let run_id = r["run"]["run_id"].as_str().unwrap().to_string();
+    let meta: serde_json::Value =
+        serde_json::from_str(&ws.read(&format!("agents/runs/{run_id}/run.json"))).unwrap();
+    assert_eq!(meta["loop_id"], "standard", "{meta:#}");
+    assert_ne!(ws.read("agents/size_status.md").trim(), "### LARGE");
     ws.add_with_body(
         "Big",
         "Touch src/a.rs.\nAnd src/b.rs.\nAnd src/c.rs.\nAnd the docs.",
@@ -269,11 +277,10 @@ fn sizing_sends_a_large_card_to_the_large_loop_and_latches() {
     assert_eq!(ws.read("agents/size_status.md"), "### LARGE\n");
     let first = ws.read(&format!("agents/runs/{run_id}/transition_history.jsonl"));
     let first: serde_json::Value = serde_json::from_str(first.lines().next().unwrap()).unwrap();
+    let why = first["route_reason"].as_str().unwrap();
     assert!(
-        first["route_reason"]
-            .as_str()
-            .unwrap()
-            .starts_with("size LARGE (task sizing): the card has 4 non-empty lines (threshold 3)"),
+        why.starts_with("size LARGE (task sizing): the card touches 3 files (threshold 3")
+            && why.contains("4 non-empty lines (threshold 3"),
         "{first}"
     );
     // Latched: the next, small card runs large too.

@@ -1,7 +1,15 @@
 //! v0.2.0 sizing (`[sizing]`, spec §10.5): a task is LARGE when the card
 //! (mode `task`), the repository (`repo`) or either (`hybrid`, the default)
-//! passes its file or non-empty-line threshold, and LARGE latches in
-//! `size_status.md`. A LARGE task runs the `large` mode's execution loop.
+//! says so, and LARGE latches in `size_status.md`. A LARGE task runs the
+//! `large` mode's execution loop.
+//!
+//! The card says so when two of three signals hold: the files it touches
+//! reach the file threshold, the lines they hold reach the line threshold,
+//! its complexity is `involved` or `complex`. The files are its `Files to
+//! touch` list (or `Files to touch count`), else the paths its body names;
+//! the lines are its `LOC to touch` (or `Files to touch LOC`), else the
+//! non-empty lines of the listed files that exist, else of its body. The
+//! repository says so when either of its thresholds is reached.
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -36,18 +44,30 @@ pub fn decide(rt: &Runtime, task: &Card) -> Option<(bool, String)> {
     };
     let mut why = Vec::new();
     if matches!(mode, "task" | "hybrid") {
-        let (files, lines) = card_size(task);
+        let size = card_size(task, &rt.root);
         let (fl, ll) = (
             limit("task", "file_count_threshold"),
             limit("task", "nonempty_line_count_threshold"),
         );
-        if files >= fl {
-            why.push(format!("the card names {files} files (threshold {fl})"));
-        }
-        if lines >= ll {
-            why.push(format!(
-                "the card has {lines} non-empty lines (threshold {ll})"
+        let mut signals = Vec::new();
+        if size.files >= fl {
+            signals.push(format!(
+                "the card touches {} files (threshold {fl}, {})",
+                size.files, size.files_from
             ));
+        }
+        if size.lines >= ll {
+            signals.push(format!(
+                "the card's {} non-empty lines (threshold {ll}, {})",
+                size.lines, size.lines_from
+            ));
+        }
+        if let Some(band) = size.complexity {
+            signals.push(format!("its complexity is {band}"));
+        }
+        // v0.2.0: two of the three signals.
+        if signals.len() >= 2 {
+            why.push(signals.join(" and "));
         }
     }
     if matches!(mode, "repo" | "hybrid") {
@@ -85,11 +105,104 @@ pub fn decide(rt: &Runtime, task: &Card) -> Option<(bool, String)> {
     ))
 }
 
-/// Distinct file paths a card names (tokens with a `/` or a short
-/// extension), and its non-empty lines.
-fn card_size(task: &Card) -> (u64, u64) {
+/// What a card says about its size.
+struct CardSize {
+    files: u64,
+    files_from: &'static str,
+    lines: u64,
+    lines_from: &'static str,
+    /// `involved` or `complex`, when the card says so.
+    complexity: Option<String>,
+}
+
+fn number(task: &Card, names: &[&str]) -> Option<u64> {
+    names.iter().find_map(|n| {
+        task.field(n)
+            .and_then(|v| v.split_whitespace().next()?.replace(',', "").parse().ok())
+    })
+}
+
+/// `Name: value` of a body line, with list markers and bold removed.
+fn name_value(line: &str) -> Option<(String, String)> {
+    let l = line.trim().trim_start_matches(['-', '*', ' ']);
+    let (name, value) = l.split_once(':')?;
+    Some((
+        name.trim_matches(['*', ' ']).to_ascii_lowercase(),
+        value.trim_start_matches(['*', ' ']).trim().to_string(),
+    ))
+}
+
+/// The card's `Files to touch` list: an inline comma list after the field,
+/// or the bullet lines that follow it.
+fn files_to_touch(task: &Card) -> Option<Vec<String>> {
+    let clean = |t: &str| t.trim().trim_matches('`').trim().to_string();
+    let mut lines = task.body().lines();
+    let inline = lines.by_ref().find_map(|line| {
+        let (name, value) = name_value(line)?;
+        matches!(
+            name.as_str(),
+            "files to touch" | "files to touch (explicit)"
+        )
+        .then_some(value)
+    })?;
+    let mut files: Vec<String> = inline.split(',').map(clean).collect();
+    files.retain(|f| !f.is_empty());
+    if files.is_empty() {
+        for line in lines {
+            let t = line.trim();
+            match t.strip_prefix("- ").or_else(|| t.strip_prefix("* ")) {
+                Some(item) => files.push(clean(item)),
+                None if t.is_empty() && files.is_empty() => continue,
+                None => break,
+            }
+        }
+    }
+    files.retain(|f| !f.is_empty());
+    Some(files)
+}
+
+fn card_size(task: &Card, root: &Path) -> CardSize {
+    let listed = files_to_touch(task).filter(|f| !f.is_empty());
+    let (files, files_from) = match (number(task, &["Files to touch count"]), &listed) {
+        (Some(n), _) => (n, "its `Files to touch count`"),
+        (None, Some(l)) => (l.len() as u64, "its `Files to touch` list"),
+        (None, None) => (body_paths(task), "the paths its body names"),
+    };
+    let given = number(
+        task,
+        &["LOC to touch", "Files to touch LOC", "Task large LOC"],
+    );
+    let (lines, lines_from) = match (given, &listed) {
+        (Some(n), _) => (n, "its `LOC to touch`"),
+        (None, Some(l)) => (
+            l.iter()
+                .filter_map(|f| crate::store::safe::read_text(&root.join(f), 8 << 20).ok())
+                .map(|t| t.lines().filter(|l| !l.trim().is_empty()).count() as u64)
+                .sum(),
+            "in the listed files",
+        ),
+        (None, None) => (
+            task.body().lines().filter(|l| !l.trim().is_empty()).count() as u64,
+            "of its body",
+        ),
+    };
+    let complexity = task
+        .field("Complexity")
+        .map(|c| c.trim().to_ascii_lowercase())
+        .filter(|c| c == "involved" || c == "complex");
+    CardSize {
+        files,
+        files_from,
+        lines,
+        lines_from,
+        complexity,
+    }
+}
+
+/// Distinct file paths a card's body names (tokens with a `/` or a short
+/// extension).
+fn body_paths(task: &Card) -> u64 {
     let body = task.body();
-    let lines = body.lines().filter(|l| !l.trim().is_empty()).count() as u64;
     let files: BTreeSet<&str> = body
         .split(|c: char| c.is_whitespace() || "`,;()[]<>\"'".contains(c))
         .map(|t| t.trim_end_matches(['.', ':']))
@@ -102,7 +215,7 @@ fn card_size(task: &Card) -> (u64, u64) {
             !t.starts_with("http") && (t.contains('/') && t.len() > 1 || ext == Some(true))
         })
         .collect();
-    (files.len() as u64, lines)
+    files.len() as u64
 }
 
 /// Files and non-empty lines of the repository (not `agents/`, hidden
@@ -133,4 +246,42 @@ fn repo_size(root: &Path, agents: &Path, file_limit: u64, line_limit: u64) -> (u
         }
     }
     (files, lines)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn card(body: &str) -> Card {
+        Card::new("2026-11-24", "Sized", Some(body), None)
+    }
+
+    #[test]
+    fn the_files_to_touch_list_is_read_inline_or_as_bullets() {
+        let c = card("Intro.\n\n**Files to touch:**\n- `src/a.rs`\n- src/b.rs\n\nAfter.");
+        assert_eq!(files_to_touch(&c).unwrap(), ["src/a.rs", "src/b.rs"]);
+        let c = card("- **Files to touch:** src/a.rs, src/b.rs, docs/c.md");
+        assert_eq!(files_to_touch(&c).unwrap().len(), 3);
+        let c = card("**Files to touch count:** 3\nNo list.");
+        assert_eq!(files_to_touch(&c), None);
+        assert_eq!(number(&c, &["Files to touch count"]), Some(3));
+    }
+
+    #[test]
+    fn two_of_three_signals_make_a_card_large() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("big.rs"), "a\nb\n\nc\n").unwrap();
+        let c = card("**Files to touch:**\n- big.rs\n- missing.rs\n");
+        let size = card_size(&c, dir.path());
+        assert_eq!(
+            (size.files, size.lines),
+            (2, 3),
+            "lines of the listed files"
+        );
+        assert_eq!(size.complexity, None);
+        let c = card("**Complexity:** Involved\n**LOC to touch:** 1,200\n");
+        let size = card_size(&c, dir.path());
+        assert_eq!(size.lines, 1200);
+        assert_eq!(size.complexity.as_deref(), Some("involved"));
+    }
 }
