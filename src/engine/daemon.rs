@@ -735,6 +735,24 @@ impl Daemon {
             })
             .unwrap_or(false);
         tracing::info!(ready, "outage probe");
+        if let Some(fault) = &self.last_fault {
+            // The program only: its arguments may carry credentials.
+            let record = json!({
+                "timestamp": crate::store::time::now_iso(),
+                "run_id": fault.run_id,
+                "node": fault.node,
+                "class": fault.class,
+                "wait": self.net_waits,
+                "program": program,
+                "ready": ready,
+                "duration_ms": started.elapsed().as_millis() as u64,
+            });
+            let written = runs::RunDir::open(&self.ws.agents, &fault.run_id)
+                .map(|dir| dir.append_line(runs::OUTAGE_PROBES, &record));
+            if let Some(Err(e)) = written {
+                tracing::warn!("cannot record the outage probe: {e}");
+            }
+        }
         ready
     }
 
@@ -989,6 +1007,39 @@ mod tests {
         assert!(!nodes.iter().any(|n| n == "troubleshoot"));
         let types = events(&ws);
         assert_eq!(types.iter().filter(|t| *t == "engine.net_wait").count(), 2);
+    }
+
+    #[test]
+    fn failed_outage_probes_are_recorded_and_reach_the_bundle() {
+        let (_dir, ws) = workspace_with(
+            &["Down"],
+            "[outage]\nwait_initial_seconds = 0\nmax_waits = 3\nprobe_command = [\"false\", \"--secret-token\"]\n",
+        );
+        let failing = Arc::new(Failing(
+            "unexpected status 500 Internal Server Error".into(),
+        ));
+        drive(ws.clone(), failing, |ws| {
+            paused_reason(ws).is_some_and(|r| r.starts_with("net_wait_exhausted"))
+        });
+        let bundles: Vec<_> = std::fs::read_dir(Layout::of(&ws.agents).rel("diagnostics"))
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.join(crate::store::runs::OUTAGE_PROBES).exists())
+            .collect();
+        assert_eq!(bundles.len(), 1, "one bundle with the probes");
+        let text =
+            std::fs::read_to_string(bundles[0].join(crate::store::runs::OUTAGE_PROBES)).unwrap();
+        let probes: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        // The first wait retries without a probe; each later one probes.
+        assert!(probes.len() >= 2, "{text}");
+        assert!(probes
+            .iter()
+            .all(|p| p["ready"] == false && p["program"] == "false"));
+        assert!(!text.contains("secret-token"), "arguments are not recorded");
     }
 
     #[test]

@@ -239,6 +239,11 @@ pub fn create(
                 .map(|n| n.to_string_lossy().to_string())
                 .unwrap_or_default();
             if let Some(text) = read_tail(&p) {
+                if name == super::runs::OUTAGE_PROBES {
+                    // Where v0.2.0's bundles keep it: at the root.
+                    put(name, text, (&mut files, &mut redacted))?;
+                    continue;
+                }
                 if name.ends_with(".stdout.log") {
                     stage_logs.0 = format!("run/{name}");
                 }

@@ -24,6 +24,9 @@ use super::atomic;
 
 pub const HISTORY: &str = "transition_history.jsonl";
 pub const PLAN: &str = "plan.json";
+/// A daemon's `[outage] probe_command` attempts while the run waits on its
+/// environment, one JSON line each (copied to the root of a bundle).
+pub const OUTAGE_PROBES: &str = "outage_probe_attempts.jsonl";
 
 /// `run.json`: what the run is about and how it ended.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -295,12 +298,25 @@ impl RunDir {
     /// mid-append) is ended first, so the next record starts a line of its
     /// own instead of being glued to the fragment.
     pub fn history_writer(&self) -> io::Result<std::fs::File> {
+        self.line_writer(HISTORY)
+    }
+
+    /// Appends `record` as one line of the run's JSON-lines file `name`.
+    pub fn append_line(&self, name: &str, record: &serde_json::Value) -> io::Result<()> {
+        let mut f = self.line_writer(name)?;
+        f.write_all(format!("{record}\n").as_bytes())?;
+        f.sync_data()
+    }
+
+    /// The run's JSON-lines file `name`, open for appending, its torn last
+    /// line (if any) ended first.
+    fn line_writer(&self, name: &str) -> io::Result<std::fs::File> {
         use std::io::{Read, Seek, SeekFrom};
         let mut f = OpenOptions::new()
             .create(true)
             .read(true)
             .append(true)
-            .open(self.path.join(HISTORY))?;
+            .open(self.path.join(name))?;
         let len = f.metadata()?.len();
         if len > 0 {
             let mut last = [0u8];
