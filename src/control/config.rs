@@ -50,50 +50,24 @@ pub struct ConfigEntry {
 
 /// Every leaf of the effective config, in key order, with provenance.
 pub fn effective(ws: &Workspace) -> Vec<ConfigEntry> {
+    use crate::defs::config::{for_each_leaf, toml_key_pos};
     let text = std::fs::read_to_string(&ws.config_path).unwrap_or_default();
     let doc = text.parse::<toml_edit::Document<String>>().ok();
-    let line_of = |key: &str| -> Option<usize> {
-        let doc = doc.as_ref()?;
-        let mut item = doc.as_item();
-        for part in key.split('.') {
-            item = item.get(part)?;
-        }
-        let span = item
-            .span()
-            .or_else(|| item.as_value().and_then(|v| v.span()))?;
-        Some(text[..span.start].matches('\n').count() + 1)
-    };
-    let mut out = Vec::new();
+    let name = ws.config_path.file_name().and_then(|n| n.to_str());
+    let name = name.unwrap_or("millrace.toml");
     let value = serde_json::to_value(&ws.config).unwrap_or_default();
-    flatten("", &value, &mut out);
-    out.into_iter()
-        .map(|(key, value)| ConfigEntry {
-            source: line_of(&key).map_or_else(
-                || "default".to_string(),
-                |l| {
-                    let name = ws.config_path.file_name().and_then(|n| n.to_str());
-                    format!("{}:{l}", name.unwrap_or("millrace.toml"))
-                },
-            ),
-            key,
-            value,
-        })
-        .collect()
-}
-
-fn flatten(prefix: &str, v: &serde_json::Value, out: &mut Vec<(String, String)>) {
-    match v {
-        serde_json::Value::Object(m) if !m.is_empty() => {
-            for (k, child) in m {
-                let key = if prefix.is_empty() {
-                    k.clone()
-                } else {
-                    format!("{prefix}.{k}")
-                };
-                flatten(&key, child, out);
-            }
-        }
-        serde_json::Value::Null => out.push((prefix.to_string(), "(unset)".to_string())),
-        other => out.push((prefix.to_string(), other.to_string())),
-    }
+    let mut out = Vec::new();
+    for_each_leaf("", &value, &mut |key, v| {
+        let source = doc
+            .as_ref()
+            .and_then(|d| toml_key_pos(d, &key))
+            .map_or_else(|| "default".to_string(), |p| format!("{name}:{}", p.line));
+        let value = if v.is_null() {
+            "(unset)".to_string()
+        } else {
+            v.to_string()
+        };
+        out.push(ConfigEntry { key, value, source });
+    });
+    out
 }

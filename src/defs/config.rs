@@ -583,20 +583,6 @@ impl Config {
                 note: note.to_string(),
             })
         };
-        fn walk(
-            prefix: &str,
-            v: &serde_json::Value,
-            f: &mut dyn FnMut(String, &serde_json::Value),
-        ) {
-            match v {
-                serde_json::Value::Object(m) if !m.is_empty() => {
-                    for (k, v) in m {
-                        walk(&format!("{prefix}.{k}"), v, f);
-                    }
-                }
-                other => f(prefix.to_string(), other),
-            }
-        }
         let sections: [(&str, &Option<serde_json::Value>, &str); 4] = [
             ("sizing", &self.sizing, "v0.2.0 sizing thresholds other than mode, repo and task are not used"),
             ("routing", &self.routing, "stage order is the loop's graph: write an overlay loop (docs/authoring.md) instead"),
@@ -605,7 +591,7 @@ impl Config {
         ];
         for (name, value, why) in sections {
             let Some(v) = value else { continue };
-            walk(name, v, &mut |key, value| {
+            for_each_leaf(name, v, &mut |key, value| {
                 let note = match key.as_str() {
                     "sizing.mode" => return,
                     k if k.starts_with("sizing.repo.") || k.starts_with("sizing.task.") => {
@@ -886,6 +872,41 @@ mod tests {
         assert_eq!(a.hash(), Config::default().hash());
         assert_ne!(a.hash(), b.hash());
     }
+}
+
+/// Calls `f` with the dotted key and value of every leaf of `v` (a
+/// non-empty object is walked, anything else is a leaf) under `prefix`.
+pub fn for_each_leaf(
+    prefix: &str,
+    v: &serde_json::Value,
+    f: &mut dyn FnMut(String, &serde_json::Value),
+) {
+    match v {
+        serde_json::Value::Object(m) if !m.is_empty() => {
+            for (k, v) in m {
+                let key = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
+                for_each_leaf(&key, v, f);
+            }
+        }
+        other => f(prefix.to_string(), other),
+    }
+}
+
+/// Where the dotted `key` is set in a parsed TOML document, or none when
+/// the document does not set it.
+pub fn toml_key_pos(doc: &toml_edit::Document<String>, key: &str) -> Option<Pos> {
+    let mut item = doc.as_item();
+    for part in key.split('.') {
+        item = item.get(part)?;
+    }
+    let span = item
+        .span()
+        .or_else(|| item.as_value().and_then(|v| v.span()))?;
+    Some(offset_to_pos(doc.raw(), span.start))
 }
 
 /// Locates the key `table.field` (or the table itself when `field` is

@@ -122,47 +122,11 @@ fn number(task: &Card, names: &[&str]) -> Option<u64> {
     })
 }
 
-/// `Name: value` of a body line, with list markers and bold removed.
-fn name_value(line: &str) -> Option<(String, String)> {
-    let l = line.trim().trim_start_matches(['-', '*', ' ']);
-    let (name, value) = l.split_once(':')?;
-    Some((
-        name.trim_matches(['*', ' ']).to_ascii_lowercase(),
-        value.trim_start_matches(['*', ' ']).trim().to_string(),
-    ))
-}
-
-/// The card's `Files to touch` list: an inline comma list after the field,
-/// or the bullet lines that follow it.
-fn files_to_touch(task: &Card) -> Option<Vec<String>> {
-    let clean = |t: &str| t.trim().trim_matches('`').trim().to_string();
-    let mut lines = task.body().lines();
-    let inline = lines.by_ref().find_map(|line| {
-        let (name, value) = name_value(line)?;
-        matches!(
-            name.as_str(),
-            "files to touch" | "files to touch (explicit)"
-        )
-        .then_some(value)
-    })?;
-    let mut files: Vec<String> = inline.split(',').map(clean).collect();
-    files.retain(|f| !f.is_empty());
-    if files.is_empty() {
-        for line in lines {
-            let t = line.trim();
-            match t.strip_prefix("- ").or_else(|| t.strip_prefix("* ")) {
-                Some(item) => files.push(clean(item)),
-                None if t.is_empty() && files.is_empty() => continue,
-                None => break,
-            }
-        }
-    }
-    files.retain(|f| !f.is_empty());
-    Some(files)
-}
-
 fn card_size(task: &Card, root: &Path) -> CardSize {
-    let listed = files_to_touch(task).filter(|f| !f.is_empty());
+    let listed = task
+        .field_list("Files to touch")
+        .or_else(|| task.field_list("Files to touch (explicit)"))
+        .filter(|f| !f.is_empty());
     let (files, files_from) = match (number(task, &["Files to touch count"]), &listed) {
         (Some(n), _) => (n, "its `Files to touch count`"),
         (None, Some(l)) => (l.len() as u64, "its `Files to touch` list"),
@@ -259,11 +223,14 @@ mod tests {
     #[test]
     fn the_files_to_touch_list_is_read_inline_or_as_bullets() {
         let c = card("Intro.\n\n**Files to touch:**\n- `src/a.rs`\n- src/b.rs\n\nAfter.");
-        assert_eq!(files_to_touch(&c).unwrap(), ["src/a.rs", "src/b.rs"]);
+        assert_eq!(
+            c.field_list("Files to touch").unwrap(),
+            ["src/a.rs", "src/b.rs"]
+        );
         let c = card("- **Files to touch:** src/a.rs, src/b.rs, docs/c.md");
-        assert_eq!(files_to_touch(&c).unwrap().len(), 3);
+        assert_eq!(c.field_list("Files to touch").unwrap().len(), 3);
         let c = card("**Files to touch count:** 3\nNo list.");
-        assert_eq!(files_to_touch(&c), None);
+        assert_eq!(c.field_list("Files to touch"), None);
         assert_eq!(number(&c, &["Files to touch count"]), Some(3));
     }
 

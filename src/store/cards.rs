@@ -175,6 +175,33 @@ impl Card {
             .map(|(_, v)| v.to_string())
     }
 
+    /// The list a `**Name:**` field holds (case-insensitive): its value
+    /// split on commas, or else the bullet lines right after it; items
+    /// lose their backticks.
+    pub fn field_list(&self, name: &str) -> Option<Vec<String>> {
+        let clean = |t: &str| t.trim().trim_matches('`').trim().to_string();
+        let mut lines = self.body().lines();
+        let inline = lines.by_ref().find_map(|l| {
+            parse_field(l)
+                .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v)
+        })?;
+        let mut items: Vec<String> = inline.split(',').map(clean).collect();
+        items.retain(|i| !i.is_empty());
+        if items.is_empty() {
+            for line in lines {
+                let t = line.trim();
+                match t.strip_prefix("- ").or_else(|| t.strip_prefix("* ")) {
+                    Some(item) => items.push(clean(item)),
+                    None if t.is_empty() && items.is_empty() => continue,
+                    None => break,
+                }
+            }
+            items.retain(|i| !i.is_empty());
+        }
+        Some(items)
+    }
+
     /// Every `**Name:** value` line of the body, in order.
     pub fn fields(&self) -> Vec<(String, String)> {
         self.body()
