@@ -125,14 +125,11 @@ impl Action {
 
     /// Actions that change something outside the TUI the operator might
     /// not undo: asked for with `y` first.
-    fn confirm(&self) -> Option<&'static str> {
-        match self {
-            Action::Stop => Some("Stop the daemon?"),
-            Action::PublishSync => Some("Copy the manifest paths into the staging repo?"),
-            Action::PublishCommit => Some("Commit the staging repo (no push)?"),
-            Action::PublishPush => Some("Commit the staging repo and push to origin?"),
-            _ => None,
-        }
+    fn needs_confirmation(&self) -> bool {
+        matches!(
+            self,
+            Action::Stop | Action::PublishSync | Action::PublishCommit | Action::PublishPush
+        )
     }
 }
 
@@ -249,10 +246,10 @@ impl App {
         self.selected[self.panel as usize]
     }
 
-    /// How many rows the current panel can select.
-    fn rows(&self) -> usize {
+    /// How many rows `panel` can select.
+    fn rows(&self, panel: Panel) -> usize {
         let s = &self.snapshot;
-        match self.panel {
+        match panel {
             Panel::Queue => s.queue.as_ref().map_or(0, |q| q.backlog.len()),
             Panel::Runs => s.runs.len(),
             Panel::Config => s.config.len(),
@@ -261,7 +258,7 @@ impl App {
     }
 
     fn move_selection(&mut self, down: bool) {
-        let rows = self.rows();
+        let rows = self.rows(self.panel);
         let cur = &mut self.selected[self.panel as usize];
         *cur = if down {
             (*cur + 1).min(rows.saturating_sub(1))
@@ -288,11 +285,8 @@ impl App {
         }
         self.snapshot = fresh;
         for p in Panel::ALL {
-            let saved = self.panel;
-            self.panel = p;
-            let rows = self.rows();
-            self.selected[p as usize] = self.selected[p as usize].min(rows.saturating_sub(1));
-            self.panel = saved;
+            let last = self.rows(p).saturating_sub(1);
+            self.selected[p as usize] = self.selected[p as usize].min(last);
         }
     }
 
@@ -489,7 +483,7 @@ impl App {
 
     /// Asks first when the action needs it, else runs it.
     pub fn act(&mut self, ws: &Workspace, action: Action) {
-        if action.confirm().is_some() {
+        if action.needs_confirmation() {
             self.overlay = Overlay::Confirm(action);
         } else {
             self.run(ws, action);
@@ -497,10 +491,6 @@ impl App {
     }
 
     fn run(&mut self, ws: &Workspace, action: Action) {
-        let result = |r: control::Result<control::queue::Operation>| match r {
-            Ok(op) => op.message,
-            Err(e) => e.to_string(),
-        };
         match action {
             Action::Show(p) => {
                 self.panel = p;
@@ -514,7 +504,7 @@ impl App {
                     Action::Resume => Command::Resume,
                     _ => Command::Stop,
                 };
-                let r = result(control::mailbox::dispatch(ws, cmd, true));
+                let r = said(control::mailbox::dispatch(ws, cmd, true));
                 self.notify(r);
                 self.reload = true;
             }
@@ -539,7 +529,7 @@ impl App {
                 }
             }
             Action::Thaw => {
-                let r = result(control::queue::thaw(ws, None, true));
+                let r = said(control::queue::thaw(ws, None, true));
                 self.notify(r);
                 self.reload = true;
             }
@@ -594,24 +584,20 @@ impl App {
     }
 
     fn submit(&mut self, ws: &Workspace, form: Form, input: &str) {
-        let result = |r: control::Result<control::queue::Operation>| match r {
-            Ok(op) => op.message,
-            Err(e) => e.to_string(),
-        };
         if input.is_empty() && form != Form::LogFilter {
             self.notify(format!("{}: nothing entered", form.prompt()));
             return;
         }
         let text = match &form {
-            Form::AddTask => result(control::queue::add_task(ws, input, None, None, true)),
+            Form::AddTask => said(control::queue::add_task(ws, input, None, None, true)),
             Form::AddIdea => {
                 let name = format!("{}.md", slug(input));
                 let body = format!("# {input}\n");
-                result(control::queue::add_idea_text(ws, &name, &body, true))
+                said(control::queue::add_idea_text(ws, &name, &body, true))
             }
             Form::ConfigValue(key) => {
                 let r = control::config::set(ws, key, input, true);
-                format!("config set {key}: {}", result(r))
+                format!("config set {key}: {}", said(r))
             }
             Form::LogFilter => {
                 self.log_filter = input.to_string();
@@ -685,6 +671,14 @@ impl App {
             Err(e) => self.notify(e.to_string()),
         }
         self.reload = true;
+    }
+}
+
+/// What a command's result says: its message, or the error.
+fn said(r: control::Result<control::queue::Operation>) -> String {
+    match r {
+        Ok(op) => op.message,
+        Err(e) => e.to_string(),
     }
 }
 
@@ -947,15 +941,12 @@ mod tests {
             }
             let _ = super::super::view::text(&app, 80, 24);
             for p in Panel::ALL {
-                let saved = app.panel;
-                app.panel = p;
-                let rows = app.rows();
+                let rows = app.rows(p);
                 assert!(
                     app.selected[p as usize] < rows.max(1),
                     "{p:?} selection {} of {rows}",
                     app.selected[p as usize]
                 );
-                app.panel = saved;
             }
         }
     }

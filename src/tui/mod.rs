@@ -153,31 +153,37 @@ fn main_loop(ws: &Workspace) -> io::Result<()> {
     app.tx = Some(tx);
     app.gate = Some(crate::control::health::report(&ws.config_path, false));
     let mut loaded = Instant::now();
+    // While a process owns the workspace, when its lock was last probed.
+    let mut probed = Instant::now();
     // Since when the data is stale (a file event came), if it is.
     let mut dirty: Option<Instant> = None;
     let mut gap = SETTLE;
     let mut draw = true;
     let mut drawn = Instant::now();
     while !app.quit {
-        let reload_every = match &app.snapshot.status {
-            Ok(s) if !s.runtime.process_running => RELOAD_IDLE,
-            _ => RELOAD,
-        };
+        let running = app
+            .snapshot
+            .status
+            .as_ref()
+            .is_ok_and(|s| s.runtime.process_running);
+        // An unreadable status is probed like a running process.
+        let owned = running || app.snapshot.status.is_err();
         if draw || drawn.elapsed() >= TICK {
             app.now = jiff::Timestamp::now();
             terminal.draw(|f| view::render(f, &app))?;
             drawn = Instant::now();
             draw = false;
         }
-        let until_reload = match dirty {
+        let until_due = match dirty {
             // A burst of writes (an add-task is several) settles first;
             // under a steady stream the reload comes after `gap`.
             Some(since) => QUIET
                 .saturating_sub(since.elapsed())
                 .max(gap.saturating_sub(loaded.elapsed())),
-            None => reload_every.saturating_sub(loaded.elapsed()),
+            None if owned => RELOAD.saturating_sub(probed.elapsed()),
+            None => RELOAD_IDLE.saturating_sub(loaded.elapsed()),
         };
-        match rx.recv_timeout(until_reload.min(TICK.saturating_sub(drawn.elapsed()))) {
+        match rx.recv_timeout(until_due.min(TICK.saturating_sub(drawn.elapsed()))) {
             Ok(Msg::Key(k)) => {
                 app.key(ws, k);
                 draw = true;
@@ -195,30 +201,16 @@ fn main_loop(ws: &Workspace) -> io::Result<()> {
             }
             Ok(Msg::Quit) | Err(RecvTimeoutError::Disconnected) => app.quit = true,
         }
-        let due = match dirty {
+        let mut due = match dirty {
             Some(since) => since.elapsed() >= QUIET && loaded.elapsed() >= gap,
-            None if loaded.elapsed() < reload_every => false,
-            None if reload_every == RELOAD => {
-                let was = app
-                    .snapshot
-                    .status
-                    .as_ref()
-                    .is_ok_and(|s| s.runtime.process_running);
-                loaded = Instant::now();
-                crate::control::status::process_running(ws) != was
-            }
-            None => true,
+            None => !owned && loaded.elapsed() >= RELOAD_IDLE,
         };
+        if dirty.is_none() && owned && probed.elapsed() >= RELOAD {
+            probed = Instant::now();
+            due = crate::control::status::process_running(ws) != running;
+        }
         if app.reload || due {
-            // Events that arrive while loading are for the next load.
-            while let Ok(m) = rx.try_recv() {
-                match m {
-                    Msg::Changed | Msg::Tick => {}
-                    Msg::Key(k) => app.key(ws, k),
-                    Msg::Notice(n) => app.notify(n),
-                    Msg::Quit => app.quit = true,
-                }
-            }
+            // Writes from here on wake the loop again.
             pending.store(false, Ordering::Release);
             let started = Instant::now();
             let fresh = app::Snapshot::load_after(ws, Some(&mut app.snapshot));
@@ -230,6 +222,7 @@ fn main_loop(ws: &Workspace) -> io::Result<()> {
             dirty = None;
             draw = true;
             loaded = Instant::now();
+            probed = loaded;
         }
     }
     Ok(())

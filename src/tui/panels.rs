@@ -108,7 +108,10 @@ fn overview(app: &App) -> Vec<String> {
         rt.research_status,
         serde_name(&rt.research_mode)
     ));
-    match (&st.active_task, &rt.active_task_id) {
+    // The cards come from the queue view: `status` is loaded without its
+    // detail, so the backlog is walked once per reload.
+    let q = s.queue.as_ref().ok();
+    match (q.and_then(|q| q.active_task.as_ref()), &rt.active_task_id) {
         (Some(t), _) => out.push(format!("Active task: {}", t.title)),
         (None, Some(id)) => out.push(format!("Active task: {id}")),
         (None, None) => out.push("Active task: none".into()),
@@ -157,8 +160,7 @@ fn overview(app: &App) -> Vec<String> {
     out.push(format!(
         "Backlog: {}   Next: {}",
         rt.backlog_depth,
-        st.next_task
-            .as_ref()
+        q.and_then(|q| q.next_task.as_ref())
             .map_or("none".to_string(), |t| t.title.clone())
     ));
     if rt.frozen_batches.is_empty() {

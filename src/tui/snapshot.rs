@@ -96,7 +96,7 @@ impl Snapshot {
             finished.insert(r.run_id.clone(), r.clone());
         }
         Snapshot {
-            status: control::status::status(ws, true).map_err(text),
+            status: control::status::status(ws, false).map_err(text),
             queue: control::queue::view_head(ws, CARDS).map_err(text),
             research: control::research::report(ws).map_err(text),
             runs,
