@@ -34,24 +34,19 @@ pub fn has_work(ws: &Workspace, rt: &Runtime) -> Result<bool, EngineError> {
     }
     Ok(rt.queue.active()?.is_some()
         || rt.queue.backlog_depth()? > 0
-        || update_on_empty_due(ws, rt)?)
+        || update_on_empty_due(ws, rt)?.is_some())
 }
 
 /// `execution.run_update_on_empty`: an update with no task is due once per
 /// drained backlog — nothing active or queued, nothing frozen, and the
 /// archive changed since the last one (v0.2.0 runs one every idle cycle,
 /// which spends on every poll).
-fn update_on_empty_due(ws: &Workspace, rt: &Runtime) -> Result<bool, EngineError> {
-    if !ws.config.execution.run_update_on_empty || rt.queue.backlog_depth()? > 0 {
-        return Ok(false);
+/// The archive size to record when one is due.
+fn update_on_empty_due(ws: &Workspace, rt: &Runtime) -> Result<Option<u64>, EngineError> {
+    if !ws.config.execution.run_update_on_empty {
+        return Ok(None);
     }
-    let archived = crate::store::research::archive_bytes(&ws.agents);
-    if archived == 0 || archived == last_update_on_empty(ws) {
-        return Ok(false);
-    }
-    Ok(rt.queue.active()?.is_none()
-        && rt.queue.frozen_batches()?.is_empty()
-        && rt.queue.archive_has_cards())
+    Ok(research::drained(ws, &rt.queue)?.filter(|a| *a != last_update_on_empty(ws)))
 }
 
 fn update_on_empty_path(ws: &Workspace) -> std::path::PathBuf {
@@ -97,13 +92,12 @@ pub fn run_one(
                 EventKind::execution(PlaneEvent::BacklogEmpty),
                 json!({"backlog_depth": 0, "run_update_on_empty": ws.config.execution.run_update_on_empty}),
             );
-            if !update_on_empty_due(ws, rt)? {
+            let Some(archived) = update_on_empty_due(ws, rt)? else {
                 return Ok(Cycle::Idle);
-            }
+            };
             // Recorded before the run: at most one update per drain (a
             // crash in between skips it rather than paying twice; a crash
             // during the run resumes it like any other).
-            let archived = crate::store::research::archive_bytes(&ws.agents);
             let record = json!({"archive_bytes": archived, "at": crate::store::time::now_iso()});
             crate::store::atomic::write(&update_on_empty_path(ws), record.to_string().as_bytes())
                 .map_err(EngineError::io("update_on_empty.json"))?;

@@ -141,35 +141,46 @@ fn contract_paths(family: ResearchFamily) -> Vec<String> {
     dirs.iter().map(|d| format!("agents/{d}")).collect()
 }
 
-/// Whether the execution plane has drained work that no audit has looked
-/// at: nothing active, queued or frozen, and the archive changed since the
-/// last audit (and the failures in a row are under the bound).
-fn audit_due(ws: &Workspace, queue: &Queue) -> Result<bool, EngineError> {
-    let cfg = &ws.config.research;
+/// The archive's size when the execution plane has drained its work:
+/// nothing active, queued, running or frozen, and something archived. What
+/// an audit and `execution.run_update_on_empty` wait for; each compares
+/// the size with the one it last ran for.
+pub fn drained(ws: &Workspace, queue: &Queue) -> Result<Option<u64>, EngineError> {
     // Cheapest first: this runs before every task (the backlog depth is
     // remembered, the rest are a stat or a small read).
-    if !cfg.audit_on_empty || queue.backlog_depth()? > 0 {
-        return Ok(false);
+    if queue.backlog_depth()? > 0 {
+        return Ok(None);
     }
     let archived = items::archive_bytes(&ws.agents);
     if archived == 0 || queue.active()?.is_some() {
-        return Ok(false);
+        return Ok(None);
     }
-    let summary = items::audit_summary(&ws.agents);
-    if summary.consecutive_failures >= cfg.audit_max_failures
-        || summary
-            .last_outcome
-            .as_ref()
-            .is_some_and(|o| o.archive_bytes == archived)
-    {
-        return Ok(false);
-    }
-    // Nothing was ever done: there is nothing to audit.
-    Ok(queue.archive_has_cards()
+    // Nothing was ever done: there is nothing to look at.
+    let drained = queue.archive_has_cards()
         && runs::active(&ws.agents)
             .map_err(EngineError::io("active_run.json"))?
             .is_none()
-        && queue.frozen_batches()?.is_empty())
+        && queue.frozen_batches()?.is_empty();
+    Ok(drained.then_some(archived))
+}
+
+/// Whether the execution plane has drained work that no audit has looked
+/// at (the archive changed since the last audit), and the failures in a
+/// row are under the bound.
+fn audit_due(ws: &Workspace, queue: &Queue) -> Result<bool, EngineError> {
+    let cfg = &ws.config.research;
+    if !cfg.audit_on_empty {
+        return Ok(false);
+    }
+    let Some(archived) = drained(ws, queue)? else {
+        return Ok(false);
+    };
+    let summary = items::audit_summary(&ws.agents);
+    Ok(summary.consecutive_failures < cfg.audit_max_failures
+        && summary
+            .last_outcome
+            .as_ref()
+            .is_none_or(|o| o.archive_bytes != archived))
 }
 
 /// The next research item to run, or nothing; in `stub` mode (with no
