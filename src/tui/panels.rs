@@ -6,7 +6,7 @@ use ratatui::style::{Modifier, Style};
 use ratatui::text::Line;
 
 use super::app::{App, Panel};
-use crate::control::logs::Weight;
+use super::narrate::Weight;
 use crate::defs::serde_name;
 
 /// A panel's lines, its key hint, and the selected line (if any).

@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 
-use crate::control::logs::Weight;
+use super::narrate::{narrate, Weight};
 use crate::control::{self, Workspace};
 
 /// Events kept for the panels and the expanded stream.
@@ -64,7 +64,7 @@ impl Snapshot {
             .map_err(text)
             .and_then(|tail| {
                 tail.each(|e| {
-                    let (weight, text) = control::logs::narrate(&e);
+                    let (weight, text) = narrate(&e);
                     events.push(EventLine {
                         timestamp: e.timestamp.clone(),
                         weight,

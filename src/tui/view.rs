@@ -11,8 +11,8 @@ use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
 use ratatui::Frame;
 
 use super::app::{palette_matches, App, Overlay, Panel};
+use super::narrate::Weight;
 use super::panels;
-use crate::control::logs::Weight;
 
 /// Every key, for `?`.
 pub const KEYS: &[(&str, &str)] = &[
