@@ -193,7 +193,7 @@ fn every_panel_renders_at_80x24_from_a_real_workspace() {
     }
     // The run-detail view of the run `start --once` made.
     app.panel = Panel::Runs;
-    let run_id = app.snapshot.runs[0].run_id.clone();
+    let run_id = app.snapshot.runs[0].meta.run_id.clone();
     app.snapshot.load_detail(&open, &run_id);
     app.overlay = Overlay::RunDetail { run_id, scroll: 0 };
     let detail = screen(&app);

@@ -165,16 +165,7 @@ fn diff_values(path: &str, a: &Value, b: &Value, out: &mut Vec<Change>) {
 /// One run as a list shows it: what it ran, how it ended, what it spent.
 #[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct RunSummary {
-    pub run_id: String,
-    pub plane: crate::defs::stage_kind::Plane,
-    pub loop_id: String,
-    pub task_id: Option<String>,
-    pub task_title: Option<String>,
-    /// `running`, or the terminal state the run ended in.
-    pub state: String,
-    pub terminal_class: Option<String>,
-    pub started_at: String,
-    pub finished_at: Option<String>,
+    pub meta: RunMeta,
     /// Wall time from start to finish; none while running.
     pub duration_seconds: Option<f64>,
     pub spend: crate::store::ledger::Spend,
@@ -182,7 +173,7 @@ pub struct RunSummary {
 
 impl RunSummary {
     pub fn finished(&self) -> bool {
-        self.finished_at.is_some()
+        self.meta.finished_at.is_some()
     }
 }
 
@@ -206,15 +197,7 @@ pub fn summary(ws: &Workspace, run_id: &str) -> Option<RunSummary> {
             .finished_at
             .as_deref()
             .and_then(|f| seconds_between(&meta.started_at, f)),
-        run_id: meta.run_id,
-        plane: meta.plane,
-        loop_id: meta.loop_id,
-        task_id: meta.task_id,
-        task_title: meta.task_title,
-        state: meta.state,
-        terminal_class: meta.terminal_class,
-        started_at: meta.started_at,
-        finished_at: meta.finished_at,
+        meta,
         spend,
     })
 }

@@ -443,10 +443,10 @@ impl App {
             (Panel::Runs, KeyCode::Enter) => {
                 if let Some(r) = self.snapshot.runs.get(self.sel()) {
                     self.overlay = Overlay::RunDetail {
-                        run_id: r.run_id.clone(),
+                        run_id: r.meta.run_id.clone(),
                         scroll: 0,
                     };
-                    self.snapshot.load_detail(ws, &r.run_id.clone());
+                    self.snapshot.load_detail(ws, &r.meta.run_id.clone());
                 }
             }
             (Panel::Research, KeyCode::Char('i')) => self.act(ws, Action::AddIdea),

@@ -251,15 +251,16 @@ fn runs(app: &App) -> (Vec<Line<'static>>, Option<usize>) {
             let took = r
                 .duration_seconds
                 .map_or_else(|| "running".to_string(), |d| format!("{d:.1}s"));
-            let what = r.task_title.as_deref().unwrap_or(&r.loop_id);
+            let what = r.meta.task_title.as_deref().unwrap_or(&r.meta.loop_id);
             row(
                 format!(
                     "{} {:<12} {:>8} ${:<6.2} {:>7}tok {}",
-                    r.started_at
+                    r.meta
+                        .started_at
                         .get(5..16)
-                        .unwrap_or(&r.started_at)
+                        .unwrap_or(&r.meta.started_at)
                         .replace('T', " "),
-                    r.state,
+                    r.meta.state,
                     took,
                     r.spend.usd,
                     r.spend.tokens,

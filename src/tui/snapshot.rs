@@ -93,7 +93,7 @@ impl Snapshot {
             .collect();
         finished.retain(|id, _| ids.contains(id));
         for r in runs.iter().filter(|r| r.finished()) {
-            finished.insert(r.run_id.clone(), r.clone());
+            finished.insert(r.meta.run_id.clone(), r.clone());
         }
         Snapshot {
             status: control::status::status(ws, false).map_err(text),
