@@ -8,6 +8,10 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
+    if let Err(e) = millrace::defs::clock::check_env() {
+        eprintln!("error: {e}");
+        return ExitCode::from(2);
+    }
     let code = millrace::cli::main();
     tracing::debug!("exiting");
     code

@@ -58,7 +58,10 @@ fn a_task_cap_pauses_before_the_stage_that_could_pass_it_and_raising_it_resumes(
         "{usage:#}"
     );
     assert_eq!(usage["total"]["invocations"], 3);
-    assert_eq!(usage["rows"][0]["key"], "2026-11-24__capped");
+    assert_eq!(
+        usage["rows"][0]["key"],
+        format!("{}__capped", support::TODAY).as_str()
+    );
     let types = ws.event_types();
     assert_eq!(
         types

@@ -45,7 +45,11 @@ fn the_tui_switches_panels_and_pauses_and_resumes_a_daemon() {
     ws.add("Queued for the view");
     let name = format!("millrace-tui-{}", std::process::id());
     let bin = env!("CARGO_BIN_EXE_millrace");
-    let cmd = format!("{bin} --config {} tui", ws.config().display());
+    let cmd = format!(
+        "env MILLRACE_NOW={} {bin} --config {} tui",
+        support::pinned_now(),
+        ws.config().display()
+    );
     let _kill = session(&name, &cmd);
     // The startup health gate first.
     until_shown(&name, "Enter: continue");
@@ -221,7 +225,8 @@ fn sigterm_restores_the_terminal() {
     let name = format!("millrace-tui-term-{}", std::process::id());
     let bin = env!("CARGO_BIN_EXE_millrace");
     let cmd = format!(
-        "sh -c '{bin} --config {} tui; echo tui-exit=$?; sleep 30'",
+        "sh -c 'MILLRACE_NOW={} {bin} --config {} tui; echo tui-exit=$?; sleep 30'",
+        support::pinned_now(),
         ws.config().display()
     );
     let _kill = session(&name, &cmd);

@@ -186,7 +186,7 @@ pub fn init(dest: &Path, force: bool, demo: bool) -> Result<InitReport> {
         let queue = crate::store::queue::Queue::new(&agents);
         if queue.snapshot()?.backlog.is_empty() {
             let card = crate::store::cards::Card::new(
-                &crate::store::time::local_date(),
+                &crate::defs::clock::today_str(),
                 DEMO_TASK_TITLE,
                 Some("Create `demo/hello.txt` saying hello, and record the work in `demo/worklog.md`."),
                 Some("DEMO-1"),

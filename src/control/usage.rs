@@ -41,11 +41,7 @@ pub struct UsageRow {
 
 /// `since`: `YYYY-MM-DD`, `today`, or `<N>d` (the last N days).
 fn since_day(since: &str) -> Result<String> {
-    let today: jiff::civil::Date = jiff::Timestamp::now()
-        .strftime("%Y-%m-%d")
-        .to_string()
-        .parse()
-        .expect("a date");
+    let today = crate::defs::clock::today();
     let bad = || {
         ControlError::Usage(format!(
             "--since takes YYYY-MM-DD, `today` or `<N>d` (e.g. `7d`), not `{since}`"

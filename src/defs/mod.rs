@@ -6,6 +6,7 @@
 //! This layer knows nothing about graphs, plans or the file system layout of a
 //! workspace; everything to its right builds on these types.
 
+pub mod clock;
 pub mod config;
 pub mod diag;
 pub mod layout;

@@ -11,12 +11,12 @@ use serde::{Deserialize, Serialize};
 
 use serde_json::{json, Value};
 
+use crate::defs::clock;
 use crate::defs::config::{set_in_text, Boundary};
 use crate::store::atomic;
 use crate::store::cards::Card;
 use crate::store::events::{ConfigEvent, EventKind, EventSource, HandoffEvent, PlaneEvent};
 use crate::store::queue::Queue;
-use crate::store::time;
 use crate::store::workspace::Workspace;
 
 /// A command's effect, as reported back to the operator.
@@ -291,7 +291,7 @@ fn add_task(
     body: Option<&str>,
     spec_id: Option<&str>,
 ) -> Result<Applied, String> {
-    let card = Card::new(&time::local_date(), title, body, spec_id);
+    let card = Card::new(&clock::today_str(), title, body, spec_id);
     let card = Queue::new(&ws.agents)
         .add(card)
         .map_err(|e| e.to_string())?;
@@ -328,7 +328,7 @@ fn queue_thaw(agents: &Path, batch_id: Option<&str>) -> Result<Applied, String> 
 fn add_idea(ws: &Workspace, name: &str, text: &str) -> Result<Applied, String> {
     let dest = Layout::of(&ws.agents)
         .ideas_raw()
-        .join(format!("{}__{name}", time::now_stamp()));
+        .join(format!("{}__{name}", clock::now_stamp()));
     atomic::write(&dest, text.as_bytes()).map_err(|e| format!("{}: {e}", dest.display()))?;
     let path = dest.display().to_string();
     ws.event_log()

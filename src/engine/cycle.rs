@@ -98,7 +98,7 @@ pub fn run_one(
             // Recorded before the run: at most one update per drain (a
             // crash in between skips it rather than paying twice; a crash
             // during the run resumes it like any other).
-            let record = json!({"archive_bytes": archived, "at": crate::store::time::now_iso()});
+            let record = json!({"archive_bytes": archived, "at": crate::defs::clock::now_iso()});
             crate::store::atomic::write(&update_on_empty_path(ws), record.to_string().as_bytes())
                 .map_err(EngineError::io("update_on_empty.json"))?;
             match run::start_update_on_empty(rt, &plan)? {

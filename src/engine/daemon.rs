@@ -25,6 +25,7 @@ use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::mpsc::unbounded_channel;
 use tokio::task::JoinHandle;
 
+use crate::defs::clock;
 use crate::defs::stage_kind::Plane;
 use crate::interp::{EnvironmentFault, EventListener, InterpError, RunControl, Runtime};
 use crate::runner::{process, Adapter};
@@ -34,7 +35,7 @@ use crate::store::events::{
 use crate::store::lock::OwnerPurpose;
 use crate::store::queue::Queue;
 use crate::store::workspace::Workspace;
-use crate::store::{runs, status, time};
+use crate::store::{runs, status};
 
 use super::commands::{Applied, Command};
 use super::cycle::{self, Cycle};
@@ -72,7 +73,7 @@ fn build_runtime(ws: &Workspace, control: &Arc<RunControl>, options: &Options) -
 pub fn run(ws: Workspace, options: Options) -> Result<DaemonReport, EngineError> {
     // Before the lock is taken: a command sent once this daemon is visible
     // is never older than its start.
-    let started_at = time::now_iso();
+    let started_at = clock::now_iso();
     let lock = owner::own(&ws, OwnerPurpose::Daemon)?;
     if options.adapter.is_none() {
         // In-process runners spawn nothing; and a test process must not reap
@@ -294,7 +295,7 @@ impl Daemon {
                     if let Some(listen) = &self.options.listener {
                         listen(&crate::store::events::Event {
                             kind: EventKind::Engine(EngineEvent::Heartbeat),
-                            timestamp: time::now_iso(),
+                            timestamp: clock::now_iso(),
                             source: "engine".into(),
                             payload: json!({"paused": self.control.is_paused(), "plan_problem": self.plan_problem}),
                         });
@@ -600,7 +601,7 @@ impl Daemon {
             let result = match outcome {
                 Ok(a) => CommandResult {
                     command_id: command_id.clone(),
-                    processed_at: time::now_iso(),
+                    processed_at: clock::now_iso(),
                     ok: true,
                     applied: a.applied,
                     message: a.message,
@@ -608,7 +609,7 @@ impl Daemon {
                 },
                 Err(message) => CommandResult {
                     command_id: command_id.clone(),
-                    processed_at: time::now_iso(),
+                    processed_at: clock::now_iso(),
                     ok: false,
                     applied: false,
                     message,
@@ -653,7 +654,7 @@ impl Daemon {
         }
         let wait = outage.wait_before(self.net_waits);
         self.not_before = Some(tokio::time::Instant::now() + Duration::from_secs(wait));
-        let at = jiff::Timestamp::now() + jiff::SignedDuration::from_secs(wait as i64);
+        let at = crate::defs::clock::now() + jiff::SignedDuration::from_secs(wait as i64);
         self.retry_at = Some(at.to_string());
         self.probe = outage.probe_command.clone();
         self.last_fault = Some(fault.clone());
@@ -717,28 +718,31 @@ impl Daemon {
             return true;
         };
         let started = std::time::Instant::now();
-        let ready = std::process::Command::new(program)
-            .args(args)
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .map(|child| {
-                let exit = process::wait(
-                    child,
-                    started,
-                    Duration::from_secs(PROBE_TIMEOUT_SECS),
-                    &process::StageGroup::default(),
-                    None,
-                );
-                exit.code == Some(0)
-            })
-            .unwrap_or(false);
+        let group = process::StageGroup::default();
+        let ready = process::spawn_in_group(
+            std::process::Command::new(program)
+                .args(args)
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null()),
+            &group,
+        )
+        .map(|child| {
+            let exit = process::wait(
+                child,
+                started,
+                Duration::from_secs(PROBE_TIMEOUT_SECS),
+                &group,
+                None,
+            );
+            exit.code == Some(0)
+        })
+        .unwrap_or(false);
         tracing::info!(ready, "outage probe");
         if let Some(fault) = &self.last_fault {
             // The program only: its arguments may carry credentials.
             let record = json!({
-                "timestamp": crate::store::time::now_iso(),
+                "timestamp": crate::defs::clock::now_iso(),
                 "run_id": fault.run_id,
                 "node": fault.node,
                 "class": fault.class,
@@ -787,7 +791,7 @@ impl Daemon {
             pending_config_fields: Vec::new(),
             rollback_armed: false,
             started_at: self.started_at.clone(),
-            updated_at: time::now_iso(),
+            updated_at: clock::now_iso(),
             mode: "daemon".into(),
             pid: std::process::id(),
             stop_requested: self.stop_reason.is_some(),

@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use crate::store::{atomic, safe, time};
+use crate::defs::clock;
+use crate::store::{atomic, safe};
 
 use super::commands::Command;
 
@@ -58,11 +59,11 @@ pub fn enqueue(agents: &Path, command: &Command) -> std::io::Result<Envelope> {
     let env = Envelope {
         command_id: format!(
             "{}-{}-{seq}__{}",
-            time::now_stamp(),
+            clock::now_stamp(),
             std::process::id(),
             command.name()
         ),
-        issued_at: time::now_iso(),
+        issued_at: clock::now_iso(),
         command: command.name().to_string(),
         payload: command.payload(),
         issuer: "cli".into(),

@@ -10,6 +10,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::compile::plan::FrozenPlan;
+use crate::defs::clock;
 use crate::defs::config::ResearchMode;
 use crate::defs::layout::{self, Layout, StopMarker};
 use crate::defs::research::ResearchFamily;
@@ -18,7 +19,7 @@ use crate::store::events::{EventKind, HandoffEvent, PlaneEvent};
 use crate::store::queue::Queue;
 use crate::store::research::{self as items, Rejected, WorkItem};
 use crate::store::workspace::Workspace;
-use crate::store::{atomic, runs, time};
+use crate::store::{atomic, runs};
 
 use super::EngineError;
 
@@ -264,12 +265,12 @@ fn defer(ws: &Workspace, rt: &Runtime, item: &WorkItem) -> Result<(), EngineErro
     };
     let name = format!(
         "{}{suffix}",
-        jiff::Timestamp::now().strftime("%Y-%m-%dT%H-%M-%SZ")
+        crate::defs::clock::now().strftime("%Y-%m-%dT%H-%M-%SZ")
     );
     let path = dir.join(&name);
     let breadcrumb = json!({
         "event_type": event_type,
-        "received_at": time::now_iso(),
+        "received_at": clock::now_iso(),
         "status": "deferred",
         "queue_family": item.family,
         "handoff": {"source_plane": "execution", "target_plane": "research"},

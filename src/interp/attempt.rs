@@ -75,9 +75,10 @@ impl Driver<'_> {
     pub(super) fn run_stage(&mut self, node_id: &str) -> Result<()> {
         let attempt = self.begin(node_id)?;
         let result = self.invoke(&attempt);
-        if self.rt.control.stop_requested() && result.exit.signal.is_some() {
-            // Killed by a stop, not failed: leave the attempt unfinished so
-            // the next start runs it again.
+        if self.rt.control.stop_requested() && result.exit.ended_by_signal() {
+            // Killed by a stop (or a CLI that exited 143/130 on our
+            // signal), not failed: leave the attempt unfinished so the next
+            // start runs it again.
             return Err(self.interrupted(node_id));
         }
         let mut verdict = normalise(&attempt.kind, &result, &attempt.paths);

@@ -107,7 +107,7 @@ impl Driver<'_> {
                 }
             }
             if budget.day.is_some() {
-                let today = crate::store::time::now_iso()
+                let today = crate::defs::clock::now_iso()
                     .chars()
                     .take(10)
                     .collect::<String>();

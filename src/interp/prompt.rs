@@ -160,7 +160,7 @@ pub fn render(template: &str, inputs: &PromptInputs<'_>) -> Result<String, minij
             inputs => minijinja::value::Serde(inputs.inputs),
         },
         artifact_contract => artifact_contract(inputs.outputs, inputs.inputs),
-        today => jiff::Timestamp::now().strftime("%Y-%m-%d").to_string(),
+        today => crate::defs::clock::today_str(),
         attempt => inputs.attempt,
         counters => inputs.counters,
         previous => minijinja::value::Serde(inputs.previous),

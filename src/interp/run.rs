@@ -19,6 +19,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use crate::compile::plan::{FrozenPlan, LoopPlan, Target, TerminalPlan};
+use crate::defs::clock;
 use crate::defs::config::IntegrationMode;
 use crate::defs::loop_def::TaskSize;
 use crate::defs::marker::Marker;
@@ -27,7 +28,7 @@ use crate::store::cards::{slug, Card};
 use crate::store::events::{EventKind, PlaneEvent};
 use crate::store::research::WorkItem;
 use crate::store::runs::{self, ActiveRun, RunDir, RunMeta, Transition, TransitionEvent};
-use crate::store::{failpoint, status, time};
+use crate::store::{failpoint, status};
 
 use super::prompt::PreviousStage;
 use super::route::Facts;
@@ -73,7 +74,7 @@ pub fn start(rt: &Runtime, plan: &FrozenPlan, task: Card) -> Result<RunReport> {
         _ => lp,
     };
     super::budget::admit(rt, lp, &task)?;
-    let run_id = format!("{}__{}", time::now_stamp(), slug(&task.id));
+    let run_id = format!("{}__{}", clock::now_stamp(), slug(&task.id));
     let mut facts = facts(rt, lp, &task);
     if let Some((_, why)) = size {
         facts.insert("size_decision".into(), Value::String(why));
@@ -89,7 +90,7 @@ pub fn start_research(rt: &Runtime, plan: &FrozenPlan, item: WorkItem) -> Result
             plan.plan_id, item.family
         ))
     })?;
-    let run_id = format!("{}__{}-{}", time::now_stamp(), item.family, slug(&item.id));
+    let run_id = format!("{}__{}-{}", clock::now_stamp(), item.family, slug(&item.id));
     begin(
         rt,
         plan,
@@ -115,7 +116,7 @@ pub fn start_update_on_empty(rt: &Runtime, plan: &FrozenPlan) -> Result<Option<R
         );
         return Ok(None);
     }
-    let run_id = format!("{}__update-empty", time::now_stamp());
+    let run_id = format!("{}__update-empty", clock::now_stamp());
     let facts: Facts = [
         ("integration".to_string(), Value::Bool(false)),
         (
@@ -180,7 +181,7 @@ fn begin(
             .as_ref()
             .map(|t| t.title.clone())
             .or_else(|| item.as_ref().map(|i| i.title.clone())),
-        started_at: time::now_iso(),
+        started_at: clock::now_iso(),
         finished_at: None,
         state: "running".into(),
         terminal_class: None,
@@ -314,7 +315,7 @@ fn finalize(
     let class = crate::defs::serde_name(&t.class);
     if meta.finished_at.is_none() {
         meta.state = terminal.to_string();
-        meta.finished_at = Some(time::now_iso());
+        meta.finished_at = Some(clock::now_iso());
         meta.terminal_class = Some(class.clone());
         dir.write_meta(&meta)
             .map_err(InterpError::io("cannot write run.json"))?;
@@ -639,7 +640,7 @@ impl<'a> Driver<'a> {
         self.seq += 1;
         t.seq = self.seq;
         t.event_id = format!("{}-transition-{:04}", self.dir.id, self.seq);
-        t.timestamp = time::now_iso();
+        t.timestamp = clock::now_iso();
         if self.history.is_none() {
             self.history = Some(
                 self.dir

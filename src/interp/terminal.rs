@@ -6,6 +6,7 @@
 use serde_json::json;
 
 use crate::compile::plan::{Target, TerminalPlan};
+use crate::defs::clock;
 use crate::defs::layout::{self, StageArtifact};
 use crate::defs::loop_def::{CardPosition, Effect, QueueEffect, TerminalClass};
 use crate::defs::marker::Marker;
@@ -16,7 +17,6 @@ use crate::store::events::{EventKind, EventSource, HandoffEvent, PlaneEvent};
 use crate::store::queue::QuarantineRequest;
 use crate::store::research::{self, EffectOp, EffectsApplied, WorkItem};
 use crate::store::runs::{self, Transition, TransitionEvent};
-use crate::store::time;
 
 use super::run::{merged, terminal_state, Driver, Result, RunReport, StatusMode};
 use super::InterpError;
@@ -89,7 +89,7 @@ impl Driver<'_> {
         crate::store::failpoint::hit("run.finished").map_err(InterpError::io("run.finished"))?;
         let class = serde_name(&t.class);
         self.meta.state = terminal_id.to_string();
-        self.meta.finished_at = Some(time::now_iso());
+        self.meta.finished_at = Some(clock::now_iso());
         self.meta.terminal_class = Some(class.clone());
         self.dir
             .write_meta(&self.meta)

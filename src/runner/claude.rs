@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 
-use crate::defs::records::{Fault, Usage};
+use crate::defs::records::{AttemptClass, Fault, Usage};
 
 use super::{executable, fault, run_with_prompt, Adapter, StageRequest, StageResult};
 
@@ -115,11 +115,16 @@ pub fn parse_events(text: &str) -> Parsed {
                 "claude reported an error ({}): {said}",
                 v["subtype"].as_str().unwrap_or("?"),
             ));
-            // The API status decides; else Claude's own words.
+            // The API status decides; else Claude's own words; else an
+            // API-side failure by Claude's own signal (`terminal_reason:
+            // api_error` from 2.1.332, an `API Error:` result before it).
+            let api_side =
+                v["terminal_reason"] == "api_error" || said.trim_start().starts_with("API Error:");
             let class = v["api_error_status"]
                 .as_u64()
                 .and_then(fault::of_status)
-                .or_else(|| fault::of_message(said));
+                .or_else(|| fault::of_message(said))
+                .or(api_side.then_some(AttemptClass::Unavailable));
             p.fault = class.filter(|c| c.is_environment()).map(|class| Fault {
                 class,
                 message: fault::one_line(if said.is_empty() {
@@ -243,6 +248,28 @@ mod tests {
             );
             assert_eq!(parse_events(&t).fault.unwrap().class, class, "{status}");
         }
+        for (result, class) in [
+            // 2.1.197: HTTP 400 for an account without credit.
+            (
+                r#""api_error_status":400,"result":"Credit balance is too low""#,
+                AttemptClass::RateLimit,
+            ),
+            (
+                r#""api_error_status":null,"result":"API Error: Unable to connect to API (ConnectionRefused)""#,
+                AttemptClass::Unavailable,
+            ),
+            // 2.1.332's clean signal, with words we do not know.
+            (
+                r#""terminal_reason":"api_error","result":"API Error: something new""#,
+                AttemptClass::Unavailable,
+            ),
+        ] {
+            let t = format!(r#"{{"type":"result","subtype":"success","is_error":true,{result}}}"#);
+            assert_eq!(parse_events(&t).fault.unwrap().class, class, "{result}");
+        }
+        // The agent's own failure stays the task's.
+        let own = r#"{"type":"result","subtype":"error_max_turns","is_error":true,"terminal_reason":"completed","result":"ran out of turns"}"#;
+        assert!(parse_events(own).fault.is_none());
         let denied = r#"{"type":"result","subtype":"success","is_error":false,"result":"done","permission_denials":[{"tool_name":"Bash","tool_input":{"command":"cargo test"}}]}"#;
         let p = parse_events(denied);
         assert!(p.fault.is_none());

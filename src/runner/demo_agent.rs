@@ -35,7 +35,7 @@ pub fn main() -> i32 {
         .unwrap_or_else(|| "(no task)".into());
     let line = format!(
         "- {} run `{run}`: {node} (attempt {attempt}) on \"{title}\"\n",
-        jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%S%.6fZ")
+        crate::defs::clock::now_iso()
     );
     let written = std::fs::create_dir_all(&dir).and_then(|_| {
         let mut f = std::fs::OpenOptions::new()
@@ -83,7 +83,7 @@ fn write_artifacts(
     else {
         return Ok(());
     };
-    let today = jiff::Timestamp::now().strftime("%Y-%m-%d").to_string();
+    let today = crate::defs::clock::today_str();
     let topic = if item_title.is_empty() {
         "the idea"
     } else {

@@ -46,6 +46,12 @@ pub fn of_message(message: &str) -> Option<AttemptClass> {
         "quota",
         "usage limit",
         "insufficient_quota",
+        // Out of credit: Anthropic answers 400 "Your credit balance is too
+        // low…"; an account problem the operator fixes, never the task's.
+        "credit balance",
+        "insufficient credit",
+        "billing",
+        "payment required",
     ]) {
         return Some(AttemptClass::RateLimit);
     }
@@ -64,6 +70,8 @@ pub fn of_message(message: &str) -> Option<AttemptClass> {
     if has(&[
         "connection error",
         "connection refused",
+        "connectionrefused",
+        "unable to connect",
         "connection reset",
         "econnrefused",
         "econnreset",
@@ -187,6 +195,25 @@ mod tests {
             (
                 "--dangerously-skip-permissions cannot be used with root/sudo privileges",
                 Some(Config),
+            ),
+            // Claude Code 2.1.197 and 2.1.332 on an unreachable API, and an
+            // account without credit (HTTP 400).
+            (
+                "API Error: Unable to connect to API (ConnectionRefused)",
+                Some(Unavailable),
+            ),
+            (
+                "API Error: Connection refused — a firewall or proxy may be blocking it (ECONNREFUSED)",
+                Some(Unavailable),
+            ),
+            ("Credit balance is too low", Some(RateLimit)),
+            (
+                "Your credit balance is too low to access the Anthropic API.",
+                Some(RateLimit),
+            ),
+            (
+                "You have reached your specified API usage limits.",
+                Some(RateLimit),
             ),
             ("the tests failed in 3 places", None),
             ("wrote 500 lines", None),

@@ -53,7 +53,7 @@ impl Adapter for Pi {
             .stdout(Stdio::piped())
             .stderr(Stdio::from(stderr));
         let started = Instant::now();
-        let mut child = match process::spawn_in_group(&mut cmd) {
+        let mut child = match process::spawn_in_group(&mut cmd, &req.group) {
             Ok(c) => c,
             Err(e) => {
                 let _ = std::fs::write(

@@ -1,13 +1,18 @@
 //! Child processes for stages: each in its own process group, with a
 //! wall-clock timeout that terminates then kills the whole group, and no
 //! zombies left behind.
+//!
+//! A stage's processes also carry a tag in their environment
+//! ([`TAG_ENV`]): an agent's tool that moved to its own session (`setsid`,
+//! as Claude Code 2.1.197's Bash tool does) has left the process group, and
+//! is found by the tag and killed when the stage ends.
 
 use std::io::Write;
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::mpsc;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 static SUBREAPER: AtomicBool = AtomicBool::new(false);
@@ -22,7 +27,22 @@ static SUBREAPER: AtomicBool = AtomicBool::new(false);
 #[derive(Debug, Clone, Default)]
 pub struct StageGroup {
     pid: Arc<AtomicU32>,
+    tag: Arc<Mutex<Option<String>>>,
     record: Option<Arc<std::path::PathBuf>>,
+}
+
+/// The environment variable that tags every process of one stage.
+pub const TAG_ENV: &str = "MILLRACE_STAGE_TAG";
+
+/// A tag no other stage of any runtime on this machine carries.
+fn new_tag() -> String {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "{}-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::SeqCst),
+        crate::defs::clock::now_stamp()
+    )
 }
 
 impl StageGroup {
@@ -30,11 +50,19 @@ impl StageGroup {
     pub fn recording(file: std::path::PathBuf) -> StageGroup {
         StageGroup {
             pid: Arc::default(),
+            tag: Arc::default(),
             record: Some(Arc::new(file)),
         }
     }
 
-    fn set(&self, pid: u32) {
+    /// Registers the stage's group leader `pid` and its tag (0: no stage).
+    fn set(&self, pid: u32, tag: Option<String>) {
+        let tag = if pid == 0 {
+            None
+        } else {
+            tag.or_else(|| self.tag())
+        };
+        *self.tag.lock().unwrap_or_else(|e| e.into_inner()) = tag.clone();
         self.pid.store(pid, Ordering::SeqCst);
         if let Some(file) = &self.record {
             let _ = if pid == 0 {
@@ -42,10 +70,18 @@ impl StageGroup {
             } else {
                 std::fs::write(
                     file.as_path(),
-                    format!("{pid} {}\n", start_time(pid).unwrap_or(0)),
+                    format!(
+                        "{pid} {} {}\n",
+                        start_time(pid).unwrap_or(0),
+                        tag.unwrap_or_default()
+                    ),
                 )
             };
         }
+    }
+
+    fn tag(&self) -> Option<String> {
+        self.tag.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// The running stage's process group id, if a stage runs.
@@ -87,6 +123,9 @@ pub fn sweep_recorded_group(file: &std::path::Path) -> Option<u32> {
     let mut words = text.split_whitespace();
     let pgid: i32 = words.next()?.parse().ok().filter(|p| *p > 1)?;
     let recorded_start: u64 = words.next().and_then(|w| w.parse().ok()).unwrap_or(0);
+    if let Some(tag) = words.next() {
+        kill_tagged(tag);
+    }
     // A live leader must be the one recorded (pids are reused); with the
     // leader gone, a live group is still ours, since a pid is not reused
     // while a process group of that id exists.
@@ -179,6 +218,14 @@ impl Stall<'_> {
 }
 
 impl Exit {
+    /// Whether the process ended on a signal: killed by one, or exiting
+    /// with the shell's 128+N for SIGINT, SIGKILL or SIGTERM, as CLIs that
+    /// handle the signal do (Claude Code exits 143 on SIGTERM). A timeout's
+    /// 124 is not one.
+    pub fn ended_by_signal(&self) -> bool {
+        self.signal.is_some() || matches!(self.code, Some(130 | 137 | 143))
+    }
+
     pub fn spawn_failed(err: &std::io::Error) -> Exit {
         Exit {
             code: Some(127),
@@ -188,9 +235,59 @@ impl Exit {
     }
 }
 
-/// Starts `cmd` as the leader of a new process group.
-pub fn spawn_in_group(cmd: &mut Command) -> std::io::Result<Child> {
-    cmd.process_group(0).spawn()
+/// Starts `cmd` as the leader of a new process group, tagged, and
+/// registers the group with `group` at once, so a stop reaches it from its
+/// first instant (a Pi stage talks to us for its whole life before
+/// [`wait`]).
+pub fn spawn_in_group(cmd: &mut Command, group: &StageGroup) -> std::io::Result<Child> {
+    let tag = new_tag();
+    let child = cmd.env(TAG_ENV, &tag).process_group(0).spawn()?;
+    group.set(child.id(), Some(tag));
+    Ok(child)
+}
+
+/// SIGKILLs every process (but this one) whose environment carries `tag`,
+/// in rounds until none is left (a forking process may add one between a
+/// scan and its kill); returns how many it killed.
+pub fn kill_tagged(tag: &str) -> usize {
+    let needle = format!("{TAG_ENV}={tag}\0");
+    let me = std::process::id();
+    let mut killed = 0;
+    for _ in 0..5 {
+        let found: Vec<i32> = tagged(needle.as_bytes(), me);
+        if found.is_empty() {
+            break;
+        }
+        for pid in &found {
+            // SAFETY: kill only sends a signal; a pid that just exited gives
+            // ESRCH, which is ignored.
+            unsafe {
+                libc::kill(*pid, libc::SIGKILL);
+            }
+        }
+        killed += found.len();
+        reap_orphans();
+    }
+    killed
+}
+
+/// Live (not zombie) processes whose environment holds `needle`.
+fn tagged(needle: &[u8], me: u32) -> Vec<i32> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| *pid as u32 != me && *pid > 1)
+        .filter(|pid| {
+            let zombie = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .ok()
+                .and_then(|s| Some(s.rsplit_once(')')?.1.trim_start().starts_with('Z')))
+                .unwrap_or(true);
+            !zombie
+                && std::fs::read(format!("/proc/{pid}/environ"))
+                    .is_ok_and(|env| env.windows(needle.len()).any(|w| w == needle))
+        })
+        .collect()
 }
 
 /// Sends `signal` to every process of the group led by `pid`.
@@ -214,7 +311,9 @@ pub fn wait(
     stall: Option<Stall<'_>>,
 ) -> Exit {
     let pid = child.id();
-    group.set(pid);
+    if group.current() != Some(pid) {
+        group.set(pid, None);
+    }
     let (tx, rx) = mpsc::channel();
     let waiter = std::thread::spawn(move || {
         let mut child = child;
@@ -263,9 +362,13 @@ pub fn wait(
         }
     };
     let _ = waiter.join();
-    // Stragglers (background jobs of the agent) must not outlive the stage.
+    // Stragglers (background jobs of the agent, tools in their own
+    // session) must not outlive the stage.
     signal_group(pid, libc::SIGKILL);
-    group.set(0);
+    if let Some(tag) = group.tag() {
+        kill_tagged(&tag);
+    }
+    group.set(0, None);
     reap_orphans();
     let mut exit = describe(status.ok());
     exit.timed_out = timed_out;
@@ -307,7 +410,7 @@ pub fn run_to_files(
     } else {
         Stdio::null()
     });
-    let mut child = match spawn_in_group(cmd) {
+    let mut child = match spawn_in_group(cmd, group) {
         Ok(c) => c,
         Err(e) => return Exit::spawn_failed(&e),
     };
@@ -386,6 +489,80 @@ mod tests {
             .next()
             .is_some_and(|rest| !rest.trim_start().starts_with('Z'));
         assert!(!running, "grandchild survived: {state}");
+    }
+
+    fn alive(pid: u32) -> bool {
+        let state = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        state
+            .rsplit(')')
+            .next()
+            .is_some_and(|rest| !rest.is_empty() && !rest.trim_start().starts_with('Z'))
+    }
+
+    #[test]
+    fn a_descendant_in_its_own_session_ends_with_the_stage() {
+        let dir = tempfile::tempdir().unwrap();
+        let (o, e) = files(dir.path());
+        let pidfile = dir.path().join("escapee.pid");
+        // The grandchild leaves the group with setsid and outlives its
+        // parent, as Claude Code 2.1.197's Bash tool calls do.
+        let script = format!(
+            "setsid sh -c 'echo $$ > {}; exec sleep 30' & sleep 0.3; exit 0",
+            pidfile.display()
+        );
+        let group = StageGroup::default();
+        let exit = run_to_files(
+            Command::new("sh").args(["-c", &script]),
+            None,
+            o,
+            e,
+            Duration::from_secs(10),
+            &group,
+            None,
+        );
+        assert_eq!(exit.code, Some(0));
+        let pid: u32 = std::fs::read_to_string(&pidfile)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while alive(pid) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert!(
+            !alive(pid),
+            "the setsid grandchild {pid} survived the stage"
+        );
+        assert_eq!(group.current(), None);
+    }
+
+    #[test]
+    fn the_group_is_known_from_the_spawn() {
+        let group = StageGroup::default();
+        let mut child = spawn_in_group(Command::new("sleep").arg("30"), &group).unwrap();
+        assert_eq!(group.current(), Some(child.id()));
+        assert!(group.terminate(Duration::from_millis(100)));
+        let status = child.wait().unwrap();
+        assert!(!status.success());
+    }
+
+    #[test]
+    fn signal_exits_are_told_from_failures() {
+        for (code, signal, by_signal) in [
+            (Some(143), None, true),
+            (Some(130), None, true),
+            (None, Some(15), true),
+            (Some(1), None, false),
+            (Some(124), None, false),
+        ] {
+            let exit = Exit {
+                code,
+                signal,
+                ..Exit::default()
+            };
+            assert_eq!(exit.ended_by_signal(), by_signal, "{code:?} {signal:?}");
+        }
     }
 
     #[test]

@@ -185,7 +185,7 @@ pub fn create(
     redaction: &Redaction,
 ) -> io::Result<Bundle> {
     let root = Layout::of(agents).rel("diagnostics");
-    let stamp = jiff::Timestamp::now()
+    let stamp = crate::defs::clock::now()
         .strftime("%Y%m%dT%H%M%S%6fZ")
         .to_string();
     let id = format!(
@@ -257,7 +257,7 @@ pub fn create(
         last = history.iter().rev().find(|t| t.node.is_some()).cloned();
         stage_logs.2 = run.id.clone();
     }
-    let now = super::time::now_iso();
+    let now = crate::defs::clock::now_iso();
     let node = last
         .as_ref()
         .and_then(|t| t.node.clone())

@@ -88,7 +88,7 @@ impl EventLog {
     ) -> io::Result<Event> {
         let event = Event {
             kind,
-            timestamp: super::time::now_iso(),
+            timestamp: crate::defs::clock::now_iso(),
             source: source.to_string(),
             payload,
         };

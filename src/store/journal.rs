@@ -97,7 +97,7 @@ pub fn commit_then(
 ) -> io::Result<Tail> {
     let entry = Entry {
         op: op.to_string(),
-        written_at: super::time::now_iso(),
+        written_at: crate::defs::clock::now_iso(),
         writes,
     };
     let path = journal_path(agents);

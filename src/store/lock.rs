@@ -98,7 +98,7 @@ impl Owner {
         Owner {
             pid: std::process::id(),
             host: hostname(),
-            started_at: super::time::now_iso(),
+            started_at: crate::defs::clock::now_iso(),
             purpose,
         }
     }

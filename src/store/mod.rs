@@ -19,5 +19,4 @@ pub mod runs;
 pub mod safe;
 pub mod status;
 pub mod stream;
-pub mod time;
 pub mod workspace;

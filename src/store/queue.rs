@@ -861,8 +861,8 @@ impl Queue {
             )));
         };
         let mut backlog = self.read_store(BACKLOG)?;
-        let now = super::time::now_iso();
-        let batch_id = jiff::Timestamp::now()
+        let now = crate::defs::clock::now_iso();
+        let batch_id = crate::defs::clock::now()
             .strftime("%Y%m%dT%H%M%SZ")
             .to_string();
         let handoff_id = format!("{}:needs_research:{batch_id}", req.run_id);
@@ -886,7 +886,7 @@ impl Queue {
         let backburner = format!("{}\n\n{}\n", backburner.trim_end(), block.join("\n\n"));
 
         let blocker = self.read_store(BLOCKER)?;
-        let utc = jiff::Timestamp::now()
+        let utc = crate::defs::clock::now()
             .strftime("%Y-%m-%d %H:%M:%S UTC")
             .to_string();
         let entry = [
@@ -1110,7 +1110,7 @@ impl Queue {
             if let Ok(mut v) = serde_json::from_str::<serde_json::Value>(&latch) {
                 if v["batch_id"] == id.as_str() {
                     v["state"] = "thawed".into();
-                    v["thawed_at"] = super::time::now_iso().into();
+                    v["thawed_at"] = crate::defs::clock::now_iso().into();
                     writes.push((
                         LATCH,
                         serde_json::to_string_pretty(&v).expect("latch serialises") + "\n",

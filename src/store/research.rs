@@ -141,7 +141,7 @@ fn read_item(
 
 /// An audit the runtime starts on its own (no request file).
 pub fn automatic_audit() -> WorkItem {
-    let stamp = super::time::now_stamp();
+    let stamp = crate::defs::clock::now_stamp();
     WorkItem {
         family: ResearchFamily::Audit,
         id: format!("completion-{stamp}"),
@@ -321,7 +321,7 @@ impl Queue {
         let agents = self.agents().to_path_buf();
         let mut out = EffectsApplied {
             run_id: run_id.to_string(),
-            applied_at: super::time::now_iso(),
+            applied_at: crate::defs::clock::now_iso(),
             ..Default::default()
         };
         let mut backlog: Option<StoreFile> = None;
@@ -370,7 +370,7 @@ impl Queue {
                         if let Ok(mut v) = serde_json::from_str::<Value>(&latch) {
                             if v["batch_id"] == batch_id.as_str() {
                                 v["state"] = "thawed".into();
-                                v["thawed_at"] = super::time::now_iso().into();
+                                v["thawed_at"] = crate::defs::clock::now_iso().into();
                                 v["remediation_decision"] =
                                     json!({"run_id": run_id, "spec_id": spec_id});
                                 writes.push(FileWrite::replace(
@@ -465,7 +465,7 @@ impl Queue {
         decision: &Value,
     ) -> Vec<FileWrite> {
         let agents = self.agents();
-        let now = super::time::now_iso();
+        let now = crate::defs::clock::now_iso();
         let mut writes = Vec::new();
         let mut summary = audit_summary(agents);
         summary.schema_version = 1;

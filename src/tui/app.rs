@@ -237,7 +237,7 @@ impl App {
             selected: [0; 7],
             stream: Scroll::default(),
             log_filter: String::new(),
-            now: jiff::Timestamp::now(),
+            now: crate::defs::clock::now(),
             tx: None,
         }
     }
@@ -268,7 +268,7 @@ impl App {
     }
 
     pub fn notify(&mut self, text: impl Into<String>) {
-        let time = jiff::Timestamp::now()
+        let time = crate::defs::clock::now()
             .strftime("%Y-%m-%dT%H:%M:%SZ")
             .to_string();
         self.notices.push_back((time, text.into()));

@@ -170,7 +170,7 @@ fn main_loop(ws: &Workspace) -> io::Result<()> {
         // An unreadable status is probed like a running process.
         let owned = running || app.snapshot.status.is_err();
         if draw || drawn.elapsed() >= TICK {
-            app.now = jiff::Timestamp::now();
+            app.now = crate::defs::clock::now();
             terminal.draw(|f| view::render(f, &app))?;
             drawn = Instant::now();
             draw = false;

@@ -13,9 +13,32 @@ use std::time::{Duration, Instant};
 /// killed and the test fails instead of hanging.
 pub const TIMEOUT: Duration = Duration::from_secs(120);
 
-/// The `millrace` binary under test.
+/// The date every test runs on: [`bin`] pins the binary's clock to noon UTC
+/// of this day (`MILLRACE_NOW`), so card ids and usage days are known
+/// whatever the machine's date and time zone. A test that names a date
+/// names this one.
+pub const TODAY: &str = "2026-11-24";
+
+/// `MILLRACE_NOW` for every process this test binary starts: noon of
+/// [`TODAY`], anchored to the real clock when the test binary started, so
+/// the clock advances and never goes back between processes.
+pub fn pinned_now() -> String {
+    static ANCHOR: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
+    #[allow(clippy::disallowed_methods)]
+    let anchor = *ANCHOR.get_or_init(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs_f64()
+    });
+    format!("{TODAY}T12:00:00Z@{anchor:.6}")
+}
+
+/// The `millrace` binary under test, its clock pinned to [`TODAY`].
 pub fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_millrace"))
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_millrace"));
+    cmd.env("MILLRACE_NOW", pinned_now());
+    cmd
 }
 
 /// Waits for `child` at most [`TIMEOUT`]; kills it and fails past that.
