@@ -232,6 +232,8 @@ fn simulate_shows_where_a_budget_would_pause_and_the_longest_path() {
     let ws = Ws::new();
     ws.run(&["config", "set", "runners.codex.max_usd_per_stage", "0.25"])
         .code(0);
+    // Codex reports no cost: a USD cap over it needs a price.
+    ws.append_config("[prices.\"gpt-5.3-codex\"]\ninput_per_mtok = 1.25\noutput_per_mtok = 10.0\n");
     ws.run(&["config", "set", "budget.run.usd", "1"]).code(0);
     let sim = ws
         .run(&["plan", "simulate", "--worst-case", "--json"])

@@ -90,6 +90,53 @@ fn scenario(point: &str, action: &str) {
     );
     let h = ws.run(&["health", "--json"]).code(0).json();
     assert_eq!(h["status"], "pass", "{point}={action}: {h}");
+    // No run stays "running": each finished, or was closed as abandoned.
+    for e in std::fs::read_dir(ws.path("agents/runs")).unwrap() {
+        let meta = e.unwrap().path().join("run.json");
+        let Ok(text) = std::fs::read_to_string(&meta) else {
+            continue;
+        };
+        let meta: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert!(
+            !meta["finished_at"].is_null(),
+            "{point}={action}: run {} stays running: {meta:#}",
+            meta["run_id"]
+        );
+    }
+}
+
+#[test]
+fn a_run_killed_before_its_pointer_is_closed_as_abandoned_and_names_its_successor() {
+    let ws = Ws::new();
+    ws.add("Only task");
+    assert!(ws.killed_at(&["start", "--once"], "run.started"));
+    let first = std::fs::read_dir(ws.path("agents/runs"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .file_name()
+        .into_string()
+        .unwrap();
+    let r = ws.run(&["start", "--once", "--json"]).code(0).json();
+    let second = r["run"]["run_id"].as_str().unwrap().to_string();
+    assert_ne!(second, first);
+    assert_eq!(r["run"]["terminal"], "archived");
+    // That start, the next owner, closed the first before it ran the task.
+    let meta: serde_json::Value =
+        serde_json::from_str(&ws.read(&format!("agents/runs/{first}/run.json"))).unwrap();
+    assert_eq!(meta["state"], "abandoned", "{meta:#}");
+    let p = ws.run(&["run-provenance", &first, "--json"]).code(0).stdout;
+    assert!(p.contains("run.abandoned"), "{p}");
+    let history = ws.read(&format!("agents/runs/{first}/transition_history.jsonl"));
+    let last: serde_json::Value = serde_json::from_str(history.lines().last().unwrap()).unwrap();
+    assert_eq!(last["event"], "run.abandoned");
+    let why = last["failure"].as_str().unwrap();
+    assert!(
+        why.starts_with("abandoned: the run never became the active run")
+            && why.contains("its task runs again under a new run"),
+        "{why}"
+    );
 }
 
 #[test]
@@ -199,4 +246,38 @@ fn a_torn_add_task_append_is_replaced_not_followed() {
         ws.read("agents/tasksbacklog.md")
     );
     assert!(q["warnings"].as_array().unwrap().is_empty(), "{q}");
+}
+
+#[test]
+fn a_failed_add_task_changed_nothing_or_says_it_completes_later() {
+    // EIO right after the journal is written: the append is undone, the
+    // command fails saying so, and a retry adds the card once.
+    let ws = Ws::new();
+    let out = ws
+        .command(&["add-task", "Retried"])
+        .env("MILLRACE_FAILPOINTS", "journal.written=eio")
+        .output_within();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("nothing was changed"), "{err}");
+    ws.run(&["queue", "--json"]).code(0);
+    assert_eq!(ws.cards_in("tasksbacklog.md"), 0);
+    ws.run(&["add-task", "Retried"]).code(0);
+    assert_eq!(ws.backlog_titles(), ["Retried"]);
+    // EIO after the append, when only the journal's removal is left: the
+    // command says the change completes at the next queue operation, and
+    // it does.
+    let out = ws
+        .command(&["add-task", "Completed later"])
+        .env("MILLRACE_FAILPOINTS", "journal.applied=eio")
+        .output_within();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("completes at the next queue operation"),
+        "{err}"
+    );
+    ws.run(&["queue", "--json"]).code(0);
+    assert_eq!(ws.backlog_titles(), ["Retried", "Completed later"]);
+    assert!(!ws.path("agents/.runtime/queue_journal.json").exists());
 }

@@ -260,3 +260,46 @@ fn a_choice_in_the_schema_says_what_it_expected_and_where() {
         r.stderr
     );
 }
+
+#[test]
+fn an_untitled_heading_is_reported_everywhere_and_never_archived_with_its_neighbour() {
+    let ws = Ws::new();
+    ws.write(
+        "agents/tasksbacklog.md",
+        "# Task Backlog\n\n## 2026-11-24 - First\n\nbody A\n\n## \n\nlost text\n\n## 2026-11-24 - Second\n\nbody B\n",
+    );
+    let status = ws.run(&["status"]).code(0).stdout;
+    assert!(
+        status.contains("warning: tasksbacklog.md line 7: a card heading without a title"),
+        "{status}"
+    );
+    let add = ws.run(&["add-task", "Third"]).code(0);
+    assert!(
+        add.stderr
+            .contains("line 7: a card heading without a title"),
+        "{}",
+        add.stderr
+    );
+    let start = ws.run(&["start", "--once", "--json"]).code(0);
+    assert!(
+        start.stderr.contains("a card heading without a title"),
+        "{}",
+        start.stderr
+    );
+    assert_eq!(start.json()["run"]["task_title"], "First");
+    let archive = ws.read("agents/tasksarchive.md");
+    assert!(archive.contains("body A"), "{archive}");
+    assert!(
+        !archive.contains("lost text"),
+        "archived with its neighbour: {archive}"
+    );
+    let backlog = ws.read("agents/tasksbacklog.md");
+    assert!(backlog.contains("lost text"), "{backlog}");
+    assert_eq!(ws.backlog_titles(), ["Second", "Third"]);
+    // Still reported, at its new line.
+    let status = ws.run(&["status"]).code(0).stdout;
+    assert!(
+        status.contains("a card heading without a title"),
+        "{status}"
+    );
+}

@@ -687,7 +687,19 @@ fn health_doctor_status_and_logs() {
         "{}",
         d.stdout
     );
+    // The key only in the runner's env: its stages have it, and so does
+    // doctor's login check.
+    ws.append_config("[runners.codex]\nenv = { OPENAI_API_KEY = \"sk-test\" }\n");
+    let d = ws.run(&["doctor", "--json"]).code(0).json();
+    assert_eq!(d["runner_prerequisites"][0]["logged_in"], true, "{d:#}");
+    // A custom provider's variable is checked, not `codex login status`.
+    ws.append_config("args = [\"-c\", \"model_providers.corp.env_key=\\\"CORP_KEY\\\"\"]\n");
+    let d = ws.run(&["doctor"]).code(1);
+    assert!(d.stdout.contains("CORP_KEY is not set"), "{}", d.stdout);
     std::fs::remove_file(ws.path("fake/logged_out")).unwrap();
+    let mut c = ws.read("millrace.toml");
+    c.truncate(c.find("[runners.codex]\nenv").unwrap());
+    ws.write("millrace.toml", &c);
     ws.uninstall("codex");
     let d = ws.run(&["doctor"]).code(1);
     assert!(

@@ -375,13 +375,17 @@ fn run(cli: Cli, out: &mut Output) -> Result<ExitStatus, ControlError> {
             body,
             spec_id,
             send,
-        } => out.print(&control::queue::add_task(
-            &open()?,
-            &title,
-            body.as_deref(),
-            spec_id.as_deref(),
-            wait(&send),
-        )?)?,
+        } => {
+            let ws = open()?;
+            out.print(&control::queue::add_task(
+                &ws,
+                &title,
+                body.as_deref(),
+                spec_id.as_deref(),
+                wait(&send),
+            )?)?;
+            warn_untitled(&ws);
+        }
         Command::AddIdea { file, send } => {
             out.print(&control::queue::add_idea(&open()?, &file, wait(&send))?)?
         }
@@ -415,6 +419,7 @@ fn run(cli: Cli, out: &mut Output) -> Result<ExitStatus, ControlError> {
                 });
                 out.print(&control::start::daemon(&ws, listener)?)?;
             } else {
+                warn_untitled(&ws);
                 out.print(&control::start::once(&ws)?)?;
             }
         }
@@ -679,5 +684,13 @@ fn optional_workspace(config: &std::path::Path) -> Result<Option<Workspace>, Con
         Ok(Some(Workspace::open(config)?))
     } else {
         Ok(None)
+    }
+}
+
+/// Names every backlog heading without a title on stderr (commands that
+/// read the backlog say so, as `status` does).
+fn warn_untitled(ws: &Workspace) {
+    for w in control::queue::untitled_warnings(ws) {
+        eprintln!("warning: {w}");
     }
 }

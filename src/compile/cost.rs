@@ -6,9 +6,83 @@
 use schemars::JsonSchema;
 use serde::Serialize;
 
-use crate::defs::config::{Config, RunnerKind};
+use crate::defs::config::{toml_pos, Config, RunnerKind};
+use crate::defs::diag::{Diagnostic, Diagnostics};
 
-use super::plan::LoopPlan;
+use super::plan::{LoopPlan, PlanContent};
+use super::sources::Inputs;
+
+/// A USD cap counts dollars, so every agent stage it covers must have a
+/// known cost: refuses the cap (located at its key) when a node's runner
+/// never reports cost (Codex reports tokens only) and `[prices]` has no
+/// price for the node's model. Without this, such stages would count as
+/// $0 and the cap would silently not hold.
+pub fn check_usd_caps(plan: &PlanContent, inputs: &Inputs, diags: &mut Diagnostics) {
+    let b = &inputs.config.budget;
+    let mut caps: Vec<(String, &str)> = [
+        ("budget.task", &b.task),
+        ("budget.run", &b.run),
+        ("budget.day", &b.day),
+    ]
+    .into_iter()
+    .filter(|(_, c)| c.as_ref().is_some_and(|c| c.usd.is_some()))
+    .map(|(k, _)| (k.to_string(), "usd"))
+    .collect();
+    caps.extend(
+        b.stage
+            .iter()
+            .filter(|(_, c)| c.usd.is_some())
+            .map(|(k, _)| (format!("budget.stage.{k}"), "usd")),
+    );
+    let Some((table, field)) = caps.first() else {
+        return;
+    };
+    let loops = plan
+        .planes
+        .values()
+        .chain(plan.research.values())
+        .chain(plan.large.as_ref());
+    // (runner, model) → the nodes it runs.
+    let mut unpriced: std::collections::BTreeMap<(&str, &str), Vec<&str>> = Default::default();
+    for n in loops.flat_map(|l| l.nodes.values()) {
+        let kind = RunnerKind::of(&n.runner, inputs.config.runners.get(&n.runner));
+        let priced = n
+            .model
+            .as_ref()
+            .is_some_and(|m| inputs.config.prices.contains_key(m));
+        if kind == RunnerKind::Codex && !priced {
+            let nodes = unpriced
+                .entry((&n.runner, n.model.as_deref().unwrap_or("its default")))
+                .or_default();
+            if !nodes.contains(&n.node_id.as_str()) {
+                nodes.push(&n.node_id);
+            }
+        }
+    }
+    if unpriced.is_empty() {
+        return;
+    }
+    let unpriced: Vec<String> = unpriced
+        .iter()
+        .map(|((runner, model), nodes)| {
+            format!(
+                "runner `{runner}` with model `{model}` ({})",
+                nodes.join(", ")
+            )
+        })
+        .collect();
+    diags.push(
+        Diagnostic::error(
+            "budget.unpriced",
+            format!(
+                "{table}.{field} cannot be enforced: {} reports no cost and [prices] has no price for the model",
+                unpriced.join(", ")
+            ),
+        )
+        .at(inputs.config_path.clone(), toml_pos(&inputs.config_text, table, field))
+        .with_hint("add `[prices.\"<model>\"] input_per_mtok = …, output_per_mtok = …` for each model, or cap tokens instead (`budget.*.tokens`)"),
+    );
+}
 
 /// The most one run of a loop can spend.
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]

@@ -95,6 +95,9 @@ pub fn compile(inputs: &Inputs, mode: Option<&str>) -> Compiled {
         };
         diags.push(d);
     }
+    if let Some(p) = selected.as_ref().and_then(|id| plans.get(id)) {
+        cost::check_usd_caps(p, inputs, &mut diags);
+    }
     let diagnostics = diags.finish();
     let plan = match selected {
         Some(id) if !diagnostics.has_errors() => plans.remove(&id).map(|content| {

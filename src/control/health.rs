@@ -613,13 +613,23 @@ pub fn which(program: &str) -> Option<PathBuf> {
 
 /// Runs `exe args` with a 5 s limit: (exit code, stdout, stderr).
 fn probe(exe: &Path, args: &[&str]) -> Option<(Option<i32>, String, String)> {
+    probe_with(exe, args, &Default::default())
+}
+
+/// [`probe`] with the runner's configured `env` on top of ours, as its
+/// stages run: a key that only the runner's env carries counts.
+fn probe_with(
+    exe: &Path,
+    args: &[&str],
+    env: &std::collections::BTreeMap<String, String>,
+) -> Option<(Option<i32>, String, String)> {
     let dir = tempfile::tempdir().ok()?;
     let (out, err) = (
         std::fs::File::create(dir.path().join("o")).ok()?,
         std::fs::File::create(dir.path().join("e")).ok()?,
     );
     let exit = crate::runner::process::run_to_files(
-        std::process::Command::new(exe).args(args),
+        std::process::Command::new(exe).args(args).envs(env),
         None,
         out,
         err,
@@ -646,6 +656,18 @@ fn version_of(exe: &Path) -> Option<String> {
     first(&out).or_else(|| first(&err))
 }
 
+/// The variable a custom Codex provider reads its key from, when the
+/// runner's args configure one (`-c model_providers.<id>.env_key="VAR"`).
+pub fn codex_env_key(cfg: &crate::defs::config::RunnerConfig) -> Option<String> {
+    cfg.args.iter().find_map(|a| {
+        let (key, value) = a.split_once('=')?;
+        let key = key.trim();
+        (key.starts_with("model_providers.") && key.ends_with(".env_key"))
+            .then(|| value.trim().trim_matches(['"', '\'']).to_string())
+            .filter(|v| !v.is_empty())
+    })
+}
+
 /// Whether the CLI has credentials, and warnings about settings that fail
 /// at run time ("will fail: …") or surprise ("note: …").
 fn readiness(
@@ -656,10 +678,23 @@ fn readiness(
     use crate::defs::config::RunnerKind;
     let mut warnings = Vec::new();
     let logged_in = match kind {
-        // `codex login status` exits 1 with `Not logged in`.
-        RunnerKind::Codex => probe(exe, &["login", "status"]).map(|(c, ..)| c == Some(0)),
+        // A custom provider reads its own variable, which `codex login
+        // status` does not know about: check that variable instead.
+        RunnerKind::Codex => match codex_env_key(cfg) {
+            Some(var) => {
+                let set = std::env::var_os(&var).is_some() || cfg.env.contains_key(&var);
+                if !set {
+                    warnings.push(format!(
+                        "note: {var} is not set (the configured Codex provider reads it)"
+                    ));
+                }
+                Some(set)
+            }
+            // `codex login status` exits 1 with `Not logged in`.
+            None => probe_with(exe, &["login", "status"], &cfg.env).map(|(c, ..)| c == Some(0)),
+        },
         // `claude auth status` prints {"loggedIn": …} and exits 1 when out.
-        RunnerKind::Claude => probe(exe, &["auth", "status"]).map(|(c, out, _)| {
+        RunnerKind::Claude => probe_with(exe, &["auth", "status"], &cfg.env).map(|(c, out, _)| {
             let said = serde_json::from_str::<serde_json::Value>(out.trim())
                 .ok()
                 .and_then(|v| v["loggedIn"].as_bool());

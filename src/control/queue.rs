@@ -36,6 +36,14 @@ pub struct Operation {
     pub payload: serde_json::Value,
 }
 
+/// The backlog's headings without a title, one warning each (empty when
+/// the backlog cannot be read: the command itself reports that).
+pub fn untitled_warnings(ws: &Workspace) -> Vec<String> {
+    Queue::new(&ws.agents)
+        .untitled_warnings()
+        .unwrap_or_default()
+}
+
 pub fn add_task(
     ws: &Workspace,
     title: &str,

@@ -165,8 +165,10 @@ pub fn simulate(
         {
             if let Some((key, cap)) = caps.iter().find(|(_, cap)| (so_far + 1.0) * c > cap + 1e-9) {
                 budget_pause = Some(format!(
-                    "{key} ${cap:.2} would pause the run before `{node}`: ${:.2} spent at most, the next stage may add ${c:.2}",
-                    so_far * c
+                    "{key} {} would pause the run before `{node}`: {} spent at most, the next stage may add {}",
+                    crate::defs::records::usd(*cap),
+                    crate::defs::records::usd(so_far * c),
+                    crate::defs::records::usd(c),
                 ));
                 break;
             }

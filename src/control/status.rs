@@ -162,7 +162,12 @@ pub fn status(ws: &Workspace, detail: bool) -> Result<StatusReport> {
         let (depth, next, warnings) = queue.backlog_head()?;
         (queue.active()?.map(|c| c.view()), next, depth, warnings)
     } else {
-        (None, None, queue.backlog_depth()?, Vec::new())
+        (
+            None,
+            None,
+            queue.backlog_depth()?,
+            queue.untitled_warnings()?,
+        )
     };
     let active_task_id = match &active_task {
         Some(t) => Some(t.task_id.clone()),

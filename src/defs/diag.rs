@@ -45,6 +45,7 @@ pub enum Severity {
 pub const CODES: &[&str] = &[
     "artifact.invalid",
     "artifact.missing_producer",
+    "budget.unpriced",
     "config.invalid",
     "config.unknown_stage_kind",
     "graph.dead_edge",

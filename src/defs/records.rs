@@ -14,6 +14,26 @@ pub struct Usage {
     pub total: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cost_usd: Option<f64>,
+    /// The attempt was cut off (a timeout, a stall, a stop) before its CLI
+    /// reported the whole call: the figures are what its events showed so
+    /// far, a floor, and the rest is unknown. Never read as "spent zero".
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub partial: bool,
+}
+
+/// Dollars with the precision a decision needs: cents when that is exact,
+/// else up to six decimals (`$0.40`, `$0.004`, `$0.012345`), so a budget
+/// message never reads "spent $0.00 … cap $0.01".
+pub fn usd(v: f64) -> String {
+    let s = format!("{:.6}", v);
+    let (int, frac) = s.split_once('.').unwrap_or((&s, ""));
+    let frac = frac.trim_end_matches('0');
+    let frac = if frac.len() < 2 {
+        format!("{frac:0<2}")
+    } else {
+        frac.to_string()
+    };
+    format!("${int}.{frac}")
 }
 
 /// How a stage attempt ended. Exactly one class per attempt: the agent's own
@@ -115,4 +135,21 @@ pub struct Invocation {
     /// How the prompt was passed (`prompt` on stdin, `rpc`, …).
     pub stdin: String,
     pub timeout_seconds: u64,
+}
+
+#[cfg(test)]
+mod usd_tests {
+    #[test]
+    fn dollars_keep_the_precision_that_decides() {
+        for (v, s) in [
+            (0.4, "$0.40"),
+            (0.0, "$0.00"),
+            (12.0, "$12.00"),
+            (0.004, "$0.004"),
+            (0.0123456, "$0.012346"),
+            (1.5, "$1.50"),
+        ] {
+            assert_eq!(super::usd(v), s, "{v}");
+        }
+    }
 }

@@ -152,12 +152,15 @@ pub fn archive(
 /// that does not rename (changed within the last two seconds): it is read
 /// again later instead of failed.
 pub fn maybe_partial(path: &Path) -> bool {
-    std::fs::symlink_metadata(path)
-        .ok()
-        .filter(std::fs::Metadata::is_file)
-        .and_then(|m| m.modified().ok())
-        .and_then(|t| t.elapsed().ok())
-        .is_some_and(|age| age < Duration::from_secs(2))
+    std::fs::symlink_metadata(path).is_ok_and(|m| m.is_file())
+        // The probe goes beside the mailbox folder, not into the watched
+        // `incoming/`.
+        && path
+            .parent()
+            .and_then(Path::parent)
+            .and_then(crate::store::safe::FsClock::of)
+            .and_then(|clock| clock.age(path))
+            .is_some_and(|age| age < Duration::from_secs(2))
 }
 
 /// Waits for the daemon's result for `command_id` (polling every 10 ms).

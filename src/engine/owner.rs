@@ -39,11 +39,13 @@ pub fn own(ws: &Workspace, purpose: OwnerPurpose) -> Result<FileLock, EngineErro
 /// frozen plan (a crash inside run creation). Under the engine lock.
 fn sweep_leftovers(ws: &Workspace) {
     let layout = Layout::of(&ws.agents);
+    // Ages by the file system's clock, which stamped the files.
+    let Some(clock) = crate::store::safe::FsClock::of(&ws.agents) else {
+        return;
+    };
     let old = |p: &std::path::Path| {
-        std::fs::symlink_metadata(p)
-            .and_then(|m| m.modified())
-            .ok()
-            .and_then(|t| t.elapsed().ok())
+        clock
+            .age(p)
             .is_some_and(|age| age > std::time::Duration::from_secs(60))
     };
     let mut dirs = vec![
@@ -82,6 +84,14 @@ fn sweep_leftovers(ws: &Workspace) {
                 dirs.push(run);
             }
         }
+    }
+    match crate::store::runs::close_abandoned(&ws.agents) {
+        Ok(closed) => {
+            for a in closed {
+                tracing::warn!(run = %a.run_id, superseded_by = ?a.superseded_by, "closed a run that never became active (abandoned)");
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "could not close abandoned runs"),
     }
     for dir in dirs {
         let Ok(entries) = std::fs::read_dir(&dir) else {

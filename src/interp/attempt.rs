@@ -78,8 +78,14 @@ impl Driver<'_> {
         if self.rt.control.stop_requested() && result.exit.ended_by_signal() {
             // Killed by a stop (or a CLI that exited 143/130 on our
             // signal), not failed: leave the attempt unfinished so the next
-            // start runs it again.
-            return Err(self.interrupted(node_id));
+            // start runs it again. What it spent is recorded all the same.
+            let spent = Transition {
+                duration_ms: Some((result.exit.duration.as_micros() as f64) / 1000.0),
+                bound: Some(attempt.bound.clone()),
+                usage: result.usage.clone(),
+                ..self.transition(TransitionEvent::RunInterrupted)
+            };
+            return Err(self.interrupted(node_id, Some(spent)));
         }
         let mut verdict = normalise(&attempt.kind, &result, &attempt.paths);
         if verdict.is_fault(&self.plan.content.outage) {

@@ -12,6 +12,7 @@ use serde_json::json;
 
 use crate::defs::config::{Caps, Price};
 use crate::defs::marker::Marker;
+use crate::defs::records::usd;
 use crate::store::cards::slug;
 use crate::store::events::PlaneEvent;
 use crate::store::ledger::{self, Spend};
@@ -185,13 +186,21 @@ impl Driver<'_> {
                 if used + next > limit + 1e-9 {
                     let show = |v: f64| {
                         if metric == "usd" {
-                            format!("${v:.2}")
+                            usd(v)
                         } else {
                             format!("{v:.0}")
                         }
                     };
+                    let unknown = if metric == "usd" && spent.unpriced > 0 {
+                        format!(
+                            " ({} attempt(s) of unknown cost not included: set [prices] for their models)",
+                            spent.unpriced
+                        )
+                    } else {
+                        String::new()
+                    };
                     let message = format!(
-                        "{scope}.{metric}: spent {}, the next attempt may add {} (the largest so far), cap {}; raise it (`millrace config set {scope}.{metric} …`) and start again, the run continues at `{node_id}`",
+                        "{scope}.{metric}: spent {}{unknown}, the next attempt may add {} (the largest so far), cap {}; raise it (`millrace config set {scope}.{metric} …`) and start again, the run continues at `{node_id}`",
                         show(used),
                         show(next),
                         show(limit)
@@ -336,8 +345,8 @@ pub(super) fn admit(
         return Ok(());
     }
     let why = match worst.usd {
-        Some(w) => format!("its worst case is ${w:.2} ({} stages × ${:.2}), ${left:.2} of budget.task.usd is left", worst.stage_runs, worst.max_stage_usd.unwrap_or(0.0)),
-        None => format!("its worst case is unbounded (no max_usd_per_stage for the runners of {}), ${left:.2} of budget.task.usd is left", worst.uncapped_nodes.join(", ")),
+        Some(w) => format!("its worst case is {} ({} stages × {}), {} of budget.task.usd is left", usd(w), worst.stage_runs, usd(worst.max_stage_usd.unwrap_or(0.0)), usd(left)),
+        None => format!("its worst case is unbounded (no max_usd_per_stage for the runners of {}), {} of budget.task.usd is left", worst.uncapped_nodes.join(", "), usd(left)),
     };
     let payload = json!({"task_id": task.id, "loop_id": lp.loop_id, "worst_case_usd": worst.usd, "left_usd": left, "admission": budget.admission});
     rt.event(

@@ -274,10 +274,12 @@ pub fn resume(rt: &Runtime, plane: Plane, run_id: &str) -> Result<Option<RunRepo
         "cannot read the history of {run_id}"
     )))?;
     let progress = match Progress::replay(&history) {
-        Replayed::NotStarted => {
+        Replayed::NotStarted | Replayed::Abandoned => {
+            // The next owner of the workspace closes it with a record
+            // (`runs::close_abandoned`).
             tracing::warn!(
                 run = run_id,
-                "the active run never recorded its start; dropping it"
+                "the active run never recorded its start, or was abandoned; dropping it"
             );
             runs::clear_active_in(&rt.agents, plane)
                 .map_err(InterpError::io("cannot clear active_run.json"))?;
@@ -355,6 +357,8 @@ enum Replayed {
         status: Option<Marker>,
     },
     Running(Progress),
+    /// `run.abandoned` is recorded: closed, nothing resumes it.
+    Abandoned,
 }
 
 /// Routing facts, fixed for the whole run.
@@ -476,6 +480,7 @@ impl Progress {
                         summary: t.failure.clone().unwrap_or_default(),
                     });
                 }
+                TransitionEvent::RunAbandoned => return Replayed::Abandoned,
                 TransitionEvent::RunFinished => {
                     let terminal = match &t.next {
                         Some(Target::Terminal(id)) => id.clone(),
@@ -604,34 +609,14 @@ impl<'a> Driver<'a> {
     /// A transition record with the run's current state filled in.
     pub(super) fn transition(&self, event: TransitionEvent) -> Transition {
         Transition {
-            schema_version: 1,
-            event_id: String::new(),
-            seq: 0,
-            run_id: self.dir.id.clone(),
-            timestamp: String::new(),
-            event,
-            node: None,
-            stage_kind: None,
-            attempt: None,
-            outcome: None,
-            outcome_source: None,
-            class: None,
-            failure: None,
-            exit_code: None,
-            duration_ms: None,
-            selected_edge: None,
-            route_reason: None,
-            next: None,
             counters: self.counters.clone(),
             attempts: self.attempts.clone(),
-            status_before: None,
-            status_after: None,
-            bound: None,
-            artifacts: Vec::new(),
-            queue_mutations: Vec::new(),
-            usage: None,
-            plan_id: self.plan.plan_id.clone(),
-            content_hash: self.plan.content_hash.clone(),
+            ..Transition::blank(
+                &self.dir.id,
+                event,
+                &self.plan.plan_id,
+                &self.plan.content_hash,
+            )
         }
     }
 
@@ -687,7 +672,7 @@ impl<'a> Driver<'a> {
             match self.next.clone() {
                 Target::Node(node) => {
                     if !self.rt.control.proceed() {
-                        return Err(self.interrupted(&node));
+                        return Err(self.interrupted(&node, None));
                     }
                     if u64::from(self.stages_run()) >= self.lp().max_stage_runs {
                         return Err(InterpError::Inconsistent(format!(
@@ -706,12 +691,16 @@ impl<'a> Driver<'a> {
         }
     }
 
-    /// Records the interruption (informational; replay ignores it).
-    pub(super) fn interrupted(&mut self, node: &str) -> InterpError {
+    /// Records the interruption (informational; replay ignores it). A stop
+    /// that cut a stage off passes the attempt's `spent` record (its
+    /// duration, bound parameters and usage so far), which the ledger
+    /// counts.
+    pub(super) fn interrupted(&mut self, node: &str, spent: Option<Transition>) -> InterpError {
+        let base = spent.unwrap_or_else(|| self.transition(TransitionEvent::RunInterrupted));
         let _ = self.record(Transition {
             node: Some(node.to_string()),
             class: Some(crate::defs::records::AttemptClass::Interrupted),
-            ..self.transition(TransitionEvent::RunInterrupted)
+            ..base
         });
         self.emit(
             PlaneEvent::RunInterrupted,

@@ -89,12 +89,22 @@ pub struct Parsed {
 
 pub fn parse_events(text: &str) -> Parsed {
     let mut p = Parsed::default();
+    // Per model call (message id), its latest usage snapshot: the floor of
+    // what a call cut off before its `result` spent.
+    let mut calls: Vec<(String, Value)> = Vec::new();
     for line in text.lines() {
         let Ok(v) = serde_json::from_str::<Value>(line) else {
             continue;
         };
         if v["type"] == "system" && v["subtype"] == "init" {
             p.session_id = v["session_id"].as_str().map(str::to_string);
+        }
+        if v["type"] == "assistant" && v["message"]["usage"].is_object() {
+            let id = v["message"]["id"].as_str().unwrap_or("").to_string();
+            match calls.iter_mut().find(|(i, _)| !id.is_empty() && *i == id) {
+                Some(call) => call.1 = v["message"]["usage"].clone(),
+                None => calls.push((id, v["message"]["usage"].clone())),
+            }
         }
         if v["type"] != "result" {
             continue;
@@ -141,6 +151,22 @@ pub fn parse_events(text: &str) -> Parsed {
             ));
         }
     }
+    if p.usage.is_none() && !calls.is_empty() {
+        // Cut off before the result: what the calls showed, marked partial.
+        let mut floor = Usage {
+            partial: true,
+            ..Usage::default()
+        };
+        for (_, u) in &calls {
+            let call = usage_of(&serde_json::json!({ "usage": u }));
+            floor.input += call.input;
+            floor.cached_input += call.cached_input;
+            floor.cache_write += call.cache_write;
+            floor.output += call.output;
+            floor.total += call.total;
+        }
+        p.usage = Some(floor);
+    }
     p
 }
 
@@ -186,6 +212,7 @@ fn usage_of(result: &Value) -> Usage {
         reasoning_output: 0,
         total: fresh + read + write + output,
         cost_usd: cost,
+        partial: false,
     }
 }
 
@@ -228,6 +255,19 @@ mod tests {
         let p = parse_events(bad);
         assert!(p.error.unwrap().contains("Not logged in"));
         assert_eq!(p.fault.unwrap().class, AttemptClass::Auth);
+    }
+
+    #[test]
+    fn a_call_cut_off_before_its_result_records_what_its_calls_showed() {
+        let text = r#"{"type":"system","subtype":"init","session_id":"s1"}
+{"type":"assistant","message":{"id":"m1","content":[{"type":"text","text":"a"}],"usage":{"input_tokens":5,"cache_read_input_tokens":1000,"output_tokens":2}}}
+{"type":"assistant","message":{"id":"m1","content":[{"type":"tool_use"}],"usage":{"input_tokens":5,"cache_read_input_tokens":1000,"output_tokens":40}}}
+{"type":"assistant","message":{"id":"m2","content":[{"type":"text","text":"b"}],"usage":{"input_tokens":7,"output_tokens":3}}}
+"#;
+        let u = parse_events(text).usage.unwrap();
+        assert!(u.partial);
+        assert_eq!((u.input, u.cached_input, u.output), (1012, 1000, 43));
+        assert_eq!(u.cost_usd, None);
     }
 
     #[test]

@@ -109,13 +109,27 @@ impl Parsed {
 /// Reads Codex's JSONL event stream leniently (unknown events are ignored).
 pub fn parse_events(text: &str) -> Parsed {
     let mut p = Parsed::default();
+    // Turns started and not completed: a Codex turn reports its usage only
+    // when it completes, so a turn cut off mid-way spent an unknown amount.
+    let mut open_turns = 0u32;
     for line in text.lines() {
         let Ok(v) = serde_json::from_str::<Value>(line) else {
             continue;
         };
         match v["type"].as_str() {
             Some("thread.started") => p.thread_id = v["thread_id"].as_str().map(str::to_string),
+            Some("turn.started") => open_turns += 1,
+            Some("turn.failed") if open_turns > 0 => {
+                open_turns -= 1;
+                p.failure = Some(
+                    v["error"]["message"]
+                        .as_str()
+                        .unwrap_or("turn failed")
+                        .to_string(),
+                );
+            }
             Some("turn.completed") => {
+                open_turns = open_turns.saturating_sub(1);
                 let u = &v["usage"];
                 let n = |k: &str| u[k].as_u64().unwrap_or(0);
                 let usage = p.usage.get_or_insert_with(Usage::default);
@@ -141,6 +155,9 @@ pub fn parse_events(text: &str) -> Parsed {
             }
             _ => {}
         }
+    }
+    if open_turns > 0 {
+        p.usage.get_or_insert_with(Usage::default).partial = true;
     }
     p
 }
@@ -177,6 +194,24 @@ not json
             "an `error` line is a retry notice, not a failure"
         );
         assert!(p.last_agent_message.unwrap().ends_with("### QA_COMPLETE"));
+    }
+
+    #[test]
+    fn a_turn_cut_off_mid_way_leaves_usage_partial_not_zero() {
+        let text = r#"{"type":"turn.started"}
+{"type":"turn.completed","usage":{"input_tokens":100,"output_tokens":7}}
+{"type":"turn.started"}
+{"type":"item.completed","item":{"type":"command_execution"}}
+"#;
+        let u = parse_events(text).usage.unwrap();
+        assert!(u.partial);
+        assert_eq!((u.input, u.output), (100, 7));
+        let u = parse_events("{\"type\":\"turn.started\"}\n").usage.unwrap();
+        assert!(u.partial, "no completed turn: unknown, not zero");
+        let whole = r#"{"type":"turn.started"}
+{"type":"turn.completed","usage":{"input_tokens":1,"output_tokens":1}}
+"#;
+        assert!(!parse_events(whole).usage.unwrap().partial);
     }
 
     #[test]

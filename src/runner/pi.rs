@@ -135,6 +135,20 @@ impl Adapter for Pi {
     }
 }
 
+/// Adds one assistant message's `usage` (Pi's `input` excludes the cache
+/// reads and writes, which it reports apart).
+fn add_call(u: &mut Usage, call: &Value) {
+    let n = |k: &str| call[k].as_u64().unwrap_or(0);
+    u.input += n("input") + n("cacheRead") + n("cacheWrite");
+    u.cached_input += n("cacheRead");
+    u.cache_write += n("cacheWrite");
+    u.output += n("output");
+    u.total += n("input") + n("cacheRead") + n("cacheWrite") + n("output");
+    if let Some(cost) = call["cost"]["total"].as_f64() {
+        u.cost_usd = Some(u.cost_usd.unwrap_or(0.0) + cost);
+    }
+}
+
 struct Session {
     stdin: Option<ChildStdin>,
     rx: Receiver<Value>,
@@ -194,6 +208,9 @@ impl Session {
 
     fn converse(&mut self, prompt: &str) -> Conversation {
         let mut c = Conversation::default();
+        // Each model call's usage as its `message_end` reports it: what a
+        // conversation cut off before the session stats spent, at least.
+        let mut seen: Option<Usage> = None;
         self.send(&json!({"id": "retry", "type": "set_auto_retry", "enabled": false}));
         if !self.send(&json!({"id": "p1", "type": "prompt", "message": prompt})) {
             c.error = Some("pi closed its input before the prompt was sent".into());
@@ -218,12 +235,19 @@ impl Session {
                     c.error = Some(v["error"].as_str().unwrap_or("prompt rejected").to_string());
                     return c;
                 }
+                Ok(v) if v["type"] == "message_end" && v["message"]["role"] == "assistant" => {
+                    add_call(
+                        seen.get_or_insert_with(Usage::default),
+                        &v["message"]["usage"],
+                    );
+                }
                 Ok(_) => {}
                 Err(timed_out) => {
                     c.timed_out = timed_out;
                     if !timed_out {
                         c.error = Some("pi exited before the agent finished".into());
                     }
+                    c.usage = seen.map(|u| Usage { partial: true, ..u });
                     return c;
                 }
             }
@@ -233,6 +257,8 @@ impl Session {
             Ok(v) => c.text = v["data"]["text"].as_str().map(str::to_string),
             Err(t) => c.timed_out = t,
         }
+        // Until the session stats answer, what the calls reported.
+        c.usage = seen.clone().filter(|u| u.total > 0);
         self.send(&json!({"id": "s1", "type": "get_session_stats"}));
         if let Ok(v) = self.response("s1") {
             c.session_id = v["data"]["sessionId"]
@@ -252,6 +278,7 @@ impl Session {
                 reasoning_output: 0,
                 total: n("total"),
                 cost_usd: cost,
+                partial: false,
             });
             // A failed call that used nothing records no usage, as the
             // other adapters do.

@@ -79,11 +79,22 @@ pub fn first_span(text: &str) -> Option<(usize, usize, bool)> {
     let mut offset = 0;
     let mut start = None;
     for line in text.split_inclusive('\n') {
-        if line.starts_with("##") && parse_heading(line.trim_end_matches(['\n', '\r'])).is_some() {
-            if let Some(start) = start {
-                return Some((start, offset, true));
+        if line.starts_with("##") {
+            match heading_kind(line.trim_end_matches(['\n', '\r'])) {
+                Some(Heading::Card) => {
+                    if let Some(start) = start {
+                        return Some((start, offset, true));
+                    }
+                    start = Some(offset);
+                }
+                // A heading without a title ends the card above: its text
+                // is not that card's, so it is never run or archived with
+                // it (it stays in the store, reported by the lint).
+                Some(Heading::Untitled) if start.is_some() => {
+                    return Some((start?, offset, true));
+                }
+                _ => {}
             }
-            start = Some(offset);
         }
         offset += line.len();
     }
@@ -266,8 +277,8 @@ pub fn duplicate_warning(line: usize, id: &str, first: usize) -> String {
 pub enum Heading {
     /// A card heading.
     Card,
-    /// Looks like a card heading (`## <date> -`) but has no title, so it
-    /// is read as part of the card above.
+    /// Looks like a card heading (`## <date> -`, or a bare `## `) but has
+    /// no title: not a card. Promotion stops the card above at it.
     Untitled,
 }
 
@@ -284,12 +295,12 @@ pub fn heading_kind(line: &str) -> Option<Heading> {
         b[..4].iter().all(u8::is_ascii_digit) && b[4] == b'-' && b[7] == b'-'
     };
     let tail = r.get(10..).unwrap_or("").trim();
-    (dated && matches!(tail, "" | "-" | "—")).then_some(Heading::Untitled)
+    (r.is_empty() || (dated && matches!(tail, "" | "-" | "—"))).then_some(Heading::Untitled)
 }
 
 /// The lint line for an untitled heading at `line`.
 pub fn untitled_warning(line: usize) -> String {
-    format!("line {line}: a card heading without a title; it is read as part of the card above")
+    format!("line {line}: a card heading without a title; it is not a card, and its text is never run or archived with the card above (give it a title)")
 }
 
 /// Lowercase; runs of characters outside `[a-z0-9]` become `-`; trimmed;

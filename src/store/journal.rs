@@ -111,12 +111,17 @@ pub fn commit_then(
     if CRASH_AFTER_JOURNAL.with(|c| c.get()) {
         return Err(io::Error::other("simulated crash after journal"));
     }
-    super::failpoint::hit("journal.written")?;
     writes = entry.writes;
-    let rest = writes.split_off(now.min(writes.len()));
+    if let Err(e) = super::failpoint::hit("journal.written") {
+        return Err(settle(agents, &writes, e));
+    }
+    let rest_at = now.min(writes.len());
     // Directories are synced once, by `finish`: the journal covers these
     // writes until then.
-    apply_each(agents, &writes)?;
+    if let Err(e) = apply_each(agents, &writes[..rest_at]) {
+        return Err(settle(agents, &writes, e));
+    }
+    let rest = writes.split_off(rest_at);
     Ok(Tail {
         agents: agents.to_path_buf(),
         done: writes,
@@ -135,11 +140,60 @@ impl Tail {
     /// Applies the remaining writes, syncs every touched directory once,
     /// and removes the journal.
     pub fn finish(self) -> io::Result<()> {
-        apply_each(&self.agents, &self.rest)?;
-        sync_dirs(&self.agents, self.done.iter().chain(&self.rest))?;
-        super::failpoint::hit("journal.applied")?;
-        std::fs::remove_file(journal_path(&self.agents))
+        let finished = apply_each(&self.agents, &self.rest)
+            .and_then(|()| sync_dirs(&self.agents, self.done.iter().chain(&self.rest)))
+            .and_then(|()| super::failpoint::hit("journal.applied"))
+            .and_then(|()| std::fs::remove_file(journal_path(&self.agents)));
+        finished.map_err(completes_later)
     }
+}
+
+/// After a journaled mutation failed part-way: undoes it when it can, so
+/// that a reported failure means nothing changed (a transaction of appends
+/// is truncated back to where each began, and its journal removed);
+/// otherwise the journal stays and the error says plainly that the change
+/// completes at the next queue operation. Caller holds the lock.
+fn settle(agents: &Path, writes: &[FileWrite], e: io::Error) -> io::Error {
+    let appends_only = writes.iter().all(|w| matches!(w, FileWrite::Append { .. }));
+    let undone = appends_only
+        && writes
+            .iter()
+            .try_for_each(|w| undo_append(agents, w))
+            .is_ok()
+        && sync_dirs(agents, writes).is_ok()
+        && std::fs::remove_file(journal_path(agents)).is_ok();
+    if undone {
+        io::Error::new(e.kind(), format!("{e} (nothing was changed)"))
+    } else {
+        completes_later(e)
+    }
+}
+
+/// `e`, saying that the journal completes the change later.
+fn completes_later(e: io::Error) -> io::Error {
+    io::Error::new(
+        e.kind(),
+        format!("{e}; the change is journaled and completes at the next queue operation (any `millrace queue` or `start` applies it)"),
+    )
+}
+
+/// Truncates an appended file back to its length before the append (a
+/// file not longer than that is left alone).
+fn undo_append(agents: &Path, w: &FileWrite) -> io::Result<()> {
+    let FileWrite::Append { path, base_len, .. } = w else {
+        return Ok(());
+    };
+    let path = Layout::of(agents).rel(path);
+    let file = match std::fs::OpenOptions::new().write(true).open(&path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    if file.metadata()?.len() > *base_len {
+        file.set_len(*base_len)?;
+        file.sync_all()?;
+    }
+    Ok(())
 }
 
 /// Applies every write, then syncs each touched directory once; only then

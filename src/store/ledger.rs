@@ -32,8 +32,12 @@ pub struct Spend {
     pub invocations: u64,
     pub wall_ms: f64,
     /// Attempts that reported tokens but no cost, with no price for their
-    /// model.
+    /// model, or whose usage is unknown: their USD is not in `usd`.
     pub unpriced: u64,
+    /// Attempts cut off (timeout, stall, stop) before their CLI reported
+    /// the whole call: their figures are what the events showed, a floor.
+    #[serde(default)]
+    pub partial: u64,
 }
 
 impl Spend {
@@ -48,6 +52,7 @@ impl Spend {
         self.invocations += 1;
         self.wall_ms += wall_ms;
         let Some(u) = usage else { return };
+        self.partial += u64::from(u.partial);
         self.input_tokens += u.input;
         self.cached_input_tokens += u.cached_input;
         self.output_tokens += u.output;
@@ -56,7 +61,7 @@ impl Spend {
         match (u.cost_usd, model.and_then(|m| prices.get(m))) {
             (Some(c), _) => self.usd += c,
             (None, Some(p)) => self.usd += p.cost(u),
-            (None, None) if u.input + u.output > 0 => self.unpriced += 1,
+            (None, None) if u.input + u.output > 0 || u.partial => self.unpriced += 1,
             _ => {}
         }
     }
@@ -71,6 +76,7 @@ impl Spend {
         self.invocations += o.invocations;
         self.wall_ms += o.wall_ms;
         self.unpriced += o.unpriced;
+        self.partial += o.partial;
     }
 
     /// One attempt's spend.
@@ -87,12 +93,15 @@ impl Spend {
     }
 }
 
-/// Whether a transition record is a finished stage attempt (one that spent).
+/// Whether a transition record is a stage attempt that spent: a finished
+/// or faulted one, or one a stop cut off (its `run.interrupted` record
+/// carries the attempt's bound parameters).
 pub fn is_attempt(t: &Transition) -> bool {
-    matches!(
-        t.event,
-        TransitionEvent::StageFinished | TransitionEvent::StageFaulted
-    )
+    match t.event {
+        TransitionEvent::StageFinished | TransitionEvent::StageFaulted => true,
+        TransitionEvent::RunInterrupted => t.bound.is_some(),
+        _ => false,
+    }
 }
 
 /// One stage attempt, as the ledger lists it.

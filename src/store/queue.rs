@@ -123,12 +123,24 @@ impl Drop for Queue {
 struct DepthIndex {
     sig: FileSig,
     depth: usize,
+    /// Headings without a title; absent in an index an older build wrote
+    /// (then the backlog is counted again).
+    #[serde(default)]
+    untitled: Option<usize>,
+}
+
+/// Card headings and headings without a title, as a pass over the backlog
+/// counted them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Count {
+    depth: usize,
+    untitled: usize,
 }
 
 /// What a queue last counted: the backlog file's identity, size and change
 /// time, and its depth.
 #[derive(Debug, Default, Clone, Copy)]
-struct DepthMemo(Option<(FileSig, usize)>);
+struct DepthMemo(Option<(FileSig, Count)>);
 
 /// A file's device, inode, size and change time (seconds, nanoseconds).
 type FileSig = (u64, u64, u64, i64, i64);
@@ -452,34 +464,64 @@ impl Queue {
     /// counted exactly this file (same inode, size and change time), else
     /// counted over the headings in one constant-memory pass.
     pub fn backlog_depth(&self) -> Result<usize> {
+        Ok(self.backlog_count()?.depth)
+    }
+
+    /// Depth and untitled headings, from the memo or index when they were
+    /// counted from exactly this file, else counted now.
+    fn backlog_count(&self) -> Result<Count> {
         let _settled = self.settled()?;
         let sig = self.backlog_sig();
-        if let Some(depth) = sig.and_then(|sig| self.known_depth(sig)) {
-            return Ok(depth);
+        if let Some(count) = sig.and_then(|sig| self.known_depth(sig)) {
+            return Ok(count);
         }
-        let depth = self.count_headings()?.0;
+        let (depth, untitled) = self.count_headings()?;
+        let count = Count {
+            depth,
+            untitled: untitled.len(),
+        };
         if let Some(sig) = sig {
-            self.remember_depth(sig, depth);
+            self.remember_depth(sig, count);
         }
-        Ok(depth)
+        Ok(count)
+    }
+
+    /// A warning per backlog heading without a title, with its line; cheap
+    /// when there are none (the remembered count says so). Every command
+    /// that reads the backlog reports these: such a heading is not a card,
+    /// and its text is never run or archived with the card above it.
+    pub fn untitled_warnings(&self) -> Result<Vec<String>> {
+        if self.backlog_count()?.untitled == 0 {
+            return Ok(Vec::new());
+        }
+        Ok(self.backlog_head()?.2)
     }
 
     /// The depth `.runtime/backlog_depth.json` records, if it was counted
     /// from exactly this file.
-    fn indexed_depth(&self, sig: FileSig) -> Option<usize> {
+    fn indexed_depth(&self, sig: FileSig) -> Option<Count> {
         let path = Layout::of(&self.agents).backlog_depth_index();
         let text = super::safe::read_text(&path, 4096).ok()?;
         let index: DepthIndex = serde_json::from_str(&text).ok()?;
-        (index.sig == sig).then_some(index.depth)
+        let count = Count {
+            depth: index.depth,
+            untitled: index.untitled?,
+        };
+        (index.sig == sig).then_some(count)
     }
 
     /// Remembers `depth` for the backlog file `sig` names, in this queue
     /// and in the index other processes read (a cache: written without
     /// sync, and a failed write only costs the next reader a count).
-    fn remember_depth(&self, sig: FileSig, depth: usize) {
-        *self.memo.lock().unwrap_or_else(|p| p.into_inner()) = DepthMemo(Some((sig, depth)));
+    fn remember_depth(&self, sig: FileSig, count: Count) {
+        *self.memo.lock().unwrap_or_else(|p| p.into_inner()) = DepthMemo(Some((sig, count)));
         let path = Layout::of(&self.agents).backlog_depth_index();
-        let text = serde_json::to_string(&DepthIndex { sig, depth }).expect("index serialises");
+        let index = DepthIndex {
+            sig,
+            depth: count.depth,
+            untitled: Some(count.untitled),
+        };
+        let text = serde_json::to_string(&index).expect("index serialises");
         if let Err(e) = super::atomic::write_volatile(&path, text.as_bytes()) {
             tracing::debug!("cannot write {}: {e}", path.display());
         }
@@ -487,7 +529,7 @@ impl Queue {
 
     /// The depth of the backlog file `sig` names, if this queue or the
     /// index knows it.
-    fn known_depth(&self, sig: FileSig) -> Option<usize> {
+    fn known_depth(&self, sig: FileSig) -> Option<Count> {
         let memo = self.memo.lock().unwrap_or_else(|p| p.into_inner()).0;
         match memo {
             Some((seen, depth)) if seen == sig => Some(depth),
@@ -598,8 +640,14 @@ impl Queue {
             }],
         )?;
         // One card more than the file before, when that was counted.
-        if let (Some(depth), Some(sig)) = (before, self.backlog_sig()) {
-            self.remember_depth(sig, depth + 1);
+        if let (Some(count), Some(sig)) = (before, self.backlog_sig()) {
+            self.remember_depth(
+                sig,
+                Count {
+                    depth: count.depth + 1,
+                    ..count
+                },
+            );
         }
         Ok(card)
     }
@@ -651,12 +699,22 @@ impl Queue {
                 path: queue.agents.clone(),
                 source,
             })?;
-            let depth = match before {
-                Some(d) => d.saturating_sub(1),
-                None => queue.count_headings()?.0,
+            // The cut stops at a heading without a title, which stays.
+            let count = match before {
+                Some(c) => Count {
+                    depth: c.depth.saturating_sub(1),
+                    ..c
+                },
+                None => {
+                    let (depth, untitled) = queue.count_headings()?;
+                    Count {
+                        depth,
+                        untitled: untitled.len(),
+                    }
+                }
             };
             if let Some(sig) = queue.backlog_sig() {
-                queue.remember_depth(sig, depth);
+                queue.remember_depth(sig, count);
             }
             Ok(())
         });

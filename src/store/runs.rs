@@ -136,6 +136,12 @@ pub enum TransitionEvent {
     RunPaused,
     #[serde(rename = "run.finished")]
     RunFinished,
+    /// The run never became its plane's active run (a crash between its
+    /// start record and the active-run pointer) and was closed by the next
+    /// owner of the workspace: `failure` says why and which later run of
+    /// the same task superseded it. Nothing is resumed from it.
+    #[serde(rename = "run.abandoned")]
+    RunAbandoned,
 }
 
 impl std::fmt::Display for TransitionEvent {
@@ -201,6 +207,119 @@ pub struct Transition {
     pub usage: Option<Usage>,
     pub plan_id: String,
     pub content_hash: String,
+}
+
+impl Transition {
+    /// A record of `event` for run `run_id` of plan `plan_id`/`hash`, every
+    /// other field empty; the history writer numbers and stamps it.
+    pub fn blank(run_id: &str, event: TransitionEvent, plan_id: &str, hash: &str) -> Transition {
+        Transition {
+            schema_version: 1,
+            event_id: String::new(),
+            seq: 0,
+            run_id: run_id.to_string(),
+            timestamp: String::new(),
+            event,
+            node: None,
+            stage_kind: None,
+            attempt: None,
+            outcome: None,
+            outcome_source: None,
+            class: None,
+            failure: None,
+            exit_code: None,
+            duration_ms: None,
+            selected_edge: None,
+            route_reason: None,
+            next: None,
+            counters: BTreeMap::new(),
+            attempts: BTreeMap::new(),
+            status_before: None,
+            status_after: None,
+            bound: None,
+            artifacts: Vec::new(),
+            queue_mutations: Vec::new(),
+            usage: None,
+            plan_id: plan_id.to_string(),
+            content_hash: hash.to_string(),
+        }
+    }
+}
+
+/// A run closed by [`close_abandoned`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Abandoned {
+    pub run_id: String,
+    /// The newest later run of the same task, if one started.
+    pub superseded_by: Option<String>,
+}
+
+/// Closes every run that started but that no plane's active-run pointer
+/// names and that never finished: a crash (or an I/O error, a full disk)
+/// between its start record and the pointer left it "running" for ever,
+/// while its task ran again under a new id. Each gets a `run.abandoned`
+/// record naming what happened and `run.json` state `abandoned`; history,
+/// usage, provenance and the TUI then show it closed. Call under the
+/// engine lock, with no run in progress.
+pub fn close_abandoned(agents: &Path) -> io::Result<Vec<Abandoned>> {
+    let active: Vec<String> = [Plane::Execution, Plane::Research]
+        .into_iter()
+        .filter_map(|p| active_in(agents, p).ok().flatten())
+        .map(|a| a.run_id)
+        .collect();
+    let ids = list(agents)?;
+    let mut metas: Vec<(RunDir, RunMeta)> = ids
+        .iter()
+        .filter_map(|id| RunDir::open(agents, id))
+        .filter_map(|d| d.meta().ok().map(|m| (d, m)))
+        .collect();
+    // Oldest first, so "superseded by" names a later run.
+    metas.sort_by(|a, b| a.0.id.cmp(&b.0.id));
+    let mut closed = Vec::new();
+    for i in 0..metas.len() {
+        let (dir, meta) = &metas[i];
+        if meta.finished_at.is_some() || active.contains(&dir.id) {
+            continue;
+        }
+        let superseded_by = meta.task_id.as_ref().and_then(|task| {
+            metas[i + 1..]
+                .iter()
+                .rfind(|(_, m)| m.task_id.as_ref() == Some(task))
+                .map(|(d, _)| d.id.clone())
+        });
+        let why = match &superseded_by {
+            Some(later) => format!(
+                "abandoned: the run never became the active run (the runtime stopped between its start and the active-run pointer); its task ran again as {later}"
+            ),
+            None => "abandoned: the run never became the active run (the runtime stopped between its start and the active-run pointer); nothing resumes it, and its task runs again under a new run".to_string(),
+        };
+        let history = dir.history().unwrap_or_default();
+        let mut t = Transition::blank(
+            &dir.id,
+            TransitionEvent::RunAbandoned,
+            &meta.plan_id,
+            &meta.content_hash,
+        );
+        t.seq = history.last().map_or(0, |h| h.seq) + 1;
+        t.event_id = format!("{}-transition-{:04}", dir.id, t.seq);
+        t.timestamp = crate::defs::clock::now_iso();
+        t.failure = Some(why);
+        if let Some(last) = history.last() {
+            t.counters = last.counters.clone();
+            t.attempts = last.attempts.clone();
+        }
+        append_to(&mut dir.history_writer()?, &t)?;
+        let mut meta = meta.clone();
+        meta.state = "abandoned".into();
+        meta.terminal_class = Some("abandoned".into());
+        meta.finished_at = Some(t.timestamp.clone());
+        dir.write_meta(&meta)?;
+        closed.push(Abandoned {
+            run_id: dir.id.clone(),
+            superseded_by,
+        });
+    }
+    Ok(closed)
 }
 
 /// `e` with the file it is about named in its message.

@@ -176,3 +176,48 @@ mod tests {
             .contains("symbolic link"));
     }
 }
+
+/// How long ago `path` was last modified, by the file system's own clock:
+/// measured against the modification time of a probe file written in
+/// `dir` now, not against this process's wall clock. A workspace on a file
+/// server whose clock is skewed from ours (NFS), or a process under a
+/// faked clock, still tells a fresh file from an old one.
+pub struct FsClock {
+    now: std::time::SystemTime,
+}
+
+impl FsClock {
+    /// Reads the file system's clock in `dir` (writes and removes a probe).
+    pub fn of(dir: &Path) -> Option<FsClock> {
+        let probe = tempfile::Builder::new()
+            .prefix(".millrace-clock-")
+            .tempfile_in(dir)
+            .ok()?;
+        let now = probe.as_file().metadata().ok()?.modified().ok()?;
+        Some(FsClock { now })
+    }
+
+    /// The age of `path` on this clock (zero for a file from the future).
+    pub fn age(&self, path: &Path) -> Option<std::time::Duration> {
+        let modified = std::fs::symlink_metadata(path).ok()?.modified().ok()?;
+        Some(self.now.duration_since(modified).unwrap_or_default())
+    }
+}
+
+#[cfg(test)]
+mod fs_clock_tests {
+    #[test]
+    fn ages_come_from_the_file_systems_clock() {
+        let dir = tempfile::tempdir().unwrap();
+        let fresh = dir.path().join("fresh");
+        std::fs::write(&fresh, "x").unwrap();
+        let clock = super::FsClock::of(dir.path()).unwrap();
+        assert!(clock.age(&fresh).unwrap() < std::time::Duration::from_secs(60));
+        let old = std::fs::File::create(dir.path().join("old")).unwrap();
+        let then = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000_000);
+        old.set_modified(then).unwrap();
+        assert!(clock.age(&dir.path().join("old")).unwrap() > std::time::Duration::from_secs(3600));
+        // The probe is gone.
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2);
+    }
+}

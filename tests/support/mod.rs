@@ -141,7 +141,8 @@ pub const FAKE_CODEX: &str = r#"#!/usr/bin/env bash
 set -u
 if [ "${1:-}" = "--version" ]; then echo "codex-cli 0.169.0 (fake)"; exit 0; fi
 if [ "${1:-} ${2:-}" = "login status" ]; then
-  if [ -f "$PWD/fake/logged_out" ]; then echo "Not logged in"; exit 1; fi
+  # Like the real one: a key in the environment logs it in.
+  if [ -f "$PWD/fake/logged_out" ] && [ -z "${OPENAI_API_KEY:-}" ]; then echo "Not logged in"; exit 1; fi
   echo "Logged in using an API key"; exit 0
 fi
 echo "codex $*" >> "$MILLRACE_WORKSPACE/fake-calls.log"
