@@ -118,6 +118,12 @@ case "$m" in
   GRANDCHILD) (trap '' TERM; exec sleep 60) & echo $! > "$W/fake/grandchild.pid"
               echo $$ > "$W/fake/$MILLRACE_NODE.pid"; touch "$W/fake/$MILLRACE_NODE.started"
               sleep 60 & wait; exit 0;;
+  TERM143) # Like Claude Code: one model call's usage streamed, a tool call
+           # in its own session (setsid), and exit 143 on SIGTERM.
+           [ "$(basename "$0")" = "claude" ] && printf '{"type":"assistant","message":{"id":"m1","content":[],"usage":{"input_tokens":7,"output_tokens":2}}}\n'
+           setsid sh -c "echo \$\$ > '$W/fake/$MILLRACE_NODE.escapee.pid'; exec sleep 60" < /dev/null > /dev/null 2>&1 &
+           trap 'exit 143' TERM
+           sleep 60 & echo $! > "$W/fake/$MILLRACE_NODE.child.pid"; echo $$ > "$W/fake/$MILLRACE_NODE.pid"; wait; exit 0;;
   NONE) m="";;
   EXIT3) echo "agent failed" >&2; exit 3;;
   BOGUS) m="BOGUS_MARKER";;
