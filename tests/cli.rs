@@ -420,3 +420,21 @@ fn config_set_edits_every_valid_toml_shape_in_place() {
     assert_eq!(shown["config"]["stages"]["qa"]["timeout_seconds"], 9);
     assert_eq!(shown["config"]["runners"]["x"]["args"][0], "true");
 }
+
+#[test]
+fn operator_commands_are_recorded_like_the_engines_events() {
+    // Without a daemon: the event log and the history log both.
+    let ws = Ws::new();
+    ws.add("Recorded");
+    ws.run(&["config", "set", "execution.quickfix_max_attempts", "3"])
+        .code(0);
+    let types = ws.event_types();
+    assert!(
+        types.contains(&"execution.task.added".to_string()),
+        "{types:?}"
+    );
+    assert!(types.contains(&"config.changed".to_string()), "{types:?}");
+    let history = ws.read("agents/historylog.md");
+    assert!(history.contains("[execution.task.added]"), "{history}");
+    assert!(history.contains("[config.changed]"), "{history}");
+}

@@ -235,13 +235,17 @@ fn a_torn_add_task_append_is_replaced_not_followed() {
         .command(&["add-task", "Torn"])
         .env("MILLRACE_FAILPOINTS", "append.torn=torn")
         .output_within();
+    // The command failed, so nothing changed: the torn bytes are cut back
+    // off, and the next append follows a whole file.
     assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("nothing was changed"), "{err}");
     ws.add("After");
     let titles = ws.backlog_titles();
     let q = ws.run(&["queue", "inspect", "--json"]).code(0).json();
     assert_eq!(
         titles,
-        ["Before", "Torn", "After"],
+        ["Before", "After"],
         "{}",
         ws.read("agents/tasksbacklog.md")
     );

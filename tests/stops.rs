@@ -51,7 +51,10 @@ fn stop_mid_stage(runner: &str, signal: &str) {
         "{what}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(took < Duration::from_secs(5), "{what}: took {took:?}, past the grace");
+    assert!(
+        took < Duration::from_secs(5),
+        "{what}: took {took:?}, past the grace"
+    );
     for file in ["builder.escapee.pid", "builder.child.pid"] {
         let p: u32 = ws.read(&format!("fake/{file}")).trim().parse().unwrap();
         let deadline = Instant::now() + Duration::from_secs(5);

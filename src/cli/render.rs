@@ -800,9 +800,18 @@ impl Render for Health {
                 CheckStatus::Warn => "WARN",
                 CheckStatus::Fail => "FAIL",
             };
-            let _ = writeln!(s, "{label} {:<22} {}", c.check_id, c.message);
-            for d in &c.details {
-                let _ = writeln!(s, "       {d}");
+            // A message may be a located diagnostic of several lines: its
+            // first line stands by the check, the rest indented under it,
+            // each detail on a line of its own.
+            let mut lines = c.message.lines().filter(|l| !l.trim().is_empty());
+            let _ = writeln!(
+                s,
+                "{label} {:<22} {}",
+                c.check_id,
+                lines.next().unwrap_or("")
+            );
+            for l in lines.chain(c.details.iter().flat_map(|d| d.lines())) {
+                let _ = writeln!(s, "       {}", l.trim_start());
             }
         }
         if doctor {

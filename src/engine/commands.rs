@@ -227,6 +227,10 @@ pub trait Lifecycle {
     fn config_written(&mut self, applied: Applied) -> Result<Applied, String> {
         Ok(applied)
     }
+    /// Records an event of an operator command through the owner's emit
+    /// path: the event log, the history log and (in a daemon) `--monitor`,
+    /// as the engine's own events are.
+    fn emit(&mut self, kind: EventKind, source: EventSource, payload: serde_json::Value);
 }
 
 /// The lifecycle when no daemon runs: there is nothing to stop or pause.
@@ -257,6 +261,24 @@ impl Lifecycle for NoDaemon<'_> {
     fn daemon(&self) -> bool {
         false
     }
+
+    fn emit(&mut self, kind: EventKind, source: EventSource, payload: serde_json::Value) {
+        emit_to(self.0, kind, source, payload);
+    }
+}
+
+/// Appends `kind` to the workspace's event log and indexes it in the
+/// history log: the engine's emit path for a process without a runtime.
+pub fn emit_to(ws: &Workspace, kind: EventKind, source: EventSource, payload: serde_json::Value) {
+    let log = ws.event_log();
+    match log.append(kind, source, payload) {
+        Ok(event) => {
+            if let Err(e) = crate::store::history::History::default().record(&ws.agents, &event) {
+                tracing::warn!("cannot write the history log: {e}");
+            }
+        }
+        Err(e) => tracing::warn!("cannot append to {}: {e}", log.path().display()),
+    }
 }
 
 /// Applies one command to the workspace `ws`.
@@ -269,12 +291,12 @@ pub fn apply(ws: &Workspace, cmd: &Command, life: &mut dyn Lifecycle) -> Result<
             title,
             body,
             spec_id,
-        } => add_task(ws, title, body.as_deref(), spec_id.as_deref()),
-        Command::AddIdea { name, text } => add_idea(ws, name, text),
+        } => add_task(ws, life, title, body.as_deref(), spec_id.as_deref()),
+        Command::AddIdea { name, text } => add_idea(ws, life, name, text),
         Command::QueueReorder { task_ids } => queue_reorder(&ws.agents, task_ids),
         Command::QueueThaw { batch_id } => queue_thaw(&ws.agents, batch_id.as_deref()),
         Command::SetConfig { key, value } => {
-            let applied = config_set(ws, key, value, life.daemon())?;
+            let applied = config_set(ws, life, key, value)?;
             if applied.applied {
                 life.config_written(applied)
             } else {
@@ -287,6 +309,7 @@ pub fn apply(ws: &Workspace, cmd: &Command, life: &mut dyn Lifecycle) -> Result<
 
 fn add_task(
     ws: &Workspace,
+    life: &mut dyn Lifecycle,
     title: &str,
     body: Option<&str>,
     spec_id: Option<&str>,
@@ -295,13 +318,11 @@ fn add_task(
     let card = Queue::new(&ws.agents)
         .add(card)
         .map_err(|e| e.to_string())?;
-    ws.event_log()
-        .append(
-            EventKind::execution(PlaneEvent::TaskAdded),
-            EventSource::Control,
-            json!({"task_id": card.id, "title": card.title}),
-        )
-        .ok();
+    life.emit(
+        EventKind::execution(PlaneEvent::TaskAdded),
+        EventSource::Control,
+        json!({"task_id": card.id, "title": card.title}),
+    );
     Ok(Applied::yes("task added", json!({ "task_id": card.id })))
 }
 
@@ -325,25 +346,34 @@ fn queue_thaw(agents: &Path, batch_id: Option<&str>) -> Result<Applied, String> 
 }
 
 /// Copies an idea file into `agents/ideas/raw/` for research.
-fn add_idea(ws: &Workspace, name: &str, text: &str) -> Result<Applied, String> {
+fn add_idea(
+    ws: &Workspace,
+    life: &mut dyn Lifecycle,
+    name: &str,
+    text: &str,
+) -> Result<Applied, String> {
     let dest = Layout::of(&ws.agents)
         .ideas_raw()
         .join(format!("{}__{name}", clock::now_stamp()));
     atomic::write(&dest, text.as_bytes()).map_err(|e| format!("{}: {e}", dest.display()))?;
     let path = dest.display().to_string();
-    ws.event_log()
-        .append(
-            EventKind::Handoff(HandoffEvent::IdeaSubmitted),
-            EventSource::Adapter,
-            json!({ "path": path }),
-        )
-        .ok();
+    life.emit(
+        EventKind::Handoff(HandoffEvent::IdeaSubmitted),
+        EventSource::Adapter,
+        json!({ "path": path }),
+    );
     Ok(Applied::yes("idea queued", json!({ "path": path })))
 }
 
 /// Validates and writes `key = value` into `millrace.toml`. With a daemon
 /// running, startup-only keys are refused.
-fn config_set(ws: &Workspace, key: &str, value: &str, daemon: bool) -> Result<Applied, String> {
+fn config_set(
+    ws: &Workspace,
+    life: &mut dyn Lifecycle,
+    key: &str,
+    value: &str,
+) -> Result<Applied, String> {
+    let daemon = life.daemon();
     let boundary = Boundary::of(key);
     if daemon && boundary == Boundary::StartupOnly {
         return Err(format!(
@@ -380,13 +410,11 @@ fn config_set(ws: &Workspace, key: &str, value: &str, daemon: bool) -> Result<Ap
     atomic::write(&ws.config_path, new_text.as_bytes())
         .map_err(|e| format!("{}: {e}", ws.config_path.display()))?;
     let boundary_name = crate::defs::serde_name(&boundary);
-    ws.event_log()
-        .append(
-            EventKind::Config(ConfigEvent::Changed),
-            EventSource::Control,
-            json!({"key": key, "boundary": boundary_name, "changed_fields": [key], "pending_config_hash": config.hash()}),
-        )
-        .ok();
+    life.emit(
+        EventKind::Config(ConfigEvent::Changed),
+        EventSource::Control,
+        json!({"key": key, "boundary": boundary_name, "changed_fields": [key], "pending_config_hash": config.hash()}),
+    );
     Ok(Applied::yes(
         "config updated",
         json!({ "key": key, "config_hash": config.hash(), "boundary": boundary_name }),

@@ -814,6 +814,10 @@ impl Daemon {
 
 /// Stop, pause, resume and config reloads, as the owning daemon applies them.
 impl commands::Lifecycle for Daemon {
+    fn emit(&mut self, kind: EventKind, source: crate::store::events::EventSource, payload: Value) {
+        self.rt.event_from(kind, source, payload);
+    }
+
     fn stop(&mut self) -> Applied {
         if self.stop_reason.is_some() {
             return Applied::no("stop already requested");

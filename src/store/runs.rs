@@ -458,8 +458,16 @@ impl RunDir {
         };
         let mut out = Vec::new();
         let path = self.path.join(HISTORY);
-        for (n, line) in io::BufReader::new(f).lines().enumerate() {
+        for (n, line) in io::BufReader::new(f).split(b'\n').enumerate() {
             let line = line.map_err(|e| named(&path, e))?;
+            let line = String::from_utf8(line).map_err(|e| {
+                let at = e.utf8_error().valid_up_to();
+                let (_, column) = super::safe::line_column(&e.as_bytes()[..at]);
+                io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("{}:{}:{column}: not UTF-8", path.display(), n + 1),
+                )
+            })?;
             if line.trim().is_empty() {
                 continue;
             }
@@ -591,6 +599,19 @@ pub fn list(agents: &Path) -> io::Result<Vec<String>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_non_utf8_history_line_is_located() {
+        let dir = tempfile::tempdir().unwrap();
+        let run = RunDir::at(dir.path(), "r1");
+        std::fs::create_dir_all(&run.path).unwrap();
+        std::fs::write(run.path.join(HISTORY), b"\n{\"a\": \"b\xff\"}\n").unwrap();
+        let e = run.history().unwrap_err().to_string();
+        assert!(
+            e.ends_with("transition_history.jsonl:2:9: not UTF-8"),
+            "{e}"
+        );
+    }
 
     #[test]
     fn a_torn_last_history_line_is_ended_before_the_next_append() {

@@ -34,15 +34,25 @@ impl SafeReadError {
     }
 }
 
+/// The 1-based line and column (in characters) just after `valid`, the
+/// UTF-8 text before a bad byte.
+pub fn line_column(valid: &[u8]) -> (usize, usize) {
+    let line = 1 + valid.iter().filter(|b| **b == b'\n').count();
+    let start = valid.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+    let column = 1 + std::str::from_utf8(&valid[start..]).map_or(0, |t| t.chars().count());
+    (line, column)
+}
+
 /// [`read_bounded`] as UTF-8 text, with refusals as `io::Error`s (a
 /// missing file stays `NotFound`), for callers that handle I/O errors.
 pub fn read_text(path: &Path, limit: u64) -> io::Result<String> {
     match read_bounded(path, limit, true) {
         Ok(bytes) => String::from_utf8(bytes).map_err(|e| {
             let at = e.utf8_error().valid_up_to();
+            let (line, column) = line_column(&e.as_bytes()[..at]);
             io::Error::new(
                 io::ErrorKind::InvalidData,
-                format!("not UTF-8 (first bad byte at offset {at})"),
+                format!("line {line}, column {column}: not UTF-8 (first bad byte at offset {at})"),
             )
         }),
         Err(SafeReadError::Io { source, .. }) => Err(source),
@@ -219,5 +229,20 @@ mod fs_clock_tests {
         assert!(clock.age(&dir.path().join("old")).unwrap() > std::time::Duration::from_secs(3600));
         // The probe is gone.
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2);
+    }
+}
+
+#[cfg(test)]
+mod utf8_tests {
+    #[test]
+    fn a_bad_byte_is_located_by_line_and_column() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("t");
+        std::fs::write(&p, b"ok\nca\xc3\xa9 \xe9\n").unwrap();
+        let e = super::read_text(&p, 1024).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "line 2, column 5: not UTF-8 (first bad byte at offset 8)"
+        );
     }
 }

@@ -39,14 +39,16 @@ pub fn read(agents: &Path, plane: Plane) -> Result<Marker, StatusError> {
     })
 }
 
-/// The token of a status file's text, if it holds exactly one marker line.
+/// The token of a status file's text, if it holds exactly one marker line,
+/// read by the one marker-line parser ([`Marker::of_line`]) that stage
+/// output is read with, so `###IDLE` is refused here as it is there.
 pub fn parse(text: &str) -> Option<Marker> {
     let mut lines = text.lines().filter(|l| !l.trim().is_empty());
-    let token = lines.next()?.trim().strip_prefix("###")?.trim();
+    let marker = Marker::of_line(lines.next()?.trim())?;
     if lines.next().is_some() {
         return None;
     }
-    Marker::parse(token)
+    Some(marker)
 }
 
 /// Writes `### <marker>` atomically. Status files are derived state (runs
@@ -69,6 +71,15 @@ mod tests {
         assert_eq!(parse("### A\n### B\n"), None);
         assert_eq!(parse("QA_RUNNING\n"), None);
         assert_eq!(parse("### qa\n"), None);
+        // The same rule as stage output: a space after the hashes.
+        assert_eq!(parse("###IDLE\n"), None);
+        for text in ["### QA_COMPLETE", "###QA_COMPLETE", "#### QA_COMPLETE"] {
+            assert_eq!(
+                parse(text),
+                text.lines().rev().find_map(Marker::of_line),
+                "{text}"
+            );
+        }
         let dir = tempfile::tempdir().unwrap();
         assert_eq!(read(dir.path(), Plane::Execution).unwrap(), "IDLE");
         write(
