@@ -4,7 +4,7 @@
 
 mod support;
 
-use support::Ws;
+use support::{OutputWithin, Ws};
 
 fn sha256(bytes: &[u8]) -> String {
     millrace::defs::config::sha256_hex(bytes)
@@ -25,8 +25,7 @@ fn a_quarantined_task_leaves_redacted_bundles_with_a_true_manifest() {
     let r = ws
         .command(&["start", "--once", "--json"])
         .env("MILLRACE_TEST_API_KEY", "sk-env-secret-123456")
-        .output()
-        .unwrap();
+        .output_within();
     assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
     let list = ws.run(&["diagnostics", "list", "--json"]).code(0).json();
     let bundles = list["bundles"].as_array().unwrap();

@@ -5,7 +5,7 @@
 
 mod support;
 
-use support::Ws;
+use support::{OutputWithin, Ws};
 
 const V020: &str = r#"[engine]
 mode = "once"
@@ -303,8 +303,7 @@ fn the_v020_usage_threshold_pauses_like_a_budget_cap() {
     let r = ws
         .command(&["start", "--once"])
         .env("USAGE_SAMPLER_ORCH_CURRENT", "5")
-        .output()
-        .unwrap();
+        .output_within();
     assert_eq!(
         r.status.code(),
         Some(4),
@@ -317,8 +316,7 @@ fn the_v020_usage_threshold_pauses_like_a_budget_cap() {
     let r = ws
         .command(&["start", "--once"])
         .env("USAGE_SAMPLER_ORCH_CURRENT", "50")
-        .output()
-        .unwrap();
+        .output_within();
     assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
     assert_eq!(ws.nodes_visited(), ["builder", "qa", "update"]);
 }

@@ -7,19 +7,11 @@ mod support;
 use std::path::Path;
 use std::process::Command;
 
-use support::Ws;
+use support::{OutputWithin, Ws};
 
 fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args(args)
-        .env("GIT_AUTHOR_NAME", "t")
-        .env("GIT_AUTHOR_EMAIL", "t@example.com")
-        .env("GIT_COMMITTER_NAME", "t")
-        .env("GIT_COMMITTER_EMAIL", "t@example.com")
-        .output()
-        .unwrap();
+    let out =
+        support::isolate_git(Command::new("git").arg("-C").arg(dir).args(args)).output_within();
     assert!(
         out.status.success(),
         "git {args:?}: {}",

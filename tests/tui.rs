@@ -9,7 +9,7 @@ mod support;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use support::Ws;
+use support::{OutputWithin, Ws};
 
 fn tmux(args: &[&str]) -> String {
     let out = Command::new("tmux").args(args).output().unwrap();
@@ -37,8 +37,7 @@ fn until_shown(session: &str, text: &str) -> String {
 
 #[test]
 fn the_tui_switches_panels_and_pauses_and_resumes_a_daemon() {
-    if Command::new("tmux").arg("-V").output().is_err() {
-        eprintln!("tmux is not installed: the TUI end-to-end test is skipped");
+    if support::skip_without("tmux", "the TUI end-to-end test") {
         return;
     }
     let ws = Ws::with_init(&["--demo"]);
@@ -217,8 +216,7 @@ fn every_panel_renders_at_80x24_from_a_real_workspace() {
 /// alternate screen and exits 0 (a shell around it prints the status).
 #[test]
 fn sigterm_restores_the_terminal() {
-    if Command::new("tmux").arg("-V").output().is_err() {
-        eprintln!("tmux is not installed: the TUI signal test is skipped");
+    if support::skip_without("tmux", "the TUI signal test") {
         return;
     }
     let ws = Ws::with_init(&["--demo"]);
@@ -238,8 +236,7 @@ fn sigterm_restores_the_terminal() {
     let shell = tmux(&["display", "-p", "-t", &name, "#{pane_pid}"]);
     let out = Command::new("pgrep")
         .args(["-P", shell.trim(), "millrace"])
-        .output()
-        .unwrap();
+        .output_within();
     let pid = String::from_utf8_lossy(&out.stdout).trim().to_string();
     assert!(!pid.is_empty(), "no millrace under the pane's shell");
     Command::new("kill").args(["-TERM", &pid]).status().unwrap();
@@ -289,8 +286,7 @@ fn without_a_terminal_the_tui_says_what_to_use_instead() {
     let out = ws
         .command(&["tui"])
         .stdin(std::process::Stdio::null())
-        .output()
-        .unwrap();
+        .output_within();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("needs a terminal"), "{err}");

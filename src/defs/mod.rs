@@ -15,6 +15,7 @@ pub mod marker;
 pub mod mode;
 pub mod records;
 pub mod research;
+pub mod runner_kind;
 pub mod schema;
 pub mod stage_kind;
 pub mod yaml;

@@ -130,7 +130,7 @@ pub struct Invocation {
     pub argv: Vec<String>,
     pub cwd: String,
     pub env_names: Vec<String>,
-    pub kind: crate::defs::config::RunnerKind,
+    pub kind: super::runner_kind::RunnerKind,
     pub runner: String,
     /// How the prompt was passed (`prompt` on stdin, `rpc`, …).
     pub stdin: String,

@@ -38,7 +38,42 @@ pub fn pinned_now() -> String {
 pub fn bin() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_millrace"));
     cmd.env("MILLRACE_NOW", pinned_now());
+    isolate_git(&mut cmd);
     cmd
+}
+
+/// Keeps git (run by the binary or a test) from reading the user's or the
+/// machine's git configuration: a test sees the same git everywhere.
+pub fn isolate_git(cmd: &mut Command) -> &mut Command {
+    cmd.env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_AUTHOR_NAME", "millrace-test")
+        .env("GIT_AUTHOR_EMAIL", "test@millrace.invalid")
+        .env("GIT_COMMITTER_NAME", "millrace-test")
+        .env("GIT_COMMITTER_EMAIL", "test@millrace.invalid")
+}
+
+/// Whether to skip a test for a missing external tool, saying so. A tool
+/// named in `MILLRACE_REQUIRE_TOOLS` (space-separated; `.ci/run` names
+/// those it installed) must be there: its absence fails the test, so a
+/// tool that went missing is never a silent pass.
+#[track_caller]
+pub fn skip_without(tool: &str, why: &str) -> bool {
+    let present = Command::new(tool)
+        .arg("-V")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok();
+    if present {
+        return false;
+    }
+    let required = std::env::var("MILLRACE_REQUIRE_TOOLS").unwrap_or_default();
+    if required.split_whitespace().any(|t| t == tool) {
+        panic!("{tool} is required here (MILLRACE_REQUIRE_TOOLS) but is not installed: {why}");
+    }
+    eprintln!("SKIPPED: {tool} is not installed: {why}");
+    true
 }
 
 /// Waits for `child` at most [`TIMEOUT`]; kills it and fails past that.
