@@ -5,6 +5,7 @@
 //! an error, so a user sees all problems of a broken overlay at once.
 
 pub mod artifacts;
+pub mod bound;
 pub mod cost;
 pub mod describe;
 pub mod graph;

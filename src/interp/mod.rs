@@ -9,7 +9,8 @@
 pub mod artifacts;
 pub mod attempt;
 pub mod budget;
-pub mod prompt;
+mod progress;
+mod prompt;
 pub mod route;
 pub mod run;
 pub mod sizing;
