@@ -3,6 +3,7 @@
 //! by `state.json`), applied directly otherwise — through the same
 //! [`commands::apply`] the daemon calls.
 
+use serde::Serialize;
 use std::time::Duration;
 
 use serde_json::json;
@@ -11,8 +12,36 @@ use crate::engine::commands::{self, Command, NoDaemon};
 use crate::engine::{mailbox, owner};
 use crate::store::lock::OwnerPurpose;
 
-use super::queue::{Operation, OperationMode};
 use super::{ControlError, Result, Workspace};
+
+/// How an operation reached the workspace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OperationMode {
+    /// Applied by this process (no daemon runs).
+    Direct,
+    /// Sent to the daemon's mailbox.
+    Mailbox,
+}
+
+impl OperationMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OperationMode::Direct => "direct",
+            OperationMode::Mailbox => "mailbox",
+        }
+    }
+}
+
+/// v0.2.0's OperationResult (spec §1.4).
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct Operation {
+    pub mode: OperationMode,
+    pub applied: bool,
+    pub message: String,
+    pub command_id: Option<String>,
+    pub payload: serde_json::Value,
+}
 
 /// How long the CLI waits for the daemon's result by default.
 pub const WAIT: Duration = Duration::from_secs(15);

@@ -1,40 +1,10 @@
 //! `add-task`, `queue`, `queue inspect`, `queue reorder`.
 
-use serde::Serialize;
-
 use crate::engine::commands::Command;
 use crate::store::queue::{Queue, QueueView};
 
+pub use super::mailbox::{Operation, OperationMode};
 use super::{mailbox, ControlError, Result, Workspace};
-
-/// How an operation reached the workspace.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum OperationMode {
-    /// Applied by this process (no daemon runs).
-    Direct,
-    /// Sent to the daemon's mailbox.
-    Mailbox,
-}
-
-impl OperationMode {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            OperationMode::Direct => "direct",
-            OperationMode::Mailbox => "mailbox",
-        }
-    }
-}
-
-/// v0.2.0's OperationResult (spec §1.4).
-#[derive(Debug, Serialize, schemars::JsonSchema)]
-pub struct Operation {
-    pub mode: OperationMode,
-    pub applied: bool,
-    pub message: String,
-    pub command_id: Option<String>,
-    pub payload: serde_json::Value,
-}
 
 /// The backlog's headings without a title, one warning each (empty when
 /// the backlog cannot be read: the command itself reports that).

@@ -10,6 +10,7 @@
 //! exit, on error, on SIGTERM/SIGHUP and on panic.
 
 pub mod app;
+pub mod detail;
 pub mod narrate;
 pub mod panels;
 pub mod snapshot;

@@ -66,7 +66,7 @@ pub fn render(f: &mut Frame, app: &App) {
     match &app.overlay {
         Overlay::Stream => stream(f, app, body),
         Overlay::RunDetail { run_id, scroll } => {
-            let lines = panels::detail(app);
+            let lines = super::detail::detail(&app.snapshot.detail);
             f.render_widget(
                 Paragraph::new(lines)
                     .wrap(Wrap { trim: false })
