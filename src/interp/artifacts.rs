@@ -13,7 +13,7 @@ use crate::compile::plan::StageKindPlan;
 use crate::defs::stage_kind::{ArtifactDecl, ArtifactFormat};
 use crate::store::cards::{heading_kind, Card, Heading, StoreFile};
 
-use super::run::Driver;
+use super::driver::Driver;
 
 /// The largest artifact read.
 pub const ARTIFACT_LIMIT: u64 = 8 << 20;

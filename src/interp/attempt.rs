@@ -19,9 +19,9 @@ use crate::store::events::PlaneEvent;
 use crate::store::runs::{Bound, OutcomeSource, StageResultRecord, Transition, TransitionEvent};
 use crate::store::status;
 
+use super::driver::{merged, Driver, Result, StatusMode};
 use super::prompt::{self, PreviousStage, PromptInputs};
 use super::route::{self, Decision};
-use super::run::{merged, Driver, Result, StatusMode};
 use super::{EnvironmentFault, InterpError};
 
 /// The status of a plane waiting for a transient fault to clear.

@@ -18,7 +18,8 @@ use crate::store::events::PlaneEvent;
 use crate::store::ledger::{self, Spend};
 use crate::store::runs::{Transition, TransitionEvent};
 
-use super::run::{Driver, StatusMode};
+use super::driver::{Driver, StatusMode};
+use super::progress::Accounts;
 use super::InterpError;
 
 /// The status of a plane paused by a budget cap.
@@ -47,29 +48,6 @@ impl std::fmt::Display for BudgetStop {
             "run {} paused before `{}`: {}",
             self.run_id, self.node, self.message
         )
-    }
-}
-
-/// What the budget check keeps between stages of one run.
-#[derive(Debug, Default)]
-pub(super) struct Accounts {
-    run: Spend,
-    by_kind: BTreeMap<String, Spend>,
-    /// The largest single attempt so far (per metric).
-    largest: Spend,
-    /// Spent by the task's other runs, and by other runs today.
-    task_prior: Spend,
-    day_prior: Spend,
-}
-
-impl Accounts {
-    fn add(&mut self, kind: &str, s: &Spend) {
-        self.run.merge(s);
-        self.by_kind.entry(kind.to_string()).or_default().merge(s);
-        let l = &mut self.largest;
-        l.usd = l.usd.max(s.usd);
-        l.tokens = l.tokens.max(s.tokens);
-        l.wall_ms = l.wall_ms.max(s.wall_ms);
     }
 }
 

@@ -9,6 +9,7 @@
 pub mod artifacts;
 pub mod attempt;
 pub mod budget;
+mod driver;
 mod progress;
 mod prompt;
 pub mod route;

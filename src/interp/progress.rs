@@ -8,7 +8,9 @@ use crate::compile::plan::Target;
 use crate::defs::marker::Marker;
 use crate::store::runs::{Transition, TransitionEvent};
 
-use super::prompt::PreviousStage;
+use serde::Serialize;
+
+use crate::store::ledger::Spend;
 
 /// What a run's history says about it.
 pub(super) enum Replayed {
@@ -118,5 +120,37 @@ impl Progress {
             previous,
             next,
         })
+    }
+}
+
+/// A finished stage, as later prompts are told of it.
+#[derive(Debug, Clone, Serialize)]
+pub struct PreviousStage {
+    pub node: String,
+    pub stage: String,
+    pub outcome: String,
+    pub summary: String,
+}
+
+/// What the budget check keeps between stages of one run.
+#[derive(Debug, Default)]
+pub(super) struct Accounts {
+    pub(super) run: Spend,
+    pub(super) by_kind: BTreeMap<String, Spend>,
+    /// The largest single attempt so far (per metric).
+    pub(super) largest: Spend,
+    /// Spent by the task's other runs, and by other runs today.
+    pub(super) task_prior: Spend,
+    pub(super) day_prior: Spend,
+}
+
+impl Accounts {
+    pub(super) fn add(&mut self, kind: &str, s: &Spend) {
+        self.run.merge(s);
+        self.by_kind.entry(kind.to_string()).or_default().merge(s);
+        let l = &mut self.largest;
+        l.usd = l.usd.max(s.usd);
+        l.tokens = l.tokens.max(s.tokens);
+        l.wall_ms = l.wall_ms.max(s.wall_ms);
     }
 }

@@ -6,7 +6,6 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use minijinja::{Environment, UndefinedBehavior};
-use serde::Serialize;
 
 use crate::compile::plan::{LoopPlan, NodePlan, StageKindPlan};
 use crate::defs::stage_kind::ArtifactFormat;
@@ -14,14 +13,7 @@ use crate::store::cards::Card;
 use crate::store::research::WorkItem;
 
 use super::artifacts::ArtifactView;
-
-#[derive(Debug, Clone, Serialize)]
-pub struct PreviousStage {
-    pub node: String,
-    pub stage: String,
-    pub outcome: String,
-    pub summary: String,
-}
+pub use super::progress::PreviousStage;
 
 /// Inputs of one render.
 pub struct PromptInputs<'a> {

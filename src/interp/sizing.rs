@@ -212,6 +212,36 @@ fn repo_size(root: &Path, agents: &Path, file_limit: u64, line_limit: u64) -> (u
     (files, lines)
 }
 
+/// The card's `Complexity:` band (`moderate`, `involved`, `complex`), else
+/// the configured default, else `moderate`.
+pub(super) fn complexity_band(rt: &Runtime, task: &Card) -> String {
+    let card = task
+        .field("Complexity")
+        .map(|v| v.trim().to_ascii_lowercase());
+    match card.as_deref() {
+        Some(b @ ("moderate" | "involved" | "complex")) => b.to_string(),
+        _ => rt
+            .config
+            .complexity_default_band()
+            .unwrap_or_else(|| "moderate".to_string()),
+    }
+}
+
+/// v0.2.0's `model.complexity.<band>` profiles: the effort of the stage
+/// kinds they bind, when `[policies.complexity] enabled = true`.
+pub(super) fn complexity_effort(band: &str, kind: &str) -> Option<crate::defs::stage_kind::Effort> {
+    use crate::defs::stage_kind::Effort::{High, Medium, Xhigh};
+    Some(match (kind, band) {
+        ("builder" | "large_plan" | "large_execute" | "reassess", _) => High,
+        ("refactor" | "hotfix", _) => Medium,
+        ("qa", _) => Xhigh,
+        ("doublecheck", "complex") => Xhigh,
+        ("doublecheck", "involved") => High,
+        ("doublecheck", _) => Medium,
+        _ => return None,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -18,7 +18,7 @@ use crate::store::queue::QuarantineRequest;
 use crate::store::research::{self, EffectOp, EffectsApplied, WorkItem};
 use crate::store::runs::{self, Transition, TransitionEvent};
 
-use super::run::{merged, terminal_state, Driver, Result, RunReport, StatusMode};
+use super::driver::{merged, terminal_state, Driver, Result, RunReport, StatusMode};
 use super::InterpError;
 
 /// A queue mutation a terminal state performed, as recorded.
