@@ -2,7 +2,11 @@
 //! rendering. Handlers parse, call `control`, render; they decide nothing.
 
 mod capabilities;
+mod engine_cmds;
+mod ops_cmds;
 mod output;
+mod plan_cmds;
+mod queue_cmds;
 mod render;
 
 use std::path::PathBuf;
@@ -362,286 +366,27 @@ fn run(cli: Cli, out: &mut Output) -> Result<ExitStatus, ControlError> {
             "--format dot and mermaid are for `plan show`; use text or json".into(),
         ));
     }
-    let open = || Workspace::open(&cli.config);
-    let wait = |send: &Send| !send.no_wait;
     match cli.command {
         Command::Init {
             destination,
             force,
             demo,
         } => out.print(&control::init::init(&destination, force, demo)?)?,
-        Command::AddTask {
-            title,
-            body,
-            spec_id,
-            send,
-        } => {
-            let ws = open()?;
-            out.print(&control::queue::add_task(
-                &ws,
-                &title,
-                body.as_deref(),
-                spec_id.as_deref(),
-                wait(&send),
-            )?)?;
-            warn_untitled(&ws);
+        c @ (Command::AddTask { .. } | Command::AddIdea { .. } | Command::Queue { .. }) => {
+            return queue_cmds::run(&cli.config, c, out)
         }
-        Command::AddIdea { file, send } => {
-            out.print(&control::queue::add_idea(&open()?, &file, wait(&send))?)?
+        c @ (Command::Start { .. }
+        | Command::Stop(_)
+        | Command::Pause(_)
+        | Command::Resume(_)
+        | Command::Status { .. }
+        | Command::Tui
+        | Command::Logs { .. }
+        | Command::Config(_)) => return engine_cmds::run(&cli.config, c, out),
+        c @ (Command::Plan(_) | Command::Modes(_) | Command::Loops(_) | Command::Schema(_)) => {
+            return plan_cmds::run(&cli.config, c, out)
         }
-        Command::Queue { command } => {
-            let ws = open()?;
-            match command {
-                None => out.print(&render::Queue {
-                    view: control::queue::view(&ws, false)?,
-                    inspect: false,
-                })?,
-                Some(QueueCommand::Inspect) => out.print(&render::Queue {
-                    view: control::queue::view(&ws, true)?,
-                    inspect: true,
-                })?,
-                Some(QueueCommand::Thaw { batch_id, no_wait }) => {
-                    out.print(&control::queue::thaw(&ws, batch_id.as_deref(), !no_wait)?)?
-                }
-                Some(QueueCommand::Reorder { task_ids, no_wait }) => {
-                    out.print(&control::queue::reorder(&ws, &task_ids, !no_wait)?)?
-                }
-            }
-        }
-        Command::Start {
-            daemon, monitor, ..
-        } => {
-            let ws = open()?;
-            if daemon {
-                let listener: Option<crate::interp::EventListener> = monitor.then(|| {
-                    let printer: crate::interp::EventListener = Arc::new(render::monitor_line);
-                    printer
-                });
-                out.print(&control::start::daemon(&ws, listener)?)?;
-            } else {
-                warn_untitled(&ws);
-                out.print(&control::start::once(&ws)?)?;
-            }
-        }
-        Command::Stop(send) => out.print(&control::mailbox::dispatch(
-            &open()?,
-            Op::Stop,
-            wait(&send),
-        )?)?,
-        Command::Pause(send) => out.print(&control::mailbox::dispatch(
-            &open()?,
-            Op::Pause,
-            wait(&send),
-        )?)?,
-        Command::Resume(send) => out.print(&control::mailbox::dispatch(
-            &open()?,
-            Op::Resume,
-            wait(&send),
-        )?)?,
-        Command::Status { detail } => out.print(&control::status::status(&open()?, detail)?)?,
-        Command::Tui => {
-            use std::io::IsTerminal;
-            if !(std::io::stdin().is_terminal() && std::io::stdout().is_terminal()) {
-                return Err(ControlError::Usage(
-                    "millrace tui needs a terminal on stdin and stdout; without one, use \
-                     `status`, `logs --follow` or `start --daemon --monitor`"
-                        .into(),
-                ));
-            }
-            crate::tui::run(open()?).map_err(ControlError::Output)?
-        }
-        Command::Publish(c) => {
-            let ws = open()?;
-            match c {
-                PublishCommand::Sync(t) => {
-                    out.print(&control::publish::sync(&ws, t.staging_repo_dir.as_deref())?)?
-                }
-                PublishCommand::Preflight(c) => out.print(&control::publish::preflight(
-                    &ws,
-                    c.target.staging_repo_dir.as_deref(),
-                    c.message.as_deref(),
-                    c.push && !c.no_push,
-                )?)?,
-                PublishCommand::Commit(c) => out.print(&control::publish::commit(
-                    &ws,
-                    c.target.staging_repo_dir.as_deref(),
-                    c.message.as_deref(),
-                    c.push && !c.no_push,
-                )?)?,
-            }
-        }
-        Command::Diagnostics(c) => {
-            let ws = open()?;
-            match c {
-                DiagnosticsCommand::List => out.print(&control::diagnostics::list(&ws))?,
-                DiagnosticsCommand::Show { id } => {
-                    out.print(&control::diagnostics::show(&ws, &id)?)?
-                }
-                DiagnosticsCommand::Create { run } => {
-                    out.print(&control::diagnostics::create(&ws, run.as_deref())?)?
-                }
-            }
-        }
-        Command::Usage { by, since } => {
-            let by = match by {
-                UsageBy::Task => control::usage::By::Task,
-                UsageBy::Run => control::usage::By::Run,
-                UsageBy::Stage => control::usage::By::Stage,
-                UsageBy::Runner => control::usage::By::Runner,
-                UsageBy::Day => control::usage::By::Day,
-            };
-            out.print(&control::usage::usage(&open()?, by, since.as_deref())?)?
-        }
-        Command::Research { command } => match command {
-            None => out.print(&control::research::report(&open()?)?)?,
-            Some(ResearchCommand::History { limit }) => {
-                out.print(&control::research::history(&open()?, limit)?)?
-            }
-        },
-        Command::RunProvenance { run_id } => {
-            out.print(&control::runs::provenance(&open()?, &run_id)?)?
-        }
-        Command::Logs {
-            tail,
-            follow,
-            limit,
-            idle_timeout,
-        } => {
-            let ws = open()?;
-            if follow {
-                let idle = idle_timeout
-                    .filter(|t| *t > 0.0)
-                    .map(Duration::from_secs_f64);
-                let json = out.json();
-                let writer = out.writer();
-                control::logs::follow(&ws, tail, limit.map(|l| l as usize), idle, |e| {
-                    render::follow_line(writer, e, json)
-                })?;
-            } else {
-                out.print(&control::logs::tail(&ws, tail)?)?;
-            }
-        }
-        Command::Config(ConfigCommand::Show) => out.print(&control::config::show(&open()?))?,
-        Command::Config(ConfigCommand::Set { key, value, send }) => {
-            out.print(&control::config::set(&open()?, &key, &value, wait(&send))?)?
-        }
-        Command::Config(ConfigCommand::Reload(send)) => {
-            out.print(&control::config::reload(&open()?, wait(&send))?)?
-        }
-        Command::Health => {
-            let report = control::health::report(&cli.config, false);
-            let ok = report.ok;
-            out.print(&render::Health {
-                report,
-                doctor: false,
-            })?;
-            return Ok(status_of(ok));
-        }
-        Command::Doctor => {
-            let report = control::health::report(&cli.config, true);
-            let ready = report.bootstrap_ready && report.execution_ready;
-            out.print(&render::Health {
-                report,
-                doctor: true,
-            })?;
-            return Ok(status_of(ready));
-        }
-        Command::DemoAgent => {
-            return Ok(match crate::runner::demo_agent::main() {
-                0 => ExitStatus::Ok,
-                _ => ExitStatus::Failure,
-            })
-        }
-        Command::Capabilities => out.print(&capabilities::capabilities())?,
-        Command::Plan(PlanCommand::Validate { mode }) => {
-            let report = control::plan::validate(&open()?, mode.as_deref())?;
-            let ok = report.ok;
-            out.print(&report)?;
-            return Ok(status_of(ok));
-        }
-        Command::Plan(PlanCommand::Simulate {
-            mode,
-            loop_id,
-            outcomes,
-            script,
-            worst_case,
-            fact,
-        }) => {
-            let ws = open()?;
-            let plan = control::plan::show(&ws, mode.as_deref())?;
-            let text = match (&outcomes, &script) {
-                (Some(o), _) => o.clone(),
-                (None, Some(path)) => crate::store::safe::read_text(path, 1 << 20)
-                    .map_err(ControlError::io(path.clone()))?,
-                (None, None) => String::new(),
-            };
-            let facts = fact
-                .iter()
-                .map(|f| {
-                    let (k, v) = f.split_once('=').ok_or_else(|| {
-                        ControlError::Usage(format!("--fact takes `name=value`, not `{f}`"))
-                    })?;
-                    let v = serde_json::from_str(v).unwrap_or(serde_json::Value::String(v.into()));
-                    Ok((k.to_string(), v))
-                })
-                .collect::<Result<_, ControlError>>()?;
-            let script = control::simulate::parse_outcomes(&text)?;
-            out.print(&control::simulate::simulate(
-                &ws,
-                &plan,
-                loop_id.as_deref(),
-                script,
-                facts,
-                worst_case,
-            )?)?
-        }
-        Command::Plan(PlanCommand::Show { mode, run }) => {
-            let ws = open()?;
-            let plan = match run {
-                Some(run_id) => control::runs::plan(&ws, &run_id)?,
-                None => control::plan::show(&ws, mode.as_deref())?,
-            };
-            let text = match out.format {
-                Format::Text => {
-                    let mut t = crate::compile::describe::plan_text(&plan);
-                    t.push('\n');
-                    t.push_str(&render::worst_case_text(&control::plan::worst_cases(
-                        &ws, &plan,
-                    )));
-                    t
-                }
-                Format::Json => plan.to_canonical_json(),
-                Format::Dot => render::plan_dot(&plan),
-                Format::Mermaid => render::plan_mermaid(&plan),
-            };
-            out.write_text(&text)?;
-        }
-        Command::Plan(PlanCommand::Diff { run_a, run_b }) => {
-            out.print(&control::runs::diff(&open()?, &run_a, &run_b)?)?
-        }
-        Command::Modes(cmd) => {
-            let reg = registry(&cli.config)?;
-            match cmd {
-                RegistryCommand::List => out.print(&control::plan::modes(&reg))?,
-                RegistryCommand::Show { id } => {
-                    out.print(&render::Definition(control::plan::mode(&reg, &id)?))?
-                }
-            }
-        }
-        Command::Loops(cmd) => {
-            let reg = registry(&cli.config)?;
-            match cmd {
-                RegistryCommand::List => out.print(&control::plan::loops(&reg))?,
-                RegistryCommand::Show { id } => {
-                    out.print(&render::Definition(control::plan::loop_def(&reg, &id)?))?
-                }
-            }
-        }
-        Command::Schema(SchemaCommand::Export { dir }) => {
-            for path in control::schema::export(&dir)? {
-                out.write_text(&format!("wrote {}\n", path.display()))?;
-            }
-        }
+        c => return ops_cmds::run(&cli.config, c, out),
     }
     Ok(ExitStatus::Ok)
 }
