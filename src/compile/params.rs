@@ -20,17 +20,17 @@ use super::sources::Inputs;
 use super::templates::PromptChecker;
 
 /// Where a layer of overrides lives: a YAML origin or a TOML table.
-enum Place<'a> {
-    Yaml(&'a Origin),
+enum Place {
+    Yaml(Origin),
     Toml(String),
     /// A workspace file that is itself the value (v0.2.0's `agents/_*.md`).
     File(String),
 }
 
-struct Layer<'a> {
+struct Layer {
     name: &'static str,
     overrides: StageOverrides,
-    place: Place<'a>,
+    place: Place,
     /// Mode defaults apply where allowed and are skipped elsewhere.
     lenient: bool,
 }
@@ -60,6 +60,62 @@ pub fn resolve_node(
 ) -> Option<(NodePlan, PromptPlan)> {
     let k = &kind.def;
     let config = &inputs.config;
+    let errors_before = diags.error_count();
+    let layers = layers_of(inputs, mode, node_origin, node_overrides, kind);
+    let r = apply_layers(reg, inputs, &layers, k, node_id, diags);
+    let (runner, runner_prov, runner_pos, runner_file, runner_layer) =
+        r.runner.expect("stage kinds always set a runner");
+    let model = model_for_runner(
+        config,
+        r.model,
+        (&runner, &runner_prov, runner_layer),
+        node_id,
+        diags,
+    );
+    check_runner_known(config, &runner, (runner_file, runner_pos), node_id, diags);
+    let (prompt_rel, prompt_prov, prompt_pos, prompt_file) =
+        r.prompt.expect("stage kinds always set a prompt");
+    let prompt = prompts.check(inputs, &prompt_rel, (&prompt_file, prompt_pos), diags);
+    if diags.error_count() > errors_before {
+        return None;
+    }
+    let mut provenance = BTreeMap::new();
+    provenance.insert("runner".to_string(), runner_prov);
+    provenance.insert("prompt".to_string(), prompt_prov);
+    let (timeout_seconds, timeout_prov) = r.timeout.expect("stage kinds always set a timeout");
+    provenance.insert("timeout_seconds".to_string(), timeout_prov);
+    let model = model.map(|(m, p)| {
+        provenance.insert("model".to_string(), p);
+        m
+    });
+    let effort = r.effort.map(|(e, p)| {
+        provenance.insert("effort".to_string(), p);
+        e
+    });
+    let prompt = prompt?;
+    let node = NodePlan {
+        node_id: node_id.to_string(),
+        stage_kind: k.id.clone(),
+        runner,
+        model,
+        effort,
+        timeout_seconds,
+        prompt: prompt.path.clone(),
+        provenance,
+    };
+    Some((node, prompt))
+}
+
+/// The layers of a node's parameters, lowest precedence first.
+fn layers_of(
+    inputs: &Inputs,
+    mode: &Item<ModeDef>,
+    node_origin: &Origin,
+    node_overrides: StageOverrides,
+    kind: &Item<StageKind>,
+) -> Vec<Layer> {
+    let k = &kind.def;
+    let config = &inputs.config;
     let agents_dir = config.paths.agents_dir.to_string_lossy().to_string();
     let mut layers = vec![Layer {
         name: "stage_kind",
@@ -71,7 +127,7 @@ pub fn resolve_node(
             prompt: Some(k.prompt.clone()),
             ..StageOverrides::default()
         },
-        place: Place::Yaml(&kind.origin),
+        place: Place::Yaml(kind.origin.clone()),
         lenient: false,
     }];
     // A migrated v0.2.0 workspace keeps its prompts as `agents/_<name>.md`:
@@ -95,22 +151,21 @@ pub fn resolve_node(
         Layer {
             name: "mode_defaults",
             overrides: with_prompt_file(mode.def.defaults.clone(), &agents_dir),
-            place: Place::Yaml(&mode.origin),
+            place: Place::Yaml(mode.origin.clone()),
             lenient: true,
         },
         Layer {
             name: "loop_node",
             overrides: node_overrides,
-            place: Place::Yaml(node_origin),
+            place: Place::Yaml(node_origin.clone()),
             lenient: false,
         },
     ]);
-    let mode_stage_origin = mode.origin.child("stages").child(&k.id);
     if let Some(o) = mode.def.stages.get(&k.id) {
         layers.push(Layer {
             name: "mode_stage",
             overrides: with_prompt_file(o.clone(), &agents_dir),
-            place: Place::Yaml(&mode_stage_origin),
+            place: Place::Yaml(mode.origin.child("stages").child(&k.id)),
             lenient: false,
         });
     }
@@ -122,9 +177,21 @@ pub fn resolve_node(
             lenient: false,
         });
     }
+    layers
+}
 
+/// Applies the layers in order: each set field replaces the one below it
+/// where the stage kind allows it (an explicit override it does not allow
+/// is an error; lenient layers are skipped there).
+fn apply_layers(
+    reg: &Registry,
+    inputs: &Inputs,
+    layers: &[Layer],
+    k: &StageKind,
+    node_id: &str,
+    diags: &mut Diagnostics,
+) -> Resolved {
     let mut r = Resolved::default();
-    let errors_before = diags.error_count();
     for (i, layer) in layers.iter().enumerate() {
         let o = &layer.overrides;
         let fields: [(OverrideField, bool); 5] = [
@@ -142,30 +209,7 @@ pub fn resolve_node(
             let (file, at, pos) = locate(reg, inputs, &layer.place, field.as_str());
             if !allowed {
                 if !layer.lenient {
-                    diags.push(
-                        Diagnostic::error(
-                            "override.not_allowed",
-                            format!(
-                                "stage kind `{}` does not allow overriding `{}` (node `{node_id}`)",
-                                k.id,
-                                field.as_str()
-                            ),
-                        )
-                        .at(file, pos)
-                        .with_hint(format!(
-                            "overridable fields of `{}`: {}",
-                            k.id,
-                            if k.overridable.is_empty() {
-                                "none".to_string()
-                            } else {
-                                k.overridable
-                                    .iter()
-                                    .map(|f| f.as_str())
-                                    .collect::<Vec<_>>()
-                                    .join(", ")
-                            }
-                        )),
-                    );
+                    diags.push(not_allowed(k, field, node_id).at(file, pos));
                 }
                 continue;
             }
@@ -191,11 +235,43 @@ pub fn resolve_node(
             }
         }
     }
+    r
+}
 
-    let (runner, runner_prov, runner_pos, runner_file, runner_layer) =
-        r.runner.expect("stage kinds always set a runner");
-    let kind_of_runner = crate::defs::config::RunnerKind::of(&runner, config.runners.get(&runner));
-    let model = match (r.model, kind_of_runner.model_family()) {
+/// `override.not_allowed` for `field` of stage kind `k` (unlocated).
+fn not_allowed(k: &StageKind, field: OverrideField, node_id: &str) -> Diagnostic {
+    let allowed = if k.overridable.is_empty() {
+        "none".to_string()
+    } else {
+        k.overridable
+            .iter()
+            .map(|f| f.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    Diagnostic::error(
+        "override.not_allowed",
+        format!(
+            "stage kind `{}` does not allow overriding `{}` (node `{node_id}`)",
+            k.id,
+            field.as_str()
+        ),
+    )
+    .with_hint(format!("overridable fields of `{}`: {allowed}", k.id))
+}
+
+/// The node's model: the resolved one, unless it belongs to another
+/// model family than the runner's. A runner switched above where the model
+/// was set takes its own default model; otherwise it is an error.
+fn model_for_runner(
+    config: &crate::defs::config::Config,
+    model: Option<(String, Provenance, Pos, String, usize)>,
+    (runner, runner_prov, runner_layer): (&str, &Provenance, usize),
+    node_id: &str,
+    diags: &mut Diagnostics,
+) -> Option<(String, Provenance)> {
+    let kind_of_runner = crate::defs::config::RunnerKind::of(runner, config.runners.get(runner));
+    match (model, kind_of_runner.model_family()) {
         (Some(m), Some(family)) if ModelFamily::of_model(&m.0).is_some_and(|f| f != family) => {
             if m.4 < runner_layer {
                 // The runner was switched above where the model was set:
@@ -231,15 +307,25 @@ pub fn resolve_node(
             }
         }
         (m, _) => m.map(|(v, p, ..)| (v, p)),
-    };
+    }
+}
+
+/// `runner.unknown` when no `[runners.<id>]` or built-in has this id.
+fn check_runner_known(
+    config: &crate::defs::config::Config,
+    runner: &str,
+    (file, pos): (String, Pos),
+    node_id: &str,
+    diags: &mut Diagnostics,
+) {
     if !config.runner_ids().any(|id| id == runner) {
         let known: Vec<&str> = config.runner_ids().collect();
         let mut d = Diagnostic::error(
             "runner.unknown",
             format!("unknown runner `{runner}` for node `{node_id}`"),
         )
-        .at(runner_file, runner_pos);
-        d = match did_you_mean(&runner, known.iter().copied()) {
+        .at(file, pos);
+        d = match did_you_mean(runner, known.iter().copied()) {
             Some(s) => d.with_hint(format!("did you mean `{s}`?")),
             None => d.with_hint(format!(
                 "known runners: {}; declare others under [runners.<id>] in millrace.toml",
@@ -248,46 +334,10 @@ pub fn resolve_node(
         };
         diags.push(d);
     }
-    let (prompt_rel, prompt_prov, prompt_pos, prompt_file) =
-        r.prompt.expect("stage kinds always set a prompt");
-    let prompt = prompts.check(inputs, &prompt_rel, (&prompt_file, prompt_pos), diags);
-    if diags.error_count() > errors_before {
-        return None;
-    }
-    let mut provenance = BTreeMap::new();
-    provenance.insert("runner".to_string(), runner_prov);
-    provenance.insert("prompt".to_string(), prompt_prov);
-    let (timeout_seconds, timeout_prov) = r.timeout.expect("stage kinds always set a timeout");
-    provenance.insert("timeout_seconds".to_string(), timeout_prov);
-    let model = model.map(|(m, p)| {
-        provenance.insert("model".to_string(), p);
-        m
-    });
-    let effort = r.effort.map(|(e, p)| {
-        provenance.insert("effort".to_string(), p);
-        e
-    });
-    let prompt = prompt?;
-    let node = NodePlan {
-        node_id: node_id.to_string(),
-        stage_kind: k.id.clone(),
-        runner,
-        model,
-        effort,
-        timeout_seconds,
-        prompt: prompt.path.clone(),
-        provenance,
-    };
-    Some((node, prompt))
 }
 
 /// File display, pointer/key text and position of a field in a layer.
-fn locate(
-    reg: &Registry,
-    inputs: &Inputs,
-    place: &Place<'_>,
-    field: &str,
-) -> (String, String, Pos) {
+fn locate(reg: &Registry, inputs: &Inputs, place: &Place, field: &str) -> (String, String, Pos) {
     match place {
         Place::Yaml(origin) => {
             let at = origin.child(field);
