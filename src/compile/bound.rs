@@ -14,6 +14,9 @@ use crate::defs::diag::Diagnostics;
 use super::plan::{OutcomeRoute, Target, ThresholdPlan};
 use super::registry::{Registry, ResolvedLoop};
 
+type Graph = DiGraph<Target, Transition>;
+type Index = BTreeMap<Target, NodeIndex>;
+
 /// Reachability, dead ends and cycle bounds over the petgraph graph.
 pub(super) fn check_structure(
     reg: &Registry,
@@ -23,6 +26,30 @@ pub(super) fn check_structure(
     diags: &mut Diagnostics,
 ) -> Option<u64> {
     let errors_before = diags.error_count();
+    let (graph, index) = build_graph(lp, routes, thresholds);
+    check_reachable(reg, lp, &graph, &index, diags);
+    check_finishing(reg, lp, &graph, &index, diags);
+    // Cycles are allowed only through counted edges.
+    let uncounted = graph.filter_map(
+        |_, n| Some(n.clone()),
+        |_, t| (!t.counted).then(|| t.clone()),
+    );
+    check_cycles(reg, lp, &uncounted, diags);
+    let reset_order = reset_order(reg, lp, thresholds, diags);
+    if diags.error_count() > errors_before {
+        return None;
+    }
+    stage_bound(&uncounted, thresholds, reset_order)
+}
+
+/// The loop as a graph: a vertex per node and terminal, an edge per routed
+/// outcome (counted when a threshold counts it), and from a counted outcome
+/// an edge to its threshold's exhausted target.
+fn build_graph(
+    lp: &ResolvedLoop,
+    routes: &BTreeMap<String, BTreeMap<String, OutcomeRoute>>,
+    thresholds: &[ThresholdPlan],
+) -> (Graph, Index) {
     let mut graph: DiGraph<Target, Transition> = DiGraph::new();
     let mut index: BTreeMap<Target, NodeIndex> = BTreeMap::new();
     for id in lp.nodes.keys() {
@@ -66,12 +93,22 @@ pub(super) fn check_structure(
             }
         }
     }
+    (graph, index)
+}
 
-    // Every node must be reachable from an entry.
+/// Every node must be reachable from an entry (an error); a terminal never
+/// reached is a warning.
+fn check_reachable(
+    reg: &Registry,
+    lp: &ResolvedLoop,
+    graph: &Graph,
+    index: &Index,
+    diags: &mut Diagnostics,
+) {
     let mut reachable = BTreeSet::new();
     for e in lp.entry.values() {
-        let mut bfs = Bfs::new(&graph, index[&Target::Node(e.def.clone())]);
-        while let Some(n) = bfs.next(&graph) {
+        let mut bfs = Bfs::new(graph, index[&Target::Node(e.def.clone())]);
+        while let Some(n) = bfs.next(graph) {
             reachable.insert(n);
         }
     }
@@ -101,10 +138,18 @@ pub(super) fn check_structure(
             );
         }
     }
+}
 
-    // Every node must be able to reach a terminal state.
+/// Every node must be able to reach a terminal state.
+fn check_finishing(
+    reg: &Registry,
+    lp: &ResolvedLoop,
+    graph: &Graph,
+    index: &Index,
+    diags: &mut Diagnostics,
+) {
     let mut finishing = BTreeSet::new();
-    let reversed = Reversed(&graph);
+    let reversed = Reversed(graph);
     for id in lp.terminals.keys() {
         let mut bfs = Bfs::new(reversed, index[&Target::Terminal(id.clone())]);
         while let Some(n) = bfs.next(reversed) {
@@ -119,13 +164,12 @@ pub(super) fn check_structure(
             );
         }
     }
+}
 
-    // Cycles are allowed only through counted edges.
-    let uncounted = graph.filter_map(
-        |_, n| Some(n.clone()),
-        |_, t| (!t.counted).then(|| t.clone()),
-    );
-    for scc in tarjan_scc(&uncounted) {
+/// Each cycle of uncounted edges is an error located at the edge an
+/// overlay added to it, if any, else at its first node.
+fn check_cycles(reg: &Registry, lp: &ResolvedLoop, uncounted: &Graph, diags: &mut Diagnostics) {
+    for scc in tarjan_scc(uncounted) {
         let cyclic = scc.len() > 1 || uncounted.find_edge(scc[0], scc[0]).is_some();
         if !cyclic {
             continue;
@@ -168,13 +212,18 @@ pub(super) fn check_structure(
             )),
         );
     }
-    let reset_order = reset_order(reg, lp, thresholds, diags);
-    if diags.error_count() > errors_before {
-        return None;
-    }
+}
 
+/// The proved bound: the longest stage path of the acyclic uncounted graph,
+/// times one more than the counted passes every threshold allows (a
+/// counter reset by others counts again after each of their passes).
+fn stage_bound(
+    uncounted: &Graph,
+    thresholds: &[ThresholdPlan],
+    reset_order: Vec<String>,
+) -> Option<u64> {
     // Longest stage path in the acyclic uncounted graph, and counted budget.
-    let order = toposort(&uncounted, None).ok()?;
+    let order = toposort(uncounted, None).ok()?;
     let mut longest: HashMap<NodeIndex, u64> = HashMap::new();
     for n in order.iter().rev() {
         let own = u64::from(matches!(uncounted[*n], Target::Node(_)));
