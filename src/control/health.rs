@@ -228,87 +228,85 @@ pub fn report(config_path: &Path, doctor: bool) -> HealthReport {
     }
 }
 
+/// The workspace checks, in the order they are reported; each gives zero
+/// or more checks.
+const WORKSPACE_CHECKS: &[fn(&Workspace) -> Vec<Check>] = &[
+    layout_checks,
+    status_files_check,
+    queue_checks,
+    research_check,
+    run_checks,
+];
+
 fn workspace_checks(ws: &Workspace, checks: &mut Vec<Check>) {
-    // Exactly what `init` creates.
+    for f in WORKSPACE_CHECKS {
+        checks.extend(f(ws));
+    }
+}
+
+/// A check that passes with `ok` when `problems` is empty and otherwise
+/// fails with `fail` (given their number), listing them.
+fn all_or_fail(
+    id: &'static str,
+    ok: &str,
+    problems: Vec<String>,
+    fail: impl FnOnce(usize) -> String,
+) -> Check {
+    if problems.is_empty() {
+        check(id, "workspace", CheckStatus::Pass, ok, vec![])
+    } else {
+        let message = fail(problems.len());
+        check(id, "workspace", CheckStatus::Fail, message, problems)
+    }
+}
+
+/// Exactly what `init` creates: its directories and files.
+fn layout_checks(ws: &Workspace) -> Vec<Check> {
     let layout = Layout::of(&ws.agents);
-    let missing: Vec<String> = layout::DIRS
-        .iter()
-        .map(|d| layout.rel(d))
-        .filter(|p| !p.is_dir())
-        .map(|p| ws.relative(&p))
-        .collect();
-    checks.push(if missing.is_empty() {
-        check(
+    let missing = |names: &[&str], present: fn(&std::path::Path) -> bool| -> Vec<String> {
+        names
+            .iter()
+            .map(|d| layout.rel(d))
+            .filter(|p| !present(p))
+            .map(|p| ws.relative(&p))
+            .collect()
+    };
+    vec![
+        all_or_fail(
             "workspace.directories",
-            "workspace",
-            CheckStatus::Pass,
             "workspace directories present",
-            vec![],
-        )
-    } else {
-        check(
-            "workspace.directories",
-            "workspace",
-            CheckStatus::Fail,
-            format!(
-                "{} directories missing (run `millrace init --force`)",
-                missing.len()
-            ),
-            missing,
-        )
-    });
-    let missing: Vec<String> = layout::FILES
-        .iter()
-        .map(|f| layout.rel(f))
-        .filter(|p| !p.is_file())
-        .map(|p| ws.relative(&p))
-        .collect();
-    checks.push(if missing.is_empty() {
-        check(
+            missing(layout::DIRS, std::path::Path::is_dir),
+            |n| format!("{n} directories missing (run `millrace init --force`)"),
+        ),
+        all_or_fail(
             "workspace.files",
-            "workspace",
-            CheckStatus::Pass,
             "stores and status files present",
-            vec![],
-        )
-    } else {
-        check(
-            "workspace.files",
-            "workspace",
-            CheckStatus::Fail,
-            format!(
-                "{} files missing (run `millrace init --force`)",
-                missing.len()
-            ),
-            missing,
-        )
-    });
+            missing(layout::FILES, std::path::Path::is_file),
+            |n| format!("{n} files missing (run `millrace init --force`)"),
+        ),
+    ]
+}
+
+fn status_files_check(ws: &Workspace) -> Vec<Check> {
     let bad: Vec<String> = Plane::ALL
         .iter()
         .filter_map(|p| status::read(&ws.agents, *p).err().map(|e| e.to_string()))
         .collect();
-    checks.push(if bad.is_empty() {
-        check(
-            "status.files",
-            "workspace",
-            CheckStatus::Pass,
-            "status files hold one marker each",
-            vec![],
-        )
-    } else {
-        check(
-            "status.files",
-            "workspace",
-            CheckStatus::Fail,
-            "malformed status file",
-            bad,
-        )
-    });
+    vec![all_or_fail(
+        "status.files",
+        "status files hold one marker each",
+        bad,
+        |_| "malformed status file".to_string(),
+    )]
+}
+
+/// The stores in one constant-memory pass (counts and lint), an
+/// interrupted mutation, and frozen batches.
+fn queue_checks(ws: &Workspace) -> Vec<Check> {
     let queue = Queue::new(&ws.agents);
-    // One constant-memory pass: counts and the stores' lint.
     let pending = journal::pending(&ws.agents);
     let view = queue.view(false);
-    checks.push(match &view {
+    let mut checks = vec![match &view {
         Ok(v) if pending => check(
             "queue.integrity",
             "workspace",
@@ -334,17 +332,16 @@ fn workspace_checks(ws: &Workspace, checks: &mut Vec<Check>) {
             e.to_string(),
             vec![],
         ),
-    });
-    if let Ok(v) = view {
-        if !v.warnings.is_empty() {
-            checks.push(check(
-                "queue.cards",
-                "workspace",
-                CheckStatus::Warn,
-                format!("{} problem(s) in the task stores", v.warnings.len()),
-                v.warnings,
-            ));
-        }
+    }];
+    if let Some(v) = view.ok().filter(|v| !v.warnings.is_empty()) {
+        let message = format!("{} problem(s) in the task stores", v.warnings.len());
+        checks.push(check(
+            "queue.cards",
+            "workspace",
+            CheckStatus::Warn,
+            message,
+            v.warnings,
+        ));
     }
     if let Ok(batches) = queue.frozen_batches() {
         if !batches.is_empty() {
@@ -363,7 +360,18 @@ fn workspace_checks(ws: &Workspace, checks: &mut Vec<Check>) {
             ));
         }
     }
-    research_checks(ws, &queue, checks);
+    checks
+}
+
+fn research_check(ws: &Workspace) -> Vec<Check> {
+    let mut checks = Vec::new();
+    research_checks(ws, &Queue::new(&ws.agents), &mut checks);
+    checks
+}
+
+/// A run waiting on its environment, and an interrupted run.
+fn run_checks(ws: &Workspace) -> Vec<Check> {
+    let mut checks = Vec::new();
     if let Some(w) = runs::active(&ws.agents)
         .ok()
         .flatten()
@@ -410,6 +418,7 @@ fn workspace_checks(ws: &Workspace, checks: &mut Vec<Check>) {
             vec![],
         ),
     });
+    checks
 }
 
 fn plan_checks(
