@@ -429,11 +429,12 @@ fn plan_checks(
 ) {
     let plan = match super::plan::show(ws, None) {
         Ok(p) => {
+            let message = format!("mode {} compiles to {}", p.content.mode.id, p.plan_id);
             checks.push(check(
                 "plan.compile",
                 "plan",
                 CheckStatus::Pass,
-                format!("mode {} compiles to {}", p.content.mode.id, p.plan_id),
+                message,
                 vec![],
             ));
             p
@@ -458,9 +459,59 @@ fn plan_checks(
             return;
         }
     };
+    let (mut missing, mut not_ready) = (Vec::new(), Vec::new());
+    for (runner_id, nodes) in runners_of(ws, &plan) {
+        let p = prerequisite(ws, runner_id, nodes, doctor);
+        if !p.available {
+            missing.push(p.message.clone());
+        }
+        if p.logged_in == Some(false) {
+            let hint = crate::control::environment_hint(
+                crate::defs::records::AttemptClass::Auth,
+                &p.runner,
+            );
+            not_ready.push(format!("runner `{}` is not logged in: {hint}", p.runner));
+        }
+        not_ready.extend(
+            p.warnings
+                .iter()
+                .filter(|w| w.starts_with("will fail:"))
+                .map(|w| format!("runner `{}` {w}", p.runner)),
+        );
+        prereqs.push(p);
+    }
+    let execution = |id, ok: &str, problems: Vec<String>, what: &str| {
+        if problems.is_empty() {
+            check(id, "execution", CheckStatus::Pass, ok, vec![])
+        } else {
+            let message = format!("{} runner(s) {what}", problems.len());
+            check(id, "execution", CheckStatus::Fail, message, problems)
+        }
+    };
+    if doctor {
+        checks.push(execution(
+            "execution.credentials",
+            "every runner the plan uses has credentials (where that can be told)",
+            not_ready,
+            "not ready",
+        ));
+    }
+    checks.push(execution(
+        "execution.runners",
+        "every runner the plan uses is available",
+        missing,
+        "unavailable",
+    ));
+}
+
+/// Each runner the plan uses, with the `loop.node`s that use it; the
+/// research loops count only when research runs them.
+fn runners_of(
+    ws: &Workspace,
+    plan: &crate::compile::plan::FrozenPlan,
+) -> std::collections::BTreeMap<String, Vec<String>> {
     let mut by_runner: std::collections::BTreeMap<String, Vec<String>> = Default::default();
-    // The research loops count only when research runs them.
-    let (families, _) = crate::engine::research::enabled(ws, Some(&plan));
+    let (families, _) = crate::engine::research::enabled(ws, Some(plan));
     let research = families.iter().filter_map(|f| plan.content.research.get(f));
     for lp in plan.content.planes.values().chain(research) {
         for n in lp.nodes.values() {
@@ -471,97 +522,50 @@ fn plan_checks(
             }
         }
     }
-    let mut missing = Vec::new();
-    let mut not_ready = Vec::new();
-    for (runner_id, nodes) in by_runner {
-        let cfg = ws.config.runners.get(&runner_id);
-        let kind = crate::defs::config::RunnerKind::of(&runner_id, cfg);
-        let exe = crate::runner::executable(kind, &cfg.cloned().unwrap_or_default());
-        let resolved = exe.as_deref().and_then(which);
-        let message = match (&exe, &resolved) {
-            (None, _) => {
-                format!("runner `{runner_id}` has no command; set [runners.{runner_id}] command")
-            }
-            (Some(e), None) => {
-                format!("`{e}` not found on PATH; install it or set [runners.{runner_id}] command")
-            }
-            (Some(e), Some(p)) => format!("`{e}` found at {}", p.display()),
-        };
-        if resolved.is_none() {
-            missing.push(message.clone());
+    by_runner
+}
+
+/// What one runner needs: its executable on PATH and (for `doctor`) its
+/// version, login and settings that would fail at run time.
+fn prerequisite(
+    ws: &Workspace,
+    runner_id: String,
+    nodes: Vec<String>,
+    doctor: bool,
+) -> RunnerPrerequisite {
+    let cfg = ws
+        .config
+        .runners
+        .get(&runner_id)
+        .cloned()
+        .unwrap_or_default();
+    let kind = crate::defs::config::RunnerKind::of(&runner_id, ws.config.runners.get(&runner_id));
+    let exe = crate::runner::executable(kind, &cfg);
+    let resolved = exe.as_deref().and_then(which);
+    let message = match (&exe, &resolved) {
+        (None, _) => {
+            format!("runner `{runner_id}` has no command; set [runners.{runner_id}] command")
         }
-        let runner_cfg = cfg.cloned().unwrap_or_default();
-        let (logged_in, warnings) = match (&resolved, doctor) {
-            (Some(exe), true) => readiness(kind, exe, &runner_cfg),
-            _ => (None, Vec::new()),
-        };
-        if logged_in == Some(false) {
-            not_ready.push(format!(
-                "runner `{runner_id}` is not logged in: {}",
-                crate::control::environment_hint(
-                    crate::defs::records::AttemptClass::Auth,
-                    &runner_id
-                )
-            ));
+        (Some(e), None) => {
+            format!("`{e}` not found on PATH; install it or set [runners.{runner_id}] command")
         }
-        not_ready.extend(
-            warnings
-                .iter()
-                .filter(|w| w.starts_with("will fail:"))
-                .map(|w| format!("runner `{runner_id}` {w}")),
-        );
-        prereqs.push(RunnerPrerequisite {
-            version: if doctor {
-                resolved.as_deref().and_then(version_of)
-            } else {
-                None
-            },
-            logged_in,
-            warnings,
-            available: resolved.is_some(),
-            resolved_path: resolved.map(|p| p.display().to_string()),
-            executable: exe.unwrap_or_default(),
-            runner: runner_id,
-            affected_nodes: nodes,
-            message,
-        });
+        (Some(e), Some(p)) => format!("`{e}` found at {}", p.display()),
+    };
+    let (logged_in, warnings) = match (&resolved, doctor) {
+        (Some(exe), true) => readiness(kind, exe, &cfg),
+        _ => (None, Vec::new()),
+    };
+    RunnerPrerequisite {
+        version: resolved.as_deref().filter(|_| doctor).and_then(version_of),
+        logged_in,
+        warnings,
+        available: resolved.is_some(),
+        resolved_path: resolved.map(|p| p.display().to_string()),
+        executable: exe.unwrap_or_default(),
+        runner: runner_id,
+        affected_nodes: nodes,
+        message,
     }
-    if doctor {
-        checks.push(if not_ready.is_empty() {
-            check(
-                "execution.credentials",
-                "execution",
-                CheckStatus::Pass,
-                "every runner the plan uses has credentials (where that can be told)",
-                vec![],
-            )
-        } else {
-            check(
-                "execution.credentials",
-                "execution",
-                CheckStatus::Fail,
-                format!("{} runner(s) not ready", not_ready.len()),
-                not_ready,
-            )
-        });
-    }
-    checks.push(if missing.is_empty() {
-        check(
-            "execution.runners",
-            "execution",
-            CheckStatus::Pass,
-            "every runner the plan uses is available",
-            vec![],
-        )
-    } else {
-        check(
-            "execution.runners",
-            "execution",
-            CheckStatus::Fail,
-            format!("{} runner(s) unavailable", missing.len()),
-            missing,
-        )
-    });
 }
 
 fn lock_check(ws: &Workspace) -> Check {
