@@ -175,6 +175,65 @@ fn read_tail(path: &Path) -> Option<String> {
     Some(String::from_utf8_lossy(&buf).into_owned())
 }
 
+/// A bundle being written in its temp dir: each file redacted and hashed.
+struct Builder<'a> {
+    tmp: PathBuf,
+    redaction: &'a Redaction,
+    /// (path in the bundle, sha256) of every file written.
+    files: Vec<(String, String)>,
+    /// Files in which something was redacted.
+    redacted: Vec<String>,
+}
+
+impl Builder<'_> {
+    fn put(&mut self, rel: String, text: String) -> io::Result<()> {
+        let (text, hit) = redact_file(&rel, &text, self.redaction);
+        if hit {
+            self.redacted.push(rel.clone());
+        }
+        let path = self.tmp.join(&rel);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        std::fs::write(&path, &text)?;
+        self.files
+            .push((rel, crate::defs::config::sha256_hex(text.as_bytes())));
+        Ok(())
+    }
+
+    /// Copies the run dir (its outage probes at the root, as v0.2.0's
+    /// bundles keep them); returns its last transition with a node and the
+    /// stage logs found (stdout, stderr).
+    fn copy_run(&mut self, run: &RunDir) -> io::Result<(Option<Transition>, (String, String))> {
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(&run.path)?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .collect();
+        entries.sort();
+        let mut logs = (String::new(), String::new());
+        for p in entries {
+            let name = p
+                .file_name()
+                .map(|n| n.to_string_lossy().to_string())
+                .unwrap_or_default();
+            let Some(text) = read_tail(&p) else { continue };
+            if name == super::runs::OUTAGE_PROBES {
+                self.put(name, text)?;
+                continue;
+            }
+            if name.ends_with(".stdout.log") {
+                logs.0 = format!("run/{name}");
+            }
+            if name.ends_with(".stderr.log") {
+                logs.1 = format!("run/{name}");
+            }
+            self.put(format!("run/{name}"), text)?;
+        }
+        let history = run.history().unwrap_or_default();
+        let last = history.iter().rev().find(|t| t.node.is_some()).cloned();
+        Ok((last, logs))
+    }
+}
+
 /// Creates a bundle for run `run_id` (the stores alone when `None`).
 pub fn create(
     agents: &Path,
@@ -199,21 +258,11 @@ pub fn create(
     let tmp = root.join(format!(".{id}.tmp"));
     let _ = std::fs::remove_dir_all(&tmp);
     std::fs::create_dir_all(&tmp)?;
-    let mut files: Vec<(String, String)> = Vec::new();
-    let mut redacted = Vec::new();
-    type Put<'a> = (&'a mut Vec<(String, String)>, &'a mut Vec<String>);
-    let put = |rel: String, text: String, (files, redacted): Put<'_>| -> io::Result<()> {
-        let (text, hit) = redact_file(&rel, &text, redaction);
-        if hit {
-            redacted.push(rel.clone());
-        }
-        let path = tmp.join(&rel);
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent)?;
-        }
-        std::fs::write(&path, &text)?;
-        files.push((rel, crate::defs::config::sha256_hex(text.as_bytes())));
-        Ok(())
+    let mut b = Builder {
+        tmp: tmp.clone(),
+        redaction,
+        files: Vec::new(),
+        redacted: Vec::new(),
     };
     for name in [
         TaskStore::Active.file_name(),
@@ -223,40 +272,14 @@ pub fn create(
         layout::RESEARCH_STATUS,
     ] {
         if let Some(text) = read_tail(&Layout::of(agents).rel(name)) {
-            put(name.to_string(), text, (&mut files, &mut redacted))?;
+            b.put(name.to_string(), text)?;
         }
     }
-    let mut last: Option<Transition> = None;
-    let mut stage_logs = (String::new(), String::new(), String::new());
-    if let Some(run) = run_id.and_then(|id| RunDir::open(agents, id)) {
-        let mut entries: Vec<PathBuf> = std::fs::read_dir(&run.path)?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .collect();
-        entries.sort();
-        for p in entries {
-            let name = p
-                .file_name()
-                .map(|n| n.to_string_lossy().to_string())
-                .unwrap_or_default();
-            if let Some(text) = read_tail(&p) {
-                if name == super::runs::OUTAGE_PROBES {
-                    // Where v0.2.0's bundles keep it: at the root.
-                    put(name, text, (&mut files, &mut redacted))?;
-                    continue;
-                }
-                if name.ends_with(".stdout.log") {
-                    stage_logs.0 = format!("run/{name}");
-                }
-                if name.ends_with(".stderr.log") {
-                    stage_logs.1 = format!("run/{name}");
-                }
-                put(format!("run/{name}"), text, (&mut files, &mut redacted))?;
-            }
-        }
-        let history = run.history().unwrap_or_default();
-        last = history.iter().rev().find(|t| t.node.is_some()).cloned();
-        stage_logs.2 = run.id.clone();
-    }
+    let run = run_id.and_then(|id| RunDir::open(agents, id));
+    let (last, (stdout, stderr)) = match &run {
+        Some(run) => b.copy_run(run)?,
+        None => (None, Default::default()),
+    };
     let now = crate::defs::clock::now_iso();
     let node = last
         .as_ref()
@@ -268,17 +291,11 @@ pub fn create(
         .map(|m| m.to_string())
         .unwrap_or_default();
     let summary = format!(
-        "# Failure summary\n\n- **Stage:** {node}\n- **Marker:** {marker}\n- **Run dir:** agents/runs/{}\n- **Stdout log:** {}\n- **Stderr log:** {}\n- **Note:** {reason}\n- **Label:** {label}\n- **Created:** {now}\n- **Active config hashes:** engine_config_sha256={config_hash}\n- **Redacted:** {}\n",
-        stage_logs.2,
-        stage_logs.0,
-        stage_logs.1,
-        if redacted.is_empty() { "nothing".to_string() } else { redacted.join(", ") }
+        "# Failure summary\n\n- **Stage:** {node}\n- **Marker:** {marker}\n- **Run dir:** agents/runs/{}\n- **Stdout log:** {stdout}\n- **Stderr log:** {stderr}\n- **Note:** {reason}\n- **Label:** {label}\n- **Created:** {now}\n- **Active config hashes:** engine_config_sha256={config_hash}\n- **Redacted:** {}\n",
+        run.as_ref().map_or("", |r| r.id.as_str()),
+        if b.redacted.is_empty() { "nothing".to_string() } else { b.redacted.join(", ") }
     );
-    put(
-        "failure_summary.md".into(),
-        summary,
-        (&mut files, &mut redacted),
-    )?;
+    b.put("failure_summary.md".into(), summary)?;
     let evidence = json!({
         "schema_version": "1.0",
         "source": "runtime_transition_history",
@@ -292,13 +309,17 @@ pub fn create(
         "class": last.as_ref().and_then(|t| t.class),
         "label": label,
         "reason": reason,
-        "redaction": {"redacted": !redacted.is_empty(), "redacted_paths": redacted.clone()},
+        "redaction": {"redacted": !b.redacted.is_empty(), "redacted_paths": b.redacted.clone()},
     });
-    put(
+    b.put(
         "policy_evidence.json".into(),
         serde_json::to_string_pretty(&evidence).expect("serialises") + "\n",
-        (&mut files, &mut redacted),
     )?;
+    let Builder {
+        mut files,
+        redacted,
+        ..
+    } = b;
     files.sort();
     let manifest = json!({
         "schema_version": "1.0",
@@ -314,8 +335,7 @@ pub fn create(
         serde_json::to_string_pretty(&manifest).expect("serialises") + "\n",
     )?;
     super::atomic::sync_dir(&tmp)?;
-    let dest = root.join(&id);
-    std::fs::rename(&tmp, &dest)?;
+    std::fs::rename(&tmp, root.join(&id))?;
     super::atomic::sync_dir(&root)?;
     Ok(Bundle {
         path: format!(
