@@ -179,46 +179,8 @@ pub fn status(ws: &Workspace, detail: bool) -> Result<StatusReport> {
         status_file::read(&ws.agents, plane)
             .map_or_else(|e| format!("INVALID ({e})"), |m| m.to_string())
     };
-    // A current persisted plan answers without compiling.
-    let reusable = engine::plan::reusable(ws);
-    let compiled = match &reusable {
-        Some(p) => Ok(p.clone()),
-        None => engine::plan::show(ws, None),
-    };
-    let persisted = reusable.or_else(|| engine::plan::persisted(ws));
-    let plan = match &compiled {
-        Ok(p) => PlanState {
-            mode: p.content.mode.id.clone(),
-            plan_id: Some(p.plan_id.clone()),
-            content_hash: Some(p.content_hash.clone()),
-            error_count: 0,
-            persisted_plan_id: persisted.as_ref().map(|q| q.plan_id.clone()),
-            current: persisted
-                .as_ref()
-                .is_some_and(|q| q.fingerprint == p.fingerprint),
-        },
-        Err(e) => PlanState {
-            mode: ws.config.plan.mode.clone(),
-            plan_id: None,
-            content_hash: None,
-            error_count: match e {
-                engine::EngineError::Plan(d) => d.error_count(),
-                _ => 1,
-            },
-            persisted_plan_id: persisted.as_ref().map(|q| q.plan_id.clone()),
-            current: false,
-        },
-    };
-    // The pointer the last finished run left; listing `runs/` only when
-    // it is missing (an older workspace) or stale.
-    let last_run = runs::last(&ws.agents)
-        .and_then(|id| RunDir::open(&ws.agents, &id)?.meta().ok())
-        .or_else(|| {
-            runs::list(&ws.agents).ok().and_then(|ids| {
-                ids.into_iter()
-                    .find_map(|id| RunDir::open(&ws.agents, &id)?.meta().ok())
-            })
-        });
+    let plan = plan_state(ws);
+    let last_run = last_run(ws);
     let daemon = if owner
         .as_ref()
         .is_some_and(|o| o.purpose == OwnerPurpose::Daemon)
@@ -229,39 +191,7 @@ pub fn status(ws: &Workspace, detail: bool) -> Result<StatusReport> {
     };
     let active_run = runs::active(&ws.agents).ok().flatten();
     let waiting = active_run.as_ref().and_then(|a| waiting(ws, &a.run_id));
-    // One read of the active run's history answers both where it is and
-    // what it can still spend.
-    let progress = active_run.as_ref().and_then(|a| {
-        let dir = RunDir::open(&ws.agents, &a.run_id)?;
-        let (plan, meta) = (dir.plan().ok()?, dir.meta().ok()?);
-        let lp = plan.content.loop_plan(meta.plane, &meta.loop_id)?;
-        let history = dir.history().ok()?;
-        let ran = history
-            .iter()
-            .filter(|t| t.event == TransitionEvent::StageFinished)
-            .count() as u64;
-        let current = history.iter().rev().find(|t| {
-            matches!(
-                t.event,
-                TransitionEvent::StageStarted
-                    | TransitionEvent::StageFinished
-                    | TransitionEvent::StageFaulted
-            )
-        });
-        let in_stage = current.filter(|t| t.event == TransitionEvent::StageStarted);
-        let stage = ActiveStage {
-            run_id: a.run_id.clone(),
-            run_started_at: meta.started_at.clone(),
-            node: current.and_then(|t| t.node.clone()),
-            stage_kind: current.and_then(|t| t.stage_kind.clone()),
-            attempt: current.and_then(|t| t.attempt),
-            stage_started_at: in_stage.map(|t| t.timestamp.clone()),
-            stages_finished: ran,
-        };
-        let worst =
-            crate::compile::cost::worst_case(lp, &ws.config, lp.max_stage_runs.saturating_sub(ran));
-        Some((stage, worst))
-    });
+    let progress = active_run.as_ref().and_then(|a| progress(ws, a));
     let (active_stage, remaining_worst_case) = match progress {
         Some((s, w)) => (Some(s), Some(w)),
         None => (None, None),
@@ -304,6 +234,90 @@ pub fn status(ws: &Workspace, detail: bool) -> Result<StatusReport> {
         active_task,
         next_task,
     })
+}
+
+/// The plan the config compiles to, and whether the persisted one is it
+/// (a current persisted plan answers without compiling).
+fn plan_state(ws: &Workspace) -> PlanState {
+    let reusable = engine::plan::reusable(ws);
+    let compiled = match &reusable {
+        Some(p) => Ok(p.clone()),
+        None => engine::plan::show(ws, None),
+    };
+    let persisted = reusable.or_else(|| engine::plan::persisted(ws));
+    match &compiled {
+        Ok(p) => PlanState {
+            mode: p.content.mode.id.clone(),
+            plan_id: Some(p.plan_id.clone()),
+            content_hash: Some(p.content_hash.clone()),
+            error_count: 0,
+            persisted_plan_id: persisted.as_ref().map(|q| q.plan_id.clone()),
+            current: persisted
+                .as_ref()
+                .is_some_and(|q| q.fingerprint == p.fingerprint),
+        },
+        Err(e) => PlanState {
+            mode: ws.config.plan.mode.clone(),
+            plan_id: None,
+            content_hash: None,
+            error_count: match e {
+                engine::EngineError::Plan(d) => d.error_count(),
+                _ => 1,
+            },
+            persisted_plan_id: persisted.as_ref().map(|q| q.plan_id.clone()),
+            current: false,
+        },
+    }
+}
+
+/// The pointer the last finished run left; listing `runs/` only when it
+/// is missing (an older workspace) or stale.
+fn last_run(ws: &Workspace) -> Option<RunMeta> {
+    runs::last(&ws.agents)
+        .and_then(|id| RunDir::open(&ws.agents, &id)?.meta().ok())
+        .or_else(|| {
+            runs::list(&ws.agents).ok().and_then(|ids| {
+                ids.into_iter()
+                    .find_map(|id| RunDir::open(&ws.agents, &id)?.meta().ok())
+            })
+        })
+}
+
+/// Where the active run is and what it can still spend, from one read of
+/// its history.
+fn progress(
+    ws: &Workspace,
+    a: &runs::ActiveRun,
+) -> Option<(ActiveStage, crate::compile::cost::WorstCase)> {
+    let dir = RunDir::open(&ws.agents, &a.run_id)?;
+    let (plan, meta) = (dir.plan().ok()?, dir.meta().ok()?);
+    let lp = plan.content.loop_plan(meta.plane, &meta.loop_id)?;
+    let history = dir.history().ok()?;
+    let ran = history
+        .iter()
+        .filter(|t| t.event == TransitionEvent::StageFinished)
+        .count() as u64;
+    let current = history.iter().rev().find(|t| {
+        matches!(
+            t.event,
+            TransitionEvent::StageStarted
+                | TransitionEvent::StageFinished
+                | TransitionEvent::StageFaulted
+        )
+    });
+    let in_stage = current.filter(|t| t.event == TransitionEvent::StageStarted);
+    let stage = ActiveStage {
+        run_id: a.run_id.clone(),
+        run_started_at: meta.started_at.clone(),
+        node: current.and_then(|t| t.node.clone()),
+        stage_kind: current.and_then(|t| t.stage_kind.clone()),
+        attempt: current.and_then(|t| t.attempt),
+        stage_started_at: in_stage.map(|t| t.timestamp.clone()),
+        stages_finished: ran,
+    };
+    let worst =
+        crate::compile::cost::worst_case(lp, &ws.config, lp.max_stage_runs.saturating_sub(ran));
+    Some((stage, worst))
 }
 
 /// Whether a live process (daemon or `start --once`) owns the workspace:
