@@ -124,6 +124,18 @@ fn required(kind: &StageKind, a: &ArtifactDecl, marker: &str) -> bool {
     }
 }
 
+/// What the dataflow proof works over: the loop's stage kinds by node and
+/// the artifacts they declare, and (once computed) the artifacts certainly
+/// available at each target.
+struct Flow<'a> {
+    reg: &'a Registry,
+    lp: &'a ResolvedLoop,
+    kinds: BTreeMap<&'a str, &'a StageKind>,
+    declared: BTreeMap<&'a str, &'a ArtifactDecl>,
+    /// Must-available sets at each target; absent: not reached.
+    avail: BTreeMap<Target, BTreeSet<String>>,
+}
+
 /// Proves the loop's inputs and effects are produced upstream.
 pub fn check_loop(
     reg: &Registry,
@@ -150,8 +162,21 @@ pub fn check_loop(
     if !uses_artifacts {
         return;
     }
+    let mut flow = Flow {
+        reg,
+        lp,
+        kinds,
+        declared,
+        avail: BTreeMap::new(),
+    };
+    flow.available(&edges(checked));
+    flow.check_inputs(diags);
+    flow.check_effects(diags);
+}
 
-    // Edges: (from node, outcome, target).
+/// The loop's edges: (from node, outcome, target), threshold exhaustion
+/// included.
+fn edges(checked: &CheckedLoop) -> Vec<(&str, &str, Target)> {
     let mut edges: Vec<(&str, &str, Target)> = Vec::new();
     for (node, outcomes) in &checked.routes {
         for (outcome, route) in outcomes {
@@ -168,123 +193,143 @@ pub fn check_loop(
             edges.push((&c.node, &c.on, t.exhausted.clone()));
         }
     }
+    edges
+}
 
-    // Must-available sets at each target; `None` is "not reached yet".
-    let mut avail: BTreeMap<Target, BTreeSet<String>> = BTreeMap::new();
-    for entry in lp.entry.values() {
-        avail.insert(Target::Node(entry.def.clone()), BTreeSet::new());
-    }
-    loop {
-        let mut changed = false;
-        for (from, outcome, to) in &edges {
-            let Some(mut out) = avail.get(&Target::Node(from.to_string())).cloned() else {
-                continue;
-            };
-            if let Some(kind) = kinds.get(from) {
-                for a in &kind.artifacts {
-                    if required(kind, a, outcome) {
-                        out.insert(a.name.clone());
+impl Flow<'_> {
+    /// The must-available sets: a fixpoint over the edges, intersecting
+    /// at each join, from empty sets at the entries.
+    fn available(&mut self, edges: &[(&str, &str, Target)]) {
+        let (lp, kinds, avail) = (self.lp, &self.kinds, &mut self.avail);
+        for entry in lp.entry.values() {
+            avail.insert(Target::Node(entry.def.clone()), BTreeSet::new());
+        }
+        loop {
+            let mut changed = false;
+            for (from, outcome, to) in edges {
+                let Some(mut out) = avail.get(&Target::Node(from.to_string())).cloned() else {
+                    continue;
+                };
+                if let Some(kind) = kinds.get(from) {
+                    for a in &kind.artifacts {
+                        if required(kind, a, outcome) {
+                            out.insert(a.name.clone());
+                        }
                     }
                 }
+                let merged = match avail.get(to) {
+                    None => out,
+                    Some(prev) => prev.intersection(&out).cloned().collect(),
+                };
+                if avail.get(to) != Some(&merged) {
+                    avail.insert(to.clone(), merged);
+                    changed = true;
+                }
             }
-            let merged = match avail.get(to) {
-                None => out,
-                Some(prev) => prev.intersection(&out).cloned().collect(),
-            };
-            if avail.get(to) != Some(&merged) {
-                avail.insert(to.clone(), merged);
-                changed = true;
+            if !changed {
+                break;
             }
-        }
-        if !changed {
-            break;
         }
     }
 
-    let missing = |diags: &mut Diagnostics,
-                   origin: &super::registry::Origin,
-                   what: String,
-                   name: &str| {
-        let mut d = reg.error(origin, "artifact.missing_producer", what);
-        d = if declared.contains_key(name) {
+    fn missing(
+        &self,
+        diags: &mut Diagnostics,
+        origin: &super::registry::Origin,
+        what: String,
+        name: &str,
+    ) {
+        let mut d = self.reg.error(origin, "artifact.missing_producer", what);
+        d = if self.declared.contains_key(name) {
             d.with_hint("some path reaches here without the stage that produces it ending on an outcome that requires it")
         } else {
-            match did_you_mean(name, declared.keys().copied()) {
+            match did_you_mean(name, self.declared.keys().copied()) {
                 Some(s) => d.with_hint(format!("did you mean `{s}`?")),
                 None => d.with_hint("no stage kind of this loop declares it under `artifacts`"),
             }
         };
         diags.push(d);
-    };
-    for (id, node) in &lp.nodes {
-        let Some(kind) = kinds.get(id.as_str()) else {
-            continue;
-        };
-        let Some(here) = avail.get(&Target::Node(id.clone())) else {
-            continue;
-        };
-        for input in &kind.inputs {
-            if !here.contains(input) {
-                missing(
-                    diags,
-                    &node.origin,
-                    format!("node `{id}` reads artifact `{input}`, which is not produced on every path to it"),
-                    input,
-                );
+    }
+
+    /// Every input a node reads is available on every path to it.
+    fn check_inputs(&self, diags: &mut Diagnostics) {
+        let (lp, kinds, avail) = (self.lp, &self.kinds, &self.avail);
+        for (id, node) in &lp.nodes {
+            let Some(kind) = kinds.get(id.as_str()) else {
+                continue;
+            };
+            let Some(here) = avail.get(&Target::Node(id.clone())) else {
+                continue;
+            };
+            for input in &kind.inputs {
+                if !here.contains(input) {
+                    self.missing(
+                        diags,
+                        &node.origin,
+                        format!("node `{id}` reads artifact `{input}`, which is not produced on every path to it"),
+                        input,
+                    );
+                }
             }
         }
     }
-    for (id, t) in &lp.terminals {
-        let here = avail.get(&Target::Terminal(id.clone()));
-        for (i, effect) in t.def.effects.iter().enumerate() {
-            let origin = t.origin.child("effects").child(&i.to_string());
-            let needs_entry = match effect {
-                Effect::ThawBatch | Effect::ArchiveIncident => Some("incident"),
-                Effect::ArchiveIdea => Some("idea"),
-                Effect::WriteDecision { .. } => Some("audit"),
-                Effect::AppendCards { .. } => None,
-            };
-            if let Some(entry) = needs_entry.filter(|e| !lp.entry.contains_key(*e)) {
-                diags.push(reg.error(
-                    &origin,
-                    "artifact.invalid",
-                    format!(
-                        "effect `{}` of terminal `{id}` needs a loop with an `{entry}` entry (the research family it acts on)",
-                        effect.name()
-                    ),
-                ));
-            }
-            let Some(name) = effect.artifact() else {
-                continue;
-            };
-            if here.is_some_and(|h| !h.contains(name)) || !declared.contains_key(name) {
-                missing(
-                    diags,
-                    &origin,
-                    format!(
-                        "effect `{}` of terminal `{id}` consumes artifact `{name}`, which is not produced on every path to it",
-                        effect.name()
-                    ),
-                    name,
-                );
-                continue;
-            }
-            let format = declared[name].format;
-            let wanted = match effect {
-                Effect::AppendCards { .. } => ArtifactFormat::TaskCards,
-                _ => ArtifactFormat::Json,
-            };
-            if format != wanted {
-                diags.push(reg.error(
-                    &origin,
-                    "artifact.invalid",
-                    format!(
-                        "effect `{}` needs a `{}` artifact; `{name}` is `{}`",
-                        effect.name(),
-                        crate::defs::serde_name(&wanted),
-                        crate::defs::serde_name(&format)
-                    ),
-                ));
+
+    /// Every terminal effect acts on its family's entry and consumes an
+    /// artifact of its format that is available on every path to it.
+    fn check_effects(&self, diags: &mut Diagnostics) {
+        let (reg, lp, declared, avail) = (self.reg, self.lp, &self.declared, &self.avail);
+        for (id, t) in &lp.terminals {
+            let here = avail.get(&Target::Terminal(id.clone()));
+            for (i, effect) in t.def.effects.iter().enumerate() {
+                let origin = t.origin.child("effects").child(&i.to_string());
+                let needs_entry = match effect {
+                    Effect::ThawBatch | Effect::ArchiveIncident => Some("incident"),
+                    Effect::ArchiveIdea => Some("idea"),
+                    Effect::WriteDecision { .. } => Some("audit"),
+                    Effect::AppendCards { .. } => None,
+                };
+                if let Some(entry) = needs_entry.filter(|e| !lp.entry.contains_key(*e)) {
+                    diags.push(reg.error(
+                        &origin,
+                        "artifact.invalid",
+                        format!(
+                            "effect `{}` of terminal `{id}` needs a loop with an `{entry}` entry (the research family it acts on)",
+                            effect.name()
+                        ),
+                    ));
+                }
+                let Some(name) = effect.artifact() else {
+                    continue;
+                };
+                if here.is_some_and(|h| !h.contains(name)) || !declared.contains_key(name) {
+                    self.missing(
+                        diags,
+                        &origin,
+                        format!(
+                            "effect `{}` of terminal `{id}` consumes artifact `{name}`, which is not produced on every path to it",
+                            effect.name()
+                        ),
+                        name,
+                    );
+                    continue;
+                }
+                let format = declared[name].format;
+                let wanted = match effect {
+                    Effect::AppendCards { .. } => ArtifactFormat::TaskCards,
+                    _ => ArtifactFormat::Json,
+                };
+                if format != wanted {
+                    diags.push(reg.error(
+                        &origin,
+                        "artifact.invalid",
+                        format!(
+                            "effect `{}` needs a `{}` artifact; `{name}` is `{}`",
+                            effect.name(),
+                            crate::defs::serde_name(&wanted),
+                            crate::defs::serde_name(&format)
+                        ),
+                    ));
+                }
             }
         }
     }
