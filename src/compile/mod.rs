@@ -114,6 +114,35 @@ pub fn compile(inputs: &Inputs, mode: Option<&str>) -> Compiled {
     }
 }
 
+/// What planning one mode's loops works with.
+struct ModeCx<'a, 'b> {
+    reg: &'a Registry,
+    inputs: &'a Inputs,
+    prompts: &'b mut PromptChecker,
+    mode: &'a registry::Item<crate::defs::mode::ModeDef>,
+    checked: &'b mut BTreeMap<String, graph::CheckedLoop>,
+    out: LoopOutputs,
+    diags: &'b mut Diagnostics,
+}
+
+impl ModeCx<'_, '_> {
+    /// The plan of loop `loop_id` on `plane`, named by the mode at `at`.
+    fn plan(&mut self, loop_id: &str, plane: Plane, at: &registry::Origin) -> Option<LoopPlan> {
+        loop_plan(
+            self.reg,
+            self.inputs,
+            self.prompts,
+            self.mode,
+            loop_id,
+            plane,
+            at,
+            self.checked,
+            &mut self.out,
+            self.diags,
+        )
+    }
+}
+
 fn mode_plan(
     reg: &Registry,
     inputs: &Inputs,
@@ -123,6 +152,53 @@ fn mode_plan(
     diags: &mut Diagnostics,
 ) -> Option<PlanContent> {
     let errors_before = diags.error_count();
+    let def = &mode.def;
+    check_mode_keys(reg, mode, diags);
+    let mut cx = ModeCx {
+        reg,
+        inputs,
+        prompts,
+        mode,
+        checked,
+        out: LoopOutputs::default(),
+        diags,
+    };
+    let mut planes = BTreeMap::new();
+    for (plane, loop_id) in &def.loops {
+        let at = mode.origin.child("loops").child(plane.as_str());
+        if let Some(p) = cx.plan(loop_id, *plane, &at) {
+            planes.insert(*plane, p);
+        }
+    }
+    let research = research_plans(&mut cx, &planes);
+    let large = large_plan(&mut cx, &planes);
+    let (prompt_plans, kind_plans) = (cx.out.prompts, cx.out.kinds);
+    if cx.diags.error_count() > errors_before {
+        return None;
+    }
+    Some(PlanContent {
+        compiler_version: COMPILER_VERSION.to_string(),
+        mode: ModeInfo {
+            id: def.id.clone(),
+            aliases: def.aliases.clone(),
+            title: def.title.clone(),
+            source: reg.file(mode.origin.file).display.clone(),
+        },
+        planes,
+        research,
+        large,
+        stage_kinds: kind_plans,
+        prompts: prompt_plans,
+        outage: inputs.config.outage.clone(),
+    })
+}
+
+/// A mode selects an execution loop and overrides only known stage kinds.
+fn check_mode_keys(
+    reg: &Registry,
+    mode: &registry::Item<crate::defs::mode::ModeDef>,
+    diags: &mut Diagnostics,
+) {
     let def = &mode.def;
     if !def.loops.contains_key(&Plane::Execution) {
         diags.push(reg.key_error(
@@ -144,22 +220,18 @@ fn mode_plan(
             diags.push(d);
         }
     }
-    let mut planes = BTreeMap::new();
-    let mut out = LoopOutputs::default();
-    for (plane, loop_id) in &def.loops {
-        let at = mode.origin.child("loops").child(plane.as_str());
-        if let Some(p) = loop_plan(
-            reg, inputs, prompts, mode, loop_id, *plane, &at, checked, &mut out, diags,
-        ) {
-            planes.insert(*plane, p);
-        }
-    }
-    // Each research family runs the loop the mode names for it, else the
-    // mode's research loop when that loop takes the family's intake, else
-    // the packaged loop of the family. Only the families `[research] mode`
-    // lets run are planned (every run copies the plan, so a `stub`
-    // workspace does not carry loops it never runs); the loops themselves
-    // are checked either way.
+}
+
+/// Each research family runs the loop the mode names for it, else the
+/// mode's research loop when that loop takes the family's intake, else the
+/// packaged loop of the family. Only the families `[research] mode` lets
+/// run are planned (every run copies the plan, so a `stub` workspace does
+/// not carry loops it never runs); the loops themselves are checked either
+/// way.
+fn research_plans(
+    cx: &mut ModeCx<'_, '_>,
+    planes: &BTreeMap<Plane, LoopPlan>,
+) -> BTreeMap<ResearchFamily, LoopPlan> {
     let mut research = BTreeMap::new();
     let served = |f: ResearchFamily| {
         planes
@@ -168,7 +240,7 @@ fn mode_plan(
     };
     let enabled: Vec<ResearchFamily> = ResearchFamily::ALL
         .into_iter()
-        .filter(|f| match inputs.config.research.mode {
+        .filter(|f| match cx.inputs.config.research.mode {
             ResearchMode::Auto => true,
             ResearchMode::Goalspec => *f == ResearchFamily::Goalspec,
             ResearchMode::Incident => *f == ResearchFamily::Incident,
@@ -177,91 +249,51 @@ fn mode_plan(
         })
         .collect();
     for family in enabled {
-        let (loop_id, at) = match def.research.get(&family) {
+        let (loop_id, at) = match cx.mode.def.research.get(&family) {
             Some(id) => (
                 id.clone(),
-                mode.origin.child("research").child(family.as_str()),
+                cx.mode.origin.child("research").child(family.as_str()),
             ),
             None => match planes.get(&Plane::Research) {
                 Some(lp) if lp.entries.contains_key(family.entry()) => {
                     research.insert(family, lp.clone());
                     continue;
                 }
-                _ => (family.default_loop().to_string(), mode.origin.clone()),
+                _ => (family.default_loop().to_string(), cx.mode.origin.clone()),
             },
         };
-        if let Some(p) = loop_plan(
-            reg,
-            inputs,
-            prompts,
-            mode,
-            &loop_id,
-            Plane::Research,
-            &at,
-            checked,
-            &mut out,
-            diags,
-        ) {
-            if !p.entries.contains_key(family.entry()) {
-                diags.push(reg.error(
-                    &at,
-                    "mode.plane_mismatch",
-                    format!(
-                        "loop `{loop_id}` serves the `{family}` research family but has no `{}` entry",
-                        family.entry()
-                    ),
-                ));
-                continue;
-            }
-            research.insert(family, p);
+        let Some(p) = cx.plan(&loop_id, Plane::Research, &at) else {
+            continue;
+        };
+        if !p.entries.contains_key(family.entry()) {
+            cx.diags.push(cx.reg.error(
+                &at,
+                "mode.plane_mismatch",
+                format!(
+                    "loop `{loop_id}` serves the `{family}` research family but has no `{}` entry",
+                    family.entry()
+                ),
+            ));
+            continue;
         }
+        research.insert(family, p);
     }
-    // `[sizing]` may route LARGE work to the `large` mode's execution loop.
+    research
+}
+
+/// With `[sizing]`, LARGE work may run the `large` mode's execution loop
+/// when the mode's own serves small work.
+fn large_plan(cx: &mut ModeCx<'_, '_>, planes: &BTreeMap<Plane, LoopPlan>) -> Option<LoopPlan> {
     let small = planes
         .get(&Plane::Execution)
         .is_some_and(|lp| lp.size == crate::defs::loop_def::TaskSize::Small);
-    let large = match (&inputs.config.sizing, reg.mode("large")) {
-        (Some(_), Some(large_mode)) if small => large_mode
-            .def
-            .loops
-            .get(&Plane::Execution)
-            .cloned()
-            .and_then(|id| {
-                let at = large_mode.origin.child("loops").child("execution");
-                loop_plan(
-                    reg,
-                    inputs,
-                    prompts,
-                    mode,
-                    &id,
-                    Plane::Execution,
-                    &at,
-                    checked,
-                    &mut out,
-                    diags,
-                )
-            }),
-        _ => None,
-    };
-    let (prompt_plans, kind_plans) = (out.prompts, out.kinds);
-    if diags.error_count() > errors_before {
-        return None;
-    }
-    Some(PlanContent {
-        compiler_version: COMPILER_VERSION.to_string(),
-        mode: ModeInfo {
-            id: def.id.clone(),
-            aliases: def.aliases.clone(),
-            title: def.title.clone(),
-            source: reg.file(mode.origin.file).display.clone(),
-        },
-        planes,
-        research,
-        large,
-        stage_kinds: kind_plans,
-        prompts: prompt_plans,
-        outage: inputs.config.outage.clone(),
-    })
+    let large_mode = cx
+        .reg
+        .mode("large")
+        .filter(|_| small && cx.inputs.config.sizing.is_some())?;
+    let id = large_mode.def.loops.get(&Plane::Execution)?.clone();
+    let at = large_mode.origin.child("loops").child("execution");
+    cx.plan(&id, Plane::Execution, &at)
 }
 
 /// Prompts and stage kinds the loops of one mode use.
