@@ -7,6 +7,18 @@ use sha2::{Digest, Sha256};
 
 use super::*;
 
+/// `key = v` must lie in `lo..=hi`.
+fn within(key: &str, v: u64, lo: u64, hi: u64) -> Result<(), (String, String)> {
+    if v < lo || v > hi {
+        Err((
+            key.to_string(),
+            format!("must be between {lo} and {hi}, not {v}"),
+        ))
+    } else {
+        Ok(())
+    }
+}
+
 impl Config {
     /// Parses `millrace.toml` text; `file` is used to locate errors.
     pub fn parse(file: &str, text: &str) -> Result<Config, Diagnostic> {
@@ -97,51 +109,84 @@ impl Config {
     /// durations, non-finite numbers, paths that leave the workspace.
     fn check_ranges(&self) -> Result<(), (String, String)> {
         const DAY: u64 = 86_400;
-        let within = |key: &str, v: u64, lo: u64, hi: u64| {
-            if v < lo || v > hi {
-                Err((
-                    key.to_string(),
-                    format!("must be between {lo} and {hi}, not {v}"),
-                ))
-            } else {
-                Ok(())
+        let (e, o, r, x) = (&self.engine, &self.outage, &self.research, &self.execution);
+        let whole: [(&str, u64, u64, u64); 12] = [
+            (
+                "engine.poll_interval_seconds",
+                e.poll_interval_seconds,
+                1,
+                DAY,
+            ),
+            (
+                "engine.inter_task_delay_seconds",
+                e.inter_task_delay_seconds,
+                0,
+                DAY,
+            ),
+            ("engine.stop_grace_seconds", e.stop_grace_seconds, 0, DAY),
+            (
+                "outage.wait_initial_seconds",
+                o.wait_initial_seconds,
+                0,
+                DAY,
+            ),
+            ("outage.wait_max_seconds", o.wait_max_seconds, 0, 7 * DAY),
+            ("outage.stall_seconds", o.stall_seconds, 0, 7 * DAY),
+            ("research.idle_poll_seconds", r.idle_poll_seconds, 0, DAY),
+            (
+                "research.stage_retry_backoff_seconds",
+                r.stage_retry_backoff_seconds,
+                0,
+                DAY,
+            ),
+            // Loop bounds: the compiler proves termination for any number,
+            // but a bound in the billions proves nothing useful.
+            (
+                "execution.quickfix_max_attempts",
+                u64::from(x.quickfix_max_attempts),
+                0,
+                100,
+            ),
+            (
+                "execution.recovery_max_rounds",
+                u64::from(x.recovery_max_rounds),
+                0,
+                100,
+            ),
+            (
+                "research.spec_review_max_revisions",
+                u64::from(r.spec_review_max_revisions),
+                0,
+                20,
+            ),
+            (
+                "research.audit_max_failures",
+                u64::from(r.audit_max_failures),
+                0,
+                100,
+            ),
+        ];
+        for (key, v, lo, hi) in whole {
+            within(key, v, lo, hi)?;
+        }
+        for (kind, o) in &self.stages {
+            if let Some(t) = o.timeout_seconds {
+                within(&format!("stages.{kind}.timeout_seconds"), t, 1, 7 * DAY)?;
             }
-        };
-        let e = &self.engine;
-        within(
-            "engine.poll_interval_seconds",
-            e.poll_interval_seconds,
-            1,
-            DAY,
-        )?;
-        within(
-            "engine.inter_task_delay_seconds",
-            e.inter_task_delay_seconds,
-            0,
-            DAY,
-        )?;
-        within("engine.stop_grace_seconds", e.stop_grace_seconds, 0, DAY)?;
-        let o = &self.outage;
-        within(
-            "outage.wait_initial_seconds",
-            o.wait_initial_seconds,
-            0,
-            DAY,
-        )?;
-        within("outage.wait_max_seconds", o.wait_max_seconds, 0, 7 * DAY)?;
-        within("outage.stall_seconds", o.stall_seconds, 0, 7 * DAY)?;
-        within(
-            "research.idle_poll_seconds",
-            self.research.idle_poll_seconds,
-            0,
-            DAY,
-        )?;
-        within(
-            "research.stage_retry_backoff_seconds",
-            self.research.stage_retry_backoff_seconds,
-            0,
-            DAY,
-        )?;
+        }
+        let d = self.watchers.debounce_seconds;
+        if !(d.is_finite() && (0.0..=3600.0).contains(&d)) {
+            return Err((
+                "watchers.debounce_seconds".into(),
+                format!("must be a number from 0 to 3600, not {d}"),
+            ));
+        }
+        self.check_money()?;
+        self.check_paths()
+    }
+
+    /// USD caps and prices: finite and within sense.
+    fn check_money(&self) -> Result<(), (String, String)> {
         let b = &self.budget;
         let scopes = [("task", &b.task), ("run", &b.run), ("day", &b.day)];
         let named = scopes
@@ -153,70 +198,38 @@ impl Config {
                     .map(|(k, c)| (format!("budget.stage.{k}"), c)),
             );
         for (key, caps) in named {
-            if let Some(usd) = caps.usd {
-                if !(usd.is_finite() && (0.0..=1e9).contains(&usd)) {
-                    return Err((
-                        format!("{key}.usd"),
-                        format!("must be a number of dollars from 0 to 1e9, not {usd}"),
-                    ));
-                }
+            if let Some(usd) = caps
+                .usd
+                .filter(|u| !(u.is_finite() && (0.0..=1e9).contains(u)))
+            {
+                return Err((
+                    format!("{key}.usd"),
+                    format!("must be a number of dollars from 0 to 1e9, not {usd}"),
+                ));
             }
         }
         for (model, p) in &self.prices {
-            for v in [
+            let values = [
                 Some(p.input_per_mtok),
                 p.cached_input_per_mtok,
                 Some(p.output_per_mtok),
-            ]
-            .into_iter()
-            .flatten()
+            ];
+            if let Some(v) = values
+                .into_iter()
+                .flatten()
+                .find(|v| !(v.is_finite() && (0.0..=1e6).contains(v)))
             {
-                if !(v.is_finite() && (0.0..=1e6).contains(&v)) {
-                    return Err((
-                        format!("prices.{model}"),
-                        format!("prices must be from 0 to 1e6 USD per million tokens, not {v}"),
-                    ));
-                }
+                return Err((
+                    format!("prices.{model}"),
+                    format!("prices must be from 0 to 1e6 USD per million tokens, not {v}"),
+                ));
             }
         }
-        // Loop bounds: the compiler proves termination for any number, but
-        // a bound in the billions proves nothing useful.
-        within(
-            "execution.quickfix_max_attempts",
-            u64::from(self.execution.quickfix_max_attempts),
-            0,
-            100,
-        )?;
-        within(
-            "execution.recovery_max_rounds",
-            u64::from(self.execution.recovery_max_rounds),
-            0,
-            100,
-        )?;
-        within(
-            "research.spec_review_max_revisions",
-            u64::from(self.research.spec_review_max_revisions),
-            0,
-            20,
-        )?;
-        within(
-            "research.audit_max_failures",
-            u64::from(self.research.audit_max_failures),
-            0,
-            100,
-        )?;
-        let d = self.watchers.debounce_seconds;
-        if !(d.is_finite() && (0.0..=3600.0).contains(&d)) {
-            return Err((
-                "watchers.debounce_seconds".into(),
-                format!("must be a number from 0 to 3600, not {d}"),
-            ));
-        }
-        for (kind, o) in &self.stages {
-            if let Some(t) = o.timeout_seconds {
-                within(&format!("stages.{kind}.timeout_seconds"), t, 1, 7 * DAY)?;
-            }
-        }
+        Ok(())
+    }
+
+    /// `[paths]` stay inside the workspace.
+    fn check_paths(&self) -> Result<(), (String, String)> {
         for (key, p) in [
             ("paths.workspace", &self.paths.workspace),
             ("paths.agents_dir", &self.paths.agents_dir),
