@@ -318,121 +318,41 @@ impl Queue {
                 return Ok(done);
             }
         }
-        let agents = self.agents().to_path_buf();
-        let mut out = EffectsApplied {
-            run_id: run_id.to_string(),
-            applied_at: crate::defs::clock::now_iso(),
-            ..Default::default()
+        let mut tx = EffectsTx {
+            queue: self,
+            out: EffectsApplied {
+                run_id: run_id.to_string(),
+                applied_at: crate::defs::clock::now_iso(),
+                ..Default::default()
+            },
+            backlog: None,
+            back: Vec::new(),
+            front_len: 0,
+            writes: Vec::new(),
         };
-        let mut backlog: Option<StoreFile> = None;
-        let mut back: Vec<Card> = Vec::new();
-        let mut front_len = 0usize;
-        let mut writes: Vec<FileWrite> = Vec::new();
         for op in ops {
             match op {
-                EffectOp::AppendCards { cards, front: true } => {
-                    let b = self.backlog_for_rewrite(&mut backlog)?;
-                    for c in cards {
-                        b.cards.insert(front_len, c.clone());
-                        front_len += 1;
-                        out.appended.push(c.id.clone());
-                    }
-                }
-                EffectOp::AppendCards {
-                    cards,
-                    front: false,
-                } => {
-                    out.appended.extend(cards.iter().map(|c| c.id.clone()));
-                    back.extend(cards.iter().cloned());
-                }
-                EffectOp::ThawBatch { batch_id } => {
-                    let bb_path = Layout::of(&agents).rel(BACKBURNER);
-                    let text = super::safe::read_text(&bb_path, super::queue::STORE_LIMIT)
-                        .unwrap_or_default();
-                    let Some((rest, cards)) = cut_block(&text, batch_id) else {
-                        tracing::warn!(batch = %batch_id, "no frozen batch to thaw (already thawed?)");
-                        continue;
-                    };
-                    let b = self.backlog_for_rewrite(&mut backlog)?;
-                    let known: std::collections::HashSet<String> =
-                        b.cards.iter().map(|c| c.id.clone()).collect();
-                    for c in cards.into_iter().filter(|c| !known.contains(&c.id)) {
-                        out.thawed.push(c.id.clone());
-                        b.cards.insert(front_len, c);
-                        front_len += 1;
-                    }
-                    out.batch_id = Some(batch_id.clone());
-                    writes.push(FileWrite::replace(BACKBURNER, rest));
-                    let latch_path = Layout::of(&agents).recovery_latch();
-                    if let Ok(latch) =
-                        super::safe::read_text(&latch_path, super::safe::RECORD_LIMIT)
-                    {
-                        if let Ok(mut v) = serde_json::from_str::<Value>(&latch) {
-                            if v["batch_id"] == batch_id.as_str() {
-                                v["state"] = "thawed".into();
-                                v["thawed_at"] = crate::defs::clock::now_iso().into();
-                                v["remediation_decision"] =
-                                    json!({"run_id": run_id, "spec_id": spec_id});
-                                writes.push(FileWrite::replace(
-                                    layout::RECOVERY_LATCH,
-                                    serde_json::to_string_pretty(&v).expect("latch serialises")
-                                        + "\n",
-                                ));
-                            }
-                        }
-                    }
-                }
+                EffectOp::AppendCards { cards, front } => tx.append(cards, *front)?,
+                EffectOp::ThawBatch { batch_id } => tx.thaw(batch_id, run_id, spec_id)?,
                 EffectOp::WriteDecision { decision } => {
                     let verdict = decision["decision"].as_str().unwrap_or("FAIL").to_string();
-                    writes.extend(self.decision_writes(run_id, item_path, &verdict, decision));
-                    out.decision = Some(verdict);
+                    tx.writes
+                        .extend(self.decision_writes(run_id, item_path, &verdict, decision));
+                    tx.out.decision = Some(verdict);
                 }
                 EffectOp::AuditBlocked => {
-                    writes.extend(self.decision_writes(run_id, item_path, "BLOCKED", &json!({})));
-                    out.decision = Some("BLOCKED".into());
+                    tx.writes.extend(self.decision_writes(
+                        run_id,
+                        item_path,
+                        "BLOCKED",
+                        &json!({}),
+                    ));
+                    tx.out.decision = Some("BLOCKED".into());
                 }
-                EffectOp::MoveItem { from, to_dir } => {
-                    let path = Layout::of(&agents).rel(from);
-                    let Ok(text) = super::safe::read_text(&path, ITEM_LIMIT) else {
-                        continue;
-                    };
-                    let name = Path::new(from)
-                        .file_name()
-                        .map(|n| n.to_string_lossy().to_string())
-                        .unwrap_or_default();
-                    let to = format!("{to_dir}/{name}");
-                    writes.push(FileWrite::replace(&to, text));
-                    writes.push(FileWrite::Replace {
-                        path: from.clone(),
-                        contents: None,
-                    });
-                    out.moved.push(format!("agents/{to}"));
-                }
+                EffectOp::MoveItem { from, to_dir } => tx.move_item(from, to_dir),
             }
         }
-        let depth_before = if backlog.is_none() {
-            self.backlog_depth_locked()?
-        } else {
-            0
-        };
-        match backlog.as_mut() {
-            Some(b) => {
-                b.cards.extend(back.iter().cloned());
-                out.backlog_depth = b.cards.len();
-                writes.push(FileWrite::replace(BACKLOG, b.render()));
-            }
-            None if !back.is_empty() => {
-                let (base_len, separator) = self.append_point_of(BACKLOG)?;
-                let text: Vec<&str> = back.iter().map(|c| c.raw.as_str()).collect();
-                writes.push(FileWrite::Append {
-                    path: BACKLOG.into(),
-                    contents: format!("{separator}{}\n", text.join("\n\n")),
-                    base_len,
-                });
-                out.backlog_depth = depth_before + back.len();
-            }
-            None => out.backlog_depth = depth_before,
-        }
+        let (mut writes, out) = tx.finish()?;
         writes.push(FileWrite::replace(
             &record_rel,
             serde_json::to_string_pretty(&out).expect("record serialises") + "\n",
@@ -588,6 +508,119 @@ pub fn stamp(card: &Card, spec_id: &str, source: &str) -> Card {
         raw.push_str(body);
     }
     Card::from_raw(raw).unwrap_or_else(|| card.clone())
+}
+
+/// One research run's effects being gathered into a single journaled
+/// transaction: the backlog is parsed (once) only when cards go to its
+/// front; cards for its end are appended without reading it.
+struct EffectsTx<'q> {
+    queue: &'q Queue,
+    out: EffectsApplied,
+    backlog: Option<StoreFile>,
+    /// Cards for the end of the backlog.
+    back: Vec<Card>,
+    /// Cards placed at the front so far (they keep their order).
+    front_len: usize,
+    writes: Vec<FileWrite>,
+}
+
+impl EffectsTx<'_> {
+    fn append(&mut self, cards: &[Card], front: bool) -> Result<()> {
+        self.out.appended.extend(cards.iter().map(|c| c.id.clone()));
+        if !front {
+            self.back.extend(cards.iter().cloned());
+            return Ok(());
+        }
+        let b = self.queue.backlog_for_rewrite(&mut self.backlog)?;
+        for c in cards {
+            b.cards.insert(self.front_len, c.clone());
+            self.front_len += 1;
+        }
+        Ok(())
+    }
+
+    /// Returns a frozen batch to the front of the backlog (behind cards
+    /// already placed there), cuts it from the backburner and marks the
+    /// recovery latch thawed.
+    fn thaw(&mut self, batch_id: &str, run_id: &str, spec_id: &str) -> Result<()> {
+        let agents = self.queue.agents().to_path_buf();
+        let bb_path = Layout::of(&agents).rel(BACKBURNER);
+        let text = super::safe::read_text(&bb_path, super::queue::STORE_LIMIT).unwrap_or_default();
+        let Some((rest, cards)) = cut_block(&text, batch_id) else {
+            tracing::warn!(batch = %batch_id, "no frozen batch to thaw (already thawed?)");
+            return Ok(());
+        };
+        let b = self.queue.backlog_for_rewrite(&mut self.backlog)?;
+        let known: std::collections::HashSet<String> =
+            b.cards.iter().map(|c| c.id.clone()).collect();
+        for c in cards.into_iter().filter(|c| !known.contains(&c.id)) {
+            self.out.thawed.push(c.id.clone());
+            b.cards.insert(self.front_len, c);
+            self.front_len += 1;
+        }
+        self.out.batch_id = Some(batch_id.to_string());
+        self.writes.push(FileWrite::replace(BACKBURNER, rest));
+        let latch_path = Layout::of(&agents).recovery_latch();
+        let latch = super::safe::read_text(&latch_path, super::safe::RECORD_LIMIT)
+            .ok()
+            .and_then(|t| serde_json::from_str::<Value>(&t).ok())
+            .filter(|v| v["batch_id"] == batch_id);
+        if let Some(mut v) = latch {
+            v["state"] = "thawed".into();
+            v["thawed_at"] = crate::defs::clock::now_iso().into();
+            v["remediation_decision"] = json!({"run_id": run_id, "spec_id": spec_id});
+            self.writes.push(FileWrite::replace(
+                layout::RECOVERY_LATCH,
+                serde_json::to_string_pretty(&v).expect("latch serialises") + "\n",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Moves an intake item to its archive folder (a vanished one is left).
+    fn move_item(&mut self, from: &str, to_dir: &str) {
+        let path = Layout::of(self.queue.agents()).rel(from);
+        let Ok(text) = super::safe::read_text(&path, ITEM_LIMIT) else {
+            return;
+        };
+        let name = Path::new(from)
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default();
+        let to = format!("{to_dir}/{name}");
+        self.writes.push(FileWrite::replace(&to, text));
+        self.writes.push(FileWrite::Replace {
+            path: from.to_string(),
+            contents: None,
+        });
+        self.out.moved.push(format!("agents/{to}"));
+    }
+
+    /// The backlog's write (a rewrite when it was parsed, else an append)
+    /// and the record with the backlog's depth after it.
+    fn finish(mut self) -> Result<(Vec<FileWrite>, EffectsApplied)> {
+        match self.backlog.as_mut() {
+            Some(b) => {
+                b.cards.extend(self.back.iter().cloned());
+                self.out.backlog_depth = b.cards.len();
+                self.writes.push(FileWrite::replace(BACKLOG, b.render()));
+            }
+            None => {
+                let depth_before = self.queue.backlog_depth_locked()?;
+                if !self.back.is_empty() {
+                    let (base_len, separator) = self.queue.append_point_of(BACKLOG)?;
+                    let text: Vec<&str> = self.back.iter().map(|c| c.raw.as_str()).collect();
+                    self.writes.push(FileWrite::Append {
+                        path: BACKLOG.into(),
+                        contents: format!("{separator}{}\n", text.join("\n\n")),
+                        base_len,
+                    });
+                }
+                self.out.backlog_depth = depth_before + self.back.len();
+            }
+        }
+        Ok((self.writes, self.out))
+    }
 }
 
 #[cfg(test)]
