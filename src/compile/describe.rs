@@ -106,6 +106,19 @@ fn loop_text(s: &mut String, lp: &LoopPlan, c: &PlanContent) {
                 .map_or(n.prompt.as_str(), |p| p.source.as_str())
         );
     }
+    artifacts_text(s, lp, c);
+    routes_text(s, lp);
+    thresholds_text(s, lp);
+    terminals_text(s, lp);
+    let _ = writeln!(
+        s,
+        "  bound: every run ends within {} stage executions",
+        lp.max_stage_runs
+    );
+}
+
+/// What each node writes and reads.
+fn artifacts_text(s: &mut String, lp: &LoopPlan, c: &PlanContent) {
     let mut artifacts = Vec::new();
     for n in lp.nodes.values() {
         let kind = c.kind_of(n);
@@ -128,6 +141,10 @@ fn loop_text(s: &mut String, lp: &LoopPlan, c: &PlanContent) {
             let _ = writeln!(s, "{line}");
         }
     }
+}
+
+/// Each routed outcome of each node, with its counter and resume targets.
+fn routes_text(s: &mut String, lp: &LoopPlan) {
     let _ = writeln!(s, "  routes:");
     for (node, table) in &lp.routes {
         for (outcome, route) in table {
@@ -153,6 +170,9 @@ fn loop_text(s: &mut String, lp: &LoopPlan, c: &PlanContent) {
             let _ = writeln!(s, "{line}");
         }
     }
+}
+
+fn thresholds_text(s: &mut String, lp: &LoopPlan) {
     if !lp.thresholds.is_empty() {
         let _ = writeln!(s, "  thresholds:");
         for t in &lp.thresholds {
@@ -177,6 +197,10 @@ fn loop_text(s: &mut String, lp: &LoopPlan, c: &PlanContent) {
             );
         }
     }
+}
+
+/// Terminal states with the status they write, their queue move and effects.
+fn terminals_text(s: &mut String, lp: &LoopPlan) {
     let _ = writeln!(s, "  terminals:");
     for (id, t) in &lp.terminals {
         let _ = writeln!(
@@ -197,11 +221,6 @@ fn loop_text(s: &mut String, lp: &LoopPlan, c: &PlanContent) {
             let _ = writeln!(s, "      then {what}");
         }
     }
-    let _ = writeln!(
-        s,
-        "  bound: every run ends within {} stage executions",
-        lp.max_stage_runs
-    );
 }
 
 pub fn target(t: &Target) -> String {
