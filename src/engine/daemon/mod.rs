@@ -202,26 +202,7 @@ impl Daemon {
 
     async fn run(mut self) -> Result<DaemonReport, EngineError> {
         let (tx, mut rx) = unbounded_channel();
-        // Poll mode is for file systems without change notification (NFS,
-        // some container mounts), as v0.2.0's.
-        let watcher = if self.ws.config.engine.idle_mode == IdleMode::Poll {
-            tracing::info!(
-                "engine.idle_mode = \"poll\": polling every {}s",
-                self.ws.config.engine.poll_interval_seconds
-            );
-            None
-        } else {
-            match watcher::start(&self.ws, tx) {
-                Ok(w) => Some(w),
-                Err(e) => {
-                    tracing::warn!(
-                        "file watching unavailable ({e}); polling every {}s",
-                        self.ws.config.engine.poll_interval_seconds
-                    );
-                    None
-                }
-            }
-        };
+        let watcher = self.start_watcher(tx);
         let mut sigterm =
             signal(SignalKind::terminate()).map_err(EngineError::io("SIGTERM handler"))?;
         let mut sigint =
@@ -232,42 +213,10 @@ impl Daemon {
         );
         let mut running: Running = None;
         loop {
-            self.process_mailbox(running.is_some());
-            self.check_markers();
-            if running.is_none() {
-                if self.stop_reason.is_some() {
-                    break;
-                }
-                let waiting = self
-                    .not_before
-                    .is_some_and(|t| tokio::time::Instant::now() < t);
-                if !self.control.is_paused() && !waiting {
-                    match self.last_fault.clone() {
-                        // Still down by the probe's word: count another wait.
-                        Some(fault) if !self.probe_ready() => self.environment_fault(&fault),
-                        _ => running = self.try_start()?,
-                    }
-                }
+            if self.step(&mut running)? {
+                break;
             }
-            self.write_state();
-            if !self.ws.config.notify.command.is_empty() {
-                if let Err(e) = super::notify::deliver(&self.ws) {
-                    tracing::warn!("cannot deliver notifications: {e}");
-                }
-            }
-            let idle_wait = if watcher.is_some() {
-                Duration::from_secs(self.ws.config.engine.poll_interval_seconds.max(1) * 5)
-            } else {
-                Duration::from_secs(self.ws.config.engine.poll_interval_seconds.max(1))
-            };
-            let wake_at = self
-                .not_before
-                .unwrap_or_else(|| tokio::time::Instant::now() + idle_wait);
-            // An envelope still being written is looked at again soon.
-            let wake_at = match self.mailbox_recheck.take() {
-                Some(at) => wake_at.min(at),
-                None => wake_at,
-            };
+            let wake_at = self.wake_at(watcher.is_some());
             let stop_at = self.stop_deadline;
             tokio::select! {
                 res = async { running.as_mut().expect("guarded").await }, if running.is_some() => {
@@ -297,14 +246,7 @@ impl Daemon {
                     if self.not_before.is_some_and(|t| tokio::time::Instant::now() >= t) {
                         self.not_before = None;
                     }
-                    if let Some(listen) = &self.options.listener {
-                        listen(&crate::store::events::Event {
-                            kind: EventKind::Engine(EngineEvent::Heartbeat),
-                            timestamp: clock::now_iso(),
-                            source: "engine".into(),
-                            payload: json!({"paused": self.control.is_paused(), "plan_problem": self.plan_problem}),
-                        });
-                    }
+                    self.heartbeat();
                 }
             }
         }
@@ -313,11 +255,7 @@ impl Daemon {
             EventKind::Engine(EngineEvent::Stopped),
             json!({"mode": "daemon", "paused": self.control.is_paused(), "reason": reason}),
         );
-        if !self.ws.config.notify.command.is_empty() {
-            if let Err(e) = super::notify::deliver(&self.ws) {
-                tracing::warn!("cannot deliver notifications: {e}");
-            }
-        }
+        self.notify();
         let mut final_state = self.state();
         final_state.process_running = false;
         let _ = state::write_if_changed(&self.ws.agents, &final_state, &mut None);
@@ -327,6 +265,85 @@ impl Daemon {
             stop_reason: reason,
             uptime_seconds: self.started.elapsed().as_secs(),
         })
+    }
+
+    /// The file watcher, unless `engine.idle_mode = "poll"` (for file
+    /// systems without change notification: NFS, some container mounts, as
+    /// v0.2.0's) or watching is unavailable; then the daemon polls.
+    fn start_watcher(
+        &self,
+        tx: tokio::sync::mpsc::UnboundedSender<Wake>,
+    ) -> Option<watcher::FileWatcher> {
+        let every = self.ws.config.engine.poll_interval_seconds;
+        if self.ws.config.engine.idle_mode == IdleMode::Poll {
+            tracing::info!("engine.idle_mode = \"poll\": polling every {every}s");
+            return None;
+        }
+        watcher::start(&self.ws, tx)
+            .map_err(|e| tracing::warn!("file watching unavailable ({e}); polling every {every}s"))
+            .ok()
+    }
+
+    /// One turn before waiting: the mailbox, the stop markers, and when no
+    /// cycle runs, a new one (unless paused or waiting out a fault); state
+    /// and notifications. True when the daemon should stop.
+    fn step(&mut self, running: &mut Running) -> Result<bool, EngineError> {
+        self.process_mailbox(running.is_some());
+        self.check_markers();
+        if running.is_none() {
+            if self.stop_reason.is_some() {
+                return Ok(true);
+            }
+            let waiting = self
+                .not_before
+                .is_some_and(|t| tokio::time::Instant::now() < t);
+            if !self.control.is_paused() && !waiting {
+                match self.last_fault.clone() {
+                    // Still down by the probe's word: count another wait.
+                    Some(fault) if !self.probe_ready() => self.environment_fault(&fault),
+                    _ => *running = self.try_start()?,
+                }
+            }
+        }
+        self.write_state();
+        self.notify();
+        Ok(false)
+    }
+
+    /// When to wake with nothing else happening: the end of a fault's wait,
+    /// or the idle interval (five poll intervals with a watcher, as a
+    /// safety net), or soon for an envelope still being written.
+    fn wake_at(&mut self, watching: bool) -> tokio::time::Instant {
+        let poll = self.ws.config.engine.poll_interval_seconds.max(1);
+        let idle_wait = Duration::from_secs(if watching { poll * 5 } else { poll });
+        let wake_at = self
+            .not_before
+            .unwrap_or_else(|| tokio::time::Instant::now() + idle_wait);
+        match self.mailbox_recheck.take() {
+            Some(at) => wake_at.min(at),
+            None => wake_at,
+        }
+    }
+
+    /// Delivers pending notifications when a `[notify] command` is set.
+    fn notify(&self) {
+        if !self.ws.config.notify.command.is_empty() {
+            if let Err(e) = super::notify::deliver(&self.ws) {
+                tracing::warn!("cannot deliver notifications: {e}");
+            }
+        }
+    }
+
+    /// A heartbeat for `--monitor` (not logged).
+    fn heartbeat(&self) {
+        if let Some(listen) = &self.options.listener {
+            listen(&crate::store::events::Event {
+                kind: EventKind::Engine(EngineEvent::Heartbeat),
+                timestamp: clock::now_iso(),
+                source: "engine".into(),
+                payload: json!({"paused": self.control.is_paused(), "plan_problem": self.plan_problem}),
+            });
+        }
     }
 
     fn request_stop(&mut self, reason: &str) {
