@@ -41,13 +41,20 @@ fn text_of(schema: schemars::Schema) -> String {
 
 /// Every schema as (path under `schemas/`, pretty JSON text).
 pub fn all() -> Vec<(&'static str, String)> {
-    use schemars::schema_for as s;
     let mut out: Vec<(&'static str, String)> = DocKind::ALL
         .iter()
         .map(|k| (k.schema_file(), k.schema_text()))
         .collect();
-    out.extend([
-        (PLAN_SCHEMA_FILE, text_of(s!(FrozenPlan))),
+    out.push((PLAN_SCHEMA_FILE, text_of(schemars::schema_for!(FrozenPlan))));
+    out.extend(output_schemas());
+    out.extend(record_schemas());
+    out
+}
+
+/// The `--json` output of every read command (`schemas/output/`).
+fn output_schemas() -> Vec<(&'static str, String)> {
+    use schemars::schema_for as s;
+    vec![
         (
             "output/operation.schema.json",
             text_of(s!(super::queue::Operation)),
@@ -134,6 +141,13 @@ pub fn all() -> Vec<(&'static str, String)> {
             text_of(s!(super::capabilities::Capabilities)),
         ),
         ("output/error.schema.json", text_of(s!(ErrorOutput))),
+    ]
+}
+
+/// The on-disk records scripts read (`schemas/records/`).
+fn record_schemas() -> Vec<(&'static str, String)> {
+    use schemars::schema_for as s;
+    vec![
         (
             "records/state.schema.json",
             text_of(s!(crate::engine::state::RuntimeState)),
@@ -162,8 +176,7 @@ pub fn all() -> Vec<(&'static str, String)> {
             "records/mailbox-envelope.schema.json",
             text_of(s!(crate::engine::mailbox::Envelope)),
         ),
-    ]);
-    out
+    ]
 }
 
 /// Writes every schema into `dir`; returns the paths written.
