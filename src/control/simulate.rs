@@ -122,14 +122,12 @@ pub fn simulate(
     worst: bool,
 ) -> Result<Simulation> {
     let lp = pick(plan, which)?;
-    for node in script.keys() {
-        if !lp.nodes.contains_key(node) {
-            return Err(ControlError::Usage(format!(
-                "loop `{}` has no node `{node}`; its nodes: {}",
-                lp.loop_id,
-                lp.nodes.keys().cloned().collect::<Vec<_>>().join(", ")
-            )));
-        }
+    if let Some(node) = script.keys().find(|n| !lp.nodes.contains_key(*n)) {
+        return Err(ControlError::Usage(format!(
+            "loop `{}` has no node `{node}`; its nodes: {}",
+            lp.loop_id,
+            lp.nodes.keys().cloned().collect::<Vec<_>>().join(", ")
+        )));
     }
     let longest = worst.then(|| longest_path(lp, &facts));
     let mut longest = longest.map(VecDeque::from);
@@ -158,46 +156,18 @@ pub fn simulate(
         let n = &lp.nodes[&node];
         let kind = plan.content.kind_of(n);
         // Before the stage: would a cap pause the run here?
-        let so_far = steps.len() as f64;
-        if let Some(c) = ceiling
-            .max_stage_usd
-            .filter(|_| ceiling.uncapped_nodes.is_empty())
-        {
-            if let Some((key, cap)) = caps.iter().find(|(_, cap)| (so_far + 1.0) * c > cap + 1e-9) {
-                budget_pause = Some(format!(
-                    "{key} {} would pause the run before `{node}`: {} spent at most, the next stage may add {}",
-                    crate::defs::records::usd(*cap),
-                    crate::defs::records::usd(so_far * c),
-                    crate::defs::records::usd(c),
-                ));
-                break;
-            }
+        budget_pause = pause_before(&ceiling, &caps, steps.len(), &node);
+        if budget_pause.is_some() {
+            break;
         }
         let (outcome, source) = match longest.as_mut().and_then(|p| p.pop_front()) {
             Some(o) => (o, "worst_case"),
             None => match script.get_mut(&node).and_then(|q| q.pop_front()) {
                 Some(o) => (o, "script"),
-                None => (
-                    kind.outcomes
-                        .iter()
-                        .find(|o| o.class == OutcomeClass::Success)
-                        .map(|o| o.marker.clone())
-                        .unwrap_or_else(|| kind.failure_outcome.clone()),
-                    "default",
-                ),
+                None => (first_success(kind), "default"),
             },
         };
-        if kind.outcome_class(&outcome).is_none() {
-            return Err(ControlError::Usage(format!(
-                "`{outcome}` is not an outcome of `{node}` (stage kind `{}`); it may end with {}",
-                kind.id,
-                kind.outcomes
-                    .iter()
-                    .map(|o| o.marker.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )));
-        }
+        check_outcome(kind, &node, &outcome)?;
         let d = route::route(lp, &node, &outcome, &mut counters, &facts, None)
             .map_err(|e| ControlError::Usage(e.to_string()))?;
         seconds += n.timeout_seconds;
@@ -236,6 +206,59 @@ pub fn simulate(
             .flat_map(|(n, q)| q.into_iter().map(move |o| format!("{n}={o}")))
             .collect(),
     })
+}
+
+/// Where a USD cap would pause the run: before a stage whose ceiling could
+/// take the spend past it (only when every node has a ceiling).
+fn pause_before(
+    ceiling: &crate::compile::cost::WorstCase,
+    caps: &[(&str, f64)],
+    ran: usize,
+    node: &str,
+) -> Option<String> {
+    use crate::defs::records::usd;
+    let c = ceiling
+        .max_stage_usd
+        .filter(|_| ceiling.uncapped_nodes.is_empty())?;
+    let so_far = ran as f64;
+    let (key, cap) = caps
+        .iter()
+        .find(|(_, cap)| (so_far + 1.0) * c > cap + 1e-9)?;
+    Some(format!(
+        "{key} {} would pause the run before `{node}`: {} spent at most, the next stage may add {}",
+        usd(*cap),
+        usd(so_far * c),
+        usd(c),
+    ))
+}
+
+/// The stage kind's first success outcome (else its failure outcome).
+fn first_success(kind: &crate::compile::plan::StageKindPlan) -> String {
+    kind.outcomes
+        .iter()
+        .find(|o| o.class == OutcomeClass::Success)
+        .map(|o| o.marker.clone())
+        .unwrap_or_else(|| kind.failure_outcome.clone())
+}
+
+/// A scripted outcome must be one the node's stage kind can end with.
+fn check_outcome(
+    kind: &crate::compile::plan::StageKindPlan,
+    node: &str,
+    outcome: &str,
+) -> Result<()> {
+    if kind.outcome_class(outcome).is_some() {
+        return Ok(());
+    }
+    Err(ControlError::Usage(format!(
+        "`{outcome}` is not an outcome of `{node}` (stage kind `{}`); it may end with {}",
+        kind.id,
+        kind.outcomes
+            .iter()
+            .map(|o| o.marker.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    )))
 }
 
 /// The outcomes of a longest run of `lp`: a depth-first search over
