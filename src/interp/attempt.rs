@@ -374,21 +374,15 @@ impl Driver<'_> {
             .collect()
     }
 
-    /// Sets the outcome status, reports it and records `stage.finished`.
-    fn conclude(
-        &mut self,
-        a: Attempt,
-        result: StageResult,
-        verdict: Verdict,
-        decision: Decision,
-    ) -> Result<()> {
+    /// `stage.completed` or `stage.failed`, and the counter it moved.
+    fn report_stage(
+        &self,
+        a: &Attempt,
+        result: &StageResult,
+        verdict: &Verdict,
+        decision: &Decision,
+    ) {
         let ctx = &a.context;
-        let mode = if verdict.failure.is_some() {
-            StatusMode::Raw
-        } else {
-            StatusMode::Confirmed
-        };
-        self.set_status(&verdict.outcome, mode, ctx)?;
         let success = a.kind.outcome_class(&verdict.outcome) == Some(OutcomeClass::Success);
         let mut payload = merged(
             ctx,
@@ -424,31 +418,13 @@ impl Driver<'_> {
                 p,
             );
         }
-        let artifacts = self.artifacts(&a.paths);
-        let node_id = a.node.node_id.clone();
-        self.record(Transition {
-            node: Some(node_id.clone()),
-            stage_kind: Some(a.kind.id.clone()),
-            attempt: Some(a.number),
-            outcome: Some(verdict.outcome.clone()),
-            outcome_source: Some(verdict.source),
-            class: Some(verdict.class),
-            failure: verdict.failure.clone(),
-            exit_code: result.exit.code,
-            duration_ms: Some((result.exit.duration.as_micros() as f64) / 1000.0),
-            selected_edge: Some(decision.edge_id.clone()),
-            route_reason: Some(decision.reason.clone()),
-            next: Some(decision.target.clone()),
-            status_after: Some(verdict.outcome.clone()),
-            bound: Some(a.bound.clone()),
-            artifacts,
-            usage: result.usage.clone(),
-            ..self.transition(TransitionEvent::StageFinished)
-        })?;
-        crate::store::failpoint::hit("stage.finished")
-            .map_err(InterpError::io("stage.finished"))?;
-        // Evidence while it is fresh: on every threshold exhaustion, and on
-        // the run's first escalation (a blocked or escalating outcome).
+    }
+
+    /// Evidence while it is fresh: a diagnostics bundle on every threshold
+    /// exhaustion, and on the run's first escalation (a blocked or
+    /// escalating outcome).
+    fn evidence(&self, a: &Attempt, verdict: &Verdict, decision: &Decision) {
+        let node_id = &a.node.node_id;
         let class = a.kind.outcome_class(&verdict.outcome);
         if decision.exhausted {
             let counter = decision.counted.as_ref().map_or("", |c| c.0.as_str());
@@ -478,6 +454,48 @@ impl Driver<'_> {
                 true,
             );
         }
+    }
+
+    /// Sets the outcome status, reports it and records `stage.finished`.
+    fn conclude(
+        &mut self,
+        a: Attempt,
+        result: StageResult,
+        verdict: Verdict,
+        decision: Decision,
+    ) -> Result<()> {
+        let ctx = &a.context;
+        let mode = if verdict.failure.is_some() {
+            StatusMode::Raw
+        } else {
+            StatusMode::Confirmed
+        };
+        self.set_status(&verdict.outcome, mode, ctx)?;
+        self.report_stage(&a, &result, &verdict, &decision);
+        let artifacts = self.artifacts(&a.paths);
+        let node_id = a.node.node_id.clone();
+        self.record(Transition {
+            node: Some(node_id.clone()),
+            stage_kind: Some(a.kind.id.clone()),
+            attempt: Some(a.number),
+            outcome: Some(verdict.outcome.clone()),
+            outcome_source: Some(verdict.source),
+            class: Some(verdict.class),
+            failure: verdict.failure.clone(),
+            exit_code: result.exit.code,
+            duration_ms: Some((result.exit.duration.as_micros() as f64) / 1000.0),
+            selected_edge: Some(decision.edge_id.clone()),
+            route_reason: Some(decision.reason.clone()),
+            next: Some(decision.target.clone()),
+            status_after: Some(verdict.outcome.clone()),
+            bound: Some(a.bound.clone()),
+            artifacts,
+            usage: result.usage.clone(),
+            ..self.transition(TransitionEvent::StageFinished)
+        })?;
+        crate::store::failpoint::hit("stage.finished")
+            .map_err(InterpError::io("stage.finished"))?;
+        self.evidence(&a, &verdict, &decision);
         tracing::debug!(
             node = %node_id,
             total_us = a.started.elapsed().as_micros() as u64,
