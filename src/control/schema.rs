@@ -173,6 +173,10 @@ fn record_schemas() -> Vec<(&'static str, String)> {
             text_of(s!(crate::store::runs::StageResultRecord)),
         ),
         (
+            "records/recovery-latch.schema.json",
+            text_of(s!(crate::store::latch::RecoveryLatch)),
+        ),
+        (
             "records/mailbox-envelope.schema.json",
             text_of(s!(crate::engine::mailbox::Envelope)),
         ),

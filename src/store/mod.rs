@@ -11,6 +11,7 @@ pub mod events;
 pub mod failpoint;
 pub mod history;
 pub mod journal;
+pub mod latch;
 pub mod ledger;
 pub mod lock;
 pub mod queue;

@@ -560,19 +560,15 @@ impl EffectsTx<'_> {
         }
         self.out.batch_id = Some(batch_id.to_string());
         self.writes.push(FileWrite::replace(BACKBURNER, rest));
-        let latch_path = Layout::of(&agents).recovery_latch();
-        let latch = super::safe::read_text(&latch_path, super::safe::RECORD_LIMIT)
-            .ok()
-            .and_then(|t| serde_json::from_str::<Value>(&t).ok())
-            .filter(|v| v["batch_id"] == batch_id);
-        if let Some(mut v) = latch {
-            v["state"] = "thawed".into();
-            v["thawed_at"] = crate::defs::clock::now_iso().into();
-            v["remediation_decision"] = json!({"run_id": run_id, "spec_id": spec_id});
-            self.writes.push(FileWrite::replace(
-                layout::RECOVERY_LATCH,
-                serde_json::to_string_pretty(&v).expect("latch serialises") + "\n",
-            ));
+        let remediation = crate::store::latch::Remediation {
+            run_id: run_id.to_string(),
+            spec_id: spec_id.to_string(),
+        };
+        if let Some(latch) = crate::store::latch::RecoveryLatch::read(&agents)
+            .and_then(|l| l.thawed(batch_id, Some(remediation)))
+        {
+            self.writes
+                .push(FileWrite::replace(layout::RECOVERY_LATCH, latch.text()));
         }
         Ok(())
     }

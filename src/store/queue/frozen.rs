@@ -47,38 +47,14 @@ impl Queue {
         let backburner = format!("{}\n\n{}\n", backburner.trim_end(), block.join("\n\n"));
 
         let blocker = self.read_store(BLOCKER)?;
-        let utc = crate::defs::clock::now()
-            .strftime("%Y-%m-%d %H:%M:%S UTC")
-            .to_string();
-        let entry = [
-            format!("## {utc} — {}", card.title),
-            String::new(),
-            "- **Status:** `### NEEDS_RESEARCH`".to_string(),
-            format!("- **Stage blocked:** {}", req.stage),
-            format!("- **Source task card:** {}", card.id),
-            format!("- **Prompt artifact:** {}", req.prompt_artifact.as_deref().unwrap_or("(none)")),
-            format!("- **Evidence:** Runs: {}", req.run_dir),
-            format!("- **Root-cause summary:** {}", req.reason),
-            format!("- **Deterministic next action:** resolve agents/{incident_path}, then thaw batch {batch_id}"),
-            format!("- **Incident intake:** agents/{incident_path}"),
-            format!("- **Notes:** froze the task and {} backlog card(s)", frozen.len() - 1),
-        ]
-        .join("\n");
-        // Newest first, right after the preamble.
-        let mut blocker_text = blocker.preamble.clone();
-        blocker_text.push_str("\n\n");
-        blocker_text.push_str(&entry);
-        let rest = blocker.render();
-        let rest = rest
-            .strip_prefix(blocker.preamble.as_str())
-            .unwrap_or(&rest)
-            .trim();
-        if !rest.is_empty() {
-            blocker_text.push_str("\n\n");
-            blocker_text.push_str(rest);
-        }
-        blocker_text.push('\n');
-
+        let blocker_text = blocker_entry(
+            &blocker,
+            &card,
+            req,
+            &incident_path,
+            &batch_id,
+            frozen.len() - 1,
+        );
         let incident = format!(
             "# Incident {incident_name}\n\n- **Task:** {}\n- **Run:** {}\n- **Stage:** {}\n- **Reason:** {}\n- **Frozen batch:** {batch_id}\n\n## Task card\n\n{}\n",
             card.id, req.run_id, req.stage, req.reason, card.raw
@@ -86,24 +62,27 @@ impl Queue {
         let active_text =
             crate::store::safe::read_text(&Layout::of(&self.agents).rel(ACTIVE), STORE_LIMIT)
                 .unwrap_or_default();
-        let latch = serde_json::json!({
-            "state": "frozen",
-            "batch_id": batch_id,
-            "frozen_at": now,
-            "run_dir": req.run_dir,
-            "fingerprint": crate::defs::config::sha256_hex(active_text.as_bytes()),
-            "failure_signature": "needs_research",
-            "incident_path": format!("agents/{incident_path}"),
-            "stage": req.stage,
-            "reason": req.reason,
-            "frozen_backlog_cards": frozen.len() - 1,
-            "retained_backlog_cards": 0,
-            "quarantine_mode_requested": "full",
-            "quarantine_mode_applied": "full",
-            "quarantine_reason": "consult_handoff",
-            "handoff_id": handoff_id,
-            "handoff": req.handoff,
-        });
+        let latch = crate::store::latch::RecoveryLatch {
+            state: crate::store::latch::LatchState::Frozen,
+            batch_id: batch_id.clone(),
+            frozen_at: now,
+            run_dir: req.run_dir.clone(),
+            fingerprint: crate::defs::config::sha256_hex(active_text.as_bytes()),
+            failure_signature: "needs_research".into(),
+            incident_path: format!("agents/{incident_path}"),
+            stage: req.stage.clone(),
+            reason: req.reason.clone(),
+            frozen_backlog_cards: frozen.len() - 1,
+            retained_backlog_cards: 0,
+            quarantine_mode_requested: "full".into(),
+            quarantine_mode_applied: "full".into(),
+            quarantine_reason: "consult_handoff".into(),
+            handoff_id: handoff_id.clone(),
+            handoff: req.handoff.clone(),
+            thawed_at: None,
+            remediation_decision: None,
+            other: Default::default(),
+        };
         active_store.cards.clear();
         self.commit(
             "quarantine_task",
@@ -111,10 +90,7 @@ impl Queue {
                 (BACKBURNER, backburner),
                 (BLOCKER, blocker_text),
                 (&incident_path, incident),
-                (
-                    LATCH,
-                    serde_json::to_string_pretty(&latch).expect("latch serialises") + "\n",
-                ),
+                (LATCH, latch.text()),
                 (BACKLOG, backlog.render()),
                 (ACTIVE, active_store.render()),
             ],
@@ -272,20 +248,10 @@ impl Queue {
         let mut backburner = rest.join("\n").trim_end().to_string();
         backburner.push('\n');
         let mut writes = vec![(BACKBURNER, backburner), (BACKLOG, backlog.render())];
-        let latch_path = Layout::of(&self.agents).rel(LATCH);
-        if let Ok(latch) =
-            crate::store::safe::read_text(&latch_path, crate::store::safe::RECORD_LIMIT)
+        if let Some(latch) =
+            crate::store::latch::RecoveryLatch::read(&self.agents).and_then(|l| l.thawed(&id, None))
         {
-            if let Ok(mut v) = serde_json::from_str::<serde_json::Value>(&latch) {
-                if v["batch_id"] == id.as_str() {
-                    v["state"] = "thawed".into();
-                    v["thawed_at"] = crate::defs::clock::now_iso().into();
-                    writes.push((
-                        LATCH,
-                        serde_json::to_string_pretty(&v).expect("latch serialises") + "\n",
-                    ));
-                }
-            }
+            writes.push((LATCH, latch.text()));
         }
         self.commit("thaw_batch", writes)?;
         Ok(Thawed {
@@ -297,17 +263,12 @@ impl Queue {
 
     /// The quarantine already recorded for `run_dir`, if the latch says so.
     pub(super) fn latch_for(&self, run_dir: &str) -> Option<QuarantineOutcome> {
-        let text = crate::store::safe::read_text(
-            &Layout::of(&self.agents).rel(LATCH),
-            crate::store::safe::RECORD_LIMIT,
-        )
-        .ok()?;
-        let v: serde_json::Value = serde_json::from_str(&text).ok()?;
-        (v["run_dir"] == run_dir).then(|| QuarantineOutcome {
-            batch_id: v["batch_id"].as_str().unwrap_or_default().to_string(),
-            handoff_id: v["handoff_id"].as_str().unwrap_or_default().to_string(),
-            frozen_backlog_cards: v["frozen_backlog_cards"].as_u64().unwrap_or(0) as usize,
-            incident_path: v["incident_path"].as_str().unwrap_or_default().to_string(),
+        let latch = crate::store::latch::RecoveryLatch::read(&self.agents)?;
+        (latch.run_dir == run_dir).then(|| QuarantineOutcome {
+            batch_id: latch.batch_id,
+            handoff_id: latch.handoff_id,
+            frozen_backlog_cards: latch.frozen_backlog_cards,
+            incident_path: latch.incident_path,
             latch_path: format!("agents/{LATCH}"),
         })
     }
@@ -319,4 +280,48 @@ pub(super) fn list(items: &[&str]) -> String {
     } else {
         format!("[{}]", items.join(", "))
     }
+}
+
+/// The blocker ledger with a quarantine's entry first (newest first, right
+/// after the preamble), as v0.2.0 writes it.
+fn blocker_entry(
+    blocker: &StoreFile,
+    card: &Card,
+    req: &QuarantineRequest,
+    incident_path: &str,
+    batch_id: &str,
+    frozen_backlog: usize,
+) -> String {
+    let utc = crate::defs::clock::now()
+        .strftime("%Y-%m-%d %H:%M:%S UTC")
+        .to_string();
+    let entry = [
+            format!("## {utc} — {}", card.title),
+            String::new(),
+            "- **Status:** `### NEEDS_RESEARCH`".to_string(),
+            format!("- **Stage blocked:** {}", req.stage),
+            format!("- **Source task card:** {}", card.id),
+            format!("- **Prompt artifact:** {}", req.prompt_artifact.as_deref().unwrap_or("(none)")),
+            format!("- **Evidence:** Runs: {}", req.run_dir),
+            format!("- **Root-cause summary:** {}", req.reason),
+            format!("- **Deterministic next action:** resolve agents/{incident_path}, then thaw batch {batch_id}"),
+            format!("- **Incident intake:** agents/{incident_path}"),
+            format!("- **Notes:** froze the task and {} backlog card(s)", frozen_backlog),
+        ]
+        .join("\n");
+    // Newest first, right after the preamble.
+    let mut blocker_text = blocker.preamble.clone();
+    blocker_text.push_str("\n\n");
+    blocker_text.push_str(&entry);
+    let rest = blocker.render();
+    let rest = rest
+        .strip_prefix(blocker.preamble.as_str())
+        .unwrap_or(&rest)
+        .trim();
+    if !rest.is_empty() {
+        blocker_text.push_str("\n\n");
+        blocker_text.push_str(rest);
+    }
+    blocker_text.push('\n');
+    blocker_text
 }
