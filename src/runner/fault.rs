@@ -15,90 +15,100 @@ pub fn of_status(status: u64) -> Option<AttemptClass> {
     }
 }
 
+/// Words of each environment fault class, checked in this order.
+const CLASSES: [(AttemptClass, &[&str]); 4] = [
+    (AttemptClass::Auth, AUTH_WORDS),
+    (AttemptClass::RateLimit, RATE_LIMIT_WORDS),
+    (AttemptClass::Config, CONFIG_WORDS),
+    (AttemptClass::Unavailable, UNAVAILABLE_WORDS),
+];
+
+/// A bad key, no login, a missing key variable.
+const AUTH_WORDS: &[&str] = &[
+    "unauthorized",
+    "forbidden",
+    "invalid api key",
+    "invalid x-api-key",
+    "not logged in",
+    "authentication_failed",
+    "authentication failed",
+    "no api key",
+    "missing environment variable",
+    "api key not found",
+    "please run /login",
+    "codex login",
+];
+
+/// A rate limit, an exhausted quota or usage limit, an account out of credit (Anthropic answers 400 "Your credit balance is too low…": the operator fixes it, never the task).
+const RATE_LIMIT_WORDS: &[&str] = &[
+    "rate limit",
+    "rate_limit",
+    "too many requests",
+    "quota",
+    "usage limit",
+    "insufficient_quota",
+    "Your credit balance is too
+        // low…",
+    "credit balance",
+    "insufficient credit",
+    "billing",
+    "payment required",
+];
+
+/// An unknown model or provider, a refused permission mode.
+const CONFIG_WORDS: &[&str] = &[
+    "model not found",
+    "unknown model",
+    "invalid model",
+    "model_not_found",
+    "does not exist or you do not have access",
+    "cannot be used with root",
+    "unknown provider",
+    "no model",
+];
+
+/// The API unreachable or failing: connection refused or reset (every wording the pinned and newest CLIs print), DNS, TLS, a dropped stream, 5xx words, overload.
+const UNAVAILABLE_WORDS: &[&str] = &[
+    "connection error",
+    "connection refused",
+    "connectionrefused",
+    "unable to connect",
+    "connection reset",
+    "econnrefused",
+    "econnreset",
+    "enotfound",
+    "getaddrinfo",
+    "dns error",
+    "failed to lookup address",
+    "tls",
+    "certificate",
+    "stream disconnected",
+    "stream error",
+    "reconnecting",
+    "service unavailable",
+    "bad gateway",
+    "gateway timeout",
+    "internal server error",
+    "overloaded",
+    "high demand",
+    "temporary error",
+    "temporarily unavailable",
+    "try again later",
+    "network",
+    "timed out",
+];
+
 /// The class of an error message, from the words the CLIs use.
 pub fn of_message(message: &str) -> Option<AttemptClass> {
     let m = message.to_ascii_lowercase();
-    let has = |words: &[&str]| words.iter().any(|w| m.contains(w));
     // A status code at the start or after "status" decides first.
     if let Some(class) = status_in(&m).and_then(of_status) {
         return Some(class);
     }
-    if has(&[
-        "unauthorized",
-        "forbidden",
-        "invalid api key",
-        "invalid x-api-key",
-        "not logged in",
-        "authentication_failed",
-        "authentication failed",
-        "no api key",
-        "missing environment variable",
-        "api key not found",
-        "please run /login",
-        "codex login",
-    ]) {
-        return Some(AttemptClass::Auth);
-    }
-    if has(&[
-        "rate limit",
-        "rate_limit",
-        "too many requests",
-        "quota",
-        "usage limit",
-        "insufficient_quota",
-        // Out of credit: Anthropic answers 400 "Your credit balance is too
-        // low…"; an account problem the operator fixes, never the task's.
-        "credit balance",
-        "insufficient credit",
-        "billing",
-        "payment required",
-    ]) {
-        return Some(AttemptClass::RateLimit);
-    }
-    if has(&[
-        "model not found",
-        "unknown model",
-        "invalid model",
-        "model_not_found",
-        "does not exist or you do not have access",
-        "cannot be used with root",
-        "unknown provider",
-        "no model",
-    ]) {
-        return Some(AttemptClass::Config);
-    }
-    if has(&[
-        "connection error",
-        "connection refused",
-        "connectionrefused",
-        "unable to connect",
-        "connection reset",
-        "econnrefused",
-        "econnreset",
-        "enotfound",
-        "getaddrinfo",
-        "dns error",
-        "failed to lookup address",
-        "tls",
-        "certificate",
-        "stream disconnected",
-        "stream error",
-        "reconnecting",
-        "service unavailable",
-        "bad gateway",
-        "gateway timeout",
-        "internal server error",
-        "overloaded",
-        "high demand",
-        "temporary error",
-        "temporarily unavailable",
-        "try again later",
-        "network",
-        "timed out",
-    ]) {
-        return Some(AttemptClass::Unavailable);
-    }
-    None
+    CLASSES
+        .iter()
+        .find(|(_, words)| words.iter().any(|w| m.contains(w)))
+        .map(|(class, _)| *class)
 }
 
 /// A three-digit HTTP status named in a message (`401 Unauthorized`,
