@@ -68,27 +68,7 @@ impl Adapter for Pi {
         };
         let stdin = child.stdin.take().expect("piped");
         let stdout = child.stdout.take().expect("piped");
-        let (tx, rx) = mpsc::channel();
-        // Records are split on LF only: JSON strings may contain U+2028.
-        std::thread::spawn(move || {
-            let mut log = stdout_log;
-            let mut reader = BufReader::new(stdout);
-            let mut line = Vec::new();
-            while reader.read_until(b'\n', &mut line).unwrap_or(0) > 0 {
-                if let Ok(v) = serde_json::from_slice::<Value>(&line) {
-                    // Streaming snapshots are bulky and add nothing to the log.
-                    if v["type"] != "message_update" {
-                        let _ = log.write_all(&line);
-                    }
-                    if tx.send(v).is_err() {
-                        break;
-                    }
-                } else {
-                    let _ = log.write_all(&line);
-                }
-                line.clear();
-            }
-        });
+        let rx = read_records(stdout, stdout_log);
         let deadline = started + req.timeout;
         let mut session = Session {
             stdin: Some(stdin),
@@ -149,6 +129,33 @@ fn add_call(u: &mut Usage, call: &Value) {
     }
 }
 
+/// Reads Pi's JSON records from `stdout` on a thread, logging each (but the
+/// bulky streaming snapshots) to `log`. Records are split on LF only: JSON
+/// strings may contain U+2028.
+fn read_records(stdout: std::process::ChildStdout, log: std::fs::File) -> Receiver<Value> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut log = log;
+        let mut reader = BufReader::new(stdout);
+        let mut line = Vec::new();
+        while reader.read_until(b'\n', &mut line).unwrap_or(0) > 0 {
+            if let Ok(v) = serde_json::from_slice::<Value>(&line) {
+                // Streaming snapshots are bulky and add nothing to the log.
+                if v["type"] != "message_update" {
+                    let _ = log.write_all(&line);
+                }
+                if tx.send(v).is_err() {
+                    break;
+                }
+            } else {
+                let _ = log.write_all(&line);
+            }
+            line.clear();
+        }
+    });
+    rx
+}
+
 struct Session {
     stdin: Option<ChildStdin>,
     rx: Receiver<Value>,
@@ -206,6 +213,33 @@ impl Session {
         }
     }
 
+    /// `get_session_stats`: the session id and the whole conversation's
+    /// usage and cost.
+    fn session_stats(&mut self) -> Option<(Option<String>, Usage)> {
+        self.send(&json!({"id": "s1", "type": "get_session_stats"}));
+        let v = self.response("s1").ok()?;
+        let session_id = v["data"]["sessionId"]
+            .as_str()
+            .or_else(|| v["data"]["sessionFile"].as_str())
+            .map(str::to_string);
+        let t = &v["data"]["tokens"];
+        let n = |k: &str| t[k].as_u64().unwrap_or(0);
+        let cost = v["data"]["cost"]
+            .as_f64()
+            .or_else(|| v["data"]["cost"]["total"].as_f64());
+        let usage = Usage {
+            input: n("input") + n("cacheRead") + n("cacheWrite"),
+            cached_input: n("cacheRead"),
+            cache_write: n("cacheWrite"),
+            output: n("output"),
+            reasoning_output: 0,
+            total: n("total"),
+            cost_usd: cost,
+            partial: false,
+        };
+        Some((session_id, usage))
+    }
+
     fn converse(&mut self, prompt: &str) -> Conversation {
         let mut c = Conversation::default();
         // Each model call's usage as its `message_end` reports it: what a
@@ -259,32 +293,11 @@ impl Session {
         }
         // Until the session stats answer, what the calls reported.
         c.usage = seen.clone().filter(|u| u.total > 0);
-        self.send(&json!({"id": "s1", "type": "get_session_stats"}));
-        if let Ok(v) = self.response("s1") {
-            c.session_id = v["data"]["sessionId"]
-                .as_str()
-                .or_else(|| v["data"]["sessionFile"].as_str())
-                .map(str::to_string);
-            let t = &v["data"]["tokens"];
-            let n = |k: &str| t[k].as_u64().unwrap_or(0);
-            let cost = v["data"]["cost"]
-                .as_f64()
-                .or_else(|| v["data"]["cost"]["total"].as_f64());
-            c.usage = Some(Usage {
-                input: n("input") + n("cacheRead") + n("cacheWrite"),
-                cached_input: n("cacheRead"),
-                cache_write: n("cacheWrite"),
-                output: n("output"),
-                reasoning_output: 0,
-                total: n("total"),
-                cost_usd: cost,
-                partial: false,
-            });
+        if let Some((session_id, usage)) = self.session_stats() {
+            c.session_id = session_id;
             // A failed call that used nothing records no usage, as the
             // other adapters do.
-            if c.error.is_some() && n("total") == 0 {
-                c.usage = None;
-            }
+            c.usage = Some(usage).filter(|u| c.error.is_none() || u.total > 0);
         }
         c
     }
