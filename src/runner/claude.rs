@@ -125,24 +125,7 @@ pub fn parse_events(text: &str) -> Parsed {
                 "claude reported an error ({}): {said}",
                 v["subtype"].as_str().unwrap_or("?"),
             ));
-            // The API status decides; else Claude's own words; else an
-            // API-side failure by Claude's own signal (`terminal_reason:
-            // api_error` from 2.1.332, an `API Error:` result before it).
-            let api_side =
-                v["terminal_reason"] == "api_error" || said.trim_start().starts_with("API Error:");
-            let class = v["api_error_status"]
-                .as_u64()
-                .and_then(fault::of_status)
-                .or_else(|| fault::of_message(said))
-                .or(api_side.then_some(AttemptClass::Unavailable));
-            p.fault = class.filter(|c| c.is_environment()).map(|class| Fault {
-                class,
-                message: fault::one_line(if said.is_empty() {
-                    "claude failed"
-                } else {
-                    said
-                }),
-            });
+            p.fault = fault_of(&v, said);
         } else if !p.permission_denials.is_empty() {
             // The agent could not do what it needed: the task failed.
             p.error = Some(format!(
@@ -152,22 +135,49 @@ pub fn parse_events(text: &str) -> Parsed {
         }
     }
     if p.usage.is_none() && !calls.is_empty() {
-        // Cut off before the result: what the calls showed, marked partial.
-        let mut floor = Usage {
-            partial: true,
-            ..Usage::default()
-        };
-        for (_, u) in &calls {
-            let call = usage_of(&serde_json::json!({ "usage": u }));
-            floor.input += call.input;
-            floor.cached_input += call.cached_input;
-            floor.cache_write += call.cache_write;
-            floor.output += call.output;
-            floor.total += call.total;
-        }
-        p.usage = Some(floor);
+        p.usage = Some(floor(&calls));
     }
     p
+}
+
+/// The environment fault of an `is_error` result: the API status decides;
+/// else Claude's own words; else an API-side failure by Claude's own signal
+/// (`terminal_reason: api_error` from 2.1.332, an `API Error:` result
+/// before it). `None`: the agent's own failure.
+fn fault_of(result: &Value, said: &str) -> Option<Fault> {
+    let api_side =
+        result["terminal_reason"] == "api_error" || said.trim_start().starts_with("API Error:");
+    let class = result["api_error_status"]
+        .as_u64()
+        .and_then(fault::of_status)
+        .or_else(|| fault::of_message(said))
+        .or(api_side.then_some(AttemptClass::Unavailable));
+    class.filter(|c| c.is_environment()).map(|class| Fault {
+        class,
+        message: fault::one_line(if said.is_empty() {
+            "claude failed"
+        } else {
+            said
+        }),
+    })
+}
+
+/// A call cut off before its result: what each model call's last usage
+/// snapshot showed, summed and marked partial.
+fn floor(calls: &[(String, Value)]) -> Usage {
+    let mut floor = Usage {
+        partial: true,
+        ..Usage::default()
+    };
+    for (_, u) in calls {
+        let call = usage_of(&serde_json::json!({ "usage": u }));
+        floor.input += call.input;
+        floor.cached_input += call.cached_input;
+        floor.cache_write += call.cache_write;
+        floor.output += call.output;
+        floor.total += call.total;
+    }
+    floor
 }
 
 /// Usage of the whole call: `modelUsage` covers every model Claude Code
