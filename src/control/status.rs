@@ -153,12 +153,16 @@ pub struct PlanState {
     pub current: bool,
 }
 
-pub fn status(ws: &Workspace, detail: bool) -> Result<StatusReport> {
-    let queue = Queue::new(&ws.agents);
-    let (active_task, next_task, backlog_depth, queue_warnings) = if detail {
-        // One read of the backlog; only the cards shown are built. Headings
-        // without a title are cheap to find; duplicate ids need every card
-        // built, which `queue inspect` and `health` do.
+/// What `status` shows of the queue. With `detail`, one read of the
+/// backlog in which only the cards shown are built; headings without a
+/// title are cheap to find, duplicate ids need every card built, which
+/// `queue inspect` and `health` do.
+#[allow(clippy::type_complexity)]
+fn queue_part(
+    queue: &Queue,
+    detail: bool,
+) -> Result<(Option<TaskView>, Option<TaskView>, usize, Vec<String>)> {
+    Ok(if detail {
         let (depth, next, warnings) = queue.backlog_head()?;
         (queue.active()?.map(|c| c.view()), next, depth, warnings)
     } else {
@@ -168,7 +172,12 @@ pub fn status(ws: &Workspace, detail: bool) -> Result<StatusReport> {
             queue.backlog_depth()?,
             queue.untitled_warnings()?,
         )
-    };
+    })
+}
+
+pub fn status(ws: &Workspace, detail: bool) -> Result<StatusReport> {
+    let queue = Queue::new(&ws.agents);
+    let (active_task, next_task, backlog_depth, queue_warnings) = queue_part(&queue, detail)?;
     let active_task_id = match &active_task {
         Some(t) => Some(t.task_id.clone()),
         None => queue.active()?.map(|c| c.id),
