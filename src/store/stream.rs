@@ -106,18 +106,6 @@ pub fn cards(
     let mut open = String::new();
     let mut open_at = None;
     let mut stopped = false;
-    // `card` starts at its heading line.
-    fn emit(
-        f: &mut impl FnMut(u64, Item<'_>) -> ControlFlow<()>,
-        at: u64,
-        card: &str,
-    ) -> ControlFlow<()> {
-        let raw = card.trim_end_matches(['\n', '\r']);
-        match raw.lines().next().and_then(parse_heading) {
-            Some((date, title)) => f(at, Item::Card(CardRef { raw, date, title })),
-            None => ControlFlow::Continue(()),
-        }
-    }
     let mut untitled = Vec::new();
     chunks(path, limit, |offset, text| {
         let mut card_start = None;
@@ -164,20 +152,25 @@ pub fn cards(
         }
         ControlFlow::Continue(())
     })?;
-    if !stopped {
-        if let Some(at) = open_at {
-            if emit(&mut f, at, &open).is_continue() {
-                for at in untitled {
-                    let _ = f(at, Item::Untitled);
-                }
-            }
-        } else {
-            for at in untitled {
-                let _ = f(at, Item::Untitled);
-            }
+    if !stopped && open_at.is_none_or(|at| emit(&mut f, at, &open).is_continue()) {
+        for at in untitled {
+            let _ = f(at, Item::Untitled);
         }
     }
     Ok(())
+}
+
+/// Hands the card whose text `card` starts at its heading line to `f`.
+fn emit(
+    f: &mut impl FnMut(u64, Item<'_>) -> ControlFlow<()>,
+    at: u64,
+    card: &str,
+) -> ControlFlow<()> {
+    let raw = card.trim_end_matches(['\n', '\r']);
+    match raw.lines().next().and_then(parse_heading) {
+        Some((date, title)) => f(at, Item::Card(CardRef { raw, date, title })),
+        None => ControlFlow::Continue(()),
+    }
 }
 
 /// Line numbers (1-based) of byte offsets of `path`, in one pass; for the
