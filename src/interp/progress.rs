@@ -132,6 +132,20 @@ pub struct PreviousStage {
     pub summary: String,
 }
 
+impl PreviousStage {
+    /// `node ended with OUTCOME: summary`.
+    pub fn describe(&self) -> String {
+        if self.summary.is_empty() {
+            format!("{} ended with {}", self.node, self.outcome)
+        } else {
+            format!(
+                "{} ended with {}: {}",
+                self.node, self.outcome, self.summary
+            )
+        }
+    }
+}
+
 /// What the budget check keeps between stages of one run.
 #[derive(Debug, Default)]
 pub(super) struct Accounts {

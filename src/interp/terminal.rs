@@ -227,29 +227,7 @@ impl Driver<'_> {
             }
         }
         if t.effects.is_empty() && t.class != TerminalClass::Success && self.meta.item.is_some() {
-            // Parked, so that the family does not take it again at once;
-            // an operator moves it back to retry.
-            match (item.family, &item.path) {
-                (ResearchFamily::Audit, path) => {
-                    ops.push(EffectOp::AuditBlocked);
-                    if let Some(from) = path {
-                        ops.push(EffectOp::MoveItem {
-                            from: from.clone(),
-                            to_dir: layout::AUDIT_FAILED.into(),
-                        });
-                    }
-                }
-                (family, Some(from)) => ops.push(EffectOp::MoveItem {
-                    from: from.clone(),
-                    to_dir: if family == ResearchFamily::Goalspec {
-                        layout::IDEAS_BLOCKED
-                    } else {
-                        layout::INCIDENTS_BLOCKED
-                    }
-                    .into(),
-                }),
-                _ => {}
-            }
+            ops.extend(parked(item));
         }
         Ok(ops)
     }
@@ -270,19 +248,7 @@ impl Driver<'_> {
         let last = self.previous.last().cloned();
         let reason = last
             .as_ref()
-            .map(|p| {
-                format!(
-                    "{} ended with {}{}",
-                    p.node,
-                    p.outcome,
-                    if p.summary.is_empty() {
-                        String::new()
-                    } else {
-                        format!(": {}", p.summary)
-                    }
-                )
-            })
-            .unwrap_or_else(|| "reached needs_research".into());
+            .map_or_else(|| "reached needs_research".into(), |p| p.describe());
         let stage = last.as_ref().map(|p| p.node.clone()).unwrap_or_default();
         let run_dir = self.relative(&self.dir.path);
         let plane = self.plane();
@@ -348,4 +314,33 @@ impl Driver<'_> {
         );
         Ok(QueueMutation::QuarantineTask)
     }
+}
+
+/// A research item whose run ended without success is parked, so that the
+/// family does not take it again at once; an operator moves it back to
+/// retry. An audit also records a BLOCKED decision.
+fn parked(item: &WorkItem) -> Vec<EffectOp> {
+    let mut ops = Vec::new();
+    match (item.family, &item.path) {
+        (ResearchFamily::Audit, path) => {
+            ops.push(EffectOp::AuditBlocked);
+            if let Some(from) = path {
+                ops.push(EffectOp::MoveItem {
+                    from: from.clone(),
+                    to_dir: layout::AUDIT_FAILED.into(),
+                });
+            }
+        }
+        (family, Some(from)) => ops.push(EffectOp::MoveItem {
+            from: from.clone(),
+            to_dir: if family == ResearchFamily::Goalspec {
+                layout::IDEAS_BLOCKED
+            } else {
+                layout::INCIDENTS_BLOCKED
+            }
+            .into(),
+        }),
+        _ => {}
+    }
+    ops
 }
