@@ -39,6 +39,13 @@ fn text_of(schema: schemars::Schema) -> String {
     text
 }
 
+/// `path => Type` pairs as (path, the type's schema as pretty JSON).
+macro_rules! schemas {
+    ($($path:literal => $t:ty),* $(,)?) => {
+        vec![$(($path, text_of(schemars::schema_for!($t)))),*]
+    };
+}
+
 /// Every schema as (path under `schemas/`, pretty JSON text).
 pub fn all() -> Vec<(&'static str, String)> {
     let mut out: Vec<(&'static str, String)> = DocKind::ALL
@@ -53,133 +60,44 @@ pub fn all() -> Vec<(&'static str, String)> {
 
 /// The `--json` output of every read command (`schemas/output/`).
 fn output_schemas() -> Vec<(&'static str, String)> {
-    use schemars::schema_for as s;
-    vec![
-        (
-            "output/operation.schema.json",
-            text_of(s!(super::queue::Operation)),
-        ),
-        (
-            "output/queue.schema.json",
-            text_of(s!(crate::store::queue::QueueView)),
-        ),
-        ("output/start.schema.json", text_of(s!(StartOutput))),
-        (
-            "output/status.schema.json",
-            text_of(s!(super::status::StatusReport)),
-        ),
-        (
-            "output/diagnostics.schema.json",
-            text_of(s!(super::diagnostics::BundleList)),
-        ),
-        (
-            "output/diagnostics-bundle.schema.json",
-            text_of(s!(crate::store::diagnostics::Bundle)),
-        ),
-        (
-            "output/publish-sync.schema.json",
-            text_of(s!(super::publish::SyncReport)),
-        ),
-        (
-            "output/publish-preflight.schema.json",
-            text_of(s!(super::publish::Preflight)),
-        ),
-        (
-            "output/publish-commit.schema.json",
-            text_of(s!(super::publish::CommitReport)),
-        ),
-        (
-            "output/simulate.schema.json",
-            text_of(s!(super::simulate::Simulation)),
-        ),
-        (
-            "output/usage.schema.json",
-            text_of(s!(super::usage::UsageReport)),
-        ),
-        (
-            "output/research.schema.json",
-            text_of(s!(super::research::ResearchReport)),
-        ),
-        (
-            "output/research-history.schema.json",
-            text_of(s!(super::research::ResearchHistory)),
-        ),
-        (
-            "output/provenance.schema.json",
-            text_of(s!(super::runs::Provenance)),
-        ),
-        (
-            "output/logs.schema.json",
-            text_of(s!(Vec<crate::store::events::Event>)),
-        ),
-        (
-            "output/config.schema.json",
-            text_of(s!(super::config::ConfigView)),
-        ),
-        (
-            "output/health.schema.json",
-            text_of(s!(super::health::HealthReport)),
-        ),
-        (
-            "output/validate.schema.json",
-            text_of(s!(super::plan::ValidateReport)),
-        ),
-        (
-            "output/plan-diff.schema.json",
-            text_of(s!(super::runs::PlanDiff)),
-        ),
-        (
-            "output/modes.schema.json",
-            text_of(s!(Vec<super::plan::ModeSummary>)),
-        ),
-        (
-            "output/loops.schema.json",
-            text_of(s!(Vec<super::plan::LoopSummary>)),
-        ),
-        (
-            "output/capabilities.schema.json",
-            text_of(s!(super::capabilities::Capabilities)),
-        ),
-        ("output/error.schema.json", text_of(s!(ErrorOutput))),
+    schemas![
+        "output/operation.schema.json" => super::queue::Operation,
+        "output/queue.schema.json" => crate::store::queue::QueueView,
+        "output/start.schema.json" => StartOutput,
+        "output/status.schema.json" => super::status::StatusReport,
+        "output/diagnostics.schema.json" => super::diagnostics::BundleList,
+        "output/diagnostics-bundle.schema.json" => crate::store::diagnostics::Bundle,
+        "output/publish-sync.schema.json" => super::publish::SyncReport,
+        "output/publish-preflight.schema.json" => super::publish::Preflight,
+        "output/publish-commit.schema.json" => super::publish::CommitReport,
+        "output/simulate.schema.json" => super::simulate::Simulation,
+        "output/usage.schema.json" => super::usage::UsageReport,
+        "output/research.schema.json" => super::research::ResearchReport,
+        "output/research-history.schema.json" => super::research::ResearchHistory,
+        "output/provenance.schema.json" => super::runs::Provenance,
+        "output/logs.schema.json" => Vec<crate::store::events::Event>,
+        "output/config.schema.json" => super::config::ConfigView,
+        "output/health.schema.json" => super::health::HealthReport,
+        "output/validate.schema.json" => super::plan::ValidateReport,
+        "output/plan-diff.schema.json" => super::runs::PlanDiff,
+        "output/modes.schema.json" => Vec<super::plan::ModeSummary>,
+        "output/loops.schema.json" => Vec<super::plan::LoopSummary>,
+        "output/capabilities.schema.json" => super::capabilities::Capabilities,
+        "output/error.schema.json" => ErrorOutput,
     ]
 }
 
 /// The on-disk records scripts read (`schemas/records/`).
 fn record_schemas() -> Vec<(&'static str, String)> {
-    use schemars::schema_for as s;
-    vec![
-        (
-            "records/state.schema.json",
-            text_of(s!(crate::engine::state::RuntimeState)),
-        ),
-        (
-            "records/event.schema.json",
-            text_of(s!(crate::store::events::Event)),
-        ),
-        (
-            "records/transition.schema.json",
-            text_of(s!(crate::store::runs::Transition)),
-        ),
-        (
-            "records/run.schema.json",
-            text_of(s!(crate::store::runs::RunMeta)),
-        ),
-        (
-            "records/active-run.schema.json",
-            text_of(s!(crate::store::runs::ActiveRun)),
-        ),
-        (
-            "records/stage-result.schema.json",
-            text_of(s!(crate::store::runs::StageResultRecord)),
-        ),
-        (
-            "records/recovery-latch.schema.json",
-            text_of(s!(crate::store::latch::RecoveryLatch)),
-        ),
-        (
-            "records/mailbox-envelope.schema.json",
-            text_of(s!(crate::engine::mailbox::Envelope)),
-        ),
+    schemas![
+        "records/state.schema.json" => crate::engine::state::RuntimeState,
+        "records/event.schema.json" => crate::store::events::Event,
+        "records/transition.schema.json" => crate::store::runs::Transition,
+        "records/run.schema.json" => crate::store::runs::RunMeta,
+        "records/active-run.schema.json" => crate::store::runs::ActiveRun,
+        "records/stage-result.schema.json" => crate::store::runs::StageResultRecord,
+        "records/recovery-latch.schema.json" => crate::store::latch::RecoveryLatch,
+        "records/mailbox-envelope.schema.json" => crate::engine::mailbox::Envelope,
     ]
 }
 
