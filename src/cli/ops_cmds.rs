@@ -9,26 +9,7 @@ pub(super) fn run(
 ) -> Result<ExitStatus, ControlError> {
     let open = || Workspace::open(cfg);
     match command {
-        Command::Publish(c) => {
-            let ws = open()?;
-            match c {
-                PublishCommand::Sync(t) => {
-                    out.print(&control::publish::sync(&ws, t.staging_repo_dir.as_deref())?)?
-                }
-                PublishCommand::Preflight(c) => out.print(&control::publish::preflight(
-                    &ws,
-                    c.target.staging_repo_dir.as_deref(),
-                    c.message.as_deref(),
-                    c.push && !c.no_push,
-                )?)?,
-                PublishCommand::Commit(c) => out.print(&control::publish::commit(
-                    &ws,
-                    c.target.staging_repo_dir.as_deref(),
-                    c.message.as_deref(),
-                    c.push && !c.no_push,
-                )?)?,
-            }
-        }
+        Command::Publish(c) => publish(&open()?, c, out)?,
         Command::Diagnostics(c) => {
             let ws = open()?;
             match c {
@@ -60,24 +41,8 @@ pub(super) fn run(
         Command::RunProvenance { run_id } => {
             out.print(&control::runs::provenance(&open()?, &run_id)?)?
         }
-        Command::Health => {
-            let report = control::health::report(cfg, false);
-            let ok = report.ok;
-            out.print(&render::Health {
-                report,
-                doctor: false,
-            })?;
-            return Ok(status_of(ok));
-        }
-        Command::Doctor => {
-            let report = control::health::report(cfg, true);
-            let ready = report.bootstrap_ready && report.execution_ready;
-            out.print(&render::Health {
-                report,
-                doctor: true,
-            })?;
-            return Ok(status_of(ready));
-        }
+        Command::Health => return health(cfg, false, out),
+        Command::Doctor => return health(cfg, true, out),
         Command::DemoAgent => {
             return Ok(match crate::runner::demo_agent::main() {
                 0 => ExitStatus::Ok,
@@ -88,4 +53,42 @@ pub(super) fn run(
         _ => unreachable!("cli::run dispatches only this group's commands here"),
     }
     Ok(ExitStatus::Ok)
+}
+
+fn publish(ws: &Workspace, c: PublishCommand, out: &mut Output) -> Result<(), ControlError> {
+    match c {
+        PublishCommand::Sync(t) => {
+            out.print(&control::publish::sync(ws, t.staging_repo_dir.as_deref())?)?
+        }
+        PublishCommand::Preflight(c) => out.print(&control::publish::preflight(
+            ws,
+            c.target.staging_repo_dir.as_deref(),
+            c.message.as_deref(),
+            c.push && !c.no_push,
+        )?)?,
+        PublishCommand::Commit(c) => out.print(&control::publish::commit(
+            ws,
+            c.target.staging_repo_dir.as_deref(),
+            c.message.as_deref(),
+            c.push && !c.no_push,
+        )?)?,
+    }
+    Ok(())
+}
+
+/// `health`, or `doctor` (which adds the runners' readiness): exit 1 when
+/// a check failed or the workspace is not ready.
+fn health(
+    cfg: &std::path::Path,
+    doctor: bool,
+    out: &mut Output,
+) -> Result<ExitStatus, ControlError> {
+    let report = control::health::report(cfg, doctor);
+    let ok = if doctor {
+        report.bootstrap_ready && report.execution_ready
+    } else {
+        report.ok
+    };
+    out.print(&render::Health { report, doctor })?;
+    Ok(status_of(ok))
 }
