@@ -12,19 +12,7 @@ pub(super) fn run(
     match command {
         Command::Start {
             daemon, monitor, ..
-        } => {
-            let ws = open()?;
-            if daemon {
-                let listener: Option<crate::interp::EventListener> = monitor.then(|| {
-                    let printer: crate::interp::EventListener = Arc::new(render::monitor_line);
-                    printer
-                });
-                out.print(&control::start::daemon(&ws, listener)?)?;
-            } else {
-                warn_untitled(&ws);
-                out.print(&control::start::once(&ws)?)?;
-            }
-        }
+        } => start(&open()?, daemon, monitor, out)?,
         Command::Stop(send) => out.print(&control::mailbox::dispatch(
             &open()?,
             Op::Stop,
@@ -82,4 +70,25 @@ pub(super) fn run(
         _ => unreachable!("cli::run dispatches only this group's commands here"),
     }
     Ok(ExitStatus::Ok)
+}
+
+/// `start --once`, or `start --daemon` (printing a line per event with
+/// `--monitor`).
+fn start(
+    ws: &Workspace,
+    daemon: bool,
+    monitor: bool,
+    out: &mut Output,
+) -> Result<(), ControlError> {
+    if daemon {
+        let listener: Option<crate::interp::EventListener> = monitor.then(|| {
+            let printer: crate::interp::EventListener = Arc::new(render::monitor_line);
+            printer
+        });
+        out.print(&control::start::daemon(ws, listener)?)?;
+    } else {
+        warn_untitled(ws);
+        out.print(&control::start::once(ws)?)?;
+    }
+    Ok(())
 }

@@ -38,27 +38,7 @@ pub(super) fn run(
                 worst_case,
             )?)?
         }
-        Command::Plan(PlanCommand::Show { mode, run }) => {
-            let ws = open()?;
-            let plan = match run {
-                Some(run_id) => control::runs::plan(&ws, &run_id)?,
-                None => control::plan::show(&ws, mode.as_deref())?,
-            };
-            let text = match out.format {
-                Format::Text => {
-                    let mut t = crate::compile::describe::plan_text(&plan);
-                    t.push('\n');
-                    t.push_str(&render::worst_case_text(&control::plan::worst_cases(
-                        &ws, &plan,
-                    )));
-                    t
-                }
-                Format::Json => plan.to_canonical_json(),
-                Format::Dot => render::plan_dot(&plan),
-                Format::Mermaid => render::plan_mermaid(&plan),
-            };
-            out.write_text(&text)?;
-        }
+        Command::Plan(PlanCommand::Show { mode, run }) => show(&open()?, mode, run, out)?,
         Command::Plan(PlanCommand::Diff { run_a, run_b }) => {
             out.print(&control::runs::diff(&open()?, &run_a, &run_b)?)?
         }
@@ -115,4 +95,33 @@ fn simulate_inputs(
         })
         .collect::<Result<_, ControlError>>()?;
     Ok((text, facts))
+}
+
+/// `plan show`: the current plan or a run's, as text (with the worst cases),
+/// canonical JSON, DOT or Mermaid.
+fn show(
+    ws: &Workspace,
+    mode: Option<String>,
+    run: Option<String>,
+    out: &mut Output,
+) -> Result<(), ControlError> {
+    let plan = match run {
+        Some(run_id) => control::runs::plan(ws, &run_id)?,
+        None => control::plan::show(ws, mode.as_deref())?,
+    };
+    let text = match out.format {
+        Format::Text => {
+            let mut t = crate::compile::describe::plan_text(&plan);
+            t.push('\n');
+            t.push_str(&render::worst_case_text(&control::plan::worst_cases(
+                ws, &plan,
+            )));
+            t
+        }
+        Format::Json => plan.to_canonical_json(),
+        Format::Dot => render::plan_dot(&plan),
+        Format::Mermaid => render::plan_mermaid(&plan),
+    };
+    out.write_text(&text)?;
+    Ok(())
 }
