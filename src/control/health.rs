@@ -122,6 +122,41 @@ fn research_checks(ws: &Workspace, queue: &crate::store::queue::Queue, checks: &
     }
 }
 
+/// v0.2.0 settings that load but take no effect here, each located.
+fn compat_check(ws: &Workspace) -> Option<Check> {
+    let notes = ws.config.compat_notes();
+    if notes.is_empty() {
+        return None;
+    }
+    let text = crate::store::safe::read_text(&ws.config_path, 1 << 20).unwrap_or_default();
+    let mut lines: Vec<(u32, String)> = notes
+        .iter()
+        .map(|n| {
+            let (table, field) = n.key.rsplit_once('.').unwrap_or((n.key.as_str(), ""));
+            let pos = crate::defs::config::toml_pos(&text, table, field);
+            let line = format!(
+                "{}:{}: `{}`: {}",
+                ws.config_path.display(),
+                pos.line,
+                n.key,
+                n.note
+            );
+            (pos.line, line)
+        })
+        .collect();
+    lines.sort();
+    Some(check(
+        "config.compat",
+        "config",
+        CheckStatus::Warn,
+        format!(
+            "{} v0.2.0 setting(s) load but take no effect here",
+            notes.len()
+        ),
+        lines.into_iter().map(|(_, l)| l).collect(),
+    ))
+}
+
 /// Runs the checks; `doctor` adds runner versions and lock state.
 pub fn report(config_path: &Path, doctor: bool) -> HealthReport {
     let mut checks = Vec::new();
@@ -149,39 +184,7 @@ pub fn report(config_path: &Path, doctor: bool) -> HealthReport {
         }
     };
     if let Some(ws) = &ws {
-        let notes = ws.config.compat_notes();
-        if !notes.is_empty() {
-            let text = crate::store::safe::read_text(&ws.config_path, 1 << 20).unwrap_or_default();
-            checks.push(check(
-                "config.compat",
-                "config",
-                CheckStatus::Warn,
-                format!(
-                    "{} v0.2.0 setting(s) load but take no effect here",
-                    notes.len()
-                ),
-                {
-                    let mut lines: Vec<(u32, String)> = notes
-                        .iter()
-                        .map(|n| {
-                            let (table, field) =
-                                n.key.rsplit_once('.').unwrap_or((n.key.as_str(), ""));
-                            let pos = crate::defs::config::toml_pos(&text, table, field);
-                            let line = format!(
-                                "{}:{}: `{}`: {}",
-                                ws.config_path.display(),
-                                pos.line,
-                                n.key,
-                                n.note
-                            );
-                            (pos.line, line)
-                        })
-                        .collect();
-                    lines.sort();
-                    lines.into_iter().map(|(_, l)| l).collect()
-                },
-            ));
-        }
+        checks.extend(compat_check(ws));
         workspace_checks(ws, &mut checks);
         plan_checks(ws, doctor, &mut checks, &mut prereqs);
         if doctor {
