@@ -113,6 +113,24 @@ fn overview(app: &App) -> Vec<String> {
         (None, Some(id)) => out.push(format!("Active task: {id}")),
         (None, None) => out.push("Active task: none".into()),
     }
+    out.extend(active_lines(app, st));
+    if let Some(r) = &rt.active_research_run {
+        out.push(format!("Research run: {}", r.run_id));
+    }
+    out.push(format!(
+        "Backlog: {}   Next: {}",
+        rt.backlog_depth,
+        q.and_then(|q| q.next_task.as_ref())
+            .map_or("none".to_string(), |t| t.title.clone())
+    ));
+    out.extend(state_lines(st));
+    out
+}
+
+/// Where the active run is: its stage, the worst case left, a wait on the
+/// environment, a budget pause.
+fn active_lines(app: &App, st: &crate::control::status::StatusReport) -> Vec<String> {
+    let mut out = Vec::new();
     if let Some(a) = &st.active_stage {
         let stage = match (&a.node, a.attempt) {
             (Some(n), Some(at)) => format!("`{n}` attempt {at}"),
@@ -132,7 +150,7 @@ fn overview(app: &App) -> Vec<String> {
     if let Some(w) = &st.remaining_worst_case {
         let usd = w
             .usd
-            .map_or_else(|| "unbounded USD".to_string(), |u| format!("${u:.2}"));
+            .map_or_else(|| "unbounded USD".to_string(), crate::defs::records::usd);
         out.push(format!(
             "  Worst case left: {} stage(s), {usd}, {}",
             w.stage_runs,
@@ -151,15 +169,13 @@ fn overview(app: &App) -> Vec<String> {
     if let Some(b) = &st.budget_pause {
         out.push(format!("  Budget pause at `{}`: {}", b.node, b.message));
     }
-    if let Some(r) = &rt.active_research_run {
-        out.push(format!("Research run: {}", r.run_id));
-    }
-    out.push(format!(
-        "Backlog: {}   Next: {}",
-        rt.backlog_depth,
-        q.and_then(|q| q.next_task.as_ref())
-            .map_or("none".to_string(), |t| t.title.clone())
-    ));
+    out
+}
+
+/// Frozen batches, the plan, the completion decision and the last run.
+fn state_lines(st: &crate::control::status::StatusReport) -> Vec<String> {
+    let rt = &st.runtime;
+    let mut out = Vec::new();
     if rt.frozen_batches.is_empty() {
         out.push("Frozen batches: none".into());
     } else {
