@@ -234,6 +234,67 @@ impl Builder<'_> {
     }
 }
 
+/// What a bundle is about: the run, its last transition with a node, and
+/// why the bundle was made.
+struct About<'a> {
+    run: &'a str,
+    run_id: Option<&'a str>,
+    last: Option<&'a Transition>,
+    label: &'a str,
+    reason: &'a str,
+    now: &'a str,
+}
+
+impl About<'_> {
+    fn node(&self) -> String {
+        self.last.and_then(|t| t.node.clone()).unwrap_or_default()
+    }
+
+    /// `failure_summary.md`, as v0.2.0's bundles have it.
+    fn summary(
+        &self,
+        stdout: &str,
+        stderr: &str,
+        config_hash: &str,
+        redacted: &[String],
+    ) -> String {
+        let marker = self
+            .last
+            .and_then(|t| t.outcome.clone().or(t.status_after.clone()))
+            .map(|m| m.to_string())
+            .unwrap_or_default();
+        format!(
+            "# Failure summary\n\n- **Stage:** {}\n- **Marker:** {marker}\n- **Run dir:** agents/runs/{}\n- **Stdout log:** {stdout}\n- **Stderr log:** {stderr}\n- **Note:** {}\n- **Label:** {}\n- **Created:** {}\n- **Active config hashes:** engine_config_sha256={config_hash}\n- **Redacted:** {}\n",
+            self.node(),
+            self.run,
+            self.reason,
+            self.label,
+            self.now,
+            if redacted.is_empty() { "nothing".to_string() } else { redacted.join(", ") }
+        )
+    }
+
+    /// `policy_evidence.json`: the decision the last transition records.
+    fn evidence(&self, redacted: &[String]) -> Value {
+        let last = self.last;
+        json!({
+            "schema_version": "1.0",
+            "source": "runtime_transition_history",
+            "run_id": self.run_id,
+            "event_id": last.map(|t| t.event_id.clone()),
+            "event_name": last.map(|t| crate::defs::serde_name(&t.event)),
+            "timestamp": last.map(|t| t.timestamp.clone()),
+            "node_id": self.node(),
+            "decision": last.and_then(|t| t.route_reason.clone()),
+            "failure": last.and_then(|t| t.failure.clone()),
+            "class": last.and_then(|t| t.class),
+            "label": self.label,
+            "reason": self.reason,
+            "redaction": {"redacted": !redacted.is_empty(), "redacted_paths": redacted},
+        })
+    }
+}
+
 /// Creates a bundle for run `run_id` (the stores alone when `None`).
 pub fn create(
     agents: &Path,
@@ -281,36 +342,19 @@ pub fn create(
         None => (None, Default::default()),
     };
     let now = crate::defs::clock::now_iso();
-    let node = last
-        .as_ref()
-        .and_then(|t| t.node.clone())
-        .unwrap_or_default();
-    let marker = last
-        .as_ref()
-        .and_then(|t| t.outcome.clone().or(t.status_after.clone()))
-        .map(|m| m.to_string())
-        .unwrap_or_default();
-    let summary = format!(
-        "# Failure summary\n\n- **Stage:** {node}\n- **Marker:** {marker}\n- **Run dir:** agents/runs/{}\n- **Stdout log:** {stdout}\n- **Stderr log:** {stderr}\n- **Note:** {reason}\n- **Label:** {label}\n- **Created:** {now}\n- **Active config hashes:** engine_config_sha256={config_hash}\n- **Redacted:** {}\n",
-        run.as_ref().map_or("", |r| r.id.as_str()),
-        if b.redacted.is_empty() { "nothing".to_string() } else { b.redacted.join(", ") }
-    );
-    b.put("failure_summary.md".into(), summary)?;
-    let evidence = json!({
-        "schema_version": "1.0",
-        "source": "runtime_transition_history",
-        "run_id": run_id,
-        "event_id": last.as_ref().map(|t| t.event_id.clone()),
-        "event_name": last.as_ref().map(|t| crate::defs::serde_name(&t.event)),
-        "timestamp": last.as_ref().map(|t| t.timestamp.clone()),
-        "node_id": node,
-        "decision": last.as_ref().and_then(|t| t.route_reason.clone()),
-        "failure": last.as_ref().and_then(|t| t.failure.clone()),
-        "class": last.as_ref().and_then(|t| t.class),
-        "label": label,
-        "reason": reason,
-        "redaction": {"redacted": !b.redacted.is_empty(), "redacted_paths": b.redacted.clone()},
-    });
+    let about = About {
+        run: run.as_ref().map_or("", |r| r.id.as_str()),
+        run_id,
+        last: last.as_ref(),
+        label,
+        reason,
+        now: &now,
+    };
+    b.put(
+        "failure_summary.md".into(),
+        about.summary(&stdout, &stderr, config_hash, &b.redacted),
+    )?;
+    let evidence = about.evidence(&b.redacted);
     b.put(
         "policy_evidence.json".into(),
         serde_json::to_string_pretty(&evidence).expect("serialises") + "\n",
