@@ -125,21 +125,145 @@ struct ModeCx<'a, 'b> {
     diags: &'b mut Diagnostics,
 }
 
-impl ModeCx<'_, '_> {
-    /// The plan of loop `loop_id` on `plane`, named by the mode at `at`.
+impl<'a> ModeCx<'a, '_> {
+    /// The plan of loop `loop_id` as the mode places it on `plane` (`at` is
+    /// where the mode names it); `None` with diagnostics when it cannot be.
     fn plan(&mut self, loop_id: &str, plane: Plane, at: &registry::Origin) -> Option<LoopPlan> {
-        loop_plan(
-            self.reg,
-            self.inputs,
-            self.prompts,
-            self.mode,
-            loop_id,
-            plane,
-            at,
-            self.checked,
-            &mut self.out,
-            self.diags,
-        )
+        let lp = self.selected(loop_id, plane, at)?;
+        let nodes = self.node_plans(lp);
+        let routing = self.checked.get(loop_id)?;
+        Some(loop_plan_of(self.reg, lp, nodes, routing))
+    }
+
+    /// The loop the mode selects, if it exists, compiles and serves `plane`.
+    fn selected(
+        &mut self,
+        loop_id: &str,
+        plane: Plane,
+        at: &registry::Origin,
+    ) -> Option<&'a registry::ResolvedLoop> {
+        let (reg, def) = (self.reg, &self.mode.def);
+        let Some(lp) = reg.loops.get(loop_id) else {
+            if reg.is_broken(DocKind::Loop, loop_id) {
+                // Its own errors are reported; the mode cannot compile.
+                self.diags.push(
+                    Diagnostic::error(
+                        "mode.broken_loop",
+                        format!("mode `{}` uses loop `{loop_id}`, which has errors", def.id),
+                    )
+                    .at(reg.file(at.file).display.clone(), reg.pos(at)),
+                );
+                return None;
+            }
+            let mut d = reg.error(
+                at,
+                "mode.unknown_loop",
+                format!("mode `{}` selects unknown loop `{loop_id}`", def.id),
+            );
+            d = match did_you_mean(loop_id, reg.loops.keys().map(String::as_str)) {
+                Some(s) => d.with_hint(format!("did you mean `{s}`?")),
+                None => d.with_hint("see `millrace loops list`"),
+            };
+            self.diags.push(d);
+            return None;
+        };
+        if lp.plane != plane {
+            self.diags.push(reg.error(
+                at,
+                "mode.plane_mismatch",
+                format!(
+                    "loop `{loop_id}` is a `{}` loop, not `{}`",
+                    lp.plane.as_str(),
+                    plane.as_str()
+                ),
+            ));
+            return None;
+        }
+        Some(lp)
+    }
+
+    /// Each node's resolved parameters; its prompt and stage kind are kept
+    /// for the plan.
+    fn node_plans(&mut self, lp: &registry::ResolvedLoop) -> BTreeMap<String, plan::NodePlan> {
+        let reg = self.reg;
+        let mut nodes = BTreeMap::new();
+        for (node_id, node) in &lp.nodes {
+            let Some(kind) = reg.stage_kinds.get(&node.def.stage) else {
+                continue;
+            };
+            let Some((n, p)) = params::resolve_node(
+                reg,
+                self.inputs,
+                self.prompts,
+                self.mode,
+                node_id,
+                &node.origin,
+                node.def.overrides(),
+                kind,
+                self.diags,
+            ) else {
+                continue;
+            };
+            nodes.insert(node_id.clone(), n);
+            self.out.prompts.insert(p.path.clone(), p);
+            self.out
+                .kinds
+                .entry(kind.def.id.clone())
+                .or_insert_with(|| StageKindPlan {
+                    id: kind.def.id.clone(),
+                    plane: kind.def.plane,
+                    title: kind.def.title.clone(),
+                    running_marker: kind.def.running_marker.clone(),
+                    outcomes: kind.def.outcomes.clone(),
+                    failure_outcome: kind.def.failure_outcome.clone(),
+                    source: reg.file(kind.origin.file).display.clone(),
+                    artifacts: kind.def.artifacts.clone(),
+                    inputs: kind.def.inputs.clone(),
+                });
+        }
+        nodes
+    }
+}
+
+/// The frozen plan of a checked loop with its resolved nodes.
+fn loop_plan_of(
+    reg: &Registry,
+    lp: &registry::ResolvedLoop,
+    nodes: BTreeMap<String, plan::NodePlan>,
+    routing: &graph::CheckedLoop,
+) -> LoopPlan {
+    LoopPlan {
+        loop_id: lp.id.clone(),
+        plane: lp.plane,
+        title: lp.title.clone(),
+        size: lp.size,
+        source: reg.file(lp.origin.file).display.clone(),
+        extends: lp.extends.clone(),
+        entries: lp
+            .entry
+            .iter()
+            .map(|(k, v)| (k.clone(), v.def.clone()))
+            .collect(),
+        nodes,
+        terminals: lp
+            .terminals
+            .iter()
+            .map(|(k, t)| {
+                (
+                    k.clone(),
+                    TerminalPlan {
+                        class: t.def.class,
+                        status: t.def.status.clone(),
+                        queue: t.def.queue,
+                        effects: t.def.effects.clone(),
+                        description: t.def.description.clone(),
+                    },
+                )
+            })
+            .collect(),
+        routes: routing.routes.clone(),
+        thresholds: routing.thresholds.clone(),
+        max_stage_runs: routing.max_stage_runs,
     }
 }
 
@@ -301,127 +425,6 @@ fn large_plan(cx: &mut ModeCx<'_, '_>, planes: &BTreeMap<Plane, LoopPlan>) -> Op
 struct LoopOutputs {
     prompts: BTreeMap<String, plan::PromptPlan>,
     kinds: BTreeMap<String, StageKindPlan>,
-}
-
-/// The plan of loop `loop_id` as mode `mode` places it on `plane` (`at`
-/// is where the mode names it); `None` with diagnostics when it cannot be.
-#[allow(clippy::too_many_arguments)]
-fn loop_plan(
-    reg: &Registry,
-    inputs: &Inputs,
-    prompts: &mut PromptChecker,
-    mode: &registry::Item<crate::defs::mode::ModeDef>,
-    loop_id: &str,
-    plane: Plane,
-    at: &registry::Origin,
-    checked: &BTreeMap<String, graph::CheckedLoop>,
-    out: &mut LoopOutputs,
-    diags: &mut Diagnostics,
-) -> Option<LoopPlan> {
-    let def = &mode.def;
-    let Some(lp) = reg.loops.get(loop_id) else {
-        if reg.is_broken(DocKind::Loop, loop_id) {
-            // Its own errors are reported; the mode cannot compile.
-            diags.push(
-                Diagnostic::error(
-                    "mode.broken_loop",
-                    format!("mode `{}` uses loop `{loop_id}`, which has errors", def.id),
-                )
-                .at(reg.file(at.file).display.clone(), reg.pos(at)),
-            );
-            return None;
-        }
-        let mut d = reg.error(
-            at,
-            "mode.unknown_loop",
-            format!("mode `{}` selects unknown loop `{loop_id}`", def.id),
-        );
-        d = match did_you_mean(loop_id, reg.loops.keys().map(String::as_str)) {
-            Some(s) => d.with_hint(format!("did you mean `{s}`?")),
-            None => d.with_hint("see `millrace loops list`"),
-        };
-        diags.push(d);
-        return None;
-    };
-    if lp.plane != plane {
-        diags.push(reg.error(
-            at,
-            "mode.plane_mismatch",
-            format!(
-                "loop `{loop_id}` is a `{}` loop, not `{}`",
-                lp.plane.as_str(),
-                plane.as_str()
-            ),
-        ));
-        return None;
-    }
-    let mut nodes = BTreeMap::new();
-    for (node_id, node) in &lp.nodes {
-        let Some(kind) = reg.stage_kinds.get(&node.def.stage) else {
-            continue;
-        };
-        if let Some((n, p)) = params::resolve_node(
-            reg,
-            inputs,
-            prompts,
-            mode,
-            node_id,
-            &node.origin,
-            node.def.overrides(),
-            kind,
-            diags,
-        ) {
-            nodes.insert(node_id.clone(), n);
-            out.prompts.insert(p.path.clone(), p);
-            out.kinds
-                .entry(kind.def.id.clone())
-                .or_insert_with(|| StageKindPlan {
-                    id: kind.def.id.clone(),
-                    plane: kind.def.plane,
-                    title: kind.def.title.clone(),
-                    running_marker: kind.def.running_marker.clone(),
-                    outcomes: kind.def.outcomes.clone(),
-                    failure_outcome: kind.def.failure_outcome.clone(),
-                    source: reg.file(kind.origin.file).display.clone(),
-                    artifacts: kind.def.artifacts.clone(),
-                    inputs: kind.def.inputs.clone(),
-                });
-        }
-    }
-    let routing = checked.get(loop_id)?;
-    Some(LoopPlan {
-        loop_id: lp.id.clone(),
-        plane: lp.plane,
-        title: lp.title.clone(),
-        size: lp.size,
-        source: reg.file(lp.origin.file).display.clone(),
-        extends: lp.extends.clone(),
-        entries: lp
-            .entry
-            .iter()
-            .map(|(k, v)| (k.clone(), v.def.clone()))
-            .collect(),
-        nodes,
-        terminals: lp
-            .terminals
-            .iter()
-            .map(|(k, t)| {
-                (
-                    k.clone(),
-                    TerminalPlan {
-                        class: t.def.class,
-                        status: t.def.status.clone(),
-                        queue: t.def.queue,
-                        effects: t.def.effects.clone(),
-                        description: t.def.description.clone(),
-                    },
-                )
-            })
-            .collect(),
-        routes: routing.routes.clone(),
-        thresholds: routing.thresholds.clone(),
-        max_stage_runs: routing.max_stage_runs,
-    })
 }
 
 /// What a plan for `mode_id` compiled from `inputs` would be fingerprinted
