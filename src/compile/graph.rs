@@ -396,41 +396,7 @@ fn check_thresholds(
                 format!("counter `{}` is declared twice", d.counter),
             ));
         }
-        for (i, c) in d.count.iter().enumerate() {
-            let at = t.origin.child("count").child(&i.to_string());
-            match kinds.get(&c.node) {
-                None if !lp.nodes.contains_key(&c.node) => {
-                    diags.push(unknown_target(
-                        reg,
-                        &at.child("node"),
-                        &c.node,
-                        lp,
-                        "threshold count",
-                        false,
-                    ));
-                }
-                None => {}
-                Some(kind) if kind.outcome(&c.on).is_none() => diags.push(reg.error(
-                    &at.child("on"),
-                    "graph.illegal_outcome",
-                    format!(
-                        "stage kind `{}` (node `{}`) cannot emit `{}`",
-                        kind.id, c.node, c.on
-                    ),
-                )),
-                Some(_) => {
-                    if let Some(other) =
-                        counted.insert((c.node.clone(), c.on.clone()), d.counter.clone())
-                    {
-                        diags.push(reg.error(
-                            &at,
-                            "threshold.double_count",
-                            format!("`{}` on `{}` is already counted by `{other}`", c.node, c.on),
-                        ));
-                    }
-                }
-            }
-        }
+        check_counts(reg, lp, kinds, t, &mut counted, diags);
         if !(lp.nodes.contains_key(&d.exhausted) || lp.terminals.contains_key(&d.exhausted)) {
             diags.push(unknown_target(
                 reg,
@@ -454,26 +420,8 @@ fn check_thresholds(
                 ));
             }
         }
-        let (limit, limit_source) = match &d.limit {
-            Limit::Fixed(n) => (*n, "fixed".to_string()),
-            Limit::Config { config: key } => {
-                match config.integer(key).and_then(|v| u32::try_from(v).ok()) {
-                    Some(n) => (n, format!("config:{key}")),
-                    None => {
-                        diags.push(
-                            reg.error(
-                                &t.origin.child("limit").child("config"),
-                                "threshold.bad_limit",
-                                format!("config key `{key}` does not hold a whole number"),
-                            )
-                            .with_hint(
-                                "use e.g. `execution.quickfix_max_attempts` or a fixed `limit: 2`",
-                            ),
-                        );
-                        continue;
-                    }
-                }
-            }
+        let Some((limit, limit_source)) = limit_of(reg, t, config, diags) else {
+            continue;
         };
         out.push(ThresholdPlan {
             counter: d.counter.clone(),
@@ -485,6 +433,85 @@ fn check_thresholds(
         });
     }
     out
+}
+
+/// Each `count` entry names a node that can emit its outcome, counted by
+/// one threshold only.
+fn check_counts(
+    reg: &Registry,
+    lp: &ResolvedLoop,
+    kinds: &BTreeMap<String, &StageKind>,
+    t: &Item<crate::defs::loop_def::ThresholdDef>,
+    counted: &mut BTreeMap<(String, String), String>,
+    diags: &mut Diagnostics,
+) {
+    let d = &t.def;
+    for (i, c) in d.count.iter().enumerate() {
+        let at = t.origin.child("count").child(&i.to_string());
+        match kinds.get(&c.node) {
+            None if !lp.nodes.contains_key(&c.node) => {
+                diags.push(unknown_target(
+                    reg,
+                    &at.child("node"),
+                    &c.node,
+                    lp,
+                    "threshold count",
+                    false,
+                ));
+            }
+            None => {}
+            Some(kind) if kind.outcome(&c.on).is_none() => diags.push(reg.error(
+                &at.child("on"),
+                "graph.illegal_outcome",
+                format!(
+                    "stage kind `{}` (node `{}`) cannot emit `{}`",
+                    kind.id, c.node, c.on
+                ),
+            )),
+            Some(_) => {
+                if let Some(other) =
+                    counted.insert((c.node.clone(), c.on.clone()), d.counter.clone())
+                {
+                    diags.push(reg.error(
+                        &at,
+                        "threshold.double_count",
+                        format!("`{}` on `{}` is already counted by `{other}`", c.node, c.on),
+                    ));
+                }
+            }
+        }
+    }
+}
+
+/// A threshold's limit and where it comes from (`fixed`, `config:<key>`);
+/// `None` when its config key holds no whole number.
+fn limit_of(
+    reg: &Registry,
+    t: &Item<crate::defs::loop_def::ThresholdDef>,
+    config: &Config,
+    diags: &mut Diagnostics,
+) -> Option<(u32, String)> {
+    match &t.def.limit {
+        Limit::Fixed(n) => Some((*n, "fixed".to_string())),
+        Limit::Config { config: key } => {
+            match config.integer(key).and_then(|v| u32::try_from(v).ok()) {
+                Some(n) => Some((n, format!("config:{key}"))),
+                None => {
+                    diags.push(
+                        reg.error(
+                            &t.origin.child("limit").child("config"),
+                            "threshold.bad_limit",
+                            format!("config key `{key}` does not hold a whole number"),
+                        )
+                        .with_hint(
+                            "use e.g. `execution.quickfix_max_attempts` or a fixed `limit: 2`",
+                        ),
+                    );
+                    None
+                }
+            }
+        }
+    }
 }
 
 fn check_resume(
