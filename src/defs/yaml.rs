@@ -225,6 +225,62 @@ impl Builder<'_> {
         }
     }
 
+    /// A scalar where a mapping expects a key is that key (true); a key
+    /// the mapping already has is an error naming the first.
+    fn key(&mut self, text: &str, at: Pos) -> Result<bool, Diagnostic> {
+        let Some(Frame {
+            kind: FrameKind::Map(map, key @ None),
+            pointer,
+            ..
+        }) = self.stack.last_mut()
+        else {
+            return Ok(false);
+        };
+        let child = pointer_push(pointer, text);
+        if map.contains_key(text) {
+            let first = self
+                .doc
+                .key_positions
+                .get(&child)
+                .copied()
+                .unwrap_or(Pos::START);
+            return Err(self
+                .error(
+                    "yaml.duplicate_key",
+                    format!("invalid YAML: duplicate mapping key `{text}`"),
+                    at,
+                )
+                .with_hint(format!(
+                    "each key may appear once per mapping; the first is at line {}",
+                    first.line
+                )));
+        }
+        *key = Some(text.to_string());
+        self.doc.key_positions.insert(child, at);
+        Ok(true)
+    }
+
+    /// A scalar value, resolved and attached where the stack expects it.
+    fn scalar(
+        &mut self,
+        text: &str,
+        style: ScalarStyle,
+        anchor: usize,
+        tag: Option<&Tag>,
+        at: Pos,
+    ) -> Result<(), Diagnostic> {
+        self.check_tag(tag, at)?;
+        let pointer = self.child_pointer(at)?;
+        self.count(1, at)?;
+        let value = resolve_scalar(text, style, tag);
+        if anchor != 0 {
+            self.anchors.insert(anchor, (value.clone(), 1));
+        }
+        self.doc.positions.insert(pointer, at);
+        self.attach(value);
+        Ok(())
+    }
+
     fn event(&mut self, event: Event<'_>, at: Pos) -> Result<(), Diagnostic> {
         match event {
             Event::DocumentStart(..) => {
@@ -238,45 +294,9 @@ impl Builder<'_> {
                 }
             }
             Event::Scalar(text, style, anchor, tag) => {
-                // A scalar where a mapping expects a key is that key.
-                if let Some(Frame {
-                    kind: FrameKind::Map(map, key @ None),
-                    pointer,
-                    ..
-                }) = self.stack.last_mut()
-                {
-                    let child = pointer_push(pointer, &text);
-                    if map.contains_key(text.as_ref()) {
-                        let first = self
-                            .doc
-                            .key_positions
-                            .get(&child)
-                            .copied()
-                            .unwrap_or(Pos::START);
-                        return Err(self
-                            .error(
-                                "yaml.duplicate_key",
-                                format!("invalid YAML: duplicate mapping key `{text}`"),
-                                at,
-                            )
-                            .with_hint(format!(
-                                "each key may appear once per mapping; the first is at line {}",
-                                first.line
-                            )));
-                    }
-                    *key = Some(text.into_owned());
-                    self.doc.key_positions.insert(child, at);
-                    return Ok(());
+                if !self.key(&text, at)? {
+                    self.scalar(&text, style, anchor, tag.as_deref(), at)?;
                 }
-                self.check_tag(tag.as_deref(), at)?;
-                let pointer = self.child_pointer(at)?;
-                self.count(1, at)?;
-                let value = resolve_scalar(&text, style, tag.as_deref());
-                if anchor != 0 {
-                    self.anchors.insert(anchor, (value.clone(), 1));
-                }
-                self.doc.positions.insert(pointer, at);
-                self.attach(value);
             }
             Event::SequenceStart(_, anchor, ref tag) | Event::MappingStart(_, anchor, ref tag) => {
                 self.check_tag(tag.as_deref(), at)?;
