@@ -260,7 +260,8 @@ impl Builder<'_> {
         Ok(true)
     }
 
-    /// A scalar value, resolved and attached where the stack expects it.
+    /// A scalar: a mapping's key, or a value resolved and attached where
+    /// the stack expects it.
     fn scalar(
         &mut self,
         text: &str,
@@ -269,6 +270,9 @@ impl Builder<'_> {
         tag: Option<&Tag>,
         at: Pos,
     ) -> Result<(), Diagnostic> {
+        if self.key(text, at)? {
+            return Ok(());
+        }
         self.check_tag(tag, at)?;
         let pointer = self.child_pointer(at)?;
         self.count(1, at)?;
@@ -294,9 +298,7 @@ impl Builder<'_> {
                 }
             }
             Event::Scalar(text, style, anchor, tag) => {
-                if !self.key(&text, at)? {
-                    self.scalar(&text, style, anchor, tag.as_deref(), at)?;
-                }
+                self.scalar(&text, style, anchor, tag.as_deref(), at)?
             }
             Event::SequenceStart(_, anchor, ref tag) | Event::MappingStart(_, anchor, ref tag) => {
                 self.check_tag(tag.as_deref(), at)?;
