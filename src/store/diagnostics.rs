@@ -175,12 +175,15 @@ fn read_tail(path: &Path) -> Option<String> {
     Some(String::from_utf8_lossy(&buf).into_owned())
 }
 
+/// A file of a bundle and its sha256.
+type Hashed = (String, String);
+
 /// A bundle being written in its temp dir: each file redacted and hashed.
 struct Builder<'a> {
     tmp: PathBuf,
     redaction: &'a Redaction,
     /// (path in the bundle, sha256) of every file written.
-    files: Vec<(String, String)>,
+    files: Vec<Hashed>,
     /// Files in which something was redacted.
     redacted: Vec<String>,
 }
@@ -199,6 +202,41 @@ impl Builder<'_> {
         self.files
             .push((rel, crate::defs::config::sha256_hex(text.as_bytes())));
         Ok(())
+    }
+
+    /// Writes the manifest (every file with its sha256), then moves the
+    /// bundle into place with one rename. Returns the files and the ones
+    /// redacted.
+    fn finish(
+        self,
+        root: &Path,
+        id: &str,
+        about: &About<'_>,
+    ) -> io::Result<(Vec<Hashed>, Vec<String>)> {
+        let Builder {
+            tmp,
+            mut files,
+            redacted,
+            ..
+        } = self;
+        files.sort();
+        let manifest = json!({
+            "schema_version": "1.0",
+            "generated_at": about.now,
+            "bundle": format!("agents/diagnostics/{id}"),
+            "run_id": about.run_id,
+            "label": about.label,
+            "reason": about.reason,
+            "files": files.iter().map(|(p, h)| json!({"path": p, "sha256": h})).collect::<Vec<_>>(),
+        });
+        std::fs::write(
+            tmp.join("manifest.json"),
+            serde_json::to_string_pretty(&manifest).expect("serialises") + "\n",
+        )?;
+        super::atomic::sync_dir(&tmp)?;
+        std::fs::rename(&tmp, root.join(id))?;
+        super::atomic::sync_dir(root)?;
+        Ok((files, redacted))
     }
 
     /// Copies the run dir (its outage probes at the root, as v0.2.0's
@@ -359,28 +397,7 @@ pub fn create(
         "policy_evidence.json".into(),
         serde_json::to_string_pretty(&evidence).expect("serialises") + "\n",
     )?;
-    let Builder {
-        mut files,
-        redacted,
-        ..
-    } = b;
-    files.sort();
-    let manifest = json!({
-        "schema_version": "1.0",
-        "generated_at": now,
-        "bundle": format!("agents/diagnostics/{id}"),
-        "run_id": run_id,
-        "label": label,
-        "reason": reason,
-        "files": files.iter().map(|(p, h)| json!({"path": p, "sha256": h})).collect::<Vec<_>>(),
-    });
-    std::fs::write(
-        tmp.join("manifest.json"),
-        serde_json::to_string_pretty(&manifest).expect("serialises") + "\n",
-    )?;
-    super::atomic::sync_dir(&tmp)?;
-    std::fs::rename(&tmp, root.join(&id))?;
-    super::atomic::sync_dir(&root)?;
+    let (files, redacted) = b.finish(&root, &id, &about)?;
     Ok(Bundle {
         path: format!(
             "{}/diagnostics/{id}",
@@ -391,7 +408,7 @@ pub fn create(
         id,
         run_id: run_id.map(str::to_string),
         label: Some(label.to_string()),
-        created_at: Some(now),
+        created_at: Some(now.clone()),
         reason: Some(reason.to_string()),
         files: files.len() + 1,
         redacted,
