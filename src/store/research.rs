@@ -387,27 +387,7 @@ impl Queue {
         let agents = self.agents();
         let now = crate::defs::clock::now_iso();
         let mut writes = Vec::new();
-        let mut summary = audit_summary(agents);
-        summary.schema_version = 1;
-        summary.counts.total += 1;
-        match verdict {
-            "PASS" => {
-                summary.counts.pass += 1;
-                summary.consecutive_failures = 0;
-            }
-            "FAIL" => {
-                summary.counts.fail += 1;
-                summary.consecutive_failures += 1;
-            }
-            _ => summary.counts.blocked += 1,
-        }
-        summary.last_outcome = Some(AuditOutcome {
-            decision: verdict.to_string(),
-            run_id: run_id.to_string(),
-            at: now.clone(),
-            archive_bytes: archive_bytes(agents),
-        });
-        summary.updated_at = Some(now.clone());
+        let summary = next_summary(agents, run_id, verdict, &now);
         writes.push(FileWrite::replace(
             layout::AUDIT_SUMMARY,
             serde_json::to_string_pretty(&summary).expect("summary serialises") + "\n",
@@ -420,17 +400,7 @@ impl Queue {
                     .collect()
             })
             .unwrap_or_default();
-        let mut entry = format!("## {now} — {verdict} (run {run_id})\n");
-        for r in &reasons {
-            entry.push_str(&format!("- {}\n", r.replace('\n', " ")));
-        }
-        let history = Layout::of(agents).rel(layout::AUDIT_HISTORY);
-        let old = super::safe::read_text(&history, super::queue::STORE_LIMIT)
-            .unwrap_or_else(|_| "# Audit history\n".to_string());
-        writes.push(FileWrite::replace(
-            layout::AUDIT_HISTORY,
-            format!("{}\n\n{entry}", old.trim_end()),
-        ));
+        writes.push(history_write(agents, run_id, verdict, &reasons, &now));
         if verdict == "BLOCKED" {
             return writes;
         }
@@ -477,6 +447,53 @@ impl Queue {
         }
         writes
     }
+}
+
+/// The audit summary with one more decision counted.
+fn next_summary(agents: &Path, run_id: &str, verdict: &str, now: &str) -> AuditSummary {
+    let mut summary = audit_summary(agents);
+    summary.schema_version = 1;
+    summary.counts.total += 1;
+    match verdict {
+        "PASS" => {
+            summary.counts.pass += 1;
+            summary.consecutive_failures = 0;
+        }
+        "FAIL" => {
+            summary.counts.fail += 1;
+            summary.consecutive_failures += 1;
+        }
+        _ => summary.counts.blocked += 1,
+    }
+    summary.last_outcome = Some(AuditOutcome {
+        decision: verdict.to_string(),
+        run_id: run_id.to_string(),
+        at: now.to_string(),
+        archive_bytes: archive_bytes(agents),
+    });
+    summary.updated_at = Some(now.to_string());
+    summary
+}
+
+/// `audit_history.md` with the decision and its reasons appended.
+fn history_write(
+    agents: &Path,
+    run_id: &str,
+    verdict: &str,
+    reasons: &[String],
+    now: &str,
+) -> FileWrite {
+    let mut entry = format!("## {now} — {verdict} (run {run_id})\n");
+    for r in reasons {
+        entry.push_str(&format!("- {}\n", r.replace('\n', " ")));
+    }
+    let history = Layout::of(agents).rel(layout::AUDIT_HISTORY);
+    let old = super::safe::read_text(&history, super::queue::STORE_LIMIT)
+        .unwrap_or_else(|_| "# Audit history\n".to_string());
+    FileWrite::replace(
+        layout::AUDIT_HISTORY,
+        format!("{}\n\n{entry}", old.trim_end()),
+    )
 }
 
 /// Cuts freeze block `batch_id` out of the backburner's text: the rest of
