@@ -135,67 +135,9 @@ impl Driver<'_> {
             ),
         ];
         let largest = a.largest;
-        for (scope, caps, spent) in scopes {
-            let Some(caps) = caps else { continue };
-            let checks = [
-                ("usd", caps.usd, spent.usd, largest.usd),
-                (
-                    "tokens",
-                    caps.tokens.map(|t| t as f64),
-                    spent.tokens as f64,
-                    largest.tokens as f64,
-                ),
-                (
-                    "invocations",
-                    caps.invocations.map(|i| i as f64),
-                    spent.invocations as f64,
-                    1.0,
-                ),
-                (
-                    "wall_seconds",
-                    caps.wall_seconds.map(|w| w as f64),
-                    spent.wall_ms / 1000.0,
-                    largest.wall_ms / 1000.0,
-                ),
-            ];
-            for (metric, limit, used, next) in checks {
-                let Some(limit) = limit else { continue };
-                // A little slack for float sums of dollars.
-                if used + next > limit + 1e-9 {
-                    let show = |v: f64| {
-                        if metric == "usd" {
-                            usd(v)
-                        } else {
-                            format!("{v:.0}")
-                        }
-                    };
-                    let unknown = if metric == "usd" && spent.unpriced > 0 {
-                        format!(
-                            " ({} attempt(s) of unknown cost not included: set [prices] for their models)",
-                            spent.unpriced
-                        )
-                    } else {
-                        String::new()
-                    };
-                    let message = format!(
-                        "{scope}.{metric}: spent {}{unknown}, the next attempt may add {} (the largest so far), cap {}; raise it (`millrace config set {scope}.{metric} …`) and start again, the run continues at `{node_id}`",
-                        show(used),
-                        show(next),
-                        show(limit)
-                    );
-                    return Some(BudgetStop {
-                        run_id,
-                        node: node_id.to_string(),
-                        cap: format!("{scope}.{metric}"),
-                        limit,
-                        spent: used,
-                        next,
-                        message,
-                    });
-                }
-            }
-        }
-        None
+        scopes.into_iter().find_map(|(scope, caps, spent)| {
+            cap_stop(&scope, caps?, &spent, &largest, node_id, &run_id)
+        })
     }
 
     /// v0.2.0's usage policy (`[policies.usage]`, spec §10.1) on the same
@@ -348,4 +290,74 @@ pub(super) fn admit(
             task.id
         ),
     })))
+}
+
+/// The first of `caps` on `scope` that the next attempt of `node_id`
+/// could pass, given what the scope `spent` and the largest attempt so far.
+fn cap_stop(
+    scope: &str,
+    caps: &Caps,
+    spent: &Spend,
+    largest: &Spend,
+    node_id: &str,
+    run_id: &str,
+) -> Option<BudgetStop> {
+    let checks = [
+        ("usd", caps.usd, spent.usd, largest.usd),
+        (
+            "tokens",
+            caps.tokens.map(|t| t as f64),
+            spent.tokens as f64,
+            largest.tokens as f64,
+        ),
+        (
+            "invocations",
+            caps.invocations.map(|i| i as f64),
+            spent.invocations as f64,
+            1.0,
+        ),
+        (
+            "wall_seconds",
+            caps.wall_seconds.map(|w| w as f64),
+            spent.wall_ms / 1000.0,
+            largest.wall_ms / 1000.0,
+        ),
+    ];
+    for (metric, limit, used, next) in checks {
+        let Some(limit) = limit else { continue };
+        // A little slack for float sums of dollars.
+        if used + next > limit + 1e-9 {
+            let show = |v: f64| {
+                if metric == "usd" {
+                    usd(v)
+                } else {
+                    format!("{v:.0}")
+                }
+            };
+            let unknown = if metric == "usd" && spent.unpriced > 0 {
+                format!(
+                    " ({} attempt(s) of unknown cost not included: set [prices] for their models)",
+                    spent.unpriced
+                )
+            } else {
+                String::new()
+            };
+            let message = format!(
+                "{scope}.{metric}: spent {}{unknown}, the next attempt may add {} (the largest so far), cap {}; raise it (`millrace config set {scope}.{metric} …`) and start again, the run continues at `{node_id}`",
+                show(used),
+                show(next),
+                show(limit)
+            );
+            return Some(BudgetStop {
+                run_id: run_id.to_string(),
+                node: node_id.to_string(),
+                cap: format!("{scope}.{metric}"),
+                limit,
+                spent: used,
+                next,
+                message,
+            });
+        }
+    }
+    None
 }
