@@ -98,21 +98,7 @@ impl Render for crate::control::status::StatusReport {
                 .map(|d| format!("; completion {d}"))
                 .unwrap_or_default()
         );
-        if let Some(d) = &r.daemon {
-            let flags = if d.stop_requested { ", stopping" } else { "" };
-            let state = match (&d.pause_reason, &d.retry_at) {
-                (Some(why), _) if d.paused => format!("paused ({why})"),
-                _ if d.paused => "paused".to_string(),
-                (_, Some(at)) => {
-                    format!("waiting on the environment; retry {} at {at}", d.net_waits)
-                }
-                _ => "running".to_string(),
-            };
-            let _ = writeln!(s, "Daemon: {state}{flags}");
-            if let Some(p) = &d.plan_problem {
-                let _ = writeln!(s, "Daemon is not starting runs: {p}");
-            }
-        }
+        daemon_lines(&mut s, r.daemon.as_ref());
         let _ = writeln!(
             s,
             "Active task: {}",
@@ -120,31 +106,7 @@ impl Render for crate::control::status::StatusReport {
         );
         let _ = writeln!(s, "Backlog: {}", rt.backlog_depth);
         frozen_lines(&mut s, &rt.frozen_batches);
-        if let Some(w) = &r.waiting {
-            let _ = writeln!(
-                s,
-                "Waiting on the environment: {} at `{}` since {}: {}\nhint: {}",
-                w.class, w.node, w.since, w.message, w.hint
-            );
-        }
-        if let Some(w) = &r.remaining_worst_case {
-            let usd = w
-                .usd
-                .map_or_else(|| "unbounded USD".to_string(), |u| format!("${u:.2}"));
-            let _ = writeln!(
-                s,
-                "Worst case left for the active run: {} stages, {:.1} h, {usd}",
-                w.stage_runs,
-                w.wall_seconds as f64 / 3600.0
-            );
-        }
-        if let Some(b) = &r.budget_pause {
-            let _ = writeln!(
-                s,
-                "Paused by a budget cap at `{}` since {}: {}",
-                b.node, b.since, b.message
-            );
-        }
+        active_run_lines(&mut s, r);
         if let Some(a) = &rt.active_run {
             let _ = writeln!(
                 s,
@@ -174,6 +136,55 @@ impl Render for crate::control::status::StatusReport {
     }
 
     sorted_json!();
+}
+
+/// The daemon's state in `status`.
+fn daemon_lines(s: &mut String, daemon: Option<&crate::engine::state::RuntimeState>) {
+    if let Some(d) = daemon {
+        let flags = if d.stop_requested { ", stopping" } else { "" };
+        let state = match (&d.pause_reason, &d.retry_at) {
+            (Some(why), _) if d.paused => format!("paused ({why})"),
+            _ if d.paused => "paused".to_string(),
+            (_, Some(at)) => {
+                format!("waiting on the environment; retry {} at {at}", d.net_waits)
+            }
+            _ => "running".to_string(),
+        };
+        let _ = writeln!(s, "Daemon: {state}{flags}");
+        if let Some(p) = &d.plan_problem {
+            let _ = writeln!(s, "Daemon is not starting runs: {p}");
+        }
+    }
+}
+
+/// What holds the active run: a wait on the environment, the worst case
+/// left, a budget pause.
+fn active_run_lines(s: &mut String, r: &crate::control::status::StatusReport) {
+    if let Some(w) = &r.waiting {
+        let _ = writeln!(
+            s,
+            "Waiting on the environment: {} at `{}` since {}: {}\nhint: {}",
+            w.class, w.node, w.since, w.message, w.hint
+        );
+    }
+    if let Some(w) = &r.remaining_worst_case {
+        let usd = w
+            .usd
+            .map_or_else(|| "unbounded USD".to_string(), crate::defs::records::usd);
+        let _ = writeln!(
+            s,
+            "Worst case left for the active run: {} stages, {:.1} h, {usd}",
+            w.stage_runs,
+            w.wall_seconds as f64 / 3600.0
+        );
+    }
+    if let Some(b) = &r.budget_pause {
+        let _ = writeln!(
+            s,
+            "Paused by a budget cap at `{}` since {}: {}",
+            b.node, b.since, b.message
+        );
+    }
 }
 
 impl Render for crate::control::runs::Provenance {
