@@ -103,7 +103,9 @@ pub fn demo_config() -> String {
 
 pub const DEMO_TASK_TITLE: &str = "Write the demo hello file";
 
-pub fn init(dest: &Path, force: bool, demo: bool) -> Result<InitReport> {
+/// `dest` made absolute, refused when it is `/`, not a directory, or (without
+/// `--force`) not empty.
+fn destination(dest: &Path, force: bool) -> Result<std::path::PathBuf> {
     let dest = if dest.is_absolute() {
         dest.to_path_buf()
     } else {
@@ -134,6 +136,11 @@ pub fn init(dest: &Path, force: bool, demo: bool) -> Result<InitReport> {
             )));
         }
     }
+    Ok(dest)
+}
+
+pub fn init(dest: &Path, force: bool, demo: bool) -> Result<InitReport> {
+    let dest = destination(dest, force)?;
     let mut report = InitReport {
         workspace_root: dest.display().to_string(),
         config_path: dest.join(CONFIG_FILE).display().to_string(),
