@@ -424,23 +424,18 @@ fn run_checks(ws: &Workspace) -> Vec<Check> {
     checks
 }
 
-fn plan_checks(
+/// `plan.compile`: the plan, with a passing check, or the failing check
+/// with the first errors.
+fn compile_check(
     ws: &Workspace,
-    doctor: bool,
-    checks: &mut Vec<Check>,
-    prereqs: &mut Vec<RunnerPrerequisite>,
-) {
-    let plan = match super::plan::show(ws, None) {
+) -> std::result::Result<(crate::compile::plan::FrozenPlan, Check), Check> {
+    match super::plan::show(ws, None) {
         Ok(p) => {
             let message = format!("mode {} compiles to {}", p.content.mode.id, p.plan_id);
-            checks.push(check(
-                "plan.compile",
-                "plan",
-                CheckStatus::Pass,
-                message,
-                vec![],
-            ));
-            p
+            Ok((
+                p,
+                check("plan.compile", "plan", CheckStatus::Pass, message, vec![]),
+            ))
         }
         Err(e) => {
             let details = match &e {
@@ -452,13 +447,30 @@ fn plan_checks(
                     .collect(),
                 other => vec![other.to_string()],
             };
-            checks.push(check(
+            Err(check(
                 "plan.compile",
                 "plan",
                 CheckStatus::Fail,
                 "the plan does not compile (see `millrace plan validate`)",
                 details,
-            ));
+            ))
+        }
+    }
+}
+
+fn plan_checks(
+    ws: &Workspace,
+    doctor: bool,
+    checks: &mut Vec<Check>,
+    prereqs: &mut Vec<RunnerPrerequisite>,
+) {
+    let plan = match compile_check(ws) {
+        Ok((p, c)) => {
+            checks.push(c);
+            p
+        }
+        Err(c) => {
+            checks.push(c);
             return;
         }
     };
