@@ -280,6 +280,31 @@ fn walk(dir: &Path, root: &Path, diags: &mut Diagnostics) -> Vec<PathBuf> {
     out
 }
 
+/// Why `path` is not a compile input: a symlink may point anywhere, and
+/// only files that really live inside the workspace are.
+fn outside(path: &Path, canonical_root: &Path, display: &str) -> Option<Diagnostic> {
+    match path.canonicalize() {
+        Ok(real) if !real.starts_with(canonical_root) => Some(
+            Diagnostic::error(
+                "path.escape",
+                format!(
+                    "`{display}` resolves to `{}`, outside the workspace",
+                    real.display()
+                ),
+            )
+            .in_file(display.to_string())
+            .with_hint(
+                "overlay files must live inside the workspace; copy the file instead of linking it",
+            ),
+        ),
+        Err(err) => Some(
+            Diagnostic::error("io.read", format!("cannot read `{display}`: {err}"))
+                .in_file(display.to_string()),
+        ),
+        Ok(_) => None,
+    }
+}
+
 fn read_workspace_file(
     path: &Path,
     root: &Path,
@@ -291,28 +316,9 @@ fn read_workspace_file(
         .unwrap_or(path)
         .to_string_lossy()
         .replace('\\', "/");
-    // A symlink may point anywhere; only files that really live inside the
-    // workspace are compile inputs.
-    match path.canonicalize() {
-        Ok(real) if !real.starts_with(canonical_root) => {
-            diags.push(
-                Diagnostic::error(
-                    "path.escape",
-                    format!("`{display}` resolves to `{}`, outside the workspace", real.display()),
-                )
-                .in_file(display)
-                .with_hint("overlay files must live inside the workspace; copy the file instead of linking it"),
-            );
-            return None;
-        }
-        Err(err) => {
-            diags.push(
-                Diagnostic::error("io.read", format!("cannot read `{display}`: {err}"))
-                    .in_file(display),
-            );
-            return None;
-        }
-        Ok(_) => {}
+    if let Some(d) = outside(path, canonical_root, &display) {
+        diags.push(d);
+        return None;
     }
     let meta_len = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
     if meta_len > crate::defs::yaml::MAX_FILE_BYTES as u64 {
