@@ -95,6 +95,40 @@ impl PromptChecker {
     }
 }
 
+/// Each variable the template uses must be in the documented render
+/// context (or a global); each other one is an error where it is used.
+fn check_variables(
+    env: &minijinja::Environment<'_>,
+    template: &minijinja::Template<'_, '_>,
+    text: &str,
+    display: &str,
+    diags: &mut Diagnostics,
+) {
+    let globals: Vec<&str> = env.globals().map(|(n, _)| n).collect();
+    let mut unknown: Vec<String> = template
+        .undeclared_variables(false)
+        .into_iter()
+        .filter(|v| !globals.contains(&v.as_str()) && !context_names().any(|n| n == v))
+        .collect();
+    unknown.sort();
+    for var in unknown {
+        let pos = find_use(text, &var);
+        let mut d = Diagnostic::error(
+            "prompt.unknown_variable",
+            format!("prompt template uses `{var}`, which is not in the render context"),
+        )
+        .at(display.to_string(), pos);
+        d = match did_you_mean(&var, context_names()) {
+            Some(s) => d.with_hint(format!("did you mean `{s}`?")),
+            None => d.with_hint(format!(
+                "available: {}",
+                context_names().collect::<Vec<_>>().join(", ")
+            )),
+        };
+        diags.push(d);
+    }
+}
+
 fn check_uncached(
     inputs: &Inputs,
     rel: &str,
@@ -149,29 +183,7 @@ fn check_uncached(
         );
         return None;
     }
-    let globals: Vec<&str> = env.globals().map(|(n, _)| n).collect();
-    let mut unknown: Vec<String> = template
-        .undeclared_variables(false)
-        .into_iter()
-        .filter(|v| !globals.contains(&v.as_str()) && !context_names().any(|n| n == v))
-        .collect();
-    unknown.sort();
-    for var in unknown {
-        let pos = find_use(&source.text, &var);
-        let mut d = Diagnostic::error(
-            "prompt.unknown_variable",
-            format!("prompt template uses `{var}`, which is not in the render context"),
-        )
-        .at(display.clone(), pos);
-        d = match did_you_mean(&var, context_names()) {
-            Some(s) => d.with_hint(format!("did you mean `{s}`?")),
-            None => d.with_hint(format!(
-                "available: {}",
-                context_names().collect::<Vec<_>>().join(", ")
-            )),
-        };
-        diags.push(d);
-    }
+    check_variables(&env, &template, &source.text, &display, diags);
     Some(PromptPlan {
         path: rel.to_string(),
         source: display,
