@@ -163,6 +163,41 @@ impl Render for Health {
         Ok(())
     }
 }
+/// One research family's line in `research`: its items, readiness, next
+/// item and refused files.
+fn family_lines(s: &mut String, f: &crate::control::research::FamilyScan) {
+    let first = f
+        .first_item
+        .as_ref()
+        .map(|i| {
+            format!(
+                " — next: {} ({})",
+                i.title,
+                i.path
+                    .as_deref()
+                    .map_or("automatic".to_string(), |p| format!("agents/{p}"))
+            )
+        })
+        .unwrap_or_default();
+    let _ = writeln!(
+        s,
+        "  {:<9} {} item(s){}{}",
+        f.family.as_str(),
+        f.item_count,
+        if f.ready && !f.enabled {
+            " [ready, not enabled]"
+        } else if f.ready {
+            " [ready]"
+        } else {
+            ""
+        },
+        first
+    );
+    for rej in &f.rejected {
+        let _ = writeln!(s, "            refused {}: {}", rej.path, rej.reason);
+    }
+}
+
 impl Render for crate::control::research::ResearchReport {
     fn text(&self, out: &mut dyn Write) -> io::Result<()> {
         let r = self;
@@ -182,36 +217,7 @@ impl Render for crate::control::research::ResearchReport {
             let _ = writeln!(s, "Plan: {p}");
         }
         for f in &r.queue_families {
-            let first = f
-                .first_item
-                .as_ref()
-                .map(|i| {
-                    format!(
-                        " — next: {} ({})",
-                        i.title,
-                        i.path
-                            .as_deref()
-                            .map_or("automatic".to_string(), |p| format!("agents/{p}"))
-                    )
-                })
-                .unwrap_or_default();
-            let _ = writeln!(
-                s,
-                "  {:<9} {} item(s){}{}",
-                f.family.as_str(),
-                f.item_count,
-                if f.ready && !f.enabled {
-                    " [ready, not enabled]"
-                } else if f.ready {
-                    " [ready]"
-                } else {
-                    ""
-                },
-                first
-            );
-            for rej in &f.rejected {
-                let _ = writeln!(s, "            refused {}: {}", rej.path, rej.reason);
-            }
+            family_lines(&mut s, f);
         }
         match &r.active_run {
             Some(a) => {
