@@ -130,6 +130,13 @@ fn errors_and_init_have_schemas_too() {
     let err: Value = serde_json::from_slice(&out.stderr).unwrap();
     check("output/error.schema.json", "error", &err);
     assert!(err["hint"].as_str().unwrap().contains("millrace init"));
+    assert_eq!(err["kind"], "not_found", "{err}");
+    // A usage error says so too.
+    let ws = Ws::new();
+    let out = ws.run(&["usage", "--since", "someday", "--json"]).code(2);
+    let err: Value = serde_json::from_str(&out.stderr).unwrap();
+    check("output/error.schema.json", "error", &err);
+    assert_eq!(err["kind"], "usage", "{err}");
 }
 
 #[test]

@@ -144,7 +144,61 @@ pub enum ControlError {
     },
 }
 
+/// What kind of failure a command had, for scripts (`--json` errors carry
+/// it as `kind`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    /// Bad arguments or a refused request (exit 2).
+    Usage,
+    /// Located problems in an input file or a compile.
+    Invalid,
+    /// A named thing (run, bundle, batch, mode) does not exist.
+    NotFound,
+    /// Another process owns the workspace.
+    Busy,
+    /// The command was refused, here or by the daemon.
+    Rejected,
+    /// A stored record could not be read.
+    Record,
+    /// The task stores or the queue lock.
+    Queue,
+    /// The engine or the interpreter failed.
+    Runtime,
+    /// A stop or signal interrupted the run; it resumes (exit 130).
+    Interrupted,
+    /// The run waits on its environment (exit 3).
+    Environment,
+    /// A budget cap paused the run (exit 4).
+    Budget,
+    /// The output could not be written.
+    Output,
+    /// A file could not be read or written.
+    Io,
+}
+
 impl ControlError {
+    /// The error's kind, as `--json` errors report it.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            ControlError::Usage(_) => ErrorKind::Usage,
+            ControlError::Invalid(_) | ControlError::Diagnostics(_) => ErrorKind::Invalid,
+            ControlError::NotFound { .. } => ErrorKind::NotFound,
+            ControlError::Busy(_) => ErrorKind::Busy,
+            ControlError::Rejected(_) | ControlError::DaemonRejected { .. } => ErrorKind::Rejected,
+            ControlError::Record { .. } => ErrorKind::Record,
+            ControlError::Queue(_) => ErrorKind::Queue,
+            ControlError::Interp(crate::interp::InterpError::Interrupted(_)) => {
+                ErrorKind::Interrupted
+            }
+            ControlError::Engine(_) | ControlError::Interp(_) => ErrorKind::Runtime,
+            ControlError::Environment(_) => ErrorKind::Environment,
+            ControlError::Budget(_) => ErrorKind::Budget,
+            ControlError::Output(_) => ErrorKind::Output,
+            ControlError::Io { .. } => ErrorKind::Io,
+        }
+    }
+
     pub fn exit_status(&self) -> ExitStatus {
         match self {
             ControlError::Usage(_) => ExitStatus::Usage,

@@ -25,6 +25,8 @@ enum StartOutput {
 #[derive(serde::Serialize, schemars::JsonSchema)]
 pub struct ErrorOutput {
     pub error: String,
+    /// What kind of failure it was.
+    pub kind: super::ErrorKind,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hint: Option<String>,
     /// Located problems, for invalid inputs and failed compiles.

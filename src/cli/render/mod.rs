@@ -52,6 +52,7 @@ pub fn error(err: &ControlError, as_json: bool) {
         };
         let value = crate::control::schema::ErrorOutput {
             error,
+            kind: err.kind(),
             hint,
             diagnostics,
         };
