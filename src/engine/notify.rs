@@ -51,17 +51,19 @@ impl Class {
 
     /// The class of an event, if it is notifiable.
     pub fn of(e: &Event) -> Option<Class> {
-        let kind = e.kind.to_string();
+        use crate::defs::stage_kind::Plane;
+        use crate::store::events::{EngineEvent as En, EventKind as K, PlaneEvent as P};
         let reason = e.payload["reason"].as_str().unwrap_or("");
-        Some(match kind.as_str() {
-            "engine.paused" if reason.starts_with("env_blocked") => Class::NeedsInput,
-            "engine.paused" if e.payload.get("command_id").is_some() => return None,
-            "engine.paused" => Class::Paused,
-            "engine.completion.stale" => Class::NeedsInput,
-            "execution.budget.exhausted" | "research.budget.exhausted" => Class::Paused,
-            "execution.task.quarantined" => Class::RunFailed,
-            "research.completion.decided" => Class::AuditDecision,
-            "execution.task.archived" => Class::RunFinished,
+        Some(match &e.kind {
+            K::Engine(En::Paused) if reason.starts_with("env_blocked") => Class::NeedsInput,
+            // Paused by an operator's command: they know.
+            K::Engine(En::Paused) if e.payload.get("command_id").is_some() => return None,
+            K::Engine(En::Paused) => Class::Paused,
+            K::Engine(En::CompletionStale) => Class::NeedsInput,
+            K::Plane(_, P::BudgetExhausted) => Class::Paused,
+            K::Plane(Plane::Execution, P::TaskQuarantined) => Class::RunFailed,
+            K::Plane(Plane::Research, P::CompletionDecided) => Class::AuditDecision,
+            K::Plane(Plane::Execution, P::TaskArchived) => Class::RunFinished,
             _ => return None,
         })
     }
@@ -234,6 +236,68 @@ fn run(command: &[String], key: &str, class: Class, event: &Event, body: &Value)
                 let _ = child.wait();
                 return false;
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::defs::stage_kind::Plane;
+    use crate::store::events::{EngineEvent, EventKind, PlaneEvent};
+
+    fn event(kind: EventKind, payload: Value) -> Event {
+        Event {
+            kind,
+            timestamp: "t".into(),
+            source: "engine".into(),
+            payload,
+        }
+    }
+
+    #[test]
+    fn events_are_classed_by_their_typed_kind() {
+        let cases = [
+            (
+                EventKind::Engine(EngineEvent::Paused),
+                json!({"reason": "env_blocked: auth"}),
+                Some(Class::NeedsInput),
+            ),
+            (
+                EventKind::Engine(EngineEvent::Paused),
+                json!({"command_id": "c"}),
+                None,
+            ),
+            (
+                EventKind::Engine(EngineEvent::Paused),
+                json!({}),
+                Some(Class::Paused),
+            ),
+            (
+                EventKind::Plane(Plane::Research, PlaneEvent::BudgetExhausted),
+                json!({}),
+                Some(Class::Paused),
+            ),
+            (
+                EventKind::Plane(Plane::Execution, PlaneEvent::TaskQuarantined),
+                json!({}),
+                Some(Class::RunFailed),
+            ),
+            (
+                EventKind::Plane(Plane::Research, PlaneEvent::TaskQuarantined),
+                json!({}),
+                None,
+            ),
+            (
+                EventKind::Plane(Plane::Execution, PlaneEvent::TaskArchived),
+                json!({}),
+                Some(Class::RunFinished),
+            ),
+            (EventKind::Engine(EngineEvent::Heartbeat), json!({}), None),
+        ];
+        for (kind, payload, class) in cases {
+            let what = format!("{kind} {payload}");
+            assert_eq!(Class::of(&event(kind, payload)), class, "{what}");
         }
     }
 }
