@@ -305,3 +305,38 @@ impl From<crate::engine::EngineError> for ControlError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::defs::records::AttemptClass;
+
+    #[test]
+    fn errors_map_to_their_kind_and_exit_status() {
+        let usage = ControlError::Usage("bad".into());
+        assert_eq!(
+            (usage.kind(), usage.exit_status().code()),
+            (ErrorKind::Usage, 2)
+        );
+        let interrupted = ControlError::Interp(crate::interp::InterpError::Interrupted("r".into()));
+        assert_eq!(interrupted.kind(), ErrorKind::Interrupted);
+        assert_eq!(interrupted.exit_status().code(), 130);
+        let io = ControlError::io("/x")(std::io::Error::other("boom"));
+        assert_eq!((io.kind(), io.exit_status().code()), (ErrorKind::Io, 1));
+        assert_eq!(io.to_string(), "/x: boom");
+    }
+
+    #[test]
+    fn environment_hints_name_the_fix_and_the_retry() {
+        let auth = environment_hint(AttemptClass::Auth, "claude");
+        assert!(
+            auth.contains("claude auth login") && auth.contains("retries the same stage"),
+            "{auth}"
+        );
+        let limit = environment_hint(AttemptClass::RateLimit, "codex");
+        assert!(
+            limit.contains("quota") && limit.contains("backoff"),
+            "{limit}"
+        );
+    }
+}

@@ -90,3 +90,23 @@ pub fn usage(ws: &Workspace, by: By, since: Option<&str>) -> Result<UsageReport>
             .collect(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn since_is_read_against_the_pinned_utc_day() {
+        let _pin = crate::defs::clock::pin("2040-03-01T00:30:00Z".parse().unwrap());
+        assert_eq!(since_day("today").unwrap(), "2040-03-01");
+        assert_eq!(since_day("1d").unwrap(), "2040-03-01");
+        // 2040 is a leap year.
+        assert_eq!(since_day("2d").unwrap(), "2040-02-29");
+        assert_eq!(since_day("2039-12-31").unwrap(), "2039-12-31");
+        for bad in ["0d", "3651d", "yesterday", "2040-02-30", "7"] {
+            let e = since_day(bad).unwrap_err();
+            assert_eq!(e.kind(), crate::control::ErrorKind::Usage, "{bad}");
+            assert!(e.to_string().contains(bad), "{e}");
+        }
+    }
+}
