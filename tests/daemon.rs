@@ -695,7 +695,22 @@ fn a_drained_daemon_runs_one_update_then_idles() {
     ws.run(&["config", "set", "engine.poll_interval_seconds", "1"])
         .code(0);
     ws.add("The only task");
-    let d = Daemon::start(&ws);
+    // `--monitor` prints a line per idle wake-up: the test waits for one
+    // instead of sleeping through one.
+    let monitor = ws.path("monitor.log");
+    let mut child = ws
+        .command(&["start", "--daemon", "--monitor"])
+        .stdout(std::fs::File::create(&monitor).unwrap())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let wakes = || {
+        std::fs::read_to_string(&monitor)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.contains(" idle"))
+            .count()
+    };
     let update_runs = || {
         std::fs::read_dir(ws.path("agents/runs"))
             .map(|d| {
@@ -715,12 +730,13 @@ fn a_drained_daemon_runs_one_update_then_idles() {
         "the update to finish",
     );
     // An idle daemon wakes at least every 5 × poll_interval_seconds: after
-    // one such wake-up, still one.
-    std::thread::sleep(Duration::from_secs(6));
+    // a wake-up that came after the update, still one.
+    let seen = wakes();
+    until(15, || wakes() > seen, "an idle wake-up after the update");
     assert_eq!(update_runs(), 1);
     ws.run(&["stop"]).code(0);
-    let (ok, out) = d.wait(30);
-    assert!(ok, "{out}");
+    assert!(support::wait_within(&mut child).success());
+    let out = ws.read("monitor.log");
     assert!(out.contains("2 run(s) finished"), "{out}");
 }
 
