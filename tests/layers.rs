@@ -1,7 +1,11 @@
 //! The layering of docs/ARCHITECTURE.md, enforced: a module may import only
 //! from layers to its left (`store` and `runner` are siblings).
 
+mod support;
+
 use std::path::Path;
+
+use support::rust_files;
 
 const LAYERS: [(&str, &[&str]); 9] = [
     ("defs", &["defs"]),
@@ -32,17 +36,6 @@ const LAYERS: [(&str, &[&str]); 9] = [
         ],
     ),
 ];
-
-fn rust_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
-    for entry in std::fs::read_dir(dir).unwrap().flatten() {
-        let p = entry.path();
-        if p.is_dir() {
-            rust_files(&p, out);
-        } else if p.extension().is_some_and(|e| e == "rs") {
-            out.push(p);
-        }
-    }
-}
 
 #[test]
 fn modules_import_only_from_layers_to_their_left() {

@@ -3,24 +3,17 @@
 //! between the modules of one layer. `cargo test --test structure --
 //! --nocapture` prints the counts.
 
+mod support;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+
+use support::rust_files;
 
 const MAX_FILE_LINES: usize = 800;
 const MAX_FN_LINES: usize = 120;
 const LONG_FN_LINES: usize = 80;
 const MAX_LONG_FNS: usize = 15;
-
-fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    for entry in std::fs::read_dir(dir).unwrap().flatten() {
-        let p = entry.path();
-        if p.is_dir() {
-            rust_files(&p, out);
-        } else if p.extension().is_some_and(|e| e == "rs") {
-            out.push(p);
-        }
-    }
-}
 
 /// The text with string, char and comment contents blanked (newlines
 /// kept), so braces and keywords in them are not counted.
