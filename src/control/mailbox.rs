@@ -84,8 +84,7 @@ pub fn dispatch(ws: &Workspace, command: Command, wait: bool) -> Result<Operatio
             ))),
         };
     }
-    let applied =
-        commands::apply(ws, &command, &mut NoDaemon(ws)).map_err(ControlError::Rejected)?;
+    let applied = commands::apply(ws, &command, &mut NoDaemon(ws))?;
     Ok(Operation {
         mode: OperationMode::Direct,
         applied: applied.applied,

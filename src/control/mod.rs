@@ -248,6 +248,19 @@ impl ControlError {
 
 pub type Result<T, E = ControlError> = std::result::Result<T, E>;
 
+/// A command applied here: refusals stay refusals; queue and file
+/// failures keep their kind and cause.
+impl From<crate::engine::commands::CommandError> for ControlError {
+    fn from(e: crate::engine::commands::CommandError) -> Self {
+        use crate::engine::commands::CommandError as E;
+        match e {
+            E::Refused(m) => ControlError::Rejected(m),
+            E::Queue(q) => ControlError::Queue(q),
+            E::Io { path, source } => ControlError::Io { path, source },
+        }
+    }
+}
+
 impl From<crate::interp::InterpError> for ControlError {
     fn from(e: crate::interp::InterpError) -> Self {
         match e {

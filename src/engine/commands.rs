@@ -213,6 +213,36 @@ fn check_card_fields(title: &str, body: Option<&str>, spec_id: Option<&str>) -> 
     Ok(())
 }
 
+/// Why a command was not applied. Its message is what the operator reads
+/// (and what a mailbox result carries); the variant says what kind of
+/// failure it was and keeps the cause.
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError {
+    /// The command or its arguments are not acceptable, or applying it
+    /// would break the workspace (a config that would not compile).
+    #[error("{0}")]
+    Refused(String),
+    /// The task stores refused it or failed.
+    #[error(transparent)]
+    Queue(#[from] crate::store::queue::QueueError),
+    /// A file could not be read or written.
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl CommandError {
+    fn io(path: &Path) -> impl FnOnce(std::io::Error) -> CommandError + '_ {
+        move |source| CommandError::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}
+
 /// What only the process that owns the workspace can do. The daemon
 /// implements it; [`NoDaemon`] answers for the CLI when none runs.
 pub trait Lifecycle {
@@ -220,11 +250,11 @@ pub trait Lifecycle {
     fn pause(&mut self) -> Applied;
     fn resume(&mut self) -> Applied;
     /// Re-reads `millrace.toml`.
-    fn reload_config(&mut self) -> Result<Applied, String>;
+    fn reload_config(&mut self) -> Result<Applied, CommandError>;
     /// True when a daemon owns the workspace (startup-only keys are refused).
     fn daemon(&self) -> bool;
     /// Called after `set_config` wrote the file; the daemon applies it.
-    fn config_written(&mut self, applied: Applied) -> Result<Applied, String> {
+    fn config_written(&mut self, applied: Applied) -> Result<Applied, CommandError> {
         Ok(applied)
     }
     /// Records an event of an operator command through the owner's emit
@@ -249,9 +279,10 @@ impl Lifecycle for NoDaemon<'_> {
         Applied::no("engine is not running")
     }
 
-    fn reload_config(&mut self) -> Result<Applied, String> {
+    fn reload_config(&mut self) -> Result<Applied, CommandError> {
         // Without a daemon there is nothing to reload into: check it parses.
-        let fresh = Workspace::open(&self.0.config_path).map_err(|e| e.to_string())?;
+        let fresh = Workspace::open(&self.0.config_path)
+            .map_err(|e| CommandError::Refused(e.to_string()))?;
         Ok(Applied::yes(
             "config reloaded",
             json!({"config_hash": fresh.config.hash()}),
@@ -282,7 +313,11 @@ pub fn emit_to(ws: &Workspace, kind: EventKind, source: EventSource, payload: se
 }
 
 /// Applies one command to the workspace `ws`.
-pub fn apply(ws: &Workspace, cmd: &Command, life: &mut dyn Lifecycle) -> Result<Applied, String> {
+pub fn apply(
+    ws: &Workspace,
+    cmd: &Command,
+    life: &mut dyn Lifecycle,
+) -> Result<Applied, CommandError> {
     match cmd {
         Command::Stop => Ok(life.stop()),
         Command::Pause => Ok(life.pause()),
@@ -313,11 +348,9 @@ fn add_task(
     title: &str,
     body: Option<&str>,
     spec_id: Option<&str>,
-) -> Result<Applied, String> {
+) -> Result<Applied, CommandError> {
     let card = Card::new(&clock::today_str(), title, body, spec_id);
-    let card = Queue::new(&ws.agents)
-        .add(card)
-        .map_err(|e| e.to_string())?;
+    let card = Queue::new(&ws.agents).add(card)?;
     life.emit(
         EventKind::execution(PlaneEvent::TaskAdded),
         EventSource::Control,
@@ -326,8 +359,8 @@ fn add_task(
     Ok(Applied::yes("task added", json!({ "task_id": card.id })))
 }
 
-fn queue_reorder(agents: &Path, ids: &[String]) -> Result<Applied, String> {
-    let cards = Queue::new(agents).reorder(ids).map_err(|e| e.to_string())?;
+fn queue_reorder(agents: &Path, ids: &[String]) -> Result<Applied, CommandError> {
+    let cards = Queue::new(agents).reorder(ids)?;
     let ids: Vec<&str> = cards.iter().map(|c| c.id.as_str()).collect();
     Ok(Applied::yes(
         "queue reordered",
@@ -335,10 +368,8 @@ fn queue_reorder(agents: &Path, ids: &[String]) -> Result<Applied, String> {
     ))
 }
 
-fn queue_thaw(agents: &Path, batch_id: Option<&str>) -> Result<Applied, String> {
-    let t = Queue::new(agents)
-        .thaw(batch_id)
-        .map_err(|e| e.to_string())?;
+fn queue_thaw(agents: &Path, batch_id: Option<&str>) -> Result<Applied, CommandError> {
+    let t = Queue::new(agents).thaw(batch_id)?;
     Ok(Applied::yes(
         "frozen batch returned to the backlog",
         json!({ "batch_id": t.batch_id, "task_ids": t.task_ids, "backlog_depth": t.backlog_depth }),
@@ -351,11 +382,11 @@ fn add_idea(
     life: &mut dyn Lifecycle,
     name: &str,
     text: &str,
-) -> Result<Applied, String> {
+) -> Result<Applied, CommandError> {
     let dest = Layout::of(&ws.agents)
         .ideas_raw()
         .join(format!("{}__{name}", clock::now_stamp()));
-    atomic::write(&dest, text.as_bytes()).map_err(|e| format!("{}: {e}", dest.display()))?;
+    atomic::write(&dest, text.as_bytes()).map_err(CommandError::io(&dest))?;
     let path = dest.display().to_string();
     life.emit(
         EventKind::Handoff(HandoffEvent::IdeaSubmitted),
@@ -372,17 +403,17 @@ fn config_set(
     life: &mut dyn Lifecycle,
     key: &str,
     value: &str,
-) -> Result<Applied, String> {
+) -> Result<Applied, CommandError> {
     let daemon = life.daemon();
     let boundary = Boundary::of(key);
     if daemon && boundary == Boundary::StartupOnly {
-        return Err(format!(
+        return Err(CommandError::Refused(format!(
             "cannot change startup-only field at runtime: {key}"
-        ));
+        )));
     }
     let text = crate::store::safe::read_text(&ws.config_path, 1 << 20)
-        .map_err(|e| format!("{}: {e}", ws.config_path.display()))?;
-    let (new_text, config) = set_in_text(&text, key, value)?;
+        .map_err(CommandError::io(&ws.config_path))?;
+    let (new_text, config) = set_in_text(&text, key, value).map_err(CommandError::Refused)?;
     if new_text == text {
         return Ok(Applied::no("config already current"));
     }
@@ -402,13 +433,13 @@ fn config_set(
                 .find(|d| d.is_error())
                 .map(|d| format!("{}: {}", d.code, d.message))
                 .unwrap_or_default();
-            return Err(format!(
+            return Err(CommandError::Refused(format!(
                 "{key} = {value} would leave a plan that does not compile ({first}); nothing was written"
-            ));
+            )));
         }
     }
     atomic::write(&ws.config_path, new_text.as_bytes())
-        .map_err(|e| format!("{}: {e}", ws.config_path.display()))?;
+        .map_err(CommandError::io(&ws.config_path))?;
     let boundary_name = crate::defs::serde_name(&boundary);
     life.emit(
         EventKind::Config(ConfigEvent::Changed),

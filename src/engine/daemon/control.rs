@@ -39,7 +39,7 @@ impl Daemon {
                     self.run_in_flight = running;
                     self.command_id = Some(env.command_id.clone());
                     let ws = self.ws.clone();
-                    let outcome = commands::apply(&ws, &command, self);
+                    let outcome = commands::apply(&ws, &command, self).map_err(|e| e.to_string());
                     (Some(json!(env)), outcome)
                 }
             };
@@ -131,7 +131,7 @@ impl commands::Lifecycle for Daemon {
         Applied::yes("engine resumed", json!({}))
     }
 
-    fn reload_config(&mut self) -> Result<Applied, String> {
+    fn reload_config(&mut self) -> Result<Applied, commands::CommandError> {
         if self.run_in_flight {
             return Ok(Applied::yes(
                 "config reload queued for the next run",
@@ -151,7 +151,7 @@ impl commands::Lifecycle for Daemon {
         true
     }
 
-    fn config_written(&mut self, mut applied: Applied) -> Result<Applied, String> {
+    fn config_written(&mut self, mut applied: Applied) -> Result<Applied, commands::CommandError> {
         if self.run_in_flight {
             applied.message = format!(
                 "config updated; applies at the next run ({})",

@@ -386,15 +386,18 @@ impl Daemon {
     }
 
     /// Re-reads the config (a run boundary), keeping startup-only paths.
-    fn reload_config(&mut self) -> Result<bool, String> {
-        let fresh = Workspace::open(&self.config_path).map_err(|e| e.to_string())?;
+    fn reload_config(&mut self) -> Result<bool, commands::CommandError> {
+        let refused = |m: String| commands::CommandError::Refused(m);
+        let fresh = Workspace::open(&self.config_path).map_err(|e| refused(e.to_string()))?;
         if fresh.root != self.ws.root || fresh.agents != self.ws.agents {
             self.rt.event_from(
                 EventKind::Config(ConfigEvent::Changed),
                 EventSource::Engine,
                 json!({"rejected": true, "reason": "cannot change startup-only field at runtime: paths", "path": self.config_path.display().to_string()}),
             );
-            return Err("cannot change startup-only field at runtime: paths".into());
+            return Err(refused(
+                "cannot change startup-only field at runtime: paths".into(),
+            ));
         }
         let changed = fresh.config != self.ws.config;
         if changed {
