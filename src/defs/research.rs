@@ -62,3 +62,42 @@ impl std::fmt::Display for ResearchFamily {
         f.write_str(self.as_str())
     }
 }
+
+/// A completion audit's verdict, as `completion_decision.json`, the audit
+/// summary and the audit history spell it.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum AuditVerdict {
+    Pass,
+    Fail,
+    /// The audit itself could not decide (its run ended blocked).
+    Blocked,
+}
+
+impl AuditVerdict {
+    /// The verdict a decision artifact's `decision` names; anything but
+    /// `PASS` fails, so a malformed decision never completes the work.
+    pub fn of_decision(decision: &str) -> AuditVerdict {
+        if decision == "PASS" {
+            AuditVerdict::Pass
+        } else {
+            AuditVerdict::Fail
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuditVerdict::Pass => "PASS",
+            AuditVerdict::Fail => "FAIL",
+            AuditVerdict::Blocked => "BLOCKED",
+        }
+    }
+}
+
+impl std::fmt::Display for AuditVerdict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::defs::layout::{self, Layout, StopMarker, TaskStore};
-use crate::defs::research::ResearchFamily;
+use crate::defs::research::{AuditVerdict, ResearchFamily};
 
 use super::cards::{slug, Card, StoreFile};
 use super::journal::FileWrite;
@@ -233,7 +233,7 @@ pub struct EffectsApplied {
     pub appended: Vec<String>,
     pub thawed: Vec<String>,
     pub batch_id: Option<String>,
-    pub decision: Option<String>,
+    pub decision: Option<AuditVerdict>,
     pub moved: Vec<String>,
     pub backlog_depth: usize,
     /// True when a replay found the effects already applied.
@@ -335,19 +335,20 @@ impl Queue {
                 EffectOp::AppendCards { cards, front } => tx.append(cards, *front)?,
                 EffectOp::ThawBatch { batch_id } => tx.thaw(batch_id, run_id, spec_id)?,
                 EffectOp::WriteDecision { decision } => {
-                    let verdict = decision["decision"].as_str().unwrap_or("FAIL").to_string();
+                    let verdict =
+                        AuditVerdict::of_decision(decision["decision"].as_str().unwrap_or(""));
                     tx.writes
-                        .extend(self.decision_writes(run_id, item_path, &verdict, decision));
+                        .extend(self.decision_writes(run_id, item_path, verdict, decision));
                     tx.out.decision = Some(verdict);
                 }
                 EffectOp::AuditBlocked => {
                     tx.writes.extend(self.decision_writes(
                         run_id,
                         item_path,
-                        "BLOCKED",
+                        AuditVerdict::Blocked,
                         &json!({}),
                     ));
-                    tx.out.decision = Some("BLOCKED".into());
+                    tx.out.decision = Some(AuditVerdict::Blocked);
                 }
                 EffectOp::MoveItem { from, to_dir } => tx.move_item(from, to_dir),
             }
@@ -381,7 +382,7 @@ impl Queue {
         &self,
         run_id: &str,
         item_path: Option<&str>,
-        verdict: &str,
+        verdict: AuditVerdict,
         decision: &Value,
     ) -> Vec<FileWrite> {
         let agents = self.agents();
@@ -401,7 +402,7 @@ impl Queue {
             })
             .unwrap_or_default();
         writes.push(history_write(agents, run_id, verdict, &reasons, &now));
-        if verdict == "BLOCKED" {
+        if verdict == AuditVerdict::Blocked {
             return writes;
         }
         let counts = json!({
@@ -424,7 +425,7 @@ impl Queue {
         let marker = StopMarker::AutonomyComplete.file_name();
         writes.push(FileWrite::Replace {
             path: marker.to_string(),
-            contents: (verdict == "PASS")
+            contents: (verdict == AuditVerdict::Pass)
                 .then(|| format!("completion decision PASS by run {run_id} at {now}\n")),
         });
         if let Some(from) = item_path {
@@ -432,7 +433,7 @@ impl Queue {
                 .file_name()
                 .map(|n| n.to_string_lossy().to_string())
                 .unwrap_or_default();
-            let dir = if verdict == "PASS" {
+            let dir = if verdict == AuditVerdict::Pass {
                 layout::AUDIT_PASSED
             } else {
                 layout::AUDIT_FAILED
@@ -450,20 +451,20 @@ impl Queue {
 }
 
 /// The audit summary with one more decision counted.
-fn next_summary(agents: &Path, run_id: &str, verdict: &str, now: &str) -> AuditSummary {
+fn next_summary(agents: &Path, run_id: &str, verdict: AuditVerdict, now: &str) -> AuditSummary {
     let mut summary = audit_summary(agents);
     summary.schema_version = 1;
     summary.counts.total += 1;
     match verdict {
-        "PASS" => {
+        AuditVerdict::Pass => {
             summary.counts.pass += 1;
             summary.consecutive_failures = 0;
         }
-        "FAIL" => {
+        AuditVerdict::Fail => {
             summary.counts.fail += 1;
             summary.consecutive_failures += 1;
         }
-        _ => summary.counts.blocked += 1,
+        AuditVerdict::Blocked => summary.counts.blocked += 1,
     }
     summary.last_outcome = Some(AuditOutcome {
         decision: verdict.to_string(),
@@ -479,7 +480,7 @@ fn next_summary(agents: &Path, run_id: &str, verdict: &str, now: &str) -> AuditS
 fn history_write(
     agents: &Path,
     run_id: &str,
-    verdict: &str,
+    verdict: AuditVerdict,
     reasons: &[String],
     now: &str,
 ) -> FileWrite {
