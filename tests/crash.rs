@@ -168,13 +168,14 @@ fn leftovers_of_crashed_writers_are_swept_under_the_lock() {
     std::fs::write(&tmp, "half").unwrap();
     std::fs::write(&fresh, "a writer at work").unwrap();
     std::fs::create_dir_all(&run).unwrap();
+    // Two minutes older than a file written now, by the file system's
+    // clock (not the wall clock, which a faked clock moves).
+    let now = std::fs::metadata(&fresh).unwrap().modified().unwrap();
     for p in [&tmp, &run] {
-        let ok = std::process::Command::new("touch")
-            .args(["-d", "2 minutes ago"])
-            .arg(p)
-            .status()
+        std::fs::File::open(p)
+            .unwrap()
+            .set_modified(now - std::time::Duration::from_secs(120))
             .unwrap();
-        assert!(ok.success());
     }
     ws.run(&["start", "--once"]).code(0);
     assert!(!tmp.exists(), "an old temp file was left");
