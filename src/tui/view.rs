@@ -308,6 +308,8 @@ mod tests {
     }
 
     fn app() -> (tempfile::TempDir, App) {
+        // The card's id carries the day, which the snapshots show.
+        let _pin = crate::defs::clock::pin("2026-11-24T12:00:00Z".parse().unwrap());
         let dir = tempfile::tempdir().unwrap();
         crate::control::init::init(&dir.path().join("w"), false, false).unwrap();
         let ws = crate::control::Workspace::open(&dir.path().join("w/millrace.toml")).unwrap();
