@@ -157,27 +157,42 @@ pub struct PlanState {
 /// backlog in which only the cards shown are built; headings without a
 /// title are cheap to find, duplicate ids need every card built, which
 /// `queue inspect` and `health` do.
-#[allow(clippy::type_complexity)]
-fn queue_part(
-    queue: &Queue,
-    detail: bool,
-) -> Result<(Option<TaskView>, Option<TaskView>, usize, Vec<String>)> {
+fn queue_part(queue: &Queue, detail: bool) -> Result<QueuePart> {
     Ok(if detail {
         let (depth, next, warnings) = queue.backlog_head()?;
-        (queue.active()?.map(|c| c.view()), next, depth, warnings)
+        QueuePart {
+            active: queue.active()?.map(|c| c.view()),
+            next,
+            depth,
+            warnings,
+        }
     } else {
-        (
-            None,
-            None,
-            queue.backlog_depth()?,
-            queue.untitled_warnings()?,
-        )
+        QueuePart {
+            active: None,
+            next: None,
+            depth: queue.backlog_depth()?,
+            warnings: queue.untitled_warnings()?,
+        }
     })
+}
+
+/// The cards `status` shows (with `--detail`), the backlog depth and the
+/// stores' warnings.
+struct QueuePart {
+    active: Option<TaskView>,
+    next: Option<TaskView>,
+    depth: usize,
+    warnings: Vec<String>,
 }
 
 pub fn status(ws: &Workspace, detail: bool) -> Result<StatusReport> {
     let queue = Queue::new(&ws.agents);
-    let (active_task, next_task, backlog_depth, queue_warnings) = queue_part(&queue, detail)?;
+    let QueuePart {
+        active: active_task,
+        next: next_task,
+        depth: backlog_depth,
+        warnings: queue_warnings,
+    } = queue_part(&queue, detail)?;
     let active_task_id = match &active_task {
         Some(t) => Some(t.task_id.clone()),
         None => queue.active()?.map(|c| c.id),

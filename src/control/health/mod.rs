@@ -250,16 +250,16 @@ fn workspace_checks(ws: &Workspace, checks: &mut Vec<Check>) {
 /// A check that passes with `ok` when `problems` is empty and otherwise
 /// fails with `fail` (given their number), listing them.
 fn all_or_fail(
-    id: &'static str,
+    (id, category): (&'static str, &'static str),
     ok: &str,
     problems: Vec<String>,
     fail: impl FnOnce(usize) -> String,
 ) -> Check {
     if problems.is_empty() {
-        check(id, "workspace", CheckStatus::Pass, ok, vec![])
+        check(id, category, CheckStatus::Pass, ok, vec![])
     } else {
         let message = fail(problems.len());
-        check(id, "workspace", CheckStatus::Fail, message, problems)
+        check(id, category, CheckStatus::Fail, message, problems)
     }
 }
 
@@ -276,13 +276,13 @@ fn layout_checks(ws: &Workspace) -> Vec<Check> {
     };
     vec![
         all_or_fail(
-            "workspace.directories",
+            ("workspace.directories", "workspace"),
             "workspace directories present",
             missing(layout::DIRS, std::path::Path::is_dir),
             |n| format!("{n} directories missing (run `millrace init --force`)"),
         ),
         all_or_fail(
-            "workspace.files",
+            ("workspace.files", "workspace"),
             "stores and status files present",
             missing(layout::FILES, std::path::Path::is_file),
             |n| format!("{n} files missing (run `millrace init --force`)"),
@@ -296,7 +296,7 @@ fn status_files_check(ws: &Workspace) -> Vec<Check> {
         .filter_map(|p| status::read(&ws.agents, *p).err().map(|e| e.to_string()))
         .collect();
     vec![all_or_fail(
-        "status.files",
+        ("status.files", "workspace"),
         "status files hold one marker each",
         bad,
         |_| "malformed status file".to_string(),
@@ -496,12 +496,9 @@ fn plan_checks(
         prereqs.push(p);
     }
     let execution = |id, ok: &str, problems: Vec<String>, what: &str| {
-        if problems.is_empty() {
-            check(id, "execution", CheckStatus::Pass, ok, vec![])
-        } else {
-            let message = format!("{} runner(s) {what}", problems.len());
-            check(id, "execution", CheckStatus::Fail, message, problems)
-        }
+        all_or_fail((id, "execution"), ok, problems, |n| {
+            format!("{n} runner(s) {what}")
+        })
     };
     if doctor {
         checks.push(execution(

@@ -22,14 +22,17 @@ fn a_custom_codex_providers_key_variable_is_found_in_its_args() {
 
 #[test]
 fn a_check_passes_only_without_problems() {
-    let ok = all_or_fail("x", "fine", vec![], |n| format!("{n} bad"));
+    let ok = all_or_fail(("x", "workspace"), "fine", vec![], |n| format!("{n} bad"));
     assert_eq!(
         (ok.status, ok.message.as_str()),
         (CheckStatus::Pass, "fine")
     );
-    let bad = all_or_fail("x", "fine", vec!["a".into(), "b".into()], |n| {
-        format!("{n} bad")
-    });
+    let bad = all_or_fail(
+        ("x", "workspace"),
+        "fine",
+        vec!["a".into(), "b".into()],
+        |n| format!("{n} bad"),
+    );
     assert_eq!(
         (bad.status, bad.message.as_str()),
         (CheckStatus::Fail, "2 bad")
