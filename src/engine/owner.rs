@@ -87,8 +87,8 @@ fn sweep_leftovers(ws: &Workspace) {
     }
     match crate::store::runs::close_abandoned(&ws.agents) {
         Ok(closed) => {
-            for a in closed {
-                tracing::warn!(run = %a.run_id, superseded_by = ?a.superseded_by, "closed a run that never became active (abandoned)");
+            for run in closed {
+                tracing::warn!(run = %run, "closed a run that never became active (abandoned)");
             }
         }
         Err(e) => tracing::warn!(error = %e, "could not close abandoned runs"),

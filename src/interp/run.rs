@@ -140,6 +140,9 @@ fn begin(
         Work::Item(i) => (None, Some(i)),
         Work::Empty => (None, None),
     };
+    runs::mark_starting(&rt.agents, &run_id).map_err(InterpError::io(format!(
+        "cannot mark run {run_id} as starting"
+    )))?;
     let dir = RunDir::create(&rt.agents, &run_id, plan)
         .map_err(InterpError::io(format!("cannot create run {run_id}")))?;
     let meta = RunMeta {
@@ -203,6 +206,7 @@ fn begin(
     failpoint::hit("run.started").map_err(InterpError::io("run.started"))?;
     runs::set_active(&rt.agents, &active)
         .map_err(InterpError::io("cannot write active_run.json"))?;
+    runs::unmark_starting(&rt.agents, &active.run_id);
     run.drive()
 }
 
@@ -248,12 +252,14 @@ pub fn resume(rt: &Runtime, plane: Plane, run_id: &str) -> Result<Option<RunRepo
     )))?;
     let progress = match Progress::replay(&history) {
         Replayed::NotStarted | Replayed::Abandoned => {
-            // The next owner of the workspace closes it with a record
-            // (`runs::close_abandoned`).
+            // Marked again, so that the next owner of the workspace closes
+            // it with a record (`runs::close_abandoned`).
             tracing::warn!(
                 run = run_id,
                 "the active run never recorded its start, or was abandoned; dropping it"
             );
+            runs::mark_starting(&rt.agents, run_id)
+                .map_err(InterpError::io("cannot mark a dropped run for closing"))?;
             runs::clear_active_in(&rt.agents, plane)
                 .map_err(InterpError::io("cannot clear active_run.json"))?;
             return Ok(None);

@@ -246,80 +246,91 @@ impl Transition {
     }
 }
 
-/// A run closed by [`close_abandoned`].
-#[derive(Debug, Clone, PartialEq)]
-pub struct Abandoned {
-    pub run_id: String,
-    /// The newest later run of the same task, if one started.
-    pub superseded_by: Option<String>,
+/// Where a run is marked while it is being started (`.runtime/starting/`):
+/// from before its directory is created until it is its plane's active
+/// run. A marker left behind names a run a crash (or an I/O error, a full
+/// disk) cut off in between.
+fn starting_dir(agents: &Path) -> PathBuf {
+    Layout::of(agents).runtime_dir().join("starting")
 }
 
-/// Closes every run that started but that no plane's active-run pointer
+/// Marks run `run_id` as being started (see [`close_abandoned`]).
+pub fn mark_starting(agents: &Path, run_id: &str) -> io::Result<()> {
+    let dir = starting_dir(agents);
+    std::fs::create_dir_all(&dir)?;
+    std::fs::write(dir.join(run_id), b"").map_err(|e| named(&dir.join(run_id), e))
+}
+
+/// Run `run_id` is active (or closed): its start is over.
+pub fn unmark_starting(agents: &Path, run_id: &str) {
+    let _ = std::fs::remove_file(starting_dir(agents).join(run_id));
+}
+
+/// Closes every run marked as starting that no plane's active-run pointer
 /// names and that never finished: a crash (or an I/O error, a full disk)
-/// between its start record and the pointer left it "running" for ever,
-/// while its task ran again under a new id. Each gets a `run.abandoned`
-/// record naming what happened and `run.json` state `abandoned`; history,
-/// usage, provenance and the TUI then show it closed. Call under the
-/// engine lock, with no run in progress.
-pub fn close_abandoned(agents: &Path) -> io::Result<Vec<Abandoned>> {
+/// between its start and the pointer would leave it "running" for ever,
+/// while its task runs again under a new id. Each gets a `run.abandoned`
+/// record saying so and `run.json` state `abandoned`; history, usage,
+/// provenance and the TUI then show it closed. Only marked runs are read,
+/// so the cost does not grow with the runs kept. Call under the engine
+/// lock, with no run in progress. Returns the runs it closed.
+pub fn close_abandoned(agents: &Path) -> io::Result<Vec<String>> {
+    let marked: Vec<String> = match std::fs::read_dir(starting_dir(agents)) {
+        Ok(entries) => entries
+            .flatten()
+            .filter_map(|e| e.file_name().into_string().ok())
+            .collect(),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
     let active: Vec<String> = [Plane::Execution, Plane::Research]
         .into_iter()
         .filter_map(|p| active_in(agents, p).ok().flatten())
         .map(|a| a.run_id)
         .collect();
-    let ids = list(agents)?;
-    let mut metas: Vec<(RunDir, RunMeta)> = ids
-        .iter()
-        .filter_map(|id| RunDir::open(agents, id))
-        .filter_map(|d| d.meta().ok().map(|m| (d, m)))
-        .collect();
-    // Oldest first, so "superseded by" names a later run.
-    metas.sort_by(|a, b| a.0.id.cmp(&b.0.id));
     let mut closed = Vec::new();
-    for i in 0..metas.len() {
-        let (dir, meta) = &metas[i];
-        if meta.finished_at.is_some() || active.contains(&dir.id) {
+    for id in marked {
+        if active.contains(&id) {
+            unmark_starting(agents, &id);
             continue;
         }
-        let superseded_by = meta.task_id.as_ref().and_then(|task| {
-            metas[i + 1..]
-                .iter()
-                .rfind(|(_, m)| m.task_id.as_ref() == Some(task))
-                .map(|(d, _)| d.id.clone())
-        });
-        let why = match &superseded_by {
-            Some(later) => format!(
-                "abandoned: the run never became the active run (the runtime stopped between its start and the active-run pointer); its task ran again as {later}"
-            ),
-            None => "abandoned: the run never became the active run (the runtime stopped between its start and the active-run pointer); nothing resumes it, and its task runs again under a new run".to_string(),
-        };
-        let history = dir.history().unwrap_or_default();
-        let mut t = Transition::blank(
-            &dir.id,
-            TransitionEvent::RunAbandoned,
-            &meta.plan_id,
-            &meta.content_hash,
-        );
-        t.seq = history.last().map_or(0, |h| h.seq) + 1;
-        t.event_id = format!("{}-transition-{:04}", dir.id, t.seq);
-        t.timestamp = crate::defs::clock::now_iso();
-        t.failure = Some(why);
-        if let Some(last) = history.last() {
-            t.counters = last.counters.clone();
-            t.attempts = last.attempts.clone();
+        // A run whose directory or run.json was never written left nothing
+        // that says "running".
+        if let Some((dir, meta)) = RunDir::open(agents, &id)
+            .and_then(|d| d.meta().ok().map(|m| (d, m)))
+            .filter(|(_, m)| m.finished_at.is_none())
+        {
+            close(&dir, meta)?;
+            closed.push(id.clone());
         }
-        append_to(&mut dir.history_writer()?, &t)?;
-        let mut meta = meta.clone();
-        meta.state = "abandoned".into();
-        meta.terminal_class = Some("abandoned".into());
-        meta.finished_at = Some(t.timestamp.clone());
-        dir.write_meta(&meta)?;
-        closed.push(Abandoned {
-            run_id: dir.id.clone(),
-            superseded_by,
-        });
+        unmark_starting(agents, &id);
     }
     Ok(closed)
+}
+
+/// Records `run.abandoned` and state `abandoned` for a run that never
+/// became active.
+fn close(dir: &RunDir, mut meta: RunMeta) -> io::Result<()> {
+    let history = dir.history().unwrap_or_default();
+    let mut t = Transition::blank(
+        &dir.id,
+        TransitionEvent::RunAbandoned,
+        &meta.plan_id,
+        &meta.content_hash,
+    );
+    t.seq = history.last().map_or(0, |h| h.seq) + 1;
+    t.event_id = format!("{}-transition-{:04}", dir.id, t.seq);
+    t.timestamp = crate::defs::clock::now_iso();
+    t.failure = Some("abandoned: the run never became the active run (the runtime stopped between its start and the active-run pointer); nothing resumes it, and its task runs again under a new run".into());
+    if let Some(last) = history.last() {
+        t.counters = last.counters.clone();
+        t.attempts = last.attempts.clone();
+    }
+    append_to(&mut dir.history_writer()?, &t)?;
+    meta.state = "abandoned".into();
+    meta.terminal_class = Some("abandoned".into());
+    meta.finished_at = Some(t.timestamp.clone());
+    dir.write_meta(&meta)
 }
 
 /// `e` with the file it is about named in its message.
