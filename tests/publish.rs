@@ -255,3 +255,132 @@ fn the_tui_publish_panel_syncs_commits_and_pushes_after_confirmation() {
     assert_eq!(git(&bare, &["log", "--oneline", "main"]).lines().count(), 1);
     assert_eq!(status(&app), "no_changes");
 }
+
+/// Publish never wipes the workspace, never writes through or copies a
+/// symlink, and never runs what the staging repository's files name.
+#[test]
+fn publish_refuses_hostile_staging_and_runs_nothing_the_repo_names() {
+    let (ws, staging, bare) = setup();
+    let backlog = ws.read("agents/tasks.md");
+    let root = ws.root.display().to_string();
+    for dir in [
+        root.clone(),
+        format!("{root}/agents/.."),
+        format!("{root}/agents/staging"),
+        format!("{root}/agents"),
+        ws.dir.path().display().to_string(),
+    ] {
+        let r = ws
+            .run(&["publish", "sync", "--staging-repo-dir", &dir])
+            .code(2);
+        assert!(r.stderr.contains("staging directory"), "{}", r.stderr);
+    }
+    assert_eq!(ws.read("agents/tasks.md"), backlog);
+    assert!(!ws.path("agents/staging").exists());
+    // A staging directory that is a symlink is refused.
+    std::os::unix::fs::symlink(&staging, ws.dir.path().join("st-link")).unwrap();
+    ws.run(&[
+        "publish",
+        "sync",
+        "--staging-repo-dir",
+        ws.dir.path().join("st-link").to_str().unwrap(),
+    ])
+    .code(2);
+
+    // Symlinks on both sides: nothing outside is read or written.
+    let outside = ws.dir.path().join("outside");
+    std::fs::create_dir_all(&outside).unwrap();
+    std::fs::write(outside.join("secret.txt"), "SECRET").unwrap();
+    std::fs::write(outside.join("victim.txt"), "keep").unwrap();
+    std::os::unix::fs::symlink(&outside, ws.path("docs")).unwrap();
+    std::os::unix::fs::symlink(outside.join("secret.txt"), ws.path("agents/leak.md")).unwrap();
+    std::fs::create_dir_all(staging.join("agents")).unwrap();
+    std::fs::remove_dir_all(staging.join("agents")).unwrap();
+    std::os::unix::fs::symlink(&outside, staging.join("agents")).unwrap();
+    std::os::unix::fs::symlink(outside.join("victim.txt"), staging.join("README.md")).unwrap();
+    let r = ws.run(&["publish", "sync", "--json"]).code(0).json();
+    let warnings = r["warnings"].to_string();
+    assert!(warnings.contains("leak.md"), "{warnings}");
+    assert!(warnings.contains("docs"), "{warnings}");
+    assert_eq!(
+        std::fs::read_to_string(outside.join("victim.txt")).unwrap(),
+        "keep"
+    );
+    assert_eq!(
+        std::fs::read_dir(&outside).unwrap().count(),
+        2,
+        "wrote outside"
+    );
+    assert!(!std::fs::symlink_metadata(staging.join("agents"))
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    assert!(staging.join("agents/tasks.md").exists());
+    assert!(!staging.join("agents/leak.md").exists());
+    assert!(!staging.join("docs").exists());
+
+    // Programs planted in the staging repository never run.
+    let proof = ws.dir.path().join("ran");
+    let hook = staging.join(".git/hooks/pre-commit");
+    let script = format!("#!/bin/sh\necho hook >> {}\n", proof.display());
+    std::fs::write(&hook, &script).unwrap();
+    std::fs::set_permissions(&hook, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let fsmon = ws.dir.path().join("fsmon.sh");
+    std::fs::write(&fsmon, script.replace("hook", "fsmonitor")).unwrap();
+    std::fs::set_permissions(&fsmon, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    git(
+        &staging,
+        &["config", "core.fsmonitor", fsmon.to_str().unwrap()],
+    );
+    git(
+        &staging,
+        &[
+            "config",
+            "core.sshCommand",
+            &format!("{} #", fsmon.display()),
+        ],
+    );
+    git(
+        &staging,
+        &[
+            "remote",
+            "add",
+            "origin",
+            &format!("ssh://example.invalid/{}", bare.display()),
+        ],
+    );
+    let p = ws
+        .run(&["publish", "preflight", "--push", "--json"])
+        .code(0)
+        .json();
+    assert_eq!(p["repo_hooks_run"], false);
+    let c = ws.run(&["publish", "commit", "--push", "--json"]);
+    assert!(
+        !proof.exists(),
+        "a program named by the staging repo ran: {}",
+        std::fs::read_to_string(&proof).unwrap_or_default()
+    );
+    assert_ne!(
+        c.out.status.code(),
+        Some(0),
+        "the push to example.invalid cannot succeed"
+    );
+    // A config that names a program is refused before git runs, by key.
+    git(
+        &staging,
+        &["config", "filter.x.clean", fsmon.to_str().unwrap()],
+    );
+    let r = ws.run(&["publish", "preflight"]).code(2);
+    assert!(r.stderr.contains("filter.x.clean"), "{}", r.stderr);
+    assert!(!proof.exists());
+    // The opt-in runs the repository's hooks, and preflight says so.
+    git(&staging, &["config", "--unset", "filter.x.clean"]);
+    git(&staging, &["config", "--unset", "core.fsmonitor"]);
+    ws.append_config("\n[publish]\nrun_repo_hooks = true\n");
+    let r = ws.run(&["publish", "preflight"]).code(0);
+    assert!(r.stdout.contains("hooks will run"), "{}", r.stdout);
+    ws.write("README.md", "# changed again\n");
+    ws.run(&["publish", "sync"]).code(0);
+    ws.run(&["publish", "commit"]).code(0);
+    assert_eq!(std::fs::read_to_string(&proof).unwrap(), "hook\n");
+}

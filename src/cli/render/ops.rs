@@ -378,6 +378,9 @@ impl Render for crate::control::publish::SyncReport {
         for e in &self.entries {
             let _ = writeln!(s, "  {:<16} {} ({} file(s))", e.action, e.path, e.files);
         }
+        for w in &self.warnings {
+            let _ = writeln!(s, "warning: {w}");
+        }
         out.write_all(s.as_bytes())
     }
 
@@ -401,6 +404,11 @@ impl Render for crate::control::publish::Preflight {
             },
             self.changed_paths.len()
         );
+        if self.repo_hooks_run {
+            s.push_str(
+                "the staging repository's own hooks will run ([publish] run_repo_hooks = true)\n",
+            );
+        }
         out.write_all(s.as_bytes())
     }
 

@@ -57,6 +57,8 @@ pub struct Config {
     pub diagnostics: DiagnosticsConfig,
     /// Notifications of what needs an operator.
     pub notify: NotifyConfig,
+    /// `publish`: how the staging repository is committed and pushed.
+    pub publish: PublishConfig,
     /// v0.2.0 sections, accepted so that a migrated `millrace.toml` loads;
     /// what of them has no effect here is reported by `health` (see
     /// [`Config::compat_notes`]).
@@ -82,6 +84,17 @@ pub struct NotifyConfig {
     /// `paused`, `audit_decision`, `run_finished`.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub classes: Vec<String>,
+}
+
+/// `[publish]`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct PublishConfig {
+    /// Let the staging repository's own hooks (and its `core.hooksPath`)
+    /// run on `publish commit` and `--push`. Off by default: anything in
+    /// the staging tree may have been written by an agent.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub run_repo_hooks: bool,
 }
 
 /// `[diagnostics]`.

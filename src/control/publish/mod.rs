@@ -7,11 +7,15 @@
 //! symlinks and special files are not followed or copied.
 
 use std::path::{Component, Path, PathBuf};
-use std::process::Command;
 
 use serde::{Deserialize, Serialize};
 
 use super::{ControlError, Result, Workspace};
+
+mod copy;
+mod git;
+
+use git::SafeGit;
 
 /// The manifest file, relative to `agents/`.
 pub const MANIFEST: &str = "staging_manifest.yml";
@@ -57,6 +61,9 @@ pub struct SyncReport {
     pub selection: Selection,
     pub created_staging_dir: bool,
     pub entries: Vec<SyncEntry>,
+    /// What was not copied and why (symlinks, special files, a link in the
+    /// staging repository that was replaced).
+    pub warnings: Vec<String>,
 }
 
 /// `publish preflight --json`.
@@ -76,6 +83,9 @@ pub struct Preflight {
     /// `ready`, `no_changes` or `skip_publish`.
     pub status: String,
     pub skip_reason: Option<String>,
+    /// Whether `publish commit` runs the staging repository's own hooks
+    /// (`[publish] run_repo_hooks`); nothing else it names ever runs.
+    pub repo_hooks_run: bool,
 }
 
 /// `publish commit --json`.
@@ -98,7 +108,7 @@ pub struct CommitReport {
 /// A manifest path: relative, without `..`, inside the workspace.
 fn confined(p: &str) -> bool {
     let path = Path::new(p);
-    !p.is_empty()
+    path.components().any(|c| matches!(c, Component::Normal(_)))
         && path
             .components()
             .all(|c| matches!(c, Component::Normal(_) | Component::CurDir))
@@ -186,12 +196,17 @@ fn noise(rel_to_agents: &Path) -> bool {
 }
 
 /// Copies `src` (a directory) into `dest` (replaced): regular files and
-/// directories only, runtime noise left out when `src` is `agents/`.
-fn copy_dir(src: &Path, dest: &Path, agents: Option<&Path>, staging: &Path) -> Result<usize> {
-    if dest.exists() {
-        std::fs::remove_dir_all(dest).map_err(ControlError::io(dest))?;
-    }
-    std::fs::create_dir_all(dest).map_err(ControlError::io(dest))?;
+/// directories only, runtime noise left out when `src` is `agents/`,
+/// symlinks and special files skipped with a warning.
+fn copy_dir(
+    src: &Path,
+    dest: &Path,
+    agents: Option<&Path>,
+    staging: &Path,
+    warnings: &mut Vec<String>,
+) -> Result<usize> {
+    copy::remove_any(dest)?;
+    std::fs::create_dir(dest).map_err(ControlError::io(dest))?;
     let mut n = 0;
     let walk = walkdir::WalkDir::new(src)
         .follow_links(false)
@@ -210,41 +225,109 @@ fn copy_dir(src: &Path, dest: &Path, agents: Option<&Path>, staging: &Path) -> R
         let e =
             e.map_err(|e| ControlError::Rejected(format!("cannot read {}: {e}", src.display())))?;
         let rel = e.path().strip_prefix(src).expect("under src");
+        if rel.as_os_str().is_empty() {
+            continue;
+        }
         let to = dest.join(rel);
         let ft = e.file_type();
         if ft.is_dir() {
-            std::fs::create_dir_all(&to).map_err(ControlError::io(&to))?;
-        } else if ft.is_file() {
-            std::fs::copy(e.path(), &to).map_err(ControlError::io(&to))?;
+            std::fs::create_dir(&to).map_err(ControlError::io(&to))?;
+        } else if ft.is_file() && copy::copy_file(e.path(), &to)? {
             n += 1;
+        } else {
+            warnings.push(format!(
+                "{}: {} is not published (only regular files and directories are copied)",
+                e.path().display(),
+                if ft.is_symlink() {
+                    "a symbolic link"
+                } else {
+                    "a special file"
+                }
+            ));
         }
-        // Symlinks, fifos, sockets and devices are not published.
     }
     Ok(n)
 }
 
+/// Refuses a staging directory that is the workspace, contains it, lies
+/// inside `agents/`, or is itself a symlink; the canonical path otherwise.
+fn check_staging(ws: &Workspace, staging: &Path) -> Result<PathBuf> {
+    let shown = staging.display();
+    match std::fs::symlink_metadata(staging) {
+        Ok(m) if m.file_type().is_symlink() => {
+            return Err(ControlError::Usage(format!(
+                "staging directory {shown} is a symbolic link; publish writes only into a real directory (name its target if you meant it)"
+            )))
+        }
+        Ok(m) if !m.is_dir() => {
+            return Err(ControlError::Usage(format!(
+                "staging directory {shown} is {}, not a directory",
+                crate::store::safe::kind_of(&m)
+            )))
+        }
+        _ => {}
+    }
+    let canon = copy::canonical_lenient(staging);
+    let root = copy::canonical_lenient(&ws.root);
+    let agents = copy::canonical_lenient(&ws.agents);
+    let why = if canon == root {
+        Some("is the workspace root (syncing would replace agents/ and the backlog)".to_string())
+    } else if root.starts_with(&canon) {
+        Some(format!("contains the workspace {}", root.display()))
+    } else if canon.starts_with(&agents) {
+        Some(format!(
+            "lies inside {} (a staging copy there would be read as the runtime's own files)",
+            agents.display()
+        ))
+    } else {
+        None
+    };
+    match why {
+        Some(why) => Err(ControlError::Usage(format!(
+            "staging directory {shown} ({}) {why}; choose a directory outside agents/ that does not contain the workspace",
+            canon.display()
+        ))),
+        None => Ok(canon),
+    }
+}
+
 pub fn sync(ws: &Workspace, staging: Option<&Path>) -> Result<SyncReport> {
     let (selection, staging) = selection(ws, staging)?;
-    let created = !staging.exists();
-    std::fs::create_dir_all(&staging).map_err(ControlError::io(&staging))?;
+    let canon = check_staging(ws, &staging)?;
+    let created = !canon.exists();
+    std::fs::create_dir_all(&canon).map_err(ControlError::io(&staging))?;
+    let root = copy::canonical_lenient(&ws.root);
+    let agents_dir = copy::canonical_lenient(&ws.agents);
+    let mut warnings = Vec::new();
     let mut entries = Vec::new();
     let required = selection.required_paths.iter().map(|p| (p, true));
     let optional = selection.optional_paths.iter().map(|p| (p, false));
     for (p, required) in required.chain(optional) {
-        let src = ws.root.join(p);
-        let dest = staging.join(p);
-        let meta = std::fs::symlink_metadata(&src).ok();
+        let rel = Path::new(p);
+        let src = root.join(rel);
+        let dest = canon.join(rel);
+        let linked = copy::through_link(&root, rel);
+        if linked == Some(true) {
+            warnings.push(format!(
+                "{p}: reached through a symbolic link in the workspace; not published"
+            ));
+        }
+        let meta = match linked {
+            Some(false) => std::fs::symlink_metadata(&src).ok(),
+            _ => None,
+        };
+        if meta.is_some() {
+            if let Some(parent) = rel.parent() {
+                copy::real_dirs(&canon, parent, &mut warnings)?;
+            }
+        }
         let entry = match meta {
             Some(m) if m.is_dir() => {
-                let agents = (src == ws.agents).then_some(ws.agents.as_path());
-                let files = copy_dir(&src, &dest, agents, &staging)?;
+                let agents = (src == agents_dir).then_some(agents_dir.as_path());
+                let files = copy_dir(&src, &dest, agents, &canon, &mut warnings)?;
                 SyncEntry { path: p.clone(), required, action: "synced".into(), source_kind: Some("directory".into()), files }
             }
-            Some(m) if m.is_file() => {
-                if let Some(parent) = dest.parent() {
-                    std::fs::create_dir_all(parent).map_err(ControlError::io(parent))?;
-                }
-                std::fs::copy(&src, &dest).map_err(ControlError::io(&dest))?;
+            Some(m) if m.is_file() && copy::copy_file(&src, &dest)? => {
                 SyncEntry { path: p.clone(), required, action: "synced".into(), source_kind: Some("file".into()), files: 1 }
             }
             _ if required => {
@@ -254,11 +337,10 @@ pub fn sync(ws: &Workspace, staging: Option<&Path>) -> Result<SyncReport> {
                 )))
             }
             _ => {
-                let removed = dest.exists();
-                if dest.is_dir() {
-                    std::fs::remove_dir_all(&dest).map_err(ControlError::io(&dest))?;
-                } else if removed {
-                    std::fs::remove_file(&dest).map_err(ControlError::io(&dest))?;
+                let removed = std::fs::symlink_metadata(&dest).is_ok()
+                    && copy::through_link(&canon, rel) == Some(false);
+                if removed {
+                    copy::remove_any(&dest)?;
                 }
                 SyncEntry {
                     path: p.clone(),
@@ -275,25 +357,8 @@ pub fn sync(ws: &Workspace, staging: Option<&Path>) -> Result<SyncReport> {
         selection,
         created_staging_dir: created,
         entries,
+        warnings,
     })
-}
-
-/// `git -C dir args`: stdout, or git's message as the error.
-fn git(dir: &Path, args: &[&str]) -> Result<String> {
-    let out = Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args(args)
-        .output()
-        .map_err(|e| ControlError::Rejected(format!("cannot run git: {e}")))?;
-    if !out.status.success() {
-        return Err(ControlError::Rejected(format!(
-            "git {}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        )));
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 struct GitState {
@@ -304,17 +369,17 @@ struct GitState {
     changed: Vec<String>,
 }
 
-fn git_state(dir: &Path) -> GitState {
+fn git_state(dir: &Path, git: &SafeGit) -> GitState {
     let present = dir.join(".git").exists();
-    let valid = present && git(dir, &["rev-parse", "--git-dir"]).is_ok();
+    let valid = present && git.run(&["rev-parse", "--git-dir"]).is_ok();
     let branch = valid
-        .then(|| git(dir, &["symbolic-ref", "--short", "-q", "HEAD"]).ok())
+        .then(|| git.run(&["symbolic-ref", "--short", "-q", "HEAD"]).ok())
         .flatten()
         .map(|b| b.trim().to_string())
         .filter(|b| !b.is_empty());
-    let origin = valid && git(dir, &["remote", "get-url", "origin"]).is_ok();
+    let origin = valid && git.run(&["remote", "get-url", "origin"]).is_ok();
     let changed = if valid {
-        git(dir, &["status", "--short", "--untracked-files=all"])
+        git.run(&["status", "--short", "--untracked-files=all"])
             .unwrap_or_default()
             .lines()
             .map(|l| l.get(3..).unwrap_or(l).to_string())
@@ -338,7 +403,9 @@ pub fn preflight(
     push: bool,
 ) -> Result<Preflight> {
     let (selection, staging) = selection(ws, staging)?;
-    let g = git_state(&staging);
+    let staging = check_staging(ws, &staging)?;
+    let git = SafeGit::new(&staging, ws.config.publish.run_repo_hooks)?;
+    let g = git_state(&staging, &git);
     let skip = if !g.present {
         Some("missing_git_worktree")
     } else if !g.valid {
@@ -375,6 +442,7 @@ pub fn preflight(
         publish_allowed: commit_allowed && skip.is_none(),
         status: status.to_string(),
         skip_reason: skip.map(str::to_string),
+        repo_hooks_run: git.runs_hooks(),
     })
 }
 
@@ -385,8 +453,10 @@ pub fn commit(
     push: bool,
 ) -> Result<CommitReport> {
     let (selection, staging) = selection(ws, staging)?;
+    let staging = check_staging(ws, &staging)?;
+    let git = SafeGit::new(&staging, ws.config.publish.run_repo_hooks)?;
     let message = message.unwrap_or(DEFAULT_MESSAGE).to_string();
-    let g = git_state(&staging);
+    let g = git_state(&staging, &git);
     let path = staging.display().to_string();
     let report = |status: &str,
                   marker: String,
@@ -419,8 +489,8 @@ pub fn commit(
             selection,
         ));
     }
-    git(&staging, &["add", "-A"])?;
-    let staged = git(&staging, &["diff", "--cached", "--name-only"])?;
+    git.run(&["add", "-A"])?;
+    let staged = git.run(&["diff", "--cached", "--name-only"])?;
     if staged.trim().is_empty() {
         return Ok(report(
             "no_changes",
@@ -431,8 +501,9 @@ pub fn commit(
             selection,
         ));
     }
-    git(&staging, &["commit", "-q", "-m", &message])?;
-    let sha = git(&staging, &["rev-parse", "HEAD"])
+    git.run(&["commit", "-q", "-m", &message])?;
+    let sha = git
+        .run(&["rev-parse", "HEAD"])
         .ok()
         .map(|s| s.trim().to_string());
     let skip = if !push {
@@ -462,10 +533,7 @@ pub fn commit(
             selection,
         )),
         (None, Some(branch)) => {
-            git(
-                &staging,
-                &["push", "-q", "origin", &format!("HEAD:{branch}")],
-            )?;
+            git.run(&["push", "-q", "origin", &format!("HEAD:{branch}")])?;
             Ok(report(
                 "pushed",
                 format!("PUSH_OK remote=origin branch={branch}"),

@@ -1,0 +1,249 @@
+//! Running `git` on a staging repository an agent could have written to:
+//! nothing the repository's own files name is executed. Hooks, fsmonitor,
+//! pagers, editors, signing programs and the `ext::` transport are switched
+//! off on every call; `core.sshCommand` comes from the operator (their
+//! environment or global config), never from the repository; and a
+//! repository config that names any other program or redirects git
+//! (`include.*`, `filter.*`, `core.worktree`, credential helpers, …) is
+//! refused before git runs, naming the key and the file. `.git` must be a
+//! real directory (a `gitdir:` file or a symlink could point anywhere).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use super::super::{ControlError, Result};
+
+/// How git is run for one publish command.
+#[derive(Debug, Clone)]
+pub struct SafeGit {
+    dir: PathBuf,
+    /// The repository's hooks run (`[publish] run_repo_hooks`).
+    hooks: bool,
+    ssh: String,
+}
+
+/// Repository config keys (lowercased) that name a program, load other
+/// config or move git's view outside the repository: refused.
+fn refused_key(key: &str) -> bool {
+    let parts: Vec<&str> = key.split('.').collect();
+    let (first, last) = (parts[0], parts[parts.len() - 1]);
+    matches!(first, "include" | "includeif" | "filter" | "credential")
+        || matches!(
+            key,
+            "core.worktree"
+                | "core.gitproxy"
+                | "core.alternaterefscommand"
+                | "diff.external"
+                | "diff.tool"
+                | "merge.tool"
+                | "uploadpack.packobjectshook"
+        )
+        || (first == "diff" && matches!(last, "textconv" | "command"))
+        || (first == "merge" && last == "driver")
+        || (first == "remote" && matches!(last, "receivepack" | "uploadpack" | "vcs"))
+        || (first == "url" && last == "insteadof")
+        || (first == "url" && last == "pushinsteadof")
+        || last.ends_with("program")
+        || last.ends_with("cmd")
+}
+
+/// Keys switched off on every call (so their presence is harmless).
+const OVERRIDES: &[(&str, &str)] = &[
+    ("core.fsmonitor", "false"),
+    ("core.pager", "cat"),
+    ("core.editor", "true"),
+    ("sequence.editor", "true"),
+    ("core.askPass", ""),
+    ("commit.gpgSign", "false"),
+    ("tag.gpgSign", "false"),
+    ("protocol.ext.allow", "never"),
+    ("core.untrackedCache", "false"),
+    ("gc.auto", "0"),
+    ("maintenance.auto", "false"),
+];
+
+impl SafeGit {
+    /// Checks `dir`'s repository (if any) and prepares the environment.
+    /// A repository that is not there yet is fine: callers report it.
+    pub fn new(dir: &Path, hooks: bool) -> Result<SafeGit> {
+        let git = SafeGit {
+            dir: dir.to_path_buf(),
+            hooks,
+            ssh: operator_ssh(),
+        };
+        let dot_git = dir.join(".git");
+        match std::fs::symlink_metadata(&dot_git) {
+            Ok(m) if m.is_dir() => git.check_config(&dot_git.join("config"))?,
+            Ok(_) => return Err(ControlError::Usage(format!(
+                "{}: not a directory (a `gitdir:` file or a symlink could name any repository); \
+                     publish only uses a staging repository whose .git is its own directory",
+                dot_git.display()
+            ))),
+            Err(_) => {}
+        }
+        Ok(git)
+    }
+
+    /// Whether the repository's hooks will run.
+    pub fn runs_hooks(&self) -> bool {
+        self.hooks
+    }
+
+    fn check_config(&self, file: &Path) -> Result<()> {
+        if !file.exists() {
+            return Ok(());
+        }
+        let out = self
+            .command()
+            .args(["config", "--file"])
+            .arg(file)
+            .args(["--list", "--null"])
+            .output()
+            .map_err(|e| ControlError::Rejected(format!("cannot run git: {e}")))?;
+        if !out.status.success() {
+            return Err(ControlError::Usage(format!(
+                "{}: git cannot read it: {}",
+                file.display(),
+                String::from_utf8_lossy(&out.stderr).trim()
+            )));
+        }
+        let mut refused = Vec::new();
+        for entry in out.stdout.split(|b| *b == 0).filter(|e| !e.is_empty()) {
+            let entry = String::from_utf8_lossy(entry);
+            let (key, value) = entry.split_once('\n').unwrap_or((&entry, ""));
+            let key = key.to_ascii_lowercase();
+            let bad_url = key.starts_with("remote.")
+                && (key.ends_with(".url") || key.ends_with(".pushurl"))
+                && (value.starts_with("ext::") || value.starts_with('-'));
+            if refused_key(&key) || bad_url {
+                refused.push(key);
+            }
+        }
+        if refused.is_empty() {
+            return Ok(());
+        }
+        Err(ControlError::Usage(format!(
+            "{}: {} can make git run a program or read outside the repository \
+             ({}); publish refuses to run git there. Remove {} (e.g. `git config --file {} --unset <key>`) \
+             if you did not put {} there.",
+            file.display(),
+            refused.join(", "),
+            "anything in the staging tree may have been written by an agent",
+            if refused.len() == 1 { "it" } else { "them" },
+            file.display(),
+            if refused.len() == 1 { "it" } else { "them" },
+        )))
+    }
+
+    /// `git` with the safe environment and overrides, not yet bound to a
+    /// directory.
+    fn command(&self) -> Command {
+        let mut c = Command::new("git");
+        for (k, v) in OVERRIDES {
+            c.arg("-c").arg(format!("{k}={v}"));
+        }
+        if !self.hooks {
+            c.arg("-c")
+                .arg(format!("core.hooksPath={}", empty_hooks_dir()));
+        }
+        for var in [
+            "GIT_DIR",
+            "GIT_WORK_TREE",
+            "GIT_INDEX_FILE",
+            "GIT_OBJECT_DIRECTORY",
+            "GIT_ALTERNATE_OBJECT_DIRECTORIES",
+            "GIT_CONFIG",
+            "GIT_CONFIG_PARAMETERS",
+            "GIT_CONFIG_COUNT",
+            "GIT_EXTERNAL_DIFF",
+            "GIT_EXEC_PATH",
+        ] {
+            c.env_remove(var);
+        }
+        c.env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GIT_TERMINAL_PROMPT", "0")
+            .env("GIT_PAGER", "cat")
+            .env("GIT_EDITOR", "true")
+            .env("GIT_SSH_COMMAND", &self.ssh)
+            .stdin(std::process::Stdio::null());
+        c
+    }
+
+    /// `git -C dir args`: stdout, or git's message as the error.
+    pub fn run(&self, args: &[&str]) -> Result<String> {
+        let out = self
+            .command()
+            .arg("-C")
+            .arg(&self.dir)
+            .args(args)
+            .output()
+            .map_err(|e| ControlError::Rejected(format!("cannot run git: {e}")))?;
+        if !out.status.success() {
+            return Err(ControlError::Rejected(format!(
+                "git {}: {}",
+                args.join(" "),
+                String::from_utf8_lossy(&out.stderr).trim()
+            )));
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+}
+
+/// A hooks directory that holds nothing (so no hook runs).
+fn empty_hooks_dir() -> String {
+    "/dev/null".to_string()
+}
+
+/// The ssh command the operator set: `GIT_SSH_COMMAND`, else their global
+/// `core.sshCommand`, else `ssh` (a repository's own never applies).
+fn operator_ssh() -> String {
+    if let Some(v) = std::env::var_os("GIT_SSH_COMMAND").filter(|v| !v.is_empty()) {
+        return v.to_string_lossy().into_owned();
+    }
+    let global = Command::new("git")
+        .args(["config", "--global", "--get", "core.sshCommand"])
+        .current_dir("/")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env_remove("GIT_DIR")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .filter(|s| !s.is_empty());
+    global.unwrap_or_else(|| "ssh".to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::refused_key;
+
+    #[test]
+    fn keys_that_name_programs_are_refused_and_plain_ones_are_not() {
+        for k in [
+            "include.path",
+            "includeif.gitdir:/x.path",
+            "filter.lfs.clean",
+            "credential.helper",
+            "core.worktree",
+            "diff.pdf.textconv",
+            "merge.ours.driver",
+            "remote.origin.receivepack",
+            "gpg.program",
+            "gpg.ssh.program",
+            "url.ext::sh.insteadof",
+        ] {
+            assert!(refused_key(k), "{k}");
+        }
+        for k in [
+            "core.bare",
+            "user.name",
+            "remote.origin.url",
+            "branch.main.merge",
+            "core.fsmonitor",
+            "core.sshcommand",
+        ] {
+            assert!(!refused_key(k), "{k}");
+        }
+    }
+}
