@@ -343,3 +343,26 @@ fn a_day_cap_counts_every_run_of_the_day() {
         r.stderr
     );
 }
+
+/// A negative or absurd cost is refused as invalid usage (never credited,
+/// never zero), named in the run; token sums saturate instead of wrapping.
+#[test]
+fn a_negative_or_absurd_cost_is_unknown_never_credited() {
+    let ws = priced("-1000");
+    ws.add("Liar");
+    ws.run(&["start", "--once"]).code(0);
+    let usage = ws.run(&["usage", "--json"]).code(0).json();
+    assert_eq!(usage["total"]["usd"].as_f64(), Some(0.0), "{usage:#}");
+    assert_eq!(usage["total"]["unpriced"], 3, "{usage:#}");
+    let runs = std::fs::read_dir(ws.path("agents/runs")).unwrap();
+    let run = runs.flatten().find(|e| e.path().is_dir()).unwrap();
+    let id = run.file_name().to_string_lossy().to_string();
+    let show = ws.run(&["run-provenance", &id, "--json"]).code(0).stdout;
+    assert!(show.contains("invalid usage refused: cost -1000 is negative"), "{show}");
+    ws.write("fake/cost", "1e300");
+    ws.add("Absurd");
+    ws.run(&["start", "--once"]).code(0);
+    let usage = ws.run(&["usage", "--json"]).code(0).json();
+    assert_eq!(usage["total"]["usd"].as_f64(), Some(0.0), "{usage:#}");
+    assert_eq!(usage["total"]["unpriced"], 6);
+}

@@ -19,6 +19,55 @@ pub struct Usage {
     /// far, a floor, and the rest is unknown. Never read as "spent zero".
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub partial: bool,
+    /// Why the runner's figures were refused (negative, not a number,
+    /// infinite or beyond any real call): the attempt's spend is unknown.
+    /// Its figures are then zero but never read as "spent zero": the
+    /// ledger counts it among the attempts of unknown cost.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invalid: Option<String>,
+}
+
+/// More tokens than any one agent call can report (a trillion).
+pub const MAX_ATTEMPT_TOKENS: u64 = 1_000_000_000_000;
+/// More dollars than any one agent call can cost.
+pub const MAX_ATTEMPT_USD: f64 = 1_000_000.0;
+
+impl Usage {
+    /// The figures if they are believable, else unknown usage saying why
+    /// (nothing a runner reports is credited or wraps a sum).
+    pub fn checked(self) -> Usage {
+        let tokens = [
+            ("input", self.input),
+            ("cached_input", self.cached_input),
+            ("cache_write", self.cache_write),
+            ("output", self.output),
+            ("reasoning_output", self.reasoning_output),
+            ("total", self.total),
+        ];
+        let why = if let Some((name, v)) = tokens.iter().find(|(_, v)| *v > MAX_ATTEMPT_TOKENS) {
+            Some(format!(
+                "{name} tokens {v} exceed {MAX_ATTEMPT_TOKENS}, more than any one call"
+            ))
+        } else {
+            match self.cost_usd {
+                Some(c) if c.is_nan() => Some("cost is not a number".to_string()),
+                Some(c) if c.is_infinite() => Some(format!("cost {c} is infinite")),
+                Some(c) if c < 0.0 => Some(format!("cost {c} is negative")),
+                Some(c) if c > MAX_ATTEMPT_USD => {
+                    Some(format!("cost {c} exceeds ${MAX_ATTEMPT_USD}, more than any one call"))
+                }
+                _ => None,
+            }
+        };
+        match why {
+            Some(why) => Usage {
+                partial: self.partial,
+                invalid: Some(format!("invalid usage refused: {why}")),
+                ..Usage::default()
+            },
+            None => self,
+        }
+    }
 }
 
 /// Dollars with the precision a decision needs: cents when that is exact,

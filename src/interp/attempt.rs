@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 use crate::compile::plan::{NodePlan, StageKindPlan, Target};
 use crate::defs::config::OutageConfig;
 use crate::defs::marker::Marker;
-use crate::defs::records::AttemptClass;
+use crate::defs::records::{AttemptClass, Usage};
 use crate::defs::stage_kind::OutcomeClass;
 use crate::runner::{self, marker::last_marker, StagePaths, StageRequest, StageResult};
 use crate::store::events::PlaneEvent;
@@ -242,6 +242,7 @@ impl Driver<'_> {
                     None => runner::adapter(req.kind).run(&req),
                 };
                 result.invocation = req.invocation.take();
+                result.usage = result.usage.map(Usage::checked);
                 result
             }
             Err(why) => runner::failed_to_start(&self.request(a, String::new()), why.clone()),

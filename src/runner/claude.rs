@@ -171,11 +171,11 @@ fn floor(calls: &[(String, Value)]) -> Usage {
     };
     for (_, u) in calls {
         let call = usage_of(&serde_json::json!({ "usage": u }));
-        floor.input += call.input;
-        floor.cached_input += call.cached_input;
-        floor.cache_write += call.cache_write;
-        floor.output += call.output;
-        floor.total += call.total;
+        floor.input = floor.input.saturating_add(call.input);
+        floor.cached_input = floor.cached_input.saturating_add(call.cached_input);
+        floor.cache_write = floor.cache_write.saturating_add(call.cache_write);
+        floor.output = floor.output.saturating_add(call.output);
+        floor.total = floor.total.saturating_add(call.total);
     }
     floor
 }
@@ -191,22 +191,22 @@ fn usage_of(result: &Value) -> Usage {
             ..Usage::default()
         };
         for m in models.values() {
-            let n = |k: &str| m[k].as_u64().unwrap_or(0);
+            let n = |k: &str| super::count(&m[k]);
             let (fresh, read, write) = (
                 n("inputTokens"),
                 n("cacheReadInputTokens"),
                 n("cacheCreationInputTokens"),
             );
-            u.input += fresh + read + write;
-            u.cached_input += read;
-            u.cache_write += write;
-            u.output += n("outputTokens");
+            u.input = u.input.saturating_add(super::sum(&[fresh, read, write]));
+            u.cached_input = u.cached_input.saturating_add(read);
+            u.cache_write = u.cache_write.saturating_add(write);
+            u.output = u.output.saturating_add(n("outputTokens"));
         }
-        u.total = u.input + u.output;
+        u.total = u.input.saturating_add(u.output);
         return u;
     }
     let usage = &result["usage"];
-    let n = |k: &str| usage[k].as_u64().unwrap_or(0);
+    let n = |k: &str| super::count(&usage[k]);
     // Anthropic's input_tokens exclude cache reads and writes.
     let (fresh, read, write, output) = (
         n("input_tokens"),
@@ -215,14 +215,14 @@ fn usage_of(result: &Value) -> Usage {
         n("output_tokens"),
     );
     Usage {
-        input: fresh + read + write,
+        input: super::sum(&[fresh, read, write]),
         cached_input: read,
         cache_write: write,
         output,
         reasoning_output: 0,
-        total: fresh + read + write + output,
+        total: super::sum(&[fresh, read, write, output]),
         cost_usd: cost,
-        partial: false,
+        ..Usage::default()
     }
 }
 

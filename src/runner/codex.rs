@@ -131,15 +131,15 @@ pub fn parse_events(text: &str) -> Parsed {
             Some("turn.completed") => {
                 open_turns = open_turns.saturating_sub(1);
                 let u = &v["usage"];
-                let n = |k: &str| u[k].as_u64().unwrap_or(0);
+                let n = |k: &str| super::count(&u[k]);
                 let usage = p.usage.get_or_insert_with(Usage::default);
                 // Codex's input_tokens already include the cached ones.
-                usage.input += n("input_tokens");
-                usage.cached_input += n("cached_input_tokens");
-                usage.cache_write += n("cache_write_input_tokens");
-                usage.output += n("output_tokens");
-                usage.reasoning_output += n("reasoning_output_tokens");
-                usage.total = usage.input + usage.cache_write + usage.output;
+                usage.input = usage.input.saturating_add(n("input_tokens"));
+                usage.cached_input = usage.cached_input.saturating_add(n("cached_input_tokens"));
+                usage.cache_write = usage.cache_write.saturating_add(n("cache_write_input_tokens"));
+                usage.output = usage.output.saturating_add(n("output_tokens"));
+                usage.reasoning_output = usage.reasoning_output.saturating_add(n("reasoning_output_tokens"));
+                usage.total = super::sum(&[usage.input, usage.cache_write, usage.output]);
             }
             Some("turn.failed") => {
                 p.failure = Some(

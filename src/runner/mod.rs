@@ -114,6 +114,22 @@ impl InvocationSlot {
     }
 }
 
+/// A token count as a runner reported it: a negative or fractional figure
+/// becomes `u64::MAX`, which [`Usage::checked`] refuses as invalid usage
+/// (never read as zero).
+pub fn count(v: &serde_json::Value) -> u64 {
+    match v {
+        serde_json::Value::Null => 0,
+        v => v.as_u64().unwrap_or(u64::MAX),
+    }
+}
+
+/// A sum of token counts that saturates instead of wrapping.
+pub fn sum(parts: &[u64]) -> u64 {
+    parts.iter().fold(0u64, |a, b| a.saturating_add(*b))
+}
+
+
 /// What came back from the agent.
 #[derive(Debug, Clone, Default)]
 pub struct StageResult {

@@ -118,12 +118,12 @@ impl Adapter for Pi {
 /// Adds one assistant message's `usage` (Pi's `input` excludes the cache
 /// reads and writes, which it reports apart).
 fn add_call(u: &mut Usage, call: &Value) {
-    let n = |k: &str| call[k].as_u64().unwrap_or(0);
-    u.input += n("input") + n("cacheRead") + n("cacheWrite");
-    u.cached_input += n("cacheRead");
-    u.cache_write += n("cacheWrite");
-    u.output += n("output");
-    u.total += n("input") + n("cacheRead") + n("cacheWrite") + n("output");
+    let n = |k: &str| super::count(&call[k]);
+    u.input = u.input.saturating_add(super::sum(&[n("input"), n("cacheRead"), n("cacheWrite")]));
+    u.cached_input = u.cached_input.saturating_add(n("cacheRead"));
+    u.cache_write = u.cache_write.saturating_add(n("cacheWrite"));
+    u.output = u.output.saturating_add(n("output"));
+    u.total = u.total.saturating_add(super::sum(&[n("input"), n("cacheRead"), n("cacheWrite"), n("output")]));
     if let Some(cost) = call["cost"]["total"].as_f64() {
         u.cost_usd = Some(u.cost_usd.unwrap_or(0.0) + cost);
     }
@@ -223,19 +223,19 @@ impl Session {
             .or_else(|| v["data"]["sessionFile"].as_str())
             .map(str::to_string);
         let t = &v["data"]["tokens"];
-        let n = |k: &str| t[k].as_u64().unwrap_or(0);
+        let n = |k: &str| super::count(&t[k]);
         let cost = v["data"]["cost"]
             .as_f64()
             .or_else(|| v["data"]["cost"]["total"].as_f64());
         let usage = Usage {
-            input: n("input") + n("cacheRead") + n("cacheWrite"),
+            input: super::sum(&[n("input"), n("cacheRead"), n("cacheWrite")]),
             cached_input: n("cacheRead"),
             cache_write: n("cacheWrite"),
             output: n("output"),
             reasoning_output: 0,
             total: n("total"),
             cost_usd: cost,
-            partial: false,
+            ..Usage::default()
         };
         Some((session_id, usage))
     }

@@ -49,34 +49,39 @@ impl Spend {
         wall_ms: f64,
         prices: &BTreeMap<String, Price>,
     ) {
-        self.invocations += 1;
-        self.wall_ms += wall_ms;
+        self.invocations = self.invocations.saturating_add(1);
+        self.wall_ms += finite(wall_ms);
         let Some(u) = usage else { return };
-        self.partial += u64::from(u.partial);
-        self.input_tokens += u.input;
-        self.cached_input_tokens += u.cached_input;
-        self.output_tokens += u.output;
-        self.reasoning_tokens += u.reasoning_output;
-        self.tokens += u.input + u.output;
+        self.partial = self.partial.saturating_add(u64::from(u.partial));
+        if u.invalid.is_some() {
+            self.unpriced = self.unpriced.saturating_add(1);
+            return;
+        }
+        self.input_tokens = self.input_tokens.saturating_add(u.input);
+        self.cached_input_tokens = self.cached_input_tokens.saturating_add(u.cached_input);
+        self.output_tokens = self.output_tokens.saturating_add(u.output);
+        self.reasoning_tokens = self.reasoning_tokens.saturating_add(u.reasoning_output);
+        let tokens = u.input.saturating_add(u.output);
+        self.tokens = self.tokens.saturating_add(tokens);
         match (u.cost_usd, model.and_then(|m| prices.get(m))) {
-            (Some(c), _) => self.usd += c,
-            (None, Some(p)) => self.usd += p.cost(u),
-            (None, None) if u.input + u.output > 0 || u.partial => self.unpriced += 1,
+            (Some(c), _) => self.usd += finite(c),
+            (None, Some(p)) => self.usd += finite(p.cost(u)),
+            (None, None) if tokens > 0 || u.partial => self.unpriced += 1,
             _ => {}
         }
     }
 
     pub fn merge(&mut self, o: &Spend) {
-        self.usd += o.usd;
-        self.tokens += o.tokens;
-        self.input_tokens += o.input_tokens;
-        self.cached_input_tokens += o.cached_input_tokens;
-        self.output_tokens += o.output_tokens;
-        self.reasoning_tokens += o.reasoning_tokens;
-        self.invocations += o.invocations;
-        self.wall_ms += o.wall_ms;
-        self.unpriced += o.unpriced;
-        self.partial += o.partial;
+        self.usd += finite(o.usd);
+        self.tokens = self.tokens.saturating_add(o.tokens);
+        self.input_tokens = self.input_tokens.saturating_add(o.input_tokens);
+        self.cached_input_tokens = self.cached_input_tokens.saturating_add(o.cached_input_tokens);
+        self.output_tokens = self.output_tokens.saturating_add(o.output_tokens);
+        self.reasoning_tokens = self.reasoning_tokens.saturating_add(o.reasoning_tokens);
+        self.invocations = self.invocations.saturating_add(o.invocations);
+        self.wall_ms += finite(o.wall_ms);
+        self.unpriced = self.unpriced.saturating_add(o.unpriced);
+        self.partial = self.partial.saturating_add(o.partial);
     }
 
     /// One attempt's spend.
@@ -90,6 +95,16 @@ impl Spend {
             prices,
         );
         s
+    }
+}
+
+/// A non-negative finite figure (a hand-edited record's `-1e308` or NaN
+/// never credits a sum); anything else is 0.
+fn finite(v: f64) -> f64 {
+    if v.is_finite() && v > 0.0 {
+        v
+    } else {
+        0.0
     }
 }
 
