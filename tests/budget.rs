@@ -358,7 +358,10 @@ fn a_negative_or_absurd_cost_is_unknown_never_credited() {
     let run = runs.flatten().find(|e| e.path().is_dir()).unwrap();
     let id = run.file_name().to_string_lossy().to_string();
     let show = ws.run(&["run-provenance", &id, "--json"]).code(0).stdout;
-    assert!(show.contains("invalid usage refused: cost -1000 is negative"), "{show}");
+    assert!(
+        show.contains("invalid usage refused: cost -1000 is negative"),
+        "{show}"
+    );
     ws.write("fake/cost", "1e300");
     ws.add("Absurd");
     ws.run(&["start", "--once"]).code(0);

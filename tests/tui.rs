@@ -292,3 +292,35 @@ fn without_a_terminal_the_tui_says_what_to_use_instead() {
     assert!(err.contains("needs a terminal"), "{err}");
     assert!(err.contains("logs --follow"), "{err}");
 }
+
+/// Escape sequences in stored data (a hand-edited card title) never reach
+/// the terminal: the TUI shows control pictures, the CLI's text shows
+/// `\x1b`, and `--json` keeps the exact data.
+#[test]
+fn escape_sequences_in_data_never_reach_the_terminal() {
+    use millrace::tui::app::{App, Panel, Snapshot};
+    let ws = Ws::new();
+    let title = "Evil \u{1b}]0;pwned\u{7} \u{1b}[5mblink\u{9b}2J";
+    let mut tasks = ws.read("agents/tasks.md");
+    tasks.push_str(&format!("\n## {} - {title}\n\nbody\n", support::TODAY));
+    ws.write("agents/tasks.md", &tasks);
+    let open = millrace::control::Workspace::open(&ws.config()).unwrap();
+    let mut app = App::new(Snapshot::load(&open));
+    for panel in Panel::ALL {
+        app.panel = panel;
+        let text = screen(&app);
+        assert!(
+            !text.chars().any(millrace::defs::text::is_unsafe),
+            "{panel:?}: {text:?}"
+        );
+    }
+    app.panel = Panel::Queue;
+    assert!(screen(&app).contains("Evil ␛]0;pwned␇"), "{}", screen(&app));
+    let text = ws.run(&["queue"]).code(0).stdout;
+    assert!(
+        text.contains(r"Evil \x1b]0;pwned\x07 \x1b[5mblink\u{9b}2J"),
+        "{text}"
+    );
+    let json = ws.run(&["queue", "--json"]).code(0).json();
+    assert!(json.to_string().contains(r"\u001b]0;pwned"), "{json}");
+}

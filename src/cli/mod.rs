@@ -436,6 +436,6 @@ fn optional_workspace(config: &std::path::Path) -> Result<Option<Workspace>, Con
 /// read the backlog say so, as `status` does).
 fn warn_untitled(ws: &Workspace) {
     for w in control::queue::untitled_warnings(ws) {
-        eprintln!("warning: {w}");
+        eprintln!("warning: {}", crate::defs::text::terminal_safe(&w));
     }
 }

@@ -55,7 +55,8 @@ impl Output {
     pub fn print(&mut self, value: &dyn Render) -> Result<(), ControlError> {
         match self.format {
             Format::Json => value.json(&mut self.out),
-            _ => value.text(&mut self.out),
+            // Text shows the data's control characters visibly.
+            _ => value.text(&mut crate::defs::text::SafeWriter::new(&mut self.out)),
         }
         .map_err(ControlError::Output)
     }
@@ -63,7 +64,7 @@ impl Output {
     /// Writes text as it is (outputs with formats of their own).
     pub fn write_text(&mut self, text: &str) -> Result<(), ControlError> {
         self.out
-            .write_all(text.as_bytes())
+            .write_all(crate::defs::text::terminal_safe(text).as_bytes())
             .map_err(ControlError::Output)
     }
 

@@ -18,6 +18,7 @@ pub mod research;
 pub mod runner_kind;
 pub mod schema;
 pub mod stage_kind;
+pub mod text;
 pub mod yaml;
 
 /// The serialised name of a unit enum variant (`needs_research`), for

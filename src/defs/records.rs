@@ -53,9 +53,9 @@ impl Usage {
                 Some(c) if c.is_nan() => Some("cost is not a number".to_string()),
                 Some(c) if c.is_infinite() => Some(format!("cost {c} is infinite")),
                 Some(c) if c < 0.0 => Some(format!("cost {c} is negative")),
-                Some(c) if c > MAX_ATTEMPT_USD => {
-                    Some(format!("cost {c} exceeds ${MAX_ATTEMPT_USD}, more than any one call"))
-                }
+                Some(c) if c > MAX_ATTEMPT_USD => Some(format!(
+                    "cost {c} exceeds ${MAX_ATTEMPT_USD}, more than any one call"
+                )),
                 _ => None,
             }
         };

@@ -136,9 +136,13 @@ pub fn parse_events(text: &str) -> Parsed {
                 // Codex's input_tokens already include the cached ones.
                 usage.input = usage.input.saturating_add(n("input_tokens"));
                 usage.cached_input = usage.cached_input.saturating_add(n("cached_input_tokens"));
-                usage.cache_write = usage.cache_write.saturating_add(n("cache_write_input_tokens"));
+                usage.cache_write = usage
+                    .cache_write
+                    .saturating_add(n("cache_write_input_tokens"));
                 usage.output = usage.output.saturating_add(n("output_tokens"));
-                usage.reasoning_output = usage.reasoning_output.saturating_add(n("reasoning_output_tokens"));
+                usage.reasoning_output = usage
+                    .reasoning_output
+                    .saturating_add(n("reasoning_output_tokens"));
                 usage.total = super::sum(&[usage.input, usage.cache_write, usage.output]);
             }
             Some("turn.failed") => {

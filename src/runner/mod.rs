@@ -129,7 +129,6 @@ pub fn sum(parts: &[u64]) -> u64 {
     parts.iter().fold(0u64, |a, b| a.saturating_add(*b))
 }
 
-
 /// What came back from the agent.
 #[derive(Debug, Clone, Default)]
 pub struct StageResult {

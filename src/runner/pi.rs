@@ -119,11 +119,18 @@ impl Adapter for Pi {
 /// reads and writes, which it reports apart).
 fn add_call(u: &mut Usage, call: &Value) {
     let n = |k: &str| super::count(&call[k]);
-    u.input = u.input.saturating_add(super::sum(&[n("input"), n("cacheRead"), n("cacheWrite")]));
+    u.input = u
+        .input
+        .saturating_add(super::sum(&[n("input"), n("cacheRead"), n("cacheWrite")]));
     u.cached_input = u.cached_input.saturating_add(n("cacheRead"));
     u.cache_write = u.cache_write.saturating_add(n("cacheWrite"));
     u.output = u.output.saturating_add(n("output"));
-    u.total = u.total.saturating_add(super::sum(&[n("input"), n("cacheRead"), n("cacheWrite"), n("output")]));
+    u.total = u.total.saturating_add(super::sum(&[
+        n("input"),
+        n("cacheRead"),
+        n("cacheWrite"),
+        n("output"),
+    ]));
     if let Some(cost) = call["cost"]["total"].as_f64() {
         u.cost_usd = Some(u.cost_usd.unwrap_or(0.0) + cost);
     }

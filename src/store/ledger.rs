@@ -75,7 +75,9 @@ impl Spend {
         self.usd += finite(o.usd);
         self.tokens = self.tokens.saturating_add(o.tokens);
         self.input_tokens = self.input_tokens.saturating_add(o.input_tokens);
-        self.cached_input_tokens = self.cached_input_tokens.saturating_add(o.cached_input_tokens);
+        self.cached_input_tokens = self
+            .cached_input_tokens
+            .saturating_add(o.cached_input_tokens);
         self.output_tokens = self.output_tokens.saturating_add(o.output_tokens);
         self.reasoning_tokens = self.reasoning_tokens.saturating_add(o.reasoning_tokens);
         self.invocations = self.invocations.saturating_add(o.invocations);

@@ -38,8 +38,20 @@ const REVERSED: Style = Style::new().add_modifier(Modifier::REVERSED);
 
 pub fn render(f: &mut Frame, app: &App) {
     if let Some(report) = &app.gate {
-        return gate(f, report);
+        gate(f, report);
+    } else {
+        panels(f, app);
     }
+    // The data on screen (titles, idea names, payloads, agent output) never
+    // drives the terminal: a control character becomes a visible picture.
+    for cell in f.buffer_mut().content.iter_mut() {
+        if let Some(safe) = crate::defs::text::cell_safe(cell.symbol()) {
+            cell.set_symbol(&safe);
+        }
+    }
+}
+
+fn panels(f: &mut Frame, app: &App) {
     let [tabs, body, rail, strip] = Layout::vertical([
         Constraint::Length(1),
         Constraint::Min(3),

@@ -59,6 +59,7 @@ pub fn error(err: &ControlError, as_json: bool) {
         let _ = write_json(stderr, &value);
         return;
     }
+    let stderr = &mut crate::defs::text::SafeWriter::new(stderr);
     match err {
         ControlError::Diagnostics(d) => {
             let _ = write!(stderr, "{d}");
@@ -95,7 +96,10 @@ fn counts(d: &Diagnostics) -> String {
 /// Prints warnings (and errors) of a read command without failing it.
 pub fn warn_diagnostics(d: &Diagnostics) {
     if !d.is_empty() {
-        let _ = write!(std::io::stderr().lock(), "{d}");
+        let _ = write!(
+            crate::defs::text::SafeWriter::new(std::io::stderr().lock()),
+            "{d}"
+        );
     }
 }
 

@@ -342,7 +342,7 @@ pub fn monitor_line(e: &crate::store::events::Event) {
     let mut out = std::io::stdout().lock();
     // The monitor is a side channel of the daemon: a closed terminal must
     // not stop the runs.
-    let _ = writeln!(out, "{line}");
+    let _ = writeln!(out, "{}", crate::defs::text::terminal_safe(&line));
     let _ = out.flush();
 }
 
@@ -356,11 +356,11 @@ pub fn follow_line(
         serde_json::to_writer(&mut *out, e).map_err(io::Error::other)?;
         out.write_all(b"\n")?;
     } else {
-        writeln!(
-            out,
+        let line = format!(
             "{} {} source={} payload={}",
             e.timestamp, e.kind, e.source, e.payload
-        )?;
+        );
+        writeln!(out, "{}", crate::defs::text::terminal_safe(&line))?;
     }
     out.flush()
 }

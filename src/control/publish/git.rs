@@ -74,11 +74,13 @@ impl SafeGit {
         let dot_git = dir.join(".git");
         match std::fs::symlink_metadata(&dot_git) {
             Ok(m) if m.is_dir() => git.check_config(&dot_git.join("config"))?,
-            Ok(_) => return Err(ControlError::Usage(format!(
+            Ok(_) => {
+                return Err(ControlError::Usage(format!(
                 "{}: not a directory (a `gitdir:` file or a symlink could name any repository); \
                      publish only uses a staging repository whose .git is its own directory",
                 dot_git.display()
-            ))),
+            )))
+            }
             Err(_) => {}
         }
         Ok(git)
