@@ -303,3 +303,41 @@ fn an_untitled_heading_is_reported_everywhere_and_never_archived_with_its_neighb
         "{status}"
     );
 }
+
+/// A `## ` line inside a fenced block is card text everywhere (depth, the
+/// next card, archiving), and a title too long for a file name still runs.
+#[test]
+fn fenced_headings_stay_text_and_long_titles_still_run() {
+    let ws = Ws::new();
+    let mut tasks = ws.read("agents/tasksbacklog.md");
+    tasks.push_str(&format!(
+        "\n## {d} - Fenced\n\n```md\n## {d} - Not a card\n```\n\n~~~~\n## {d} - Nor this\n~~~~\n",
+        d = support::TODAY
+    ));
+    ws.write("agents/tasksbacklog.md", &tasks);
+    let q = ws.run(&["queue", "--json"]).code(0).json();
+    assert_eq!(q["backlog_depth"], 1, "{q:#}");
+    ws.run(&["start", "--once"]).code(0);
+    assert_eq!(ws.cards_in("tasksbacklog.md"), 0);
+    let archive = ws.read("agents/tasksarchive.md");
+    assert!(
+        archive.contains("## 2026-11-24 - Not a card") && archive.contains("Nor this"),
+        "{archive}"
+    );
+    // A body that opens a fence it never closes is refused.
+    ws.run(&["add-task", "Open", "--body", "```\ncode"]).code(2);
+
+    let long = "L".repeat(150) + &" word".repeat(40);
+    ws.run(&["add-task", &long]).code(0);
+    ws.add("After the long one");
+    ws.run(&["start", "--once"]).code(0);
+    ws.run(&["start", "--once"]).code(0);
+    assert_eq!(ws.cards_in("tasksbacklog.md"), 0);
+    assert!(
+        ws.read("agents/tasksarchive.md").contains(&long),
+        "the full title stays in the card"
+    );
+    for run in std::fs::read_dir(ws.path("agents/runs")).unwrap().flatten() {
+        assert!(run.file_name().len() < 200, "{:?}", run.file_name());
+    }
+}

@@ -42,6 +42,23 @@ fn push_visible(out: &mut String, c: char) {
     }
 }
 
+/// `s` as one line of text for a heading, a title or a name: control
+/// characters (line breaks included) and bidi overrides become spaces,
+/// and the ends are trimmed.
+pub fn clean_line(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if is_unsafe(c) || c.is_control() {
+                ' '
+            } else {
+                c
+            }
+        })
+        .collect::<String>()
+        .trim()
+        .to_string()
+}
+
 /// One terminal cell's symbol made safe: an unsafe character becomes its
 /// Unicode control picture (`␛` for ESC) or `�`, so the layout holds.
 pub fn cell_safe(symbol: &str) -> Option<String> {
@@ -155,6 +172,10 @@ mod tests {
         assert!(matches!(terminal_safe("plain ✓"), Cow::Borrowed(_)));
         assert_eq!(cell_safe("\x1b").as_deref(), Some("\u{241b}"));
         assert_eq!(cell_safe("a"), None);
+        assert_eq!(
+            clean_line("a\n## 2026-01-01 - b\x1b"),
+            "a ## 2026-01-01 - b"
+        );
     }
 
     #[test]

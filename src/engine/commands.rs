@@ -193,6 +193,13 @@ fn check_card_fields(title: &str, body: Option<&str>, spec_id: Option<&str>) -> 
         }
     }
     if let Some(b) = body {
+        let mut fence = crate::store::cards::Fence::default();
+        b.lines().for_each(|l| {
+            fence.feed(l);
+        });
+        if fence.is_open() {
+            return Err("task body opens a fenced code block (``` or ~~~) that it never closes; close it so that the cards after this one stay cards".into());
+        }
         if let Some((n, line)) = b
             .lines()
             .enumerate()

@@ -11,7 +11,7 @@ use serde_json::Value;
 use crate::compile::artifacts::{render_path, PathVars};
 use crate::compile::plan::StageKindPlan;
 use crate::defs::stage_kind::{ArtifactDecl, ArtifactFormat};
-use crate::store::cards::{heading_kind, Card, Heading, StoreFile};
+use crate::store::cards::{heading_kind, Card, Fence, Heading, StoreFile};
 
 use super::driver::Driver;
 
@@ -163,7 +163,7 @@ impl Driver<'_> {
 
     fn validate(&self, decl: &ArtifactDecl, path: &Path, outcome: &str) -> Result<(), String> {
         let shown = self.relative(path);
-        let text = crate::store::safe::read_text(path, ARTIFACT_LIMIT).map_err(|e| {
+        let text = self.read_agent_file(path).map_err(|e| {
             if e.kind() == std::io::ErrorKind::NotFound {
                 format!("missing: the stage ended with `{outcome}` but did not write {shown}")
             } else {
@@ -224,10 +224,17 @@ impl Driver<'_> {
         }
     }
 
+    /// An artifact's text: never through a symlink, never from outside the
+    /// workspace (see [`crate::store::safe::read_confined`]).
+    fn read_agent_file(&self, path: &Path) -> std::io::Result<String> {
+        crate::store::safe::read_confined(&[&self.rt.root, &self.rt.agents], path, ARTIFACT_LIMIT)
+    }
+
     /// The cards of a `task_cards` artifact (already validated).
     pub(super) fn read_cards(&self, decl: &ArtifactDecl) -> Result<Vec<Card>, String> {
         let path = self.artifact_path(decl)?;
-        let text = crate::store::safe::read_text(&path, ARTIFACT_LIMIT)
+        let text = self
+            .read_agent_file(&path)
             .map_err(|e| format!("{}: {e}", self.relative(&path)))?;
         parse_cards(&text, 0)
     }
@@ -235,7 +242,8 @@ impl Driver<'_> {
     /// The document of a `json` artifact (already validated).
     pub(super) fn read_json(&self, decl: &ArtifactDecl) -> Result<Value, String> {
         let path = self.artifact_path(decl)?;
-        let text = crate::store::safe::read_text(&path, ARTIFACT_LIMIT)
+        let text = self
+            .read_agent_file(&path)
             .map_err(|e| format!("{}: {e}", self.relative(&path)))?;
         serde_json::from_str(&text).map_err(|e| format!("{}: {e}", self.relative(&path)))
     }
@@ -245,11 +253,9 @@ impl Driver<'_> {
 /// with a title, ids are unique, and there are at least `min` cards.
 pub fn parse_cards(text: &str, min: usize) -> Result<Vec<Card>, String> {
     let mut first_line: BTreeMap<String, usize> = BTreeMap::new();
-    let mut fence = false;
+    let mut fence = Fence::default();
     for (i, line) in text.lines().enumerate() {
-        if line.trim_start().starts_with("```") {
-            fence = !fence;
-        }
+        let fenced = fence.feed(line) || fence.is_open();
         if line.trim_start().starts_with("<!-- research_recovery:") {
             // Would be read as the bounds of a frozen batch once queued.
             return Err(format!(
@@ -257,7 +263,7 @@ pub fn parse_cards(text: &str, min: usize) -> Result<Vec<Card>, String> {
                 i + 1
             ));
         }
-        if fence || !line.starts_with("## ") {
+        if fenced || !line.starts_with("## ") {
             continue;
         }
         match heading_kind(line) {
@@ -273,6 +279,11 @@ pub fn parse_cards(text: &str, min: usize) -> Result<Vec<Card>, String> {
                 ))
             }
         }
+    }
+    if fence.is_open() {
+        return Err(
+            "a fenced code block (``` or ~~~) is never closed: every card after it would be read as its text".into(),
+        );
     }
     let cards = StoreFile::parse(text).cards;
     for (i, c) in cards.iter().enumerate() {

@@ -13,7 +13,7 @@ use serde_json::json;
 use crate::defs::config::{Caps, Price};
 use crate::defs::marker::Marker;
 use crate::defs::records::usd;
-use crate::store::cards::slug;
+use crate::store::cards::{file_slug, MAX_FILE_SLUG};
 use crate::store::events::PlaneEvent;
 use crate::store::ledger::{self, Spend};
 use crate::store::runs::{Transition, TransitionEvent};
@@ -78,7 +78,7 @@ impl Driver<'_> {
             let own = self.dir.id.clone();
             let budget = &self.rt.config.budget;
             if let (Some(task), Some(_)) = (&self.meta.task_id, &budget.task) {
-                let suffix = format!("__{}", slug(task));
+                let suffix = format!("__{}", file_slug(task, MAX_FILE_SLUG));
                 for e in ledger::entries(&self.rt.agents, None, &prices, |id| {
                     id != own && id.ends_with(&suffix)
                 }) {
@@ -252,7 +252,7 @@ pub(super) fn admit(
         return Ok(());
     };
     let worst = crate::compile::cost::worst_case(lp, &rt.config, lp.max_stage_runs);
-    let suffix = format!("__{}", slug(&task.id));
+    let suffix = format!("__{}", file_slug(&task.id, MAX_FILE_SLUG));
     let mut spent = Spend::default();
     for e in ledger::entries(&rt.agents, None, &rt.config.prices, |id| {
         id.ends_with(&suffix)

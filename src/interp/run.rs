@@ -20,7 +20,7 @@ use crate::defs::config::IntegrationMode;
 use crate::defs::loop_def::TaskSize;
 use crate::defs::marker::Marker;
 use crate::defs::stage_kind::Plane;
-use crate::store::cards::{slug, Card};
+use crate::store::cards::{file_slug, Card, MAX_FILE_SLUG};
 use crate::store::failpoint;
 use crate::store::research::WorkItem;
 use crate::store::runs::{self, ActiveRun, RunDir, RunMeta, Transition, TransitionEvent};
@@ -47,7 +47,11 @@ pub fn start(rt: &Runtime, plan: &FrozenPlan, task: Card) -> Result<RunReport> {
         _ => lp,
     };
     super::budget::admit(rt, lp, &task)?;
-    let run_id = format!("{}__{}", clock::now_stamp(), slug(&task.id));
+    let run_id = format!(
+        "{}__{}",
+        clock::now_stamp(),
+        file_slug(&task.id, MAX_FILE_SLUG)
+    );
     let mut facts = facts(rt, lp, &task);
     if let Some((_, why)) = size {
         facts.insert("size_decision".into(), Value::String(why));
@@ -63,7 +67,12 @@ pub fn start_research(rt: &Runtime, plan: &FrozenPlan, item: WorkItem) -> Result
             plan.plan_id, item.family
         ))
     })?;
-    let run_id = format!("{}__{}-{}", clock::now_stamp(), item.family, slug(&item.id));
+    let run_id = format!(
+        "{}__{}-{}",
+        clock::now_stamp(),
+        item.family,
+        file_slug(&item.id, MAX_FILE_SLUG)
+    );
     begin(
         rt,
         plan,

@@ -72,31 +72,108 @@ impl<'a> CardRef<'a> {
     }
 }
 
+/// Fenced code blocks across the lines of a store: a `## ` line inside
+/// ```` ``` ```` or `~~~` fences is body text, never a card heading. Every
+/// reader and writer of cards finds headings through [`heading_starts`],
+/// which carries this state from one block of lines to the next.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Fence {
+    /// The open fence's character and length.
+    open: Option<(u8, usize)>,
+}
+
+impl Fence {
+    /// Whether a fence is open (at the end of what was fed).
+    pub fn is_open(&self) -> bool {
+        self.open.is_some()
+    }
+
+    /// Feeds one line; true when it is a fence line (it opened or closed
+    /// a fence, or is fence text inside one).
+    pub fn feed(&mut self, line: &str) -> bool {
+        let Some((c, n, rest)) = fence_line(line) else {
+            return false;
+        };
+        match self.open {
+            None => self.open = Some((c, n)),
+            Some((oc, on)) if oc == c && n >= on && rest.trim().is_empty() => self.open = None,
+            Some(_) => {}
+        }
+        true
+    }
+}
+
+/// A fence line: up to three spaces, then three or more backticks or
+/// tildes; its character, length and the rest of the line.
+fn fence_line(line: &str) -> Option<(u8, usize, &str)> {
+    let trimmed = line.trim_start_matches(' ');
+    if line.len() - trimmed.len() > 3 {
+        return None;
+    }
+    let c = *trimmed.as_bytes().first()?;
+    if c != b'`' && c != b'~' {
+        return None;
+    }
+    let n = trimmed.bytes().take_while(|b| *b == c).count();
+    (n >= 3).then(|| (c, n, &trimmed[n..]))
+}
+
+/// The start offsets of the lines of `text` that begin with `##` outside
+/// fenced code blocks (the only lines that can be card headings), found
+/// with substring searches rather than by splitting every line. `text`
+/// starts at a line start; `fence` carries the fence state in and out.
+pub fn heading_starts(text: &str, fence: &mut Fence) -> Vec<usize> {
+    let line_start = |i: usize| text[..i].rfind('\n').map_or(0, |n| n + 1);
+    let mut candidates: Vec<usize> = text
+        .starts_with("##")
+        .then_some(0)
+        .into_iter()
+        .chain(text.match_indices("\n##").map(|(i, _)| i + 1))
+        .collect();
+    for pat in ["```", "~~~"] {
+        for (i, _) in text.match_indices(pat) {
+            let ls = line_start(i);
+            if i - ls <= 3 && text.as_bytes()[ls..i].iter().all(|b| *b == b' ') {
+                candidates.push(ls);
+            }
+        }
+    }
+    candidates.sort_unstable();
+    candidates.dedup();
+    let mut out = Vec::new();
+    for start in candidates {
+        let rest = &text[start..];
+        let line = rest[..rest.find('\n').unwrap_or(rest.len())].trim_end_matches('\r');
+        if !fence.feed(line) && !fence.is_open() && line.starts_with("##") {
+            out.push(start);
+        }
+    }
+    out
+}
+
 /// Byte span of the first card of `text`: its heading to the next card's
 /// heading (or the end of `text`), and whether a next heading closed it
 /// (when `text` is a prefix of a longer file, an unclosed card may go on).
 pub fn first_span(text: &str) -> Option<(usize, usize, bool)> {
-    let mut offset = 0;
     let mut start = None;
-    for line in text.split_inclusive('\n') {
-        if line.starts_with("##") {
-            match heading_kind(line.trim_end_matches(['\n', '\r'])) {
-                Some(Heading::Card) => {
-                    if let Some(start) = start {
-                        return Some((start, offset, true));
-                    }
-                    start = Some(offset);
+    for offset in heading_starts(text, &mut Fence::default()) {
+        let rest = &text[offset..];
+        let line = rest[..rest.find('\n').unwrap_or(rest.len())].trim_end_matches('\r');
+        match heading_kind(line) {
+            Some(Heading::Card) => {
+                if let Some(start) = start {
+                    return Some((start, offset, true));
                 }
-                // A heading without a title ends the card above: its text
-                // is not that card's, so it is never run or archived with
-                // it (it stays in the store, reported by the lint).
-                Some(Heading::Untitled) if start.is_some() => {
-                    return Some((start?, offset, true));
-                }
-                _ => {}
+                start = Some(offset);
             }
+            // A heading without a title ends the card above: its text
+            // is not that card's, so it is never run or archived with
+            // it (it stays in the store, reported by the lint).
+            Some(Heading::Untitled) if start.is_some() => {
+                return Some((start?, offset, true));
+            }
+            _ => {}
         }
-        offset += line.len();
     }
     // A last line without its newline may be a heading cut in half.
     Some((start?, text.len(), false))
@@ -104,14 +181,14 @@ pub fn first_span(text: &str) -> Option<(usize, usize, bool)> {
 
 /// Splits a store's text into its preamble and borrowed cards.
 pub fn scan(text: &str) -> (&str, Vec<CardRef<'_>>) {
-    let mut starts = Vec::new();
-    let mut offset = 0;
-    for line in text.split_inclusive('\n') {
-        if line.starts_with("##") && parse_heading(line.trim_end_matches(['\n', '\r'])).is_some() {
-            starts.push(offset);
-        }
-        offset += line.len();
-    }
+    let starts: Vec<usize> = heading_starts(text, &mut Fence::default())
+        .into_iter()
+        .filter(|&s| {
+            let rest = &text[s..];
+            parse_heading(rest[..rest.find('\n').unwrap_or(rest.len())].trim_end_matches('\r'))
+                .is_some()
+        })
+        .collect();
     let preamble = text[..starts.first().copied().unwrap_or(text.len())].trim_end();
     let cards = starts
         .iter()
@@ -140,7 +217,10 @@ impl Card {
     /// Builds a card as `add-task` writes it: heading, then the spec id
     /// field and the body separated by a blank line.
     pub fn new(date: &str, title: &str, body: Option<&str>, spec_id: Option<&str>) -> Card {
-        let title = title.trim();
+        // A title never carries a line break or a control character into
+        // the heading (callers refuse them; this is the last guard).
+        let title = crate::defs::text::clean_line(title);
+        let title = if title.is_empty() { "task" } else { &title };
         let mut raw = format!("## {date} - {title}");
         let mut parts = Vec::new();
         if let Some(s) = spec_id.filter(|s| !s.trim().is_empty()) {
@@ -379,6 +459,22 @@ pub fn slug(text: &str) -> String {
     } else {
         out
     }
+}
+
+/// The longest slug used in a file name (a run directory, an intake id).
+pub const MAX_FILE_SLUG: usize = 120;
+
+/// [`slug`] bounded for a file name: a slug longer than `max` is cut and
+/// ends in 8 hex digits of the text's SHA-256, so two long texts sharing a
+/// prefix still get different names.
+pub fn file_slug(text: &str, max: usize) -> String {
+    let s = slug(text);
+    if s.len() <= max {
+        return s;
+    }
+    let hash = crate::defs::config::sha256_hex(text.as_bytes());
+    let keep = max.saturating_sub(9).max(1);
+    format!("{}-{}", s[..keep].trim_end_matches('-'), &hash[..8])
 }
 
 /// A store file: preamble plus cards.

@@ -56,7 +56,9 @@ pub fn intake_dir(family: ResearchFamily) -> &'static str {
 }
 
 /// An id safe in paths and file names: the stem itself when it is plain,
-/// else its slug.
+/// else its slug and 8 hex digits of the stem's SHA-256 (so two names that
+/// slug alike, `日本` and `中国`, never share an id and never overwrite
+/// each other's spec).
 fn item_id(stem: &str) -> String {
     let plain = !stem.is_empty()
         && stem.len() <= 96
@@ -64,10 +66,11 @@ fn item_id(stem: &str) -> String {
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
     if plain {
-        stem.to_string()
-    } else {
-        slug(stem).chars().take(96).collect()
+        return stem.to_string();
     }
+    let hash = crate::defs::config::sha256_hex(stem.as_bytes());
+    let base: String = slug(stem).chars().take(86).collect();
+    format!("{}-{}", base.trim_end_matches('-'), &hash[..8])
 }
 
 /// The items waiting in a family's intake directory, oldest name first, and
@@ -86,6 +89,19 @@ pub fn pending(agents: &Path, family: ResearchFamily) -> (Vec<WorkItem>, Vec<Rej
     let (mut items, mut rejected) = (Vec::new(), Vec::new());
     for name in names {
         let rel = format!("{}/{name}", intake_dir(family));
+        if name
+            .chars()
+            .any(|c| c.is_control() || crate::defs::text::is_unsafe(c))
+        {
+            rejected.push(Rejected {
+                path: format!(
+                    "agents/{}",
+                    crate::defs::text::terminal_safe(&rel)
+                ),
+                reason: "the file name holds control characters (a line break could become a card heading); rename it".into(),
+            });
+            continue;
+        }
         match read_item(agents, family, &rel, &name) {
             Ok(item) => items.push(item),
             Err(reason) => rejected.push(Rejected {
@@ -104,7 +120,8 @@ fn read_item(
     name: &str,
 ) -> std::result::Result<WorkItem, String> {
     let path = Layout::of(agents).rel(rel);
-    let text = super::safe::read_text(&path, ITEM_LIMIT).map_err(|e| e.to_string())?;
+    let text =
+        super::safe::read_confined(&[agents], &path, ITEM_LIMIT).map_err(|e| e.to_string())?;
     if text.trim().is_empty() {
         return Err("empty file".into());
     }
@@ -114,9 +131,9 @@ fn read_item(
         .lines()
         .map(str::trim)
         .find(|l| !l.is_empty())
-        .map(|l| l.trim_start_matches('#').trim())
+        .map(|l| crate::defs::text::clean_line(l.trim_start_matches('#')))
         .filter(|l| !l.is_empty())
-        .unwrap_or(stem)
+        .unwrap_or_else(|| crate::defs::text::clean_line(stem))
         .chars()
         .take(120)
         .collect();
@@ -183,7 +200,8 @@ pub struct AuditOutcome {
 }
 
 pub fn audit_summary(agents: &Path) -> AuditSummary {
-    super::safe::read_text(
+    super::safe::read_confined(
+        &[agents],
         &Layout::of(agents).rel(layout::AUDIT_SUMMARY),
         super::safe::RECORD_LIMIT,
     )
@@ -194,7 +212,8 @@ pub fn audit_summary(agents: &Path) -> AuditSummary {
 
 /// `reports/completion_decision.json`, when it holds a JSON object.
 pub fn completion_decision(agents: &Path) -> Option<Value> {
-    let text = super::safe::read_text(
+    let text = super::safe::read_confined(
+        &[agents],
         &Layout::of(agents).rel(layout::COMPLETION_DECISION),
         super::safe::RECORD_LIMIT,
     )
@@ -438,7 +457,9 @@ impl Queue {
             } else {
                 layout::AUDIT_FAILED
             };
-            if let Ok(text) = super::safe::read_text(&Layout::of(agents).rel(from), ITEM_LIMIT) {
+            if let Ok(text) =
+                super::safe::read_confined(&[agents], &Layout::of(agents).rel(from), ITEM_LIMIT)
+            {
                 writes.push(FileWrite::replace(&format!("{dir}/{name}"), text));
                 writes.push(FileWrite::Replace {
                     path: from.to_string(),
@@ -594,7 +615,7 @@ impl EffectsTx<'_> {
     /// Moves an intake item to its archive folder (a vanished one is left).
     fn move_item(&mut self, from: &str, to_dir: &str) {
         let path = Layout::of(self.queue.agents()).rel(from);
-        let Ok(text) = super::safe::read_text(&path, ITEM_LIMIT) else {
+        let Ok(text) = super::safe::read_confined(&[self.queue.agents()], &path, ITEM_LIMIT) else {
             return;
         };
         let name = Path::new(from)

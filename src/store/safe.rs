@@ -46,7 +46,46 @@ pub fn line_column(valid: &[u8]) -> (usize, usize) {
 /// [`read_bounded`] as UTF-8 text, with refusals as `io::Error`s (a
 /// missing file stays `NotFound`), for callers that handle I/O errors.
 pub fn read_text(path: &Path, limit: u64) -> io::Result<String> {
-    match read_bounded(path, limit, true) {
+    read_text_with(path, limit, true)
+}
+
+/// Reads a file a stage's agent could have written (an artifact, a
+/// decision, an idea, an incident, an audit request, a run file) as UTF-8
+/// text: never through a symbolic link, neither the file itself nor a
+/// directory on its way, and only under one of `bases` (the workspace
+/// root, `agents/`), compared as canonical paths. A refusal is an
+/// `InvalidInput` or `PermissionDenied` error saying what was found and
+/// what was expected; a missing file stays `NotFound`.
+pub fn read_confined(bases: &[&Path], path: &Path, limit: u64) -> io::Result<String> {
+    let meta = std::fs::symlink_metadata(path)?;
+    if meta.file_type().is_symlink() {
+        let to = std::fs::read_link(path)
+            .map(|t| format!(" to {}", t.display()))
+            .unwrap_or_default();
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("a symbolic link{to}; expected a regular file (files agents write are never read through a link)"),
+        ));
+    }
+    let parent = path.parent().unwrap_or(path).canonicalize()?;
+    let inside = bases
+        .iter()
+        .filter_map(|b| b.canonicalize().ok())
+        .any(|b| parent.starts_with(b));
+    if !inside {
+        return Err(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            format!(
+                "its directory resolves to {}, outside the workspace (a directory on the way is a symbolic link); expected a file inside the workspace",
+                parent.display()
+            ),
+        ));
+    }
+    read_text_with(path, limit, false)
+}
+
+fn read_text_with(path: &Path, limit: u64, follow: bool) -> io::Result<String> {
+    match read_bounded(path, limit, follow) {
         Ok(bytes) => String::from_utf8(bytes).map_err(|e| {
             let at = e.utf8_error().valid_up_to();
             let (line, column) = line_column(&e.as_bytes()[..at]);
@@ -152,6 +191,34 @@ pub fn read_bounded(path: &Path, limit: u64, follow: bool) -> Result<Vec<u8>, Sa
         });
     }
     Ok(buf)
+}
+
+#[cfg(test)]
+mod confined_tests {
+    use super::read_confined;
+
+    #[test]
+    fn links_out_of_the_workspace_are_refused_and_files_inside_are_read() {
+        let d = tempfile::tempdir().unwrap();
+        let ws = d.path().join("ws");
+        let outside = d.path().join("outside");
+        std::fs::create_dir_all(ws.join("in")).unwrap();
+        std::fs::create_dir_all(&outside).unwrap();
+        std::fs::write(outside.join("PASS"), "PASS").unwrap();
+        std::fs::write(ws.join("in/ok.md"), "ok").unwrap();
+        assert_eq!(
+            read_confined(&[&ws], &ws.join("in/ok.md"), 100).unwrap(),
+            "ok"
+        );
+        std::os::unix::fs::symlink(outside.join("PASS"), ws.join("in/file")).unwrap();
+        let e = read_confined(&[&ws], &ws.join("in/file"), 100).unwrap_err();
+        assert!(e.to_string().contains("symbolic link"), "{e}");
+        std::os::unix::fs::symlink(&outside, ws.join("dir")).unwrap();
+        let e = read_confined(&[&ws], &ws.join("dir/PASS"), 100).unwrap_err();
+        assert!(e.to_string().contains("outside the workspace"), "{e}");
+        let e = read_confined(&[&ws], &ws.join("in/missing"), 100).unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::NotFound);
+    }
 }
 
 #[cfg(test)]

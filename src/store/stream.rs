@@ -69,15 +69,7 @@ pub fn chunks(
     }
 }
 
-/// The start offsets of the lines of `text` that begin with `##` (the only
-/// lines that can be card headings), found with a substring search rather
-/// than by splitting every line. `text` starts at a line start.
-pub fn heading_starts(text: &str) -> impl Iterator<Item = usize> + '_ {
-    let first = text.starts_with("##").then_some(0);
-    first
-        .into_iter()
-        .chain(text.match_indices("\n##").map(|(i, _)| i + 1))
-}
+pub use super::cards::{heading_starts, Fence};
 
 /// The line of `text` starting at `start`, without its line ending.
 fn line_from(text: &str, start: usize) -> &str {
@@ -107,9 +99,10 @@ pub fn cards(
     let mut open_at = None;
     let mut stopped = false;
     let mut untitled = Vec::new();
+    let mut fence = Fence::default();
     chunks(path, limit, |offset, text| {
         let mut card_start = None;
-        for start in heading_starts(text) {
+        for start in heading_starts(text, &mut fence) {
             match heading_kind(line_from(text, start)) {
                 Some(Heading::Card) => {}
                 Some(Heading::Untitled) => {

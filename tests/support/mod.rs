@@ -164,7 +164,8 @@ case "$m" in
   BOGUS) m="BOGUS_MARKER";;
   NOART) m="${MILLRACE_OUTCOMES%%,*}";;
 esac
-# Research artifacts: `fake/art.<node>.<name>` or `fake/art.<name>` is
+# Research artifacts: `fake/link.<name>` makes the artifact a symlink to
+# the path it holds; else `fake/art.<node>.<name>` or `fake/art.<name>` is
 # copied to the artifact's path; an artifact with neither that does not
 # exist yet gets a line of markdown. NOART writes none.
 if [ "$(sed -n "${a:-1}p" "$f" 2>/dev/null)" != "NOART" ]; then
@@ -172,7 +173,8 @@ if [ "$(sed -n "${a:-1}p" "$f" 2>/dev/null)" != "NOART" ]; then
     n=$(echo "${v#MILLRACE_ARTIFACT_}" | tr 'A-Z' 'a-z'); p=$(printenv "$v")
     src="$W/fake/art.$MILLRACE_NODE.$n"; [ -f "$src" ] || src="$W/fake/art.$n"
     mkdir -p "$(dirname "$p")"
-    if [ -f "$src" ]; then cp "$src" "$p"; elif [ ! -f "$p" ]; then echo "artifact $n by $MILLRACE_NODE" > "$p"; fi
+    if [ -f "$W/fake/link.$n" ]; then ln -sfn "$(cat "$W/fake/link.$n")" "$p"
+    elif [ -f "$src" ]; then cp "$src" "$p"; elif [ ! -f "$p" ]; then echo "artifact $n by $MILLRACE_NODE" > "$p"; fi
   done
 fi
 if [ -n "$m" ]; then text="work done\\n### $m"; else text="work done, no marker"; fi

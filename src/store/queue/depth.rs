@@ -112,8 +112,9 @@ impl Queue {
         use crate::store::cards::{heading_kind, Heading};
         let path = Layout::of(&self.agents).rel(BACKLOG);
         let (mut depth, mut untitled) = (0, Vec::new());
+        let mut fence = crate::store::cards::Fence::default();
         crate::store::stream::chunks(&path, STORE_LIMIT, |offset, text| {
-            for start in crate::store::stream::heading_starts(text) {
+            for start in crate::store::stream::heading_starts(text, &mut fence) {
                 let line = text[start..].lines().next().unwrap_or("");
                 match heading_kind(line) {
                     Some(Heading::Card) => depth += 1,

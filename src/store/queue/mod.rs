@@ -241,14 +241,17 @@ impl Queue {
     pub fn archive_has_cards(&self) -> bool {
         let path = Layout::of(&self.agents).rel(ARCHIVE);
         let mut found = false;
+        let mut fence = super::cards::Fence::default();
         let _ = super::stream::chunks(&path, STORE_LIMIT, |_, text| {
-            found = super::stream::heading_starts(text).any(|start| {
-                let line = text[start..].lines().next().unwrap_or("");
-                matches!(
-                    super::cards::heading_kind(line),
-                    Some(super::cards::Heading::Card)
-                )
-            });
+            found = super::stream::heading_starts(text, &mut fence)
+                .into_iter()
+                .any(|start| {
+                    let line = text[start..].lines().next().unwrap_or("");
+                    matches!(
+                        super::cards::heading_kind(line),
+                        Some(super::cards::Heading::Card)
+                    )
+                });
             if found {
                 std::ops::ControlFlow::Break(())
             } else {
@@ -262,8 +265,9 @@ impl Queue {
     pub fn archive_depth(&self) -> usize {
         let path = Layout::of(&self.agents).rel(ARCHIVE);
         let mut depth = 0;
+        let mut fence = super::cards::Fence::default();
         let _ = super::stream::chunks(&path, STORE_LIMIT, |_, text| {
-            for start in super::stream::heading_starts(text) {
+            for start in super::stream::heading_starts(text, &mut fence) {
                 let line = text[start..].lines().next().unwrap_or("");
                 if matches!(
                     super::cards::heading_kind(line),
