@@ -110,3 +110,57 @@ fn the_first_escalation_of_a_run_leaves_one_bundle() {
         .collect();
     assert_eq!(labels, ["builder-escalation"]);
 }
+
+/// A symlink in a run directory never pulls an outside file into a
+/// bundle; a secret that is a prefix of another, and secrets JSON-escaped
+/// or URL-encoded in a stream log, are redacted whole.
+#[test]
+fn bundles_copy_no_links_and_redact_every_form_of_a_secret() {
+    let ws = Ws::new();
+    ws.append_config(
+        "[diagnostics]\nredact = [\"pre-secret\", \"pre-secret-and-more\", \"quo\\\"te/sl ash-é\"]\n",
+    );
+    ws.add("Work");
+    ws.run(&["start", "--once"]).code(0);
+    let run = std::fs::read_dir(ws.path("agents/runs"))
+        .unwrap()
+        .flatten()
+        .find(|e| e.path().is_dir())
+        .unwrap()
+        .path();
+    let outside = ws.dir.path().join("outside.txt");
+    std::fs::write(&outside, "OUTSIDE-CONTENT").unwrap();
+    std::os::unix::fs::symlink(&outside, run.join("leak.log")).unwrap();
+    std::fs::write(
+        run.join("builder.1.stdout.log"),
+        "{\"text\":\"a pre-secret-and-more b quo\\\"te\\/sl ash-\\u00e9\"}\nGET /x?k=quo%22te%2Fsl+ash-%C3%A9\n",
+    )
+    .unwrap();
+    let made = ws.run(&["diagnostics", "create", "--json"]).code(0).json();
+    let dir = ws.path(&format!(
+        "agents/diagnostics/{}",
+        made["id"].as_str().unwrap()
+    ));
+    assert!(!dir.join("run/leak.log").exists());
+    let mut seen = 0;
+    for e in walk(&dir) {
+        let text = std::fs::read_to_string(&e).unwrap_or_default();
+        seen += usize::from(e.ends_with("run/builder.1.stdout.log"));
+        for bad in ["OUTSIDE-CONTENT", "-and-more", "quo", "%C3%A9", "\\u00e9"] {
+            assert!(!text.contains(bad), "{}: {bad} in {text}", e.display());
+        }
+    }
+    assert_eq!(seen, 1);
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        if e.file_type().unwrap().is_dir() {
+            out.extend(walk(&e.path()));
+        } else {
+            out.push(e.path());
+        }
+    }
+    out
+}

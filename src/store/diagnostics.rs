@@ -39,19 +39,33 @@ impl Redaction {
                 .iter()
                 .any(|s| n.contains(s))
         };
-        let mut values: BTreeSet<String> = configured
+        let mut secrets: BTreeSet<String> = configured
             .iter()
             .filter(|v| !v.is_empty())
             .cloned()
             .collect();
         for (k, v) in std::env::vars().chain(extra_env) {
             if secret_name(&k) && v.len() >= 8 {
-                values.insert(v);
+                secrets.insert(v);
             }
         }
-        Redaction {
-            values: values.into_iter().collect(),
+        Redaction::of(secrets)
+    }
+
+    /// Redacts each of `secrets` in its raw form and in the encoded forms
+    /// it takes in our own files (JSON string escapes, with and without
+    /// `\u` escapes of non-ASCII and `\/`, and URL-encoding in logged
+    /// URLs), longest first, so that a secret that is a prefix of another
+    /// never leaves the other's tail behind.
+    pub fn of(secrets: impl IntoIterator<Item = String>) -> Redaction {
+        let mut values: BTreeSet<String> = BTreeSet::new();
+        for s in secrets.into_iter().filter(|s| !s.is_empty()) {
+            values.extend(encodings(&s));
+            values.insert(s);
         }
+        let mut values: Vec<String> = values.into_iter().collect();
+        values.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
+        Redaction { values }
     }
 
     fn text(&self, text: &str) -> (String, bool) {
@@ -65,6 +79,46 @@ impl Redaction {
         }
         (out, hit)
     }
+}
+
+/// The forms `s` takes once encoded: as a JSON string's contents, the same
+/// with `/` as `\/` and with every non-ASCII character `\u`-escaped (lower-
+/// and uppercase hex), and URL-encoded (both hex cases, space as `+`).
+fn encodings(s: &str) -> Vec<String> {
+    use std::fmt::Write as _;
+    let json = serde_json::to_string(s).expect("a string serialises");
+    let json = json[1..json.len() - 1].to_string();
+    let (mut lower, mut upper) = (String::new(), String::new());
+    for c in json.chars() {
+        if c.is_ascii() {
+            lower.push(c);
+            upper.push(c);
+        } else {
+            let mut units = [0u16; 2];
+            for u in c.encode_utf16(&mut units) {
+                let _ = write!(lower, "\\u{u:04x}");
+                let _ = write!(upper, "\\u{u:04X}");
+            }
+        }
+    }
+    let (mut url_upper, mut url_lower) = (String::new(), String::new());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            url_upper.push(char::from(b));
+            url_lower.push(char::from(b));
+        } else {
+            let _ = write!(url_upper, "%{b:02X}");
+            let _ = write!(url_lower, "%{b:02x}");
+        }
+    }
+    let mut forms = Vec::new();
+    for escaped in [json, lower, upper] {
+        forms.push(escaped.replace('/', "\\/"));
+        forms.push(escaped);
+    }
+    forms.extend([url_upper.replace("%20", "+"), url_upper, url_lower]);
+    forms.retain(|f| f != s && !f.is_empty());
+    forms
 }
 
 /// Whether a JSON key names a secret.
@@ -111,6 +165,14 @@ fn redact_value(v: &mut Value, r: &Redaction) -> bool {
 /// A copied file's text with secrets redacted: JSON (and JSON lines) by
 /// key and value, anything else by value.
 fn redact_file(name: &str, text: &str, r: &Redaction) -> (String, bool) {
+    // By structure first (secret-named keys), then every remaining form of
+    // a secret anywhere in the result (a key, a non-JSON line, a log).
+    let (out, hit) = redact_structured(name, text, r);
+    let (out, more) = r.text(&out);
+    (out, hit || more)
+}
+
+fn redact_structured(name: &str, text: &str, r: &Redaction) -> (String, bool) {
     if name.ends_with(".json") {
         if let Ok(mut v) = serde_json::from_str::<Value>(text) {
             let hit = redact_value(&mut v, r);
@@ -161,10 +223,11 @@ pub struct Bundle {
 /// backlog) is cut to its last part, marked as such.
 const COPY_LIMIT: u64 = 16 << 20;
 
-/// Reads `path` (regular files only), keeping the last `COPY_LIMIT` bytes.
+/// Reads `path` (a regular file itself, never through a symbolic link),
+/// keeping the last `COPY_LIMIT` bytes.
 fn read_tail(path: &Path) -> Option<String> {
     use std::io::{Read, Seek, SeekFrom};
-    let mut f = super::safe::open_regular(path).ok()?;
+    let mut f = super::safe::open_regular_nofollow(path).ok()?;
     let len = f.metadata().ok()?.len();
     let mut buf = Vec::new();
     if len > COPY_LIMIT {
@@ -475,14 +538,69 @@ pub fn read(agents: &Path, id: &str) -> Option<Bundle> {
 }
 
 #[cfg(test)]
+mod redaction_props {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// A secret: 8 to 24 characters of letters, digits, punctuation that
+    /// JSON and URLs escape, and non-ASCII (not `<`/`>`, which the
+    /// placeholder `<redacted>` itself holds).
+    fn secret() -> impl Strategy<Value = String> {
+        let chars: Vec<char> = "abcXYZ0129-_./+ =&\"\\?%é日😀\t".chars().collect();
+        proptest::collection::vec(proptest::sample::select(chars), 8..24)
+            .prop_map(|v| v.into_iter().collect())
+    }
+
+    proptest! {
+        #[test]
+        fn no_form_of_a_secret_survives(
+            a in secret(),
+            cut in 1usize..7,
+            form in 0usize..8,
+            file in 0usize..3,
+            before in "[a-z {}:\"]{0,12}",
+            after in "[a-z {}:\"]{0,12}",
+        ) {
+            // A second secret that is a prefix of the first.
+            let chars: Vec<char> = a.chars().collect();
+            let b: String = chars[..chars.len().min(cut + 7)].iter().collect();
+            let r = Redaction::of([a.clone(), b.clone()]);
+            let mut forms = encodings(&a);
+            forms.push(a.clone());
+            let shown = forms[form % forms.len()].clone();
+            let name = ["x.log", "x.json", "x.jsonl"][file];
+            let text = match file {
+                1 => serde_json::json!({ "note": format!("{before}{a}{after}") }).to_string(),
+                2 => format!("{}\n{before}{shown}{after}\n", serde_json::json!({ "v": a })),
+                _ => format!("{before}{shown}{after}"),
+            };
+            let (out, _) = redact_file(name, &text, &r);
+            let all = |s: &String| encodings(s).into_iter().chain([s.clone()]).collect::<Vec<_>>();
+            for secret in [&a, &b] {
+                for f in all(secret) {
+                    prop_assert!(!out.contains(f.as_str()), "{f:?} of {secret:?} in {out:?}");
+                }
+            }
+            // Nor the rest of the longer secret after its redacted prefix.
+            for fa in all(&a) {
+                for fb in all(&b) {
+                    if let Some(tail) = fa.strip_prefix(fb.as_str()).filter(|t| !t.is_empty()) {
+                        let left = format!("<redacted>{tail}");
+                        prop_assert!(!out.contains(&left), "{left:?} in {out:?}");
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn secrets_are_redacted_by_key_and_value() {
-        let r = Redaction {
-            values: vec!["sk-live-123456".into()],
-        };
+        let r = Redaction::of(["sk-live-123456".to_string()]);
         let (t, hit) = redact_file(
             "x.json",
             r#"{"api_key": "abc", "usage": {"input_tokens": 5}, "note": "key sk-live-123456 leaked", "Authorization": "Bearer x", "env": ["A"]}"#,

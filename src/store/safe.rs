@@ -126,6 +126,31 @@ pub fn open_regular(path: &Path) -> io::Result<std::fs::File> {
         .open(path)
 }
 
+/// Opens `path` for reading only if it is itself a regular file: a
+/// symbolic link (to anything) is refused (`O_NOFOLLOW`), as is a fifo or
+/// a device (checked on the open file, so a swap in between is caught).
+pub fn open_regular_nofollow(path: &Path) -> io::Result<std::fs::File> {
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW)
+        .open(path)
+        .map_err(|e| {
+            if e.raw_os_error() == Some(libc::ELOOP) {
+                io::Error::new(io::ErrorKind::InvalidInput, "a symbolic link; refused")
+            } else {
+                e
+            }
+        })?;
+    let meta = f.metadata()?;
+    if !meta.is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("not a regular file ({}); refused", kind_of(&meta)),
+        ));
+    }
+    Ok(f)
+}
+
 /// Largest record file read whole (plans, run records, journals).
 pub const RECORD_LIMIT: u64 = 256 << 20;
 
