@@ -341,3 +341,47 @@ fn fenced_headings_stay_text_and_long_titles_still_run() {
         assert!(run.file_name().len() < 200, "{:?}", run.file_name());
     }
 }
+
+/// Concurrent `config set`s of different keys all land.
+#[test]
+fn concurrent_config_sets_lose_nothing() {
+    let ws = Ws::new();
+    let keys = [
+        ("budget.task.usd", "1.5"),
+        ("budget.run.usd", "2.5"),
+        ("budget.day.usd", "3.5"),
+        ("budget.task.tokens", "1000"),
+        ("budget.run.tokens", "2000"),
+        ("budget.day.tokens", "3000"),
+    ];
+    let children: Vec<_> = keys
+        .iter()
+        .map(|(k, v)| {
+            ws.command(&["config", "set", k, v])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for c in children {
+        let out = support::output_of(c);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let config = ws.read("millrace.toml");
+    for (k, v) in keys {
+        let (section, key) = k.rsplit_once('.').unwrap();
+        let (_, body) = config
+            .split_once(&format!("[{section}]"))
+            .unwrap_or_else(|| panic!("[{section}] lost:\n{config}"));
+        let body = body.split("\n[").next().unwrap();
+        assert!(
+            body.contains(&format!("{key} = {v}")),
+            "{k} lost:\n{config}"
+        );
+    }
+}

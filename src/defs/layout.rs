@@ -342,6 +342,11 @@ impl<'a> Layout<'a> {
         self.agents.join(".locks").join("engine.lock")
     }
 
+    /// Held around every read-modify-write of `millrace.toml`.
+    pub fn config_lock(&self) -> PathBuf {
+        self.agents.join(".locks").join("config.lock")
+    }
+
     pub fn queue_lock(&self) -> PathBuf {
         self.agents.join(".locks").join("queue.lock")
     }

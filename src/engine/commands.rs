@@ -418,6 +418,19 @@ fn config_set(
             "cannot change startup-only field at runtime: {key}"
         )));
     }
+    // Read, change and write under one lock: two `config set`s at the same
+    // moment both land (the second edits the first's result).
+    let lock_path = crate::defs::layout::Layout::of(&ws.agents).config_lock();
+    let _lock = crate::store::lock::FileLock::acquire(
+        &lock_path,
+        crate::store::lock::OwnerPurpose::ConfigEdit,
+        std::time::Duration::from_secs(15),
+    )
+    .map_err(|e| {
+        CommandError::Refused(format!(
+            "{e}; another `config set` is still writing millrace.toml, try again"
+        ))
+    })?;
     let text = crate::store::safe::read_text(&ws.config_path, 1 << 20)
         .map_err(CommandError::io(&ws.config_path))?;
     let (new_text, config) = set_in_text(&text, key, value).map_err(CommandError::Refused)?;

@@ -23,6 +23,8 @@ pub enum OwnerPurpose {
     Daemon,
     /// A queue mutation holding `queue.lock`.
     QueueMutation,
+    /// `config set` holding `config.lock`.
+    ConfigEdit,
     /// The holder could not be read (it is still writing its record).
     Unknown,
     Other(String),
@@ -34,6 +36,7 @@ impl OwnerPurpose {
             OwnerPurpose::Once => "start --once",
             OwnerPurpose::Daemon => "start --daemon",
             OwnerPurpose::QueueMutation => "queue mutation",
+            OwnerPurpose::ConfigEdit => "config edit",
             OwnerPurpose::Unknown => "unknown",
             OwnerPurpose::Other(s) => s,
         }
@@ -44,6 +47,7 @@ impl OwnerPurpose {
             OwnerPurpose::Once,
             OwnerPurpose::Daemon,
             OwnerPurpose::QueueMutation,
+            OwnerPurpose::ConfigEdit,
             OwnerPurpose::Unknown,
         ]
         .into_iter()
