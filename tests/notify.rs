@@ -66,3 +66,54 @@ fn a_kill_before_the_cursor_is_saved_repeats_with_the_same_key_and_loses_nothing
         n.iter().map(|x| x["key"].as_str().unwrap()).collect();
     assert_eq!(unique.len(), 2);
 }
+
+/// A notifier that hangs and never reads its stdin delays no task and
+/// blocks no `stop`; at the stop it is killed with what it started, and
+/// its notifications are delivered again later (at least once).
+#[test]
+fn a_hung_notifier_delays_no_task_and_blocks_no_stop() {
+    use std::time::{Duration, Instant};
+    let ws = Ws::new();
+    ws.append_config(
+        "[notify]\ncommand = [\"sh\", \"-c\", \"sleep 30 & echo $! >> notifier.pids; echo $$ >> notifier.pids; wait\"]\n",
+    );
+    for t in ["One", "Two", "Three"] {
+        ws.add(t);
+    }
+    let child = ws
+        .command(&["start", "--daemon"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while ws.cards_in("tasksarchive.md") < 3 {
+        assert!(
+            started.elapsed() < Duration::from_secs(8),
+            "tasks waited on the notifier: {} archived",
+            ws.cards_in("tasksarchive.md")
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // A large event must not wedge anything either: the notifier is
+    // running (and not reading) by now.
+    support::wait_for(&ws.path("notifier.pids"), 10);
+    ws.run(&["stop"]).code(0);
+    let stopping = Instant::now();
+    let out = support::output_of(child);
+    assert!(out.status.success());
+    assert!(
+        stopping.elapsed() < Duration::from_secs(6),
+        "stop took {:?}",
+        stopping.elapsed()
+    );
+    std::thread::sleep(Duration::from_millis(200));
+    for pid in ws.read("notifier.pids").lines() {
+        let pid: u32 = pid.trim().parse().unwrap();
+        assert!(
+            !support::running(pid),
+            "notifier process {pid} left running"
+        );
+    }
+}

@@ -5,11 +5,17 @@
 //! on stdin and an idempotency key. The cursor moves only after every
 //! delivery of a batch succeeded, so a crash or a failing command means the
 //! batch is delivered again (at least once; the key lets a receiver drop a
-//! repeat), never lost.
+//! repeat), never lost. The daemon delivers from its own thread
+//! ([`Notifier`]); each command runs in its own process group, gets the
+//! event on stdin from another thread, and is killed with everything it
+//! started at its timeout or at shutdown.
 
 use std::io::{Read, Seek, SeekFrom};
 use std::os::unix::fs::MetadataExt;
+use std::os::unix::process::CommandExt;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
@@ -139,6 +145,12 @@ fn new_events(agents: &Path, cursor: &Cursor) -> std::io::Result<(Vec<(String, E
 /// notifications went out. Without `[notify] command`, only moves the
 /// cursor.
 pub fn deliver(ws: &Workspace) -> std::io::Result<usize> {
+    deliver_until(ws, &AtomicBool::new(false))
+}
+
+/// [`deliver`], abandoning the command in flight (killed with its process
+/// group; the batch is delivered again later) once `stop` is set.
+pub fn deliver_until(ws: &Workspace, stop: &AtomicBool) -> std::io::Result<usize> {
     let cfg = &ws.config.notify;
     let path = cursor_path(&ws.agents);
     let cursor: Cursor = match crate::store::safe::read_text(&path, 4096) {
@@ -175,7 +187,7 @@ pub fn deliver(ws: &Workspace) -> std::io::Result<usize> {
     for (class, line, event) in &batch {
         let key = crate::defs::config::sha256_hex(line.as_bytes())[..16].to_string();
         let body = json!({"key": key, "class": class, "event": event});
-        if !run(&cfg.command, &key, *class, event, &body) {
+        if !run(&cfg.command, &key, *class, event, &body, stop) {
             tracing::warn!(
                 class = class.as_str(),
                 "notification command failed; retried at the next delivery"
@@ -194,7 +206,14 @@ pub fn deliver(ws: &Workspace) -> std::io::Result<usize> {
     Ok(sent)
 }
 
-fn run(command: &[String], key: &str, class: Class, event: &Event, body: &Value) -> bool {
+fn run(
+    command: &[String],
+    key: &str,
+    class: Class,
+    event: &Event,
+    body: &Value,
+    stop: &AtomicBool,
+) -> bool {
     let Some((program, args)) = command.split_first() else {
         return true;
     };
@@ -217,26 +236,101 @@ fn run(command: &[String], key: &str, class: Class, event: &Event, body: &Value)
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
+        // Its own process group: a timeout ends it and all it started.
+        .process_group(0)
         .spawn();
     let Ok(mut child) = child else { return false };
+    let group = child.id() as i32;
+    // The event is written from its own thread: a command that never
+    // reads its stdin cannot block delivery (the write ends with the pipe
+    // when the group is killed).
     if let Some(mut stdin) = child.stdin.take() {
-        use std::io::Write;
-        let _ = stdin.write_all(body.to_string().as_bytes());
-        let _ = stdin.write_all(b"\n");
+        let payload = format!("{body}\n");
+        let _ = std::thread::Builder::new()
+            .name("notify-stdin".into())
+            .spawn(move || {
+                use std::io::Write;
+                let _ = stdin.write_all(payload.as_bytes());
+            });
     }
     let started = Instant::now();
     loop {
         match child.try_wait() {
             Ok(Some(status)) => return status.success(),
-            Ok(None) if started.elapsed() < NOTIFY_TIMEOUT => {
+            Ok(None) if started.elapsed() < NOTIFY_TIMEOUT && !stop.load(Ordering::Relaxed) => {
                 std::thread::sleep(Duration::from_millis(10))
             }
             _ => {
-                let _ = child.kill();
+                // SAFETY: kill(2) on a process group this function created.
+                unsafe { libc::kill(-group, libc::SIGKILL) };
                 let _ = child.wait();
                 return false;
             }
         }
+    }
+}
+
+/// Delivery off the engine's loop: a thread that delivers whenever it is
+/// woken, with the workspace (and so the `[notify]` config) of its latest
+/// wake. The loop never waits on a notification command.
+pub struct Notifier {
+    tx: Option<std::sync::mpsc::Sender<Workspace>>,
+    stop: Arc<AtomicBool>,
+    handle: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Notifier {
+    pub fn start() -> Notifier {
+        let (tx, rx) = std::sync::mpsc::channel::<Workspace>();
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let handle = std::thread::Builder::new()
+            .name("notify".into())
+            .spawn(move || {
+                while let Ok(mut ws) = rx.recv() {
+                    // Wakes that piled up while delivering: one delivery.
+                    while let Ok(newer) = rx.try_recv() {
+                        ws = newer;
+                    }
+                    if flag.load(Ordering::Relaxed) {
+                        return;
+                    }
+                    if let Err(e) = deliver_until(&ws, &flag) {
+                        tracing::warn!("cannot deliver notifications: {e}");
+                    }
+                }
+            })
+            .ok();
+        Notifier {
+            tx: Some(tx),
+            stop,
+            handle,
+        }
+    }
+
+    /// Asks for a delivery (never blocks).
+    pub fn wake(&self, ws: &Workspace) {
+        if ws.config.notify.command.is_empty() {
+            return;
+        }
+        if let Some(tx) = &self.tx {
+            let _ = tx.send(ws.clone());
+        }
+    }
+
+    /// Lets the deliveries asked for finish within `grace`, then kills the
+    /// command in flight (its batch is delivered at the next start).
+    pub fn finish(mut self, grace: Duration) {
+        self.tx = None;
+        let Some(handle) = self.handle.take() else {
+            return;
+        };
+        let deadline = Instant::now() + grace;
+        while !handle.is_finished() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        self.stop.store(true, Ordering::Relaxed);
+        let _ = handle.join();
     }
 }
 

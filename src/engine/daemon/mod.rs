@@ -138,6 +138,8 @@ struct Daemon {
     ideas_seen: std::collections::HashMap<PathBuf, Instant>,
     /// Whether a stale `AUTONOMY_COMPLETE` was reported.
     stale_completion_reported: bool,
+    /// Delivers notifications off the loop.
+    notifier: Option<super::notify::Notifier>,
 }
 
 type Running = Option<JoinHandle<Result<Cycle, EngineError>>>;
@@ -175,6 +177,7 @@ impl Daemon {
             last_pass_research: false,
             ideas_seen: Default::default(),
             stale_completion_reported: false,
+            notifier: Some(super::notify::Notifier::start()),
         }
     }
 
@@ -256,6 +259,11 @@ impl Daemon {
             json!({"mode": "daemon", "paused": self.control.is_paused(), "reason": reason}),
         );
         self.notify();
+        if let Some(n) = self.notifier.take() {
+            // The last events get a moment; a hung command does not hold
+            // the stop.
+            n.finish(Duration::from_secs(2));
+        }
         let mut final_state = self.state();
         final_state.process_running = false;
         let _ = state::write_if_changed(&self.ws.agents, &final_state, &mut None);
@@ -325,12 +333,11 @@ impl Daemon {
         }
     }
 
-    /// Delivers pending notifications when a `[notify] command` is set.
+    /// Wakes the notifier when a `[notify] command` is set (it delivers
+    /// on its own thread; the loop never waits on it).
     fn notify(&self) {
-        if !self.ws.config.notify.command.is_empty() {
-            if let Err(e) = super::notify::deliver(&self.ws) {
-                tracing::warn!("cannot deliver notifications: {e}");
-            }
+        if let Some(n) = &self.notifier {
+            n.wake(&self.ws);
         }
     }
 
