@@ -793,3 +793,69 @@ fn poll_mode_takes_work_without_a_watcher_and_ideas_are_debounced() {
     assert!(ok, "{err}");
     assert!(err.contains("engine.idle_mode = \"poll\""), "{err}");
 }
+
+/// A stage that edits `millrace.toml` or a registry overlay is not
+/// trusted: `start --once` exits 3 naming the file, the daemon pauses with
+/// the paths and a hint, and nothing runs until the operator resumes.
+#[test]
+fn a_stage_that_edits_the_runtimes_files_pauses_with_the_paths() {
+    let ws = Ws::new();
+    ws.add("Sneaky");
+    ws.script("builder", &["TAMPER millrace.toml", "TAMPER millrace.toml"]);
+    let r = ws.run(&["start", "--once"]).code(3);
+    assert!(r.stderr.contains("millrace.toml (changed)"), "{}", r.stderr);
+    assert!(r.stderr.contains("not trusted"), "{}", r.stderr);
+    assert_eq!(
+        ws.nodes_visited(),
+        ["builder"],
+        "qa never ran on a tampered outcome"
+    );
+    let history: Vec<serde_json::Value> = std::fs::read_dir(ws.path("agents/runs"))
+        .unwrap()
+        .flatten()
+        .flat_map(|d| {
+            std::fs::read_to_string(d.path().join("transition_history.jsonl"))
+                .unwrap_or_default()
+                .lines()
+                .map(|l| serde_json::from_str(l).unwrap())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert!(
+        history.iter().any(|t| t["class"] == "tamper"),
+        "{history:#?}"
+    );
+
+    // The daemon: an overlay edited by the stage pauses it.
+    let ws = Ws::new();
+    ws.add("Sneaky overlay");
+    ws.write(
+        "agents/registry/loops/mine.yaml",
+        "id: mine\nplane: execution\nextends: standard\n",
+    );
+    ws.script("builder", &["TAMPER agents/registry/loops/mine.yaml"]);
+    let d = Daemon::start(&ws);
+    until(
+        30,
+        || ws.events().iter().any(|e| e["type"] == "engine.paused"),
+        "a pause",
+    );
+    let paused = ws
+        .events()
+        .into_iter()
+        .find(|e| e["type"] == "engine.paused")
+        .unwrap();
+    let reason = paused["payload"]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("registry/loops/mine.yaml (changed)"),
+        "{paused}"
+    );
+    assert_eq!(paused["payload"]["class"], "tamper");
+    assert!(paused["payload"]["hint"]
+        .as_str()
+        .unwrap()
+        .contains("resume"));
+    assert_eq!(ws.nodes_visited(), ["builder"]);
+    ws.run(&["stop"]).code(0);
+    assert!(d.wait(30).0);
+}

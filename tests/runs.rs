@@ -450,6 +450,7 @@ fn a_running_run_keeps_its_frozen_plan_when_yaml_changes() {
     let child = ws
         .command(&["start", "--once", "--json"])
         .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
     wait_for(&ws.path("fake/builder.started"), 30);
@@ -459,8 +460,18 @@ fn a_running_run_keeps_its_frozen_plan_when_yaml_changes() {
         "id: standard\nplane: execution\nextends: standard\nnodes:\n  qa: { stage: qa, model: edited-model }\n",
     );
     ws.write("fake/go", "");
+    // An edit of an overlay while a stage runs is taken for the stage's:
+    // the run waits at the stage (exit 3) with the overlay named.
     let out = support::output_of(child);
-    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("registry/loops/standard.yaml (created)"),
+        "{err}"
+    );
+    // The operator accepts the edit by starting again: the same run goes on
+    // from that stage, on its frozen plan.
+    let r = start(&ws);
     let run_id = r["run"]["run_id"].as_str().unwrap().to_string();
     let h = history(&ws, &run_id);
     let qa = h

@@ -286,6 +286,7 @@ pub fn environment_hint(class: crate::defs::records::AttemptClass, runner: &str)
         C::Config => format!(
             "fix the runner configuration (`millrace doctor` checks it: executable, model, permission mode); {then}"
         ),
+        C::Tamper => "the stage changed the runtime's own files (named above): review them with `git diff` or your backup and revert what the agent should not have changed; nothing it changed runs until you `millrace resume` (daemon) or `millrace start` again".to_string(),
         C::RateLimit => "the provider's rate limit or quota is exhausted: wait for it to reset; `millrace start --daemon` waits and retries with backoff ([outage] settings)".to_string(),
         C::Unavailable | C::Stall | C::Timeout => "the provider is unreachable or stalled: retry later; `millrace start --daemon` waits and retries with backoff ([outage] settings)".to_string(),
         _ => then.to_string(),

@@ -35,6 +35,7 @@ pub fn once(ws: &Workspace) -> Result<StartReport> {
     let lock = owner::own(ws, OwnerPurpose::Once)?;
     process::become_subreaper();
     let mut rt = Runtime::new(ws.root.clone(), ws.agents.clone(), ws.config.clone());
+    rt.config_path = ws.config_path.clone();
     rt.control = Arc::new(RunControl::recording(Layout::of(&ws.agents).stage_group()));
     forward_signals(
         rt.control.clone(),

@@ -110,10 +110,15 @@ pub enum AttemptClass {
     Timeout,
     /// Stopped by the operator or a signal.
     Interrupted,
+    /// The stage changed the runtime's own files (the config, the task
+    /// stores, overlays, prompts, `.runtime/`, the staging repository's git
+    /// config or hooks): its outcome is not trusted and the run waits for
+    /// a person.
+    Tamper,
 }
 
 impl AttemptClass {
-    pub const ALL: [AttemptClass; 9] = [
+    pub const ALL: [AttemptClass; 10] = [
         AttemptClass::Outcome,
         AttemptClass::TaskFailure,
         AttemptClass::Auth,
@@ -123,6 +128,7 @@ impl AttemptClass {
         AttemptClass::Stall,
         AttemptClass::Timeout,
         AttemptClass::Interrupted,
+        AttemptClass::Tamper,
     ];
 
     /// A fault of the world, not of the task: it never routes.
@@ -140,7 +146,10 @@ impl AttemptClass {
 
     /// Needs a person to fix something (`ENV_BLOCKED`).
     pub fn needs_person(self) -> bool {
-        matches!(self, AttemptClass::Auth | AttemptClass::Config)
+        matches!(
+            self,
+            AttemptClass::Auth | AttemptClass::Config | AttemptClass::Tamper
+        )
     }
 
     pub fn as_str(self) -> &'static str {
@@ -154,6 +163,7 @@ impl AttemptClass {
             AttemptClass::Stall => "stall",
             AttemptClass::Timeout => "timeout",
             AttemptClass::Interrupted => "interrupted",
+            AttemptClass::Tamper => "tamper",
         }
     }
 }

@@ -460,6 +460,7 @@ fn config_set(
     }
     atomic::write(&ws.config_path, new_text.as_bytes())
         .map_err(CommandError::io(&ws.config_path))?;
+    crate::store::guard::note_config(&ws.config_path);
     let boundary_name = crate::defs::serde_name(&boundary);
     life.emit(
         EventKind::Config(ConfigEvent::Changed),

@@ -16,6 +16,7 @@ use crate::defs::records::{AttemptClass, Usage};
 use crate::defs::stage_kind::OutcomeClass;
 use crate::runner::{self, marker::last_marker, StagePaths, StageRequest, StageResult};
 use crate::store::events::PlaneEvent;
+use crate::store::guard::{Change, GuardSet};
 use crate::store::runs::{Bound, OutcomeSource, StageResultRecord, Transition, TransitionEvent};
 use crate::store::status;
 
@@ -74,6 +75,11 @@ impl Driver<'_> {
     /// Runs one attempt of `node_id` and moves the run to its next target.
     pub(super) fn run_stage(&mut self, node_id: &str) -> Result<()> {
         let attempt = self.begin(node_id)?;
+        let guard = self.guard_set();
+        // A promote's backlog cut may still be running: it is millrace's
+        // own write, so it finishes (and is noted) before the snapshot.
+        self.settle_queue();
+        let before = guard.snapshot();
         let result = self.invoke(&attempt);
         if self.rt.control.stop_requested() && result.exit.ended_by_signal() {
             // Killed by a stop (or a CLI that exited 143/130 on our
@@ -88,6 +94,17 @@ impl Driver<'_> {
             return Err(self.interrupted(node_id, Some(spent)));
         }
         let mut verdict = normalise(&attempt.kind, &result, &attempt.paths);
+        let declared: Vec<std::path::PathBuf> = attempt
+            .kind
+            .artifacts
+            .iter()
+            .filter_map(|d| self.artifact_path(d).ok())
+            .collect();
+        self.settle_queue();
+        let changes = guard.changes(&before, &declared);
+        if !changes.is_empty() {
+            verdict = tampered(&attempt.kind, &changes, verdict.marker);
+        }
         if verdict.is_fault(&self.plan.content.outage) {
             return Err(self.faulted(attempt, result, verdict));
         }
@@ -125,6 +142,28 @@ impl Driver<'_> {
             &decision.edge_id,
         );
         self.conclude(attempt, result, verdict, decision)
+    }
+
+    /// Waits for millrace's own queue writes in flight (a promote's cut
+    /// holds the queue lock): takes the lock once, without replaying a
+    /// journal (one the stage left must not run before the guard sees it).
+    fn settle_queue(&self) {
+        use crate::store::lock::{FileLock, OwnerPurpose};
+        let lock = crate::defs::layout::Layout::of(&self.rt.agents).queue_lock();
+        if let Err(e) =
+            FileLock::acquire(&lock, OwnerPurpose::QueueMutation, Duration::from_secs(15))
+        {
+            tracing::debug!("queue not settled before the stage guard: {e}");
+        }
+    }
+
+    /// The runtime's own files, guarded while the stage runs.
+    fn guard_set(&self) -> GuardSet {
+        GuardSet {
+            config_path: self.rt.config_path.clone(),
+            root: self.rt.root.clone(),
+            agents: self.rt.agents.clone(),
+        }
     }
 
     /// Counts the attempt, sets the running status, renders the prompt and
@@ -518,6 +557,24 @@ impl Driver<'_> {
 /// Last `### MARKER` of stdout, else of the final text. Anything but a legal
 /// marker within the time limit becomes the stage kind's failure outcome
 /// (routed like BLOCKED), never a silent success.
+/// The verdict of a stage that changed the runtime's own files: not its
+/// marker (its outcome is not trusted) but a fault that waits for a person.
+fn tampered(kind: &StageKindPlan, changes: &[Change], marker: Option<Marker>) -> Verdict {
+    let shown: Vec<String> = changes.iter().take(8).map(|c| c.to_string()).collect();
+    let more = changes.len().saturating_sub(shown.len());
+    Verdict {
+        class: AttemptClass::Tamper,
+        outcome: Marker::from_plan(&kind.failure_outcome),
+        source: OutcomeSource::Failure,
+        failure: Some(format!(
+            "the stage changed the runtime's own files: {}{}; its outcome is not trusted. Check them (revert what the agent should not have changed), then `millrace resume` or start again",
+            shown.join(", "),
+            if more > 0 { format!(" and {more} more") } else { String::new() }
+        )),
+        marker,
+    }
+}
+
 pub fn normalise(kind: &StageKindPlan, result: &StageResult, paths: &StagePaths) -> Verdict {
     let class_fail = |class: AttemptClass, why: String, marker: Option<Marker>| Verdict {
         class,

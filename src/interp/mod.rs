@@ -89,6 +89,8 @@ impl RunControl {
 pub struct Runtime {
     pub root: PathBuf,
     pub agents: PathBuf,
+    /// `millrace.toml`, guarded while a stage runs.
+    pub config_path: PathBuf,
     pub config: Config,
     pub events: EventLog,
     pub history: crate::store::history::History,
@@ -116,6 +118,7 @@ impl Runtime {
             control: Arc::new(RunControl::default()),
             listener: None,
             adapter: None,
+            config_path: root.join("millrace.toml"),
             root,
             agents,
             config,

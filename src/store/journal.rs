@@ -79,7 +79,9 @@ pub fn journal_path(agents: &Path) -> PathBuf {
 pub fn commit(agents: &Path, op: &str, writes: Vec<FileWrite>) -> io::Result<()> {
     if let [FileWrite::Replace { .. }] = writes.as_slice() {
         // One atomic rename needs no journal.
-        return apply_all(agents, &writes);
+        apply_all(agents, &writes)?;
+        note(agents, &writes);
+        return Ok(());
     }
     let n = writes.len();
     commit_then(agents, op, writes, n)?.finish()
@@ -144,6 +146,7 @@ impl Tail {
             .and_then(|()| sync_dirs(&self.agents, self.done.iter().chain(&self.rest)))
             .and_then(|()| super::failpoint::hit("journal.applied"))
             .and_then(|()| std::fs::remove_file(journal_path(&self.agents)));
+        note(&self.agents, self.done.iter().chain(&self.rest));
         finished.map_err(completes_later)
     }
 }
@@ -162,6 +165,7 @@ fn settle(agents: &Path, writes: &[FileWrite], e: io::Error) -> io::Error {
             .is_ok()
         && sync_dirs(agents, writes).is_ok()
         && std::fs::remove_file(journal_path(agents)).is_ok();
+    note(agents, writes);
     if undone {
         io::Error::new(e.kind(), format!("{e} (nothing was changed)"))
     } else {
@@ -223,6 +227,11 @@ fn sync_dirs<'a>(agents: &Path, writes: impl IntoIterator<Item = &'a FileWrite>)
     dirs.iter().try_for_each(|d| atomic::sync_dir(d))
 }
 
+/// Notes what a mutation wrote as millrace's own (see [`super::guard`]).
+fn note<'a>(agents: &Path, writes: impl IntoIterator<Item = &'a FileWrite>) {
+    super::guard::note_paths(agents, writes.into_iter().map(FileWrite::path));
+}
+
 /// Re-applies a journal left by a crashed mutation. Caller holds the lock.
 /// Returns the operation name when something was recovered.
 pub fn recover(agents: &Path) -> io::Result<Option<String>> {
@@ -240,6 +249,7 @@ pub fn recover(agents: &Path) -> io::Result<Option<String>> {
     })?;
     apply_all(agents, &entry.writes)?;
     std::fs::remove_file(&path)?;
+    note(agents, &entry.writes);
     tracing::warn!(op = %entry.op, "recovered an interrupted queue mutation from the journal");
     Ok(Some(entry.op))
 }

@@ -9,6 +9,7 @@ pub mod diagnostics;
 pub mod event_kind;
 pub mod events;
 pub mod failpoint;
+pub mod guard;
 pub mod history;
 pub mod journal;
 pub mod latch;

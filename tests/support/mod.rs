@@ -159,6 +159,8 @@ case "$m" in
            setsid sh -c "echo \$\$ > '$W/fake/$MILLRACE_NODE.escapee.pid'; exec sleep 60" < /dev/null > /dev/null 2>&1 &
            trap 'exit 143' TERM
            sleep 60 & echo $! > "$W/fake/$MILLRACE_NODE.child.pid"; echo $$ > "$W/fake/$MILLRACE_NODE.pid"; wait; exit 0;;
+  TAMPER\ *) # Edits a runtime file, then claims success.
+           echo "x-changed-by-the-agent = 1" >> "$W/${m#TAMPER }"; m="${MILLRACE_OUTCOMES%%,*}";;
   NONE) m="";;
   EXIT3) echo "agent failed" >&2; exit 3;;
   BOGUS) m="BOGUS_MARKER";;

@@ -69,6 +69,7 @@ pub struct DaemonReport {
 
 fn build_runtime(ws: &Workspace, control: &Arc<RunControl>, options: &Options) -> Runtime {
     let mut rt = Runtime::new(ws.root.clone(), ws.agents.clone(), ws.config.clone());
+    rt.config_path = ws.config_path.clone();
     rt.control = control.clone();
     rt.listener = options.listener.clone();
     rt.adapter = options.adapter.clone();
