@@ -324,8 +324,19 @@ fn fenced_headings_stay_text_and_long_titles_still_run() {
         archive.contains("## 2026-11-24 - Not a card") && archive.contains("Nor this"),
         "{archive}"
     );
-    // A body that opens a fence it never closes is refused.
+    // A body that opens a fence it never closes is refused; a heading
+    // inside a closed fence is body text.
     ws.run(&["add-task", "Open", "--body", "```\ncode"]).code(2);
+    ws.run(&[
+        "add-task",
+        "Fenced body",
+        "--body",
+        "```\n## 2026-11-24 - Not a card\n```",
+    ])
+    .code(0);
+    let q = ws.run(&["queue", "--json"]).code(0).json();
+    assert_eq!(q["backlog_depth"], 1, "{q:#}");
+    ws.run(&["start", "--once"]).code(0);
 
     let long = "L".repeat(150) + &" word".repeat(40);
     ws.run(&["add-task", &long]).code(0);

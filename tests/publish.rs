@@ -89,10 +89,17 @@ fn sync_copies_the_manifest_but_never_runtime_noise() {
     let r = ws.run(&["publish", "sync"]).code(1);
     assert!(
         r.stderr
-            .contains("must be relative to the workspace and stay inside it"),
+            .contains("must be relative to the workspace, stay inside it"),
         "{}",
         r.stderr
     );
+    // Nor into the staging repository's own `.git`.
+    ws.write(
+        "agents/staging_manifest.yml",
+        "version: 1\npaths:\n  - .git/hooks\n",
+    );
+    let r = ws.run(&["publish", "sync"]).code(1);
+    assert!(r.stderr.contains("`.git`"), "{}", r.stderr);
 }
 
 #[test]

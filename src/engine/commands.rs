@@ -193,18 +193,15 @@ fn check_card_fields(title: &str, body: Option<&str>, spec_id: Option<&str>) -> 
         }
     }
     if let Some(b) = body {
+        // A heading inside a fenced block is body text to every reader.
         let mut fence = crate::store::cards::Fence::default();
-        b.lines().for_each(|l| {
-            fence.feed(l);
+        let heading = b.lines().enumerate().find(|(_, l)| {
+            !fence.feed(l) && !fence.is_open() && crate::store::cards::parse_heading(l).is_some()
         });
         if fence.is_open() {
             return Err("task body opens a fenced code block (``` or ~~~) that it never closes; close it so that the cards after this one stay cards".into());
         }
-        if let Some((n, line)) = b
-            .lines()
-            .enumerate()
-            .find(|(_, l)| crate::store::cards::parse_heading(l).is_some())
-        {
+        if let Some((n, line)) = heading {
             return Err(format!(
                 "task body line {} looks like a card heading (`{}`); indent it or drop the `## `",
                 n + 1,

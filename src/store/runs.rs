@@ -379,7 +379,7 @@ impl RunDir {
 
     pub fn plan(&self) -> io::Result<FrozenPlan> {
         let path = self.path.join(PLAN);
-        let text = super::safe::read_text(&path, super::safe::RECORD_LIMIT)
+        let text = super::safe::read_text_nofollow(&path, super::safe::RECORD_LIMIT)
             .map_err(|e| named(&path, e))?;
         let plan = FrozenPlan::from_json(&text).map_err(|e| {
             io::Error::new(
@@ -413,7 +413,7 @@ impl RunDir {
 
     pub fn meta(&self) -> io::Result<RunMeta> {
         let path = self.path.join("run.json");
-        let text = super::safe::read_text(&path, super::safe::RECORD_LIMIT)
+        let text = super::safe::read_text_nofollow(&path, super::safe::RECORD_LIMIT)
             .map_err(|e| named(&path, e))?;
         serde_json::from_str(&text).map_err(|e| {
             io::Error::new(
@@ -462,7 +462,7 @@ impl RunDir {
     /// Every record, in order. A torn last line (crash mid-append) is
     /// ignored: the step it described had not been acted on.
     pub fn history(&self) -> io::Result<Vec<Transition>> {
-        let f = match super::safe::open_regular(&self.path.join(HISTORY)) {
+        let f = match super::safe::open_regular_nofollow(&self.path.join(HISTORY)) {
             Ok(f) => f,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
             Err(e) => return Err(e),

@@ -84,6 +84,12 @@ pub fn read_confined(bases: &[&Path], path: &Path, limit: u64) -> io::Result<Str
     read_text_with(path, limit, false)
 }
 
+/// [`read_text`] that refuses a symbolic link (for files an agent could
+/// have replaced by one: run records, stage output).
+pub fn read_text_nofollow(path: &Path, limit: u64) -> io::Result<String> {
+    read_text_with(path, limit, false)
+}
+
 fn read_text_with(path: &Path, limit: u64, follow: bool) -> io::Result<String> {
     match read_bounded(path, limit, follow) {
         Ok(bytes) => String::from_utf8(bytes).map_err(|e| {

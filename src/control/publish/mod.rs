@@ -105,10 +105,12 @@ pub struct CommitReport {
     pub skip_reason: Option<String>,
 }
 
-/// A manifest path: relative, without `..`, inside the workspace.
+/// A manifest path: relative, without `..`, inside the workspace, and
+/// never into a `.git` directory (the staging repository's own).
 fn confined(p: &str) -> bool {
     let path = Path::new(p);
     path.components().any(|c| matches!(c, Component::Normal(_)))
+        && !path.components().any(|c| c.as_os_str() == ".git")
         && path
             .components()
             .all(|c| matches!(c, Component::Normal(_) | Component::CurDir))
@@ -148,7 +150,7 @@ fn selection(ws: &Workspace, staging: Option<&Path>) -> Result<(Selection, PathB
     for p in manifest.paths.iter().chain(&manifest.optional_paths) {
         if !confined(p) {
             return Err(ControlError::Rejected(format!(
-                "{source}: path `{p}` must be relative to the workspace and stay inside it"
+                "{source}: path `{p}` must be relative to the workspace, stay inside it and not name a `.git` directory"
             )));
         }
     }
