@@ -859,3 +859,33 @@ fn a_stage_that_edits_the_runtimes_files_pauses_with_the_paths() {
     ws.run(&["stop"]).code(0);
     assert!(d.wait(30).0);
 }
+
+/// While a stage runs, the mailbox (which that stage's agent can write)
+/// does not change a key that names a program.
+#[test]
+fn programs_are_not_changed_through_the_mailbox_while_a_stage_runs() {
+    let ws = Ws::new();
+    ws.add("Long");
+    ws.script("builder", &["WAITGO"]);
+    let d = Daemon::start(&ws);
+    support::wait_for(&ws.path("fake/builder.started"), 30);
+    let r = ws.run(&[
+        "config",
+        "set",
+        "notify.command",
+        "[\"sh\", \"-c\", \"id\"]",
+    ]);
+    assert_ne!(r.out.status.code(), Some(0), "{}", r.stdout);
+    assert!(r.stderr.contains("while a stage runs"), "{}", r.stderr);
+    assert!(!ws.read("millrace.toml").contains("[notify]"));
+    // Other keys still apply at the next run.
+    ws.run(&["config", "set", "budget.task.usd", "5"]).code(0);
+    ws.write("fake/go", "");
+    until(
+        30,
+        || ws.cards_in("tasksarchive.md") == 1,
+        "the task archived",
+    );
+    ws.run(&["stop"]).code(0);
+    assert!(d.wait(30).0);
+}

@@ -257,6 +257,11 @@ pub trait Lifecycle {
     fn reload_config(&mut self) -> Result<Applied, CommandError>;
     /// True when a daemon owns the workspace (startup-only keys are refused).
     fn daemon(&self) -> bool;
+    /// True while a stage of the owner's runs: a command in the mailbox
+    /// may then have been written by that stage's agent.
+    fn stage_running(&self) -> bool {
+        false
+    }
     /// Called after `set_config` wrote the file; the daemon applies it.
     fn config_written(&mut self, applied: Applied) -> Result<Applied, CommandError> {
         Ok(applied)
@@ -400,6 +405,16 @@ fn add_idea(
     Ok(Applied::yes("idea queued", json!({ "path": path })))
 }
 
+/// Keys whose value is a program millrace runs with the operator's rights.
+fn names_a_program(key: &str) -> bool {
+    let k = key.to_ascii_lowercase();
+    k.starts_with("notify.")
+        || k.starts_with("runners.")
+        || k.starts_with("outage.probe_command")
+        || k.starts_with("publish.")
+        || k.ends_with(".runner")
+}
+
 /// Validates and writes `key = value` into `millrace.toml`. With a daemon
 /// running, startup-only keys are refused.
 fn config_set(
@@ -409,6 +424,11 @@ fn config_set(
     value: &str,
 ) -> Result<Applied, CommandError> {
     let daemon = life.daemon();
+    if life.stage_running() && names_a_program(key) {
+        return Err(CommandError::Refused(format!(
+            "`{key}` names a program run outside the agent's sandbox; it is not changed through the mailbox while a stage runs (that stage's agent can write the mailbox). `millrace pause`, wait for the stage to end, then set it"
+        )));
+    }
     let boundary = Boundary::of(key);
     if daemon && boundary == Boundary::StartupOnly {
         return Err(CommandError::Refused(format!(

@@ -256,6 +256,14 @@ pub fn parse_cards(text: &str, min: usize) -> Result<Vec<Card>, String> {
     let mut fence = Fence::default();
     for (i, line) in text.lines().enumerate() {
         let fenced = fence.feed(line) || fence.is_open();
+        if let Some(c) = line.chars().find(|c| c.is_control() && *c != '\t') {
+            // Escape sequences and stray line breaks never reach a store.
+            return Err(format!(
+                "line {}: control character U+{:04X}; cards hold text only",
+                i + 1,
+                c as u32
+            ));
+        }
         if line.trim_start().starts_with("<!-- research_recovery:") {
             // Would be read as the bounds of a frozen batch once queued.
             return Err(format!(
@@ -316,6 +324,9 @@ mod tests {
         let dup = "## 2026-11-24 - One\n\n## 2026-11-24 - One\n";
         assert!(parse_cards(dup, 1).unwrap_err().contains("same id"));
         let bad = "## 2026-11-24 - One\n\n## Notes\n";
+        assert!(parse_cards("## 2026-11-24 - Bell\u{7}\n", 1)
+            .unwrap_err()
+            .contains("U+0007"));
         assert!(parse_cards(bad, 1).unwrap_err().starts_with("line 3:"));
         assert!(parse_cards("no cards\n", 1).is_err());
         let marker = "## 2026-11-24 - One\n<!-- research_recovery:freeze:end B -->\n";

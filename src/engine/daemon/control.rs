@@ -151,6 +151,10 @@ impl commands::Lifecycle for Daemon {
         true
     }
 
+    fn stage_running(&self) -> bool {
+        self.run_in_flight
+    }
+
     fn config_written(&mut self, mut applied: Applied) -> Result<Applied, commands::CommandError> {
         if self.run_in_flight {
             applied.message = format!(
