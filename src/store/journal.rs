@@ -227,6 +227,14 @@ fn sync_dirs<'a>(agents: &Path, writes: impl IntoIterator<Item = &'a FileWrite>)
     dirs.iter().try_for_each(|d| atomic::sync_dir(d))
 }
 
+/// A journal path: relative to `agents/`, plain components only.
+fn confined(rel: &str) -> bool {
+    let p = Path::new(rel);
+    !rel.is_empty()
+        && p.components()
+            .all(|c| matches!(c, std::path::Component::Normal(_)))
+}
+
 /// Notes what a mutation wrote as millrace's own (see [`super::guard`]).
 fn note<'a>(agents: &Path, writes: impl IntoIterator<Item = &'a FileWrite>) {
     super::guard::note_paths(agents, writes.into_iter().map(FileWrite::path));
@@ -236,7 +244,7 @@ fn note<'a>(agents: &Path, writes: impl IntoIterator<Item = &'a FileWrite>) {
 /// Returns the operation name when something was recovered.
 pub fn recover(agents: &Path) -> io::Result<Option<String>> {
     let path = journal_path(agents);
-    let text = match super::safe::read_text(&path, 1 << 30) {
+    let text = match super::safe::read_text_nofollow(&path, 1 << 30) {
         Ok(t) => t,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(e),
@@ -247,6 +255,18 @@ pub fn recover(agents: &Path) -> io::Result<Option<String>> {
             format!("{}: {e}", path.display()),
         )
     })?;
+    // A journal is ours, but the file is in a directory a stage can write:
+    // it never writes outside `agents/` (nor through `..`).
+    if let Some(w) = entry.writes.iter().find(|w| !confined(w.path())) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!(
+                "{}: names `{}`, outside agents/; refused without applying anything (check and remove the journal)",
+                path.display(),
+                w.path()
+            ),
+        ));
+    }
     apply_all(agents, &entry.writes)?;
     std::fs::remove_file(&path)?;
     note(agents, &entry.writes);
@@ -284,6 +304,22 @@ thread_local! {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_journal_naming_a_path_outside_agents_is_refused_unapplied() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = dir.path().join("agents");
+        std::fs::create_dir_all(a.join(".runtime")).unwrap();
+        let forged = serde_json::json!({
+            "op": "forged", "written_at": "t",
+            "writes": [{"kind": "append", "path": "../victim", "contents": "x", "base_len": 0}]
+        });
+        std::fs::write(journal_path(&a), forged.to_string()).unwrap();
+        let e = recover(&a).unwrap_err();
+        assert!(e.to_string().contains("outside agents/"), "{e}");
+        assert!(!dir.path().join("victim").exists());
+        assert!(pending(&a), "the journal stays for the operator");
+    }
 
     #[test]
     fn a_crash_after_the_journal_is_recovered() {
