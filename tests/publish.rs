@@ -361,6 +361,13 @@ fn publish_refuses_hostile_staging_and_runs_nothing_the_repo_names() {
         .code(0)
         .json();
     assert_eq!(p["repo_hooks_run"], false);
+    assert!(
+        p["origin_push_url"]
+            .as_str()
+            .unwrap()
+            .contains("example.invalid"),
+        "{p:#}"
+    );
     let c = ws.run(&["publish", "commit", "--push", "--json"]);
     assert!(
         !proof.exists(),
@@ -372,6 +379,11 @@ fn publish_refuses_hostile_staging_and_runs_nothing_the_repo_names() {
         Some(0),
         "the push to example.invalid cannot succeed"
     );
+    // Files that make git read other configuration are refused.
+    std::fs::write(staging.join(".git/commondir"), "/elsewhere\n").unwrap();
+    let r = ws.run(&["publish", "preflight"]).code(2);
+    assert!(r.stderr.contains("commondir"), "{}", r.stderr);
+    std::fs::remove_file(staging.join(".git/commondir")).unwrap();
     // A config that names a program is refused before git runs, by key.
     git(
         &staging,

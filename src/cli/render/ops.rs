@@ -404,6 +404,9 @@ impl Render for crate::control::publish::Preflight {
             },
             self.changed_paths.len()
         );
+        if let Some(url) = &self.origin_push_url {
+            let _ = writeln!(s, "push goes to {url}");
+        }
         if self.repo_hooks_run {
             s.push_str(
                 "the staging repository's own hooks will run ([publish] run_repo_hooks = true)\n",

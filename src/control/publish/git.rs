@@ -27,18 +27,20 @@ pub struct SafeGit {
 fn refused_key(key: &str) -> bool {
     let parts: Vec<&str> = key.split('.').collect();
     let (first, last) = (parts[0], parts[parts.len() - 1]);
-    matches!(first, "include" | "includeif" | "filter" | "credential")
-        || matches!(
-            key,
-            "core.worktree"
-                | "core.gitproxy"
-                | "core.alternaterefscommand"
-                | "diff.external"
-                | "diff.tool"
-                | "merge.tool"
-                | "uploadpack.packobjectshook"
-        )
-        || (first == "diff" && matches!(last, "textconv" | "command"))
+    matches!(
+        first,
+        "include" | "includeif" | "filter" | "credential" | "trace2"
+    ) || matches!(
+        key,
+        "core.worktree"
+            | "extensions.worktreeconfig"
+            | "core.gitproxy"
+            | "core.alternaterefscommand"
+            | "diff.external"
+            | "diff.tool"
+            | "merge.tool"
+            | "uploadpack.packobjectshook"
+    ) || (first == "diff" && matches!(last, "textconv" | "command"))
         || (first == "merge" && last == "driver")
         || (first == "remote" && matches!(last, "receivepack" | "uploadpack" | "vcs"))
         || (first == "url" && last == "insteadof")
@@ -73,7 +75,18 @@ impl SafeGit {
         };
         let dot_git = dir.join(".git");
         match std::fs::symlink_metadata(&dot_git) {
-            Ok(m) if m.is_dir() => git.check_config(&dot_git.join("config"))?,
+            Ok(m) if m.is_dir() => {
+                // Files that make git read another repository's config.
+                for other in ["commondir", "config.worktree"] {
+                    if std::fs::symlink_metadata(dot_git.join(other)).is_ok() {
+                        return Err(ControlError::Usage(format!(
+                            "{}: present; it makes git read configuration publish does not check. Remove it if you did not put it there",
+                            dot_git.join(other).display()
+                        )));
+                    }
+                }
+                git.check_config(&dot_git.join("config"))?
+            }
             Ok(_) => {
                 return Err(ControlError::Usage(format!(
                 "{}: not a directory (a `gitdir:` file or a symlink could name any repository); \
@@ -114,10 +127,15 @@ impl SafeGit {
             let entry = String::from_utf8_lossy(entry);
             let (key, value) = entry.split_once('\n').unwrap_or((&entry, ""));
             let key = key.to_ascii_lowercase();
+            let pager = key.starts_with("pager.")
+                && !matches!(
+                    value,
+                    "true" | "false" | "yes" | "no" | "on" | "off" | "1" | "0"
+                );
             let bad_url = key.starts_with("remote.")
                 && (key.ends_with(".url") || key.ends_with(".pushurl"))
                 && (value.starts_with("ext::") || value.starts_with('-'));
-            if refused_key(&key) || bad_url {
+            if refused_key(&key) || bad_url || pager {
                 refused.push(key);
             }
         }
@@ -234,6 +252,8 @@ mod tests {
             "gpg.program",
             "gpg.ssh.program",
             "url.ext::sh.insteadof",
+            "trace2.normaltarget",
+            "extensions.worktreeconfig",
         ] {
             assert!(refused_key(k), "{k}");
         }

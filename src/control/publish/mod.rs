@@ -83,6 +83,9 @@ pub struct Preflight {
     /// `ready`, `no_changes` or `skip_publish`.
     pub status: String,
     pub skip_reason: Option<String>,
+    /// Where `--push` would send the commit (`origin`'s push URL), so that
+    /// a URL an agent changed is seen before anything is pushed.
+    pub origin_push_url: Option<String>,
     /// Whether `publish commit` runs the staging repository's own hooks
     /// (`[publish] run_repo_hooks`); nothing else it names ever runs.
     pub repo_hooks_run: bool,
@@ -444,6 +447,11 @@ pub fn preflight(
         publish_allowed: commit_allowed && skip.is_none(),
         status: status.to_string(),
         skip_reason: skip.map(str::to_string),
+        origin_push_url: g
+            .origin
+            .then(|| git.run(&["remote", "get-url", "--push", "origin"]).ok())
+            .flatten()
+            .map(|u| u.trim().to_string()),
         repo_hooks_run: git.runs_hooks(),
     })
 }
