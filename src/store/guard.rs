@@ -113,6 +113,9 @@ impl GuardSet {
     fn identities(&self) -> HashMap<OsString, Ident> {
         let mut out = HashMap::with_capacity(256);
         let mut add = |p: PathBuf| {
+            if is_temp(&p) {
+                return;
+            }
             if let Ok(m) = std::fs::symlink_metadata(&p) {
                 if !m.is_dir() {
                     out.insert(p.into_os_string(), Ident::of(&m));
@@ -157,7 +160,7 @@ impl GuardSet {
                 .flatten()
             {
                 // walkdir has the entry's lstat: one stat per file.
-                if !e.file_type().is_dir() {
+                if !e.file_type().is_dir() && !is_temp(e.path()) {
                     if let Ok(m) = e.metadata() {
                         out.insert(e.into_path().into_os_string(), Ident::of(&m));
                     }
@@ -234,6 +237,14 @@ impl GuardSet {
     }
 }
 
+/// A temp file of an atomic write in progress (`.millrace-*.tmp`): never
+/// read as anything, and here one moment, renamed the next.
+fn is_temp(p: &Path) -> bool {
+    p.file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n.starts_with(".millrace-") && n.ends_with(".tmp"))
+}
+
 fn own_log(agents: &Path) -> PathBuf {
     Layout::of(agents).runtime_dir().join("own_writes.log")
 }
@@ -305,6 +316,7 @@ mod tests {
         std::fs::remove_file(g.agents.join("registry/loops/a.yaml")).unwrap();
         std::fs::write(g.agents.join(".runtime/queue_journal.json"), "{}").unwrap();
         std::fs::write(g.agents.join(".runtime/state.json"), "{}").unwrap();
+        std::fs::write(g.agents.join(".runtime/.millrace-x.tmp"), "").unwrap();
         let seen: Vec<String> = g
             .changes(&before, &[])
             .iter()
