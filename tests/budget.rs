@@ -368,4 +368,9 @@ fn a_negative_or_absurd_cost_is_unknown_never_credited() {
     let usage = ws.run(&["usage", "--json"]).code(0).json();
     assert_eq!(usage["total"]["usd"].as_f64(), Some(0.0), "{usage:#}");
     assert_eq!(usage["total"]["unpriced"], 6);
+    // Under a USD cap an unknown spend pauses the run instead of running on.
+    ws.run(&["config", "set", "budget.task.usd", "1.0"]).code(0);
+    ws.add("Capped liar");
+    let r = ws.run(&["start", "--once"]).code(4);
+    assert!(r.stderr.contains("reported invalid usage"), "{}", r.stderr);
 }

@@ -137,6 +137,11 @@ impl Command {
                     && !name.chars().any(char::is_control);
                 if !plain {
                     Err(format!("idea name `{name}` must be a plain file name"))
+                } else if name.len() > 200 {
+                    Err(format!(
+                        "idea name is {} bytes; at most 200 (it becomes a file name)",
+                        name.len()
+                    ))
                 } else if text.len() > MAX_IDEA_BYTES {
                     Err(format!("idea is larger than {MAX_IDEA_BYTES} bytes"))
                 } else {

@@ -292,6 +292,40 @@ pub(super) fn admit(
     })))
 }
 
+/// A USD or token cap on `scope` when an attempt in it reported invalid
+/// usage: the spend is unknown, so the cap cannot be shown to hold and the
+/// run pauses rather than runs on.
+fn invalid_stop(
+    scope: &str,
+    caps: &Caps,
+    spent: &Spend,
+    node_id: &str,
+    run_id: &str,
+) -> Option<BudgetStop> {
+    if spent.invalid == 0 {
+        return None;
+    }
+    let (metric, limit) = [("usd", caps.usd), ("tokens", caps.tokens.map(|t| t as f64))]
+        .into_iter()
+        .find_map(|(m, l)| l.map(|l| (m, l)))?;
+    let (used, shown) = match metric {
+        "usd" => (spent.usd, usd(limit)),
+        _ => (spent.tokens as f64, format!("{limit:.0}")),
+    };
+    Some(BudgetStop {
+        run_id: run_id.to_string(),
+        node: node_id.to_string(),
+        cap: format!("{scope}.{metric}"),
+        limit,
+        spent: used,
+        next: 0.0,
+        message: format!(
+            "{scope}.{metric}: {} attempt(s) reported invalid usage (see the run's transitions), so what was spent is unknown and the cap {shown} cannot be shown to hold; check the runner, and to run on without this cap remove `{metric}` from `[{scope}]` in millrace.toml and start again, the run continues at `{node_id}`",
+            spent.invalid
+        ),
+    })
+}
+
 /// The first of `caps` on `scope` that the next attempt of `node_id`
 /// could pass, given what the scope `spent` and the largest attempt so far.
 fn cap_stop(
@@ -302,6 +336,9 @@ fn cap_stop(
     node_id: &str,
     run_id: &str,
 ) -> Option<BudgetStop> {
+    if let Some(stop) = invalid_stop(scope, caps, spent, node_id, run_id) {
+        return Some(stop);
+    }
     let checks = [
         ("usd", caps.usd, spent.usd, largest.usd),
         (
@@ -325,6 +362,7 @@ fn cap_stop(
     ];
     for (metric, limit, used, next) in checks {
         let Some(limit) = limit else { continue };
+
         // A little slack for float sums of dollars.
         if used + next > limit + 1e-9 {
             let show = |v: f64| {

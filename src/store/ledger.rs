@@ -38,6 +38,11 @@ pub struct Spend {
     /// the whole call: their figures are what the events showed, a floor.
     #[serde(default)]
     pub partial: u64,
+    /// Attempts whose runner reported usage that was refused as invalid
+    /// (negative, not a number, absurd): their spend is unknown, and a cap
+    /// on USD or tokens cannot be shown to hold.
+    #[serde(default)]
+    pub invalid: u64,
 }
 
 impl Spend {
@@ -55,6 +60,7 @@ impl Spend {
         self.partial = self.partial.saturating_add(u64::from(u.partial));
         if u.invalid.is_some() {
             self.unpriced = self.unpriced.saturating_add(1);
+            self.invalid = self.invalid.saturating_add(1);
             return;
         }
         self.input_tokens = self.input_tokens.saturating_add(u.input);
@@ -84,6 +90,7 @@ impl Spend {
         self.wall_ms += finite(o.wall_ms);
         self.unpriced = self.unpriced.saturating_add(o.unpriced);
         self.partial = self.partial.saturating_add(o.partial);
+        self.invalid = self.invalid.saturating_add(o.invalid);
     }
 
     /// One attempt's spend.
