@@ -168,10 +168,15 @@ fn leftovers_of_crashed_writers_are_swept_under_the_lock() {
     std::fs::write(&tmp, "half").unwrap();
     std::fs::write(&fresh, "a writer at work").unwrap();
     std::fs::create_dir_all(&run).unwrap();
+    // A run directory with records in it but not our plan (v0.2.0's runs
+    // look like this) is never removed.
+    let v020 = ws.path("agents/runs/run-v020-finished");
+    std::fs::create_dir_all(&v020).unwrap();
+    std::fs::write(v020.join("run.json"), "{\"run_id\": \"run-v020-finished\"}").unwrap();
     // Two minutes older than a file written now, by the file system's
     // clock (not the wall clock, which a faked clock moves).
     let now = std::fs::metadata(&fresh).unwrap().modified().unwrap();
-    for p in [&tmp, &run] {
+    for p in [&tmp, &run, &v020] {
         std::fs::File::open(p)
             .unwrap()
             .set_modified(now - std::time::Duration::from_secs(120))
@@ -179,7 +184,8 @@ fn leftovers_of_crashed_writers_are_swept_under_the_lock() {
     }
     ws.run(&["start", "--once"]).code(0);
     assert!(!tmp.exists(), "an old temp file was left");
-    assert!(!run.exists(), "a run directory without its plan was left");
+    assert!(!run.exists(), "an empty run directory without its plan was left");
+    assert!(v020.join("run.json").exists(), "a run directory with records was removed");
     assert!(
         fresh.exists(),
         "a young temp file may be a writer's at work"

@@ -37,6 +37,22 @@ pub fn own(ws: &Workspace, purpose: OwnerPurpose) -> Result<FileLock, EngineErro
 /// than a minute (a younger one may belong to a writer still at work, such
 /// as a concurrent `add-task`) and run directories that never got their
 /// frozen plan (a crash inside run creation). Under the engine lock.
+/// Whether `dir` is a real directory holding nothing but atomic-write temp
+/// files (`.millrace-*.tmp`) of its own.
+fn holds_only_temp_files(dir: &std::path::Path) -> bool {
+    let is_dir = std::fs::symlink_metadata(dir).is_ok_and(|m| m.is_dir());
+    is_dir
+        && std::fs::read_dir(dir).is_ok_and(|entries| {
+            entries.flatten().all(|e| {
+                let name = e.file_name();
+                let name = name.to_string_lossy();
+                e.file_type().is_ok_and(|t| t.is_file())
+                    && name.starts_with(".millrace-")
+                    && name.ends_with(".tmp")
+            })
+        })
+}
+
 fn sweep_leftovers(ws: &Workspace) {
     let layout = Layout::of(&ws.agents);
     // Ages by the file system's clock, which stamped the files.
@@ -74,11 +90,16 @@ fn sweep_leftovers(ws: &Workspace) {
         for e in entries.flatten() {
             let run = e.path();
             let name = e.file_name().to_string_lossy().into_owned();
+            // Only what millrace itself left and can prove empty goes: a
+            // run directory holding nothing but our own temp files. One
+            // with records in it (a v0.2.0 run, a half-made run of ours)
+            // is kept, whatever it lacks.
             if !run.join(crate::store::runs::PLAN).exists()
                 && Some(&name) != active.as_ref()
                 && old(&run)
+                && holds_only_temp_files(&run)
             {
-                tracing::info!(run = %name, "removing a run directory left without its plan");
+                tracing::info!(run = %name, "removing an empty run directory left without its plan");
                 let _ = std::fs::remove_dir_all(&run);
             } else {
                 dirs.push(run);
