@@ -440,3 +440,24 @@ fn operator_commands_are_recorded_like_the_engines_events() {
     assert!(history.contains("[execution.task.added]"), "{history}");
     assert!(history.contains("[config.changed]"), "{history}");
 }
+
+/// Values that begin with `-` are values (v0.2.0 scripts write card fields
+/// as `--body "- **Goal:** …"`), and log lines carry no colour when stderr
+/// is not a terminal.
+#[test]
+fn hyphen_values_are_accepted_and_redirected_logs_have_no_colour() {
+    let ws = Ws::new();
+    ws.run(&["add-task", "Goal", "--body", "- **Goal:** first"])
+        .code(0);
+    assert!(ws
+        .read("agents/tasksbacklog.md")
+        .contains("- **Goal:** first"));
+    let out = ws
+        .command(&["start", "--once"])
+        .env("RUST_LOG", "info")
+        .output_within();
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).contains('\u{1b}'),
+        "colour in a redirected log"
+    );
+}

@@ -184,8 +184,14 @@ fn leftovers_of_crashed_writers_are_swept_under_the_lock() {
     }
     ws.run(&["start", "--once"]).code(0);
     assert!(!tmp.exists(), "an old temp file was left");
-    assert!(!run.exists(), "an empty run directory without its plan was left");
-    assert!(v020.join("run.json").exists(), "a run directory with records was removed");
+    assert!(
+        !run.exists(),
+        "an empty run directory without its plan was left"
+    );
+    assert!(
+        v020.join("run.json").exists(),
+        "a run directory with records was removed"
+    );
     assert!(
         fresh.exists(),
         "a young temp file may be a writer's at work"

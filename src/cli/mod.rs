@@ -70,9 +70,10 @@ enum Command {
     /// Append a task card to the backlog
     AddTask {
         title: String,
-        #[arg(long)]
+        /// Card body (values may begin with `-`: `--body "- **Goal:** …"`)
+        #[arg(long, allow_hyphen_values = true)]
         body: Option<String>,
-        #[arg(long)]
+        #[arg(long, allow_hyphen_values = true)]
         spec_id: Option<String>,
         #[command(flatten)]
         send: Send,
