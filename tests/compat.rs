@@ -331,3 +331,31 @@ fn an_integration_gate_on_the_card_runs_integration() {
         ["builder", "integration", "qa", "update"]
     );
 }
+
+/// Directories and files that only ours creates are missing from a
+/// workspace v0.2.0 made: `health` and `doctor` warn (exit 0), `start`
+/// makes the directories, and no run directory with records is deleted.
+#[test]
+fn a_workspace_without_our_directories_warns_and_start_makes_them() {
+    let ws = Ws::new();
+    for d in ["agents/.deferred", "agents/ideas/audit", "agents/registry"] {
+        std::fs::remove_dir_all(ws.path(d)).unwrap();
+    }
+    let v020_run = ws.path("agents/runs/run-20260101-000000");
+    std::fs::create_dir_all(&v020_run).unwrap();
+    std::fs::write(v020_run.join("run.json"), "{}").unwrap();
+    let health = ws.run(&["health", "--json"]).code(0).json();
+    let dirs = health["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["check_id"] == "workspace.directories")
+        .cloned()
+        .unwrap();
+    assert_eq!(dirs["status"], "warn", "{dirs:#}");
+    assert!(dirs["message"].as_str().unwrap().contains("init --force"));
+    ws.add("Works anyway");
+    ws.run(&["start", "--once"]).code(0);
+    assert!(ws.path("agents/ideas/audit/incoming").is_dir());
+    assert!(v020_run.join("run.json").exists());
+}

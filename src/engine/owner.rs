@@ -27,6 +27,11 @@ pub fn own(ws: &Workspace, purpose: OwnerPurpose) -> Result<FileLock, EngineErro
         tracing::warn!(pgid, "ended the stage processes a dead runtime left behind");
     }
     sweep_leftovers(ws);
+    // A workspace v0.2.0 made lacks some of our directories: made here,
+    // where the owner is the only writer.
+    for d in crate::defs::layout::DIRS {
+        let _ = std::fs::create_dir_all(Layout::of(&ws.agents).rel(d));
+    }
     if let Some(dead) = &l.reclaimed_from {
         tracing::warn!(pid = dead.pid, purpose = %dead.purpose, "reclaimed the workspace lock of a dead process");
     }

@@ -274,20 +274,40 @@ fn layout_checks(ws: &Workspace) -> Vec<Check> {
             .map(|p| ws.relative(&p))
             .collect()
     };
+    // A workspace v0.2.0 made lacks some of ours: they are created on first
+    // use (`start` makes the directories), so they warn, never fail.
     vec![
-        all_or_fail(
+        all_or_warn(
             ("workspace.directories", "workspace"),
             "workspace directories present",
             missing(layout::DIRS, std::path::Path::is_dir),
-            |n| format!("{n} directories missing (run `millrace init --force`)"),
+            |n| {
+                format!("{n} directories missing: `millrace start` creates them; `millrace init --force` adds them now and overwrites nothing")
+            },
         ),
-        all_or_fail(
+        all_or_warn(
             ("workspace.files", "workspace"),
             "stores and status files present",
             missing(layout::FILES, std::path::Path::is_file),
-            |n| format!("{n} files missing (run `millrace init --force`)"),
+            |n| {
+                format!("{n} files missing: they are created on first use; `millrace init --force` adds them now and overwrites nothing")
+            },
         ),
     ]
+}
+
+/// [`all_or_fail`] that warns instead.
+fn all_or_warn(
+    (id, category): (&'static str, &'static str),
+    ok: &str,
+    problems: Vec<String>,
+    warn: impl FnOnce(usize) -> String,
+) -> Check {
+    let mut c = all_or_fail((id, category), ok, problems, warn);
+    if c.status == CheckStatus::Fail {
+        c.status = CheckStatus::Warn;
+    }
+    c
 }
 
 fn status_files_check(ws: &Workspace) -> Vec<Check> {
