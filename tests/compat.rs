@@ -359,3 +359,32 @@ fn a_workspace_without_our_directories_warns_and_start_makes_them() {
     assert!(ws.path("agents/ideas/audit/incoming").is_dir());
     assert!(v020_run.join("run.json").exists());
 }
+
+/// v0.2.0 accepts a `prompt_file` anywhere in the workspace; so do we (one
+/// outside it is a located error).
+#[test]
+fn a_prompt_file_anywhere_in_the_workspace_runs() {
+    let ws = Ws::new();
+    ws.write(
+        "agents/custom_builder.md",
+        "Build {{ task.title }} the custom way.\n",
+    );
+    ws.append_config("\n[stages.builder]\nprompt_file = \"agents/custom_builder.md\"\n");
+    ws.add("Custom");
+    ws.run(&["start", "--once"]).code(0);
+    let runs: Vec<_> = std::fs::read_dir(ws.path("agents/runs"))
+        .unwrap()
+        .flatten()
+        .collect();
+    let prompt = std::fs::read_to_string(runs[0].path().join("builder.1.prompt.md")).unwrap();
+    assert!(prompt.contains("Build Custom the custom way."), "{prompt}");
+    let outside = ws.dir.path().join("outside.md");
+    std::fs::write(&outside, "outside\n").unwrap();
+    let text = ws
+        .read("millrace.toml")
+        .replace("agents/custom_builder.md", outside.to_str().unwrap());
+    ws.write("millrace.toml", &text);
+    let r = ws.run(&["plan", "validate"]);
+    assert_ne!(r.out.status.code(), Some(0));
+    assert!(r.stderr.contains("outside"), "{}", r.stderr);
+}

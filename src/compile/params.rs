@@ -372,8 +372,9 @@ pub fn v020_prompt(kind: &str) -> String {
 
 /// `overrides` with v0.2.0's `prompt_file` (a path from the workspace
 /// root) turned into a prompt path, when `prompt` is not set: under
-/// `agents/prompts/` it is relative to it; a file directly in `agents/`
-/// (v0.2.0's `agents/_start.md`) is found by its name.
+/// `agents/prompts/` it is relative to it; v0.2.0's `agents/_<name>.md` is
+/// found by its name; any other file of the workspace by its path
+/// (`sources` collects it).
 fn with_prompt_file(mut o: StageOverrides, agents_dir: &str) -> StageOverrides {
     if let (None, Some(file)) = (&o.prompt, &o.prompt_file) {
         let file = file.trim_start_matches("./");
@@ -382,7 +383,7 @@ fn with_prompt_file(mut o: StageOverrides, agents_dir: &str) -> StageOverrides {
             .strip_prefix(&format!("{agents}/prompts/"))
             .or_else(|| {
                 file.strip_prefix(&format!("{agents}/"))
-                    .filter(|r| !r.contains('/'))
+                    .filter(|r| !r.contains('/') && r.starts_with('_'))
             })
             .unwrap_or(file);
         o.prompt = Some(rel.to_string());

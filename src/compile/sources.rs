@@ -197,7 +197,40 @@ impl Inputs {
                 inputs.prompts.push((name, source));
             }
         }
+        inputs.collect_prompt_files(workspace_root, &canonical_root, diags);
         inputs
+    }
+
+    /// v0.2.0's `[stages.<kind>] prompt_file` may name any file of the
+    /// workspace: each is a prompt under its own path (one outside the
+    /// workspace is a located `path.outside` error; a missing one is
+    /// reported as `prompt.missing` where it is used).
+    fn collect_prompt_files(
+        &mut self,
+        root: &Path,
+        canonical_root: &Path,
+        diags: &mut Diagnostics,
+    ) {
+        let files: Vec<String> = self
+            .config
+            .stages
+            .values()
+            .filter_map(|o| o.prompt_file.as_deref())
+            .map(|f| f.trim_start_matches("./").to_string())
+            .collect();
+        for key in files {
+            if self.prompts.iter().any(|(rel, _)| *rel == key) {
+                continue;
+            }
+            let path = root.join(&key);
+            // Fifos, devices and missing files are not read.
+            if !std::fs::metadata(&path).is_ok_and(|m| m.is_file()) {
+                continue;
+            }
+            if let Some(source) = read_workspace_file(&path, root, canonical_root, diags) {
+                self.prompts.push((key, source));
+            }
+        }
     }
 
     /// Finds a prompt by relative path, the workspace copy first.
