@@ -125,9 +125,23 @@ pub fn set_in_text(text: &str, key: &str, value: &str) -> Result<(String, Config
         ));
     }
     let known = Config::default();
-    // Sections with optional or user-named tables: the typed parse of the
-    // result checks them.
-    let dynamic = matches!(segments[0], "stages" | "runners" | "budget" | "prices");
+    // Sections with optional or user-named tables, keys left out of the
+    // defaults when unset, and v0.2.0's sections (which load whole): the
+    // typed parse of the result checks them.
+    let dynamic = matches!(
+        segments[0],
+        "stages"
+            | "runners"
+            | "budget"
+            | "prices"
+            | "notify"
+            | "publish"
+            | "diagnostics"
+            | "sizing"
+            | "routing"
+            | "policies"
+            | "boundaries"
+    );
     if !dynamic && known.get(key).is_none() {
         let mut prefix = String::new();
         for seg in &segments {
@@ -249,6 +263,19 @@ mod edit_tests {
         let (t, c) = set_in_text(&t, "runners.x.command", "[\"/bin/x\"]").unwrap();
         assert!(t.contains("args = [\n  \"a\",\n  \"b\",\n]"), "{t}");
         assert_eq!(c.runners["x"].command, ["/bin/x"]);
+    }
+
+    #[test]
+    fn v020_sections_and_keys_unset_by_default_can_be_set() {
+        let (_, c) = set_in_text(TEXT, "sizing.mode", "repo").unwrap();
+        assert_eq!(c.sizing.unwrap()["mode"], "repo");
+        let (_, c) = set_in_text(TEXT, "policies.usage.enabled", "true").unwrap();
+        assert_eq!(c.policies.unwrap()["usage"]["enabled"], true);
+        let (_, c) = set_in_text(TEXT, "notify.command", "[\"true\"]").unwrap();
+        assert_eq!(c.notify.command, ["true"]);
+        let (_, c) = set_in_text(TEXT, "publish.run_repo_hooks", "true").unwrap();
+        assert!(c.publish.run_repo_hooks);
+        assert!(set_in_text(TEXT, "publish.nonsense", "1").is_err());
     }
 
     #[test]
