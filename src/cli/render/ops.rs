@@ -68,7 +68,8 @@ impl Render for Queue {
     fn text(&self, out: &mut dyn Write) -> io::Result<()> {
         let (q, inspect) = (&self.view, self.inspect);
         let mut s = format!(
-            "Active: {}\nBacklog: {}\nNext: {}\n",
+            // v0.2.0's labels, which scripts grep.
+            "Active task: {}\nBacklog depth: {}\nNext task: {}\n",
             task_line(q.active_task.as_ref()),
             q.backlog_depth,
             task_line(q.next_task.as_ref())

@@ -104,7 +104,7 @@ impl Render for crate::control::status::StatusReport {
             "Active task: {}",
             rt.active_task_id.as_deref().unwrap_or("none")
         );
-        let _ = writeln!(s, "Backlog: {}", rt.backlog_depth);
+        let _ = writeln!(s, "Backlog depth: {}", rt.backlog_depth);
         frozen_lines(&mut s, &rt.frozen_batches);
         active_run_lines(&mut s, r);
         if let Some(a) = &rt.active_run {
