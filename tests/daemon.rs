@@ -889,3 +889,78 @@ fn programs_are_not_changed_through_the_mailbox_while_a_stage_runs() {
     ws.run(&["stop"]).code(0);
     assert!(d.wait(30).0);
 }
+
+/// v0.2.0's pending `add_idea {file}` envelopes: a file inside the
+/// workspace becomes an idea (the event names the origin); one outside is
+/// set aside, said on stderr and named by `health`.
+#[test]
+fn v020_add_idea_envelopes_become_ideas_or_are_set_aside_loudly() {
+    let ws = Ws::new();
+    let inside = ws.path("notes/idea.md");
+    ws.write("notes/idea.md", "# An idea from v0.2.0\n");
+    let outside = ws.dir.path().join("secret.md");
+    std::fs::write(&outside, "outside\n").unwrap();
+    let incoming = ws.path("agents/.runtime/commands/incoming");
+    for (id, file) in [
+        ("20260101T000000000000Z__add_idea", &inside),
+        ("20260101T000000000001Z__add_idea", &outside),
+    ] {
+        let env = serde_json::json!({
+            "command_id": id, "issued_at": "2026-01-01T00:00:00Z", "command": "add_idea",
+            "payload": {"file": file.to_str().unwrap()}, "issuer": "cli"
+        });
+        std::fs::write(incoming.join(format!("{id}.json")), env.to_string()).unwrap();
+    }
+    let d = Daemon::start(&ws);
+    until(
+        30,
+        || std::fs::read_dir(&incoming).unwrap().count() == 0,
+        "both envelopes processed",
+    );
+    ws.run(&["stop"]).code(0);
+    let (ok, _out, err) = d.wait_output(30);
+    assert!(ok);
+    assert!(err.contains("not applied"), "{err}");
+    let raw: Vec<String> = std::fs::read_dir(ws.path("agents/ideas/raw"))
+        .unwrap()
+        .flatten()
+        .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
+        .collect();
+    let finished: Vec<String> = [
+        "agents/ideas/raw",
+        "agents/ideas/finished",
+        "agents/ideas/archived",
+    ]
+    .iter()
+    .flat_map(|d| {
+        std::fs::read_dir(ws.path(d))
+            .into_iter()
+            .flatten()
+            .flatten()
+    })
+    .map(|e| e.file_name().to_string_lossy().into_owned())
+    .collect();
+    assert!(
+        raw.iter().any(|t| t.contains("An idea from v0.2.0"))
+            || finished.iter().any(|n| n.contains("idea.md")),
+        "{raw:?} {finished:?}"
+    );
+    assert!(ws
+        .events()
+        .iter()
+        .any(|e| e["type"] == "control.command.received"
+            && e["payload"]["issuer"] == "v0.2.0 envelope"));
+    let health = ws.run(&["health", "--json"]).json();
+    let failed = health["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["check_id"] == "mailbox.failed")
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(failed["status"], "warn", "{health:#}");
+    assert!(failed["details"][0]
+        .as_str()
+        .unwrap()
+        .contains("000001Z__add_idea"));
+}

@@ -111,12 +111,43 @@ pub fn read(path: &Path) -> Result<(Envelope, Command), (String, Option<Value>)>
     let text = String::from_utf8(bytes).map_err(|e| (format!("not UTF-8: {e}"), None))?;
     let raw: Value =
         serde_json::from_str(&text).map_err(|e| (format!("malformed JSON: {e}"), None))?;
-    let env: Envelope = serde_json::from_value(raw.clone())
+    let mut env: Envelope = serde_json::from_value(raw.clone())
         .map_err(|e| (format!("malformed envelope: {e}"), Some(raw.clone())))?;
+    if let Some(file) = v020_idea_file(&env) {
+        env.payload = v020_idea(path, &file).map_err(|e| (e, Some(raw.clone())))?;
+    }
     match Command::parse(&env.command, &env.payload) {
         Ok(cmd) => Ok((env, cmd)),
         Err(reason) => Err((reason, Some(raw))),
     }
+}
+
+/// The file a v0.2.0 `add_idea {file}` envelope names (ours carry the
+/// idea itself as `{name, text}`).
+fn v020_idea_file(env: &Envelope) -> Option<String> {
+    (env.command == "add_idea" && env.payload.get("name").is_none())
+        .then(|| env.payload.get("file")?.as_str().map(str::to_string))
+        .flatten()
+}
+
+/// v0.2.0's `add_idea {file}` as ours: the file is read only when it is a
+/// regular file inside the workspace (never through a link; an envelope
+/// is not trusted to name a path), and travels on inside the envelope.
+fn v020_idea(envelope: &Path, file: &str) -> Result<Value, String> {
+    // <agents>/.runtime/commands/incoming/<id>.json
+    let agents = envelope.ancestors().nth(4).unwrap_or(Path::new("."));
+    let root = agents.parent().unwrap_or(agents);
+    let text = safe::read_confined(&[agents, root], Path::new(file), super::commands::MAX_IDEA_BYTES as u64)
+        .map_err(|e| {
+            format!(
+                "v0.2.0 add_idea names {file}: {e}; only a regular file inside the workspace is taken (copy it into agents/ideas/raw/ yourself)"
+            )
+        })?;
+    let name = Path::new(file)
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "idea.md".into());
+    Ok(json!({ "name": name, "text": text, "v020_file": file }))
 }
 
 /// Moves an incoming file to `processed/` or `failed/` with its result.

@@ -4,17 +4,18 @@
 //! runner versions and the workspace lock, and fails unless the workspace is
 //! both bootstrap-ready and execution-ready.
 
-use crate::defs::layout::{self, Layout};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::defs::stage_kind::Plane;
-use crate::store::{journal, lock, queue::Queue, runs, status};
+use crate::store::{journal, lock, queue::Queue, runs};
 
 use super::{init, Workspace};
+
+mod workspace;
+use workspace::{layout_checks, mailbox_check, status_files_check};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
@@ -239,6 +240,7 @@ const WORKSPACE_CHECKS: &[fn(&Workspace) -> Vec<Check>] = &[
     queue_checks,
     research_check,
     run_checks,
+    mailbox_check,
 ];
 
 fn workspace_checks(ws: &Workspace, checks: &mut Vec<Check>) {
@@ -261,66 +263,6 @@ fn all_or_fail(
         let message = fail(problems.len());
         check(id, category, CheckStatus::Fail, message, problems)
     }
-}
-
-/// Exactly what `init` creates: its directories and files.
-fn layout_checks(ws: &Workspace) -> Vec<Check> {
-    let layout = Layout::of(&ws.agents);
-    let missing = |names: &[&str], present: fn(&std::path::Path) -> bool| -> Vec<String> {
-        names
-            .iter()
-            .map(|d| layout.rel(d))
-            .filter(|p| !present(p))
-            .map(|p| ws.relative(&p))
-            .collect()
-    };
-    // A workspace v0.2.0 made lacks some of ours: they are created on first
-    // use (`start` makes the directories), so they warn, never fail.
-    vec![
-        all_or_warn(
-            ("workspace.directories", "workspace"),
-            "workspace directories present",
-            missing(layout::DIRS, std::path::Path::is_dir),
-            |n| {
-                format!("{n} directories missing: `millrace start` creates them; `millrace init --force` adds them now and overwrites nothing")
-            },
-        ),
-        all_or_warn(
-            ("workspace.files", "workspace"),
-            "stores and status files present",
-            missing(layout::FILES, std::path::Path::is_file),
-            |n| {
-                format!("{n} files missing: they are created on first use; `millrace init --force` adds them now and overwrites nothing")
-            },
-        ),
-    ]
-}
-
-/// [`all_or_fail`] that warns instead.
-fn all_or_warn(
-    (id, category): (&'static str, &'static str),
-    ok: &str,
-    problems: Vec<String>,
-    warn: impl FnOnce(usize) -> String,
-) -> Check {
-    let mut c = all_or_fail((id, category), ok, problems, warn);
-    if c.status == CheckStatus::Fail {
-        c.status = CheckStatus::Warn;
-    }
-    c
-}
-
-fn status_files_check(ws: &Workspace) -> Vec<Check> {
-    let bad: Vec<String> = Plane::ALL
-        .iter()
-        .filter_map(|p| status::read(&ws.agents, *p).err().map(|e| e.to_string()))
-        .collect();
-    vec![all_or_fail(
-        ("status.files", "workspace"),
-        "status files hold one marker each",
-        bad,
-        |_| "malformed status file".to_string(),
-    )]
 }
 
 /// The stores in one constant-memory pass (counts and lint), an

@@ -32,9 +32,16 @@ impl Daemon {
                     (Some(json!(env)), Err(reason))
                 }
                 Ok((env, command)) => {
+                    // Where it came from: v0.2.0's `add_idea {file}` is
+                    // named as such.
+                    let origin = if env.payload.get("v020_file").is_some() {
+                        "v0.2.0 envelope"
+                    } else {
+                        env.issuer.as_str()
+                    };
                     self.event(
                         EventKind::Control(ControlEvent::CommandReceived),
-                        json!({"command_id": env.command_id, "command": env.command}),
+                        json!({"command_id": env.command_id, "command": env.command, "issuer": origin}),
                     );
                     self.run_in_flight = running;
                     self.command_id = Some(env.command_id.clone());
@@ -43,46 +50,66 @@ impl Daemon {
                     (Some(json!(env)), outcome)
                 }
             };
-            let command_id = envelope
-                .as_ref()
-                .and_then(|e| e["command_id"].as_str().map(str::to_string))
-                .unwrap_or_else(|| {
-                    path.file_stem()
-                        .and_then(|s| s.to_str())
-                        .unwrap_or_default()
-                        .to_string()
-                });
-            let command = envelope
-                .as_ref()
-                .and_then(|e| e["command"].as_str().map(str::to_string))
-                .unwrap_or_default();
-            let result = match outcome {
-                Ok(a) => CommandResult {
-                    command_id: command_id.clone(),
-                    processed_at: clock::now_iso(),
-                    ok: true,
-                    applied: a.applied,
-                    message: a.message,
-                    payload: a.payload,
-                },
-                Err(message) => CommandResult {
-                    command_id: command_id.clone(),
-                    processed_at: clock::now_iso(),
-                    ok: false,
-                    applied: false,
-                    message,
-                    payload: json!({}),
-                },
-            };
-            if result.ok {
-                self.event(EventKind::Control(ControlEvent::CommandApplied), json!({"command_id": command_id, "command": command, "applied": result.applied}));
-            } else {
-                self.event(EventKind::Control(ControlEvent::CommandApplied), json!({"command_id": command_id, "command": command, "ok": false, "message": result.message}));
-            }
-            if let Err(e) = mailbox::archive(&agents, &path, envelope, &result) {
-                tracing::error!("cannot archive mailbox command {}: {e}", path.display());
-                let _ = std::fs::remove_file(&path);
-            }
+            self.settle_command(&agents, &path, envelope, outcome);
+        }
+    }
+
+    /// Records what became of one mailbox command (an event; a warning on
+    /// stderr when it was not applied) and archives its envelope.
+    fn settle_command(
+        &mut self,
+        agents: &std::path::Path,
+        path: &std::path::Path,
+        envelope: Option<Value>,
+        outcome: Result<Applied, String>,
+    ) {
+        let command_id = envelope
+            .as_ref()
+            .and_then(|e| e["command_id"].as_str().map(str::to_string))
+            .unwrap_or_else(|| {
+                path.file_stem()
+                    .and_then(|s| s.to_str())
+                    .unwrap_or_default()
+                    .to_string()
+            });
+        let command = envelope
+            .as_ref()
+            .and_then(|e| e["command"].as_str().map(str::to_string))
+            .unwrap_or_default();
+        let result = match outcome {
+            Ok(a) => CommandResult {
+                command_id: command_id.clone(),
+                processed_at: clock::now_iso(),
+                ok: true,
+                applied: a.applied,
+                message: a.message,
+                payload: a.payload,
+            },
+            Err(message) => CommandResult {
+                command_id: command_id.clone(),
+                processed_at: clock::now_iso(),
+                ok: false,
+                applied: false,
+                message,
+                payload: json!({}),
+            },
+        };
+        if result.ok {
+            self.event(
+                EventKind::Control(ControlEvent::CommandApplied),
+                json!({"command_id": command_id, "command": command, "applied": result.applied}),
+            );
+        } else {
+            self.event(EventKind::Control(ControlEvent::CommandApplied), json!({"command_id": command_id, "command": command, "ok": false, "message": result.message}));
+            // Never silently: the operator's terminal says so too.
+            tracing::warn!(
+                "mailbox command {command_id} ({command}) was not applied and is kept in commands/failed/: {}",
+                result.message
+            );
+        }
+        if let Err(e) = mailbox::archive(agents, path, envelope, &result) {
+            tracing::error!("cannot archive mailbox command {}: {e}", path.display());
+            let _ = std::fs::remove_file(path);
         }
     }
 }
