@@ -95,7 +95,7 @@ pub fn pending(agents: &Path) -> Vec<PathBuf> {
 
 /// Reads an envelope and parses its command; `Err` carries the reason it
 /// failed and the raw JSON when there was any.
-pub fn read(path: &Path) -> Result<(Envelope, Command), (String, Option<Value>)> {
+pub fn read(agents: &Path, path: &Path) -> Result<(Envelope, Command), (String, Option<Value>)> {
     // Only regular files, never through a symlink, never more than the
     // limit: a fifo, `/dev/zero` or a link out of the workspace is refused
     // without being read.
@@ -114,7 +114,7 @@ pub fn read(path: &Path) -> Result<(Envelope, Command), (String, Option<Value>)>
     let mut env: Envelope = serde_json::from_value(raw.clone())
         .map_err(|e| (format!("malformed envelope: {e}"), Some(raw.clone())))?;
     if let Some(file) = v020_idea_file(&env) {
-        env.payload = v020_idea(path, &file).map_err(|e| (e, Some(raw.clone())))?;
+        env.payload = v020_idea(agents, &file).map_err(|e| (e, Some(raw.clone())))?;
     }
     match Command::parse(&env.command, &env.payload) {
         Ok(cmd) => Ok((env, cmd)),
@@ -133,9 +133,7 @@ fn v020_idea_file(env: &Envelope) -> Option<String> {
 /// v0.2.0's `add_idea {file}` as ours: the file is read only when it is a
 /// regular file inside the workspace (never through a link; an envelope
 /// is not trusted to name a path), and travels on inside the envelope.
-fn v020_idea(envelope: &Path, file: &str) -> Result<Value, String> {
-    // <agents>/.runtime/commands/incoming/<id>.json
-    let agents = envelope.ancestors().nth(4).unwrap_or(Path::new("."));
+fn v020_idea(agents: &Path, file: &str) -> Result<Value, String> {
     let root = agents.parent().unwrap_or(agents);
     let text = safe::read_confined(&[agents, root], Path::new(file), super::commands::MAX_IDEA_BYTES as u64)
         .map_err(|e| {
@@ -232,9 +230,9 @@ mod tests {
         let env = enqueue(a, &Command::Pause).unwrap();
         let files = pending(a);
         assert_eq!(files.len(), 1);
-        assert_eq!(read(&files[0]).unwrap(), (env.clone(), Command::Pause));
+        assert_eq!(read(a, &files[0]).unwrap(), (env.clone(), Command::Pause));
         std::fs::write(incoming_dir(a).join("x.json"), "{nope").unwrap();
-        assert!(read(&incoming_dir(a).join("x.json"))
+        assert!(read(a, &incoming_dir(a).join("x.json"))
             .unwrap_err()
             .0
             .starts_with("malformed JSON"));
@@ -243,7 +241,7 @@ mod tests {
             r#"{"command_id":"y","issued_at":"t","command":"explode","payload":{},"issuer":"cli"}"#,
         )
         .unwrap();
-        assert!(read(&incoming_dir(a).join("y.json"))
+        assert!(read(a, &incoming_dir(a).join("y.json"))
             .unwrap_err()
             .0
             .starts_with("unknown command"));
@@ -252,7 +250,7 @@ mod tests {
             "x".repeat(MAX_ENVELOPE_BYTES as usize + 1),
         )
         .unwrap();
-        assert!(read(&incoming_dir(a).join("z.json"))
+        assert!(read(a, &incoming_dir(a).join("z.json"))
             .unwrap_err()
             .0
             .starts_with("oversized"));
@@ -269,13 +267,13 @@ mod tests {
         let fifo = incoming_dir(a).join("f.json");
         let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
         assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
-        assert!(read(&fifo).unwrap_err().0.contains("a fifo"));
+        assert!(read(a, &fifo).unwrap_err().0.contains("a fifo"));
         let link = incoming_dir(a).join("l.json");
         std::os::unix::fs::symlink("/dev/zero", &link).unwrap();
-        assert!(read(&link).unwrap_err().0.contains("symbolic link"));
+        assert!(read(a, &link).unwrap_err().0.contains("symbolic link"));
         let d = incoming_dir(a).join("d.json");
         std::fs::create_dir(&d).unwrap();
-        assert!(read(&d).unwrap_err().0.contains("a directory"));
+        assert!(read(a, &d).unwrap_err().0.contains("a directory"));
         let failed = CommandResult {
             command_id: "d".into(),
             processed_at: "t".into(),

@@ -105,10 +105,6 @@ pub struct Snapshot {
 static OWN_CONFIG: Mutex<Vec<(PathBuf, Ident)>> = Mutex::new(Vec::new());
 
 impl GuardSet {
-    fn own_log(&self) -> PathBuf {
-        own_log(&self.agents)
-    }
-
     /// Every guarded file that exists now, with its identity.
     fn identities(&self) -> HashMap<OsString, Ident> {
         let mut out = HashMap::with_capacity(256);
@@ -174,7 +170,7 @@ impl GuardSet {
     pub fn snapshot(&self) -> Snapshot {
         Snapshot {
             files: self.identities(),
-            log_len: std::fs::metadata(self.own_log()).map_or(0, |m| m.len()),
+            log_len: std::fs::metadata(own_log(&self.agents)).map_or(0, |m| m.len()),
         }
     }
 
@@ -223,7 +219,7 @@ impl GuardSet {
 
     /// (path, identity) notes appended to the own-writes log after `from`.
     fn own_since(&self, from: u64) -> BTreeSet<(PathBuf, String)> {
-        let text = super::safe::read_text(&self.own_log(), 8 << 20).unwrap_or_default();
+        let text = super::safe::read_text(&own_log(&self.agents), 8 << 20).unwrap_or_default();
         let from = if (from as usize) <= text.len() && text.is_char_boundary(from as usize) {
             from as usize
         } else {

@@ -94,10 +94,7 @@ pub fn pending(agents: &Path, family: ResearchFamily) -> (Vec<WorkItem>, Vec<Rej
             .any(|c| c.is_control() || crate::defs::text::is_unsafe(c))
         {
             rejected.push(Rejected {
-                path: format!(
-                    "agents/{}",
-                    crate::defs::text::terminal_safe(&rel)
-                ),
+                path: format!("agents/{rel}"),
                 reason: "the file name holds control characters (a line break could become a card heading); rename it".into(),
             });
             continue;

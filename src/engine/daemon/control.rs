@@ -8,7 +8,7 @@ impl Daemon {
     pub(super) fn process_mailbox(&mut self, running: bool) {
         let agents = self.ws.agents.clone();
         for path in mailbox::pending(&agents) {
-            let (envelope, outcome) = match mailbox::read(&path) {
+            let (envelope, outcome) = match mailbox::read(&agents, &path) {
                 // Perhaps still being written by a writer that does not
                 // rename: look again on a later wake.
                 Err((reason, None))
