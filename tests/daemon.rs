@@ -87,7 +87,7 @@ fn until(secs: u64, mut cond: impl FnMut() -> bool, what: &str) {
 }
 
 fn state(ws: &Ws) -> serde_json::Value {
-    serde_json::from_str(&ws.read("agents/.runtime/state.json")).unwrap_or_default()
+    serde_json::from_str(&ws.read("agents/.runtime/state_millrace.json")).unwrap_or_default()
 }
 
 #[test]

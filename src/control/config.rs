@@ -25,6 +25,31 @@ pub fn show(ws: &Workspace) -> ConfigView {
     }
 }
 
+/// Where the config came from, as v0.2.0 reports it (`config_source`).
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
+pub struct ConfigSource {
+    /// Always `native_toml`: millrace reads `millrace.toml` only (v0.2.0
+    /// could also map a legacy markdown config).
+    pub kind: String,
+    /// Always null (no legacy policy file is read).
+    pub legacy_policy_compatibility: Option<String>,
+    pub primary_path: String,
+    /// Always empty.
+    pub secondary_paths: Vec<String>,
+    /// Always empty: an unknown key is an error, never dropped.
+    pub unmapped_keys: Vec<String>,
+}
+
+pub fn source(ws: &Workspace) -> ConfigSource {
+    ConfigSource {
+        kind: "native_toml".into(),
+        legacy_policy_compatibility: None,
+        primary_path: ws.config_path.display().to_string(),
+        secondary_paths: Vec::new(),
+        unmapped_keys: Vec::new(),
+    }
+}
+
 pub fn set(ws: &Workspace, key: &str, value: &str, wait: bool) -> Result<Operation> {
     let command = Command::SetConfig {
         key: key.to_string(),

@@ -32,7 +32,7 @@ pub fn show(ws: &Workspace, id: &str) -> Result<Bundle> {
 pub fn create(ws: &Workspace, run_id: Option<&str>) -> Result<Bundle> {
     let run = match run_id {
         Some(id) => {
-            if crate::store::runs::RunDir::open(&ws.agents, id).is_none() {
+            if crate::store::runs::RunDir::open_any(&ws.agents, id).is_none() {
                 return Err(ControlError::NotFound {
                     message: format!("no run `{id}`"),
                     hint: Some("`millrace status` names the active and last runs".into()),

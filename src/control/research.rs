@@ -114,7 +114,7 @@ pub fn history(ws: &Workspace, limit: usize) -> Result<ResearchHistory> {
         if !research_id {
             continue;
         }
-        let Some(meta) = RunDir::open(&ws.agents, &id).and_then(|d| d.meta().ok()) else {
+        let Some(meta) = RunDir::open_any(&ws.agents, &id).and_then(|d| d.meta().ok()) else {
             continue;
         };
         if meta.plane != Plane::Research {

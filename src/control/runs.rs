@@ -9,7 +9,7 @@ use crate::store::runs::{RunDir, RunMeta, Transition};
 use super::{ControlError, Result, Workspace};
 
 fn open(ws: &Workspace, run_id: &str) -> Result<RunDir> {
-    RunDir::open(&ws.agents, run_id).ok_or_else(|| ControlError::NotFound {
+    RunDir::open_any(&ws.agents, run_id).ok_or_else(|| ControlError::NotFound {
         message: format!("run provenance not found: {run_id}"),
         hint: Some(format!(
             "runs live under {}/runs/; `millrace status` shows the last one",
@@ -21,6 +21,12 @@ fn open(ws: &Workspace, run_id: &str) -> Result<RunDir> {
 /// The frozen plan a run followed.
 pub fn plan(ws: &Workspace, run_id: &str) -> Result<FrozenPlan> {
     let dir = open(ws, run_id)?;
+    if dir.format == crate::store::runs::RunFormat::V020 {
+        return Err(ControlError::Rejected(format!(
+            "run {run_id} was written by Millrace v0.2.0: its frozen plan ({}) is not a millrace plan and cannot be shown or diffed as one; `millrace run-provenance {run_id}` shows what maps",
+            ws.relative(&dir.path.join(crate::store::v020::V020_PLAN))
+        )));
+    }
     dir.plan()
         .map_err(|e| ControlError::record(run_id, "cannot load plan.json")(Box::new(e)))
 }
@@ -42,11 +48,18 @@ pub struct PlanIdentity {
     /// The stored content still hashes to `content_hash`.
     pub verified: bool,
     pub mode_id: String,
-    pub fingerprint: Fingerprint,
+    /// What the plan was compiled from; none for a v0.2.0 run.
+    pub fingerprint: Option<Fingerprint>,
+    /// Who froze the plan: `millrace`, or `v0.2.0` for a run Python
+    /// Millrace v0.2.0 left (`frozen_run_plan.json`).
+    pub source: String,
 }
 
 pub fn provenance(ws: &Workspace, run_id: &str) -> Result<Provenance> {
     let dir = open(ws, run_id)?;
+    if dir.format == crate::store::runs::RunFormat::V020 {
+        return v020_provenance(ws, &dir);
+    }
     let plan_path = dir.path.join(crate::store::runs::PLAN);
     let text = crate::store::safe::read_text(&plan_path, crate::store::safe::RECORD_LIMIT)
         .map_err(ControlError::io(&dir.path))?;
@@ -63,8 +76,32 @@ pub fn provenance(ws: &Workspace, run_id: &str) -> Result<Provenance> {
             plan_id: plan.plan_id,
             content_hash: plan.content_hash,
             mode_id: plan.content.mode.id,
-            fingerprint: plan.fingerprint,
+            fingerprint: Some(plan.fingerprint),
+            source: "millrace".into(),
         },
+        transitions,
+    })
+}
+
+/// A v0.2.0 run's provenance: its records mapped onto ours
+/// ([`crate::store::v020`]); its plan hash is checked the way v0.2.0
+/// computed it.
+fn v020_provenance(ws: &Workspace, dir: &RunDir) -> Result<Provenance> {
+    let meta = dir.meta().map_err(ControlError::io(&dir.path))?;
+    let transitions = dir.history().map_err(ControlError::io(&dir.path))?;
+    Ok(Provenance {
+        run_id: dir.id.clone(),
+        run_dir: ws.relative(&dir.path),
+        transition_history_path: ws.relative(&dir.path.join(crate::store::runs::HISTORY)),
+        frozen_plan: PlanIdentity {
+            plan_id: meta.plan_id.clone(),
+            content_hash: meta.content_hash.clone(),
+            verified: crate::store::v020::plan_verifies(&dir.path),
+            mode_id: meta.mode_id.clone(),
+            fingerprint: None,
+            source: "v0.2.0".into(),
+        },
+        run: Some(meta),
         transitions,
     })
 }
@@ -187,7 +224,7 @@ fn seconds_between(a: &str, b: &str) -> Option<f64> {
 
 /// Run `run_id` summarised; none when it has no readable `run.json`.
 pub fn summary(ws: &Workspace, run_id: &str) -> Option<RunSummary> {
-    let meta = RunDir::open(&ws.agents, run_id)?.meta().ok()?;
+    let meta = RunDir::open_any(&ws.agents, run_id)?.meta().ok()?;
     let mut spend = crate::store::ledger::Spend::default();
     for e in crate::store::ledger::run_entries(&ws.agents, run_id, &ws.config.prices) {
         spend.merge(&e.spend);

@@ -28,7 +28,7 @@ pub struct BudgetPause {
 
 /// The budget pause the run's history ends with, if it does.
 pub fn budget_pause(ws: &Workspace, run_id: &str) -> Option<BudgetPause> {
-    let history = RunDir::open(&ws.agents, run_id)?.history().ok()?;
+    let history = RunDir::open_any(&ws.agents, run_id)?.history().ok()?;
     let last = history.last()?;
     (last.event == TransitionEvent::RunPaused).then(|| BudgetPause {
         run_id: run_id.to_string(),
@@ -40,7 +40,7 @@ pub fn budget_pause(ws: &Workspace, run_id: &str) -> Option<BudgetPause> {
 
 /// The environment fault the run's history ends with, if it does.
 pub fn waiting(ws: &Workspace, run_id: &str) -> Option<Waiting> {
-    let history = RunDir::open(&ws.agents, run_id)?.history().ok()?;
+    let history = RunDir::open_any(&ws.agents, run_id)?.history().ok()?;
     let last = history
         .iter()
         .rev()
@@ -86,6 +86,15 @@ pub struct StatusReport {
     /// With `--detail` only.
     pub active_task: Option<TaskView>,
     pub next_task: Option<TaskView>,
+    /// A run Python Millrace v0.2.0 left unfinished on the active task:
+    /// the next `start` closes it as `abandoned (v0.2.0 run)` and restarts
+    /// the task at its loop's entry.
+    pub unfinished_v020_run: Option<crate::store::v020::Unfinished>,
+    /// `live` (a daemon's state) or `snapshot` (the last state written).
+    pub source_kind: String,
+    /// As v0.2.0: always `native_toml`.
+    pub config_source_kind: String,
+    pub config_source: super::config::ConfigSource,
 }
 
 /// Where the active run is: its current stage attempt.
@@ -122,6 +131,62 @@ pub struct Runtime {
     /// The latest audit decision (`PASS`, `FAIL`), if any.
     pub completion_decision: Option<String>,
     pub config_hash: String,
+    /// v0.2.0's runtime-state fields, from the daemon's state (the last
+    /// one written when no daemon runs).
+    #[serde(flatten)]
+    pub state: StateFields,
+}
+
+/// v0.2.0's `RuntimeState` fields that `status` reports beside ours.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct StateFields {
+    pub paused: bool,
+    pub pause_reason: Option<String>,
+    pub pause_run_id: Option<String>,
+    pub deferred_queue_size: usize,
+    pub uptime_seconds: f64,
+    pub asset_bundle_version: String,
+    pub pending_config_hash: Option<String>,
+    pub previous_config_hash: Option<String>,
+    pub pending_config_boundary: Option<String>,
+    pub pending_config_fields: Vec<String>,
+    pub rollback_armed: bool,
+    pub started_at: Option<String>,
+    pub updated_at: Option<String>,
+    /// `once` or `daemon`.
+    pub mode: String,
+}
+
+impl StateFields {
+    /// From the live daemon's state, or else the last one written (a
+    /// pause is a live daemon's only: none when no daemon runs).
+    fn of(
+        ws: &Workspace,
+        live: Option<&engine::state::RuntimeState>,
+        stored: Option<&engine::state::RuntimeState>,
+    ) -> StateFields {
+        let d = engine::state::RuntimeState::default();
+        let s = live.or(stored).unwrap_or(&d);
+        let paused = live.is_some_and(|l| l.paused);
+        let text = |t: &str| Some(t.to_string()).filter(|t| !t.is_empty());
+        StateFields {
+            paused,
+            pause_reason: s.pause_reason.clone().filter(|_| paused),
+            pause_run_id: s.pause_run_id.clone().filter(|_| paused),
+            deferred_queue_size: crate::engine::research::deferred(&ws.agents).len(),
+            uptime_seconds: s.uptime_seconds as f64,
+            asset_bundle_version: text(&s.asset_bundle_version)
+                .unwrap_or_else(|| crate::store::workspace::BUNDLE_VERSION.into()),
+            pending_config_hash: s.pending_config_hash.clone(),
+            previous_config_hash: s.previous_config_hash.clone(),
+            pending_config_boundary: s.pending_config_boundary.clone(),
+            pending_config_fields: s.pending_config_fields.clone(),
+            rollback_armed: s.rollback_armed,
+            started_at: text(&s.started_at),
+            updated_at: text(&s.updated_at),
+            mode: text(&s.mode).unwrap_or_else(|| "once".into()),
+        }
+    }
 }
 
 /// An active run stopped by a fault of its environment.
@@ -205,30 +270,31 @@ pub fn status(ws: &Workspace, detail: bool) -> Result<StatusReport> {
     };
     let plan = plan_state(ws);
     let last_run = last_run(ws);
+    let stored = engine::state::read(&ws.agents);
+    let live = owner
+        .as_ref()
+        .is_some_and(|o| o.purpose == OwnerPurpose::Daemon);
     let daemon = if owner
         .as_ref()
         .is_some_and(|o| o.purpose == OwnerPurpose::Daemon)
     {
-        engine::state::read(&ws.agents)
+        stored.clone()
     } else {
         None
     };
     let active_run = runs::active(&ws.agents).ok().flatten();
+    let unfinished_v020_run = match (&active_run, &active_task_id) {
+        (None, Some(task)) => crate::store::v020::unfinished(&ws.agents, task),
+        _ => None,
+    };
     let waiting = active_run.as_ref().and_then(|a| waiting(ws, &a.run_id));
     let progress = active_run.as_ref().and_then(|a| progress(ws, a));
     let (active_stage, remaining_worst_case) = match progress {
         Some((s, w)) => (Some(s), Some(w)),
         None => (None, None),
     };
-    let budget_pause = active_run
-        .iter()
-        .chain(
-            runs::active_in(&ws.agents, Plane::Research)
-                .ok()
-                .flatten()
-                .iter(),
-        )
-        .find_map(|a| budget_pause(ws, &a.run_id));
+    let state = StateFields::of(ws, daemon.as_ref(), stored.as_ref());
+    let budget_pause = any_budget_pause(ws, active_run.as_ref());
     Ok(StatusReport {
         queue_warnings,
         waiting,
@@ -250,7 +316,12 @@ pub fn status(ws: &Workspace, detail: bool) -> Result<StatusReport> {
             completion_decision: crate::store::research::completion_decision(&ws.agents)
                 .and_then(|d| d["decision"].as_str().map(str::to_string)),
             config_hash: ws.config.hash(),
+            state,
         },
+        unfinished_v020_run,
+        source_kind: if live { "live" } else { "snapshot" }.into(),
+        config_source_kind: "native_toml".into(),
+        config_source: super::config::source(ws),
         plan,
         last_run,
         config_path: ws.config_path.display().to_string(),
@@ -258,6 +329,15 @@ pub fn status(ws: &Workspace, detail: bool) -> Result<StatusReport> {
         active_task,
         next_task,
     })
+}
+
+/// The budget cap an active run of either plane is paused at.
+fn any_budget_pause(ws: &Workspace, execution: Option<&ActiveRun>) -> Option<BudgetPause> {
+    let research = runs::active_in(&ws.agents, Plane::Research).ok().flatten();
+    execution
+        .into_iter()
+        .chain(research.as_ref())
+        .find_map(|a| budget_pause(ws, &a.run_id))
 }
 
 /// The plan the config compiles to, and whether the persisted one is it
@@ -298,11 +378,11 @@ fn plan_state(ws: &Workspace) -> PlanState {
 /// is missing (an older workspace) or stale.
 fn last_run(ws: &Workspace) -> Option<RunMeta> {
     runs::last(&ws.agents)
-        .and_then(|id| RunDir::open(&ws.agents, &id)?.meta().ok())
+        .and_then(|id| RunDir::open_any(&ws.agents, &id)?.meta().ok())
         .or_else(|| {
             runs::list(&ws.agents).ok().and_then(|ids| {
                 ids.into_iter()
-                    .find_map(|id| RunDir::open(&ws.agents, &id)?.meta().ok())
+                    .find_map(|id| RunDir::open_any(&ws.agents, &id)?.meta().ok())
             })
         })
 }

@@ -294,6 +294,11 @@ impl<'a> Layout<'a> {
         self.runtime_dir().join("state.json")
     }
 
+    /// Our runtime state whole (`state.json` keeps v0.2.0's fields only).
+    pub fn state_millrace_json(&self) -> PathBuf {
+        self.runtime_dir().join("state_millrace.json")
+    }
+
     pub fn active_run(&self) -> PathBuf {
         self.runtime_dir().join("active_run.json")
     }

@@ -112,10 +112,51 @@ pub fn run_one(
                     EventKind::execution(PlaneEvent::TaskPromoted),
                     json!({"task_id": card.id, "title": card.title}),
                 );
+            } else {
+                close_v020_run(ws, rt, &card.id, &plan)?;
             }
             Ok(Cycle::Ran(run::start(rt, &plan, card)?))
         }
     }
+}
+
+/// Closes the run Python Millrace v0.2.0 left unfinished on the active
+/// task, if any: its frozen plan is v0.2.0's, so it cannot be resumed here;
+/// it is closed as `abandoned (v0.2.0 run)` (a file beside its records,
+/// which stay as they are), said on stderr and in the event log, and the
+/// task restarts at its loop's entry.
+fn close_v020_run(
+    ws: &Workspace,
+    rt: &Runtime,
+    task_id: &str,
+    plan: &FrozenPlan,
+) -> Result<(), EngineError> {
+    use crate::store::v020;
+    let Some((run_id, dir)) = v020::unfinished_for(&ws.agents, task_id) else {
+        return Ok(());
+    };
+    let entry = plan
+        .content
+        .planes
+        .get(&Plane::Execution)
+        .and_then(|l| l.entries.get("task").or_else(|| l.entries.values().next()))
+        .cloned()
+        .unwrap_or_else(|| "its loop's entry".into());
+    let reason = format!(
+        "Millrace v0.2.0 stopped during this run; its frozen plan is v0.2.0's and is not resumed by millrace, so task {task_id} restarts at {entry} under a new run"
+    );
+    let closure =
+        v020::close(&dir, task_id, &reason).map_err(EngineError::io("millrace_closed.json"))?;
+    tracing::warn!(
+        "closed run {run_id} that Millrace v0.2.0 left unfinished{} as `{}`; task {task_id} restarts at {entry}",
+        closure.last_node.as_deref().map(|n| format!(" at {n}")).unwrap_or_default(),
+        v020::ABANDONED
+    );
+    rt.event(
+        EventKind::execution(PlaneEvent::RunAbandoned),
+        json!({"run_id": run_id, "task_id": task_id, "state": v020::ABANDONED, "last_node": closure.last_node, "restarts_at": entry, "source": "v0.2.0"}),
+    );
+    Ok(())
 }
 
 /// Runs one research cycle: resumes the interrupted research run, or

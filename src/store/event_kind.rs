@@ -51,6 +51,7 @@ event_group!(
         CounterIncremented => "counter.incremented", plane;
         CounterExhausted => "counter.exhausted", plane;
         RunInterrupted => "run.interrupted", plane;
+        RunAbandoned => "run.abandoned", plane;
         BudgetExhausted => "budget.exhausted", plane;
         BudgetAdmission => "budget.admission", plane;
         DiagnosticsCreated => "diagnostics.created", plane;

@@ -60,6 +60,7 @@ impl Ident {
 /// Files under `.runtime/` the engine rewrites while a stage runs.
 const RUNTIME_CHURN: &[&str] = &[
     "state.json",
+    "state_millrace.json",
     "backlog_depth.json",
     "stage_group",
     "notify_cursor.json",

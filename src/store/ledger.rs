@@ -145,7 +145,7 @@ pub struct Entry {
 
 /// Every stage attempt of run `run_id`.
 pub fn run_entries(agents: &Path, run_id: &str, prices: &BTreeMap<String, Price>) -> Vec<Entry> {
-    let Some(dir) = RunDir::open(agents, run_id) else {
+    let Some(dir) = RunDir::open_any(agents, run_id) else {
         return Vec::new();
     };
     let task_id = dir.meta().ok().and_then(|m| m.task_id);
@@ -244,7 +244,7 @@ pub fn day_spend(agents: &Path, day: &str, own: &str, prices: &BTreeMap<String, 
             s.merge(&e.spend);
         }
         total.merge(&s);
-        let finished = RunDir::open(agents, &id)
+        let finished = RunDir::open_any(agents, &id)
             .and_then(|d| d.meta().ok())
             .is_some_and(|m| m.finished_at.is_some());
         if finished {

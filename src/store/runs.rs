@@ -7,244 +7,18 @@
 //! fsynced before the runtime acts on it.
 
 use crate::defs::layout::{Layout, StageArtifact};
-use crate::defs::marker::Marker;
-use crate::defs::records::AttemptClass;
 use crate::defs::stage_kind::Plane;
-use std::collections::BTreeMap;
 use std::fs::OpenOptions;
 use std::io::{self, BufRead, Write};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::compile::plan::{FrozenPlan, Target};
-pub use crate::defs::records::Usage;
+use crate::compile::plan::FrozenPlan;
 
 use super::atomic;
 
-pub const HISTORY: &str = "transition_history.jsonl";
-pub const PLAN: &str = "plan.json";
-/// A daemon's `[outage] probe_command` attempts while the run waits on its
-/// environment, one JSON line each (copied to the root of a bundle).
-pub const OUTAGE_PROBES: &str = "outage_probe_attempts.jsonl";
-
-/// `run.json`: what the run is about and how it ended.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
-pub struct RunMeta {
-    pub run_id: String,
-    pub plan_id: String,
-    pub content_hash: String,
-    pub mode_id: String,
-    pub plane: Plane,
-    pub loop_id: String,
-    pub task_id: Option<String>,
-    pub task_title: Option<String>,
-    pub started_at: String,
-    pub finished_at: Option<String>,
-    /// `running`, or the terminal state id the run ended in.
-    pub state: String,
-    pub terminal_class: Option<String>,
-    /// Routing facts fixed at run start (e.g. `integration`).
-    #[serde(default)]
-    pub facts: BTreeMap<String, serde_json::Value>,
-    /// The research work item (idea, incident, audit) of a research run.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub item: Option<super::research::WorkItem>,
-}
-
-/// Parameters bound to a stage attempt, as recorded.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
-pub struct Bound {
-    pub runner: String,
-    pub model: Option<String>,
-    pub effort: Option<String>,
-    pub timeout_seconds: u64,
-    pub prompt: String,
-    pub prompt_sha256: String,
-}
-
-/// Where a stage's outcome came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum OutcomeSource {
-    /// The last marker line of the agent's stdout.
-    Stdout,
-    /// The last marker line of the agent's final message.
-    LastMessage,
-    /// No legal marker: the stage kind's failure outcome.
-    Failure,
-}
-
-impl std::fmt::Display for OutcomeSource {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&crate::defs::serde_name(self))
-    }
-}
-
-/// `<node>.<attempt>.result.json`: what came back from a stage attempt and
-/// what it meant. Fields are declared in sorted order (the file is read by
-/// scripts as sorted JSON).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
-pub struct StageResultRecord {
-    pub agent_error: Option<String>,
-    pub class: AttemptClass,
-    pub duration_ms: u64,
-    pub exit_code: Option<i32>,
-    pub failure: Option<String>,
-    /// How the agent was started; none when it never was (a prompt that
-    /// did not render).
-    #[serde(default)]
-    pub invocation: Option<crate::defs::records::Invocation>,
-    /// The agent's final message as its CLI reported it (or its stdout, for
-    /// a plain subprocess).
-    #[serde(default)]
-    pub last_message: Option<String>,
-    /// The marker the agent emitted, legal or not.
-    pub marker: Option<Marker>,
-    pub next: Target,
-    /// The routed outcome; none for an environment fault (nothing routed).
-    pub outcome: Option<Marker>,
-    pub outcome_source: Option<OutcomeSource>,
-    pub selected_edge: String,
-    pub session_id: Option<String>,
-    pub signal: Option<i32>,
-    pub spawn_error: Option<String>,
-    pub stalled: bool,
-    pub timed_out: bool,
-    pub usage: Option<Usage>,
-}
-
-/// What a transition record records.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
-pub enum TransitionEvent {
-    #[serde(rename = "run.started")]
-    RunStarted,
-    #[serde(rename = "stage.started")]
-    StageStarted,
-    #[serde(rename = "stage.finished")]
-    StageFinished,
-    /// The attempt hit a fault of its environment: the run waits at the same
-    /// node (`next`), no counter moved.
-    #[serde(rename = "stage.faulted")]
-    StageFaulted,
-    /// Informational: a stop interrupted the run; replay ignores it.
-    #[serde(rename = "run.interrupted")]
-    RunInterrupted,
-    /// Informational: a budget cap paused the run before `node`; replay
-    /// ignores it (the run continues at that node).
-    #[serde(rename = "run.paused")]
-    RunPaused,
-    #[serde(rename = "run.finished")]
-    RunFinished,
-    /// The run never became its plane's active run (a crash between its
-    /// start record and the active-run pointer) and was closed by the next
-    /// owner of the workspace: `failure` says why and which later run of
-    /// the same task superseded it. Nothing is resumed from it.
-    #[serde(rename = "run.abandoned")]
-    RunAbandoned,
-}
-
-impl std::fmt::Display for TransitionEvent {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&crate::defs::serde_name(self))
-    }
-}
-
-/// One line of `transition_history.jsonl`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
-pub struct Transition {
-    pub schema_version: u32,
-    /// `<run_id>-transition-NNNN`.
-    pub event_id: String,
-    pub seq: u32,
-    pub run_id: String,
-    pub timestamp: String,
-    pub event: TransitionEvent,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub node: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub stage_kind: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub attempt: Option<u32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub outcome: Option<Marker>,
-    /// Where the outcome came from.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub outcome_source: Option<OutcomeSource>,
-    /// How the attempt ended.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub class: Option<AttemptClass>,
-    /// Why the stage failed, when it did (`missing_marker`, `timeout`, …).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub failure: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub exit_code: Option<i32>,
-    /// Agent wall time in milliseconds (microsecond precision).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub duration_ms: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub selected_edge: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub route_reason: Option<String>,
-    /// Where the run goes next.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub next: Option<Target>,
-    #[serde(default)]
-    pub counters: BTreeMap<String, u32>,
-    #[serde(default)]
-    pub attempts: BTreeMap<String, u32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub status_before: Option<Marker>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub status_after: Option<Marker>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub bound: Option<Bound>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub artifacts: Vec<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub queue_mutations: Vec<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub usage: Option<Usage>,
-    pub plan_id: String,
-    pub content_hash: String,
-}
-
-impl Transition {
-    /// A record of `event` for run `run_id` of plan `plan_id`/`hash`, every
-    /// other field empty; the history writer numbers and stamps it.
-    pub fn blank(run_id: &str, event: TransitionEvent, plan_id: &str, hash: &str) -> Transition {
-        Transition {
-            schema_version: 1,
-            event_id: String::new(),
-            seq: 0,
-            run_id: run_id.to_string(),
-            timestamp: String::new(),
-            event,
-            node: None,
-            stage_kind: None,
-            attempt: None,
-            outcome: None,
-            outcome_source: None,
-            class: None,
-            failure: None,
-            exit_code: None,
-            duration_ms: None,
-            selected_edge: None,
-            route_reason: None,
-            next: None,
-            counters: BTreeMap::new(),
-            attempts: BTreeMap::new(),
-            status_before: None,
-            status_after: None,
-            bound: None,
-            artifacts: Vec::new(),
-            queue_mutations: Vec::new(),
-            usage: None,
-            plan_id: plan_id.to_string(),
-            content_hash: hash.to_string(),
-        }
-    }
-}
+pub use super::run_records::*;
 
 /// Where a run is marked while it is being started (`.runtime/starting/`):
 /// from before its directory is created until it is its plane's active
@@ -343,6 +117,15 @@ fn named(path: &Path, e: io::Error) -> io::Error {
 pub struct RunDir {
     pub id: String,
     pub path: PathBuf,
+    pub format: RunFormat,
+}
+
+/// Who wrote a run directory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunFormat {
+    Millrace,
+    /// Python Millrace v0.2.0 (read through [`super::v020`], never written).
+    V020,
 }
 
 pub fn runs_root(agents: &Path) -> PathBuf {
@@ -354,13 +137,35 @@ impl RunDir {
         RunDir {
             id: run_id.to_string(),
             path: Layout::of(agents).run_dir(run_id),
+            format: RunFormat::Millrace,
         }
     }
 
-    /// Opens an existing run; `None` if there is no such run.
+    /// Opens an existing run of ours; `None` if there is no such run.
     pub fn open(agents: &Path, run_id: &str) -> Option<RunDir> {
         let dir = RunDir::at(agents, run_id);
         (run_id_is_safe(run_id) && dir.path.join(PLAN).is_file()).then_some(dir)
+    }
+
+    /// Opens an existing run for reading, ours or one v0.2.0 left.
+    pub fn open_any(agents: &Path, run_id: &str) -> Option<RunDir> {
+        RunDir::open(agents, run_id).or_else(|| {
+            let mut dir = RunDir::at(agents, run_id);
+            dir.format = RunFormat::V020;
+            (run_id_is_safe(run_id) && super::v020::is_v020_run(&dir.path)).then_some(dir)
+        })
+    }
+
+    /// The error for writing to, or loading the plan of, a v0.2.0 run.
+    fn foreign(&self, what: &str) -> io::Error {
+        io::Error::new(
+            io::ErrorKind::Unsupported,
+            format!(
+                "{}: run {} was written by Millrace v0.2.0; its {what} is not millrace's (run-provenance shows what maps)",
+                self.path.display(),
+                self.id
+            ),
+        )
     }
 
     /// Creates the directory and freezes the plan into it.
@@ -378,6 +183,9 @@ impl RunDir {
     }
 
     pub fn plan(&self) -> io::Result<FrozenPlan> {
+        if self.format == RunFormat::V020 {
+            return Err(self.foreign("frozen plan (frozen_run_plan.json)"));
+        }
         let path = self.path.join(PLAN);
         let text = super::safe::read_text_nofollow(&path, super::safe::RECORD_LIMIT)
             .map_err(|e| named(&path, e))?;
@@ -402,6 +210,9 @@ impl RunDir {
     /// Writes `run.json`. Durable while the run is open (resuming needs its
     /// routing facts); the final rewrite only summarises the fsynced history.
     pub fn write_meta(&self, meta: &RunMeta) -> io::Result<()> {
+        if self.format == RunFormat::V020 {
+            return Err(self.foreign("run.json"));
+        }
         let text = serde_json::to_string_pretty(meta).expect("meta serialises") + "\n";
         let path = self.path.join("run.json");
         if meta.finished_at.is_some() {
@@ -412,6 +223,9 @@ impl RunDir {
     }
 
     pub fn meta(&self) -> io::Result<RunMeta> {
+        if self.format == RunFormat::V020 {
+            return super::v020::meta(&self.path, &self.id);
+        }
         let path = self.path.join("run.json");
         let text = super::safe::read_text_nofollow(&path, super::safe::RECORD_LIMIT)
             .map_err(|e| named(&path, e))?;
@@ -441,6 +255,9 @@ impl RunDir {
     /// The run's JSON-lines file `name`, open for appending, its torn last
     /// line (if any) ended first.
     fn line_writer(&self, name: &str) -> io::Result<std::fs::File> {
+        if self.format == RunFormat::V020 {
+            return Err(self.foreign("history"));
+        }
         use std::io::{Read, Seek, SeekFrom};
         let mut f = OpenOptions::new()
             .create(true)
@@ -462,6 +279,9 @@ impl RunDir {
     /// Every record, in order. A torn last line (crash mid-append) is
     /// ignored: the step it described had not been acted on.
     pub fn history(&self) -> io::Result<Vec<Transition>> {
+        if self.format == RunFormat::V020 {
+            return super::v020::history(&self.path, &self.id);
+        }
         let f = match super::safe::open_regular_nofollow(&self.path.join(HISTORY)) {
             Ok(f) => f,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),

@@ -115,6 +115,16 @@ fn plane_event(
                 s("error")
             ),
         ),
+        P::RunAbandoned => (
+            Notice,
+            format!(
+                "closed the v0.2.0 run {} as `{}`: task {} restarts at {}",
+                s("run_id"),
+                s("state"),
+                s("task_id"),
+                s("restarts_at")
+            ),
+        ),
         P::CounterExhausted => (
             Notice,
             format!(

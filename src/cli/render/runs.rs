@@ -84,8 +84,13 @@ impl Render for crate::control::status::StatusReport {
             _ if rt.process_running => "running".to_string(),
             _ => "stopped".to_string(),
         };
+        let paused = match &rt.state.pause_reason {
+            Some(why) if rt.state.paused => format!("yes ({why})"),
+            _ if rt.state.paused => "yes".to_string(),
+            _ => "no".to_string(),
+        };
         let mut s = format!(
-            "Process: {process}\nExecution status: {}\nResearch status: {} (mode {}{}{})\n",
+            "Process: {process}\nPaused: {paused}\nExecution status: {}\nResearch status: {} (mode {}{}{})\n",
             rt.execution_status,
             rt.research_status,
             crate::defs::serde_name(&rt.research_mode),
@@ -112,6 +117,16 @@ impl Render for crate::control::status::StatusReport {
                 s,
                 "Active run: {} (started {}; the next `start` finishes it)",
                 a.run_id, a.started_at
+            );
+        }
+        if let Some(u) = &r.unfinished_v020_run {
+            let _ = writeln!(
+                s,
+                "Unfinished v0.2.0 run: {} (task {}{}): the next `start` closes it as `{}` and restarts the task at its loop's entry",
+                u.run_id,
+                u.task_id,
+                u.last_node.as_deref().map(|n| format!(", stopped in {n}")).unwrap_or_default(),
+                crate::store::v020::ABANDONED
             );
         }
         let p = &r.plan;
@@ -197,7 +212,11 @@ impl Render for crate::control::runs::Provenance {
             f.plan_id,
             f.mode_id,
             f.content_hash,
-            if f.verified { "" } else { ", EDITED" }
+            match (f.verified, f.source.as_str()) {
+                (true, "v0.2.0") => ", a v0.2.0 run",
+                (true, _) => "",
+                (false, _) => ", EDITED",
+            }
         );
         if let Some(m) = &p.run {
             let _ = writeln!(
@@ -223,12 +242,10 @@ impl Render for crate::control::runs::Provenance {
                 .unwrap_or_default();
             let mut line = format!("  {:04} {}{node}", t.seq, t.event);
             if let Some(o) = &t.outcome {
-                let _ = write!(
-                    line,
-                    " → {o} ({})",
-                    t.outcome_source
-                        .map_or_else(|| "?".to_string(), |s| s.to_string())
-                );
+                let _ = write!(line, " → {o}");
+                if let Some(source) = t.outcome_source {
+                    let _ = write!(line, " ({source})");
+                }
             }
             if let Some(f) = &t.failure {
                 let _ = write!(line, " [{f}]");

@@ -368,13 +368,28 @@ fn run_checks(ws: &Workspace) -> Vec<Check> {
             ),
             vec![],
         ),
-        Ok(None) => check(
-            "runs.active",
-            "workspace",
-            CheckStatus::Pass,
-            "no interrupted run",
-            vec![],
-        ),
+        Ok(None) => match unfinished_v020(ws) {
+            Some(u) => check(
+                "runs.active",
+                "workspace",
+                CheckStatus::Warn,
+                format!(
+                    "run {} that Millrace v0.2.0 left unfinished (task {}{}): the next `start` closes it as `{}` and restarts the task at its loop's entry",
+                    u.run_id,
+                    u.task_id,
+                    u.last_node.as_deref().map(|n| format!(", stopped in {n}")).unwrap_or_default(),
+                    crate::store::v020::ABANDONED
+                ),
+                vec![],
+            ),
+            None => check(
+                "runs.active",
+                "workspace",
+                CheckStatus::Pass,
+                "no interrupted run",
+                vec![],
+            ),
+        },
         Err(e) => check(
             "runs.active",
             "workspace",
@@ -384,6 +399,14 @@ fn run_checks(ws: &Workspace) -> Vec<Check> {
         ),
     });
     checks
+}
+
+/// The run v0.2.0 left unfinished on the active task, if any.
+fn unfinished_v020(ws: &Workspace) -> Option<crate::store::v020::Unfinished> {
+    let task = crate::store::queue::Queue::new(&ws.agents)
+        .active()
+        .ok()??;
+    crate::store::v020::unfinished(&ws.agents, &task.id)
 }
 
 /// `plan.compile`: the plan, with a passing check, or the failing check
