@@ -656,10 +656,22 @@ fn queue_commands_match_v020() {
         .iter()
         .map(|t| t["task_id"].as_str().unwrap().to_string())
         .collect();
+    // v0.2.0's checks and messages.
     let bad = ws.run(&["queue", "reorder", &ids[0]]).code(1);
     assert!(
         bad.stderr
-            .contains("queue reorder id mismatch: unknown=[] missing="),
+            .contains("queue reorder must specify the full backlog order exactly once"),
+        "{}",
+        bad.stderr
+    );
+    let bad = ws
+        .run(&["queue", "reorder", &ids[0], "2026-11-24__nope"])
+        .code(1);
+    assert!(
+        bad.stderr.contains(&format!(
+            "queue reorder id mismatch: unknown=2026-11-24__nope missing={}",
+            ids[1]
+        )),
         "{}",
         bad.stderr
     );
@@ -669,6 +681,14 @@ fn queue_commands_match_v020() {
         .code(0)
         .json();
     assert_eq!(ok["payload"]["task_ids"][0], ids[1].as_str());
+    let text = ws
+        .run(&["queue", "reorder", &ids[0], &ids[1]])
+        .code(0)
+        .stdout;
+    assert!(
+        text.contains(&format!("task_ids: ['{}', '{}']\n", ids[0], ids[1])),
+        "v0.2.0 prints the list as Python does: {text}"
+    );
     let text = ws.run(&["queue", "inspect"]).code(0).stdout;
     assert!(text.contains("   1. ") && text.contains("Beta"), "{text}");
     let card = ws.read("agents/tasksbacklog.md");

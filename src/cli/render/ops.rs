@@ -20,7 +20,7 @@ impl Render for crate::control::queue::Operation {
         }
         if let Some(map) = op.payload.as_object() {
             for (k, v) in map {
-                let v = v.as_str().map_or_else(|| v.to_string(), str::to_string);
+                let v = v.as_str().map_or_else(|| python_str(v), str::to_string);
                 let _ = writeln!(s, "{k}: {v}");
             }
         }
@@ -29,6 +29,54 @@ impl Render for crate::control::queue::Operation {
     }
 
     sorted_json!();
+}
+
+/// A payload value as v0.2.0's text output prints it (Python's `str()`:
+/// `['a', 'b']`, `True`, `None`), so scripts that parsed it keep working.
+fn python_str(v: &serde_json::Value) -> String {
+    use serde_json::Value;
+    match v {
+        Value::Null => "None".into(),
+        Value::Bool(b) => if *b { "True" } else { "False" }.into(),
+        Value::Number(n) => n.to_string(),
+        Value::String(t) => {
+            let quote = if t.contains('\'') && !t.contains('"') {
+                '"'
+            } else {
+                '\''
+            };
+            let mut out = String::from(quote);
+            for c in t.chars() {
+                match c {
+                    '\\' => out.push_str("\\\\"),
+                    '\n' => out.push_str("\\n"),
+                    '\t' => out.push_str("\\t"),
+                    c if c == quote => {
+                        out.push('\\');
+                        out.push(c);
+                    }
+                    c => out.push(c),
+                }
+            }
+            out.push(quote);
+            out
+        }
+        Value::Array(a) => format!(
+            "[{}]",
+            a.iter().map(python_str).collect::<Vec<_>>().join(", ")
+        ),
+        Value::Object(m) => format!(
+            "{{{}}}",
+            m.iter()
+                .map(|(k, v)| format!(
+                    "{}: {}",
+                    python_str(&Value::from(k.as_str())),
+                    python_str(v)
+                ))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
 }
 
 /// Frozen batches and how to get them back.
@@ -429,4 +477,16 @@ impl Render for crate::control::publish::CommitReport {
     }
 
     sorted_json!();
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn payload_values_print_as_v020_printed_them() {
+        let v = serde_json::json!(["a", "it's", true, null, 2, {"k": "v"}]);
+        assert_eq!(
+            super::python_str(&v),
+            r#"['a', "it's", True, None, 2, {'k': 'v'}]"#
+        );
+    }
 }

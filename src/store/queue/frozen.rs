@@ -274,14 +274,6 @@ impl Queue {
     }
 }
 
-pub(super) fn list(items: &[&str]) -> String {
-    if items.is_empty() {
-        "[]".to_string()
-    } else {
-        format!("[{}]", items.join(", "))
-    }
-}
-
 /// The blocker ledger with a quarantine's entry first (newest first, right
 /// after the preamble), as v0.2.0 writes it.
 fn blocker_entry(

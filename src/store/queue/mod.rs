@@ -23,7 +23,6 @@ mod frozen;
 #[cfg(test)]
 mod tests;
 
-use frozen::list;
 pub(super) use frozen::{batch_of, freeze_blocks};
 pub use frozen::{FrozenBatch, Thawed};
 
@@ -744,27 +743,24 @@ impl Queue {
         Ok((len, separator.to_string()))
     }
 
-    /// Rewrites the backlog in the given order (spec §3.4 validation).
+    /// Rewrites the backlog in the given order, refusing as v0.2.0 does
+    /// (its checks in its order, its messages).
     pub fn reorder(&self, ids: &[String]) -> Result<Vec<Card>> {
+        let invalid = |m: String| Err(QueueError::Invalid(m));
         if ids.is_empty() {
-            return Err(QueueError::Invalid(
-                "queue reorder must specify the full backlog order exactly once".into(),
-            ));
+            return invalid("queue reorder requires at least one backlog task id".into());
         }
-        let mut seen = std::collections::BTreeSet::new();
-        let dups: Vec<&str> = ids
-            .iter()
-            .filter(|i| !seen.insert(i.as_str()))
-            .map(String::as_str)
-            .collect();
-        if !dups.is_empty() {
-            return Err(QueueError::Invalid(format!(
-                "queue reorder has duplicate ids: {}",
-                dups.join(", ")
-            )));
+        let seen: std::collections::BTreeSet<&str> = ids.iter().map(String::as_str).collect();
+        if seen.len() != ids.len() {
+            return invalid("queue reorder does not allow duplicate task ids".into());
         }
         let _lock = self.lock()?;
         let mut backlog = self.read_store(BACKLOG)?;
+        if ids.len() != backlog.cards.len() {
+            return invalid(
+                "queue reorder must specify the full backlog order exactly once".into(),
+            );
+        }
         let known: std::collections::BTreeSet<&str> =
             backlog.cards.iter().map(|c| c.id.as_str()).collect();
         let unknown: Vec<&str> = ids
@@ -772,17 +768,21 @@ impl Queue {
             .map(String::as_str)
             .filter(|i| !known.contains(i))
             .collect();
-        let missing: Vec<&str> = known
+        let missing: Vec<&str> = backlog
+            .cards
             .iter()
-            .copied()
+            .map(|c| c.id.as_str())
             .filter(|k| !seen.contains(k))
             .collect();
         if !unknown.is_empty() || !missing.is_empty() {
-            return Err(QueueError::Invalid(format!(
-                "queue reorder id mismatch: unknown={} missing={}",
-                list(&unknown),
-                list(&missing)
-            )));
+            let mut details = Vec::new();
+            if !unknown.is_empty() {
+                details.push(format!("unknown={}", unknown.join(",")));
+            }
+            if !missing.is_empty() {
+                details.push(format!("missing={}", missing.join(",")));
+            }
+            return invalid(format!("queue reorder id mismatch: {}", details.join(" ")));
         }
         let mut by_id: std::collections::HashMap<String, Card> =
             backlog.cards.drain(..).map(|c| (c.id.clone(), c)).collect();

@@ -132,13 +132,26 @@ fn reorder_validates_like_v020() {
         .to_string();
     assert_eq!(
         err,
-        "queue reorder id mismatch: unknown=[2026-11-23__x] missing=[2026-11-23__a, 2026-11-23__b]"
+        "queue reorder must specify the full backlog order exactly once"
     );
-    assert!(q
-        .reorder(&["2026-11-23__a".into(), "2026-11-23__a".into()])
+    let err = q
+        .reorder(&[
+            "2026-11-23__c".into(),
+            "2026-11-23__x".into(),
+            "2026-11-23__y".into(),
+        ])
         .unwrap_err()
-        .to_string()
-        .contains("duplicate"));
+        .to_string();
+    assert_eq!(
+        err,
+        "queue reorder id mismatch: unknown=2026-11-23__x,2026-11-23__y missing=2026-11-23__a,2026-11-23__b"
+    );
+    assert_eq!(
+        q.reorder(&["2026-11-23__a".into(), "2026-11-23__a".into()])
+            .unwrap_err()
+            .to_string(),
+        "queue reorder does not allow duplicate task ids"
+    );
     let ids: Vec<String> = ["c", "a", "b"]
         .iter()
         .map(|s| format!("2026-11-23__{s}"))
