@@ -333,3 +333,36 @@ fn v020_still_reads_the_workspace_after_ours_ran() {
         );
     }
 }
+
+/// v0.2.0's research prompts know nothing of our artifacts: the stage is
+/// told them (the contract appended), and `plan validate` says so.
+#[test]
+fn v020_research_prompts_are_told_their_artifacts() {
+    let ws = fixture();
+    run(&ws, &["config", "set", "research.mode", "auto"]).code(0);
+    let validate = run(&ws, &["plan", "validate"]).code(0);
+    assert!(
+        validate
+            .stderr
+            .contains("warning[prompt.artifact_contract]: prompt `_goal_intake.md`"),
+        "{}",
+        validate.stderr
+    );
+    ws.write("idea.md", "# Idea: a dark theme\n\nUsers want one.\n");
+    run(&ws, &["add-idea", "idea.md"]).code(0);
+    run(&ws, &["start", "--once"]);
+    let runs: Vec<_> = std::fs::read_dir(ws.path("agents/runs"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path().join("goal_intake.1.prompt.md"))
+        .filter(|p| p.exists())
+        .collect();
+    let prompt = std::fs::read_to_string(runs.first().expect("a goal_intake stage ran")).unwrap();
+    let v020 = ws.read("agents/_goal_intake.md");
+    assert!(
+        prompt.starts_with(v020.lines().next().unwrap()),
+        "v0.2.0's own prompt first"
+    );
+    assert!(prompt.contains("Write these artifacts"), "{prompt}");
+    assert!(prompt.contains("artifacts/research_brief.md"), "{prompt}");
+}

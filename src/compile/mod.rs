@@ -11,6 +11,7 @@ pub mod describe;
 pub mod graph;
 pub mod params;
 pub mod plan;
+pub mod prompt_contract;
 pub mod registry;
 pub mod sources;
 pub mod templates;
@@ -98,6 +99,7 @@ pub fn compile(inputs: &Inputs, mode: Option<&str>) -> Compiled {
     }
     if let Some(p) = selected.as_ref().and_then(|id| plans.get(id)) {
         cost::check_usd_caps(p, inputs, &mut diags);
+        prompt_contract::check(p, &mut diags);
     }
     let diagnostics = diags.finish();
     let plan = match selected {

@@ -74,6 +74,7 @@ pub const CODES: &[&str] = &[
     "path.escape",
     "path.loop",
     "path.special",
+    "prompt.artifact_contract",
     "prompt.include",
     "prompt.missing",
     "prompt.syntax",

@@ -165,7 +165,14 @@ pub fn render(template: &str, inputs: &PromptInputs<'_>) -> Result<String, minij
             backlog_file => display(&Layout::of(inputs.agents).store(TaskStore::Backlog)),
         },
     };
-    env.render_str(template, ctx)
+    let mut text = env.render_str(template, ctx)?;
+    // A workspace prompt (v0.2.0's) that says nothing of the files the
+    // stage must write is told them (`plan validate` warns).
+    if crate::compile::prompt_contract::needs_contract(template, &inputs.kind.artifacts) {
+        text.push_str("\n\n");
+        text.push_str(&artifact_contract(inputs.outputs, inputs.inputs));
+    }
+    Ok(text)
 }
 
 /// A `Resume-Stage: <node>` line in the agent's final text, if any.

@@ -414,13 +414,27 @@ fn unfinished_v020(ws: &Workspace) -> Option<crate::store::v020::Unfinished> {
 fn compile_check(
     ws: &Workspace,
 ) -> std::result::Result<(crate::compile::plan::FrozenPlan, Check), Check> {
-    match super::plan::show(ws, None) {
+    let compiled = crate::engine::plan::compile_workspace(ws, None);
+    let warnings: Vec<String> = compiled
+        .diagnostics
+        .iter()
+        .filter(|x| !x.is_error())
+        .take(5)
+        .map(|x| x.to_string())
+        .collect();
+    let shown = match compiled.plan {
+        Some(p) => Ok(p),
+        None => Err(super::ControlError::Diagnostics(compiled.diagnostics)),
+    };
+    match shown {
         Ok(p) => {
             let message = format!("mode {} compiles to {}", p.content.mode.id, p.plan_id);
-            Ok((
-                p,
-                check("plan.compile", "plan", CheckStatus::Pass, message, vec![]),
-            ))
+            let status = if warnings.is_empty() {
+                CheckStatus::Pass
+            } else {
+                CheckStatus::Warn
+            };
+            Ok((p, check("plan.compile", "plan", status, message, warnings)))
         }
         Err(e) => {
             let details = match &e {
