@@ -95,6 +95,19 @@ fn reads_work_on_a_v020_workspace_and_report_its_unfinished_run() {
         health.stdout
     );
     assert!(health.stdout.contains(KILLED), "{}", health.stdout);
+    assert!(
+        health.stdout.contains("WARN workspace.origin"),
+        "{}",
+        health.stdout
+    );
+    assert!(
+        health.stdout.contains("WARN mailbox.pending"),
+        "{}",
+        health.stdout
+    );
+    run(&ws, &["init", ".", "--force"]).code(0);
+    let adopted = run(&ws, &["health"]).code(0).stdout;
+    assert!(adopted.contains("PASS workspace.origin"), "{adopted}");
     run(&ws, &["doctor"]).code(0);
 
     let status = run(&ws, &["status", "--json"]).code(0).json();

@@ -15,7 +15,7 @@ use crate::store::{journal, lock, queue::Queue, runs};
 use super::{init, Workspace};
 
 mod workspace;
-use workspace::{layout_checks, mailbox_check, status_files_check};
+use workspace::{layout_checks, mailbox_check, origin_check, status_files_check};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
@@ -235,6 +235,7 @@ pub fn report(config_path: &Path, doctor: bool) -> HealthReport {
 /// The workspace checks, in the order they are reported; each gives zero
 /// or more checks.
 const WORKSPACE_CHECKS: &[fn(&Workspace) -> Vec<Check>] = &[
+    origin_check,
     layout_checks,
     status_files_check,
     queue_checks,

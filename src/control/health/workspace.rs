@@ -11,20 +11,41 @@ use super::{all_or_fail, check, Check, CheckStatus, Workspace};
 /// Mailbox commands that were not applied (kept in `commands/failed/`):
 /// named, so that none is lost silently (a v0.2.0 envelope among them).
 pub(super) fn mailbox_check(ws: &Workspace) -> Vec<Check> {
-    let dir = Layout::of(&ws.agents).mailbox(crate::defs::layout::MailboxDir::Failed);
-    let mut failed: Vec<String> = std::fs::read_dir(&dir)
-        .map(|d| {
-            d.flatten()
-                .map(|e| ws.relative(&e.path()))
-                .filter(|p| !p.ends_with(".tmp"))
-                .collect()
-        })
-        .unwrap_or_default();
-    if failed.is_empty() {
-        return Vec::new();
+    use crate::defs::layout::MailboxDir;
+    let files = |which| -> Vec<String> {
+        let dir = Layout::of(&ws.agents).mailbox(which);
+        let mut names: Vec<String> = std::fs::read_dir(&dir)
+            .map(|d| {
+                d.flatten()
+                    .map(|e| ws.relative(&e.path()))
+                    .filter(|p| !p.ends_with(".tmp"))
+                    .collect()
+            })
+            .unwrap_or_default();
+        names.sort();
+        names
+    };
+    let mut checks = Vec::new();
+    let pending = files(MailboxDir::Incoming);
+    let daemon = crate::engine::owner::live_owner(ws)
+        .is_some_and(|o| o.purpose == crate::store::lock::OwnerPurpose::Daemon);
+    if !pending.is_empty() && !daemon {
+        checks.push(check(
+            "mailbox.pending",
+            "workspace",
+            CheckStatus::Warn,
+            format!(
+                "{} mailbox command(s) wait with no daemon to apply them: `millrace start --daemon` applies them (one meant for a process that has ended is set aside)",
+                pending.len()
+            ),
+            pending,
+        ));
     }
-    failed.sort();
-    vec![check(
+    let failed = files(MailboxDir::Failed);
+    if failed.is_empty() {
+        return checks;
+    }
+    checks.push(check(
         "mailbox.failed",
         "workspace",
         CheckStatus::Warn,
@@ -33,8 +54,52 @@ pub(super) fn mailbox_check(ws: &Workspace) -> Vec<Check> {
             failed.len()
         ),
         failed,
+    ));
+    checks
+}
+/// `workspace.origin`: a workspace Python Millrace v0.2.0 made (its
+/// `agents/_start.md`, or a state file of its bundle) that `init --force`
+/// has not yet adopted (our `agents/registry/README.md` is missing) warns,
+/// saying what the first `start` changes and what `init --force` adds.
+pub(super) fn origin_check(ws: &Workspace) -> Vec<Check> {
+    let layout = Layout::of(&ws.agents);
+    let v020_state = crate::store::safe::read_text(&layout.state_json(), 1 << 20)
+        .is_ok_and(|t| t.contains("\"baseline-bundle-"));
+    if !(ws.agents.join("_start.md").is_file() || v020_state) {
+        return Vec::new();
+    }
+    let v020_runs = std::fs::read_dir(layout.runs_dir())
+        .map(|d| {
+            d.flatten()
+                .filter(|e| crate::store::v020::is_v020_run(&e.path()))
+                .count()
+        })
+        .unwrap_or(0);
+    if layout.rel(layout::REGISTRY_README).is_file() {
+        return vec![check(
+            "workspace.origin",
+            "workspace",
+            CheckStatus::Pass,
+            format!(
+                "adopted from Millrace v0.2.0 ({v020_runs} v0.2.0 run(s) kept and read as such)"
+            ),
+            vec![],
+        )];
+    }
+    vec![check(
+        "workspace.origin",
+        "workspace",
+        CheckStatus::Warn,
+        "a Millrace v0.2.0 workspace: every command works on it as it is; nothing of v0.2.0's is deleted or rewritten",
+        vec![
+            format!("{v020_runs} v0.2.0 run(s) are read as such (run-provenance, usage, status, the TUI)"),
+            "the first `start` creates the missing directories, closes a run v0.2.0 left unfinished as `abandoned (v0.2.0 run)`, and writes state.json in v0.2.0's shape (ours whole in state_millrace.json), so v0.2.0 can still read the workspace".into(),
+            "a daemon (`start --daemon`) applies pending v0.2.0 mailbox commands; one meant for a v0.2.0 process that has ended is set aside and named here".into(),
+            "`millrace init --force` adds the missing files and the guides (OPERATOR_GUIDE.md, ADVISOR.md, docs/millrace/) and overwrites nothing".into(),
+        ],
     )]
 }
+
 /// Exactly what `init` creates: its directories and files.
 pub(super) fn layout_checks(ws: &Workspace) -> Vec<Check> {
     let layout = Layout::of(&ws.agents);
