@@ -43,6 +43,10 @@ fn setup() -> (Ws, std::path::PathBuf, std::path::PathBuf) {
 #[test]
 fn sync_copies_the_manifest_but_never_runtime_noise() {
     let (ws, staging, _) = setup();
+    // init writes the editable manifest; without it the packaged default
+    // (the same paths) applies.
+    assert!(ws.path("agents/staging_manifest.yml").is_file());
+    std::fs::remove_file(ws.path("agents/staging_manifest.yml")).unwrap();
     let r = ws.run(&["publish", "sync", "--json"]).code(0).json();
     assert_eq!(r["selection"]["manifest_source_kind"], "packaged");
     assert!(staging.join("agents/tasksarchive.md").exists());
@@ -299,6 +303,7 @@ fn publish_refuses_hostile_staging_and_runs_nothing_the_repo_names() {
     std::fs::create_dir_all(&outside).unwrap();
     std::fs::write(outside.join("secret.txt"), "SECRET").unwrap();
     std::fs::write(outside.join("victim.txt"), "keep").unwrap();
+    let _ = std::fs::remove_dir_all(ws.path("docs"));
     std::os::unix::fs::symlink(&outside, ws.path("docs")).unwrap();
     std::os::unix::fs::symlink(outside.join("secret.txt"), ws.path("agents/leak.md")).unwrap();
     std::fs::create_dir_all(staging.join("agents")).unwrap();

@@ -3,6 +3,7 @@
 
 mod capabilities;
 mod engine_cmds;
+mod guides;
 mod ops_cmds;
 mod output;
 mod plan_cmds;
@@ -170,6 +171,9 @@ enum Command {
     /// JSON Schemas of the authoring formats
     #[command(subcommand)]
     Schema(SchemaCommand),
+    /// The guides and reference pages `init` writes into a workspace
+    #[command(subcommand)]
+    Guides(GuidesCommand),
     /// Every command, its flags, output schema and exit codes
     Capabilities,
     /// The bundled demo agent, run by the `demo` runner
@@ -336,6 +340,13 @@ enum SchemaCommand {
     },
 }
 
+#[derive(Debug, Subcommand)]
+enum GuidesCommand {
+    /// Write the current guides and reference pages under DIR, replacing
+    /// what is there (`init` never replaces an edited one)
+    Export { dir: PathBuf },
+}
+
 /// Parses arguments, runs the command and returns the process exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -372,7 +383,18 @@ fn run(cli: Cli, out: &mut Output) -> Result<ExitStatus, ControlError> {
             destination,
             force,
             demo,
-        } => out.print(&control::init::init(&destination, force, demo)?)?,
+        } => {
+            let guides: Vec<(&str, String)> = guides::all()
+                .into_iter()
+                .map(|g| (g.path, g.text))
+                .collect();
+            out.print(&control::init::init(&destination, force, demo, &guides)?)?
+        }
+        Command::Guides(GuidesCommand::Export { dir }) => {
+            for path in guides::export(&dir).map_err(ControlError::io(&dir))? {
+                out.write_text(&format!("wrote {}\n", dir.join(path).display()))?;
+            }
+        }
         c @ (Command::AddTask { .. } | Command::AddIdea { .. } | Command::Queue { .. }) => {
             return queue_cmds::run(&cli.config, c, out)
         }

@@ -80,6 +80,33 @@ fn initial_contents(rel: &str) -> &'static str {
     }
 }
 
+/// Writes each guide that is missing; one that exists is never replaced
+/// (named in `guides_kept` when it differs from this version's).
+fn write_guides(dest: &Path, guides: &[(&str, String)], report: &mut InitReport) -> Result<()> {
+    for (rel, text) in guides {
+        let path = dest.join(rel);
+        match std::fs::read(&path) {
+            Ok(existing) => {
+                report.kept_file_count += 1;
+                if existing != text.as_bytes() {
+                    report.guides_kept.push(rel.to_string());
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                if let Some(parent) = path.parent().filter(|p| !p.is_dir()) {
+                    std::fs::create_dir_all(parent).map_err(ControlError::io(parent))?;
+                    report.created_directory_count += 1;
+                }
+                atomic::write(&path, text.as_bytes()).map_err(ControlError::io(&path))?;
+                report.created_file_count += 1;
+                report.guides_written.push(rel.to_string());
+            }
+            Err(e) => return Err(ControlError::io(&path)(e)),
+        }
+    }
+    Ok(())
+}
+
 #[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct InitReport {
     pub workspace_root: String,
@@ -89,8 +116,16 @@ pub struct InitReport {
     pub created_file_count: usize,
     /// Files that already existed and were left untouched (`--force`).
     pub kept_file_count: usize,
+    /// Always 0: init never overwrites a file (v0.2.0's key).
+    pub overwritten_file_count: usize,
     /// Task queued by `--demo`, if any.
     pub demo_task_id: Option<String>,
+    /// Guides written now (`OPERATOR_GUIDE.md`, `ADVISOR.md`, …).
+    pub guides_written: Vec<String>,
+    /// Guides left as they were because they differ from this version's
+    /// (edited, or from another version): `millrace guides export DIR`
+    /// writes the current ones elsewhere to compare.
+    pub guides_kept: Vec<String>,
 }
 
 /// Config of a demo workspace: the `demo` mode runs every stage with the
@@ -139,7 +174,9 @@ fn destination(dest: &Path, force: bool) -> Result<std::path::PathBuf> {
     Ok(dest)
 }
 
-pub fn init(dest: &Path, force: bool, demo: bool) -> Result<InitReport> {
+/// Scaffolds a workspace at `dest` and writes `guides` (paths relative to
+/// it, with their text) where they are missing.
+pub fn init(dest: &Path, force: bool, demo: bool, guides: &[(&str, String)]) -> Result<InitReport> {
     let dest = destination(dest, force)?;
     let mut report = InitReport {
         workspace_root: dest.display().to_string(),
@@ -148,7 +185,10 @@ pub fn init(dest: &Path, force: bool, demo: bool) -> Result<InitReport> {
         created_directory_count: 0,
         created_file_count: 0,
         kept_file_count: 0,
+        overwritten_file_count: 0,
         demo_task_id: None,
+        guides_written: Vec::new(),
+        guides_kept: Vec::new(),
     };
     let agents = dest.join(layout::DEFAULT_AGENTS_DIR);
     let layout = Layout::of(&agents);
@@ -182,6 +222,7 @@ pub fn init(dest: &Path, force: bool, demo: bool) -> Result<InitReport> {
         atomic::write(&path, contents.as_bytes()).map_err(ControlError::io(&path))?;
         report.created_file_count += 1;
     }
+    write_guides(&dest, guides, &mut report)?;
     // Persist the compiled plan now, so that the first `status` or `health`
     // reuses it instead of compiling.
     if let Ok(ws) = super::Workspace::open(&dest.join(CONFIG_FILE)) {
@@ -219,7 +260,7 @@ mod tests {
     fn force_keeps_existing_files() {
         let dir = tempfile::tempdir().unwrap();
         let ws = dir.path().join("w");
-        let first = init(&ws, false, false).unwrap();
+        let first = init(&ws, false, false, &[]).unwrap();
         assert_eq!(first.created_file_count, layout::FILES.len() + 1);
         std::fs::write(
             ws.join("agents/tasksbacklog.md"),
@@ -227,10 +268,10 @@ mod tests {
         )
         .unwrap();
         assert!(matches!(
-            init(&ws, false, false),
+            init(&ws, false, false, &[]),
             Err(ControlError::Usage(_))
         ));
-        let again = init(&ws, true, false).unwrap();
+        let again = init(&ws, true, false, &[]).unwrap();
         assert_eq!(
             (again.created_file_count, again.kept_file_count),
             (0, layout::FILES.len() + 1)

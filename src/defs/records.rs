@@ -152,6 +152,22 @@ impl AttemptClass {
         )
     }
 
+    /// What the class means, one line (the guides' fault table).
+    pub fn meaning(self) -> &'static str {
+        match self {
+            AttemptClass::Outcome => "the agent ended with a legal marker: the run routes on it",
+            AttemptClass::TaskFailure => "the agent ran and ended without a legal marker: the stage's failure outcome routes",
+            AttemptClass::Auth => "401/403, not logged in, a missing key: the run waits for a person (ENV_BLOCKED)",
+            AttemptClass::RateLimit => "429, usage or quota exhausted: the run waits and retries (NET_WAIT)",
+            AttemptClass::Unavailable => "5xx, connection refused or reset, DNS, TLS: the run waits and retries (NET_WAIT)",
+            AttemptClass::Config => "unknown model, missing executable, refused permission mode, a prompt that does not render: the run waits for a person (ENV_BLOCKED)",
+            AttemptClass::Stall => "no output for `[outage] stall_seconds`: the run waits and retries (NET_WAIT)",
+            AttemptClass::Timeout => "no result within the stage's time limit: the stage's failure outcome routes",
+            AttemptClass::Interrupted => "stopped by the operator or a signal: the run resumes at the same stage on the next start",
+            AttemptClass::Tamper => "the stage changed the runtime's own files: nothing routes, the run waits for a person (ENV_BLOCKED)",
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             AttemptClass::Outcome => "outcome",

@@ -6,6 +6,7 @@
 pub mod atomic;
 pub mod cards;
 pub mod diagnostics;
+pub mod event_docs;
 pub mod event_kind;
 pub mod events;
 pub mod failpoint;

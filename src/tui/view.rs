@@ -323,7 +323,7 @@ mod tests {
         // The card's id carries the day, which the snapshots show.
         let _pin = crate::defs::clock::pin("2026-11-24T12:00:00Z".parse().unwrap());
         let dir = tempfile::tempdir().unwrap();
-        crate::control::init::init(&dir.path().join("w"), false, false).unwrap();
+        crate::control::init::init(&dir.path().join("w"), false, false, &[]).unwrap();
         let ws = crate::control::Workspace::open(&dir.path().join("w/millrace.toml")).unwrap();
         crate::control::queue::add_task(&ws, "Render me", None, None, false).unwrap();
         let app = App::new(Snapshot::load(&ws));

@@ -110,7 +110,9 @@ impl Render for InitReport {
         let mut s = String::from("Mode: direct\nApplied: yes\nMessage: workspace initialized\n");
         if let Some(map) = payload.as_object() {
             for (k, v) in map {
-                let v = v.as_str().map_or_else(|| v.to_string(), str::to_string);
+                let v = v
+                    .as_str()
+                    .map_or_else(|| ops::python_str(v), str::to_string);
                 let _ = writeln!(s, "{k}: {v}");
             }
         }

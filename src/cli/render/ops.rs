@@ -33,7 +33,7 @@ impl Render for crate::control::queue::Operation {
 
 /// A payload value as v0.2.0's text output prints it (Python's `str()`:
 /// `['a', 'b']`, `True`, `None`), so scripts that parsed it keep working.
-fn python_str(v: &serde_json::Value) -> String {
+pub(super) fn python_str(v: &serde_json::Value) -> String {
     use serde_json::Value;
     match v {
         Value::Null => "None".into(),

@@ -21,7 +21,7 @@ fn slugs_are_safe_file_names() {
 
 fn ws() -> (tempfile::TempDir, Workspace, App) {
     let dir = tempfile::tempdir().unwrap();
-    control::init::init(&dir.path().join("w"), false, false).unwrap();
+    control::init::init(&dir.path().join("w"), false, false, &[]).unwrap();
     let ws = Workspace::open(&dir.path().join("w/millrace.toml")).unwrap();
     for t in ["First card", "Second card"] {
         control::queue::add_task(&ws, t, None, None, false).unwrap();
