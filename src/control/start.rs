@@ -29,9 +29,76 @@ pub struct StartReport {
     pub backlog_depth: usize,
     /// A dead owner whose stale workspace lock was reclaimed.
     pub reclaimed_lock_from: Option<Owner>,
+    /// v0.2.0 printed its final runtime state: the same fields.
+    #[serde(flatten)]
+    pub state: FinalState,
+}
+
+/// v0.2.0's `RuntimeState` as `start --once` leaves it (`backlog_depth` is
+/// the report's own).
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct FinalState {
+    /// False: the pass is over.
+    pub process_running: bool,
+    pub paused: bool,
+    pub pause_reason: Option<String>,
+    pub pause_run_id: Option<String>,
+    pub execution_status: String,
+    pub research_status: String,
+    pub active_task_id: Option<String>,
+    pub deferred_queue_size: usize,
+    pub uptime_seconds: f64,
+    pub config_hash: String,
+    pub asset_bundle_version: String,
+    pub pending_config_hash: Option<String>,
+    pub previous_config_hash: Option<String>,
+    pub pending_config_boundary: Option<String>,
+    pub pending_config_fields: Vec<String>,
+    pub rollback_armed: bool,
+    pub started_at: String,
+    pub updated_at: String,
+    /// `once`.
+    pub mode: String,
+}
+
+impl FinalState {
+    fn of(
+        ws: &Workspace,
+        rt: &Runtime,
+        started_at: String,
+        started: std::time::Instant,
+    ) -> FinalState {
+        use crate::defs::stage_kind::Plane;
+        let status = |plane| {
+            crate::store::status::read(&ws.agents, plane)
+                .map_or_else(|e| format!("INVALID ({e})"), |m| m.to_string())
+        };
+        FinalState {
+            process_running: false,
+            paused: false,
+            pause_reason: None,
+            pause_run_id: None,
+            execution_status: status(Plane::Execution),
+            research_status: status(Plane::Research),
+            active_task_id: rt.queue.active().ok().flatten().map(|c| c.id),
+            deferred_queue_size: crate::engine::research::deferred(&ws.agents).len(),
+            uptime_seconds: started.elapsed().as_secs_f64(),
+            config_hash: ws.config.hash(),
+            asset_bundle_version: crate::store::workspace::BUNDLE_VERSION.to_string(),
+            pending_config_hash: None,
+            previous_config_hash: None,
+            pending_config_boundary: None,
+            pending_config_fields: Vec::new(),
+            rollback_armed: false,
+            started_at,
+            updated_at: crate::defs::clock::now_iso(),
+            mode: "once".into(),
+        }
+    }
 }
 
 pub fn once(ws: &Workspace) -> Result<StartReport> {
+    let (started_at, started) = (crate::defs::clock::now_iso(), std::time::Instant::now());
     let lock = owner::own(ws, OwnerPurpose::Once)?;
     process::become_subreaper();
     let mut rt = Runtime::new(ws.root.clone(), ws.agents.clone(), ws.config.clone());
@@ -90,6 +157,7 @@ pub fn once(ws: &Workspace) -> Result<StartReport> {
         research_run,
         backlog_depth: rt.queue.backlog_depth()?,
         reclaimed_lock_from: lock.reclaimed_from.clone(),
+        state: FinalState::of(ws, &rt, started_at, started),
     })
 }
 
