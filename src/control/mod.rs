@@ -19,6 +19,7 @@ pub mod signals;
 pub mod simulate;
 pub mod start;
 pub mod status;
+pub mod status_compat;
 pub mod usage;
 
 use std::path::PathBuf;

@@ -44,6 +44,15 @@ pub struct ResearchReport {
     /// Set when the plan does not compile (families then read as disabled
     /// unless the config alone enables them).
     pub plan_problem: Option<String>,
+    /// Always `live`: the report is read from the stores now (v0.2.0 could
+    /// answer from a snapshot).
+    pub source_kind: String,
+    /// Always null: audit gate decisions are part of the audit's
+    /// completion decision (`latest_completion_decision`).
+    pub latest_gate_decision: Option<Value>,
+    /// Always null: an audit FAIL's remediation is the incident it files
+    /// (v0.2.0 wrote a separate remediation record).
+    pub latest_audit_remediation: Option<Value>,
 }
 
 pub fn report(ws: &Workspace) -> Result<ResearchReport> {
@@ -80,6 +89,9 @@ pub fn report(ws: &Workspace) -> Result<ResearchReport> {
         audit_history_path: format!("agents/{}", layout::AUDIT_HISTORY),
         completion_state: research::completion(ws, &queue),
         plan_problem,
+        source_kind: "live".into(),
+        latest_gate_decision: None,
+        latest_audit_remediation: None,
     })
 }
 

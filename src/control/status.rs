@@ -2,6 +2,8 @@
 
 use serde::Serialize;
 
+use crate::compile::plan::FrozenPlan;
+
 use crate::defs::stage_kind::Plane;
 use crate::engine;
 use crate::store::cards::TaskView;
@@ -90,11 +92,9 @@ pub struct StatusReport {
     /// the next `start` closes it as `abandoned (v0.2.0 run)` and restarts
     /// the task at its loop's entry.
     pub unfinished_v020_run: Option<crate::store::v020::Unfinished>,
-    /// `live` (a daemon's state) or `snapshot` (the last state written).
-    pub source_kind: String,
-    /// As v0.2.0: always `native_toml`.
-    pub config_source_kind: String,
-    pub config_source: super::config::ConfigSource,
+    /// v0.2.0's keys beside ours.
+    #[serde(flatten)]
+    pub compat: super::status_compat::Compat,
 }
 
 /// Where the active run is: its current stage attempt.
@@ -268,7 +268,7 @@ pub fn status(ws: &Workspace, detail: bool) -> Result<StatusReport> {
         status_file::read(&ws.agents, plane)
             .map_or_else(|e| format!("INVALID ({e})"), |m| m.to_string())
     };
-    let plan = plan_state(ws);
+    let (plan, preview) = plan_state(ws);
     let last_run = last_run(ws);
     let stored = engine::state::read(&ws.agents);
     let live = owner
@@ -319,9 +319,7 @@ pub fn status(ws: &Workspace, detail: bool) -> Result<StatusReport> {
             state,
         },
         unfinished_v020_run,
-        source_kind: if live { "live" } else { "snapshot" }.into(),
-        config_source_kind: "native_toml".into(),
-        config_source: super::config::source(ws),
+        compat: super::status_compat::compat(ws, &queue, preview.as_ref(), live, detail)?,
         plan,
         last_run,
         config_path: ws.config_path.display().to_string(),
@@ -342,14 +340,16 @@ fn any_budget_pause(ws: &Workspace, execution: Option<&ActiveRun>) -> Option<Bud
 
 /// The plan the config compiles to, and whether the persisted one is it
 /// (a current persisted plan answers without compiling).
-fn plan_state(ws: &Workspace) -> PlanState {
+/// Also returns the plan (compiled, or persisted when it does not
+/// compile) for the previews that read it.
+fn plan_state(ws: &Workspace) -> (PlanState, Option<FrozenPlan>) {
     let reusable = engine::plan::reusable(ws);
     let compiled = match &reusable {
         Some(p) => Ok(p.clone()),
         None => engine::plan::show(ws, None),
     };
     let persisted = reusable.or_else(|| engine::plan::persisted(ws));
-    match &compiled {
+    let state = match &compiled {
         Ok(p) => PlanState {
             mode: p.content.mode.id.clone(),
             plan_id: Some(p.plan_id.clone()),
@@ -371,7 +371,8 @@ fn plan_state(ws: &Workspace) -> PlanState {
             persisted_plan_id: persisted.as_ref().map(|q| q.plan_id.clone()),
             current: false,
         },
-    }
+    };
+    (state, compiled.ok().or(persisted))
 }
 
 /// The pointer the last finished run left; listing `runs/` only when it

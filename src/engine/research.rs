@@ -51,6 +51,13 @@ pub struct FamilyScan {
     pub rejected: Vec<Rejected>,
     /// Where the family's work lives, relative to the workspace.
     pub contract_paths: Vec<String>,
+    /// The same, absolute (v0.2.0's key).
+    pub queue_paths: Vec<String>,
+    /// Always `research`: the research plane owns the family's queue.
+    pub queue_owner: String,
+    /// Always empty: one research run at a time holds the plane's lock
+    /// (v0.2.0 recorded per-item ownerships).
+    pub ownerships: Vec<String>,
 }
 
 /// Which families may run, and why: the plan holds a loop for exactly the
@@ -102,6 +109,12 @@ pub fn scan(
             first_item: pending.into_iter().next(),
             audit_due: None,
             rejected,
+            queue_paths: contract_paths(family)
+                .iter()
+                .map(|p| ws.root.join(p).display().to_string())
+                .collect(),
+            queue_owner: "research".into(),
+            ownerships: Vec::new(),
             contract_paths: contract_paths(family),
         };
         if family == ResearchFamily::Audit {

@@ -16,7 +16,6 @@ use serde_json::Value;
 
 use crate::compile::plan::{FrozenPlan, LoopPlan, Target};
 use crate::defs::clock;
-use crate::defs::config::IntegrationMode;
 use crate::defs::loop_def::TaskSize;
 use crate::defs::marker::Marker;
 use crate::defs::stage_kind::Plane;
@@ -337,22 +336,12 @@ fn finalize(
 
 /// Routing facts, fixed for the whole run.
 fn facts(rt: &Runtime, lp: &LoopPlan, task: &Card) -> Facts {
-    let card = task.field("Integration").map(|v| v.to_ascii_lowercase());
-    // v0.2.0's gate: a card whose `Gates:` names INTEGRATION runs it.
-    let gated = task.field("Gates").is_some_and(|g| {
-        g.split([',', ' '])
-            .any(|x| x.trim().eq_ignore_ascii_case("integration"))
-    });
-    let integration = match card.as_deref() {
-        Some("force" | "forced" | "always" | "on" | "run" | "required" | "require") => true,
-        Some("skip" | "suppress" | "never" | "off" | "disable" | "disabled") => false,
-        _ if gated => true,
-        _ => match rt.config.execution.integration_mode {
-            IntegrationMode::Always => true,
-            IntegrationMode::Never => false,
-            IntegrationMode::LargeOnly => lp.size == TaskSize::Large,
-        },
-    };
+    let integration = super::integration::decide(
+        rt.config.execution.integration_mode,
+        lp.size == TaskSize::Large,
+        Some(task),
+    )
+    .run;
     [
         ("integration".to_string(), Value::Bool(integration)),
         (
