@@ -20,6 +20,11 @@ pub struct Compat {
     pub config_source: super::config::ConfigSource,
     /// Whether the active task would run integration, and why.
     pub integration_policy: Option<IntegrationPolicy>,
+    /// What sizing says about the active task now (nothing is latched by
+    /// reading it).
+    pub size: crate::interp::size_report::SizeReport,
+    /// Why the active task runs the loop it runs (SMALL or LARGE).
+    pub selection_explanation: crate::interp::size_report::SelectionExplanation,
     /// Always null: millrace ships no asset bundle to resolve.
     pub assets: Option<serde_json::Value>,
     /// With `--detail`: the `research --json` report.
@@ -52,7 +57,12 @@ pub fn compat(
     live: bool,
     detail: bool,
 ) -> Result<Compat> {
+    let active = queue.active().ok().flatten();
+    let size =
+        crate::interp::size_report::report(&ws.config, &ws.root, &ws.agents, active.as_ref());
     Ok(Compat {
+        selection_explanation: crate::interp::size_report::explain(&size),
+        size,
         source_kind: if live { "live" } else { "snapshot" }.into(),
         config_source_kind: "native_toml".into(),
         config_source: super::config::source(ws),

@@ -15,6 +15,7 @@ mod progress;
 mod prompt;
 pub mod route;
 pub mod run;
+pub mod size_report;
 pub mod sizing;
 mod terminal;
 #[cfg(test)]

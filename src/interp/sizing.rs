@@ -22,7 +22,7 @@ use crate::store::cards::Card;
 use super::Runtime;
 
 /// v0.2.0's "no threshold".
-const UNSET: u64 = 999_999_999;
+pub(super) const UNSET: u64 = 999_999_999;
 
 /// Whether `task` is LARGE, and why (`None` without `[sizing]`).
 pub fn decide(rt: &Runtime, task: &Card) -> Option<(bool, String)> {
@@ -106,13 +106,13 @@ pub fn decide(rt: &Runtime, task: &Card) -> Option<(bool, String)> {
 }
 
 /// What a card says about its size.
-struct CardSize {
-    files: u64,
-    files_from: &'static str,
-    lines: u64,
-    lines_from: &'static str,
+pub(super) struct CardSize {
+    pub(super) files: u64,
+    pub(super) files_from: &'static str,
+    pub(super) lines: u64,
+    pub(super) lines_from: &'static str,
     /// `involved` or `complex`, when the card says so.
-    complexity: Option<String>,
+    pub(super) complexity: Option<String>,
 }
 
 fn number(task: &Card, names: &[&str]) -> Option<u64> {
@@ -122,7 +122,7 @@ fn number(task: &Card, names: &[&str]) -> Option<u64> {
     })
 }
 
-fn card_size(task: &Card, root: &Path) -> CardSize {
+pub(super) fn card_size(task: &Card, root: &Path) -> CardSize {
     let listed = task
         .field_list("Files to touch")
         .or_else(|| task.field_list("Files to touch (explicit)"))
@@ -185,7 +185,12 @@ fn body_paths(task: &Card) -> u64 {
 /// Files and non-empty lines of the repository (not `agents/`, hidden
 /// directories, `target`, `staging`, `node_modules`, `venv`,
 /// `__pycache__`), counted until both limits are reached.
-fn repo_size(root: &Path, agents: &Path, file_limit: u64, line_limit: u64) -> (u64, u64) {
+pub(super) fn repo_size(
+    root: &Path,
+    agents: &Path,
+    file_limit: u64,
+    line_limit: u64,
+) -> (u64, u64) {
     let (mut files, mut lines) = (0u64, 0u64);
     let walk = walkdir::WalkDir::new(root).into_iter().filter_entry(|e| {
         let name = e.file_name().to_string_lossy();
