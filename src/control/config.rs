@@ -14,14 +14,35 @@ pub struct ConfigView {
     pub workspace_root: String,
     pub config_hash: String,
     pub config: Config,
+    /// Where the config came from (v0.2.0's key).
+    pub source: ConfigSource,
+    /// What the config selects (v0.2.0's key); none when it does not
+    /// compile.
+    pub selection: Option<super::selection::Selection>,
+    pub selection_explanation: crate::interp::size_report::SelectionExplanation,
+    /// Always null: millrace ships no asset bundle to resolve.
+    pub assets: Option<serde_json::Value>,
 }
 
 pub fn show(ws: &Workspace) -> ConfigView {
+    let active = crate::store::queue::Queue::new(&ws.agents)
+        .active()
+        .ok()
+        .flatten();
+    let size =
+        crate::interp::size_report::report(&ws.config, &ws.root, &ws.agents, active.as_ref());
+    let plan = crate::engine::plan::show(ws, None).ok();
     ConfigView {
         config_path: ws.config_path.display().to_string(),
         workspace_root: ws.root.display().to_string(),
         config_hash: ws.config.hash(),
         config: ws.config.clone(),
+        source: source(ws),
+        selection: plan
+            .as_ref()
+            .map(|p| super::selection::of(ws, p, None, active.as_ref())),
+        selection_explanation: crate::interp::size_report::explain(&size),
+        assets: None,
     }
 }
 

@@ -15,6 +15,7 @@ pub mod queue;
 pub mod research;
 pub mod runs;
 pub mod schema;
+pub mod selection;
 pub mod signals;
 pub mod simulate;
 pub mod start;

@@ -39,6 +39,109 @@ pub struct Provenance {
     pub run: Option<RunMeta>,
     pub frozen_plan: PlanIdentity,
     pub transitions: Vec<Transition>,
+    /// v0.2.0's keys beside ours.
+    #[serde(flatten)]
+    pub compat: ProvenanceCompat,
+}
+
+/// What v0.2.0's `run-provenance --json` also reported. For a v0.2.0 run
+/// its own records are given verbatim (`runtime_history`,
+/// `compile_snapshot`); for ours the selection its frozen plan made.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct ProvenanceCompat {
+    /// Always `["frozen_plan"]`: runs route on their frozen plan.
+    pub routing_modes: Vec<String>,
+    /// The frozen plan's file (`plan.json`; v0.2.0's
+    /// `resolved_snapshot.json`).
+    pub snapshot_path: String,
+    /// A v0.2.0 run's `resolved_snapshot.json`, verbatim.
+    pub compile_snapshot: Option<Value>,
+    /// A v0.2.0 run's `transition_history.jsonl` records, verbatim.
+    pub runtime_history: Option<Vec<Value>>,
+    /// What the run's plan selected (ours only).
+    pub selection: Option<super::selection::Selection>,
+    /// What the current config would select for the next run.
+    pub current_preview: Option<super::selection::Selection>,
+    pub current_preview_error: Option<String>,
+    pub current_preview_explanation: crate::interp::size_report::SelectionExplanation,
+    /// Which size of loop the run was compiled with.
+    pub selection_explanation: crate::interp::size_report::SelectionExplanation,
+    /// Whether the active task would run integration now.
+    pub integration_policy: Option<super::status_compat::IntegrationPolicy>,
+}
+
+/// The size of loop run `dir` was compiled with: its plan's execution
+/// loop (a v0.2.0 run's: its loop's name).
+fn frozen_size(
+    dir: &RunDir,
+    frozen: Option<&FrozenPlan>,
+) -> crate::interp::size_report::SelectionExplanation {
+    use crate::defs::loop_def::TaskSize;
+    let large = match frozen {
+        Some(p) => p
+            .content
+            .planes
+            .get(&crate::defs::stage_kind::Plane::Execution)
+            .is_some_and(|l| l.size == TaskSize::Large),
+        None => dir.meta().is_ok_and(|m| m.loop_id.contains("large")),
+    };
+    let size = if large { "LARGE" } else { "SMALL" };
+    crate::interp::size_report::SelectionExplanation {
+        selected_size: size.into(),
+        route_decision: if large {
+            "selected_large"
+        } else {
+            "selected_small"
+        }
+        .into(),
+        route_reason: format!("the frozen run was compiled with the {size} execution loop"),
+        large_profile_decision: if large {
+            "large_loop"
+        } else {
+            "not_applicable"
+        }
+        .into(),
+        large_profile_reason: None,
+    }
+}
+
+/// The compat keys of run `dir`: `frozen` is the run's own plan (ours).
+fn compat(ws: &Workspace, dir: &RunDir, frozen: Option<&FrozenPlan>) -> ProvenanceCompat {
+    let queue = crate::store::queue::Queue::new(&ws.agents);
+    let active = queue.active().ok().flatten();
+    let size =
+        crate::interp::size_report::report(&ws.config, &ws.root, &ws.agents, active.as_ref());
+    let current = crate::engine::plan::show(ws, None);
+    let v020 = dir.format == crate::store::runs::RunFormat::V020;
+    let snapshot = dir.path.join(if v020 {
+        "resolved_snapshot.json"
+    } else {
+        crate::store::runs::PLAN
+    });
+    ProvenanceCompat {
+        routing_modes: vec!["frozen_plan".into()],
+        snapshot_path: ws.relative(&snapshot),
+        compile_snapshot: v020
+            .then(|| {
+                crate::store::safe::read_text_nofollow(&snapshot, crate::store::safe::RECORD_LIMIT)
+                    .ok()
+            })
+            .flatten()
+            .and_then(|t| serde_json::from_str(&t).ok()),
+        runtime_history: v020.then(|| crate::store::v020::records(&dir.path).unwrap_or_default()),
+        selection: frozen.map(|p| super::selection::of(ws, p, Some(&dir.id), None)),
+        current_preview: current
+            .as_ref()
+            .ok()
+            .map(|p| super::selection::of(ws, p, None, active.as_ref())),
+        integration_policy: current
+            .as_ref()
+            .ok()
+            .and_then(|p| super::status_compat::integration_policy(ws, &queue, p)),
+        current_preview_error: current.err().map(|e| e.to_string()),
+        current_preview_explanation: crate::interp::size_report::explain(&size),
+        selection_explanation: frozen_size(dir, frozen),
+    }
 }
 
 #[derive(Debug, Serialize, schemars::JsonSchema)]
@@ -66,6 +169,7 @@ pub fn provenance(ws: &Workspace, run_id: &str) -> Result<Provenance> {
     let plan = FrozenPlan::from_json(&text)
         .map_err(|e| ControlError::record(run_id, "plan.json is not a frozen plan")(e.into()))?;
     let transitions = dir.history().map_err(ControlError::io(&dir.path))?;
+    let compat = compat(ws, &dir, Some(&plan));
     Ok(Provenance {
         run_id: run_id.to_string(),
         run_dir: ws.relative(&dir.path),
@@ -80,6 +184,7 @@ pub fn provenance(ws: &Workspace, run_id: &str) -> Result<Provenance> {
             source: "millrace".into(),
         },
         transitions,
+        compat,
     })
 }
 
@@ -103,6 +208,7 @@ fn v020_provenance(ws: &Workspace, dir: &RunDir) -> Result<Provenance> {
         },
         run: Some(meta),
         transitions,
+        compat: compat(ws, dir, None),
     })
 }
 

@@ -25,6 +25,8 @@ pub struct Compat {
     pub size: crate::interp::size_report::SizeReport,
     /// Why the active task runs the loop it runs (SMALL or LARGE).
     pub selection_explanation: crate::interp::size_report::SelectionExplanation,
+    /// What the plan selected: mode, loop, each stage's binding.
+    pub selection: Option<super::selection::Selection>,
     /// Always null: millrace ships no asset bundle to resolve.
     pub assets: Option<serde_json::Value>,
     /// With `--detail`: the `research --json` report.
@@ -61,6 +63,7 @@ pub fn compat(
     let size =
         crate::interp::size_report::report(&ws.config, &ws.root, &ws.agents, active.as_ref());
     Ok(Compat {
+        selection: plan.map(|p| super::selection::of(ws, p, None, active.as_ref())),
         selection_explanation: crate::interp::size_report::explain(&size),
         size,
         source_kind: if live { "live" } else { "snapshot" }.into(),
@@ -78,7 +81,7 @@ pub fn compat(
 
 /// The preview for the active task (the mode alone without one), over the
 /// persisted plan; none when there is no plan yet.
-fn integration_policy(
+pub(super) fn integration_policy(
     ws: &Workspace,
     queue: &Queue,
     plan: &FrozenPlan,

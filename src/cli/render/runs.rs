@@ -419,11 +419,28 @@ impl Serialize for ProvenanceJson<'_> {
         use crate::cli::output::Sorted;
         use serde::ser::SerializeMap;
         let p = self.0;
-        let mut map = s.serialize_map(Some(6))?;
+        let c = &p.compat;
+        let mut map = s.serialize_map(Some(16))?;
+        map.serialize_entry("compile_snapshot", &Sorted(&c.compile_snapshot))?;
+        map.serialize_entry("current_preview", &Sorted(&c.current_preview))?;
+        map.serialize_entry("current_preview_error", &c.current_preview_error)?;
+        map.serialize_entry(
+            "current_preview_explanation",
+            &Sorted(&c.current_preview_explanation),
+        )?;
         map.serialize_entry("frozen_plan", &Sorted(&p.frozen_plan))?;
+        map.serialize_entry("integration_policy", &Sorted(&c.integration_policy))?;
+        map.serialize_entry("routing_modes", &c.routing_modes)?;
         map.serialize_entry("run", &Sorted(&p.run))?;
         map.serialize_entry("run_dir", &p.run_dir)?;
         map.serialize_entry("run_id", &p.run_id)?;
+        match &c.runtime_history {
+            Some(h) => map.serialize_entry("runtime_history", &SortedSeq(h))?,
+            None => map.serialize_entry("runtime_history", &None::<()>)?,
+        }
+        map.serialize_entry("selection", &Sorted(&c.selection))?;
+        map.serialize_entry("selection_explanation", &Sorted(&c.selection_explanation))?;
+        map.serialize_entry("snapshot_path", &c.snapshot_path)?;
         map.serialize_entry("transition_history_path", &p.transition_history_path)?;
         map.serialize_entry("transitions", &SortedSeq(&p.transitions))?;
         map.end()
