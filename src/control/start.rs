@@ -40,25 +40,12 @@ pub struct StartReport {
 pub struct FinalState {
     /// False: the pass is over.
     pub process_running: bool,
-    pub paused: bool,
-    pub pause_reason: Option<String>,
-    pub pause_run_id: Option<String>,
     pub execution_status: String,
     pub research_status: String,
     pub active_task_id: Option<String>,
-    pub deferred_queue_size: usize,
-    pub uptime_seconds: f64,
     pub config_hash: String,
-    pub asset_bundle_version: String,
-    pub pending_config_hash: Option<String>,
-    pub previous_config_hash: Option<String>,
-    pub pending_config_boundary: Option<String>,
-    pub pending_config_fields: Vec<String>,
-    pub rollback_armed: bool,
-    pub started_at: String,
-    pub updated_at: String,
-    /// `once`.
-    pub mode: String,
+    #[serde(flatten)]
+    pub fields: super::status::StateFields,
 }
 
 impl FinalState {
@@ -73,26 +60,20 @@ impl FinalState {
             crate::store::status::read(&ws.agents, plane)
                 .map_or_else(|e| format!("INVALID ({e})"), |m| m.to_string())
         };
-        FinalState {
-            process_running: false,
-            paused: false,
-            pause_reason: None,
-            pause_run_id: None,
-            execution_status: status(Plane::Execution),
-            research_status: status(Plane::Research),
-            active_task_id: rt.queue.active().ok().flatten().map(|c| c.id),
-            deferred_queue_size: crate::engine::research::deferred(&ws.agents).len(),
-            uptime_seconds: started.elapsed().as_secs_f64(),
-            config_hash: ws.config.hash(),
-            asset_bundle_version: crate::store::workspace::BUNDLE_VERSION.to_string(),
-            pending_config_hash: None,
-            previous_config_hash: None,
-            pending_config_boundary: None,
-            pending_config_fields: Vec::new(),
-            rollback_armed: false,
+        let state = crate::engine::state::RuntimeState {
+            uptime_seconds: started.elapsed().as_secs(),
             started_at,
             updated_at: crate::defs::clock::now_iso(),
             mode: "once".into(),
+            ..Default::default()
+        };
+        FinalState {
+            process_running: false,
+            execution_status: status(Plane::Execution),
+            research_status: status(Plane::Research),
+            active_task_id: rt.queue.active().ok().flatten().map(|c| c.id),
+            config_hash: ws.config.hash(),
+            fields: super::status::StateFields::of(ws, None, Some(&state)),
         }
     }
 }

@@ -160,7 +160,7 @@ pub struct StateFields {
 impl StateFields {
     /// From the live daemon's state, or else the last one written (a
     /// pause is a live daemon's only: none when no daemon runs).
-    fn of(
+    pub(super) fn of(
         ws: &Workspace,
         live: Option<&engine::state::RuntimeState>,
         stored: Option<&engine::state::RuntimeState>,
