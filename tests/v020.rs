@@ -512,3 +512,24 @@ fn json_output_keeps_v020s_key_paths() {
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
+
+/// The TUI's Runs panel lists v0.2.0's runs (it read "no runs yet").
+#[test]
+fn the_tui_lists_v020_runs() {
+    let ws = fixture();
+    let open = millrace::control::Workspace::open(&ws.config()).unwrap();
+    let snapshot = millrace::tui::app::Snapshot::load(&open);
+    let ids: Vec<&str> = snapshot
+        .runs
+        .iter()
+        .map(|r| r.meta.run_id.as_str())
+        .collect();
+    assert!(ids.contains(&FINISHED) && ids.contains(&KILLED), "{ids:?}");
+    let finished = snapshot
+        .runs
+        .iter()
+        .find(|r| r.meta.run_id == FINISHED)
+        .unwrap();
+    assert_eq!(finished.meta.state, "archived");
+    assert_eq!(finished.spend.tokens, 4500);
+}
