@@ -107,8 +107,10 @@ fn frozen_size(
 
 /// The compat keys of run `dir`: `frozen` is the run's own plan (ours).
 fn compat(ws: &Workspace, dir: &RunDir, frozen: Option<&FrozenPlan>) -> ProvenanceCompat {
-    let queue = crate::store::queue::Queue::new(&ws.agents);
-    let active = queue.active().ok().flatten();
+    let active = crate::store::queue::Queue::new(&ws.agents)
+        .active()
+        .ok()
+        .flatten();
     let size =
         crate::interp::size_report::report(&ws.config, &ws.root, &ws.agents, active.as_ref());
     let current = crate::engine::plan::show(ws, None);
@@ -137,7 +139,7 @@ fn compat(ws: &Workspace, dir: &RunDir, frozen: Option<&FrozenPlan>) -> Provenan
         integration_policy: current
             .as_ref()
             .ok()
-            .and_then(|p| super::status_compat::integration_policy(ws, &queue, p)),
+            .and_then(|p| super::status_compat::integration_policy(ws, active.as_ref(), &size, p)),
         current_preview_error: current.err().map(|e| e.to_string()),
         current_preview_explanation: crate::interp::size_report::explain(&size),
         selection_explanation: frozen_size(dir, frozen),

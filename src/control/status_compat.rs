@@ -7,6 +7,8 @@ use serde::Serialize;
 
 use crate::compile::plan::{FrozenPlan, Target};
 use crate::defs::stage_kind::Plane;
+use crate::interp::size_report::SizeReport;
+use crate::store::cards::Card;
 use crate::store::queue::Queue;
 
 use super::{Result, Workspace};
@@ -65,11 +67,11 @@ pub fn compat(
     Ok(Compat {
         selection: plan.map(|p| super::selection::of(ws, p, None, active.as_ref())),
         selection_explanation: crate::interp::size_report::explain(&size),
+        integration_policy: plan.and_then(|p| integration_policy(ws, active.as_ref(), &size, p)),
         size,
         source_kind: if live { "live" } else { "snapshot" }.into(),
         config_source_kind: "native_toml".into(),
         config_source: super::config::source(ws),
-        integration_policy: plan.and_then(|p| integration_policy(ws, queue, p)),
         assets: None,
         research: if detail {
             Some(Box::new(super::research::report(ws)?))
@@ -83,20 +85,15 @@ pub fn compat(
 /// persisted plan; none when there is no plan yet.
 pub(super) fn integration_policy(
     ws: &Workspace,
-    queue: &Queue,
+    task: Option<&Card>,
+    size: &SizeReport,
     plan: &FrozenPlan,
 ) -> Option<IntegrationPolicy> {
     let lp = plan.content.planes.get(&Plane::Execution)?;
-    let task = queue.active().ok().flatten();
-    let latched = crate::store::safe::read_text(
-        &crate::defs::layout::Layout::of(&ws.agents).rel(crate::defs::layout::SIZE_STATUS),
-        4096,
-    )
-    .is_ok_and(|t| t.trim() == "### LARGE");
     let d = crate::interp::integration::decide(
         ws.config.execution.integration_mode,
-        latched || lp.size == crate::defs::loop_def::TaskSize::Large,
-        task.as_ref(),
+        size.latched_as == "LARGE" || lp.size == crate::defs::loop_def::TaskSize::Large,
+        task,
     );
     let nodes: Vec<String> = lp.nodes.keys().cloned().collect();
     let requested: Vec<String> = if d.run {

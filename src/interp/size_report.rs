@@ -3,6 +3,7 @@
 //! `selection_explanation` objects of `status --json`. The run's own
 //! decision is [`super::sizing::decide`]'s; both read the same signals.
 
+use std::collections::BTreeSet;
 use std::path::Path;
 
 use serde::Serialize;
@@ -12,7 +13,8 @@ use crate::defs::config::Config;
 use crate::defs::layout::{self, Layout};
 use crate::store::cards::Card;
 
-use super::sizing::{card_size, repo_size, UNSET};
+/// v0.2.0's "no threshold".
+const UNSET: u64 = 999_999_999;
 
 #[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct SizeReport {
@@ -91,7 +93,9 @@ pub fn report(config: &Config, root: &Path, agents: &Path, task: Option<&Card>) 
         limit("repo", "file_count_threshold"),
         limit("repo", "nonempty_line_count_threshold"),
     );
-    let counted = (rfl < UNSET || rll < UNSET).then(|| repo_size(root, agents, rfl, rll));
+    let by_repo = matches!(mode.as_str(), "repo" | "hybrid");
+    let counted =
+        (by_repo && (rfl < UNSET || rll < UNSET)).then(|| repo_size(root, agents, rfl, rll));
     let mut repo_hits = Vec::new();
     if let Some((files, lines)) = counted {
         if files >= rfl {
@@ -101,7 +105,7 @@ pub fn report(config: &Config, root: &Path, agents: &Path, task: Option<&Card>) 
             repo_hits.push("nonempty_line_count".to_string());
         }
     }
-    let repo_large = matches!(mode.as_str(), "repo" | "hybrid") && !repo_hits.is_empty();
+    let repo_large = by_repo && !repo_hits.is_empty();
     let task = task.map(|t| {
         task_size(
             config,
@@ -232,6 +236,113 @@ pub fn explain(r: &SizeReport) -> SelectionExplanation {
     }
 }
 
+/// What a card says about its size.
+pub(super) struct CardSize {
+    pub(super) files: u64,
+    pub(super) files_from: &'static str,
+    pub(super) lines: u64,
+    pub(super) lines_from: &'static str,
+    /// `involved` or `complex`, when the card says so.
+    pub(super) complexity: Option<String>,
+}
+
+fn number(task: &Card, names: &[&str]) -> Option<u64> {
+    names.iter().find_map(|n| {
+        task.field(n)
+            .and_then(|v| v.split_whitespace().next()?.replace(',', "").parse().ok())
+    })
+}
+
+fn card_size(task: &Card, root: &Path) -> CardSize {
+    let listed = task
+        .field_list("Files to touch")
+        .or_else(|| task.field_list("Files to touch (explicit)"))
+        .filter(|f| !f.is_empty());
+    let (files, files_from) = match (number(task, &["Files to touch count"]), &listed) {
+        (Some(n), _) => (n, "its `Files to touch count`"),
+        (None, Some(l)) => (l.len() as u64, "its `Files to touch` list"),
+        (None, None) => (body_paths(task), "the paths its body names"),
+    };
+    let given = number(
+        task,
+        &["LOC to touch", "Files to touch LOC", "Task large LOC"],
+    );
+    let (lines, lines_from) = match (given, &listed) {
+        (Some(n), _) => (n, "its `LOC to touch`"),
+        (None, Some(l)) => (
+            l.iter()
+                .filter_map(|f| crate::store::safe::read_text(&root.join(f), 8 << 20).ok())
+                .map(|t| t.lines().filter(|l| !l.trim().is_empty()).count() as u64)
+                .sum(),
+            "in the listed files",
+        ),
+        (None, None) => (
+            task.body().lines().filter(|l| !l.trim().is_empty()).count() as u64,
+            "of its body",
+        ),
+    };
+    let complexity = task
+        .field("Complexity")
+        .map(|c| c.trim().to_ascii_lowercase())
+        .filter(|c| c == "involved" || c == "complex");
+    CardSize {
+        files,
+        files_from,
+        lines,
+        lines_from,
+        complexity,
+    }
+}
+
+/// Distinct file paths a card's body names (tokens with a `/` or a short
+/// extension).
+fn body_paths(task: &Card) -> u64 {
+    let body = task.body();
+    let files: BTreeSet<&str> = body
+        .split(|c: char| c.is_whitespace() || "`,;()[]<>\"'".contains(c))
+        .map(|t| t.trim_end_matches(['.', ':']))
+        .filter(|t| {
+            let ext = t.rsplit_once('.').map(|(stem, e)| {
+                !stem.is_empty()
+                    && (1..=5).contains(&e.len())
+                    && e.chars().all(|c| c.is_ascii_alphanumeric())
+            });
+            !t.starts_with("http") && (t.contains('/') && t.len() > 1 || ext == Some(true))
+        })
+        .collect();
+    files.len() as u64
+}
+
+/// Files and non-empty lines of the repository (not `agents/`, hidden
+/// directories, `target`, `staging`, `node_modules`, `venv`,
+/// `__pycache__`), counted until both limits are reached.
+fn repo_size(root: &Path, agents: &Path, file_limit: u64, line_limit: u64) -> (u64, u64) {
+    let (mut files, mut lines) = (0u64, 0u64);
+    let walk = walkdir::WalkDir::new(root).into_iter().filter_entry(|e| {
+        let name = e.file_name().to_string_lossy();
+        e.depth() == 0
+            || !(name.starts_with('.')
+                || name == "target"
+                || name == "node_modules"
+                || e.path() == agents)
+    });
+    for e in walk
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_type().is_file())
+    {
+        files += 1;
+        if lines < line_limit {
+            if let Ok(t) = crate::store::safe::read_text(e.path(), 1 << 20) {
+                lines += t.lines().filter(|l| !l.trim().is_empty()).count() as u64;
+            }
+        }
+        if files >= file_limit && lines >= line_limit {
+            break;
+        }
+    }
+    (files, lines)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -271,5 +382,41 @@ mod tests {
             small.repo.file_count, None,
             "the repository is walked only with a threshold"
         );
+    }
+
+    fn card(body: &str) -> Card {
+        Card::new("2026-11-24", "Sized", Some(body), None)
+    }
+
+    #[test]
+    fn the_files_to_touch_list_is_read_inline_or_as_bullets() {
+        let c = card("Intro.\n\n**Files to touch:**\n- `src/a.rs`\n- src/b.rs\n\nAfter.");
+        assert_eq!(
+            c.field_list("Files to touch").unwrap(),
+            ["src/a.rs", "src/b.rs"]
+        );
+        let c = card("- **Files to touch:** src/a.rs, src/b.rs, docs/c.md");
+        assert_eq!(c.field_list("Files to touch").unwrap().len(), 3);
+        let c = card("**Files to touch count:** 3\nNo list.");
+        assert_eq!(c.field_list("Files to touch"), None);
+        assert_eq!(number(&c, &["Files to touch count"]), Some(3));
+    }
+
+    #[test]
+    fn two_of_three_signals_make_a_card_large() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("big.rs"), "a\nb\n\nc\n").unwrap();
+        let c = card("**Files to touch:**\n- big.rs\n- missing.rs\n");
+        let size = card_size(&c, dir.path());
+        assert_eq!(
+            (size.files, size.lines),
+            (2, 3),
+            "lines of the listed files"
+        );
+        assert_eq!(size.complexity, None);
+        let c = card("**Complexity:** Involved\n**LOC to touch:** 1,200\n");
+        let size = card_size(&c, dir.path());
+        assert_eq!(size.lines, 1200);
+        assert_eq!(size.complexity.as_deref(), Some("involved"));
     }
 }
