@@ -132,7 +132,7 @@ fn close_v020_run(
     plan: &FrozenPlan,
 ) -> Result<(), EngineError> {
     use crate::store::v020;
-    let Some((run_id, dir)) = v020::unfinished_for(&ws.agents, task_id) else {
+    let Some((run_id, dir, records)) = v020::unfinished_for(&ws.agents, task_id) else {
         return Ok(());
     };
     let entry = plan
@@ -145,8 +145,8 @@ fn close_v020_run(
     let reason = format!(
         "Millrace v0.2.0 stopped during this run; its frozen plan is v0.2.0's and is not resumed by millrace, so task {task_id} restarts at {entry} under a new run"
     );
-    let closure =
-        v020::close(&dir, task_id, &reason).map_err(EngineError::io("millrace_closed.json"))?;
+    let closure = v020::close(&dir, &records, task_id, &reason)
+        .map_err(EngineError::io("millrace_closed.json"))?;
     tracing::warn!(
         "closed run {run_id} that Millrace v0.2.0 left unfinished{} as `{}`; task {task_id} restarts at {entry}",
         closure.last_node.as_deref().map(|n| format!(" at {n}")).unwrap_or_default(),

@@ -90,6 +90,11 @@ pub fn closure(dir: &Path) -> Option<Closure> {
 
 /// The run as a [`RunMeta`]; `facts.source` is `"v0.2.0"`.
 pub fn meta(dir: &Path, run_id: &str) -> io::Result<RunMeta> {
+    meta_of(dir, run_id, &records(dir)?)
+}
+
+/// [`meta`] from records already read.
+fn meta_of(dir: &Path, run_id: &str, records: &[Value]) -> io::Result<RunMeta> {
     let plan_text =
         super::safe::read_text_nofollow(&dir.join(V020_PLAN), super::safe::RECORD_LIMIT)?;
     let plan: Value = serde_json::from_str(&plan_text).map_err(|e| {
@@ -98,7 +103,6 @@ pub fn meta(dir: &Path, run_id: &str) -> io::Result<RunMeta> {
             format!("{}: {e}", dir.join(V020_PLAN).display()),
         )
     })?;
-    let records = records(dir)?;
     let first = records.first();
     let hash = text(&plan, "content_hash").unwrap_or_default();
     let strip = |v: Option<&Value>, prefix: &str| {
@@ -110,7 +114,7 @@ pub fn meta(dir: &Path, run_id: &str) -> io::Result<RunMeta> {
         Some("research") => Plane::Research,
         _ => Plane::Execution,
     };
-    let (state, class, finished_at) = match (terminal(&records), closure(dir)) {
+    let (state, class, finished_at) = match (terminal(records), closure(dir)) {
         (Some(t), _) => {
             let archived = t["queue_mutations_applied"]
                 .as_array()
@@ -186,7 +190,7 @@ fn notes_usage(dir: &Path) -> Vec<(String, Usage)> {
 /// The run's records mapped onto ours (see the module doc for what maps).
 pub fn history(dir: &Path, run_id: &str) -> io::Result<Vec<Transition>> {
     let records = records(dir)?;
-    let meta = meta(dir, run_id)?;
+    let meta = meta_of(dir, run_id, &records)?;
     let mut usage = notes_usage(dir);
     let mut out: Vec<Transition> = Vec::new();
     let mut attempts = std::collections::BTreeMap::<String, u32>::new();
@@ -349,9 +353,8 @@ pub fn plan_verifies(dir: &Path) -> bool {
 }
 
 /// The node an unfinished run was in: the last stage started.
-pub fn last_node(dir: &Path) -> Option<String> {
-    records(dir)
-        .ok()?
+fn last_node(records: &[Value]) -> Option<String> {
+    records
         .iter()
         .rev()
         .find(|r| r["event_name"] == "policy.hook.pre_stage")
@@ -363,7 +366,8 @@ pub fn last_node(dir: &Path) -> Option<String> {
 /// record and no closure. Only directories whose name ends with v0.2.0's
 /// slug of the task id are read, so the cost does not grow with the runs
 /// kept.
-pub fn unfinished_for(agents: &Path, task_id: &str) -> Option<(String, PathBuf)> {
+/// Returns its id, its directory and its records.
+pub fn unfinished_for(agents: &Path, task_id: &str) -> Option<(String, PathBuf, Vec<Value>)> {
     let suffix = format!("__{}", task_id.replace("__", "-"));
     let root = crate::defs::layout::Layout::of(agents).runs_dir();
     let mut ids: Vec<String> = std::fs::read_dir(&root)
@@ -379,13 +383,16 @@ pub fn unfinished_for(agents: &Path, task_id: &str) -> Option<(String, PathBuf)>
             (id, path)
         })
         .filter(|(_, p)| is_v020_run(p))
-        .find(|(_, p)| {
-            let records = records(p).unwrap_or_default();
+        .map(|(id, p)| {
+            let records = records(&p).unwrap_or_default();
+            (id, p, records)
+        })
+        .find(|(_, p, records)| {
             records
                 .first()
                 .and_then(|r| r["active_task_before"].as_str())
                 == Some(task_id)
-                && terminal(&records).is_none()
+                && terminal(records).is_none()
                 && closure(p).is_none()
         })
 }
@@ -402,26 +409,24 @@ pub struct Unfinished {
 
 /// The unfinished v0.2.0 run of task `task_id`, if any.
 pub fn unfinished(agents: &Path, task_id: &str) -> Option<Unfinished> {
-    let (run_id, dir) = unfinished_for(agents, task_id)?;
+    let (run_id, _, records) = unfinished_for(agents, task_id)?;
     Some(Unfinished {
-        started_at: records(&dir)
-            .ok()
-            .and_then(|r| r.first().and_then(|f| text(f, "timestamp"))),
-        last_node: last_node(&dir),
+        started_at: records.first().and_then(|f| text(f, "timestamp")),
+        last_node: last_node(&records),
         task_id: task_id.to_string(),
         run_id,
     })
 }
 
-/// Closes an unfinished v0.2.0 run: writes [`CLOSED`] beside its records
-/// (nothing of v0.2.0's is changed).
-pub fn close(dir: &Path, task_id: &str, reason: &str) -> io::Result<Closure> {
+/// Closes an unfinished v0.2.0 run (`records`: its records): writes
+/// [`CLOSED`] beside them (nothing of v0.2.0's is changed).
+pub fn close(dir: &Path, records: &[Value], task_id: &str, reason: &str) -> io::Result<Closure> {
     let c = Closure {
         state: ABANDONED.into(),
         closed_at: crate::defs::clock::now_iso(),
         reason: reason.to_string(),
         task_id: Some(task_id.to_string()),
-        last_node: last_node(dir),
+        last_node: last_node(records),
     };
     let text = serde_json::to_string_pretty(&c).expect("closure serialises") + "\n";
     super::atomic::write(&dir.join(CLOSED), text.as_bytes())?;
@@ -531,11 +536,11 @@ mod tests {
             )],
         );
         let before = std::fs::read(dir.join(HISTORY)).unwrap();
-        let (id, path) = unfinished_for(agents, "2026-01-02__t").unwrap();
+        let (id, path, records) = unfinished_for(agents, "2026-01-02__t").unwrap();
         assert_eq!(id, "20260102T030405Z__2026-01-02-t");
         assert_eq!(meta(&path, &id).unwrap().state, "running");
         assert!(unfinished_for(agents, "2026-01-02__other").is_none());
-        let c = close(&path, "2026-01-02__t", "why").unwrap();
+        let c = close(&path, &records, "2026-01-02__t", "why").unwrap();
         assert_eq!(c.last_node.as_deref(), Some("builder"));
         assert!(unfinished_for(agents, "2026-01-02__t").is_none());
         assert_eq!(meta(&path, &id).unwrap().state, ABANDONED);
