@@ -100,6 +100,7 @@ pub fn scan(
     let mut out = Vec::new();
     for family in ResearchFamily::ALL {
         let (pending, rejected) = items::pending(&ws.agents, family);
+        let paths = contract_paths(family);
         let mut scan = FamilyScan {
             family,
             enabled: on.contains(&family),
@@ -109,13 +110,13 @@ pub fn scan(
             first_item: pending.into_iter().next(),
             audit_due: None,
             rejected,
-            queue_paths: contract_paths(family)
+            queue_paths: paths
                 .iter()
                 .map(|p| ws.root.join(p).display().to_string())
                 .collect(),
             queue_owner: "research".into(),
             ownerships: Vec::new(),
-            contract_paths: contract_paths(family),
+            contract_paths: paths,
         };
         if family == ResearchFamily::Audit {
             let due = audit_due(ws, queue)?;

@@ -76,6 +76,8 @@ fn context(caps: &crate::control::capabilities::Capabilities) -> minijinja::Valu
 pub fn all() -> Vec<Guide> {
     let caps = super::capabilities::capabilities();
     let ctx = context(&caps);
+    let (reg, _) = crate::control::plan::registry(None);
+    let plans = reference::packaged_plans(&reg);
     let render = |name: &str, template: &str| {
         let mut env = minijinja::Environment::new();
         env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
@@ -95,7 +97,7 @@ pub fn all() -> Vec<Guide> {
         },
         Guide {
             path: "agents/status_contract.md",
-            text: reference::status_contract(),
+            text: reference::status_contract(&plans),
         },
         Guide {
             path: "agents/staging_manifest.yml",
@@ -111,7 +113,7 @@ pub fn all() -> Vec<Guide> {
         },
         Guide {
             path: "docs/millrace/modes.md",
-            text: reference::modes(),
+            text: reference::modes(&reg, &plans),
         },
         Guide {
             path: "docs/millrace/events.md",

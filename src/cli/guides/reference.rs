@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 use serde_json::Value;
 
 use crate::compile::plan::{LoopPlan, PlanContent, Target};
+use crate::compile::registry::Registry;
 use crate::control::capabilities::Capabilities;
 use crate::defs::config::{Config, ResearchMode};
 
@@ -195,11 +196,10 @@ pub fn config() -> String {
 
 /// The packaged registry's modes compiled with the default config and
 /// research on (so research loops are planned too).
-fn packaged_plans() -> Vec<PlanContent> {
+pub fn packaged_plans(reg: &Registry) -> Vec<PlanContent> {
     let mut config = Config::default();
     config.research.mode = ResearchMode::Auto;
     let inputs = crate::compile::sources::Inputs::packaged(config);
-    let (reg, _) = crate::control::plan::registry(None);
     reg.modes
         .keys()
         .filter_map(|id| {
@@ -222,10 +222,10 @@ fn loop_lines(s: &mut String, name: &str, lp: &LoopPlan) {
 
 /// `docs/millrace/modes.md`: packaged modes, their loops with the proved
 /// bound, and the stage kinds with their outcomes.
-pub fn modes() -> String {
+pub fn modes(reg: &Registry, plans: &[PlanContent]) -> String {
     let mut s = format!("# Modes, loops and stage kinds\n\n{GENERATED}");
     s.push_str("What ships in the binary (a workspace adds or shadows them under `agents/registry/`; `millrace modes list`, `loops show ID` and `plan show` show a workspace's). Bounds are proved by the compiler with the default config.\n\n## Modes\n\n");
-    for plan in packaged_plans() {
+    for plan in plans {
         let m = &plan.mode;
         let _ = writeln!(
             s,
@@ -259,7 +259,6 @@ pub fn modes() -> String {
         s.push('\n');
     }
     s.push_str("## Stage kinds\n\n| Stage kind | Plane | Running marker | Outcomes (class) | On failure |\n|---|---|---|---|---|\n");
-    let (reg, _) = crate::control::plan::registry(None);
     for (id, k) in &reg.stage_kinds {
         let outcomes: Vec<String> = k
             .def
@@ -281,13 +280,10 @@ pub fn modes() -> String {
 
 /// `agents/status_contract.md`: the markers each stage may emit and where
 /// each routes in the packaged `standard` mode.
-pub fn status_contract() -> String {
+pub fn status_contract(plans: &[PlanContent]) -> String {
     let mut s = format!("# Status contract\n\n{GENERATED}");
     s.push_str("A stage ends by printing its outcome as the last marker line of its final message: `### MARKER` on a line of its own. While it runs, the plane's status file (`agents/status.md` for execution, `agents/research_status.md` for research) holds the stage's running marker; millrace writes it, never the agent. A marker the stage may not emit, or none, is the stage's failure outcome.\n\nRoutes below are those of the packaged `standard` mode (`millrace plan show` prints your workspace's).\n\n");
-    let Some(plan) = packaged_plans()
-        .into_iter()
-        .find(|p| p.mode.id == "standard")
-    else {
+    let Some(plan) = plans.iter().find(|p| p.mode.id == "standard") else {
         return s;
     };
     let loops = plan
