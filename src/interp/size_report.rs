@@ -1,7 +1,7 @@
 //! What sizing says about the active task right now, without deciding
 //! anything (no latch is written): v0.2.0's `size` and
-//! `selection_explanation` objects of `status --json`. The run's own
-//! decision is [`super::sizing::decide`]'s; both read the same signals.
+//! `selection_explanation` objects of `status --json`, and the signals the
+//! run's own decision ([`super::sizing::decide`]) is made on.
 
 use std::collections::BTreeSet;
 use std::path::Path;
