@@ -394,7 +394,8 @@ fn with_prompt_file(mut o: StageOverrides, agents_dir: &str) -> StageOverrides {
 /// Checks `[stages.<kind>]` keys of the config name real stage kinds.
 pub fn check_config_stages(reg: &Registry, inputs: &Inputs, diags: &mut Diagnostics) {
     for kind in inputs.config.stages.keys() {
-        if !reg.stage_kinds.contains_key(kind) {
+        let legacy = crate::defs::config::V020_LEGACY_STAGES.contains(&kind.as_str());
+        if !reg.stage_kinds.contains_key(kind) && !legacy {
             let table = format!("stages.{kind}");
             let pos = toml_pos(&inputs.config_text, &table, "");
             let mut d = Diagnostic::error(

@@ -13,15 +13,25 @@ pub struct ConfigView {
     pub config_path: String,
     pub workspace_root: String,
     pub config_hash: String,
-    pub config: Config,
+    /// The config as loaded (the text output prints it).
+    #[serde(skip)]
+    pub loaded: Config,
+    /// The config as loaded, with what v0.2.0's `config show` also gave:
+    /// `sizing`, `routing`, `policies` and `boundaries` with v0.2.0's
+    /// defaults under the file's values (`health` names those that take no
+    /// effect), and `stages` with every stage's effective settings
+    /// ([`super::config_stages`]).
+    #[schemars(with = "Config")]
+    pub config: serde_json::Value,
     /// Where the config came from (v0.2.0's key).
     pub source: ConfigSource,
     /// What the config selects (v0.2.0's key); none when it does not
     /// compile.
     pub selection: Option<super::selection::Selection>,
     pub selection_explanation: crate::interp::size_report::SelectionExplanation,
-    /// Always null: millrace ships no asset bundle to resolve.
-    pub assets: Option<serde_json::Value>,
+    /// Where each stage's prompt comes from, and the workspace's role and
+    /// skill files (v0.2.0's asset resolution).
+    pub assets: super::config_stages::Assets,
 }
 
 pub fn show(ws: &Workspace) -> ConfigView {
@@ -32,17 +42,25 @@ pub fn show(ws: &Workspace) -> ConfigView {
     let size =
         crate::interp::size_report::report(&ws.config, &ws.root, &ws.agents, active.as_ref());
     let plan = crate::engine::plan::show(ws, None).ok();
+    let (registry, _) = super::plan::registry(Some(ws));
+    let stages = super::config_stages::effective(ws, &registry, plan.as_ref());
+    let mut config = serde_json::to_value(&ws.config).expect("config serialises");
+    for section in ["sizing", "routing", "policies", "boundaries"] {
+        config[section] = ws.config.v020_section(section);
+    }
+    config["stages"] = serde_json::to_value(&stages).expect("stages serialise");
     ConfigView {
         config_path: ws.config_path.display().to_string(),
         workspace_root: ws.root.display().to_string(),
         config_hash: ws.config.hash(),
-        config: ws.config.clone(),
+        loaded: ws.config.clone(),
+        config,
         source: source(ws),
         selection: plan
             .as_ref()
             .map(|p| super::selection::of(ws, p, None, active.as_ref())),
         selection_explanation: crate::interp::size_report::explain(&size),
-        assets: None,
+        assets: super::config_stages::assets(ws, &stages),
     }
 }
 

@@ -4,18 +4,22 @@
 
 pub mod capabilities;
 pub mod config;
+pub mod config_stages;
 pub mod diagnostics;
 pub mod health;
 pub mod init;
 pub mod logs;
 pub mod mailbox;
 pub mod plan;
+pub mod policy_v020;
 pub mod publish;
 pub mod queue;
 pub mod research;
+pub mod research_compat;
 pub mod runs;
 pub mod schema;
 pub mod selection;
+pub mod selection_v020;
 pub mod signals;
 pub mod simulate;
 pub mod start;

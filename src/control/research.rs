@@ -53,6 +53,10 @@ pub struct ResearchReport {
     /// Always null: an audit FAIL's remediation is the incident it files
     /// (v0.2.0 wrote a separate remediation record).
     pub latest_audit_remediation: Option<Value>,
+    /// v0.2.0's research governors, each `not_applicable` here.
+    pub governance: super::research_compat::Governance,
+    /// v0.2.0's research runtime snapshot, from the facts above.
+    pub runtime: super::research_compat::Runtime,
 }
 
 pub fn report(ws: &Workspace) -> Result<ResearchReport> {
@@ -67,20 +71,30 @@ pub fn report(ws: &Workspace) -> Result<ResearchReport> {
         .into_iter()
         .map(|n| format!("agents/{}/{n}", layout::DEFERRED))
         .collect();
+    let active_run = runs::active_in(&ws.agents, Plane::Research).ok().flatten();
+    let enabled_reason = if enabled_families.is_empty() {
+        "stub: requests are recorded as deferred, not run".to_string()
+    } else {
+        why.to_string()
+    };
+    let runtime = super::research_compat::runtime(
+        &crate::defs::serde_name(&ws.config.research.mode),
+        &enabled_reason,
+        &queue_families,
+        &deferred,
+        active_run.as_ref().map(|r| r.run_id.clone()),
+        blocker_holds_a_task(ws),
+    );
     Ok(ResearchReport {
         config_path: ws.config_path.display().to_string(),
         configured_mode: ws.config.research.mode,
         configured_idle_mode: ws.config.research.idle_mode,
-        enabled_reason: if enabled_families.is_empty() {
-            "stub: requests are recorded as deferred, not run".into()
-        } else {
-            why.into()
-        },
+        enabled_reason,
         enabled_families,
         status: status_file::read(&ws.agents, Plane::Research)
             .map_or_else(|e| format!("INVALID ({e})"), |m| m.to_string()),
         queue_families,
-        active_run: runs::active_in(&ws.agents, Plane::Research).ok().flatten(),
+        active_run,
         deferred_breadcrumb_count: deferred.len(),
         deferred_requests: deferred,
         latest_completion_decision: items::completion_decision(&ws.agents),
@@ -92,6 +106,21 @@ pub fn report(ws: &Workspace) -> Result<ResearchReport> {
         source_kind: "live".into(),
         latest_gate_decision: None,
         latest_audit_remediation: None,
+        governance: super::research_compat::governance(),
+        runtime,
+    })
+}
+
+/// Whether `tasksblocker.md` holds a task card.
+fn blocker_holds_a_task(ws: &Workspace) -> bool {
+    let path = crate::defs::layout::Layout::of(&ws.agents)
+        .rel(crate::defs::layout::TaskStore::Blocker.file_name());
+    use std::io::BufRead;
+    std::fs::File::open(path).is_ok_and(|f| {
+        std::io::BufReader::new(f)
+            .lines()
+            .map_while(std::result::Result::ok)
+            .any(|l| l.starts_with("## "))
     })
 }
 

@@ -58,8 +58,14 @@ pub struct ProvenanceCompat {
     pub compile_snapshot: Option<Value>,
     /// A v0.2.0 run's `transition_history.jsonl` records, verbatim.
     pub runtime_history: Option<Vec<Value>>,
-    /// What the run's plan selected (ours only).
+    /// What the run's plan selected (a v0.2.0 run's: read from its
+    /// `frozen_run_plan.json`).
     pub selection: Option<super::selection::Selection>,
+    /// A v0.2.0 run's policy-hook records, counted; null for ours (millrace
+    /// records no policy hooks) and for a v0.2.0 run without any.
+    pub policy_hooks: Option<super::policy_v020::PolicyHooks>,
+    /// A v0.2.0 run's latest policy evaluation, sensitive details redacted.
+    pub latest_policy_evidence: Option<super::policy_v020::PolicyEvidence>,
     /// What the current config would select for the next run.
     pub current_preview: Option<super::selection::Selection>,
     pub current_preview_error: Option<String>,
@@ -120,6 +126,7 @@ fn compat(ws: &Workspace, dir: &RunDir, frozen: Option<&FrozenPlan>) -> Provenan
     } else {
         crate::store::runs::PLAN
     });
+    let history = v020.then(|| crate::store::v020::records(&dir.path).unwrap_or_default());
     ProvenanceCompat {
         routing_modes: vec!["frozen_plan".into()],
         snapshot_path: ws.relative(&snapshot),
@@ -130,8 +137,16 @@ fn compat(ws: &Workspace, dir: &RunDir, frozen: Option<&FrozenPlan>) -> Provenan
             })
             .flatten()
             .and_then(|t| serde_json::from_str(&t).ok()),
-        runtime_history: v020.then(|| crate::store::v020::records(&dir.path).unwrap_or_default()),
-        selection: frozen.map(|p| super::selection::of(ws, p, Some(&dir.id), None)),
+        selection: match frozen {
+            Some(p) => Some(super::selection::of(ws, p, Some(&dir.id), None)),
+            None if v020 => v020_plan(dir).and_then(|p| super::selection_v020::of(&p, &dir.id)),
+            None => None,
+        },
+        policy_hooks: history.as_deref().and_then(super::policy_v020::hooks),
+        latest_policy_evidence: history
+            .as_deref()
+            .and_then(super::policy_v020::latest_evidence),
+        runtime_history: history,
         current_preview: current
             .as_ref()
             .ok()
@@ -144,6 +159,14 @@ fn compat(ws: &Workspace, dir: &RunDir, frozen: Option<&FrozenPlan>) -> Provenan
         current_preview_explanation: crate::interp::size_report::explain(&size),
         selection_explanation: frozen_size(dir, frozen),
     }
+}
+
+/// A v0.2.0 run's `frozen_run_plan.json`, parsed.
+fn v020_plan(dir: &RunDir) -> Option<Value> {
+    let path = dir.path.join(crate::store::v020::V020_PLAN);
+    let text =
+        crate::store::safe::read_text_nofollow(&path, crate::store::safe::RECORD_LIMIT).ok()?;
+    serde_json::from_str(&text).ok()
 }
 
 #[derive(Debug, Serialize, schemars::JsonSchema)]

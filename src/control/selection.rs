@@ -1,8 +1,13 @@
 //! v0.2.0's `selection` object (in `status`, `config show` and
 //! `run-provenance`): what a plan selected — the mode, the execution loop,
 //! each stage binding with its runner, model and prompt — mapped from our
-//! frozen plan. v0.2.0 concepts millrace does not have (model profiles,
-//! task-authoring profiles, outline policies) are null, never invented.
+//! frozen plan. v0.2.0 concepts millrace has no registry objects for are
+//! named for what millrace does instead: the model "profile" is where a
+//! stage's runner, model and effort come from (the mode's bindings, or the
+//! `[policies.complexity]` band), the task-authoring "profile" is the
+//! taskmaster stage's own contract, and the outline policy is `none`.
+//! A v0.2.0 run's selection is read from its own frozen plan
+//! ([`super::selection_v020`]).
 
 use serde::Serialize;
 
@@ -76,15 +81,25 @@ pub struct Selection {
     pub selection: RegistryObject,
     pub mode: RegistryObject,
     pub execution_loop: Option<RegistryObject>,
-    /// Always null: millrace has no task-authoring profiles.
+    /// `task_authoring.millrace`: cards are authored by the taskmaster
+    /// stage's contract (millrace has no task-authoring profiles).
     pub task_authoring_profile: Option<RegistryObject>,
-    /// Always null: models are bound per stage, not through profiles.
+    /// Where the plan's runners, models and efforts come from:
+    /// `model.default` (the mode's bindings and `[stages]`).
     pub model_profile: Option<RegistryObject>,
-    /// Always null: millrace has no outline policy.
-    pub outline_policy: Option<serde_json::Value>,
+    pub outline_policy: Option<OutlinePolicy>,
     pub policy_toggles: PolicyToggles,
-    pub complexity: Complexity,
+    /// Null for a v0.2.0 run (as v0.2.0 reports it).
+    pub complexity: Option<Complexity>,
     pub stage_bindings: Vec<StageBinding>,
+}
+
+/// v0.2.0's outline policy (how goal intake shards an outline).
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
+pub struct OutlinePolicy {
+    /// `none` for millrace (it keeps no outline); a v0.2.0 run's own value.
+    pub mode: String,
+    pub shard_glob: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
@@ -106,7 +121,7 @@ pub struct Complexity {
     /// The nodes whose effort the band sets.
     pub routed_node_ids: Vec<String>,
     pub routed_stage_types: Vec<String>,
-    /// Always null (no model profiles).
+    /// `model.complexity.<band>` when enabled and a routed node exists.
     pub selected_model_profile_ref: Option<String>,
     /// The card's `Complexity:` value.
     pub task_complexity: Option<String>,
@@ -119,7 +134,8 @@ pub struct StageBinding {
     pub stage: String,
     pub kind_id: String,
     pub stage_kind: RegistryObject,
-    /// Always null (no model profiles).
+    /// Where this node's model and effort come from: `model.default`, or
+    /// `model.complexity.<band>` for a node the band routes.
     pub model_profile: Option<RegistryObject>,
     pub runner: String,
     pub model: Option<String>,
@@ -147,7 +163,7 @@ const COMPLEXITY_ROUTED: &[&str] = &[
     "refactor",
 ];
 
-fn binding(plan: &FrozenPlan, n: &NodePlan) -> StageBinding {
+fn binding(plan: &FrozenPlan, n: &NodePlan, profile: RegistryObject) -> StageBinding {
     let kind = plan.content.kind_of(n);
     let source = plan
         .content
@@ -162,11 +178,11 @@ fn binding(plan: &FrozenPlan, n: &NodePlan) -> StageBinding {
         stage_kind: object(
             "registered_stage_kind",
             &kind.id,
-            &[],
+            std::slice::from_ref(&kind.id),
             kind.title.as_ref(),
             &kind.source,
         ),
-        model_profile: None,
+        model_profile: Some(profile),
         runner: n.runner.clone(),
         model: n.model.clone(),
         effort: n.effort.map(|e| crate::defs::serde_name(&e)),
@@ -205,13 +221,15 @@ fn complexity(
                 .collect()
         })
         .unwrap_or_default();
+    let selected_model_profile_ref =
+        (default_band.is_some() && !routed.is_empty()).then(|| format!("model.complexity.{band}"));
     Complexity {
         enabled: default_band.is_some(),
         band,
         reason: reason.into(),
         routed_node_ids: routed.iter().map(|n| n.node_id.clone()).collect(),
         routed_stage_types: routed.iter().map(|n| n.stage_kind.clone()).collect(),
-        selected_model_profile_ref: None,
+        selected_model_profile_ref,
         task_complexity,
     }
 }
@@ -241,6 +259,7 @@ pub fn of(
             .and_then(|s| s.get(format!("{plane}_enabled")))
             .and_then(serde_json::Value::as_bool)
     };
+    let complexity = complexity(ws, execution, task);
     Selection {
         scope: if run_id.is_some() {
             "frozen_run"
@@ -258,20 +277,94 @@ pub fn of(
         },
         selection: mode.clone(),
         mode,
-        execution_loop: execution
-            .map(|l| object("loop_config", &l.loop_id, &[], l.title.as_ref(), &l.source)),
-        task_authoring_profile: None,
-        model_profile: None,
-        outline_policy: None,
+        execution_loop: execution.map(|l| {
+            let aliases = std::slice::from_ref(&l.loop_id);
+            object(
+                "loop_config",
+                &l.loop_id,
+                aliases,
+                l.title.as_ref(),
+                &l.source,
+            )
+        }),
+        task_authoring_profile: Some(task_authoring(plan)),
+        model_profile: Some(model_profile(ws, plan, None)),
+        outline_policy: Some(OutlinePolicy {
+            mode: "none".into(),
+            shard_glob: None,
+        }),
         policy_toggles: PolicyToggles {
             allow_execution_search: search("execution"),
             allow_research_search: search("research"),
             integration_mode: crate::defs::serde_name(&ws.config.execution.integration_mode),
             run_update_on_empty: ws.config.execution.run_update_on_empty,
         },
-        complexity: complexity(ws, execution, task),
         stage_bindings: execution
-            .map(|l| l.nodes.values().map(|n| binding(plan, n)).collect())
+            .map(|l| bindings(ws, plan, l, &complexity))
             .unwrap_or_default(),
+        complexity: Some(complexity),
     }
+}
+
+/// The bindings of loop `l`'s nodes, each with the model profile the
+/// complexity band gives it.
+fn bindings(
+    ws: &Workspace,
+    plan: &FrozenPlan,
+    l: &crate::compile::plan::LoopPlan,
+    complexity: &Complexity,
+) -> Vec<StageBinding> {
+    l.nodes
+        .values()
+        .map(|n| {
+            let routed = complexity.enabled && complexity.routed_node_ids.contains(&n.node_id);
+            let band = routed.then_some(complexity.band.as_str());
+            binding(plan, n, model_profile(ws, plan, band))
+        })
+        .collect()
+}
+
+/// Where a plan's models and efforts come from, named as v0.2.0 names a
+/// model profile: `model.complexity.<band>` for a node the complexity band
+/// routes, else `model.default` — the workspace's when `millrace.toml`
+/// binds any stage (`[stages]`, `[runners]`), else the packaged mode's.
+fn model_profile(ws: &Workspace, plan: &FrozenPlan, band: Option<&str>) -> RegistryObject {
+    let workspace = !ws.config.stages.is_empty() || !ws.config.runners.is_empty();
+    let source = if workspace {
+        ws.config_path.file_name().map_or_else(
+            || "millrace.toml".into(),
+            |n| n.to_string_lossy().into_owned(),
+        )
+    } else {
+        plan.content.mode.source.clone()
+    };
+    let (id, alias, title) = match band {
+        Some(b) => (
+            format!("model.complexity.{b}"),
+            format!("complexity-{b}"),
+            format!("Complexity band {b}: [policies.complexity] efforts over the mode's bindings"),
+        ),
+        None => (
+            "model.default".to_string(),
+            "default".to_string(),
+            "The mode's stage bindings and [stages] in millrace.toml".to_string(),
+        ),
+    };
+    object("model_profile", &id, &[alias], Some(&title), &source)
+}
+
+/// The taskmaster stage's contract, named as v0.2.0 names a task-authoring
+/// profile (millrace has one, not a registry of them).
+fn task_authoring(plan: &FrozenPlan) -> RegistryObject {
+    let source = plan.content.stage_kinds.get("taskmaster").map_or_else(
+        || "packaged:stages/taskmaster.yaml".to_string(),
+        |k| k.source.clone(),
+    );
+    object(
+        "task_authoring_profile",
+        "task_authoring.millrace",
+        &["millrace".to_string()],
+        Some(&"The taskmaster stage's card contract (one card per task)".to_string()),
+        &source,
+    )
 }

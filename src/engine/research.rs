@@ -192,10 +192,7 @@ fn audit_due(ws: &Workspace, queue: &Queue) -> Result<bool, EngineError> {
     };
     let summary = items::audit_summary(&ws.agents);
     Ok(summary.consecutive_failures < cfg.audit_max_failures
-        && summary
-            .last_outcome
-            .as_ref()
-            .is_none_or(|o| o.archive_bytes != archived))
+        && (!summary.last_outcome.decided() || summary.last_outcome.archive_bytes != archived))
 }
 
 /// The next research item to run, or nothing; in `stub` mode (with no

@@ -4,6 +4,7 @@
 //! any instant leaves each card in exactly one store.
 
 pub mod atomic;
+pub mod audit_summary;
 pub mod cards;
 pub mod diagnostics;
 pub mod event_docs;

@@ -12,6 +12,10 @@ use serde_json::{json, Value};
 use crate::defs::layout::{self, Layout, StopMarker, TaskStore};
 use crate::defs::research::{AuditVerdict, ResearchFamily};
 
+pub use super::audit_summary::{
+    archive_bytes, audit_summary, AuditCounts, AuditOutcome, AuditSummary,
+};
+use super::audit_summary::{next_summary, Audited};
 use super::cards::{slug, Card, StoreFile};
 use super::journal::FileWrite;
 use super::queue::{Queue, QueueError, Result};
@@ -166,47 +170,6 @@ pub fn automatic_audit() -> WorkItem {
     }
 }
 
-/// `audit_summary.json`: every audit's outcome, counted.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
-pub struct AuditSummary {
-    pub schema_version: u32,
-    pub counts: AuditCounts,
-    pub last_outcome: Option<AuditOutcome>,
-    /// FAIL decisions since the last PASS.
-    pub consecutive_failures: u32,
-    pub updated_at: Option<String>,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
-pub struct AuditCounts {
-    pub total: u32,
-    pub pass: u32,
-    pub fail: u32,
-    pub blocked: u32,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
-pub struct AuditOutcome {
-    /// `PASS`, `FAIL` or `BLOCKED`.
-    pub decision: String,
-    pub run_id: String,
-    pub at: String,
-    /// The size of `tasksarchive.md` when the audit started: an automatic
-    /// audit runs again only after more work was archived.
-    pub archive_bytes: u64,
-}
-
-pub fn audit_summary(agents: &Path) -> AuditSummary {
-    super::safe::read_confined(
-        &[agents],
-        &Layout::of(agents).rel(layout::AUDIT_SUMMARY),
-        super::safe::RECORD_LIMIT,
-    )
-    .ok()
-    .and_then(|t| serde_json::from_str(&t).ok())
-    .unwrap_or_default()
-}
-
 /// `reports/completion_decision.json`, when it holds a JSON object.
 pub fn completion_decision(agents: &Path) -> Option<Value> {
     let text = super::safe::read_confined(
@@ -218,11 +181,6 @@ pub fn completion_decision(agents: &Path) -> Option<Value> {
     serde_json::from_str::<Value>(&text)
         .ok()
         .filter(Value::is_object)
-}
-
-/// The archive's size now (what an automatic audit is keyed on).
-pub fn archive_bytes(agents: &Path) -> u64 {
-    std::fs::metadata(Layout::of(agents).rel(TaskStore::Archive.file_name())).map_or(0, |m| m.len())
 }
 
 /// One change a research run's terminal state makes.
@@ -404,11 +362,6 @@ impl Queue {
         let agents = self.agents();
         let now = crate::defs::clock::now_iso();
         let mut writes = Vec::new();
-        let summary = next_summary(agents, run_id, verdict, &now);
-        writes.push(FileWrite::replace(
-            layout::AUDIT_SUMMARY,
-            serde_json::to_string_pretty(&summary).expect("summary serialises") + "\n",
-        ));
         let reasons: Vec<String> = decision["reasons"]
             .as_array()
             .map(|a| {
@@ -417,6 +370,18 @@ impl Queue {
                     .collect()
             })
             .unwrap_or_default();
+        let audit = Audited {
+            run_id,
+            item_path,
+            verdict,
+            reason_count: reasons.len(),
+            now: &now,
+        };
+        let summary = next_summary(agents, &audit);
+        writes.push(FileWrite::replace(
+            layout::AUDIT_SUMMARY,
+            serde_json::to_string_pretty(&summary).expect("summary serialises") + "\n",
+        ));
         writes.push(history_write(agents, run_id, verdict, &reasons, &now));
         if verdict == AuditVerdict::Blocked {
             return writes;
@@ -466,32 +431,6 @@ impl Queue {
         }
         writes
     }
-}
-
-/// The audit summary with one more decision counted.
-fn next_summary(agents: &Path, run_id: &str, verdict: AuditVerdict, now: &str) -> AuditSummary {
-    let mut summary = audit_summary(agents);
-    summary.schema_version = 1;
-    summary.counts.total += 1;
-    match verdict {
-        AuditVerdict::Pass => {
-            summary.counts.pass += 1;
-            summary.consecutive_failures = 0;
-        }
-        AuditVerdict::Fail => {
-            summary.counts.fail += 1;
-            summary.consecutive_failures += 1;
-        }
-        AuditVerdict::Blocked => summary.counts.blocked += 1,
-    }
-    summary.last_outcome = Some(AuditOutcome {
-        decision: verdict.to_string(),
-        run_id: run_id.to_string(),
-        at: now.to_string(),
-        archive_bytes: archive_bytes(agents),
-    });
-    summary.updated_at = Some(now.to_string());
-    summary
 }
 
 /// `audit_history.md` with the decision and its reasons appended.

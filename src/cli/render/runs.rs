@@ -399,7 +399,7 @@ impl Render for crate::engine::daemon::DaemonReport {
 impl Render for crate::control::config::ConfigView {
     fn text(&self, out: &mut dyn Write) -> io::Result<()> {
         let c = self;
-        let body = toml::to_string(&c.config).unwrap_or_default();
+        let body = toml::to_string(&c.loaded).unwrap_or_default();
         writeln!(
             out,
             "# {}\n# config_hash {}\n\n{body}",
@@ -420,7 +420,7 @@ impl Serialize for ProvenanceJson<'_> {
         use serde::ser::SerializeMap;
         let p = self.0;
         let c = &p.compat;
-        let mut map = s.serialize_map(Some(16))?;
+        let mut map = s.serialize_map(Some(18))?;
         map.serialize_entry("compile_snapshot", &Sorted(&c.compile_snapshot))?;
         map.serialize_entry("current_preview", &Sorted(&c.current_preview))?;
         map.serialize_entry("current_preview_error", &c.current_preview_error)?;
@@ -430,6 +430,8 @@ impl Serialize for ProvenanceJson<'_> {
         )?;
         map.serialize_entry("frozen_plan", &Sorted(&p.frozen_plan))?;
         map.serialize_entry("integration_policy", &Sorted(&c.integration_policy))?;
+        map.serialize_entry("latest_policy_evidence", &Sorted(&c.latest_policy_evidence))?;
+        map.serialize_entry("policy_hooks", &Sorted(&c.policy_hooks))?;
         map.serialize_entry("routing_modes", &c.routing_modes)?;
         map.serialize_entry("run", &Sorted(&p.run))?;
         map.serialize_entry("run_dir", &p.run_dir)?;

@@ -95,6 +95,13 @@ impl Config {
             });
         }
         for (kind, o) in &self.stages {
+            if super::V020_LEGACY_STAGES.contains(&kind.as_str()) && *o != Default::default() {
+                leaf(
+                    format!("stages.{kind}"),
+                    "a v0.2.0 stage no loop runs (in v0.2.0 either): its settings take no effect",
+                );
+                continue;
+            }
             if o.allow_search == Some(true) {
                 leaf(
                     format!("stages.{kind}.allow_search"),

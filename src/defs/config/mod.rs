@@ -16,6 +16,8 @@ pub use super::runner_kind::{ModelFamily, RunnerKind};
 
 mod edit;
 mod load;
+mod v020;
+pub use v020::V020_LEGACY_STAGES;
 
 pub use edit::{for_each_leaf, set_in_text, toml_key_pos, toml_pos, Boundary};
 pub use load::{offset_to_pos, sha256_hex, to_hex};
