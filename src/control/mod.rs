@@ -256,6 +256,16 @@ pub type Result<T, E = ControlError> = std::result::Result<T, E>;
 
 /// A command applied here: refusals stay refusals; queue and file
 /// failures keep their kind and cause.
+impl From<crate::runner::git::GitError> for ControlError {
+    fn from(e: crate::runner::git::GitError) -> Self {
+        use crate::runner::git::GitError;
+        match e {
+            GitError::Refused(m) => ControlError::Usage(m),
+            other => ControlError::Rejected(other.to_string()),
+        }
+    }
+}
+
 impl From<crate::engine::commands::CommandError> for ControlError {
     fn from(e: crate::engine::commands::CommandError) -> Self {
         use crate::engine::commands::CommandError as E;

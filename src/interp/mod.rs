@@ -10,6 +10,7 @@ pub mod artifacts;
 pub mod attempt;
 pub mod budget;
 mod driver;
+pub mod git_work;
 pub mod integration;
 mod progress;
 mod prompt;

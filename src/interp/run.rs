@@ -169,6 +169,10 @@ fn begin(
         finished_at: None,
         state: "running".into(),
         terminal_class: None,
+        git: task
+            .as_ref()
+            .filter(|_| plane == crate::defs::stage_kind::Plane::Execution)
+            .and_then(|_| super::git_work::base(rt)),
         facts,
         item,
     };

@@ -46,6 +46,7 @@ impl Driver<'_> {
         self.set_status(&Marker::from_plan(&t.status), StatusMode::Transition, &ctx)?;
         let mut mutations = Vec::new();
         if let Some(id) = self.meta.task_id.clone() {
+            self.git_work(&id, t.queue)?;
             let done = match t.queue {
                 QueueEffect::Archive => Some(self.archive(&id)?),
                 QueueEffect::Quarantine => Some(self.quarantine(&id, &t)?),
@@ -230,6 +231,33 @@ impl Driver<'_> {
             ops.extend(parked(item));
         }
         Ok(ops)
+    }
+
+    /// The task's work in git before its queue effect: committed when it
+    /// is archived, parked on its own branch otherwise; recorded in
+    /// `run.json` first, so the record names the commits before the queue
+    /// says the task is done.
+    fn git_work(&mut self, task_id: &str, queue: QueueEffect) -> Result<()> {
+        let Some(mut g) = self.meta.git.clone() else {
+            return Ok(());
+        };
+        let title = self.meta.task_title.clone().unwrap_or_default();
+        let task = super::git_work::Task {
+            id: task_id,
+            title: &title,
+            run_id: &self.dir.id,
+        };
+        match queue {
+            QueueEffect::Archive => super::git_work::seal(self.rt, &mut g, &task),
+            QueueEffect::Quarantine | QueueEffect::KeepActive => {
+                super::git_work::park(self.rt, &mut g, &task)
+            }
+            QueueEffect::None => return Ok(()),
+        }
+        self.meta.git = Some(g);
+        self.dir
+            .write_meta(&self.meta)
+            .map_err(InterpError::io("cannot write run.json"))
     }
 
     fn archive(&self, task_id: &str) -> Result<QueueMutation> {

@@ -12,6 +12,7 @@ pub mod claude;
 pub mod codex;
 pub mod demo_agent;
 pub mod fault;
+pub mod git;
 pub mod marker;
 pub mod pi;
 pub mod process;

@@ -42,6 +42,61 @@ pub struct RunMeta {
     /// The research work item (idea, incident, audit) of a research run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub item: Option<super::research::WorkItem>,
+    /// The task's commits in the workspace's repository (`[git] commit =
+    /// "per_task"`); absent when millrace does not commit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub git: Option<RunGit>,
+}
+
+impl RunGit {
+    /// For people: base and commits, the parked branch, the problem.
+    pub fn lines(&self) -> Vec<String> {
+        let short = |c: &str| c.chars().take(12).collect::<String>();
+        let base = self
+            .base
+            .as_deref()
+            .map_or_else(|| "(no commit)".into(), short);
+        let on = self.target_branch.as_deref().unwrap_or("detached HEAD");
+        let commits: Vec<String> = self.commits.iter().map(|c| short(c)).collect();
+        let commits = if commits.is_empty() {
+            "none".to_string()
+        } else {
+            commits.join(" ")
+        };
+        let mut out = vec![format!("git base {base} on {on}; commits {commits}")];
+        if let Some(b) = &self.parked_branch {
+            out.push(format!("git work parked on {b}"));
+        }
+        if let Some(e) = &self.error {
+            out.push(format!("git problem: {e}"));
+        }
+        out
+    }
+}
+
+/// A task run's work in the workspace's git repository.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct RunGit {
+    /// `HEAD` when the run started; null in a repository without commits.
+    pub base: Option<String>,
+    /// The branch checked out when the run started; null when detached.
+    pub target_branch: Option<String>,
+    /// Files that already had uncommitted changes when the run started
+    /// (they end up in the task's commit; at most 20 are named).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dirty_at_start: Vec<String>,
+    /// The commits that hold the task's work, oldest first: the agent's
+    /// own and millrace's (trailers `Millrace-Task`, `Millrace-Run`).
+    #[serde(default)]
+    pub commits: Vec<String>,
+    /// Where the work of a task that was not archived went
+    /// (`millrace/parked/<run id>`), off the target branch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parked_branch: Option<String>,
+    /// Why millrace could not commit or park the work (it is left as the
+    /// agent left it; the task's outcome is not changed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// Parameters bound to a stage attempt, as recorded.

@@ -156,6 +156,7 @@ fn meta_of(dir: &Path, run_id: &str, records: &[Value]) -> io::Result<RunMeta> {
         terminal_class: class,
         facts,
         item: None,
+        git: None,
     })
 }
 

@@ -37,6 +37,9 @@ pub fn detail(detail: &Option<Result<Provenance, String>>) -> Vec<Line<'static>>
             m.started_at,
             m.finished_at.as_deref().unwrap_or("-")
         ));
+        if let Some(g) = &m.git {
+            out.extend(g.lines());
+        }
     }
     let f = &p.frozen_plan;
     out.push(format!(

@@ -138,6 +138,9 @@ impl Render for crate::control::status::StatusReport {
         let _ = writeln!(s, "Plan: {plan}");
         if let Some(run) = &r.last_run {
             let _ = writeln!(s, "Last run: {} → {}", run.run_id, run.state);
+            if let Some(g) = &run.git {
+                git_lines(&mut s, g);
+            }
         }
         for w in &r.queue_warnings {
             let _ = writeln!(s, "warning: {w}");
@@ -232,6 +235,9 @@ impl Render for crate::control::runs::Provenance {
                 m.started_at,
                 m.finished_at.as_deref().unwrap_or("-")
             );
+            if let Some(g) = &m.git {
+                git_lines(&mut s, g);
+            }
         }
         let _ = writeln!(s, "history {}", p.transition_history_path);
         for t in &p.transitions {
@@ -409,6 +415,13 @@ impl Render for crate::control::config::ConfigView {
     }
 
     sorted_json!();
+}
+
+/// A run's commits, one line each.
+fn git_lines(s: &mut String, g: &crate::store::runs::RunGit) {
+    for line in g.lines() {
+        let _ = writeln!(s, "{line}");
+    }
 }
 
 /// `run-provenance --json`: keys in sorted order, transitions streamed.

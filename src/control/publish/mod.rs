@@ -13,9 +13,8 @@ use serde::{Deserialize, Serialize};
 use super::{ControlError, Result, Workspace};
 
 mod copy;
-mod git;
 
-use git::SafeGit;
+use crate::runner::git::SafeGit;
 
 /// The manifest file, relative to `agents/`.
 pub const MANIFEST: &str = "staging_manifest.yml";

@@ -136,6 +136,7 @@ pub fn set_in_text(text: &str, key: &str, value: &str) -> Result<(String, Config
             | "prices"
             | "notify"
             | "publish"
+            | "git"
             | "diagnostics"
             | "sizing"
             | "routing"

@@ -61,6 +61,10 @@ pub struct Config {
     pub notify: NotifyConfig,
     /// `publish`: how the staging repository is committed and pushed.
     pub publish: PublishConfig,
+    /// `[git]`: how a task's work becomes commits in the workspace's
+    /// repository.
+    #[serde(skip_serializing_if = "GitConfig::is_unset")]
+    pub git: GitConfig,
     /// v0.2.0 sections, accepted so that a migrated `millrace.toml` loads;
     /// what of them has no effect here is reported by `health` (see
     /// [`Config::compat_notes`]).
@@ -97,6 +101,35 @@ pub struct PublishConfig {
     /// the staging tree may have been written by an agent.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub run_repo_hooks: bool,
+}
+
+/// `[git]`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct GitConfig {
+    /// `per_task`: when the workspace root is a git repository, each
+    /// execution run records its base commit, commits what the agent left
+    /// uncommitted when its task is archived (trailers `Millrace-Task` and
+    /// `Millrace-Run`), and moves a quarantined or blocked task's work to
+    /// the branch `millrace/parked/<run id>`; `off`: the repository is not
+    /// touched (v0.2.0's behaviour). Unset: `per_task` in a git
+    /// repository, else `off`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub commit: Option<GitCommit>,
+}
+
+impl GitConfig {
+    fn is_unset(&self) -> bool {
+        self == &GitConfig::default()
+    }
+}
+
+/// `[git] commit`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum GitCommit {
+    PerTask,
+    Off,
 }
 
 /// `[diagnostics]`.

@@ -1,5 +1,6 @@
-//! Running `git` on a staging repository an agent could have written to:
-//! nothing the repository's own files name is executed. Hooks, fsmonitor,
+//! Running `git` on a repository an agent could have written to (the
+//! publish staging repository, the workspace's own): nothing the
+//! repository's own files name is executed. Hooks, fsmonitor,
 //! pagers, editors, signing programs and the `ext::` transport are switched
 //! off on every call; `core.sshCommand` comes from the operator (their
 //! environment or global config), never from the repository; and a
@@ -11,7 +12,20 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use super::super::{ControlError, Result};
+/// Why git did not do what was asked.
+#[derive(Debug, thiserror::Error)]
+pub enum GitError {
+    /// The repository is set up so that running git there is unsafe.
+    #[error("{0}")]
+    Refused(String),
+    /// git ran and failed: its message.
+    #[error("{0}")]
+    Failed(String),
+    #[error("cannot run git: {0}")]
+    Spawn(#[source] std::io::Error),
+}
+
+pub type Result<T, E = GitError> = std::result::Result<T, E>;
 
 /// How git is run for one publish command.
 #[derive(Debug, Clone)]
@@ -79,8 +93,8 @@ impl SafeGit {
                 // Files that make git read another repository's config.
                 for other in ["commondir", "config.worktree"] {
                     if std::fs::symlink_metadata(dot_git.join(other)).is_ok() {
-                        return Err(ControlError::Usage(format!(
-                            "{}: present; it makes git read configuration publish does not check. Remove it if you did not put it there",
+                        return Err(GitError::Refused(format!(
+                            "{}: present; it makes git read configuration millrace does not check. Remove it if you did not put it there",
                             dot_git.join(other).display()
                         )));
                     }
@@ -88,9 +102,9 @@ impl SafeGit {
                 git.check_config(&dot_git.join("config"))?
             }
             Ok(_) => {
-                return Err(ControlError::Usage(format!(
+                return Err(GitError::Refused(format!(
                 "{}: not a directory (a `gitdir:` file or a symlink could name any repository); \
-                     publish only uses a staging repository whose .git is its own directory",
+                     millrace only runs git in a repository whose .git is its own directory",
                 dot_git.display()
             )))
             }
@@ -114,9 +128,9 @@ impl SafeGit {
             .arg(file)
             .args(["--list", "--null"])
             .output()
-            .map_err(|e| ControlError::Rejected(format!("cannot run git: {e}")))?;
+            .map_err(GitError::Spawn)?;
         if !out.status.success() {
-            return Err(ControlError::Usage(format!(
+            return Err(GitError::Refused(format!(
                 "{}: git cannot read it: {}",
                 file.display(),
                 String::from_utf8_lossy(&out.stderr).trim()
@@ -142,13 +156,13 @@ impl SafeGit {
         if refused.is_empty() {
             return Ok(());
         }
-        Err(ControlError::Usage(format!(
+        Err(GitError::Refused(format!(
             "{}: {} can make git run a program or read outside the repository \
-             ({}); publish refuses to run git there. Remove {} (e.g. `git config --file {} --unset <key>`) \
+             ({}); millrace refuses to run git there. Remove {} (e.g. `git config --file {} --unset <key>`) \
              if you did not put {} there.",
             file.display(),
             refused.join(", "),
-            "anything in the staging tree may have been written by an agent",
+            "anything in the repository may have been written by an agent",
             if refused.len() == 1 { "it" } else { "them" },
             file.display(),
             if refused.len() == 1 { "it" } else { "them" },
@@ -191,15 +205,19 @@ impl SafeGit {
 
     /// `git -C dir args`: stdout, or git's message as the error.
     pub fn run(&self, args: &[&str]) -> Result<String> {
-        let out = self
-            .command()
-            .arg("-C")
-            .arg(&self.dir)
-            .args(args)
-            .output()
-            .map_err(|e| ControlError::Rejected(format!("cannot run git: {e}")))?;
+        self.run_env(args, &[])
+    }
+
+    /// [`SafeGit::run`] with `env` set for git.
+    pub fn run_env(&self, args: &[&str], env: &[(&str, &str)]) -> Result<String> {
+        let mut c = self.command();
+        c.arg("-C").arg(&self.dir).args(args);
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        let out = c.output().map_err(GitError::Spawn)?;
         if !out.status.success() {
-            return Err(ControlError::Rejected(format!(
+            return Err(GitError::Failed(format!(
                 "git {}: {}",
                 args.join(" "),
                 String::from_utf8_lossy(&out.stderr).trim()

@@ -1,0 +1,243 @@
+//! `[git] commit`: a task's work as commits in the workspace's real git
+//! repository (isolated from the user's git config by `support::bin`).
+
+mod support;
+
+use std::process::Command;
+
+use support::{skip_without, Ws};
+
+fn git(ws: &Ws, args: &[&str]) -> String {
+    let mut c = Command::new("git");
+    support::isolate_git(&mut c);
+    let out = c.arg("-C").arg(&ws.root).args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// A workspace whose root is a git repository with one commit; millrace's
+/// directory and the fake agent's scratch files are ignored.
+fn repo() -> Option<Ws> {
+    if skip_without("git", "per-task commits need a git repository") {
+        return None;
+    }
+    let ws = Ws::new();
+    ws.write(".gitignore", "agents/\nfake/\nfake-calls.log\n");
+    git(&ws, &["init", "-q", "-b", "main"]);
+    git(&ws, &["add", "-A"]);
+    git(&ws, &["commit", "-q", "-m", "initial"]);
+    Some(ws)
+}
+
+fn start(ws: &Ws) -> serde_json::Value {
+    ws.run(&["start", "--once", "--json"]).json()
+}
+
+fn provenance_git(ws: &Ws, run_id: &str) -> serde_json::Value {
+    ws.run(&["run-provenance", run_id, "--json"]).code(0).json()["run"]["git"].clone()
+}
+
+#[test]
+fn an_archived_tasks_work_is_one_commit_with_its_trailers() {
+    let Some(ws) = repo() else { return };
+    let base = git(&ws, &["rev-parse", "HEAD"]);
+    ws.add("Write the notes");
+    ws.script("builder", &["TAMPER notes.txt"]);
+    let r = start(&ws);
+    assert_eq!(r["run"]["queue_effect"], "archive", "{r}");
+    let run_id = r["run"]["run_id"].as_str().unwrap();
+    let head = git(&ws, &["rev-parse", "HEAD"]);
+    assert_ne!(head, base);
+    assert_eq!(git(&ws, &["log", "-1", "--format=%s"]), "Write the notes");
+    let trailers = git(&ws, &["log", "-1", "--format=%(trailers:only,unfold)"]);
+    assert!(
+        trailers.contains("Millrace-Task: 2026-11-24__write-the-notes"),
+        "{trailers}"
+    );
+    assert!(
+        trailers.contains(&format!("Millrace-Run: {run_id}")),
+        "{trailers}"
+    );
+    assert_eq!(
+        git(&ws, &["show", "--name-only", "--format=", "HEAD"]),
+        "notes.txt"
+    );
+    assert_eq!(
+        git(&ws, &["status", "--porcelain"]),
+        "",
+        "nothing left over"
+    );
+    let g = provenance_git(&ws, run_id);
+    assert_eq!(g["base"], base.as_str());
+    assert_eq!(g["target_branch"], "main");
+    assert_eq!(g["commits"], serde_json::json!([head]));
+    let text = ws.run(&["run-provenance", run_id]).code(0).stdout;
+    assert!(
+        text.contains(&format!("git base {} on main; commits {}", &base[..12], &head[..12])),
+        "{text}"
+    );
+    let status = ws.run(&["status"]).code(0).stdout;
+    assert!(status.contains("git base"), "{status}");
+}
+
+#[test]
+fn a_task_with_no_changes_makes_no_commit_and_a_second_task_its_own() {
+    let Some(ws) = repo() else { return };
+    let base = git(&ws, &["rev-parse", "HEAD"]);
+    ws.add("Nothing to change");
+    let r = start(&ws);
+    let run_id = r["run"]["run_id"].as_str().unwrap().to_string();
+    assert_eq!(git(&ws, &["rev-parse", "HEAD"]), base);
+    assert_eq!(
+        provenance_git(&ws, &run_id)["commits"],
+        serde_json::json!([])
+    );
+    ws.add("Then change one");
+    ws.script("builder", &["TAMPER two.txt"]);
+    let r = start(&ws);
+    let second = r["run"]["run_id"].as_str().unwrap();
+    assert_eq!(
+        git(&ws, &["rev-list", "--count", &format!("{base}..HEAD")]),
+        "1"
+    );
+    assert_eq!(provenance_git(&ws, second)["base"], base.as_str());
+}
+
+#[test]
+fn a_quarantined_tasks_work_is_parked_off_the_target_branch() {
+    let Some(ws) = repo() else { return };
+    let base = git(&ws, &["rev-parse", "HEAD"]);
+    ws.add("Hopeless");
+    ws.script("builder", &["TAMPER hopeless.txt"]);
+    ws.script("qa", &["QUICKFIX_NEEDED"]);
+    ws.script("doublecheck", &["QUICKFIX_NEEDED"]);
+    ws.script("troubleshoot", &["BLOCKED"]);
+    ws.script("consult", &["NEEDS_RESEARCH"]);
+    let r = start(&ws);
+    assert_eq!(r["run"]["queue_effect"], "quarantine", "{r}");
+    let run_id = r["run"]["run_id"].as_str().unwrap();
+    let branch = format!("millrace/parked/{run_id}");
+    assert_eq!(git(&ws, &["rev-parse", "main"]), base, "main is untouched");
+    assert_eq!(git(&ws, &["symbolic-ref", "--short", "HEAD"]), "main");
+    assert!(!ws.path("hopeless.txt").exists(), "the work left the tree");
+    assert_eq!(
+        git(&ws, &["show", "--name-only", "--format=", &branch]),
+        "hopeless.txt"
+    );
+    let trailers = git(
+        &ws,
+        &["log", "-1", "--format=%(trailers:only,unfold)", &branch],
+    );
+    assert!(
+        trailers.contains(&format!("Millrace-Run: {run_id}")),
+        "{trailers}"
+    );
+    let g = provenance_git(&ws, run_id);
+    assert_eq!(g["parked_branch"], branch.as_str());
+}
+
+#[test]
+fn commit_off_and_a_plain_directory_leave_git_alone() {
+    let Some(ws) = repo() else { return };
+    ws.append_config("[git]\ncommit = \"off\"\n");
+    git(&ws, &["add", "-A"]);
+    git(&ws, &["commit", "-q", "-m", "config"]);
+    let base = git(&ws, &["rev-parse", "HEAD"]);
+    ws.add("Write the notes");
+    ws.script("builder", &["TAMPER notes.txt"]);
+    let r = start(&ws);
+    let run_id = r["run"]["run_id"].as_str().unwrap();
+    assert_eq!(git(&ws, &["rev-parse", "HEAD"]), base);
+    assert!(provenance_git(&ws, run_id).is_null());
+    assert!(!ws
+        .read(&format!("agents/runs/{run_id}/run.json"))
+        .contains("\"git\""));
+    // No repository, no `[git]`: nothing is recorded either.
+    let plain = Ws::new();
+    plain.add("Write the notes");
+    let r = start(&plain);
+    let run_id = r["run"]["run_id"].as_str().unwrap();
+    assert!(!plain
+        .read(&format!("agents/runs/{run_id}/run.json"))
+        .contains("\"git\""));
+}
+
+#[test]
+fn the_repositorys_hooks_never_run() {
+    let Some(ws) = repo() else { return };
+    ws.write(
+        ".git/hooks/pre-commit",
+        "#!/bin/sh\ntouch \"$(git rev-parse --show-toplevel)/hook-ran\"\nexit 1\n",
+    );
+    let hook = ws.path(".git/hooks/pre-commit");
+    std::fs::set_permissions(
+        &hook,
+        <std::fs::Permissions as std::os::unix::fs::PermissionsExt>::from_mode(0o755),
+    )
+    .unwrap();
+    ws.add("Write the notes");
+    ws.script("builder", &["TAMPER notes.txt"]);
+    let r = start(&ws);
+    let run_id = r["run"]["run_id"].as_str().unwrap();
+    assert!(
+        !ws.path("hook-ran").exists(),
+        "a hook an agent could write ran"
+    );
+    assert_eq!(
+        provenance_git(&ws, run_id)["commits"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+/// `kill -9` right after the task's commit, and after the parked branch
+/// was made: the next start finishes the run without a second commit.
+#[test]
+fn a_kill_mid_commit_or_mid_park_converges_with_nothing_done_twice() {
+    let Some(ws) = repo() else { return };
+    let base = git(&ws, &["rev-parse", "HEAD"]);
+    ws.add("Write the notes");
+    ws.script("builder", &["TAMPER notes.txt"]);
+    assert!(ws.killed_at(&["start", "--once"], "git.committed"));
+    let r = start(&ws);
+    let run_id = r["run"]["run_id"].as_str().unwrap();
+    assert_eq!(r["run"]["resumed"], true, "{r}");
+    assert_eq!(
+        git(&ws, &["rev-list", "--count", &format!("{base}..HEAD")]),
+        "1"
+    );
+    assert_eq!(ws.cards_in("tasksarchive.md"), 1);
+    assert_eq!(
+        provenance_git(&ws, run_id)["commits"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+
+    let base = git(&ws, &["rev-parse", "HEAD"]);
+    ws.add("Hopeless");
+    ws.script("builder", &["TAMPER hopeless.txt"]);
+    ws.script("qa", &["QUICKFIX_NEEDED"]);
+    ws.script("doublecheck", &["QUICKFIX_NEEDED"]);
+    ws.script("troubleshoot", &["BLOCKED"]);
+    ws.script("consult", &["NEEDS_RESEARCH"]);
+    assert!(ws.killed_at(&["start", "--once"], "git.parking"));
+    let r = start(&ws);
+    let run_id = r["run"]["run_id"].as_str().unwrap();
+    assert_eq!(r["run"]["queue_effect"], "quarantine", "{r}");
+    assert_eq!(git(&ws, &["symbolic-ref", "--short", "HEAD"]), "main");
+    assert_eq!(git(&ws, &["rev-parse", "main"]), base);
+    let branch = format!("millrace/parked/{run_id}");
+    assert_eq!(
+        git(&ws, &["rev-list", "--count", &format!("{base}..{branch}")]),
+        "1"
+    );
+    assert!(!ws.path("hopeless.txt").exists());
+}
