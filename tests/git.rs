@@ -77,11 +77,28 @@ fn an_archived_tasks_work_is_one_commit_with_its_trailers() {
     assert_eq!(g["commits"], serde_json::json!([head]));
     let text = ws.run(&["run-provenance", run_id]).code(0).stdout;
     assert!(
-        text.contains(&format!("git base {} on main; commits {}", &base[..12], &head[..12])),
+        text.contains(&format!(
+            "git base {} on main; commits {}",
+            &base[..12],
+            &head[..12]
+        )),
         "{text}"
     );
     let status = ws.run(&["status"]).code(0).stdout;
     assert!(status.contains("git base"), "{status}");
+    for by in ["run", "task"] {
+        let usage = ws.run(&["usage", "--by", by, "--json"]).code(0).json();
+        assert_eq!(
+            usage["rows"][0]["commits"],
+            serde_json::json!([head]),
+            "{usage}"
+        );
+    }
+    let usage = ws.run(&["usage", "--by", "run"]).code(0).stdout;
+    assert!(
+        usage.contains(&format!("commits {}", &head[..12])),
+        "{usage}"
+    );
 }
 
 #[test]
@@ -240,4 +257,26 @@ fn a_kill_mid_commit_or_mid_park_converges_with_nothing_done_twice() {
         "1"
     );
     assert!(!ws.path("hopeless.txt").exists());
+}
+
+/// The agent committed its work itself: its commit stays as it is, and an
+/// empty commit carries the task's trailers.
+#[test]
+fn an_agents_own_commit_is_kept_and_the_trailers_follow_it() {
+    let Some(ws) = repo() else { return };
+    let base = git(&ws, &["rev-parse", "HEAD"]);
+    ws.add("Commit it yourself");
+    ws.script("builder", &["COMMIT own.txt"]);
+    let r = start(&ws);
+    let run_id = r["run"]["run_id"].as_str().unwrap();
+    let log = git(&ws, &["log", "--format=%s", &format!("{base}..HEAD")]);
+    assert_eq!(log, "Commit it yourself\nagent: own.txt");
+    assert_eq!(git(&ws, &["show", "--name-only", "--format=", "HEAD"]), "");
+    let trailers = git(&ws, &["log", "-1", "--format=%(trailers:only,unfold)"]);
+    assert!(
+        trailers.contains(&format!("Millrace-Run: {run_id}")),
+        "{trailers}"
+    );
+    let commits = provenance_git(&ws, run_id)["commits"].clone();
+    assert_eq!(commits.as_array().unwrap().len(), 2, "{commits}");
 }

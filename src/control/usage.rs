@@ -37,6 +37,19 @@ pub struct UsageRow {
     /// The task id, run id, stage kind, runner or day.
     pub key: String,
     pub spend: Spend,
+    /// By task or run: the commits that hold the work (`[git] commit`),
+    /// oldest first.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub commits: Vec<String>,
+}
+
+/// The commits runs `ids` recorded, in run order.
+fn commits_of(ws: &Workspace, ids: &std::collections::BTreeSet<String>) -> Vec<String> {
+    ids.iter()
+        .filter_map(|id| crate::store::runs::RunDir::open_any(&ws.agents, id))
+        .filter_map(|d| d.meta().ok()?.git)
+        .flat_map(|g| g.commits)
+        .collect()
 }
 
 /// `since`: `YYYY-MM-DD`, `today`, or `<N>d` (the last N days).
@@ -69,6 +82,7 @@ pub fn usage(ws: &Workspace, by: By, since: Option<&str>) -> Result<UsageReport>
     let entries = ledger::entries(&ws.agents, since.as_deref(), &ws.config.prices, |_| true);
     let mut total = Spend::default();
     let mut groups: BTreeMap<String, Spend> = BTreeMap::new();
+    let mut runs: BTreeMap<String, std::collections::BTreeSet<String>> = BTreeMap::new();
     for e in entries {
         total.merge(&e.spend);
         let key = match by {
@@ -78,6 +92,11 @@ pub fn usage(ws: &Workspace, by: By, since: Option<&str>) -> Result<UsageReport>
             By::Runner => e.runner.clone(),
             By::Day => e.day.clone(),
         };
+        if matches!(by, By::Task | By::Run) {
+            runs.entry(key.clone())
+                .or_default()
+                .insert(e.run_id.clone());
+        }
         groups.entry(key).or_default().merge(&e.spend);
     }
     Ok(UsageReport {
@@ -86,7 +105,14 @@ pub fn usage(ws: &Workspace, by: By, since: Option<&str>) -> Result<UsageReport>
         total,
         rows: groups
             .into_iter()
-            .map(|(key, spend)| UsageRow { key, spend })
+            .map(|(key, spend)| UsageRow {
+                commits: runs
+                    .get(&key)
+                    .map(|r| commits_of(ws, r))
+                    .unwrap_or_default(),
+                key,
+                spend,
+            })
             .collect(),
     })
 }

@@ -161,6 +161,10 @@ case "$m" in
            sleep 60 & echo $! > "$W/fake/$MILLRACE_NODE.child.pid"; echo $$ > "$W/fake/$MILLRACE_NODE.pid"; wait; exit 0;;
   TAMPER\ *) # Edits a runtime file, then claims success.
            echo "x-changed-by-the-agent = 1" >> "$W/${m#TAMPER }"; m="${MILLRACE_OUTCOMES%%,*}";;
+  COMMIT\ *) # Writes a file and commits it itself, then claims success.
+           echo "by the agent" > "$W/${m#COMMIT }"
+           git -C "$W" add -- "${m#COMMIT }" && git -C "$W" commit -q -m "agent: ${m#COMMIT }"
+           m="${MILLRACE_OUTCOMES%%,*}";;
   NONE) m="";;
   EXIT3) echo "agent failed" >&2; exit 3;;
   BOGUS) m="BOGUS_MARKER";;

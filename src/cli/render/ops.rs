@@ -357,6 +357,10 @@ impl Render for crate::control::usage::UsageReport {
         );
         for r in &self.rows {
             s.push_str(&line(&r.key, &r.spend));
+            if !r.commits.is_empty() {
+                let short: Vec<&str> = r.commits.iter().map(|c| c.get(..12).unwrap_or(c)).collect();
+                let _ = writeln!(s, "  commits {}", short.join(" "));
+            }
         }
         s.push_str(&line("total", &self.total));
         if self.total.unpriced > 0 {
