@@ -280,3 +280,49 @@ fn an_agents_own_commit_is_kept_and_the_trailers_follow_it() {
     let commits = provenance_git(&ws, run_id)["commits"].clone();
     assert_eq!(commits.as_array().unwrap().len(), 2, "{commits}");
 }
+
+/// `health` says whether runs will commit, and what stops them: a
+/// repository config that names a program (an agent can write `.git/`),
+/// or `per_task` without a repository.
+#[test]
+fn health_names_what_stops_per_task_commits() {
+    let Some(ws) = repo() else { return };
+    let check = |ws: &Ws| {
+        let h = ws.run(&["health", "--json"]).json();
+        h["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["check_id"] == "git.commit")
+            .cloned()
+            .expect("a git.commit check")
+    };
+    assert_eq!(check(&ws)["status"], "pass");
+    git(&ws, &["config", "core.hooksPath", "/tmp"]);
+    git(&ws, &["config", "filter.x.clean", "sh -c evil"]);
+    let c = check(&ws);
+    assert_eq!(c["status"], "warn", "{c}");
+    assert!(
+        c["details"][0].as_str().unwrap().contains("filter.x.clean"),
+        "{c}"
+    );
+    // A task still runs; the run records why nothing was committed.
+    ws.add("Write the notes");
+    ws.script("builder", &["TAMPER notes.txt"]);
+    let r = start(&ws);
+    assert_eq!(r["run"]["queue_effect"], "archive", "{r}");
+    let g = provenance_git(&ws, r["run"]["run_id"].as_str().unwrap());
+    assert!(
+        g["error"].as_str().unwrap().contains("filter.x.clean"),
+        "{g}"
+    );
+    assert_eq!(g["commits"], serde_json::json!([]));
+    let plain = Ws::new();
+    assert!(plain
+        .run(&["health", "--json"])
+        .stdout
+        .find("git.commit")
+        .is_none());
+    plain.append_config("[git]\ncommit = \"per_task\"\n");
+    assert_eq!(check(&plain)["status"], "warn");
+}

@@ -20,15 +20,19 @@ use crate::store::runs::RunGit;
 
 use super::Runtime;
 
-/// The git repository runs commit in, when `[git] commit` says so.
-fn repo(rt: &Runtime) -> Option<SafeGit> {
-    let is_repo = rt.root.join(".git").exists();
-    let on = match rt.config.git.commit {
+/// Whether runs commit here (`[git] commit`, else: the root is a
+/// repository).
+fn enabled(rt: &Runtime) -> bool {
+    match rt.config.git.commit {
         Some(GitCommit::PerTask) => true,
         Some(GitCommit::Off) => false,
-        None => is_repo,
-    };
-    if !on {
+        None => rt.root.join(".git").exists(),
+    }
+}
+
+/// The git repository runs commit in, when `[git] commit` says so.
+fn repo(rt: &Runtime) -> Option<SafeGit> {
+    if !enabled(rt) {
         return None;
     }
     match SafeGit::new(&rt.root, false) {
@@ -46,8 +50,20 @@ fn trimmed(s: String) -> Option<String> {
 
 /// The run's starting point, when millrace commits here.
 pub fn base(rt: &Runtime) -> Option<RunGit> {
-    let git = repo(rt)?;
-    if rt.config.git.commit == Some(GitCommit::PerTask) && !rt.root.join(".git").exists() {
+    if !enabled(rt) {
+        return None;
+    }
+    let git = match SafeGit::new(&rt.root, false) {
+        Ok(g) => g,
+        Err(e) => {
+            tracing::warn!("git: {e}");
+            return Some(RunGit {
+                error: Some(e.to_string()),
+                ..RunGit::default()
+            });
+        }
+    };
+    if !rt.root.join(".git").exists() {
         return Some(RunGit {
             error: Some(format!(
                 "[git] commit = \"per_task\" but {} is not a git repository",

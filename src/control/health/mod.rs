@@ -16,7 +16,7 @@ mod runners;
 mod workspace;
 pub use runners::{codex_env_key, which};
 use runners::{prerequisite, runners_of};
-use workspace::{layout_checks, mailbox_check, origin_check, status_files_check};
+use workspace::{git_check, layout_checks, mailbox_check, origin_check, status_files_check};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
@@ -256,6 +256,7 @@ const WORKSPACE_CHECKS: &[fn(&Workspace) -> Vec<Check>] = &[
     research_check,
     run_checks,
     mailbox_check,
+    git_check,
 ];
 
 fn workspace_checks(ws: &Workspace, checks: &mut Vec<Check>) {

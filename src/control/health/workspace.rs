@@ -159,3 +159,43 @@ pub(super) fn status_files_check(ws: &Workspace) -> Vec<Check> {
         |_| "malformed status file".to_string(),
     )]
 }
+
+/// `[git] commit`: whether runs will commit in the workspace's repository,
+/// and what would stop them. Shown only where git is in play (a
+/// repository at the root, or `[git] commit` set).
+pub(super) fn git_check(ws: &Workspace) -> Vec<Check> {
+    use crate::defs::config::GitCommit;
+    let is_repo = ws.root.join(".git").exists();
+    let setting = ws.config.git.commit;
+    if !is_repo && setting.is_none() {
+        return Vec::new();
+    }
+    let (status, message, details) = match (setting, is_repo) {
+        (Some(GitCommit::Off), _) => (
+            CheckStatus::Pass,
+            "[git] commit = \"off\": runs do not touch the repository".to_string(),
+            vec![],
+        ),
+        (_, false) => (
+            CheckStatus::Warn,
+            format!(
+                "[git] commit = \"per_task\" but {} is not a git repository: runs record the problem and commit nothing",
+                ws.root.display()
+            ),
+            vec!["`git init` the workspace root, or set [git] commit = \"off\"".into()],
+        ),
+        (_, true) => match crate::runner::git::SafeGit::new(&ws.root, false) {
+            Ok(_) => (
+                CheckStatus::Pass,
+                "each archived task's work is committed with Millrace-Task/Millrace-Run trailers; unfinished work is parked on millrace/parked/<run id>".to_string(),
+                vec![],
+            ),
+            Err(e) => (
+                CheckStatus::Warn,
+                "runs cannot commit in the workspace's repository until this is fixed (tasks still run)".to_string(),
+                vec![e.to_string()],
+            ),
+        },
+    };
+    vec![check("git.commit", "workspace", status, message, details)]
+}
