@@ -37,6 +37,25 @@ fn start(ws: &Ws) -> serde_json::Value {
     ws.run(&["start", "--once", "--json"]).json()
 }
 
+/// Adds task `title`, scripts the builder with `builder` and runs it once:
+/// the report and the run id.
+fn task(ws: &Ws, title: &str, builder: &str) -> (serde_json::Value, String) {
+    ws.add(title);
+    ws.script("builder", &[builder]);
+    let r = start(ws);
+    let run_id = r["run"]["run_id"].as_str().unwrap().to_string();
+    (r, run_id)
+}
+
+/// Scripts the loop so that the task ends quarantined (quickfix exhausted,
+/// then research needed).
+fn quarantine_next(ws: &Ws) {
+    ws.script("qa", &["QUICKFIX_NEEDED"]);
+    ws.script("doublecheck", &["QUICKFIX_NEEDED"]);
+    ws.script("troubleshoot", &["BLOCKED"]);
+    ws.script("consult", &["NEEDS_RESEARCH"]);
+}
+
 fn provenance_git(ws: &Ws, run_id: &str) -> serde_json::Value {
     ws.run(&["run-provenance", run_id, "--json"]).code(0).json()["run"]["git"].clone()
 }
@@ -45,11 +64,9 @@ fn provenance_git(ws: &Ws, run_id: &str) -> serde_json::Value {
 fn an_archived_tasks_work_is_one_commit_with_its_trailers() {
     let Some(ws) = repo() else { return };
     let base = git(&ws, &["rev-parse", "HEAD"]);
-    ws.add("Write the notes");
-    ws.script("builder", &["TAMPER notes.txt"]);
-    let r = start(&ws);
+    let (r, run_id) = task(&ws, "Write the notes", "TAMPER notes.txt");
+    let run_id = run_id.as_str();
     assert_eq!(r["run"]["queue_effect"], "archive", "{r}");
-    let run_id = r["run"]["run_id"].as_str().unwrap();
     let head = git(&ws, &["rev-parse", "HEAD"]);
     assert_ne!(head, base);
     assert_eq!(git(&ws, &["log", "-1", "--format=%s"]), "Write the notes");
@@ -130,10 +147,7 @@ fn a_quarantined_tasks_work_is_parked_off_the_target_branch() {
     let base = git(&ws, &["rev-parse", "HEAD"]);
     ws.add("Hopeless");
     ws.script("builder", &["TAMPER hopeless.txt"]);
-    ws.script("qa", &["QUICKFIX_NEEDED"]);
-    ws.script("doublecheck", &["QUICKFIX_NEEDED"]);
-    ws.script("troubleshoot", &["BLOCKED"]);
-    ws.script("consult", &["NEEDS_RESEARCH"]);
+    quarantine_next(&ws);
     let r = start(&ws);
     assert_eq!(r["run"]["queue_effect"], "quarantine", "{r}");
     let run_id = r["run"]["run_id"].as_str().unwrap();
@@ -164,10 +178,8 @@ fn commit_off_and_a_plain_directory_leave_git_alone() {
     git(&ws, &["add", "-A"]);
     git(&ws, &["commit", "-q", "-m", "config"]);
     let base = git(&ws, &["rev-parse", "HEAD"]);
-    ws.add("Write the notes");
-    ws.script("builder", &["TAMPER notes.txt"]);
-    let r = start(&ws);
-    let run_id = r["run"]["run_id"].as_str().unwrap();
+    let (_, run_id) = task(&ws, "Write the notes", "TAMPER notes.txt");
+    let run_id = run_id.as_str();
     assert_eq!(git(&ws, &["rev-parse", "HEAD"]), base);
     assert!(provenance_git(&ws, run_id).is_null());
     assert!(!ws
@@ -196,10 +208,8 @@ fn the_repositorys_hooks_never_run() {
         <std::fs::Permissions as std::os::unix::fs::PermissionsExt>::from_mode(0o755),
     )
     .unwrap();
-    ws.add("Write the notes");
-    ws.script("builder", &["TAMPER notes.txt"]);
-    let r = start(&ws);
-    let run_id = r["run"]["run_id"].as_str().unwrap();
+    let (_, run_id) = task(&ws, "Write the notes", "TAMPER notes.txt");
+    let run_id = run_id.as_str();
     assert!(
         !ws.path("hook-ran").exists(),
         "a hook an agent could write ran"
@@ -241,10 +251,7 @@ fn a_kill_mid_commit_or_mid_park_converges_with_nothing_done_twice() {
     let base = git(&ws, &["rev-parse", "HEAD"]);
     ws.add("Hopeless");
     ws.script("builder", &["TAMPER hopeless.txt"]);
-    ws.script("qa", &["QUICKFIX_NEEDED"]);
-    ws.script("doublecheck", &["QUICKFIX_NEEDED"]);
-    ws.script("troubleshoot", &["BLOCKED"]);
-    ws.script("consult", &["NEEDS_RESEARCH"]);
+    quarantine_next(&ws);
     assert!(ws.killed_at(&["start", "--once"], "git.parking"));
     let r = start(&ws);
     let run_id = r["run"]["run_id"].as_str().unwrap();
@@ -265,10 +272,8 @@ fn a_kill_mid_commit_or_mid_park_converges_with_nothing_done_twice() {
 fn an_agents_own_commit_is_kept_and_the_trailers_follow_it() {
     let Some(ws) = repo() else { return };
     let base = git(&ws, &["rev-parse", "HEAD"]);
-    ws.add("Commit it yourself");
-    ws.script("builder", &["COMMIT own.txt"]);
-    let r = start(&ws);
-    let run_id = r["run"]["run_id"].as_str().unwrap();
+    let (_, run_id) = task(&ws, "Commit it yourself", "COMMIT own.txt");
+    let run_id = run_id.as_str();
     let log = git(&ws, &["log", "--format=%s", &format!("{base}..HEAD")]);
     assert_eq!(log, "Commit it yourself\nagent: own.txt");
     assert_eq!(git(&ws, &["show", "--name-only", "--format=", "HEAD"]), "");
