@@ -123,19 +123,6 @@ fn pathspecs(rt: &Runtime) -> Vec<String> {
     specs
 }
 
-/// The author and committer when the repository names none.
-fn identity(git: &SafeGit) -> Vec<(&'static str, &'static str)> {
-    if git.run(&["var", "GIT_COMMITTER_IDENT"]).is_ok() {
-        return Vec::new();
-    }
-    vec![
-        ("GIT_AUTHOR_NAME", "millrace"),
-        ("GIT_AUTHOR_EMAIL", "millrace@localhost"),
-        ("GIT_COMMITTER_NAME", "millrace"),
-        ("GIT_COMMITTER_EMAIL", "millrace@localhost"),
-    ]
-}
-
 /// What a task run is for the commit message.
 pub struct Task<'a> {
     pub id: &'a str,
@@ -181,7 +168,7 @@ fn commit(git: &SafeGit, rt: &Runtime, task: &Task, allow_empty: bool) -> Result
     if !staged {
         args.push("--allow-empty");
     }
-    git.run_env(&args, &identity(git))?;
+    git.run_env(&args, &git.identity())?;
     Ok(true)
 }
 

@@ -113,6 +113,31 @@ impl SafeGit {
         Ok(git)
     }
 
+    /// git in a worktree whose `.git` file the caller checked (see
+    /// [`super::worktree::checked`]); its repository's config is the main
+    /// repository's, checked by [`SafeGit::new`] there. Hooks are off.
+    pub(super) fn worktree(dir: &Path, main: &SafeGit) -> SafeGit {
+        SafeGit {
+            dir: dir.to_path_buf(),
+            hooks: false,
+            ssh: main.ssh.clone(),
+        }
+    }
+
+    /// The author and committer to set when git knows none (a fresh
+    /// machine, CI): `millrace <millrace@localhost>`.
+    pub fn identity(&self) -> Vec<(&'static str, &'static str)> {
+        if self.run(&["var", "GIT_COMMITTER_IDENT"]).is_ok() {
+            return Vec::new();
+        }
+        vec![
+            ("GIT_AUTHOR_NAME", "millrace"),
+            ("GIT_AUTHOR_EMAIL", "millrace@localhost"),
+            ("GIT_COMMITTER_NAME", "millrace"),
+            ("GIT_COMMITTER_EMAIL", "millrace@localhost"),
+        ]
+    }
+
     /// Whether the repository's hooks will run.
     pub fn runs_hooks(&self) -> bool {
         self.hooks
@@ -206,6 +231,22 @@ impl SafeGit {
     /// `git -C dir args`: stdout, or git's message as the error.
     pub fn run(&self, args: &[&str]) -> Result<String> {
         self.run_env(args, &[])
+    }
+
+    /// `git -C dir args` whose failure is an answer (`merge-tree`'s exit 1
+    /// is a conflict): whether it succeeded, and its stdout.
+    pub fn run_answer(&self, args: &[&str]) -> Result<(bool, String)> {
+        let out = self
+            .command()
+            .arg("-C")
+            .arg(&self.dir)
+            .args(args)
+            .output()
+            .map_err(GitError::Spawn)?;
+        Ok((
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        ))
     }
 
     /// [`SafeGit::run`] with `env` set for git.

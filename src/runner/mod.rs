@@ -18,6 +18,7 @@ pub mod pi;
 pub mod process;
 pub mod scripted;
 pub mod subprocess;
+pub mod worktree;
 
 use std::path::PathBuf;
 use std::process::Command;

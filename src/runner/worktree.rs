@@ -1,0 +1,328 @@
+//! The git parts lanes are built from, driven through the git CLI with
+//! [`SafeGit`]: a task's worktree on its own branch (`millrace/<task id>`)
+//! under a root outside the tracked tree, checked before git runs in it
+//! (its `.git` file must still name the worktree millrace made — an agent
+//! could rewrite it to point anywhere); landing a branch on the target
+//! branch (rebase or merge, then fast-forward), with a conflict reported as
+//! its paths and nothing left half-done; recognising a branch that already
+//! landed (by ancestry), so a landing repeated after a crash is not applied
+//! twice; and the leftovers (`git worktree list`, `millrace/*` branches).
+
+use std::path::{Path, PathBuf};
+
+use super::git::{GitError, Result, SafeGit};
+
+/// A task's worktree.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Worktree {
+    pub path: PathBuf,
+    pub branch: String,
+}
+
+/// The branch of task `task_id`.
+pub fn branch_of(task_id: &str) -> String {
+    format!("millrace/{task_id}")
+}
+
+/// The repository at `root` (its `.git` a directory, its config safe).
+pub fn main_repo(root: &Path) -> Result<SafeGit> {
+    if !root.join(".git").is_dir() {
+        return Err(GitError::Refused(format!(
+            "{}: not a git repository (lanes need one)",
+            root.display()
+        )));
+    }
+    SafeGit::new(root, false)
+}
+
+/// Adds the worktree of `task_id` under `lanes_root` on a new branch from
+/// `from` (a commit or branch). An existing worktree of that task is
+/// returned as it is (a resumed lane).
+pub fn add(
+    main: &SafeGit,
+    root: &Path,
+    lanes_root: &Path,
+    task_id: &str,
+    from: &str,
+) -> Result<Worktree> {
+    let wt = Worktree {
+        path: lanes_root.join(task_id),
+        branch: branch_of(task_id),
+    };
+    if wt.path.join(".git").exists() {
+        checked(main, root, &wt)?;
+        return Ok(wt);
+    }
+    std::fs::create_dir_all(lanes_root).map_err(GitError::Spawn)?;
+    let path = wt.path.display().to_string();
+    let exists = main
+        .run(&[
+            "rev-parse",
+            "-q",
+            "--verify",
+            &format!("refs/heads/{}", wt.branch),
+        ])
+        .is_ok();
+    if exists {
+        main.run(&["worktree", "add", "-q", &path, &wt.branch])?;
+    } else {
+        main.run(&["worktree", "add", "-q", "-b", &wt.branch, &path, from])?;
+    }
+    Ok(wt)
+}
+
+/// git in worktree `wt`, once its `.git` file is checked to name the
+/// worktree `main` made for it.
+pub fn checked(main: &SafeGit, root: &Path, wt: &Worktree) -> Result<SafeGit> {
+    let dot_git = wt.path.join(".git");
+    let meta = std::fs::symlink_metadata(&dot_git).map_err(GitError::Spawn)?;
+    let text = if meta.is_file() {
+        std::fs::read_to_string(&dot_git).map_err(GitError::Spawn)?
+    } else {
+        String::new()
+    };
+    let gitdir = text.trim().strip_prefix("gitdir: ").map(PathBuf::from);
+    let admin = root.join(".git/worktrees");
+    let ours = gitdir.as_deref().is_some_and(|g| {
+        g.parent() == Some(admin.as_path())
+            && g.join("commondir").is_file()
+            && std::fs::read_to_string(g.join("gitdir"))
+                .is_ok_and(|back| Path::new(back.trim()) == dot_git)
+    });
+    if !ours {
+        return Err(GitError::Refused(format!(
+            "{}: does not name the worktree millrace made under {} (it may have been rewritten); git is not run there",
+            dot_git.display(),
+            admin.display()
+        )));
+    }
+    Ok(SafeGit::worktree(&wt.path, main))
+}
+
+/// How a finished branch joins the target branch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Integrate {
+    Rebase,
+    Merge,
+}
+
+/// What landing a branch did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Landing {
+    /// The target branch now holds the branch's commits; its new head.
+    Landed { head: String },
+    /// The branch was on the target branch already (a repeated landing).
+    AlreadyLanded { head: String },
+    /// Integration stopped on these paths; nothing was changed.
+    Conflict { paths: Vec<String> },
+}
+
+fn head_of(git: &SafeGit, rev: &str) -> Result<String> {
+    Ok(git.run(&["rev-parse", "--verify", rev])?.trim().to_string())
+}
+
+/// A commit of `tree` on `parents` with `c`'s author and message (and
+/// `committer`, when git knows none).
+fn commit_like(
+    main: &SafeGit,
+    c: &str,
+    tree: &str,
+    parents: &[&str],
+    committer: &[(&'static str, &'static str)],
+    message: Option<&str>,
+) -> Result<String> {
+    let out = main.run(&["log", "-1", "--format=%an%x00%ae%x00%aD%x00%B", c])?;
+    let mut parts = out.splitn(4, '\0');
+    let mut env: Vec<(&str, &str)> = ["GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL", "GIT_AUTHOR_DATE"]
+        .into_iter()
+        .map(|k| (k, parts.next().unwrap_or_default()))
+        .collect();
+    let own = parts.next().unwrap_or_default().trim_end().to_string();
+    env.extend(
+        committer
+            .iter()
+            .filter(|(k, _)| k.starts_with("GIT_COMMITTER")),
+    );
+    let mut args = vec!["commit-tree", tree];
+    for p in parents {
+        args.extend(["-p", p]);
+    }
+    args.extend(["-m", message.unwrap_or(&own)]);
+    Ok(main.run_env(&args, &env)?.trim().to_string())
+}
+
+/// A merge computed without a checkout: its tree, or the conflicting paths.
+fn merge_tree(
+    main: &SafeGit,
+    base: Option<&str>,
+    ours: &str,
+    theirs: &str,
+) -> Result<Result<String, Vec<String>>> {
+    let mut args = vec!["merge-tree", "--write-tree", "--name-only"];
+    if let Some(b) = base {
+        args.extend(["--merge-base", b]);
+    }
+    args.extend([ours, theirs]);
+    let (clean, out) = main.run_answer(&args)?;
+    let mut lines = out.lines();
+    let tree = lines.next().unwrap_or_default().trim().to_string();
+    if clean {
+        return Ok(Ok(tree));
+    }
+    if tree.is_empty() {
+        return Err(GitError::Failed(format!(
+            "git merge-tree {ours} {theirs}: {out}"
+        )));
+    }
+    let mut paths: Vec<String> = lines
+        .take_while(|l| !l.is_empty())
+        .map(str::to_string)
+        .collect();
+    paths.dedup();
+    Ok(Err(paths))
+}
+
+/// The branch's commits replayed onto `onto` (rebase) or merged with it,
+/// as new commits only — no ref, index or file changes: the new tip, or
+/// the conflicting paths.
+fn integrate(
+    main: &SafeGit,
+    branch: &str,
+    onto: &str,
+    how: Integrate,
+) -> Result<Result<String, Vec<String>>> {
+    let committer = main.identity();
+    if how == Integrate::Merge {
+        let tip = head_of(main, branch)?;
+        let message = format!("Merge {branch}");
+        return Ok(match merge_tree(main, None, onto, &tip)? {
+            Ok(tree) => Ok(commit_like(
+                main,
+                &tip,
+                &tree,
+                &[onto, &tip],
+                &committer,
+                Some(&message),
+            )?),
+            Err(paths) => Err(paths),
+        });
+    }
+    let commits = main.run(&[
+        "rev-list",
+        "--reverse",
+        "--parents",
+        &format!("{onto}..{branch}"),
+    ])?;
+    if commits.lines().any(|l| l.split_whitespace().count() > 2) {
+        return Err(GitError::Refused(format!(
+            "{branch} holds merge commits: rebase it by hand or use [lanes] integrate = \"merge\""
+        )));
+    }
+    let mut tip = onto.to_string();
+    for line in commits.lines() {
+        let mut ids = line.split_whitespace();
+        let (Some(c), Some(parent)) = (ids.next(), ids.next()) else {
+            continue;
+        };
+        let tree = match merge_tree(main, Some(parent), &tip, c)? {
+            Ok(tree) => tree,
+            Err(paths) => return Ok(Err(paths)),
+        };
+        tip = commit_like(main, c, &tree, &[&tip], &committer, None)?;
+    }
+    Ok(Ok(tip))
+}
+
+/// Lands `wt`'s branch on `target`, which is checked out at `root`: the
+/// commits are made without a checkout (`merge-tree`, `commit-tree`), the
+/// branch moves to them (and its worktree with it), then the target
+/// fast-forwards (git updates the root's files). A conflict changes
+/// nothing. Repeated after a crash at any step, it finishes the landing
+/// instead of making new commits.
+pub fn land(
+    main: &SafeGit,
+    root: &Path,
+    wt: &Worktree,
+    target: &str,
+    how: Integrate,
+) -> Result<Landing> {
+    let in_wt = checked(main, root, wt)?;
+    let branch = wt.branch.as_str();
+    if main
+        .run(&["merge-base", "--is-ancestor", branch, target])
+        .is_ok()
+    {
+        return Ok(Landing::AlreadyLanded {
+            head: head_of(main, target)?,
+        });
+    }
+    let onto = head_of(main, target)?;
+    let head = if main
+        .run(&["merge-base", "--is-ancestor", &onto, branch])
+        .is_ok()
+    {
+        head_of(main, branch)?
+    } else {
+        let new = match integrate(main, branch, &onto, how)? {
+            Ok(new) => new,
+            Err(paths) => return Ok(Landing::Conflict { paths }),
+        };
+        in_wt.run(&["reset", "-q", "--keep", &new])?;
+        new
+    };
+    let current = main
+        .run(&["symbolic-ref", "--short", "-q", "HEAD"])
+        .unwrap_or_default();
+    if current.trim() != target {
+        return Err(GitError::Refused(format!(
+            "{} has `{}` checked out, not the target branch `{target}`: check it out again to land",
+            root.display(),
+            current.trim()
+        )));
+    }
+    main.run(&["merge", "-q", "--ff-only", &head])?;
+    Ok(Landing::Landed { head })
+}
+
+/// Removes `wt` and its branch (after it landed, or when its task is
+/// given up: then its commits stay reachable only if another ref names
+/// them).
+pub fn remove(main: &SafeGit, wt: &Worktree) -> Result<()> {
+    if wt.path.exists() {
+        main.run(&[
+            "worktree",
+            "remove",
+            "--force",
+            &wt.path.display().to_string(),
+        ])?;
+    }
+    main.run(&["worktree", "prune"])?;
+    let _ = main.run(&["branch", "-q", "-D", &wt.branch]);
+    Ok(())
+}
+
+/// The worktrees and `millrace/*` branches that exist (to converge with the
+/// records after a crash).
+pub fn leftovers(main: &SafeGit) -> Result<(Vec<PathBuf>, Vec<String>)> {
+    let worktrees = main
+        .run(&["worktree", "list", "--porcelain"])?
+        .lines()
+        .filter_map(|l| l.strip_prefix("worktree "))
+        .map(PathBuf::from)
+        .skip(1)
+        .collect();
+    let branches = main
+        .run(&[
+            "for-each-ref",
+            "--format=%(refname:short)",
+            "refs/heads/millrace/",
+        ])?
+        .lines()
+        .map(str::to_string)
+        .collect();
+    Ok((worktrees, branches))
+}
+
+#[cfg(test)]
+#[path = "worktree_tests.rs"]
+mod tests;
