@@ -235,8 +235,8 @@ fn integrate(
 
 /// Lands `wt`'s branch on `target`, which is checked out at `root`: the
 /// commits are made without a checkout (`merge-tree`, `commit-tree`), the
-/// branch moves to them (and its worktree with it), then the target
-/// fast-forwards (git updates the root's files). A conflict changes
+/// branch moves to them, then the target fast-forwards (git updates the
+/// root's files). The lane's worktree is not updated: remove it next. A conflict changes
 /// nothing. Repeated after a crash at any step, it finishes the landing
 /// instead of making new commits.
 pub fn land(
@@ -246,7 +246,7 @@ pub fn land(
     target: &str,
     how: Integrate,
 ) -> Result<Landing> {
-    let in_wt = checked(main, root, wt)?;
+    checked(main, root, wt)?;
     let branch = wt.branch.as_str();
     if main
         .run(&["merge-base", "--is-ancestor", branch, target])
@@ -267,7 +267,10 @@ pub fn land(
             Ok(new) => new,
             Err(paths) => return Ok(Landing::Conflict { paths }),
         };
-        in_wt.run(&["reset", "-q", "--keep", &new])?;
+        // The branch moves (compare-and-swap); its worktree is left at the
+        // old commit: after landing it is removed, never worked in again.
+        let old = head_of(main, branch)?;
+        main.run(&["update-ref", &format!("refs/heads/{branch}"), &new, &old])?;
         new
     };
     let current = main

@@ -197,9 +197,7 @@ fn a_branch_of_several_commits_keeps_its_order_authors_and_messages() {
             "t|edit b.txt|"
         ]
     );
-    // The lane's worktree followed its branch and is clean.
-    assert_eq!(sh(&b.path, &["rev-parse", "HEAD"]), head);
-    assert_eq!(sh(&b.path, &["status", "--porcelain"]), "");
+    assert_eq!(sh(&root, &["rev-parse", "millrace/t-b"]), head);
     assert_eq!(sh(&root, &["status", "--porcelain"]), "");
 }
 
