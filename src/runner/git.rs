@@ -268,6 +268,15 @@ impl SafeGit {
     }
 }
 
+/// The installed git's `(major, minor)`, if git runs.
+pub fn version() -> Option<(u32, u32)> {
+    let out = Command::new("git").arg("--version").output().ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let v = text.split_whitespace().nth(2)?;
+    let mut parts = v.split('.').map(|p| p.parse::<u32>().ok());
+    Some((parts.next()??, parts.next()??))
+}
+
 /// A hooks directory that holds nothing (so no hook runs).
 fn empty_hooks_dir() -> String {
     "/dev/null".to_string()

@@ -24,8 +24,22 @@ pub fn branch_of(task_id: &str) -> String {
     format!("millrace/{task_id}")
 }
 
+/// The oldest git lanes run with: `merge-tree --write-tree` is 2.38's.
+pub const MIN_GIT: (u32, u32) = (2, 38);
+
 /// The repository at `root` (its `.git` a directory, its config safe).
 pub fn main_repo(root: &Path) -> Result<SafeGit> {
+    match super::git::version() {
+        Some(v) if v >= MIN_GIT => {}
+        found => {
+            return Err(GitError::Refused(format!(
+                "lanes need git {}.{} or newer (`git merge-tree --write-tree`); found {}",
+                MIN_GIT.0,
+                MIN_GIT.1,
+                found.map_or_else(|| "none".to_string(), |(a, b)| format!("{a}.{b}"))
+            )))
+        }
+    }
     if !root.join(".git").is_dir() {
         return Err(GitError::Refused(format!(
             "{}: not a git repository (lanes need one)",

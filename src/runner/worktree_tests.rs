@@ -32,8 +32,11 @@ fn sh(dir: &Path, args: &[&str]) -> String {
 
 /// A repository with `a.txt` and `b.txt` on `main`, and its lanes root.
 fn repo() -> Option<(tempfile::TempDir, PathBuf, PathBuf, SafeGit)> {
-    if Command::new("git").arg("--version").output().is_err() {
-        eprintln!("SKIPPED: git is not installed");
+    if crate::runner::git::version().is_none_or(|v| v < MIN_GIT) {
+        eprintln!(
+            "SKIPPED: git {}.{} or newer is not installed",
+            MIN_GIT.0, MIN_GIT.1
+        );
         return None;
     }
     let d = tempfile::tempdir().unwrap();
