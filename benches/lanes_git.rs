@@ -1,5 +1,6 @@
 //! What the lanes' git parts cost (`cargo bench --bench lanes_git`): a
-//! task's worktree added and removed, and landing its branch on the target
+//! lane's worktree added once and switched to each next task, and landing
+//! a task's branch on the target
 //! (rebase onto a target another lane just moved, then fast-forward; no
 //! check stage) — the merge-queue overhead per task — in repositories of
 //! 1,000, 10,000 and 100,000 tracked files. Target: landing under 50 ms at
@@ -53,21 +54,31 @@ fn main() {
         sh(&root, &["commit", "-q", "-m", "initial"]);
         let lanes = d.path().join("lanes");
         let main = worktree::main_repo(&root).unwrap();
-        let (mut add, mut land, mut remove) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut add, mut reuse, mut land) = (Vec::new(), Vec::new(), Vec::new());
+        let mut wts = Vec::new();
+        for lane in 0..2 {
+            let t = Instant::now();
+            let path = lanes.join(format!("lane-{lane}"));
+            wts.push(worktree::add(&main, &root, &path, &format!("r0-l{lane}"), "main").unwrap());
+            add.push(t.elapsed().as_secs_f64() * 1000.0);
+        }
         for round in 0..rounds {
-            let mut wts = Vec::new();
-            for lane in 0..2 {
-                let t = Instant::now();
-                let wt = worktree::add(&main, &root, &lanes, &format!("r{round}-l{lane}"), "main")
-                    .unwrap();
-                add.push(t.elapsed().as_secs_f64() * 1000.0);
+            for (lane, wt) in wts.iter_mut().enumerate() {
+                if round > 0 {
+                    let t = Instant::now();
+                    let next =
+                        worktree::reuse(&main, &root, wt, &format!("r{round}-l{lane}"), "main")
+                            .unwrap();
+                    reuse.push(t.elapsed().as_secs_f64() * 1000.0);
+                    worktree::drop_branch(&main, &wt.branch).unwrap();
+                    *wt = next;
+                }
                 std::fs::write(
                     wt.path.join(format!("src/d0/f{lane}.txt")),
                     format!("round {round}\n"),
                 )
                 .unwrap();
                 sh(&wt.path, &["commit", "-q", "-am", "work"]);
-                wts.push(wt);
             }
             for wt in &wts {
                 let t = Instant::now();
@@ -75,18 +86,19 @@ fn main() {
                 land.push(t.elapsed().as_secs_f64() * 1000.0);
                 assert!(matches!(landed, Landing::Landed { .. }), "{landed:?}");
             }
-            for wt in &wts {
-                let t = Instant::now();
-                worktree::remove(&main, wt).unwrap();
-                remove.push(t.elapsed().as_secs_f64() * 1000.0);
-            }
         }
+        let t = Instant::now();
+        for wt in &wts {
+            worktree::remove(&main, wt).unwrap();
+        }
+        let remove = t.elapsed().as_secs_f64() * 1000.0 / wts.len() as f64;
         println!(
-            "{files} tracked files: worktree add median {:.1} ms; land (rebase + fast-forward) median {:.1} ms, max {:.1} ms; remove median {:.1} ms ({} landings)",
+            "{files} tracked files: lane worktree add median {:.1} ms; reuse for the next task median {:.1} ms; land (rebase + fast-forward) median {:.1} ms, max {:.1} ms; remove {:.1} ms ({} landings)",
             median(&mut add),
+            median(&mut reuse),
             median(&mut land.clone()),
             land.iter().cloned().fold(0.0, f64::max),
-            median(&mut remove),
+            remove,
             land.len()
         );
     }

@@ -49,40 +49,110 @@ pub fn main_repo(root: &Path) -> Result<SafeGit> {
     SafeGit::new(root, false)
 }
 
-/// Adds the worktree of `task_id` under `lanes_root` on a new branch from
-/// `from` (a commit or branch). An existing worktree of that task is
-/// returned as it is (a resumed lane).
+/// Adds a worktree at `path` (e.g. `<lanes root>/lane-1`) on the branch
+/// of `task_id`, made from `from` (a commit or branch) unless it exists.
+/// A worktree already there is checked and returned as it is (a resumed
+/// lane).
 pub fn add(
     main: &SafeGit,
     root: &Path,
-    lanes_root: &Path,
+    path: &Path,
     task_id: &str,
     from: &str,
 ) -> Result<Worktree> {
     let wt = Worktree {
-        path: lanes_root.join(task_id),
+        path: path.to_path_buf(),
         branch: branch_of(task_id),
     };
     if wt.path.join(".git").exists() {
         checked(main, root, &wt)?;
         return Ok(wt);
     }
-    std::fs::create_dir_all(lanes_root).map_err(GitError::Spawn)?;
-    let path = wt.path.display().to_string();
-    let exists = main
-        .run(&[
-            "rev-parse",
-            "-q",
-            "--verify",
-            &format!("refs/heads/{}", wt.branch),
-        ])
-        .is_ok();
-    if exists {
-        main.run(&["worktree", "add", "-q", &path, &wt.branch])?;
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).map_err(GitError::Spawn)?;
+    }
+    let dir = wt.path.display().to_string();
+    if branch_exists(main, &wt.branch) {
+        main.run(&["worktree", "add", "-q", &dir, &wt.branch])?;
     } else {
-        main.run(&["worktree", "add", "-q", "-b", &wt.branch, &path, from])?;
+        main.run(&["worktree", "add", "-q", "-b", &wt.branch, &dir, from])?;
     }
     Ok(wt)
+}
+
+/// [`land`] moves a rebased branch without touching its worktree, which
+/// then still holds the branch's previous commit. When it holds exactly
+/// that (no other change, nothing untracked), it is brought to the branch
+/// (a two-way `read-tree`, only the differing files); whether it was.
+fn synced_after_landing(in_wt: &SafeGit, branch: &str) -> Result<bool> {
+    let previous = format!("{branch}@{{1}}");
+    let Ok(old) = in_wt.run(&["rev-parse", "-q", "--verify", &previous]) else {
+        return Ok(false);
+    };
+    let old = old.trim();
+    let untracked = in_wt
+        .run(&["status", "--porcelain"])?
+        .lines()
+        .any(|l| l.starts_with("??"));
+    if untracked
+        || in_wt.run(&["diff", "--quiet", old]).is_err()
+        || in_wt.run(&["diff", "--cached", "--quiet", old]).is_err()
+    {
+        return Ok(false);
+    }
+    in_wt.run(&["read-tree", "-m", "-u", old, "HEAD"])?;
+    Ok(true)
+}
+
+fn branch_exists(main: &SafeGit, branch: &str) -> bool {
+    main.run(&[
+        "rev-parse",
+        "-q",
+        "--verify",
+        &format!("refs/heads/{branch}"),
+    ])
+    .is_ok()
+}
+
+/// The lane's worktree `wt` switched to the branch of `task_id` (made from
+/// `from` unless it exists): only the files that differ are rewritten, so
+/// a lane keeps one worktree instead of a full checkout per task. Refused
+/// while the worktree holds changes no commit has.
+pub fn reuse(
+    main: &SafeGit,
+    root: &Path,
+    wt: &Worktree,
+    task_id: &str,
+    from: &str,
+) -> Result<Worktree> {
+    let in_wt = checked(main, root, wt)?;
+    let next = Worktree {
+        path: wt.path.clone(),
+        branch: branch_of(task_id),
+    };
+    if in_wt
+        .run(&["symbolic-ref", "--short", "-q", "HEAD"])
+        .unwrap_or_default()
+        .trim()
+        == next.branch
+    {
+        return Ok(next);
+    }
+    if !in_wt.run(&["status", "--porcelain"])?.trim().is_empty()
+        && !synced_after_landing(&in_wt, &wt.branch)?
+    {
+        return Err(GitError::Refused(format!(
+            "{}: uncommitted changes on {}; commit or park them before the lane takes the next task",
+            wt.path.display(),
+            wt.branch
+        )));
+    }
+    if branch_exists(main, &next.branch) {
+        in_wt.run(&["switch", "-q", &next.branch])?;
+    } else {
+        in_wt.run(&["switch", "-q", "-c", &next.branch, from])?;
+    }
+    Ok(next)
 }
 
 /// git in worktree `wt`, once its `.git` file is checked to name the
@@ -299,6 +369,14 @@ pub fn land(
     }
     main.run(&["merge", "-q", "--ff-only", &head])?;
     Ok(Landing::Landed { head })
+}
+
+/// Deletes a landed task's branch (its commits are on the target).
+pub fn drop_branch(main: &SafeGit, branch: &str) -> Result<()> {
+    if branch_exists(main, branch) {
+        main.run(&["branch", "-q", "-D", branch])?;
+    }
+    Ok(())
 }
 
 /// Removes `wt` and its branch (after it landed, or when its task is

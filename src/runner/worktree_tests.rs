@@ -62,8 +62,8 @@ fn two_tasks_land_one_after_the_other_and_leave_nothing_behind() {
     let Some((_d, root, lanes, main)) = repo() else {
         return;
     };
-    let a = add(&main, &root, &lanes, "t-a", "main").unwrap();
-    let b = add(&main, &root, &lanes, "t-b", "main").unwrap();
+    let a = add(&main, &root, &lanes.join("t-a"), "t-a", "main").unwrap();
+    let b = add(&main, &root, &lanes.join("t-b"), "t-b", "main").unwrap();
     assert_eq!(a.branch, "millrace/t-a");
     edit_and_commit(&a, "a.txt", "ONE\ntwo\nthree\n");
     edit_and_commit(&b, "b.txt", "B\n");
@@ -95,8 +95,9 @@ fn a_conflict_names_its_paths_and_changes_nothing() {
         return;
     };
     for how in [Integrate::Rebase, Integrate::Merge] {
-        let a = add(&main, &root, &lanes, &format!("a-{how:?}"), "main").unwrap();
-        let b = add(&main, &root, &lanes, &format!("b-{how:?}"), "main").unwrap();
+        let (ta, tb) = (format!("a-{how:?}"), format!("b-{how:?}"));
+        let a = add(&main, &root, &lanes.join(&ta), &ta, "main").unwrap();
+        let b = add(&main, &root, &lanes.join(&tb), &tb, "main").unwrap();
         edit_and_commit(&a, "a.txt", &format!("one\nTWO by a {how:?}\nthree\n"));
         edit_and_commit(&b, "a.txt", &format!("one\nTWO by b {how:?}\nthree\n"));
         assert!(matches!(
@@ -127,7 +128,7 @@ fn a_rewritten_dot_git_file_is_refused() {
     let Some((_d, root, lanes, main)) = repo() else {
         return;
     };
-    let a = add(&main, &root, &lanes, "t-a", "main").unwrap();
+    let a = add(&main, &root, &lanes.join("t-a"), "t-a", "main").unwrap();
     let elsewhere = tempfile::tempdir().unwrap();
     sh(elsewhere.path(), &["init", "-q"]);
     std::fs::write(
@@ -139,7 +140,7 @@ fn a_rewritten_dot_git_file_is_refused() {
     assert!(matches!(e, GitError::Refused(_)), "{e}");
     assert!(e.to_string().contains("rewritten"), "{e}");
     // Adding it again finds it and refuses the same way.
-    assert!(add(&main, &root, &lanes, "t-a", "main").is_err());
+    assert!(add(&main, &root, &lanes.join("t-a"), "t-a", "main").is_err());
 }
 
 #[test]
@@ -147,9 +148,9 @@ fn add_resumes_an_existing_worktree_and_needs_a_repository() {
     let Some((_d, root, lanes, main)) = repo() else {
         return;
     };
-    let a = add(&main, &root, &lanes, "t-a", "main").unwrap();
+    let a = add(&main, &root, &lanes.join("t-a"), "t-a", "main").unwrap();
     edit_and_commit(&a, "b.txt", "changed\n");
-    let again = add(&main, &root, &lanes, "t-a", "main").unwrap();
+    let again = add(&main, &root, &lanes.join("t-a"), "t-a", "main").unwrap();
     assert_eq!(again, a);
     assert_eq!(sh(&again.path, &["log", "-1", "--format=%s"]), "edit b.txt");
     let plain = tempfile::tempdir().unwrap();
@@ -161,8 +162,8 @@ fn a_branch_of_several_commits_keeps_its_order_authors_and_messages() {
     let Some((_d, root, lanes, main)) = repo() else {
         return;
     };
-    let a = add(&main, &root, &lanes, "t-a", "main").unwrap();
-    let b = add(&main, &root, &lanes, "t-b", "main").unwrap();
+    let a = add(&main, &root, &lanes.join("t-a"), "t-a", "main").unwrap();
+    let b = add(&main, &root, &lanes.join("t-b"), "t-b", "main").unwrap();
     edit_and_commit(&a, "b.txt", "moved on\n");
     edit_and_commit(&b, "a.txt", "one\ntwo\nthree\nfour\n");
     std::fs::write(b.path.join("c.txt"), "new\n").unwrap();
@@ -211,8 +212,8 @@ fn a_landing_cut_short_after_the_rebase_finishes_without_new_commits() {
     let Some((_d, root, lanes, main)) = repo() else {
         return;
     };
-    let a = add(&main, &root, &lanes, "t-a", "main").unwrap();
-    let b = add(&main, &root, &lanes, "t-b", "main").unwrap();
+    let a = add(&main, &root, &lanes.join("t-a"), "t-a", "main").unwrap();
+    let b = add(&main, &root, &lanes.join("t-b"), "t-b", "main").unwrap();
     edit_and_commit(&a, "a.txt", "ONE\ntwo\nthree\n");
     edit_and_commit(&b, "b.txt", "B\n");
     land(&main, &root, &a, "main", Integrate::Rebase).unwrap();
@@ -227,7 +228,7 @@ fn landing_needs_the_target_checked_out_at_the_root() {
     let Some((_d, root, lanes, main)) = repo() else {
         return;
     };
-    let a = add(&main, &root, &lanes, "t-a", "main").unwrap();
+    let a = add(&main, &root, &lanes.join("t-a"), "t-a", "main").unwrap();
     edit_and_commit(&a, "a.txt", "ONE\ntwo\nthree\n");
     sh(&root, &["switch", "-q", "-c", "elsewhere"]);
     let e = land(&main, &root, &a, "main", Integrate::Rebase).unwrap_err();
@@ -239,4 +240,46 @@ fn landing_needs_the_target_checked_out_at_the_root() {
         sh(&root, &["rev-parse", "main"]),
         sh(&root, &["rev-parse", "elsewhere"])
     );
+}
+
+/// One worktree per lane: after its task landed (rebased onto a target
+/// another lane moved, so the branch moved under the worktree), the lane
+/// switches to the next task's branch; a worktree with uncommitted work is
+/// not switched.
+#[test]
+fn a_lane_keeps_its_worktree_from_task_to_task() {
+    let Some((_d, root, lanes, main)) = repo() else {
+        return;
+    };
+    let other = add(&main, &root, &lanes.join("lane-2"), "t-0", "main").unwrap();
+    let lane = lanes.join("lane-1");
+    let first = add(&main, &root, &lane, "t-1", "main").unwrap();
+    edit_and_commit(&other, "b.txt", "B\n");
+    edit_and_commit(&first, "a.txt", "ONE\ntwo\nthree\n");
+    land(&main, &root, &other, "main", Integrate::Rebase).unwrap();
+    land(&main, &root, &first, "main", Integrate::Rebase).unwrap();
+    let second = reuse(&main, &root, &first, "t-2", "main").unwrap();
+    drop_branch(&main, &first.branch).unwrap();
+    assert_eq!(second.path, lane);
+    assert_eq!(
+        sh(&lane, &["symbolic-ref", "--short", "HEAD"]),
+        "millrace/t-2"
+    );
+    assert_eq!(
+        sh(&lane, &["rev-parse", "HEAD"]),
+        sh(&root, &["rev-parse", "main"])
+    );
+    assert_eq!(sh(&lane, &["status", "--porcelain"]), "");
+    assert_eq!(
+        std::fs::read_to_string(lane.join("a.txt")).unwrap(),
+        "ONE\ntwo\nthree\n"
+    );
+    assert_eq!(std::fs::read_to_string(lane.join("b.txt")).unwrap(), "B\n");
+    std::fs::write(lane.join("b.txt"), "uncommitted\n").unwrap();
+    let e = reuse(&main, &root, &second, "t-3", "main").unwrap_err();
+    assert!(e.to_string().contains("uncommitted changes"), "{e}");
+    assert!(!leftovers(&main)
+        .unwrap()
+        .1
+        .contains(&"millrace/t-1".to_string()));
 }
