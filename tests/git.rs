@@ -331,3 +331,24 @@ fn health_names_what_stops_per_task_commits() {
     plain.append_config("[git]\ncommit = \"per_task\"\n");
     assert_eq!(check(&plain)["status"], "warn");
 }
+
+/// A repository that tracks `agents/` itself: the task's commit still
+/// holds only the agent's work; the runtime's files stay uncommitted.
+#[test]
+fn a_tracked_agents_directory_stays_out_of_the_task_commit() {
+    let Some(ws) = repo() else { return };
+    ws.write(".gitignore", "fake/\nfake-calls.log\n");
+    git(&ws, &["add", "-A"]);
+    git(&ws, &["commit", "-q", "-m", "track agents/"]);
+    let (r, run_id) = task(&ws, "Write the notes", "TAMPER notes.txt");
+    assert_eq!(r["run"]["queue_effect"], "archive", "{r}");
+    assert_eq!(
+        git(&ws, &["show", "--name-only", "--format=", "HEAD"]),
+        "notes.txt"
+    );
+    assert!(provenance_git(&ws, &run_id)["error"].is_null());
+    let left = git(&ws, &["status", "--porcelain"]);
+    let paths = left.lines().filter_map(|l| l.split_whitespace().last());
+    assert!(paths.clone().all(|p| p.starts_with("agents/")), "{left}");
+    assert!(paths.count() > 0, "{left}");
+}
