@@ -35,15 +35,15 @@ pub struct ConfigView {
 }
 
 pub fn show(ws: &Workspace) -> ConfigView {
-    let active = crate::store::queue::Queue::new(&ws.agents)
-        .active()
-        .ok()
-        .flatten();
-    let size =
-        crate::interp::size_report::report(&ws.config, &ws.root, &ws.agents, active.as_ref());
+    let (active, size) =
+        super::selection::active_and_size(ws, &crate::store::queue::Queue::new(&ws.agents));
     let plan = crate::engine::plan::show(ws, None).ok();
-    let (registry, _) = super::plan::registry(Some(ws));
-    let stages = super::config_stages::effective(ws, &registry, plan.as_ref());
+    // One read of the workspace's definitions serves both the registry and
+    // the prompt lookups.
+    let mut diags = crate::defs::diag::Diagnostics::new();
+    let inputs = ws.inputs(&mut diags);
+    let registry = crate::compile::registry::Registry::load(&inputs, &mut diags);
+    let stages = super::config_stages::effective(ws, &inputs, &registry, plan.as_ref());
     let mut config = serde_json::to_value(&ws.config).expect("config serialises");
     for section in ["sizing", "routing", "policies", "boundaries"] {
         config[section] = ws.config.v020_section(section);

@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use crate::compile::plan::FrozenPlan;
 use crate::compile::registry::Registry;
-use crate::compile::sources::Layer;
+use crate::compile::sources::{Inputs, Layer};
 use crate::defs::config::V020_LEGACY_STAGES;
 
 use super::Workspace;
@@ -36,11 +36,10 @@ pub struct EffectiveStage {
 /// Every stage kind's effective settings, and v0.2.0's legacy names.
 pub fn effective(
     ws: &Workspace,
+    inputs: &Inputs,
     reg: &Registry,
     plan: Option<&FrozenPlan>,
 ) -> BTreeMap<String, EffectiveStage> {
-    let mut diags = crate::defs::diag::Diagnostics::new();
-    let inputs = ws.inputs(&mut diags);
     let mut out = BTreeMap::new();
     for (id, kind) in &reg.stage_kinds {
         let over = ws.config.stages.get(id).cloned().unwrap_or_default();

@@ -83,7 +83,7 @@ pub fn report(ws: &Workspace) -> Result<ResearchReport> {
         &queue_families,
         &deferred,
         active_run.as_ref().map(|r| r.run_id.clone()),
-        blocker_holds_a_task(ws),
+        queue.has_cards(crate::defs::layout::TaskStore::Blocker),
     );
     Ok(ResearchReport {
         config_path: ws.config_path.display().to_string(),
@@ -108,19 +108,6 @@ pub fn report(ws: &Workspace) -> Result<ResearchReport> {
         latest_audit_remediation: None,
         governance: super::research_compat::governance(),
         runtime,
-    })
-}
-
-/// Whether `tasksblocker.md` holds a task card.
-fn blocker_holds_a_task(ws: &Workspace) -> bool {
-    let path = crate::defs::layout::Layout::of(&ws.agents)
-        .rel(crate::defs::layout::TaskStore::Blocker.file_name());
-    use std::io::BufRead;
-    std::fs::File::open(path).is_ok_and(|f| {
-        std::io::BufReader::new(f)
-            .lines()
-            .map_while(std::result::Result::ok)
-            .any(|l| l.starts_with("## "))
     })
 }
 

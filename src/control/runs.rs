@@ -113,12 +113,8 @@ fn frozen_size(
 
 /// The compat keys of run `dir`: `frozen` is the run's own plan (ours).
 fn compat(ws: &Workspace, dir: &RunDir, frozen: Option<&FrozenPlan>) -> ProvenanceCompat {
-    let active = crate::store::queue::Queue::new(&ws.agents)
-        .active()
-        .ok()
-        .flatten();
-    let size =
-        crate::interp::size_report::report(&ws.config, &ws.root, &ws.agents, active.as_ref());
+    let (active, size) =
+        super::selection::active_and_size(ws, &crate::store::queue::Queue::new(&ws.agents));
     let current = crate::engine::plan::show(ws, None);
     let v020 = dir.format == crate::store::runs::RunFormat::V020;
     let snapshot = dir.path.join(if v020 {

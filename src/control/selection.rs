@@ -234,6 +234,19 @@ fn complexity(
     }
 }
 
+/// The active card (if any) and what sizing says about it now: what
+/// v0.2.0's selection previews (`status`, `config show`,
+/// `run-provenance`) are computed from.
+pub fn active_and_size(
+    ws: &Workspace,
+    queue: &crate::store::queue::Queue,
+) -> (Option<Card>, crate::interp::size_report::SizeReport) {
+    let active = queue.active().ok().flatten();
+    let size =
+        crate::interp::size_report::report(&ws.config, &ws.root, &ws.agents, active.as_ref());
+    (active, size)
+}
+
 /// The selection `plan` made, for `task` (the active one, when any).
 pub fn of(
     ws: &Workspace,

@@ -61,9 +61,7 @@ pub fn compat(
     live: bool,
     detail: bool,
 ) -> Result<Compat> {
-    let active = queue.active().ok().flatten();
-    let size =
-        crate::interp::size_report::report(&ws.config, &ws.root, &ws.agents, active.as_ref());
+    let (active, size) = super::selection::active_and_size(ws, queue);
     Ok(Compat {
         selection: plan.map(|p| super::selection::of(ws, p, None, active.as_ref())),
         selection_explanation: crate::interp::size_report::explain(&size),

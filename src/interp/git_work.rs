@@ -72,11 +72,7 @@ pub fn base(rt: &Runtime) -> Option<RunGit> {
             ..RunGit::default()
         });
     }
-    let specs = pathspecs(rt);
-    let mut status = vec!["status", "--porcelain", "--"];
-    status.extend(specs.iter().map(String::as_str));
-    let dirty_at_start: Vec<String> = git
-        .run(&status)
+    let dirty_at_start: Vec<String> = changed(&git, rt)
         .unwrap_or_default()
         .lines()
         .filter_map(|l| l.get(3..))
@@ -173,8 +169,13 @@ fn commit(git: &SafeGit, rt: &Runtime, task: &Task, allow_empty: bool) -> Result
 }
 
 /// The commits since `base` (all of `HEAD`'s without one), oldest first.
+/// The revision range of the run's work: `base..HEAD`, or all of `HEAD`.
+fn range(base: Option<&str>) -> String {
+    base.map_or_else(|| "HEAD".to_string(), |b| format!("{b}..HEAD"))
+}
+
 fn since(git: &SafeGit, base: Option<&str>) -> Result<Vec<String>, GitError> {
-    let range = base.map_or_else(|| "HEAD".to_string(), |b| format!("{b}..HEAD"));
+    let range = range(base);
     if git
         .run(&["rev-parse", "-q", "--verify", "HEAD^{commit}"])
         .is_err()
@@ -190,7 +191,7 @@ fn since(git: &SafeGit, base: Option<&str>) -> Result<Vec<String>, GitError> {
 
 /// Whether this run already committed (a resumed run).
 fn sealed(git: &SafeGit, base: Option<&str>, run_id: &str) -> bool {
-    let range = base.map_or_else(|| "HEAD".to_string(), |b| format!("{b}..HEAD"));
+    let range = range(base);
     git.run(&[
         "log",
         "--format=%H",
@@ -228,12 +229,17 @@ fn fail(g: &mut RunGit, what: &str, e: GitError) {
     g.error = Some(format!("cannot {what} the task's work: {e}"));
 }
 
-/// Whether anything outside millrace's directories differs from `HEAD`.
-fn dirty(git: &SafeGit, rt: &Runtime) -> Result<bool, GitError> {
+/// `git status --porcelain` of everything but millrace's directories.
+fn changed(git: &SafeGit, rt: &Runtime) -> Result<String, GitError> {
     let specs = pathspecs(rt);
     let mut args = vec!["status", "--porcelain", "--"];
     args.extend(specs.iter().map(String::as_str));
-    Ok(!git.run(&args)?.trim().is_empty())
+    git.run(&args)
+}
+
+/// Whether anything outside millrace's directories differs from `HEAD`.
+fn dirty(git: &SafeGit, rt: &Runtime) -> Result<bool, GitError> {
+    Ok(!changed(git, rt)?.trim().is_empty())
 }
 
 /// Moves the work of a task that was not archived to its own branch and

@@ -1,7 +1,7 @@
 //! The backlog's depth and untitled headings, counted in one constant-memory
 //! pass and remembered against the file's identity (in memory and in
 //! `.runtime/backlog_depth.json`), so reads that only need the depth do not
-//! walk a large backlog again.
+//! walk a large backlog again; and whether a store holds any card at all.
 
 use super::*;
 
@@ -126,5 +126,37 @@ impl Queue {
         })
         .map_err(|source| QueueError::Io { path, source })?;
         Ok((depth, untitled))
+    }
+}
+
+impl Queue {
+    /// Whether the archive holds at least one card (reads up to the first).
+    pub fn archive_has_cards(&self) -> bool {
+        self.has_cards(TaskStore::Archive)
+    }
+
+    /// Whether `store` holds a card (read until the first one; fenced
+    /// headings are not cards).
+    pub fn has_cards(&self, store: TaskStore) -> bool {
+        let path = Layout::of(&self.agents).rel(store.file_name());
+        let mut found = false;
+        let mut fence = crate::store::cards::Fence::default();
+        let _ = crate::store::stream::chunks(&path, STORE_LIMIT, |_, text| {
+            found = crate::store::stream::heading_starts(text, &mut fence)
+                .into_iter()
+                .any(|start| {
+                    let line = text[start..].lines().next().unwrap_or("");
+                    matches!(
+                        crate::store::cards::heading_kind(line),
+                        Some(crate::store::cards::Heading::Card)
+                    )
+                });
+            if found {
+                std::ops::ControlFlow::Break(())
+            } else {
+                std::ops::ControlFlow::Continue(())
+            }
+        });
+        found
     }
 }

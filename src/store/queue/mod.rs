@@ -236,30 +236,6 @@ impl Queue {
         self.backlog_depth()
     }
 
-    /// Whether the archive holds at least one card (reads up to the first).
-    pub fn archive_has_cards(&self) -> bool {
-        let path = Layout::of(&self.agents).rel(ARCHIVE);
-        let mut found = false;
-        let mut fence = super::cards::Fence::default();
-        let _ = super::stream::chunks(&path, STORE_LIMIT, |_, text| {
-            found = super::stream::heading_starts(text, &mut fence)
-                .into_iter()
-                .any(|start| {
-                    let line = text[start..].lines().next().unwrap_or("");
-                    matches!(
-                        super::cards::heading_kind(line),
-                        Some(super::cards::Heading::Card)
-                    )
-                });
-            if found {
-                std::ops::ControlFlow::Break(())
-            } else {
-                std::ops::ControlFlow::Continue(())
-            }
-        });
-        found
-    }
-
     /// Cards in the archive, counted in one constant-memory pass.
     pub fn archive_depth(&self) -> usize {
         let path = Layout::of(&self.agents).rel(ARCHIVE);
